@@ -1,0 +1,77 @@
+"""Virtual environments: the project's ``.venv`` and the build environments.
+
+A ``Venv`` holds the install scheme read from the environment's own interpreter, so
+wheels are installed where that interpreter looks, whatever Python runs satlock.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from satlock.errors import InstallError
+
+_SCHEME_SCRIPT = (
+    "import json, sys, sysconfig; "
+    "p = sysconfig.get_paths(); "
+    "print(json.dumps({'purelib': p['purelib'], 'platlib': p['platlib'], 'scripts': p['scripts'], "
+    "'data': p['data'], 'headers': p.get('include', ''), 'version': '%d.%d.%d' % sys.version_info[:3]}))"
+)
+
+
+@dataclass(frozen=True)
+class Venv:
+    """An existing virtual environment and where its interpreter installs things."""
+
+    root: Path
+    python: Path
+    purelib: Path
+    platlib: Path
+    scripts: Path
+    data: Path
+    headers: Path
+    python_version: str
+
+    @property
+    def site_packages(self) -> Path:
+        return self.purelib
+
+
+def _python_in(root: Path) -> Path:
+    for candidate in (root / "bin" / "python", root / "Scripts" / "python.exe"):
+        if candidate.exists():
+            return candidate
+    raise InstallError(f"{root} is not a virtual environment: it has no bin/python", hint=f"remove {root} and run again")
+
+
+def open_venv(root: Path) -> Venv:
+    """Read the install scheme of the environment at ``root``."""
+    python = _python_in(root)
+    try:
+        out = subprocess.run([str(python), "-c", _SCHEME_SCRIPT], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise InstallError(f"the interpreter of {root} does not run: {e}", hint=f"remove {root} and run again") from None
+    s = json.loads(out)
+    return Venv(root=root, python=python, purelib=Path(s["purelib"]), platlib=Path(s["platlib"]),
+                scripts=Path(s["scripts"]), data=Path(s["data"]), headers=Path(s["headers"] or root / "include"),
+                python_version=s["version"])
+
+
+def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -> Venv:
+    """Create an environment at ``root`` (no pip unless ``seed``), or open the one already there."""
+    if (root / "pyvenv.cfg").exists():
+        return open_venv(root)
+    interpreter = str(python) if python else sys.executable
+    cmd = [interpreter, "-m", "venv", str(root)]
+    if not seed:
+        cmd.insert(3, "--without-pip")
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise InstallError(f"interpreter {interpreter} not found", hint="pass --python with the path of an existing interpreter") from None
+    except subprocess.CalledProcessError as e:
+        raise InstallError(f"could not create a virtual environment at {root}: {e.stderr.strip()[-300:]}") from None
+    return open_venv(root)

@@ -1,0 +1,101 @@
+"""The on-disk cache shared by every satlock process on the machine.
+
+Entries are files under ``<root>/<bucket>/``. Writers write a temporary file in the same
+folder and rename it into place, so a reader sees either the whole old entry or the whole
+new one, never a torn write, even when two satlock processes share the cache or one is
+killed mid-write. ``lock()`` serialises the *work* of filling one entry (one download of a
+wheel, one build) between processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import filelock
+import platformdirs
+
+CACHE_ENV = "SATLOCK_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$SATLOCK_CACHE_DIR``, else the platform's user cache folder (``~/.cache/satlock`` on Linux)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("satlock", appauthor=False))
+
+
+def digest(*parts: str) -> str:
+    """A short stable file name for an arbitrary key (a URL, a tuple of hashes)."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
+
+
+class Cache:
+    """A folder of cache buckets; ``Cache.temporary()`` serves ``--no-cache``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @classmethod
+    def temporary(cls) -> Cache:
+        tmp = tempfile.TemporaryDirectory(prefix="satlock-nocache-")
+        cache = cls(Path(tmp.name))
+        cache._tempdir = tmp
+        return cache
+
+    def path(self, bucket: str, key: str) -> Path:
+        return self.root / bucket / key
+
+    def read(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self.path(bucket, key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write(self, bucket: str, key: str, data: bytes) -> Path:
+        dest = self.path(bucket, key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def discard(self, bucket: str, key: str) -> None:
+        """Drop an entry found corrupt, so the next reader fetches it again."""
+        target = self.path(bucket, key)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+
+    def lock(self, bucket: str, key: str) -> filelock.FileLock:
+        lock_dir = self.root / ".locks" / bucket
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
+
+    def new_tempdir(self, bucket: str) -> Path:
+        """A private folder beside a bucket, to build an entry in and then rename into place."""
+        parent = self.root / bucket
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+
+    def install_dir(self, bucket: str, key: str, built: Path) -> Path:
+        """Rename a folder made by ``new_tempdir`` into place; the first writer wins."""
+        dest = self.path(bucket, key)
+        try:
+            os.replace(built, dest)
+        except OSError:
+            if not dest.exists():
+                raise
+            shutil.rmtree(built, ignore_errors=True)
+        return dest

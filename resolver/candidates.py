@@ -1,0 +1,122 @@
+"""The plain data the resolver passes around: files offered by an index, and candidates.
+
+A *candidate* is one version of one project that the solver may pick. It knows the files
+it could be installed from (or the direct reference it came from) but not its
+dependencies: those are fetched lazily, only for candidates the solver considers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Mapping
+
+from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+
+@dataclass(frozen=True, eq=False)
+class DistFile:
+    """One wheel or sdist offered by an index page or a find-links folder.
+
+    ``url`` is absolute (``https://``, ``http://`` or ``file://``). ``metadata`` follows
+    PEP 658/714: ``None`` when the index offers no separate metadata file, otherwise the
+    hashes of that file (possibly empty). ``yanked`` is ``None`` unless the file is yanked,
+    then the reason (possibly empty). ``index`` is the index the file was listed by, or
+    ``None`` for find-links folders.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: str | None = None
+    size: int | None = None
+    upload_time: datetime | None = None
+    metadata: Mapping[str, str] | None = None
+    index: str | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @property
+    def sha256(self) -> str | None:
+        return self.hashes.get("sha256")
+
+    def parse(self) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
+        """Name, version and tags (empty for an sdist); ``None`` when the name is not a distribution file."""
+        try:
+            if self.is_wheel:
+                name, version, _build, tags = parse_wheel_filename(self.filename)
+                return name, version, tags
+            name, version = parse_sdist_filename(self.filename)
+            return name, version, frozenset()
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            return None
+
+    def python_ok(self, python_version: Version) -> bool:
+        if not self.requires_python:
+            return True
+        try:
+            return SpecifierSet(self.requires_python).contains(python_version, prereleases=True)
+        except ValueError:
+            # An unparseable Requires-Python is ignored, as pip does.
+            return True
+
+
+@dataclass(frozen=True)
+class DirectReference:
+    """A PEP 508 direct reference or a ``[tool.satlock.sources]`` entry.
+
+    ``kind`` matches the pylock.toml source tables: ``vcs`` (git), ``directory`` (a local
+    source tree), or ``archive`` (a wheel or sdist by URL or path).
+    """
+
+    kind: Literal["vcs", "directory", "archive"]
+    url: str | None = None
+    path: str | None = None
+    requested_revision: str | None = None
+    commit_id: str | None = None
+    subdirectory: str | None = None
+    editable: bool = False
+    hashes: tuple[tuple[str, str], ...] = ()
+
+    def display(self) -> str:
+        where = self.url or self.path or "?"
+        if self.requested_revision:
+            where += f"@{self.requested_revision}"
+        return where
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One (name, version) the solver may choose, with where it comes from."""
+
+    name: NormalizedName
+    version: Version
+    files: tuple[DistFile, ...] = ()
+    direct: DirectReference | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, str(self.version))
+
+    @property
+    def wheels(self) -> tuple[DistFile, ...]:
+        return tuple(f for f in self.files if f.is_wheel)
+
+    @property
+    def sdist(self) -> DistFile | None:
+        return next((f for f in self.files if not f.is_wheel), None)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"

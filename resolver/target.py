@@ -1,0 +1,98 @@
+"""The interpreter a lock is made for: its marker environment and wheel tags.
+
+By default that is the running interpreter; ``--python-version`` and ``--platform`` lock
+for another one, as ``pip install --python-version/--platform`` do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging import tags
+from packaging.markers import default_environment
+from packaging.version import Version
+
+from satlock.errors import ConfigError
+
+# Markers and tags for the platforms ``--platform`` accepts, by short name.
+_PLATFORMS: dict[str, tuple[dict[str, str], list[str]]] = {
+    "linux": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
+              ["manylinux_2_39_x86_64", "linux_x86_64"]),
+    "linux-aarch64": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "aarch64"},
+                      ["manylinux_2_39_aarch64", "linux_aarch64"]),
+    "macos": ({"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
+              ["macosx_14_0_arm64"]),
+    "windows": ({"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
+                ["win_amd64"]),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Marker environment plus the ordered wheel tags (best first) of the target interpreter."""
+
+    environment: dict[str, str]
+    tags: tuple[tags.Tag, ...]
+
+    @property
+    def python_full_version(self) -> Version:
+        return Version(self.environment["python_full_version"])
+
+    def tag_rank(self, wheel_tags: frozenset[tags.Tag]) -> int | None:
+        """Best rank of any of ``wheel_tags`` (0 is best), or ``None`` if none is supported."""
+        ranks = [self._rank[t] for t in wheel_tags if t in self._rank]
+        return min(ranks) if ranks else None
+
+    @property
+    def _rank(self) -> dict[tags.Tag, int]:
+        cached = self.__dict__.get("_rank_cache")
+        if cached is None:
+            cached = {t: i for i, t in enumerate(self.tags)}
+            object.__setattr__(self, "_rank_cache", cached)
+        return cached
+
+    def describe(self) -> str:
+        env = self.environment
+        return f'python_full_version == "{env["python_full_version"]}" and sys_platform == "{env["sys_platform"]}" and platform_machine == "{env["platform_machine"]}"'
+
+
+def _manylinux_family(platform: str) -> list[str]:
+    """Expand ``manylinux_2_39_x86_64`` into every older glibc tag, newest first, as pip does."""
+    if not platform.startswith("manylinux_2_"):
+        return [platform]
+    _, _, minor, arch = platform.split("_", 3)
+    out = [f"manylinux_2_{m}_{arch}" for m in range(int(minor), 4, -1)]
+    out += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"] if arch in ("x86_64", "i686") else [f"manylinux2014_{arch}"]
+    return out
+
+
+def make_target(python_version: str | None = None, platform: str | None = None) -> Target:
+    """The running interpreter, or the one named by ``--python-version`` / ``--platform``."""
+    env = dict(default_environment())
+    if python_version is None and platform is None:
+        return Target(env, tuple(tags.sys_tags()))
+    if python_version is not None:
+        try:
+            v = Version(python_version)
+        except ValueError:
+            raise ConfigError(f"--python-version {python_version!r} is not a version", hint="use e.g. --python-version 3.12") from None
+        release = list(v.release) + [0] * (3 - len(v.release))
+        env["python_version"] = f"{release[0]}.{release[1]}"
+        env["python_full_version"] = ".".join(map(str, release[:3]))
+        env["implementation_version"] = env["python_full_version"]
+    platforms: list[str] | None = None
+    if platform is not None:
+        if platform in _PLATFORMS:
+            markers, platforms = _PLATFORMS[platform]
+            env.update(markers)
+        elif platform.startswith(("manylinux", "musllinux", "macosx", "win", "linux")):
+            platforms = [platform]
+        else:
+            raise ConfigError(f"--platform {platform!r} is not known", hint=f"use one of {', '.join(_PLATFORMS)} or a wheel platform tag")
+        platforms = [p for base in platforms for p in _manylinux_family(base)]
+    major, minor = (int(x) for x in env["python_version"].split("."))
+    interp = f"cp{major}{minor}"
+    tag_list = list(tags.cpython_tags((major, minor), platforms=platforms)) + list(
+        tags.compatible_tags((major, minor), interpreter=interp, platforms=platforms)
+    )
+    return Target(env, tuple(tag_list))

@@ -1,0 +1,3 @@
+from satlock.cli.main import main
+
+main()
