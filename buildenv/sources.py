@@ -1,0 +1,221 @@
+"""Source trees to build, each with a key that says when two builds are of the same source.
+
+The key goes into the built-wheel and metadata cache keys: the sha256 of an sdist, the
+commit of a git checkout, or a digest of a local folder's file listing. An sdist or a git
+commit is unpacked once into the cache and reused by every later build of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from satlock.buildenv import archive as archive_module
+from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
+from satlock.resolver.cache import Cache, digest
+
+SOURCES_BUCKET = "sources-v1"
+GIT_BUCKET = "git-v1"
+
+# Folders a build writes into or that never affect a build; leaving them out of a local
+# folder's key keeps the key stable across in-place builds.
+_IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".nox", ".eggs", "build", "dist",
+                 ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"}
+
+# git variables that would point our git calls at some other repository.
+_GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                           "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX")
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A folder holding ``pyproject.toml`` or ``setup.py``; ``commit`` is set for git sources."""
+
+    path: Path
+    key: str
+    kind: Literal["sdist", "git", "directory"]
+    commit: str | None = None
+
+
+def _check_project(path: Path, what: str) -> None:
+    if not (path / "pyproject.toml").is_file() and not (path / "setup.py").is_file():
+        raise BuildError(f"{what} is not a Python project: {path} has neither pyproject.toml nor setup.py")
+
+
+def from_sdist(archive: Path, sha256: str, cache: Cache) -> SourceTree:
+    """Unpack ``archive`` (whose hash the caller has verified) into the cache, once."""
+    entry = cache.path(SOURCES_BUCKET, sha256)
+    root = _read_root(entry)
+    if root is None:
+        if entry.exists():
+            cache.discard(SOURCES_BUCKET, sha256)
+        tmp = cache.new_tempdir(SOURCES_BUCKET)
+        try:
+            top = archive_module.extract_sdist(Path(archive), tmp / "tree")
+            (tmp / "root").write_text(top.relative_to(tmp).as_posix(), encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        entry = cache.install_dir(SOURCES_BUCKET, sha256, tmp)
+        root = _read_root(entry)
+        if root is None:
+            raise BuildError(f"the unpacked sdist {Path(archive).name} in {entry} is incomplete",
+                             hint=f"remove {entry} and run again")
+    _check_project(root, f"sdist {Path(archive).name}")
+    return SourceTree(root, sha256, "sdist")
+
+
+def _read_root(entry: Path) -> Path | None:
+    try:
+        rel = (entry / "root").read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    root = (entry / rel).resolve()
+    if entry.resolve() not in root.parents or not root.is_dir():
+        return None
+    return root
+
+
+def from_directory(path: Path) -> SourceTree:
+    """A local project, built in place; its key changes when any of its files does."""
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise ProjectError(f"{path} is not a folder", hint="check the path of the local dependency in pyproject.toml")
+    _check_project(root, f"local folder {path}")
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(filenames):
+            full = Path(dirpath, name)
+            try:
+                st = full.stat()
+            except OSError:
+                continue
+            rel = full.relative_to(root).as_posix()
+            h.update(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+    return SourceTree(root, f"dir:{h.hexdigest()}", "directory")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name or password replaced, for messages and logs."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "****@", url)
+
+
+def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None = None) -> SourceTree:
+    """Check out ``rev`` (branch, tag or commit; the remote's HEAD by default) of ``url``.
+
+    One bare mirror per URL lives in the cache and is fetched into only when ``rev`` is
+    not a commit it already holds; each commit is checked out once, with its ``.git`` kept
+    because version plugins (setuptools-scm and the like) read it.
+    """
+    if rev is not None and (not rev or rev.startswith("-") or any(c.isspace() for c in rev)):
+        raise ProjectError(f"invalid git revision {rev!r} for {redact_url(url)}")
+    where = f"{redact_url(url)}@{rev}" if rev else redact_url(url)
+    if rev is not None and _COMMIT.fullmatch(rev):
+        done = _read_checkout(cache, rev)
+        if done is not None:
+            return _tree(done, rev, subdirectory, where)
+    with cache.lock(GIT_BUCKET, url):
+        mirror, fresh = _mirror(url, cache, where)
+        commit = _resolve(mirror, rev) if rev is not None and _COMMIT.fullmatch(rev) else None
+        if commit is None:
+            # Branches and tags move: ask the remote unless the mirror was cloned just now.
+            if not fresh:
+                _git(["fetch", "--quiet", "--prune", "origin"], where, cwd=mirror)
+            commit = _resolve(mirror, rev)
+        if commit is None and rev is not None and re.fullmatch(r"[0-9a-f]{7,64}", rev):
+            # A commit no branch or tag points to: servers usually allow fetching it by id.
+            try:
+                _git(["fetch", "--quiet", "origin", rev], where, cwd=mirror)
+            except NetworkError:
+                pass
+            commit = _resolve(mirror, rev)
+        if commit is None:
+            raise NotFoundError(f"git revision {rev or 'HEAD'!r} not found in {redact_url(url)}",
+                                hint="check the branch, tag or commit after '@' in the git URL")
+        checkout = _read_checkout(cache, commit) or _checkout(url, mirror, commit, cache, where)
+    return _tree(checkout, commit, subdirectory, where)
+
+
+def _tree(checkout: Path, commit: str, subdirectory: str | None, where: str) -> SourceTree:
+    path = checkout
+    key = f"git:{commit}"
+    if subdirectory:
+        sub = Path(subdirectory)
+        path = (checkout / sub).resolve()
+        if sub.is_absolute() or checkout.resolve() not in path.parents:
+            raise ProjectError(f"subdirectory {subdirectory!r} of {where} is outside the repository")
+        key += f"#subdirectory={sub.as_posix()}"
+    _check_project(path, where + (f" (subdirectory {subdirectory})" if subdirectory else ""))
+    return SourceTree(path, key, "git", commit)
+
+
+def _read_checkout(cache: Cache, commit: str) -> Path | None:
+    entry = cache.path(SOURCES_BUCKET, f"git-{commit}")
+    return entry if (entry / ".git").exists() else None
+
+
+def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
+    """The bare mirror of ``url`` and whether it was cloned just now."""
+    mirror = cache.path(GIT_BUCKET, digest(url))
+    if (mirror / "HEAD").is_file():
+        return mirror, False
+    if mirror.exists():
+        cache.discard(GIT_BUCKET, digest(url))
+    tmp = cache.new_tempdir(GIT_BUCKET)
+    try:
+        _git(["clone", "--quiet", "--mirror", "--", url, str(tmp / "repo")], where)
+        built = tmp / "repo"
+        return cache.install_dir(GIT_BUCKET, digest(url), built), True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _resolve(mirror: Path, rev: str | None) -> str | None:
+    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev or 'HEAD'}^{{commit}}"], cwd=mirror,
+                          env=_git_env(), capture_output=True, text=True)
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and _COMMIT.fullmatch(out) else None
+
+
+def _checkout(url: str, mirror: Path, commit: str, cache: Cache, where: str) -> Path:
+    tmp = cache.new_tempdir(SOURCES_BUCKET)
+    try:
+        _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(tmp)], where)
+        _git(["checkout", "--quiet", "--detach", commit], where, cwd=tmp)
+        # Relative submodule URLs are relative to the real remote, not to our mirror.
+        _git(["remote", "set-url", "origin", url], where, cwd=tmp)
+        if (tmp / ".gitmodules").is_file():
+            _git(["submodule", "update", "--quiet", "--init", "--recursive"], where, cwd=tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return cache.install_dir(SOURCES_BUCKET, f"git-{commit}", tmp)
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARIABLES}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def _git(args: list[str], where: str, cwd: Path | None = None) -> None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, env=_git_env(), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BuildError(f"cannot get {where}: the git command is not installed",
+                         hint="install git and make sure it is on PATH") from None
+    if proc.returncode != 0:
+        lines = [line.strip() for line in redact_url(proc.stderr).splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise NetworkError(f"git {args[0]} failed for {where}: {detail}",
+                           hint="check the repository URL and that you have access to it")

@@ -1,0 +1,59 @@
+"""Metadata and wheels built from source, keyed by everything that can change the result.
+
+A build's output depends on the source (its key), the profile (flags, environment,
+config settings) and the build environment (its wheels and interpreter), so all three
+hashes make the key: change any and the next run builds again; change none and it
+never builds twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+from satlock.resolver.cache import Cache, digest
+
+METADATA_BUCKET = "built-metadata-v1"
+WHEELS_BUCKET = "built-wheels-v1"
+
+
+def _key(source_key: str, profile_hash: str, build_env_hash: str) -> str:
+    return digest(source_key, profile_hash, build_env_hash)
+
+
+def cached_metadata(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str) -> bytes | None:
+    """The ``METADATA`` file contents of an earlier build, if any."""
+    return cache.read(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash))
+
+
+def store_metadata(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str, metadata: bytes) -> None:
+    cache.write(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash), metadata)
+
+
+def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str) -> Path | None:
+    """The wheel of an earlier build; one found damaged is dropped so it gets built again."""
+    key = _key(source_key, profile_hash, build_env_hash)
+    entry = cache.path(WHEELS_BUCKET, key)
+    wheels = sorted(entry.glob("*.whl")) if entry.is_dir() else []
+    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]):
+        if entry.exists():
+            cache.discard(WHEELS_BUCKET, key)
+        return None
+    return wheels[0]
+
+
+def store_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str, wheel: Path) -> Path:
+    """Copy ``wheel`` into the cache (keeping its file name, which carries its tags) and return the copy."""
+    key = _key(source_key, profile_hash, build_env_hash)
+    tmp = cache.new_tempdir(WHEELS_BUCKET)
+    try:
+        shutil.copyfile(wheel, tmp / Path(wheel).name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    entry = cache.install_dir(WHEELS_BUCKET, key, tmp)
+    stored = cached_wheel(cache, source_key, profile_hash, build_env_hash)
+    if stored is None:
+        raise OSError(f"the wheel just stored in {entry} is missing")
+    return stored

@@ -1,0 +1,161 @@
+"""Source trees from sdists, git repositories (``file://``, made here) and local folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from indexbuilder import make_sdist, sha256_of
+
+from satlock.buildenv import archive, sources
+from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
+from satlock.resolver.cache import Cache
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+@pytest.fixture
+def cache(tmp_path) -> Cache:
+    return Cache(tmp_path / "cache")
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV, "HOME": str(repo.parent)}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_file(repo: Path, rel: str, text: str, message: str) -> str:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    repo = tmp_path / "upstream"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit_file(repo, "setup.py", "from setuptools import setup\nsetup()\n", "first")
+    return repo
+
+
+@pytest.fixture
+def git_calls(monkeypatch) -> list[list[str]]:
+    """Every git command satlock runs, to tell a cached checkout from a fresh clone."""
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def recording_run(cmd, *args, **kwargs):
+        if cmd and cmd[0] == "git":
+            calls.append(list(cmd[1:]))
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(sources.subprocess, "run", recording_run)
+    return calls
+
+
+def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
+    sdist = make_sdist(tmp_path / "dists", "foo", "1.0")
+    tree = sources.from_sdist(sdist, sha256_of(sdist), cache)
+    assert tree.kind == "sdist" and tree.key == sha256_of(sdist)
+    assert (tree.path / "pyproject.toml").is_file() and (tree.path / "foo" / "__init__.py").is_file()
+
+    def no_extract(*args, **kwargs):
+        raise AssertionError("the sdist was unpacked again")
+
+    monkeypatch.setattr(archive, "extract_sdist", no_extract)
+    assert sources.from_sdist(sdist, sha256_of(sdist), cache) == tree
+
+
+def test_git_source_resolves_default_branch_and_reuses_the_checkout(repo, cache, git_calls):
+    head = git(repo, "rev-parse", "HEAD")
+    tree = sources.from_git(repo.as_uri(), None, cache)
+    assert (tree.key, tree.commit, tree.kind) == (f"git:{head}", head, "git")
+    assert (tree.path / "setup.py").is_file()
+    assert sum(c[0] == "clone" for c in git_calls) == 2  # the mirror, then the checkout
+
+    git_calls.clear()
+    assert sources.from_git(repo.as_uri(), head, cache) == tree
+    assert git_calls == []
+
+
+def test_git_branch_follows_new_commits_through_the_cached_mirror(repo, cache, git_calls):
+    first = sources.from_git(repo.as_uri(), "main", cache)
+    second_commit = commit_file(repo, "pkg/__init__.py", "", "second")
+    git_calls.clear()
+    second = sources.from_git(repo.as_uri(), "main", cache)
+    assert second.commit == second_commit != first.commit
+    assert [c[0] for c in git_calls if c[0] in ("clone", "fetch")] == ["fetch", "clone"]  # fetch mirror, check out
+    assert (second.path / "pkg" / "__init__.py").is_file() and not (first.path / "pkg").exists()
+
+
+def test_git_tag_and_old_commit_resolve_to_their_commits(repo, cache):
+    first = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "v1.0")
+    commit_file(repo, "later.txt", "x", "later")
+    assert sources.from_git(repo.as_uri(), "v1.0", cache).commit == first
+    assert sources.from_git(repo.as_uri(), first[:10], cache).commit == first
+
+
+def test_git_subdirectory_is_part_of_the_key(repo, cache):
+    commit_file(repo, "sub/pkg/pyproject.toml", '[project]\nname = "pkg"\nversion = "1"\n', "sub")
+    root = sources.from_git(repo.as_uri(), None, cache)
+    sub = sources.from_git(repo.as_uri(), None, cache, subdirectory="sub/pkg")
+    assert sub.path == root.path / "sub" / "pkg"
+    assert sub.key != root.key and sub.commit == root.commit
+
+
+def test_unknown_git_revision_names_url_and_revision(repo, cache):
+    with pytest.raises(NotFoundError) as err:
+        sources.from_git(repo.as_uri(), "no-such-branch", cache)
+    assert "'no-such-branch'" in err.value.message and repo.as_uri() in err.value.message
+    assert "\n" not in err.value.message
+
+
+def test_unreachable_git_url_is_one_line_without_credentials(tmp_path, cache):
+    url = (tmp_path / "missing.git").as_uri().replace("file://", "file://alice:s3cret@")
+    with pytest.raises(NetworkError) as err:
+        sources.from_git(url, "main", cache)
+    assert "s3cret" not in err.value.message and "\n" not in err.value.message
+    assert "missing.git@main" in err.value.message
+
+
+def test_missing_git_command_is_reported(repo, cache, monkeypatch):
+    monkeypatch.setenv("PATH", str(repo / "no-bin-here"))
+    with pytest.raises(BuildError, match="git command is not installed"):
+        sources.from_git(repo.as_uri(), None, cache)
+
+
+def test_revision_that_looks_like_an_option_is_refused(repo, cache):
+    with pytest.raises(ProjectError, match="invalid git revision"):
+        sources.from_git(repo.as_uri(), "--upload-pack=evil", cache)
+
+
+def test_local_folder_key_changes_with_its_files_but_not_with_build_output(tmp_path):
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "1"\n')
+    (project / "src" / "mod.py").write_text("A = 1\n")
+    tree = sources.from_directory(project)
+    assert tree.kind == "directory" and tree.path == project.resolve()
+
+    (project / "build" / "lib").mkdir(parents=True)
+    (project / "build" / "lib" / "mod.py").write_text("A = 1\n")
+    (project / "proj.egg-info").mkdir()
+    (project / "proj.egg-info" / "PKG-INFO").write_text("x")
+    assert sources.from_directory(project).key == tree.key
+
+    (project / "src" / "mod.py").write_text("A = 22\n")
+    assert sources.from_directory(project).key != tree.key
+
+
+def test_local_folder_that_is_not_a_project_is_an_error(tmp_path):
+    with pytest.raises(BuildError, match="neither pyproject.toml nor setup.py"):
+        sources.from_directory(tmp_path)
+    with pytest.raises(ProjectError, match="is not a folder"):
+        sources.from_directory(tmp_path / "missing")
