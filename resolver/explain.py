@@ -1,0 +1,96 @@
+"""Turn an unsatisfiable encoding into a short story a person can act on.
+
+First shrink the clauses that carry a ``Reason`` to a minimal unsatisfiable subset (the
+structural clauses always stay): remove halves, then quarters, and so on, keeping a
+removal whenever what is left is still unsatisfiable. What remains is a minimal conflict:
+drop any one of its reasons and a solution exists. Then tell it in words, grouping the
+versions of a package that say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping
+
+import pycosat
+from packaging.utils import NormalizedName, canonicalize_name
+
+from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.provider import Exclusion
+
+
+def minimal_conflict(enc: Encoding) -> list[Reason]:
+    """The reasons of a minimal unsatisfiable subset of ``enc``'s clauses."""
+    hard = [c for c, r in zip(enc.clauses, enc.reasons) if r is None]
+    soft = [(c, r) for c, r in zip(enc.clauses, enc.reasons) if r is not None]
+
+    def unsat(group: list[tuple[list[int], Reason]]) -> bool:
+        return pycosat.solve(hard + [c for c, _ in group], vars=enc.num_vars) == "UNSAT"
+
+    # Group clauses by reason, so a requirement with extras is kept or dropped as a whole.
+    by_reason: dict[int, list[tuple[list[int], Reason]]] = {}
+    order: list[int] = []
+    for c, r in soft:
+        k = id(r)
+        if k not in by_reason:
+            by_reason[k] = []
+            order.append(k)
+        by_reason[k].append((c, r))
+    groups = [by_reason[k] for k in order]
+
+    def flat(gs: list[list[tuple[list[int], Reason]]]) -> list[tuple[list[int], Reason]]:
+        return [x for g in gs for x in g]
+
+    chunk = max(1, len(groups) // 2)
+    while True:
+        i = 0
+        while i < len(groups):
+            trial = groups[:i] + groups[i + chunk:]
+            if unsat(flat(trial)):
+                groups = trial
+            else:
+                i += chunk
+        if chunk == 1:
+            break
+        chunk = max(1, chunk // 2)
+    return [g[0][1] for g in groups]
+
+
+def _versions(vs: list[str]) -> str:
+    if len(vs) <= 3:
+        return ", ".join(vs)
+    return f"{vs[-1]} to {vs[0]} ({len(vs)} versions)"
+
+
+def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
+    """A few lines: each requirement in the minimal conflict, then what follows."""
+    reasons = minimal_conflict(enc)
+    lines: list[str] = []
+    grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    mentioned: set[NormalizedName] = set()
+    for r in reasons:
+        if r.requirement is not None:
+            mentioned.add(canonicalize_name(r.requirement.name))
+        if r.kind == "root":
+            lines.append(f"the project requires {r.requirement} (in {r.where})")
+        elif r.kind == "constraint":
+            lines.append(f"the constraint {r.requirement} (in {r.where}) applies")
+        elif r.kind == "python":
+            grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
+        else:
+            suffix = f" (with the extra '{r.detail}')" if r.detail else ""
+            grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
+    for (name, what, suffix), versions in grouped.items():
+        versions = sorted(set(versions), key=lambda v: [int(p) if p.isdigit() else 0 for p in v.replace("-", ".").split(".")], reverse=True)
+        verb = "depends" if len(versions) == 1 else "depend"
+        if what == "python":
+            lines.append(f"{name} {_versions(versions)} {'requires' if len(versions) == 1 else 'require'} Python {suffix}")
+        else:
+            lines.append(f"{name} {_versions(versions)} {verb} on {what}{suffix}")
+    for name in sorted(mentioned):
+        cands = enc.candidates_of.get(name, [])
+        if not cands:
+            why = "; ".join(f"{e.version}: {e.reason}" for e in excluded.get(name, [])[:3])
+            lines.append(f"{name} has no installable version on the configured indexes" + (f" ({why})" if why else ""))
+    body = "\n".join(f"  - {line}" for line in lines)
+    return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."

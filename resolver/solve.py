@@ -1,0 +1,366 @@
+"""The solve loop: grow the CNF lazily, then pick the preferred solution.
+
+Objective (lexicographic, in this order): visit the packages breadth-first from the
+project's requirements (the direct requirements first, then their dependencies, level by
+level, by name within a level); give each package the most preferred version that still
+leaves the whole problem satisfiable given the choices already made. A package's versions
+are preferred in this order: the version in the existing lock (unless it is being
+upgraded), then newest first. The result does not depend on which model the SAT solver
+happens to return, so the same input and index give the same lock.
+
+Laziness: a candidate's dependencies are fetched only once the solver has chosen it. Until
+then it is treated as having none, which can only make the problem easier; so an
+unsatisfiable partial problem proves the real one unsatisfiable, and a solution whose
+chosen candidates are all expanded is a real solution. Each round fetches, in parallel,
+the dependencies of every chosen candidate not yet expanded, adds their clauses and
+solves again; the loop ends when every chosen candidate is expanded.
+
+pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
+by starting from a model that already prefers the previous round's choices and the
+newest versions, and by asking the solver only when a package's current version is not
+already its most preferred one (then with a binary search over its preference list).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+import pycosat
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from satlock.resolver.candidates import Candidate
+from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.provider import Dependencies, Exclusion, Provider
+
+
+@dataclass(frozen=True)
+class RootRequirement:
+    """A requirement of the project, and the table it was written in (for messages and lock markers)."""
+
+    requirement: Requirement
+    where: str = "project.dependencies"
+
+
+@dataclass
+class SolveStats:
+    """How hard the SAT core worked; printed by ``-v`` and by the SAT-core benchmark."""
+
+    variables: int = 0
+    clauses: int = 0
+    candidates: int = 0
+    expanded: int = 0
+    solver_calls: int = 0
+    solve_seconds: float = 0.0
+    rounds: int = 0
+
+
+@dataclass
+class Resolution:
+    """The chosen candidates and, for each, the requirements that are active for the target."""
+
+    chosen: dict[NormalizedName, Candidate]
+    requirements: dict[NormalizedName, list[Requirement]]
+    extras: dict[NormalizedName, set[str]]
+    warnings: list[str] = field(default_factory=list)
+    stats: SolveStats = field(default_factory=SolveStats)
+
+
+@dataclass
+class Policy:
+    """Knobs from ``[tool.satlock]`` and the command line."""
+
+    preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
+    allow_prereleases: bool = False
+    constraints: Sequence[Requirement] = ()
+    overrides: Sequence[Requirement] = ()
+
+
+class Unsatisfiable(Exception):
+    """Raised with the encoding so ``explain`` can find a minimal conflict."""
+
+    def __init__(self, encoding: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> None:
+        super().__init__("unsatisfiable")
+        self.encoding = encoding
+        self.excluded = excluded
+
+
+class Solver:
+    """One resolution: call ``solve`` once."""
+
+    def __init__(self, provider: Provider, environment: Mapping[str, str], policy: Policy | None = None) -> None:
+        self.provider = provider
+        self.environment = dict(environment)
+        self.python = Version(self.environment["python_full_version"])
+        self.policy = policy or Policy()
+        self.enc = Encoding()
+        self.stats = SolveStats()
+        self.deps: dict[tuple[str, str], list[tuple[Requirement, str | None]]] = {}
+        self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
+        self.excluded: dict[NormalizedName, list[Exclusion]] = {}
+        self.roots: list[RootRequirement] = []
+        self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
+        self._proven: dict[NormalizedName, tuple[int, int]] = {}
+        self._overrides: dict[NormalizedName, list[Requirement]] = {}
+        for r in self.policy.overrides:
+            self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
+        self._constraints: dict[NormalizedName, list[Requirement]] = {}
+        for r in self.policy.constraints:
+            self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
+
+    # -- building the encoding ---------------------------------------------------------
+
+    def _preference_order(self, name: NormalizedName, candidates: list[Candidate]) -> list[Candidate]:
+        preferred = self.policy.preferences.get(name)
+        if preferred is None:
+            return candidates
+        return sorted(candidates, key=lambda c: c.version != preferred)
+
+    def _ensure_names(self, names: Iterable[NormalizedName]) -> None:
+        new = sorted({n for n in names if n not in self.enc.candidates_of})
+        if not new:
+            return
+        self.provider.prefetch(new, [])
+        for name in new:
+            listing = self.provider.candidates(name)
+            self.excluded[name] = list(listing.excluded)
+            ordered = self._preference_order(name, list(listing.candidates))
+            self.enc.add_name(name, ordered)
+            self.stats.candidates += len(ordered)
+            for constraint in self._constraints.get(name, []):
+                allowed = set(map(id, self._match(constraint, ordered)))
+                for c in ordered:
+                    if id(c) not in allowed:
+                        self.enc.exclude(Reason("constraint", constraint, where="tool.satlock.constraints"), c)
+
+    def _match(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
+        spec: SpecifierSet = req.specifier
+        direct = [c for c in candidates if c.direct is not None]
+        if direct:
+            return [c for c in direct if spec.contains(c.version, prereleases=True)]
+        if self.policy.allow_prereleases:
+            ok = set(spec.filter((c.version for c in candidates), prereleases=True))
+        else:
+            ok = set(spec.filter(c.version for c in candidates))
+        return [c for c in candidates if c.version in ok]
+
+    def _matching(self, req: Requirement) -> list[Candidate]:
+        name = canonicalize_name(req.name)
+        key = (name, str(req.specifier))
+        if key not in self._matching_cache:
+            self._matching_cache[key] = self._match(req, self.enc.candidates_of[name])
+        return self._matching_cache[key]
+
+    def _active(self, marker: Marker | None, extra: str = "") -> bool:
+        if marker is None:
+            return True
+        return marker.evaluate({**self.environment, "extra": extra})
+
+    def _apply_overrides(self, req: Requirement) -> list[Requirement]:
+        return self._overrides.get(canonicalize_name(req.name), [req])
+
+    def _add_roots(self, roots: Sequence[RootRequirement]) -> None:
+        active = [r for r in roots if self._active(r.requirement.marker)]
+        reqs = [(o, r.where) for r in active for o in self._apply_overrides(r.requirement)]
+        self.roots = [RootRequirement(req, where) for req, where in reqs]
+        self._ensure_names(canonicalize_name(r.requirement.name) for r in self.roots)
+        for root in self.roots:
+            req = root.requirement
+            self.enc.require(Reason("root", req, where=root.where), self._matching(req), extras=sorted(req.extras))
+        self._drain_new_extras()
+
+    def _expand(self, candidate: Candidate, deps: Dependencies) -> None:
+        """Add the clauses of one candidate's metadata."""
+        key = candidate.key
+        v = self.enc.var(candidate)
+        self.provides[key] = deps.provides_extras
+        if deps.requires_python is not None and not deps.requires_python.contains(self.python, prereleases=True):
+            self.enc.exclude(Reason("python", parent=candidate, detail=str(deps.requires_python)), candidate)
+            self.deps[key] = []
+            return
+        listed: list[tuple[Requirement, str | None]] = []
+        for raw in deps.requires:
+            for req in self._apply_overrides(raw):
+                if req.marker is None or self._active(req.marker):
+                    listed.append((req, None))
+                else:
+                    listed.append((req, "?"))
+        self.deps[key] = listed
+        self._ensure_names(canonicalize_name(r.name) for r, _ in listed)
+        for req, cond in listed:
+            if cond is None:
+                self.enc.require(Reason("dependency", req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
+        name = candidate.name
+        for (ename, extra), evar in list(self.enc.extra_var.items()):
+            if ename == name:
+                self._add_extra_clauses(candidate, extra, evar)
+        self._drain_new_extras()
+
+    def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
+        return [req for req, cond in self.deps.get(candidate.key, []) if cond is not None and self._active(req.marker, extra)]
+
+    def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
+        reqs = self._extra_requirements(candidate, extra)
+        if not reqs:
+            return
+        self._ensure_names(canonicalize_name(r.name) for r in reqs)
+        for req in reqs:
+            self.enc.require(Reason("dependency", req, parent=candidate, detail=extra), self._matching(req),
+                             guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
+
+    def _drain_new_extras(self) -> None:
+        while self.enc.new_extras:
+            name, extra = self.enc.new_extras.pop()
+            evar = self.enc.extra_var[(name, extra)]
+            for c in self.enc.candidates_of[name]:
+                if c.key in self.deps:
+                    self._add_extra_clauses(c, extra, evar)
+
+    # -- SAT calls ---------------------------------------------------------------------
+
+    def _sat(self, extra_clauses: Sequence[list[int]] = ()) -> set[int] | None:
+        self.stats.solver_calls += 1
+        start = time.perf_counter()
+        result = pycosat.solve(self.enc.clauses + list(extra_clauses), vars=self.enc.num_vars)
+        self.stats.solve_seconds += time.perf_counter() - start
+        if result == "UNSAT":
+            return None
+        if result == "UNKNOWN":
+            raise RuntimeError("pycosat gave up")
+        return {lit for lit in result if lit > 0}
+
+    def _chosen_in(self, model: set[int], name: NormalizedName) -> int | None:
+        for i, c in enumerate(self.enc.candidates_of.get(name, [])):
+            if self.enc.var(c) in model:
+                return i
+        return None
+
+    def _walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
+        """Breadth-first over what is required, choosing each package with ``pick``."""
+        extras: dict[NormalizedName, set[str]] = {}
+        order: list[NormalizedName] = []
+        queue: deque[NormalizedName] = deque()
+        seen: set[NormalizedName] = set()
+
+        def reach(reqs: Iterable[Requirement]) -> None:
+            for req in sorted(reqs, key=lambda r: canonicalize_name(r.name)):
+                name = canonicalize_name(req.name)
+                known = extras.setdefault(name, set())
+                if name not in seen:
+                    seen.add(name)
+                    known.update(req.extras)
+                    queue.append(name)
+                elif not set(req.extras) <= known:
+                    known.update(req.extras)
+                    queue.append(name)
+
+        reach(r.requirement for r in self.roots)
+        while queue:
+            name = queue.popleft()
+            c = pick(name)
+            if c is None:
+                continue
+            if name not in order:
+                order.append(name)
+            reqs = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            for extra in sorted(extras[name]):
+                reqs += self._extra_requirements(c, extra)
+            reach(reqs)
+        return order, extras
+
+    def _start_model(self, model: set[int], hint_units: list[list[int]]) -> set[int]:
+        """A model that agrees with the longest satisfiable prefix of the hints (binary search)."""
+        lo, hi = 0, len(hint_units)
+        best = model
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            trial = self._sat(hint_units[:mid])
+            if trial is None:
+                hi = mid - 1
+            else:
+                best, lo = trial, mid
+        return best
+
+    def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
+        """The lexicographically preferred choice for every required package (see module docstring)."""
+        model = self._sat()
+        if model is None:
+            raise Unsatisfiable(self.enc, self.excluded)
+        model = self._start_model(model, [[self.enc.var(c)] for c in hints.values() if c.key in self.enc.var_of])
+        fixed: dict[NormalizedName, Candidate] = {}
+        units: list[list[int]] = []
+        signature = 0
+
+        def pick(name: NormalizedName) -> Candidate | None:
+            nonlocal model, signature
+            if name in fixed:
+                return fixed[name]
+            cands = self.enc.candidates_of.get(name, [])
+            current = self._chosen_in(model, name)
+            if current is None:
+                return None
+            # Clauses only grow, so a preference proven out of reach after the same earlier
+            # choices in a previous round is still out of reach: start the search there.
+            lo = 0
+            proven = self._proven.get(name)
+            if proven is not None and proven[0] == signature:
+                lo = min(proven[1], current)
+            hi = current
+            while lo < hi:
+                mid = (lo + hi) // 2
+                better = self._sat(units + [[self.enc.var(c) for c in cands[: mid + 1]]])
+                if better is None:
+                    lo = mid + 1
+                else:
+                    model = better
+                    hi = self._chosen_in(model, name)
+            self._proven[name] = (signature, hi)
+            signature = hash((signature, name, hi))
+            fixed[name] = cands[hi]
+            units.append([self.enc.var(cands[hi])])
+            return cands[hi]
+
+        self._walk(pick)
+        return fixed
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
+        self._add_roots(roots)
+        hints: dict[NormalizedName, Candidate] = {}
+        while True:
+            self.stats.rounds += 1
+            for name, cands in self.enc.candidates_of.items():
+                if name not in hints and cands:
+                    hints[name] = cands[0]
+            chosen = self._optimize(hints)
+            hints.update(chosen)
+            todo = [c for c in chosen.values() if c.key not in self.deps]
+            if not todo:
+                break
+            self.provider.prefetch([], todo)
+            for c in sorted(todo, key=lambda c: c.key):
+                self._expand(c, self.provider.dependencies(c))
+            self.stats.expanded += len(todo)
+        order, extras = self._walk(lambda n: chosen.get(n))
+        chosen = {n: chosen[n] for n in order}
+        requirements = {}
+        warnings = []
+        for name, c in chosen.items():
+            reqs = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            for extra in sorted(extras.get(name, ())):
+                provided = self.provides.get(c.key)
+                if provided is not None and extra not in provided:
+                    warnings.append(f"{c} does not provide the extra '{extra}'")
+                reqs += self._extra_requirements(c, extra)
+            requirements[name] = reqs
+        self.stats.variables = self.enc.num_vars
+        self.stats.clauses = len(self.enc.clauses)
+        return Resolution(chosen, requirements, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats)
