@@ -1,0 +1,712 @@
+"""The index client: which files a project has, their core metadata, and the files themselves.
+
+Index strategy ("first index", as uv does it): the extra indexes are asked in the order
+given, then the main index, and the *first* index that knows the project supplies all of
+its files; later indexes are not consulted for that project. Merging every index, as pip
+does, lets anyone who registers an internal package's name on a public index with a
+higher version win the resolution (dependency confusion); with first-index an internal
+index listed as an extra index always shadows the public one. find-links folders are
+local and trusted, so their files are always merged in.
+
+Everything fetched goes through the on-disk cache so that a second run, or an offline
+one, asks the network as little as possible: index pages honour HTTP freshness and are
+revalidated with ETag/Last-Modified; core metadata and files are content-addressed by
+their sha256 and never go stale.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import json
+import os
+import re
+import struct
+import threading
+import time
+import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError
+from satlock.resolver.cache import Cache, digest
+from satlock.resolver.candidates import DistFile
+from satlock.resolver.http import HttpClient, Response, redact, strip_credentials, url_to_path
+
+__all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
+
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+PAGES = "simple-v1"
+METADATA = "metadata-v1"
+FILES = "files-v1"
+DEFAULT_MAX_AGE = 600
+_TAIL = 65536
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def fetch_many(fn: Callable[[_T], _R], items: Iterable[_T], max_workers: int = 16) -> list[_R]:
+    """``[fn(x) for x in items]`` on a thread pool, in order; the first error is raised."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+class IndexClient:
+    """Project pages, core metadata and file downloads from the configured indexes.
+
+    Thread-safe: the resolver calls ``project_files`` and ``core_metadata`` from a thread
+    pool. Results are memoised for the life of the client, so one resolution sees one
+    consistent view of each project even if the index changes meanwhile.
+    """
+
+    def __init__(self, *, index_url: str, extra_index_urls: Sequence[str] = (), find_links: Sequence[str] = (),
+                 cache: Cache, http: HttpClient, refresh: bool = False) -> None:
+        for url in (index_url, *extra_index_urls):
+            http.check_index_url(url)
+        self.index_url = _with_slash(index_url)
+        self.extra_index_urls = tuple(_with_slash(u) for u in extra_index_urls)
+        self.find_links = tuple(_find_links_dir(f) for f in find_links)
+        self.cache = cache
+        self.http = http
+        self.refresh = refresh
+        self._lock = threading.Lock()
+        self._projects: dict[NormalizedName, list[DistFile]] = {}
+        self._folders: dict[Path, list[Path]] = {}
+        self._local_hashes: dict[Path, str] = {}
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        """The indexes in the order they are asked."""
+        return (*self.extra_index_urls, self.index_url)
+
+    # -- project pages -------------------------------------------------------------
+
+    def project_files(self, name: str) -> list[DistFile]:
+        """Every file offered for ``name`` by the first index that has it, plus find-links files."""
+        project = canonicalize_name(name)
+        with self._lock:
+            known = self._projects.get(project)
+        if known is not None:
+            return list(known)
+        files: list[DistFile] = []
+        for index in self.indexes:
+            page = self._index_page(index, project)
+            if page is not None:
+                files.extend(page)
+                break
+        files.extend(self._find_links_files(project))
+        with self._lock:
+            self._projects.setdefault(project, files)
+        return list(files)
+
+    def _index_page(self, index: str, project: NormalizedName) -> list[DistFile] | None:
+        """The files on one index's page for ``project``, ``None`` when the index lacks it."""
+        url = f"{index}{project}/"
+        if urlsplit(index).scheme == "file":
+            # A local mirror: reading it is as cheap as reading the cache, and never stale.
+            return self._parse(self.http.get(url, {"Accept": ACCEPT}), index)
+        key = digest(index, project)
+        entry = None if self.refresh else self._read_page(key)
+        if self.http.offline:
+            if entry is None:
+                raise NetworkError(
+                    f"{project} is not in the cache for index {redact(index)}; run once online",
+                    hint="run the same command without --offline first to fill the cache")
+            return self._parse(entry.response, index)
+        if entry is not None and entry.fresh():
+            try:
+                return self._parse(entry.response, index)
+            except IndexFormatError:
+                self.cache.discard(PAGES, key)
+                entry = None
+        headers = {"Accept": ACCEPT}
+        if entry is not None:
+            if entry.etag:
+                headers["If-None-Match"] = entry.etag
+            if entry.last_modified:
+                headers["If-Modified-Since"] = entry.last_modified
+        resp = self.http.get(url, headers)
+        if resp.status == 304 and entry is not None:
+            resp = Response(url=entry.response.url, status=entry.response.status,
+                            headers={**entry.response.headers, **_validators(resp)}, body=entry.response.body)
+        result = self._parse(resp, index)
+        self._write_page(key, resp)
+        return result
+
+    def _parse(self, resp: Response, index: str) -> list[DistFile] | None:
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise IndexFormatError(f"unexpected HTTP {resp.status} from {redact(resp.url)}")
+        return parse_project_page(resp, index=strip_credentials(index))
+
+    def _read_page(self, key: str) -> _PageEntry | None:
+        raw = self.cache.read(PAGES, key)
+        if raw is None:
+            return None
+        entry = _PageEntry.decode(raw)
+        if entry is None:
+            self.cache.discard(PAGES, key)
+        return entry
+
+    def _write_page(self, key: str, resp: Response) -> None:
+        if resp.status in (200, 404):
+            self.cache.write(PAGES, key, _PageEntry(resp, time.time()).encode())
+
+    # -- find-links ------------------------------------------------------------------
+
+    def _find_links_files(self, project: NormalizedName) -> list[DistFile]:
+        out = []
+        for folder in self.find_links:
+            for path in self._folder_listing(folder):
+                file = DistFile(filename=path.name, url=path.as_uri())
+                parsed = file.parse()
+                if parsed is not None and parsed[0] == project:
+                    out.append(replace(file, hashes={"sha256": self._local_sha256(path)}, size=path.stat().st_size))
+        return out
+
+    def _folder_listing(self, folder: Path) -> list[Path]:
+        with self._lock:
+            listing = self._folders.get(folder)
+        if listing is None:
+            try:
+                listing = sorted(p for p in folder.iterdir()
+                                 if p.is_file() and p.name.endswith((".whl", ".tar.gz", ".zip")))
+            except OSError as exc:
+                raise ConfigError(f"cannot read find-links folder {folder}: {exc.strerror}",
+                                  hint="fix or remove the find-links entry") from None
+            with self._lock:
+                self._folders[folder] = listing
+        return listing
+
+    def _local_sha256(self, path: Path) -> str:
+        with self._lock:
+            known = self._local_hashes.get(path)
+        if known is None:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            known = h.hexdigest()
+            with self._lock:
+                self._local_hashes[path] = known
+        return known
+
+    # -- core metadata -----------------------------------------------------------------
+
+    def core_metadata(self, file: DistFile) -> bytes:
+        """The METADATA of a wheel, fetching as little of it as the index allows.
+
+        In order: the PEP 658 ``.metadata`` file; two or three HTTP range requests that
+        read the zip's central directory and then just the METADATA member; the whole
+        wheel (kept in the file cache, since it will most likely be installed anyway).
+        """
+        if not file.is_wheel:
+            raise MetadataError(f"{file.filename} is not a wheel; its metadata needs a build",
+                                hint="this is a bug in satlock: sdists go through the build environment")
+        key = file.sha256 or digest(file.url)
+        cached = self.cache.read(METADATA, key)
+        if cached is not None:
+            if _valid_metadata(cached):
+                return cached
+            self.cache.discard(METADATA, key)
+        data = self._fetch_metadata(file)
+        _check_metadata(data, file)
+        self.cache.write(METADATA, key, data)
+        return data
+
+    def _fetch_metadata(self, file: DistFile) -> bytes:
+        if urlsplit(file.url).scheme == "file":
+            return _metadata_from_zip(url_to_path(file.url), file)
+        if file.metadata is not None:
+            resp = self.http.get(_strip_fragment(file.url) + ".metadata")
+            if resp.status == 200:
+                _verify(resp.body, file.metadata, f"{file.filename}.metadata", resp.url)
+                return resp.body
+        data = self._metadata_by_range(file)
+        if data is not None:
+            return data
+        return _metadata_from_zip(self.download(file), file)
+
+    def _metadata_by_range(self, file: DistFile) -> bytes | None:
+        """METADATA through range requests, or ``None`` when the server does not do ranges."""
+        url = _strip_fragment(file.url)
+        tail = self.http.get(url, {"Range": f"bytes=-{_TAIL}"}, partial=True)
+        if tail.status != 206:
+            return None
+        total = _content_range_total(tail)
+        if total is None:
+            return None
+        reader = _RangeReader(self.http, url, total, tail.body)
+        try:
+            entries = _central_directory(reader)
+            member = _pick_metadata(entries, file)
+            return reader.read_member(member)
+        except (zipfile.BadZipFile, struct.error, zlib.error) as exc:
+            raise MetadataError(f"{file.filename} from {redact(url)} is not a valid wheel: {exc}",
+                                hint="the index serves a corrupt file; report it to the index") from None
+
+    # -- downloads -------------------------------------------------------------------
+
+    def download(self, file: DistFile) -> Path:
+        """The whole file in the cache, verified against every hash the index gave."""
+        key = f"{file.sha256 or digest(file.url)}/{file.filename}"
+        dest = self.cache.path(FILES, key)
+        if _verified(dest, file):
+            return dest
+        with self.cache.lock(FILES, key):
+            if _verified(dest, file):
+                return dest
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{file.filename}"
+            algorithms = {"sha256"} | {a for a in file.hashes if a in hashlib.algorithms_available}
+            try:
+                got = self.http.fetch_to_file(file.url, tmp, algorithms)
+                _verify_digests(got, file.hashes, file.filename, file.url)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            _ok_marker(dest).write_text(json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}))
+        return dest
+
+
+# -- the page cache entry ---------------------------------------------------------------
+
+
+class _PageEntry:
+    """A cached index answer: a JSON header line, then the body; the header holds its sha256."""
+
+    def __init__(self, response: Response, fetched_at: float) -> None:
+        self.response = response
+        self.fetched_at = fetched_at
+
+    @property
+    def etag(self) -> str | None:
+        return self.response.header("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.response.header("last-modified")
+
+    def fresh(self) -> bool:
+        return time.time() - self.fetched_at < _max_age(self.response.header("cache-control"))
+
+    def encode(self) -> bytes:
+        keep = {k: v for k, v in self.response.headers.items()
+                if k in ("content-type", "etag", "last-modified", "cache-control")}
+        head = {"url": self.response.url, "status": self.response.status, "headers": keep,
+                "fetched_at": self.fetched_at, "sha256": hashlib.sha256(self.response.body).hexdigest()}
+        return json.dumps(head).encode() + b"\n" + self.response.body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> _PageEntry | None:
+        head_raw, sep, body = raw.partition(b"\n")
+        try:
+            head = json.loads(head_raw)
+            ok = sep and head["sha256"] == hashlib.sha256(body).hexdigest()
+            resp = Response(url=str(head["url"]), status=int(head["status"]), headers=dict(head["headers"]), body=body)
+            fetched = float(head["fetched_at"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return cls(resp, fetched) if ok else None
+
+
+def _max_age(cache_control: str | None) -> float:
+    if not cache_control:
+        return DEFAULT_MAX_AGE
+    directives = [d.strip().lower() for d in cache_control.split(",")]
+    if "no-cache" in directives or "no-store" in directives:
+        return 0
+    for d in directives:
+        if d.startswith("max-age="):
+            try:
+                return int(d[8:].strip('"'))
+            except ValueError:
+                return 0
+    return DEFAULT_MAX_AGE
+
+
+def _validators(resp: Response) -> dict[str, str]:
+    return {k: v for k, v in resp.headers.items() if k in ("etag", "last-modified", "cache-control")}
+
+
+# -- parsing simple pages --------------------------------------------------------------
+
+
+def parse_project_page(resp: Response, *, index: str | None = None) -> list[DistFile]:
+    """The files on a PEP 691 JSON or PEP 503 HTML project page, URLs made absolute."""
+    ctype = (resp.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype in ("application/vnd.pypi.simple.v1+json", "application/json"):
+        return _parse_json(resp, index)
+    if ctype in ("application/vnd.pypi.simple.v1+html", "text/html"):
+        return _parse_html(resp, index)
+    raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
+                           hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
+
+
+def _not_simple(resp: Response, why: str) -> IndexFormatError:
+    return IndexFormatError(f"{redact(resp.url)} is not a simple index page: {why}",
+                            hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
+
+
+def _check_api_version(resp: Response, version: object) -> None:
+    try:
+        major = Version(str(version)).major
+    except InvalidVersion:
+        raise _not_simple(resp, f"invalid repository version {version!r}") from None
+    if major != 1:
+        raise IndexFormatError(f"{redact(resp.url)} uses simple API version {version}, satlock understands 1.x",
+                               hint="upgrade satlock or use another index")
+
+
+def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
+    try:
+        data = json.loads(resp.body)
+    except ValueError as exc:
+        raise _not_simple(resp, f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise _not_simple(resp, "JSON without a 'files' list")
+    _check_api_version(resp, (data.get("meta") or {}).get("api-version", "1.0"))
+    out = []
+    for entry in data["files"]:
+        try:
+            out.append(_json_file(entry, resp.url, index))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _not_simple(resp, f"malformed file entry {entry!r:.200} ({exc})") from None
+    return out
+
+
+def _json_file(entry: dict, base: str, index: str | None) -> DistFile:
+    yanked = entry.get("yanked", False)
+    metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+    upload = entry.get("upload-time")
+    return DistFile(
+        filename=str(entry["filename"]),
+        url=urljoin(base, str(entry["url"])),
+        hashes={str(k).lower(): str(v).lower() for k, v in (entry.get("hashes") or {}).items()},
+        requires_python=entry.get("requires-python") or None,
+        yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
+        size=int(entry["size"]) if entry.get("size") is not None else None,
+        upload_time=datetime.fromisoformat(upload) if upload else None,
+        metadata=_metadata_hashes(metadata),
+        index=index,
+    )
+
+
+def _metadata_hashes(value: object) -> dict[str, str] | None:
+    """PEP 658/714 in either form: a hash dict, ``true``, ``"sha256=..."`` or ``"true"``."""
+    if isinstance(value, dict):
+        return {str(k).lower(): str(v).lower() for k, v in value.items()}
+    if value is True:
+        return {}
+    if isinstance(value, str):
+        alg, sep, hexdigest = value.partition("=")
+        if sep and hexdigest:
+            return {alg.lower(): hexdigest.lower()}
+        return {} if value.lower() == "true" else None
+    return None
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.repository_version: str | None = None
+        self.links: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"]
+        elif tag == "meta" and a.get("name") == "pypi:repository-version":
+            self.repository_version = a.get("content")
+        elif tag == "a" and a.get("href"):
+            self._open, self._text = a, []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open is not None:
+            self.links.append((self._open, "".join(self._text).strip()))
+            self._open = None
+
+
+def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
+    charset = "utf-8"
+    for param in (resp.header("content-type") or "").split(";")[1:]:
+        k, _, v = param.strip().partition("=")
+        if k.lower() == "charset" and v:
+            charset = v.strip('"')
+    try:
+        text = resp.body.decode(charset, errors="replace")
+    except LookupError:
+        text = resp.body.decode("utf-8", errors="replace")
+    parser = _LinkParser()
+    parser.feed(text)
+    parser.close()
+    if parser.repository_version is None and not parser.links:
+        raise _not_simple(resp, "HTML without links or a pypi:repository-version")
+    if parser.repository_version is not None:
+        _check_api_version(resp, parser.repository_version)
+    base = urljoin(resp.url, parser.base) if parser.base else resp.url
+    out = []
+    for attrs, text in parser.links:
+        url = urljoin(base, attrs["href"] or "")
+        parts = urlsplit(url)
+        alg, sep, hexdigest = parts.fragment.partition("=")
+        hashes = {alg.lower(): hexdigest.lower()} if sep and hexdigest else {}
+        filename = unquote(parts.path.rsplit("/", 1)[-1]) or text
+        metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        out.append(DistFile(
+            filename=filename,
+            url=urlunsplit(parts._replace(fragment="")),
+            hashes=hashes,
+            requires_python=attrs.get("data-requires-python") or None,
+            yanked=(attrs.get("data-yanked") or "") if "data-yanked" in attrs else None,
+            metadata=_metadata_hashes(metadata),
+            index=index,
+        ))
+    return out
+
+
+# -- wheels and metadata -------------------------------------------------------------
+
+
+class _RangeReader:
+    """Random access to a remote file through range requests, starting from its cached tail."""
+
+    def __init__(self, http: HttpClient, url: str, total: int, tail: bytes) -> None:
+        self.http, self.url, self.total = http, url, total
+        self.start, self.buf = total - len(tail), tail
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > self.total:
+            raise zipfile.BadZipFile(f"offset {offset}+{length} outside the file ({self.total} bytes)")
+        if offset >= self.start:
+            return self.buf[offset - self.start: offset - self.start + length]
+        resp = self.http.get(self.url, {"Range": f"bytes={offset}-{offset + length - 1}"}, partial=True)
+        if resp.status != 206 or len(resp.body) != length:
+            raise zipfile.BadZipFile(f"server answered a range request with HTTP {resp.status}")
+        if offset + length >= self.start:
+            self.buf = resp.body[: self.start - offset] + self.buf
+            self.start = offset
+        return resp.body
+
+    def read_member(self, member: _Member) -> bytes:
+        # The local header's extra field may differ from the central directory's; read a
+        # little more than needed in one request and fetch again only if that was short.
+        guess = 30 + len(member.name) + 256 + member.compressed_size
+        head = self.read(member.offset, min(guess, self.total - member.offset))
+        if head[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile("bad local file header")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        start = 30 + name_len + extra_len
+        data = head[start: start + member.compressed_size]
+        if len(data) < member.compressed_size:
+            data = self.read(member.offset + start, member.compressed_size)
+        if member.method == zipfile.ZIP_STORED:
+            return data
+        if member.method == zipfile.ZIP_DEFLATED:
+            return zlib.decompress(data, -15)
+        raise zipfile.BadZipFile(f"unsupported compression method {member.method} for {member.name}")
+
+
+class _Member:
+    def __init__(self, name: str, offset: int, compressed_size: int, method: int) -> None:
+        self.name, self.offset, self.compressed_size, self.method = name, offset, compressed_size, method
+
+
+def _central_directory(reader: _RangeReader) -> list[_Member]:
+    tail = reader.read(max(0, reader.total - min(reader.total, _TAIL)), min(reader.total, _TAIL))
+    eocd = tail.rfind(b"PK\x05\x06")
+    if eocd < 0:
+        raise zipfile.BadZipFile("no end of central directory record")
+    eocd_pos = reader.total - len(tail) + eocd
+    _sig, _disk, _cd_disk, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[eocd: eocd + 22])
+    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
+        locator = reader.read(eocd_pos - 20, 20)
+        if locator[:4] != b"PK\x06\x07":
+            raise zipfile.BadZipFile("no zip64 locator")
+        (z64_pos,) = struct.unpack("<Q", locator[8:16])
+        record = reader.read(z64_pos, 56)
+        if record[:4] != b"PK\x06\x06":
+            raise zipfile.BadZipFile("bad zip64 end record")
+        count, cd_size, cd_offset = struct.unpack("<QQQ", record[32:56])
+    cd = reader.read(cd_offset, cd_size)
+    members, pos = [], 0
+    for _ in range(count):
+        if cd[pos: pos + 4] != b"PK\x01\x02":
+            raise zipfile.BadZipFile("bad central directory entry")
+        method, = struct.unpack("<H", cd[pos + 10: pos + 12])
+        csize, usize = struct.unpack("<LL", cd[pos + 20: pos + 28])
+        name_len, extra_len, comment_len = struct.unpack("<HHH", cd[pos + 28: pos + 34])
+        (offset,) = struct.unpack("<L", cd[pos + 42: pos + 46])
+        name = cd[pos + 46: pos + 46 + name_len].decode("utf-8", errors="replace")
+        extra = cd[pos + 46 + name_len: pos + 46 + name_len + extra_len]
+        csize, offset = _zip64_fields(extra, usize, csize, offset)
+        members.append(_Member(name, offset, csize, method))
+        pos += 46 + name_len + extra_len + comment_len
+    return members
+
+
+def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int]:
+    """Compressed size and header offset, taken from the zip64 extra field where they overflow."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[pos: pos + 4])
+        if tag == 0x0001:
+            values = list(struct.unpack(f"<{size // 8}Q", extra[pos + 4: pos + 4 + size - size % 8]))
+            if usize == 0xFFFFFFFF and values:
+                values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            if offset == 0xFFFFFFFF and values:
+                offset = values.pop(0)
+            break
+        pos += 4 + size
+    return csize, offset
+
+
+def _metadata_names(names: Iterable[str]) -> list[str]:
+    return [n for n in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+
+
+def _pick_metadata(members: list[_Member], file: DistFile) -> _Member:
+    by_name = {m.name: m for m in members}
+    return by_name[_choose_metadata_name(list(by_name), file)]
+
+
+def _choose_metadata_name(names: list[str], file: DistFile) -> str:
+    candidates = _metadata_names(names)
+    if len(candidates) > 1:
+        parsed = file.parse()
+        if parsed is not None:
+            want = {n for n in candidates
+                    if canonicalize_name(n.split("/")[0][: -len(".dist-info")].rsplit("-", 1)[0]) == parsed[0]}
+            candidates = sorted(want) or candidates
+    if not candidates:
+        raise MetadataError(f"{file.filename} has no .dist-info/METADATA", hint="the wheel is broken; report it upstream")
+    return candidates[0]
+
+
+def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(_choose_metadata_name(zf.namelist(), file))
+    except FileNotFoundError:
+        raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
+    except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+        raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
+                            hint="remove the broken file, or report it to the index") from None
+
+
+def _parse_headers(data: bytes) -> tuple[str, str] | None:
+    if not data.strip():
+        return None
+    try:
+        msg = email.parser.BytesHeaderParser().parsebytes(data)
+    except (ValueError, TypeError):
+        return None
+    name, version = msg.get("Name"), msg.get("Version")
+    return (str(name), str(version)) if name and version else None
+
+
+def _valid_metadata(data: bytes) -> bool:
+    return _parse_headers(data) is not None
+
+
+def _check_metadata(data: bytes, file: DistFile) -> None:
+    """The metadata must belong to the wheel it came from, or the lock would lie."""
+    found = _parse_headers(data)
+    if found is None:
+        raise MetadataError(f"the metadata of {file.filename} ({redact(file.url)}) has no Name/Version",
+                            hint="the index serves broken metadata; report it to the index")
+    parsed = file.parse()
+    if parsed is None:
+        return
+    try:
+        same = canonicalize_name(found[0]) == parsed[0] and Version(found[1]) == parsed[1]
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise MetadataError(f"{file.filename} says it is {found[0]} {found[1]} in its metadata",
+                            hint="the wheel is mislabelled; report it upstream")
+
+
+def _content_range_total(resp: Response) -> int | None:
+    m = re.fullmatch(r"bytes \d+-\d+/(\d+)", (resp.header("content-range") or "").strip())
+    return int(m.group(1)) if m else None
+
+
+def _verify(data: bytes, expected: Mapping[str, str], what: str, url: str) -> None:
+    got = {alg: hashlib.new(alg, data).hexdigest() for alg in expected if alg in hashlib.algorithms_available}
+    _verify_digests(got, expected, what, url)
+
+
+def _verify_digests(got: Mapping[str, str], expected: Mapping[str, str], what: str, url: str) -> None:
+    for alg, want in expected.items():
+        have = got.get(alg)
+        if have is not None and have != want.lower():
+            raise HashMismatchError(
+                f"hash mismatch for {what} from {redact(url)}: expected {alg}:{want}, got {alg}:{have}",
+                hint="the index, a mirror or a proxy served a different file; if the index is right, "
+                     "run again with --refresh")
+
+
+def _ok_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".ok")
+
+
+def _verified(dest: Path, file: DistFile) -> bool:
+    """A cheap check of a cached file: its marker names the expected hash and the size matches."""
+    marker = _ok_marker(dest)
+    try:
+        info = json.loads(marker.read_text())
+        ok = (info["size"] == dest.stat().st_size
+              and (file.sha256 is None or info["sha256"] == file.sha256.lower()))
+    except FileNotFoundError:
+        return False
+    except (ValueError, KeyError, TypeError, OSError):
+        ok = False
+    if not ok:
+        marker.unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
+    return ok
+
+
+def _strip_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _find_links_dir(entry: str) -> Path:
+    scheme = urlsplit(entry).scheme.lower()
+    if scheme == "file":
+        path = url_to_path(entry)
+    elif scheme in ("http", "https"):
+        raise ConfigError(f"find-links entry {redact(entry)!r} is a URL; only local folders are supported",
+                          hint="list it as an extra index URL, or download the files into a folder")
+    else:
+        path = Path(entry).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"find-links folder {path} does not exist", hint="create it or remove the find-links entry")
+    return path
