@@ -1,0 +1,181 @@
+"""``{cuda-home}``: a CUDA toolkit folder made from the nvidia wheels in an environment.
+
+Builds of CUDA extensions look for ``$CUDA_HOME/bin/nvcc``, ``include/`` and
+``lib64/``. The CUDA 13 wheels (nvidia-cuda-nvcc, -runtime, -crt, nvidia-nvvm) install
+into one shared prefix, ``site-packages/nvidia/cu13``, which already is such a folder.
+The CUDA 12 wheels put each component in its own folder (``nvidia/cuda_nvcc``,
+``nvidia/cuda_runtime``...), so those are merged into a tree of symlinks inside the
+environment. Everything is found from the distributions' RECORD files, so a new layout
+with ``bin/nvcc`` somewhere keeps working.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from satlock.buildenv.venv import Venv
+from satlock.errors import BuildError
+from satlock.profiles.templates import TemplateContext, dist_location
+
+MERGED_DIR = "satlock-cuda-home"
+NVCC_NAMES = ("nvcc", "nvcc.exe")
+TOOLKIT_DIRS = ("bin", "include", "lib", "lib64", "nvvm")
+_SKIP = {"__init__.py", "__pycache__"}
+
+
+def _name(dist: metadata.Distribution) -> str:
+    return canonicalize_name(dist.metadata["Name"] or "") if dist.metadata else ""
+
+
+def _relative(dist: metadata.Distribution) -> list[tuple[str, ...]]:
+    """The parts of each file ``dist`` installed inside ``site_packages``."""
+    out = []
+    for f in dist.files or []:
+        parts = f.parts
+        if parts and ".." not in parts and not parts[0].endswith(".dist-info"):
+            out.append(tuple(parts))
+    return out
+
+
+def _nvcc_prefix(dists: list[metadata.Distribution], site_packages: Path) -> tuple[Path, metadata.Distribution] | None:
+    for dist in dists:
+        for parts in _relative(dist):
+            if len(parts) >= 2 and parts[-2] == "bin" and parts[-1] in NVCC_NAMES:
+                nvcc = site_packages.joinpath(*parts)
+                if nvcc.is_file():
+                    return nvcc.parent.parent, dist
+    return None
+
+
+def _component_prefixes(dists: list[metadata.Distribution], site_packages: Path) -> list[Path]:
+    """Folders holding a ``bin``/``include``/``lib``/``nvvm`` of some CUDA component."""
+    prefixes: list[Path] = []
+    for dist in dists:
+        for parts in _relative(dist):
+            for i in range(1, len(parts) - 1):
+                if parts[i] in TOOLKIT_DIRS:
+                    prefix = site_packages.joinpath(*parts[:i])
+                    if prefix not in prefixes:
+                        prefixes.append(prefix)
+                    break
+    return sorted(prefixes)
+
+
+def _link_merged(sources: list[Path], dest: Path) -> None:
+    """Fill ``dest`` with links to every entry of ``sources``; a folder present in
+    several sources becomes a real folder merged the same way; the first source wins
+    a clash between files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names: dict[str, list[Path]] = {}
+    for source in sources:
+        for entry in sorted(source.iterdir()):
+            if entry.name not in _SKIP:
+                names.setdefault(entry.name, []).append(entry)
+    for name, entries in names.items():
+        folders = [e for e in entries if e.is_dir()]
+        if len(folders) > 1:
+            _link_merged(folders, dest / name)
+        else:
+            os.symlink(entries[0], dest / name)
+
+
+def _add_unversioned_libraries(lib: Path) -> None:
+    """Wheels cannot hold symlinks, so ``libcudart.so.12`` comes without the
+    ``libcudart.so`` that ``-lcudart`` looks for; add it."""
+    for entry in list(lib.iterdir()):
+        name = entry.name
+        if ".so." in name:
+            plain = lib / name[: name.index(".so.") + 3]
+            if not plain.exists() and not plain.is_symlink():
+                os.symlink(entry.resolve(), plain)
+
+
+def _build_merged(prefixes: list[Path], home: Path) -> None:
+    home.mkdir()
+    by_dir: dict[str, list[Path]] = {}
+    for prefix in prefixes:
+        for sub in TOOLKIT_DIRS:
+            if (prefix / sub).is_dir():
+                by_dir.setdefault("lib64" if sub == "lib" else sub, []).append(prefix / sub)
+    for sub, sources in by_dir.items():
+        _link_merged(sources, home / sub)
+    if (home / "lib64").is_dir():
+        _add_unversioned_libraries(home / "lib64")
+        os.symlink("lib64", home / "lib")
+
+
+def _replace_dir(build: Path, target: Path) -> None:
+    """Put the finished tree ``build`` at ``target``, replacing an older one."""
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.replace(target, trash / target.name)
+        shutil.rmtree(trash)
+    os.replace(build, target)
+
+
+def _missing_nvcc_hint(names: set[str]) -> str:
+    if any(n.endswith("-cu12") for n in names):
+        return ("add nvidia-cuda-nvcc to the project for CUDA 13 (with nvidia-cuda-runtime, nvidia-cuda-crt, "
+                "nvidia-nvvm); note that the CUDA 12 wheel nvidia-cuda-nvcc-cu12 ships ptxas and headers but not "
+                "the nvcc driver, so a CUDA 12 build needs a system toolkit: set CUDA_HOME to it in the profile")
+    return ("add nvidia-cuda-nvcc, nvidia-cuda-runtime, nvidia-cuda-crt and nvidia-nvvm (CUDA 13) to the "
+            "project's dependencies or the profile's build-requires, or nvidia-cuda-nvcc-cu12 with "
+            "nvidia-cuda-runtime-cu12 for CUDA 12")
+
+
+def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
+    """The folder to use as CUDA_HOME for the environment at ``venv_root``: the CUDA 13
+    prefix itself, or ``<venv_root>/satlock-cuda-home`` merged from the CUDA 12 parts
+    (rebuilt on every call, so it follows what is installed)."""
+    dists = list(metadata.distributions(path=[str(site_packages)]))
+    names = {_name(d) for d in dists}
+    found = _nvcc_prefix(dists, site_packages)
+    if found is None:
+        raise BuildError(
+            f"CUDA_HOME needs the CUDA compiler, but no distribution installed in {site_packages} provides bin/nvcc",
+            hint=_missing_nvcc_hint(names),
+        )
+    prefix, nvcc_dist = found
+    if (prefix / "include" / "cuda_runtime.h").is_file():
+        return prefix
+    cuda_dists = [d for d in dists if d is nvcc_dist or _name(d).startswith("nvidia-")]
+    prefixes = _component_prefixes(cuda_dists, site_packages)
+    prefixes.sort(key=lambda p: p != prefix)
+    home = venv_root / MERGED_DIR
+    build = Path(tempfile.mkdtemp(prefix=f".{MERGED_DIR}-", dir=venv_root))
+    try:
+        build.rmdir()
+        _build_merged(prefixes, build)
+        _replace_dir(build, home)
+    finally:
+        if build.exists():
+            shutil.rmtree(build)
+    if not (home / "include" / "cuda_runtime.h").exists():
+        cu12 = _name(nvcc_dist).endswith("-cu12")
+        runtime = "nvidia-cuda-runtime-cu12" if cu12 else "nvidia-cuda-runtime"
+        raise BuildError(
+            f"CUDA_HOME has no include/cuda_runtime.h: the CUDA runtime is not installed in {site_packages}",
+            hint=f"add {runtime} to the project's dependencies or the profile's build-requires",
+        )
+    return home
+
+
+def template_context(venv: Venv) -> TemplateContext:
+    """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
+    most once, and only when a template uses it."""
+    return TemplateContext(
+        python=venv.python,
+        venv=venv.root,
+        site_packages=venv.site_packages,
+        dist_locator=functools.partial(dist_location, venv.site_packages),
+        cuda_home=functools.cache(lambda: assemble_cuda_home(venv.site_packages, venv.root)),
+    )

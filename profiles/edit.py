@@ -1,0 +1,383 @@
+"""Adding, changing and removing profiles in pyproject.toml without disturbing the rest.
+
+People keep comments, blank lines and their own key order in pyproject.toml, so every
+edit here leaves all bytes outside the profile's table as they were. A new table is
+spliced in as text next to the other ``[tool.satlock...]`` tables (tomlkit alone would
+put it after the next table's leading comment); each textual edit is checked by parsing
+the result, and tomlkit's own edit is the fallback when a file is laid out unusually.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import tomlkit
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import InlineTable, Table
+
+from satlock.errors import ProfileError, ProjectError
+from satlock.profiles.schema import Profile, parse_profiles
+
+PROFILES_PATH = ("tool", "satlock", "profiles")
+_HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
+
+
+def _parse(text: str, source: str) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except TOMLKitError as e:
+        raise ProjectError(f"{source} is not valid TOML: {e}") from None
+
+
+def _normalize(name: str) -> NormalizedName:
+    try:
+        return canonicalize_name(name, validate=True)
+    except ValueError:
+        raise ProfileError(f"{name!r} is not a valid package name", hint="name the profile after the package it builds") from None
+
+
+def _profiles_table(doc: Any) -> Any | None:
+    node = doc
+    for key in PROFILES_PATH:
+        if not hasattr(node, "get"):
+            return None
+        node = node.get(key)
+        if node is None:
+            return None
+    return node
+
+
+def _find(doc: Any, name: NormalizedName) -> tuple[str | None, Any]:
+    """The key as written and the table of profile ``name``, or (None, None)."""
+    profiles = _profiles_table(doc)
+    if profiles is None or not hasattr(profiles, "items"):
+        return None, None
+    for key, value in profiles.items():
+        if canonicalize_name(key) == name:
+            return key, value
+    return None, None
+
+
+def _requirement_key(text: str) -> tuple[str, str]:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return (text, "")
+    return (canonicalize_name(req.name), str(req.marker or ""))
+
+
+def _merge_requirements(existing: Any, new: Iterable[str]) -> None:
+    """Append each of ``new`` to the array ``existing``; one for the same package (and
+    marker) replaces it in place, an identical one is left alone."""
+    for req in new:
+        key = _requirement_key(req)
+        for i, old in enumerate(existing):
+            if _requirement_key(str(old)) == key:
+                if str(old) != req:
+                    existing[i] = req
+                break
+        else:
+            existing.append(req)
+
+
+def _set_in_table(table: Any, values: Mapping[str, Any]) -> None:
+    """Set keys of ``table``, adding new keys before the comments and blank lines that
+    end it (those belong to whatever table follows)."""
+    trailing: list[Any] = []
+    body = table.value.body if isinstance(table, Table) else None
+    if body is not None:
+        while body and body[-1][0] is None:
+            trailing.insert(0, body.pop())
+    for key, value in values.items():
+        table[key] = value
+    if body is not None:
+        body.extend(trailing)
+
+
+def _inline(mapping: Mapping[str, Any]) -> Any:
+    table = tomlkit.inline_table()
+    for key, value in mapping.items():
+        table[key] = list(value) if isinstance(value, (list, tuple)) else value
+    return table
+
+
+def _update_mapping(table: Any, key: str, values: Mapping[str, Any], pending: dict[str, Any]) -> None:
+    if not values:
+        return
+    if key in table and isinstance(table[key], InlineTable):
+        table[key] = _inline({**table[key].unwrap(), **values})
+    elif key in table:
+        _set_in_table(table[key], {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
+    else:
+        pending[key] = _inline(values)
+
+
+def _update(table: Any, *, build_requires: Iterable[str], env: Mapping[str, str], isolation: bool | None,
+            match_runtime: bool | None, config_settings: Mapping[str, Any], requires_dist: Iterable[str],
+            version: str | None, requires_python: str | None) -> None:
+    pending: dict[str, Any] = {}
+    build_requires = list(build_requires)
+    if build_requires:
+        if "build-requires" in table:
+            _merge_requirements(table["build-requires"], build_requires)
+        else:
+            pending["build-requires"] = _merge_into_new(build_requires)
+    if match_runtime is not None:
+        pending["match-runtime"] = match_runtime
+    if isolation is not None:
+        pending["isolation"] = isolation
+    _update_mapping(table, "env", env, pending)
+    _update_mapping(table, "config-settings", config_settings, pending)
+    meta: dict[str, Any] = {}
+    if version is not None:
+        meta["version"] = version
+    if requires_python is not None:
+        meta["requires-python"] = requires_python
+    requires_dist = list(requires_dist)
+    if "metadata" in table:
+        if requires_dist:
+            if "requires-dist" in table["metadata"]:
+                _merge_requirements(table["metadata"]["requires-dist"], requires_dist)
+            else:
+                meta["requires-dist"] = _merge_into_new(requires_dist)
+        if isinstance(table["metadata"], InlineTable):
+            table["metadata"] = _inline({**table["metadata"].unwrap(), **meta})
+        else:
+            _set_in_table(table["metadata"], meta)
+    elif meta or requires_dist:
+        if requires_dist:
+            meta["requires-dist"] = _merge_into_new(requires_dist)
+        pending["metadata"] = _inline(meta)
+    for key in ("match-runtime", "isolation"):
+        if key in pending and key in table:
+            table[key] = pending.pop(key)
+    _set_in_table(table, pending)
+
+
+def _merge_into_new(requirements: list[str]) -> Any:
+    array = tomlkit.array()
+    _merge_requirements(array, requirements)
+    return array
+
+
+def _header_path(line: str) -> tuple[str, ...] | None:
+    """The key path of a ``[table]`` header line, or None for anything else."""
+    if not _HEADER.match(line):
+        return None
+    try:
+        node: Any = tomlkit.parse(line).unwrap()
+    except TOMLKitError:
+        return None
+    path: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        key = next(iter(node))
+        path.append(key)
+        node = node[key]
+    return tuple(path)
+
+
+def _headers(lines: list[str]) -> list[tuple[int, tuple[str, ...]]]:
+    return [(i, p) for i, line in enumerate(lines) if (p := _header_path(line)) is not None]
+
+
+def _is_filler(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _content_end(lines: list[str], start: int, stop: int) -> int:
+    """One past the last line of the section ``[start, stop)`` that is not blank or a comment."""
+    end = stop
+    while end > start + 1 and _is_filler(lines[end - 1]):
+        end -= 1
+    return end
+
+
+def _render(name: str, table: Any) -> str:
+    body = tomlkit.document()
+    for key, value in table.items():
+        body[key] = value
+    return f"[tool.satlock.profiles.{name}]\n{tomlkit.dumps(body)}"
+
+
+def _insert_as_text(text: str, name: str, table: Any) -> str:
+    lines = text.splitlines(keepends=True)
+    headers = _headers(lines)
+    ours = [n for n, (_, path) in enumerate(headers) if path[:2] == PROFILES_PATH[:2]]
+    block = _render(name, table)
+    if ours:
+        n = ours[-1]
+        stop = headers[n + 1][0] if n + 1 < len(headers) else len(lines)
+        at = _content_end(lines, headers[n][0], stop)
+    else:
+        at = len(lines)
+    before = "".join(lines[:at])
+    if before and not before.endswith("\n"):
+        before += "\n"
+    separator = "\n" if before else ""
+    return before + separator + block + "".join(lines[at:])
+
+
+def _profile_span(text: str, key: str) -> tuple[list[str], int, int] | None:
+    """The lines of ``text`` and the span [start, end) holding profile ``key``: its
+    comments right above the header, the header, its sub-tables, up to the last line
+    that is not filler. None when the profile is not a plain contiguous table."""
+    lines = text.splitlines(keepends=True)
+    headers = _headers(lines)
+    path = PROFILES_PATH + (key,)
+    mine = [n for n, (_, p) in enumerate(headers) if p[:len(path)] == path]
+    if not mine or mine != list(range(mine[0], mine[-1] + 1)):
+        return None
+    start = headers[mine[0]][0]
+    stop = headers[mine[-1] + 1][0] if mine[-1] + 1 < len(headers) else len(lines)
+    end = _content_end(lines, headers[mine[-1]][0], stop)
+    while start > 0 and lines[start - 1].strip().startswith("#"):
+        start -= 1
+    return lines, start, end
+
+
+def _same(text: str, expected: Any) -> bool:
+    try:
+        return tomlkit.parse(text).unwrap() == expected
+    except TOMLKitError:
+        return False
+
+
+def _validated(text: str, source: str) -> str:
+    doc = _parse(text, source)
+    profiles = _profiles_table(doc)
+    if profiles is not None:
+        parse_profiles(profiles, source=source)
+    return text
+
+
+def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str] = (),
+                env: Mapping[str, str] = {}, isolation: bool | None = None,
+                match_runtime: bool | None = None, config_settings: Mapping[str, str | list[str]] = {},
+                requires_dist: Iterable[str] = (), version: str | None = None,
+                requires_python: str | None = None, source: str = "pyproject.toml") -> str:
+    """``pyproject_text`` with profile ``name`` created, or updated by merging: requirements
+    appended (one for an already listed package replaces it), env and config-settings
+    keys set, flags set. Raises ProfileError, and changes nothing, when the result is
+    not a valid profile."""
+    normalized = _normalize(name)
+    doc = _parse(pyproject_text, source)
+    changes = dict(build_requires=build_requires, env=env, isolation=isolation, match_runtime=match_runtime,
+                   config_settings=config_settings, requires_dist=requires_dist, version=version,
+                   requires_python=requires_python)
+    key, table = _find(doc, normalized)
+    if table is not None:
+        _update(table, **changes)
+        return _validated(doc.as_string(), source)
+    new = tomlkit.table()
+    _update(new, **changes)
+    expected = doc.unwrap()
+    node = expected
+    for part in PROFILES_PATH:
+        node = node.setdefault(part, {}) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node[normalized] = new.unwrap()
+        text = _insert_as_text(pyproject_text, normalized, new)
+        if _same(text, expected):
+            return _validated(text, source)
+    return _validated(_add_with_tomlkit(doc, normalized, new, source), source)
+
+
+def _add_with_tomlkit(doc: Any, name: str, table: Any, source: str) -> str:
+    node = doc
+    try:
+        for part in PROFILES_PATH:
+            if part not in node:
+                node.add(part, tomlkit.inline_table() if isinstance(node, InlineTable) else tomlkit.table(is_super_table=True))
+            node = node[part]
+        node.add(name, _inline(table.unwrap()) if isinstance(node, InlineTable) else table)
+    except (TOMLKitError, ValueError, TypeError) as e:
+        raise ProfileError(f"cannot add [tool.satlock.profiles.{name}] to {source}: {e}",
+                           hint=f"add the table to {source} by hand") from None
+    return doc.as_string()
+
+
+def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
+    """``pyproject_text`` without profile ``name`` (and the comments right above it)."""
+    normalized = _normalize(name)
+    doc = _parse(pyproject_text, source)
+    key, table = _find(doc, normalized)
+    if table is None:
+        raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
+    expected = doc.unwrap()
+    del _profiles_dict(expected)[key]
+    if not _profiles_dict(expected):
+        del expected["tool"]["satlock"]["profiles"]
+    span = _profile_span(pyproject_text, key)
+    if span is not None:
+        lines, start, end = span
+        if start > 0 and not lines[start - 1].strip():
+            start -= 1
+        elif end < len(lines) and not lines[end].strip():
+            end += 1
+        text = "".join(lines[:start] + lines[end:])
+        if _same(text, expected):
+            return text
+    del _profiles_table(doc)[key]
+    return doc.as_string()
+
+
+def _profiles_dict(plain: dict[str, Any]) -> dict[str, Any]:
+    node: Any = plain
+    for part in PROFILES_PATH:
+        node = node[part]
+    return node
+
+
+def _known_hint(doc: Any) -> str:
+    profiles = _profiles_table(doc)
+    names = sorted(canonicalize_name(k) for k in profiles) if profiles else []
+    if names:
+        return "profiles in this file: " + ", ".join(names)
+    return "add one with: satlock profile add NAME --build-requires ..."
+
+
+def list_profiles(pyproject_text: str, *, source: str = "pyproject.toml") -> dict[NormalizedName, Profile]:
+    """Every profile in the file, validated."""
+    profiles = _profiles_table(_parse(pyproject_text, source))
+    return parse_profiles(profiles, source=source) if profiles is not None else {}
+
+
+def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
+    """The TOML of profile ``name`` as written in the file, comments included."""
+    normalized = _normalize(name)
+    doc = _parse(pyproject_text, source)
+    key, table = _find(doc, normalized)
+    if table is None:
+        raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
+    span = _profile_span(pyproject_text, key)
+    if span is not None:
+        lines, start, end = span
+        text = "".join(lines[start:end])
+        if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
+            return text if text.endswith("\n") else text + "\n"
+    return _render(normalized, table)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so a reader sees the old file or the new one, never
+    half of it; keeps the file's permissions."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
