@@ -1,0 +1,333 @@
+"""Making an environment hold exactly what a lock file selects for it.
+
+``plan_sync`` compares what the lock selects with what is installed and needs no
+environment, so it can be tested, and shown to the user, on its own. ``execute_sync``
+carries a plan out: every wheel is downloaded before the environment is touched (a hash
+mismatch or a network failure changes nothing), then removals, wheels, and last the
+packages built from source, each after the packages its build imports from the
+environment. Downloads and builds are callables, so this module knows nothing of
+indexes or PEP 517.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import json
+import os
+import subprocess
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import filelock
+import packaging
+from packaging.pylock import (
+    Package,
+    PackageArchive,
+    PackageDirectory,
+    PackageSdist,
+    PackageVcs,
+    PackageWheel,
+    Pylock,
+    PylockSelectError,
+)
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from satlock.buildenv.install import InstalledDist, install_wheel, installed_distributions, recover_interrupted, uninstall
+from satlock.buildenv.venv import Venv
+from satlock.errors import BuildError, InstallError, LockError
+from satlock.resolver.cache import Cache
+
+SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
+FetchWheel = Callable[[Package, PackageWheel], Path]
+BuildWheel = Callable[[Package, SourceTree, Venv], Path]
+Progress = Callable[[str, str], None]
+
+DEFAULT_KEEP = frozenset({"pip", "setuptools", "wheel", "satlock"})
+
+_ENVIRONMENT_SCRIPT = (
+    "import json; from packaging.markers import default_environment; from packaging.tags import sys_tags; "
+    "print(json.dumps({'environment': default_environment(), 'tags': [str(t) for t in sys_tags()]}))"
+)
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """One package the lock selects, with the file or source tree it installs from."""
+
+    package: Package
+    source: PackageWheel | SourceTree
+    direct_url: Mapping[str, Any] | None = None
+
+    @property
+    def name(self) -> NormalizedName:
+        return self.package.name
+
+    @property
+    def is_wheel(self) -> bool:
+        return isinstance(self.source, PackageWheel)
+
+
+@dataclass
+class SyncPlan:
+    """What ``execute_sync`` will do; empty when the environment already matches the lock."""
+
+    to_install: list[SyncItem] = field(default_factory=list)
+    to_replace: list[SyncItem] = field(default_factory=list)
+    to_remove: list[InstalledDist] = field(default_factory=list)
+    unchanged: list[NormalizedName] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.to_install or self.to_replace or self.to_remove)
+
+
+@dataclass
+class SyncReport:
+    """What ``execute_sync`` changed, for the CLI's summary."""
+
+    installed: list[NormalizedName] = field(default_factory=list)
+    replaced: list[NormalizedName] = field(default_factory=list)
+    removed: list[NormalizedName] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.installed or self.replaced or self.removed)
+
+
+def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
+    """The marker environment and supported wheel tags of the venv's interpreter.
+
+    Asked of the interpreter itself, using satlock's own ``packaging`` (pure Python), so
+    the venv needs nothing installed.
+    """
+    packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=packaging_parent)
+    env.pop("PYTHONHOME", None)
+    try:
+        out = subprocess.run([str(venv.python), "-c", _ENVIRONMENT_SCRIPT], check=True, capture_output=True,
+                             text=True, env=env).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        raise InstallError(f"cannot read the marker environment of {venv.python}: {detail.strip()[-300:]}",
+                           hint=f"remove {venv.root} and run again") from None
+    try:
+        data = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise InstallError(f"{venv.python} printed something unexpected instead of its marker environment: {out[-300:]!r}",
+                           hint="check the environment's sitecustomize or PYTHONSTARTUP") from None
+    tags = [Tag(*t.split("-", 2)) for t in data["tags"]]
+    return data["environment"], tags
+
+
+def _file_url(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def direct_url_for(source: PackageWheel | SourceTree, lock_dir: Path) -> dict[str, Any] | None:
+    """The PEP 610 ``direct_url.json`` a package installed from ``source`` gets (None from an index)."""
+    if isinstance(source, (PackageWheel, PackageSdist)):
+        return None
+    if isinstance(source, PackageVcs):
+        vcs_info: dict[str, Any] = {"vcs": source.type, "commit_id": source.commit_id}
+        if source.requested_revision:
+            vcs_info["requested_revision"] = source.requested_revision
+        url = source.url or _file_url(lock_dir / str(source.path))
+        d: dict[str, Any] = {"url": url, "vcs_info": vcs_info}
+    elif isinstance(source, PackageDirectory):
+        d = {"url": _file_url(lock_dir / source.path), "dir_info": {"editable": bool(source.editable)} if source.editable else {}}
+    else:
+        url = source.url or _file_url(lock_dir / str(source.path))
+        d = {"url": url, "archive_info": {"hashes": dict(source.hashes)}}
+    if source.subdirectory:
+        d["subdirectory"] = source.subdirectory
+    return d
+
+
+def _source_identity(direct_url: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """What must match between the installed and the locked source for no reinstall."""
+    if direct_url is None:
+        return ("index",)
+    url, sub = direct_url.get("url"), direct_url.get("subdirectory")
+    if isinstance(direct_url.get("vcs_info"), Mapping):
+        return ("vcs", url, direct_url["vcs_info"].get("commit_id"), sub)
+    if isinstance(direct_url.get("dir_info"), Mapping):
+        return ("dir", url, bool(direct_url["dir_info"].get("editable")), sub)
+    if isinstance(direct_url.get("archive_info"), Mapping):
+        info = direct_url["archive_info"]
+        hashes = dict(info.get("hashes") or {})
+        if not hashes and isinstance(info.get("hash"), str) and "=" in info["hash"]:
+            algorithm, _, value = info["hash"].partition("=")
+            hashes[algorithm] = value
+        return ("archive", url, hashes.get("sha256"), sub)
+    return ("unknown", url)
+
+
+def _same_version(installed: str, locked: Version | None) -> bool:
+    if locked is None:
+        return True
+    try:
+        return Version(installed) == locked
+    except InvalidVersion:
+        return False
+
+
+def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], environment: Mapping[str, str],
+              tags: list[Tag], extras: Collection[str] = (), groups: Collection[str] | None = None,
+              reinstall: bool = False, keep: Collection[str] = DEFAULT_KEEP, *,
+              lock_dir: Path = Path(".")) -> SyncPlan:
+    """Compare what ``lock`` selects for this environment with what is ``installed``.
+
+    ``groups`` None means the lock's default groups. Only packages satlock installed are
+    ever removed, and never those in ``keep``. ``lock_dir`` is the folder relative
+    ``path`` entries of the lock are relative to.
+    """
+    try:
+        selected = list(lock.select(environment=dict(environment), tags=tags, extras=[canonicalize_name(e) for e in extras],
+                                    dependency_groups=groups))
+    except PylockSelectError as e:
+        raise LockError(f"pylock.toml cannot be installed in this environment: {e}",
+                        hint="run `satlock lock` again, or sync with another interpreter") from None
+    except InvalidWheelFilename as e:
+        raise LockError(f"pylock.toml lists a wheel with an invalid file name: {e}", hint="run `satlock lock` again") from None
+    plan = SyncPlan()
+    names: set[NormalizedName] = set()
+    for package, source in selected:
+        names.add(package.name)
+        item = SyncItem(package, source, direct_url_for(source, lock_dir))
+        current = installed.get(package.name)
+        if current is None:
+            plan.to_install.append(item)
+        elif (reinstall or not _same_version(current.version, package.version)
+              or _source_identity(current.direct_url) != _source_identity(item.direct_url)):
+            plan.to_replace.append(item)
+        else:
+            plan.unchanged.append(package.name)
+    kept = {canonicalize_name(k) for k in keep}
+    for name, dist in sorted(installed.items()):
+        if name not in names and name not in kept and dist.installer == "satlock":
+            plan.to_remove.append(dist)
+    return plan
+
+
+def _build_order(plan: SyncPlan, installed: Mapping[NormalizedName, InstalledDist],
+                 build_needs: Mapping[NormalizedName, Collection[NormalizedName]]) -> list[SyncItem]:
+    """Source packages ordered so each no-isolation build finds its build needs installed."""
+    items = [i for i in plan.to_install + plan.to_replace if not i.is_wheel]
+    by_name = {i.name: i for i in items}
+    removed = {d.name for d in plan.to_remove}
+    present = (set(installed) - removed) | {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
+    sorter: graphlib.TopologicalSorter[NormalizedName] = graphlib.TopologicalSorter()
+    for name in sorted(by_name):
+        needs = sorted({canonicalize_name(n) for n in build_needs.get(name, ())})
+        for need in needs:
+            if need not in present:
+                raise LockError(f"{name} is built in the project environment and needs {need} installed first, "
+                                f"but the lock does not install {need}",
+                                hint=f"add {need} to the build profile's requirements and run `satlock lock`")
+        sorter.add(name, *[n for n in needs if n in by_name])
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = " -> ".join(e.args[1])
+        raise LockError(f"the build needs of source packages form a cycle: {cycle}",
+                        hint="one of them must be installed from a wheel or built in isolation") from None
+    return [by_name[n] for n in order]
+
+
+def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
+               progress: Progress | None) -> dict[NormalizedName, Path]:
+    """Download every wheel in parallel; on the first failure cancel the rest and raise it."""
+    if not items:
+        return {}
+    paths: dict[NormalizedName, Path] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures: dict[Future[Path], SyncItem] = {}
+        for item in items:
+            if progress:
+                progress("fetch", item.name)
+            assert isinstance(item.source, PackageWheel)
+            futures[pool.submit(fetch_wheel, item.package, item.source)] = item
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise error
+                item = futures[future]
+                paths[item.name] = future.result()
+                if progress:
+                    progress("fetched", item.name)
+    return paths
+
+
+def _check_built(item: SyncItem, wheel: Path) -> None:
+    try:
+        name, version, _build, _tags = parse_wheel_filename(Path(wheel).name)
+    except InvalidWheelFilename as e:
+        raise BuildError(f"building {item.name} gave {wheel}, which is not a wheel: {e}") from None
+    if name != item.name:
+        raise BuildError(f"building {item.name} gave a wheel for {name} ({Path(wheel).name})",
+                         hint="the package's name in its metadata differs from the lock; run `satlock lock` again")
+    if item.package.version is not None and version != item.package.version:
+        raise BuildError(f"building {item.name} gave version {version}, but the lock says {item.package.version}",
+                         hint="the source changed since it was locked; run `satlock lock` again")
+
+
+def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_wheel: BuildWheel | None,
+                 build_needs: Mapping[NormalizedName, Collection[NormalizedName]], *, jobs: int = 8,
+                 progress: Progress | None = None, cache: Cache | None = None,
+                 requested: Collection[str] = ()) -> SyncReport:
+    """Carry out ``plan`` in ``venv``.
+
+    ``build_wheel`` None refuses source packages (``--no-build``). ``progress`` gets
+    (event, name) with event one of fetch, fetched, remove, build, install, installed,
+    always from the calling thread. ``requested`` names the packages to mark REQUESTED
+    (the project's direct dependencies). On a failure, what is already installed stays
+    installed and the error propagates.
+    """
+    sources = [i for i in plan.to_install + plan.to_replace if not i.is_wheel]
+    if sources and build_wheel is None:
+        names = ", ".join(sorted(i.name for i in sources))
+        raise BuildError(f"building from source is disabled, but the lock has no usable wheel for: {names}",
+                         hint="allow builds (drop --no-build), or lock with wheels for this platform")
+    installed = installed_distributions(venv)
+    build_order = _build_order(plan, installed, build_needs)
+    wheels = [i for i in plan.to_install + plan.to_replace if i.is_wheel]
+    wanted = {canonicalize_name(r) for r in requested}
+    replacing = {i.name for i in plan.to_replace}
+    report = SyncReport()
+
+    def install(item: SyncItem, wheel: Path) -> None:
+        if progress:
+            progress("install", item.name)
+        install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache)
+        (report.replaced if item.name in replacing else report.installed).append(item.name)
+        if progress:
+            progress("installed", item.name)
+
+    with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
+        fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
+        recover_interrupted(venv)
+        for dist in plan.to_remove:
+            if progress:
+                progress("remove", dist.name)
+            uninstall(venv, dist.name)
+            report.removed.append(dist.name)
+        for item in wheels:
+            install(item, fetched[item.name])
+        for item in build_order:
+            assert build_wheel is not None and not isinstance(item.source, PackageWheel)
+            if progress:
+                progress("build", item.name)
+            wheel = build_wheel(item.package, item.source, venv)
+            _check_built(item, wheel)
+            install(item, wheel)
+    return report

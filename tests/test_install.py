@@ -1,0 +1,262 @@
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from indexbuilder import make_wheel
+from satlock.buildenv import install as install_mod
+from satlock.buildenv.install import install_wheel, installed_distributions, recover_interrupted, uninstall, verify_records
+from satlock.buildenv.venv import create_venv
+from satlock.errors import InstallError, UnsafeArchiveError
+from satlock.resolver.cache import Cache
+
+ENTRY_POINTS = "[console_scripts]\nhello-demo = demo.cli:main\n"
+
+
+@pytest.fixture
+def venv(tmp_path):
+    return create_venv(tmp_path / ".venv")
+
+
+def run_in(venv, code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv.python), "-c", code], capture_output=True, text=True)
+
+
+def demo_wheel(tmp_path: Path, version: str = "1.0", files: dict | None = None) -> Path:
+    content = {"demo/cli.py": "def main():\n    print('hello')\n", **(files or {})}
+    return make_wheel(tmp_path / "wheels", "demo", version, files=content)
+
+
+def test_installed_wheel_is_importable_and_marked_as_installed_by_satlock(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path), venv, direct_url={"url": "file:///x/demo", "dir_info": {}})
+    result = run_in(venv, "import demo, importlib.metadata as m; d = m.distribution('demo'); "
+                          "print(demo.__version__, d.read_text('INSTALLER').strip(), d.read_text('REQUESTED') is not None)")
+    assert result.stdout.split() == ["1.0", "satlock", "True"], result.stderr
+    dist = installed_distributions(venv)["demo"]
+    assert (dist.version, dist.installer, dist.requested) == ("1.0", "satlock", True)
+    assert dist.direct_url == {"url": "file:///x/demo", "dir_info": {}}
+    assert verify_records(venv) == []
+
+
+def test_unrequested_install_has_no_requested_file_and_no_direct_url(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path), venv, requested=False)
+    dist = installed_distributions(venv)["demo"]
+    assert not dist.requested and dist.direct_url is None
+
+
+def test_console_script_runs_with_the_venv_interpreter(tmp_path, venv):
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    install_wheel(wheel, venv)
+    script = venv.scripts / "hello-demo"
+    assert script.read_text().splitlines()[0] == f"#!{venv.python}"
+    assert subprocess.run([str(script)], capture_output=True, text=True).stdout == "hello\n"
+
+
+def test_wheel_member_with_dotdot_is_refused_and_nothing_installed(tmp_path, venv):
+    wheel = make_wheel(tmp_path / "wheels", "evil", "1.0", files={"../escape.py": "x = 1\n"})
+    with pytest.raises(UnsafeArchiveError, match="escape.py"):
+        install_wheel(wheel, venv)
+    assert installed_distributions(venv) == {}
+    assert not (venv.purelib.parent / "escape.py").exists()
+
+
+def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
+    good = make_wheel(tmp_path / "wheels", "demo", "1.0")
+    bad = tmp_path / "bad" / good.name
+    bad.parent.mkdir()
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = b"tampered = True\n" if info.filename == "demo/__init__.py" else src.read(info)
+            dst.writestr(info, data)
+    with pytest.raises(InstallError, match="didn't match RECORD"):
+        install_wheel(bad, venv)
+    assert installed_distributions(venv) == {}
+
+
+def test_second_install_from_the_cache_does_not_unzip_again(tmp_path, venv, monkeypatch):
+    cache = Cache(tmp_path / "cache")
+    calls = []
+    real_unzip = install_mod._unzip_wheel
+    monkeypatch.setattr(install_mod, "_unzip_wheel", lambda w, d: (calls.append(w), real_unzip(w, d)))
+    wheel = demo_wheel(tmp_path)
+    install_wheel(wheel, venv, cache=cache)
+    uninstall(venv, "demo")
+    other = create_venv(tmp_path / "other")
+    install_wheel(wheel, venv, cache=cache)
+    install_wheel(wheel, other, cache=cache)
+    assert len(calls) == 1
+    assert run_in(other, "import demo.cli").returncode == 0
+    assert verify_records(venv) == [] and verify_records(other) == []
+
+
+def test_uninstall_removes_files_scripts_bytecode_and_empty_folders(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
+                                              "demo/sub/deep.py": ""}), venv)
+    install_wheel(make_wheel(tmp_path / "wheels", "other", "1.0"), venv)
+    assert run_in(venv, "import demo.cli, demo.sub.deep").returncode == 0  # writes __pycache__
+    uninstall(venv, "Demo")
+    assert not (venv.purelib / "demo").exists()
+    assert not (venv.scripts / "hello-demo").exists()
+    assert not list(venv.purelib.glob("demo-*.dist-info"))
+    assert set(installed_distributions(venv)) == {"other"}
+    assert run_in(venv, "import demo").returncode != 0
+    assert verify_records(venv) == []
+
+
+def test_installing_another_version_replaces_the_old_one_entirely(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path, "1.0", files={"demo/old.py": ""}), venv)
+    install_wheel(demo_wheel(tmp_path, "2.0"), venv)
+    assert [p.name for p in venv.purelib.glob("demo-*.dist-info")] == ["demo-2.0.dist-info"]
+    assert not (venv.purelib / "demo" / "old.py").exists()
+    assert run_in(venv, "import demo; print(demo.__version__)").stdout == "2.0\n"
+
+
+def test_verify_records_reports_missing_and_modified_files(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path), venv)
+    (venv.purelib / "demo" / "cli.py").unlink()
+    (venv.purelib / "demo" / "__init__.py").write_text("changed = True\n")
+    problems = verify_records(venv)
+    assert len(problems) == 2
+    assert any("demo/cli.py is missing" in p for p in problems)
+    assert any("demo/__init__.py does not match" in p for p in problems)
+
+
+def test_crash_before_the_dist_info_is_moved_leaves_the_package_absent(tmp_path, venv, monkeypatch):
+    wheel = demo_wheel(tmp_path)
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(install_mod.os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        install_wheel(wheel, venv)
+    monkeypatch.undo()
+    assert installed_distributions(venv) == {}
+    assert verify_records(venv) == []
+    install_wheel(wheel, venv)
+    assert verify_records(venv) == []
+    assert run_in(venv, "import demo.cli").returncode == 0
+
+
+def test_interrupted_uninstall_is_finished_by_recovery(tmp_path, venv, monkeypatch):
+    install_wheel(demo_wheel(tmp_path), venv)
+    monkeypatch.setattr(install_mod, "_empty_trash", lambda *a, **k: None)
+    uninstall(venv, "demo")
+    monkeypatch.undo()
+    assert installed_distributions(venv) == {}
+    assert (venv.purelib / "demo" / "cli.py").exists()
+    recover_interrupted(venv)
+    assert not (venv.purelib / "demo").exists()
+    assert not [p for p in venv.root.iterdir() if p.name.startswith(".satlock-")]
+
+
+KILL_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from packaging.pylock import Package, PackageWheel, Pylock
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
+from satlock.buildenv.venv import open_venv
+
+venv = open_venv(Path(sys.argv[1]))
+wheels = [Path(p) for p in json.loads(sys.argv[2])]
+pause_in = sys.argv[3]  # "replace" (moving files in), "unlink" (deleting an old version's files) or "none"
+lock = Pylock(lock_version=Version("1.0"), created_by="satlock", packages=[
+    Package(name=canonicalize_name(w.name.split("-")[0]), version=Version(w.name.split("-")[1]),
+            wheels=[PackageWheel(path=str(w), hashes={"sha256": "0" * 64})]) for w in wheels])
+env, tags = marker_environment(venv)
+plan = plan_sync(lock, installed_distributions(venv), env, tags)
+state = {"installed": 0, "calls": 0}
+
+def progress(event, name):
+    state["installed"] += event == "installed"
+
+def pausing(real):
+    def call(*args, **kwargs):
+        if state["installed"] == 1:
+            state["calls"] += 1
+            if state["calls"] == 10:
+                print("paused", flush=True)
+                time.sleep(60)
+        return real(*args, **kwargs)
+    return call
+
+if pause_in != "none":
+    setattr(os, pause_in, pausing(getattr(os, pause_in)))
+execute_sync(plan, venv, lambda package, wheel: Path(wheel.path), None, {}, progress=progress)
+print("done", flush=True)
+"""
+
+
+def _pkg_wheels(tmp_path: Path, version: str) -> list[Path]:
+    return [make_wheel(tmp_path / f"wheels-{version}", f"pkg{n}", version,
+                       files={f"pkg{n}/mod{i}.py": f"x = {i!r}\n" for i in range(30)}) for n in range(4)]
+
+
+def _sync_in_subprocess(tmp_path: Path, venv, wheels: list[Path], pause_in: str) -> list[str]:
+    script = tmp_path / "sync_script.py"
+    script.write_text(KILL_SCRIPT)
+    return [sys.executable, str(script), str(venv.root), json.dumps([str(w) for w in wheels]), pause_in]
+
+
+@pytest.mark.parametrize("pause_in", ["replace", "unlink"], ids=["moving-files-in", "deleting-old-files"])
+def test_sync_killed_mid_install_leaves_consistent_records_and_a_second_sync_completes(tmp_path, venv, pause_in):
+    if pause_in == "unlink":
+        old = _pkg_wheels(tmp_path, "1.0")
+        done = subprocess.run(_sync_in_subprocess(tmp_path, venv, old, "none"), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    args = _sync_in_subprocess(tmp_path, venv, _pkg_wheels(tmp_path, "2.0"), pause_in)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "paused\n"
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    assert [p for p in venv.root.iterdir() if p.name.startswith(".satlock-")], "killed outside an install"
+    assert verify_records(venv) == []
+    assert len(installed_distributions(venv)) == (3 if pause_in == "unlink" else 1)
+    done = subprocess.run(args[:-1] + ["none"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert {n: d.version for n, d in installed_distributions(venv).items()} == {f"pkg{n}": "2.0" for n in range(4)}
+    assert verify_records(venv) == []
+    assert not [p for p in venv.root.iterdir() if p.name.startswith((".satlock-stage", ".satlock-trash"))]
+    assert run_in(venv, "import " + ", ".join(f"pkg{n}.mod29" for n in range(4))).returncode == 0
+
+
+def test_headers_and_data_files_stay_inside_the_venv_and_are_uninstalled(tmp_path, venv):
+    wheel = make_wheel(tmp_path / "wheels", "hdr", "1.0", files={"hdr-1.0.data/headers/hdr.h": "int x;\n",
+                                                                  "hdr-1.0.data/data/share/hdr/readme.txt": "hi\n"})
+    install_wheel(wheel, venv)
+    assert list(venv.root.glob("include/site/python*/hdr/hdr.h"))
+    assert (venv.root / "share" / "hdr" / "readme.txt").read_text() == "hi\n"
+    uninstall(venv, "hdr")
+    assert not list(venv.root.glob("include/site/python*/hdr"))
+    assert not (venv.root / "share").exists()
+    assert (venv.root / "include").is_dir()
+
+
+def test_a_broken_new_version_leaves_the_old_one_installed(tmp_path, venv):
+    install_wheel(demo_wheel(tmp_path, "1.0"), venv)
+    broken = tmp_path / "broken" / "demo-2.0-py3-none-any.whl"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(InstallError, match="not a valid wheel"):
+        install_wheel(broken, venv)
+    assert installed_distributions(venv)["demo"].version == "1.0"
+    assert verify_records(venv) == []
+
+
+def test_a_damaged_cached_copy_is_noticed_and_unzipped_again(tmp_path, venv):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path)
+    install_wheel(wheel, venv, cache=cache)
+    uninstall(venv, "demo")
+    cached = next((tmp_path / "cache" / install_mod.UNPACKED_BUCKET).glob("*/demo/cli.py"))
+    cached.write_text("damaged = True\n")
+    install_wheel(wheel, venv, cache=cache)
+    assert verify_records(venv) == []
+    assert (venv.purelib / "demo" / "cli.py").read_text() == "def main():\n    print('hello')\n"
