@@ -63,10 +63,15 @@ class SolveStats:
 
 @dataclass
 class Resolution:
-    """The chosen candidates and, for each, the requirements that are active for the target."""
+    """The chosen candidates and, for each, the requirements that are active for the target.
+
+    ``requirements`` are the ones that always apply; ``extra_requirements[name][extra]``
+    the ones that apply when some package asks for ``name[extra]``.
+    """
 
     chosen: dict[NormalizedName, Candidate]
     requirements: dict[NormalizedName, list[Requirement]]
+    extra_requirements: dict[NormalizedName, dict[str, list[Requirement]]]
     extras: dict[NormalizedName, set[str]]
     warnings: list[str] = field(default_factory=list)
     stats: SolveStats = field(default_factory=SolveStats)
@@ -351,16 +356,17 @@ class Solver:
             self.stats.expanded += len(todo)
         order, extras = self._walk(lambda n: chosen.get(n))
         chosen = {n: chosen[n] for n in order}
-        requirements = {}
+        base: dict[NormalizedName, list[Requirement]] = {}
+        by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
         warnings = []
         for name, c in chosen.items():
-            reqs = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            base[name] = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            by_extra[name] = {}
             for extra in sorted(extras.get(name, ())):
                 provided = self.provides.get(c.key)
-                if provided is not None and extra not in provided:
+                if provided is not None and canonicalize_name(extra) not in provided:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
-                reqs += self._extra_requirements(c, extra)
-            requirements[name] = reqs
+                by_extra[name][extra] = self._extra_requirements(c, extra)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = len(self.enc.clauses)
-        return Resolution(chosen, requirements, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats)
+        return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats)

@@ -1,0 +1,195 @@
+"""Metadata builds during ``satlock lock``, with the package's build profile applied.
+
+A source package without static metadata is prepared through PEP 517
+``prepare_metadata_for_build_wheel`` in a real build environment: the backend's
+``build-system.requires`` plus the profile's ``build-requires``, resolved by the same
+solver for the same target, installed from wheels into a cached virtual environment, and
+run with the profile's ``env`` (templates such as ``{cuda-home}`` expanded against that
+environment). During ``lock`` a no-isolation package's metadata is prepared the same way,
+in an environment that holds exactly the build requirements it will find in ``.venv``.
+
+match-runtime: the build requirements take the versions the lock picks for the runtime.
+``lock_project`` closes the loop (see ``runtime_mismatches``): solve, compare the versions
+each build used with the ones chosen, rebuild with those pinned, solve again, until they
+agree. Every build is cached by (source, profile, build environment), so a second lock
+builds nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from satlock.buildenv import pep517, sources, wheelcache
+from satlock.buildenv.cuda import template_context
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
+from satlock.buildenv.venv import open_venv
+from satlock.errors import BuildError, ResolutionError
+from satlock.profiles.schema import Profile, profile_hash
+from satlock.profiles.templates import expand_env
+from satlock.resolver.cache import Cache, digest
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile
+from satlock.resolver.explain import explain
+from satlock.resolver.index import IndexClient, fetch_many
+from satlock.resolver.indexprovider import IndexProvider
+from satlock.resolver.lockfile import strip_credentials
+from satlock.resolver.project import Project
+from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.target import make_target
+
+
+@dataclass
+class BuildRecord:
+    """The environment one metadata build ran in: what was asked, and what was installed."""
+
+    requires: list[str]
+    packages: list[tuple[Candidate, DistFile]]
+    isolation: bool
+
+
+class ProfileBuilder:
+    """Implements ``resolver.indexprovider.MetadataBuilder`` with buildenv and the project's profiles."""
+
+    def __init__(self, project: Project, client: IndexClient, cache: Cache, *, log: Callable[[str], None] = lambda _m: None,
+                 python: Path | None = None) -> None:
+        self.project = project
+        self.client = client
+        self.cache = cache
+        self.log = log
+        self.python = python or Path(sys.executable)
+        self.runtime_pins: dict[NormalizedName, Version] = {}
+        self.records: dict[NormalizedName, BuildRecord] = {}
+
+    # -- MetadataBuilder -------------------------------------------------------------
+
+    def pin(self, name: NormalizedName, ref: DirectReference) -> DirectReference:
+        if ref.kind != "vcs" or ref.commit_id:
+            return ref
+        tree = sources.from_git(ref.url or "", ref.requested_revision, self.cache, ref.subdirectory)
+        return replace(ref, commit_id=tree.commit)
+
+    def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
+        tree = self._tree(source)
+        profile = self.project.profiles.get(name)
+        system = pep517.build_system(tree.path)
+        requires = list(system.requires) + (list(profile.build_requires) if profile else [])
+        packages = self._resolve_build_requirements(name, requires, profile)
+        wheels = fetch_many(self.client.download, [w for _, w in packages])
+        spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
+        phash = profile_hash(profile) if profile else "no-profile"
+        self.records[name] = BuildRecord(requires, packages, profile.isolation if profile else True)
+        cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
+        if cached is not None:
+            return cached
+        self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
+        venv = ensure_build_env(spec, self.cache, base_python=self.python)
+        env = expand_env(profile.env, template_context(venv)) if profile else {}
+        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
+        try:
+            dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
+                                                config_settings=dict(profile.config_settings) if profile else None,
+                                                log_path=logs, package=name, out_dir=out)
+            data = (dist_info / "METADATA").read_bytes()
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        wheelcache.store_metadata(self.cache, tree.key, phash, spec.spec_hash, data)
+        return data
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _tree(self, source: DistFile | DirectReference) -> sources.SourceTree:
+        if isinstance(source, DistFile):
+            path = self.client.download(source)
+            return sources.from_sdist(path, source.sha256 or digest(source.url), self.cache)
+        if source.kind == "vcs":
+            return sources.from_git(source.url or "", source.commit_id or source.requested_revision, self.cache, source.subdirectory)
+        if source.kind == "directory":
+            folder = Path(source.path or ".")
+            return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder)
+        if source.url:
+            filename = source.url.rsplit("/", 1)[-1]
+            path = self.client.download(DistFile(filename=filename, url=source.url, hashes=dict(source.hashes)))
+        else:
+            path = Path(source.path or "")
+        sha = dict(source.hashes).get("sha256") or digest(str(path))
+        return sources.from_sdist(path, sha, self.cache)
+
+    def _resolve_build_requirements(self, name: NormalizedName, requires: list[str],
+                                    profile: Profile | None) -> list[tuple[Candidate, DistFile]]:
+        """Solve the build requirements for this interpreter; with match-runtime, at the runtime versions."""
+        target = make_target()
+        reqs = [Requirement(r) for r in requires]
+        constraints = []
+        if profile is not None and profile.match_runtime:
+            for r in reqs:
+                pinned = self.runtime_pins.get(canonicalize_name(r.name))
+                if pinned is not None:
+                    constraints.append(Requirement(f"{r.name}=={pinned}"))
+        provider = IndexProvider(self.client, target)
+        solver = Solver(provider, target.environment, Policy(constraints=constraints))
+        try:
+            resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
+        except Unsatisfiable as e:
+            raise ResolutionError(f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}") from None
+        out = []
+        for dep in sorted(resolution.chosen):
+            c = resolution.chosen[dep]
+            if not c.wheels:
+                raise BuildError(f"the build requirement {c} of {name} has no wheel for this platform",
+                                 hint=f"satlock does not build build requirements from source; pin a version of {c.name} with a wheel")
+            out.append((c, c.wheels[0]))
+        return out
+
+    # -- the match-runtime fixpoint and the lock's record --------------------------------
+
+    def runtime_mismatches(self, chosen: Mapping[NormalizedName, Candidate]) -> list[NormalizedName]:
+        """Profiled packages whose build used other versions than the lock now picks; pins those versions."""
+        stale = []
+        for name, record in self.records.items():
+            profile = self.project.profiles.get(name)
+            if profile is None or not profile.match_runtime or name not in chosen:
+                continue
+            for c, _ in record.packages:
+                runtime = chosen.get(c.name)
+                if runtime is not None and runtime.version != c.version:
+                    self.runtime_pins[c.name] = runtime.version
+                    if name not in stale:
+                        stale.append(name)
+        return stale
+
+    def locked_build_environments(self, chosen: Mapping[NormalizedName, Candidate]) -> dict[str, Any]:
+        """``[tool.satlock.build-environments]``: every profiled source package's build inputs, pinned with hashes."""
+        out: dict[str, Any] = {}
+        for name in sorted(self.records):
+            if name not in chosen or name not in self.project.profiles:
+                continue
+            record = self.records[name]
+            out[name] = {
+                "isolation": record.isolation,
+                "requires": record.requires,
+                "packages": [{"name": c.name, "version": str(c.version), "url": strip_credentials(w.url),
+                              "hashes": dict(w.hashes)} for c, w in record.packages],
+            }
+        return out
+
+
+def expanded_profile_env(project_root: Path, name: str) -> dict[str, str] | None:
+    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet."""
+    from satlock.resolver.project import load_project
+
+    project = load_project(project_root)
+    profile = project.profiles.get(canonicalize_name(name))
+    venv_root = project_root / ".venv"
+    if profile is None or not (venv_root / "pyvenv.cfg").exists():
+        return None
+    return expand_env(profile.env, template_context(open_venv(venv_root)))

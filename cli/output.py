@@ -1,0 +1,45 @@
+"""Printing for people: one-line errors with hints, a spinner on terminals, quiet and verbose levels."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from rich.console import Console
+
+from satlock.errors import SatlockError
+
+
+@dataclass
+class Output:
+    quiet: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self.err.print(message, markup=False, style="dim")
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"warning: {message}", markup=False, style="yellow")
+
+    def error(self, error: SatlockError) -> None:
+        self.err.print(f"error: {error.message}", markup=False, style="bold red")
+        if error.hint:
+            self.err.print(f"hint: {error.hint}", markup=False)
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        if self.quiet or not sys.stderr.isatty():
+            yield
+            return
+        with self.err.status(message):
+            yield

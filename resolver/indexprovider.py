@@ -1,0 +1,265 @@
+"""The provider that reads real indexes: candidates from project pages, dependencies from metadata.
+
+Candidates are grouped by version from the files an index lists, keeping only files the
+target can use: wheels whose tags it supports and sdists, within their Requires-Python and
+not yanked (a yanked version stays available to an ``==`` pin, PEP 592). Dependencies come,
+cheapest first, from a profile's static ``metadata``, one wheel's METADATA (every wheel of
+a version is assumed to declare the same dependencies, as uv and pip assume), an sdist's
+PKG-INFO when it is Metadata 2.2+ and does not mark Requires-Dist dynamic (PEP 643), and
+only then from a metadata build, which the caller supplies as ``MetadataBuilder``.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from satlock.errors import MetadataError, NotFoundError, SatlockError
+from satlock.profiles.schema import Profile
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile
+from satlock.resolver.index import IndexClient
+from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
+from satlock.resolver.target import Target
+
+
+class MetadataBuilder(Protocol):
+    """Builds what the index cannot tell: metadata of source trees, and git commits."""
+
+    def pin(self, name: NormalizedName, ref: DirectReference) -> DirectReference:
+        """The reference with its exact identity (a git commit), for the lock."""
+
+    def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
+        """The core metadata (METADATA file contents) of a source package, built through PEP 517."""
+
+
+def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
+    """Name, version and dependencies from a METADATA/PKG-INFO file; corrupt input is a MetadataError."""
+    raw, _unparsed = parse_email(data)
+    name, version = raw.get("name"), raw.get("version")
+    if not name or not version:
+        raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
+    try:
+        parsed_version = Version(version)
+        reqs = tuple(Requirement(r) for r in raw.get("requires_dist", []))
+        rp = SpecifierSet(raw["requires_python"]) if raw.get("requires_python") else None
+    except (InvalidVersion, InvalidRequirement, InvalidSpecifier) as e:
+        raise MetadataError(f"the metadata of {what} is invalid: {e}") from None
+    extras = frozenset(canonicalize_name(e) for e in raw.get("provides_extra", []))
+    return name, parsed_version, Dependencies(reqs, rp, extras if "provides_extra" in raw else None)
+
+
+def _static_sdist_metadata(data: bytes) -> bool:
+    raw, _ = parse_email(data)
+    try:
+        mv = Version(raw.get("metadata_version", "1.0"))
+    except InvalidVersion:
+        return False
+    dynamic = {d.lower() for d in raw.get("dynamic", [])}
+    return mv >= Version("2.2") and "requires-dist" not in dynamic and "requires-python" not in dynamic
+
+
+def read_pkg_info(archive: str) -> bytes | None:
+    """The top-level PKG-INFO of an sdist, read without extracting anything."""
+    try:
+        if archive.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for n in zf.namelist():
+                    if n.count("/") == 1 and n.endswith("/PKG-INFO"):
+                        return zf.read(n)
+            return None
+        with tarfile.open(archive) as tf:
+            for m in tf:
+                if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/PKG-INFO"):
+                    f = tf.extractfile(m)
+                    return f.read() if f else None
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
+    return None
+
+
+class IndexProvider:
+    """Candidates and dependencies for the target, from an ``IndexClient``."""
+
+    def __init__(self, client: IndexClient, target: Target, *, builder: MetadataBuilder | None = None,
+                 direct: Mapping[NormalizedName, DirectReference] | None = None,
+                 profiles: Mapping[NormalizedName, Profile] | None = None,
+                 pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16) -> None:
+        self.client = client
+        self.target = target
+        self.builder = builder
+        self.direct = dict(direct or {})
+        self.profiles = dict(profiles or {})
+        self.pins = {n: {str(v) for v in vs} for n, vs in (pins or {}).items()}
+        self.jobs = jobs
+        self._lists: dict[NormalizedName, CandidateList] = {}
+        self._deps: dict[tuple[str, str], Dependencies] = {}
+        self._lock = threading.Lock()
+        self.warnings: list[str] = []
+
+    # -- candidates ------------------------------------------------------------------
+
+    def candidates(self, name: NormalizedName) -> CandidateList:
+        with self._lock:
+            if name in self._lists:
+                return self._lists[name]
+        listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
+        with self._lock:
+            return self._lists.setdefault(name, listing)
+
+    def _direct_candidate(self, name: NormalizedName) -> CandidateList:
+        ref = self.direct[name]
+        if self.builder is not None:
+            ref = self.builder.pin(name, ref)
+        static = self._static_override(name)
+        if static is not None and static[0] is not None:
+            version = static[0]
+        else:
+            meta_name, version, deps = self._direct_metadata(name, ref)
+            if canonicalize_name(meta_name) != name:
+                raise MetadataError(f"{ref.display()} is the project {meta_name!r}, not {name!r}", hint="fix the name in the requirement")
+        return CandidateList([Candidate(name, version, direct=ref)])
+
+    def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
+        target = ref.url or ref.path or ""
+        if ref.kind == "archive" and target.endswith(".whl"):
+            data = self.client.core_metadata(DistFile(filename=target.rsplit("/", 1)[-1], url=_as_url(ref), hashes=dict(ref.hashes)))
+        else:
+            if self.builder is None:
+                raise MetadataError(f"{name} comes from {ref.display()}, and its metadata needs a build", hint=f"add a profile with static metadata: satlock profile add {name} --version V --requires-dist ...")
+            data = self.builder.metadata(name, ref)
+        meta_name, version, deps = parse_metadata(data, f"{name} ({ref.display()})")
+        with self._lock:
+            self._deps[(name, str(version))] = deps
+        return meta_name, version, deps
+
+    def _index_candidates(self, name: NormalizedName) -> CandidateList:
+        files = self.client.project_files(name)
+        by_version: dict[Version, list[tuple[int, DistFile]]] = {}
+        excluded: dict[str, str] = {}
+        python = self.target.python_full_version
+        pinned = self.pins.get(name, set())
+        for f in files:
+            parsed = f.parse()
+            if parsed is None or parsed[0] != name:
+                continue
+            _, version, tags = parsed
+            if f.yanked is not None and str(version) not in pinned:
+                excluded.setdefault(str(version), f"yanked{': ' + f.yanked if f.yanked else ''}")
+                continue
+            if not f.python_ok(python):
+                excluded.setdefault(str(version), f"requires Python {f.requires_python}")
+                continue
+            if f.is_wheel:
+                rank = self.target.tag_rank(tags)
+                if rank is None:
+                    excluded.setdefault(str(version), "no wheel for this platform")
+                    continue
+            else:
+                rank = 1 << 30
+            by_version.setdefault(version, []).append((rank, f))
+        cands = []
+        for version in sorted(by_version, reverse=True):
+            entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
+            cands.append(Candidate(name, version, tuple(f for _, f in entries)))
+            excluded.pop(str(version), None)
+        return CandidateList(cands, [Exclusion(v, r) for v, r in excluded.items()])
+
+    # -- dependencies ------------------------------------------------------------------
+
+    def _static_override(self, name: NormalizedName) -> tuple[Version | None, Dependencies] | None:
+        profile = self.profiles.get(name)
+        if profile is None or profile.metadata is None:
+            return None
+        m = profile.metadata
+        version = Version(m.version) if m.version else None
+        rp = SpecifierSet(m.requires_python) if m.requires_python else None
+        return version, Dependencies(tuple(Requirement(r) for r in m.requires_dist), rp, None)
+
+    def dependencies(self, candidate: Candidate) -> Dependencies:
+        key = candidate.key
+        with self._lock:
+            if key in self._deps:
+                return self._deps[key]
+        deps = self._fetch_dependencies(candidate)
+        with self._lock:
+            return self._deps.setdefault(key, deps)
+
+    def _fetch_dependencies(self, c: Candidate) -> Dependencies:
+        static = self._static_override(c.name)
+        if static is not None and (static[0] is None or static[0] == c.version):
+            return static[1]
+        if c.direct is not None:
+            return self._direct_metadata(c.name, c.direct)[2]
+        if c.wheels:
+            data = self.client.core_metadata(c.wheels[0])
+            return self._checked(c, data, c.wheels[0].filename)
+        sdist = c.sdist
+        if sdist is None:
+            raise MetadataError(f"{c} has no file to read metadata from")
+        path = self.client.download(sdist)
+        pkg_info = read_pkg_info(str(path))
+        if pkg_info is not None and _static_sdist_metadata(pkg_info):
+            return self._checked(c, pkg_info, sdist.filename)
+        if self.builder is None:
+            raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
+                                hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
+        return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
+
+    def _checked(self, c: Candidate, data: bytes, what: str) -> Dependencies:
+        name, version, deps = parse_metadata(data, what)
+        if canonicalize_name(name) != c.name or version != c.version:
+            self.warnings.append(f"{what} says it is {name} {version}, not {c}")
+        return deps
+
+    def forget(self, names: Iterable[NormalizedName]) -> None:
+        """Drop memoised metadata of ``names``, so it is built again (match-runtime rounds)."""
+        names = set(names)
+        with self._lock:
+            self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
+
+    def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
+        """Fetch pages and metadata in parallel; for new names also the newest candidate's metadata, speculatively."""
+        names = [n for n in names if n not in self._lists]
+        todo = [c for c in candidates if c.key not in self._deps]
+        if len(names) + len(todo) <= 1:
+            return
+
+        def listing_then_newest(name: NormalizedName) -> None:
+            listing = self.candidates(name)
+            if listing.candidates and listing.candidates[0].direct is None and listing.candidates[0].wheels:
+                self._quietly(self.dependencies, listing.candidates[0])
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = [pool.submit(self._quietly, listing_then_newest, n) for n in names]
+            futures += [pool.submit(self._quietly, self.dependencies, c) for c in todo]
+            for f in futures:
+                f.result()
+
+    @staticmethod
+    def _quietly(fn, arg) -> None:  # type: ignore[no-untyped-def]
+        """Prefetch is an optimisation: a failure here is raised again by the real call."""
+        try:
+            fn(arg)
+        except SatlockError:
+            pass
+
+
+def _as_url(ref: DirectReference) -> str:
+    if ref.url:
+        return ref.url
+    from pathlib import Path
+
+    return Path(ref.path or "").resolve().as_uri()
+
+
+def missing_package_error(name: str, indexes: Sequence[str]) -> NotFoundError:
+    return NotFoundError(f"package {name!r} was not found on {', '.join(indexes)}", hint="check the spelling, or add the index that has it with --extra-index-url")

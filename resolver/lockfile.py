@@ -1,0 +1,224 @@
+"""Writing and reading ``pylock.toml`` (PEP 751) through ``packaging.pylock``.
+
+The standard part alone names every file to install, so pip or uv can install from it.
+Packages that only some extras or dependency groups need carry a marker such as
+``'cli' in extras or 'dev' in dependency_groups``. What only satlock needs lives under
+``[tool.satlock]``: the hash of the project's inputs (so ``lock --check`` can tell a stale
+lock), the profile hashes, and the locked build environments of profiled source packages.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+import tomlkit
+from packaging.markers import Marker
+from packaging.pylock import (
+    Package,
+    PackageArchive,
+    PackageDirectory,
+    PackageSdist,
+    PackageVcs,
+    PackageWheel,
+    Pylock,
+    PylockUnsupportedVersionError,
+    PylockValidationError,
+)
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from satlock import __version__
+from satlock.errors import LockError
+from satlock.resolver.candidates import Candidate, DistFile
+from satlock.resolver.solve import Resolution, RootRequirement
+
+LOCK_NAME = "pylock.toml"
+TOOL_FORMAT = 1
+
+
+def strip_credentials(url: str) -> str:
+    """Credentials never go into a lock file."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def _scope(where: str) -> str | None:
+    """The lock marker term for a root requirement's table; ``None`` for the base dependencies."""
+    if where.startswith("project.optional-dependencies."):
+        return f"'{where.rsplit('.', 1)[1]}' in extras"
+    if where.startswith("dependency-groups."):
+        return f"'{where.split('.', 1)[1]}' in dependency_groups"
+    return None
+
+
+def package_scopes(resolution: Resolution, roots: list[RootRequirement]) -> dict[NormalizedName, set[str | None]]:
+    """For every chosen package, the scopes (base, an extra, a group) that reach it."""
+    scopes: dict[NormalizedName, set[str | None]] = {n: set() for n in resolution.chosen}
+    by_scope: dict[str | None, list[Requirement]] = {}
+    for root in roots:
+        by_scope.setdefault(_scope(root.where), []).append(root.requirement)
+    for scope, reqs in by_scope.items():
+        stack = list(reqs)
+        seen: set[tuple[str, frozenset[str]]] = set()
+        while stack:
+            req = stack.pop()
+            name = canonicalize_name(req.name)
+            key = (name, frozenset(req.extras))
+            if key in seen or name not in resolution.chosen:
+                continue
+            seen.add(key)
+            scopes[name].add(scope)
+            stack.extend(resolution.requirements.get(name, []))
+            for extra in req.extras:
+                stack.extend(resolution.extra_requirements.get(name, {}).get(extra, []))
+    return scopes
+
+
+def _marker(scopes: set[str | None]) -> Marker | None:
+    if None in scopes or not scopes:
+        return None
+    return Marker(" or ".join(sorted(s for s in scopes if s)))
+
+
+def _wheel(f: DistFile) -> PackageWheel:
+    return PackageWheel(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=f.upload_time,
+                        hashes=dict(f.hashes))
+
+
+def _sdist(f: DistFile) -> PackageSdist:
+    return PackageSdist(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=f.upload_time,
+                        hashes=dict(f.hashes))
+
+
+def _relative(path: str, lock_dir: Path) -> str:
+    p = Path(path)
+    try:
+        return os.path.relpath(p.resolve(), lock_dir.resolve())
+    except ValueError:
+        return str(p)
+
+
+def package_entry(c: Candidate, *, marker: Marker | None, requires_python: Any, dependencies: list[dict[str, str]],
+                  lock_dir: Path) -> Package:
+    """One ``[[packages]]`` entry with the files (or direct source) of a chosen candidate."""
+    common: dict[str, Any] = {"name": c.name, "version": c.version, "marker": marker,
+                              "requires_python": requires_python, "dependencies": dependencies or None}
+    ref = c.direct
+    if ref is None:
+        index = next((f.index for f in c.files if f.index), None)
+        sdist = c.sdist
+        return Package(**common, index=strip_credentials(index) if index else None,
+                       wheels=[_wheel(f) for f in c.wheels] or None, sdist=_sdist(sdist) if sdist else None)
+    if ref.kind == "vcs":
+        return Package(**common, vcs=PackageVcs(type="git", url=strip_credentials(ref.url) if ref.url else None,
+                                                path=_relative(ref.path, lock_dir) if ref.path else None,
+                                                requested_revision=ref.requested_revision,
+                                                commit_id=ref.commit_id or "", subdirectory=ref.subdirectory))
+    if ref.kind == "directory":
+        return Package(**common, directory=PackageDirectory(path=_relative(ref.path or ".", lock_dir), editable=ref.editable or None,
+                                                            subdirectory=ref.subdirectory))
+    return Package(**common, archive=PackageArchive(url=strip_credentials(ref.url) if ref.url else None,
+                                                    path=_relative(ref.path, lock_dir) if ref.path else None,
+                                                    hashes=dict(ref.hashes), subdirectory=ref.subdirectory))
+
+
+@dataclass
+class LockInputs:
+    """What the lock records about where it came from, besides the packages."""
+
+    requires_python: Any
+    extras: list[str]
+    groups: list[str]
+    environment_marker: str
+    inputs_hash: str
+    profile_hashes: dict[str, str] = field(default_factory=dict)
+    build_environments: dict[str, Any] = field(default_factory=dict)
+
+
+def build_lock(resolution: Resolution, roots: list[RootRequirement], inputs: LockInputs, *,
+               requires_python: Mapping[NormalizedName, Any], lock_dir: Path) -> Pylock:
+    scopes = package_scopes(resolution, roots)
+    packages = []
+    for name in sorted(resolution.chosen):
+        c = resolution.chosen[name]
+        reqs = list(resolution.requirements.get(name, [])) + [r for rs in resolution.extra_requirements.get(name, {}).values() for r in rs]
+        dep_names = sorted({canonicalize_name(r.name) for r in reqs} & set(resolution.chosen))
+        deps = [{"name": d, "version": str(resolution.chosen[d].version)} for d in dep_names]
+        packages.append(package_entry(c, marker=_marker(scopes[name]), requires_python=requires_python.get(name),
+                                      dependencies=deps, lock_dir=lock_dir))
+    tool = {"satlock": {"lock-format": TOOL_FORMAT, "inputs-hash": inputs.inputs_hash,
+                        "profiles": dict(sorted(inputs.profile_hashes.items())),
+                        "build-environments": inputs.build_environments}}
+    lock = Pylock(lock_version=Version("1.0"), environments=[Marker(inputs.environment_marker)],
+                  requires_python=inputs.requires_python, extras=sorted(canonicalize_name(e) for e in inputs.extras) or None,
+                  dependency_groups=sorted(inputs.groups) or None,
+                  default_groups=["dev"] if "dev" in inputs.groups else None,
+                  created_by=f"satlock {__version__}", packages=packages, tool=tool)
+    try:
+        lock.validate()
+    except PylockValidationError as e:
+        raise LockError(f"satlock produced an invalid lock ({e}); this is a bug") from None
+    return lock
+
+
+def dumps(lock: Pylock) -> str:
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("This file is generated by satlock; edit pyproject.toml and run `satlock lock` instead."))
+    for key, value in lock.to_dict().items():
+        doc[key] = value
+    return tomlkit.dumps(doc)
+
+
+def write_lock(path: Path, lock: Pylock) -> bool:
+    """Write atomically (temp file, then rename), so an interrupted lock leaves the old file whole.
+
+    Returns whether the content changed.
+    """
+    text = dumps(lock)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pylock-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def read_lock(path: Path) -> Pylock:
+    """Read and validate a lock; every problem is one line naming the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockError(f"{path} does not exist", hint="run `satlock lock` first") from None
+    except tomllib.TOMLDecodeError as e:
+        raise LockError(f"{path}: invalid TOML: {e}", hint="run `satlock lock` to write it again") from None
+    try:
+        return Pylock.from_dict(data)
+    except PylockUnsupportedVersionError as e:
+        raise LockError(f"{path}: {e}; it was written by a newer tool", hint="upgrade satlock, or run `satlock lock` to write a lock-version 1.0 file") from None
+    except PylockValidationError as e:
+        raise LockError(f"{path}: invalid lock: {e}", hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
+
+
+def satlock_table(lock: Pylock) -> Mapping[str, Any]:
+    return (lock.tool or {}).get("satlock", {}) or {}
+
+
+def locked_versions(lock: Pylock) -> dict[NormalizedName, Version]:
+    return {p.name: p.version for p in lock.packages if p.version is not None}

@@ -1,0 +1,218 @@
+"""``satlock lock`` from start to end: project in, ``Pylock`` out.
+
+Gathers the index settings (flags over environment over ``[tool.satlock]``), builds the
+provider, runs the solver, and assembles the lock. Nothing here writes the lock file:
+the caller does that atomically, and only after everything succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+import pypi_simple
+from packaging.pylock import Pylock
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from satlock.errors import ConfigError, NotFoundError, ResolutionError
+from satlock.resolver.cache import Cache
+from satlock.resolver.candidates import DirectReference, DistFile
+from satlock.resolver.explain import explain
+from satlock.resolver.http import HttpClient
+from satlock.resolver.index import IndexClient
+from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
+from satlock.resolver.lockfile import LockInputs, build_lock, locked_versions, satlock_table
+from satlock.resolver.project import Project, SourceSpec
+from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.target import Target, make_target
+
+DEFAULT_INDEX = pypi_simple.PYPI_SIMPLE_ENDPOINT
+# match-runtime rebuilds: one is normal, two when a rebuilt package changes what it pulls in.
+MAX_REBUILD_ROUNDS = 4
+
+
+@dataclass
+class IndexOptions:
+    """Index settings given on the command line or in the environment (``None``: not given)."""
+
+    index_url: str | None = None
+    extra_index_urls: list[str] | None = None
+    find_links: list[str] | None = None
+    offline: bool = False
+    refresh: bool = False
+    timeout: float = 30.0
+    allow_insecure_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LockOptions:
+    python_version: str | None = None
+    platform: str | None = None
+    upgrade: bool = False
+    upgrade_packages: set[NormalizedName] = field(default_factory=set)
+
+
+def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
+    s = project.settings
+    index_url = options.index_url or s.index_url or DEFAULT_INDEX
+    extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
+    find_links = options.find_links if options.find_links is not None else [
+        str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]
+    http = HttpClient(timeout=options.timeout, offline=options.offline,
+                      allow_insecure_hosts=[*options.allow_insecure_hosts, *s.allow_insecure_hosts])
+    return IndexClient(index_url=index_url, extra_index_urls=extra, find_links=find_links, cache=cache, http=http,
+                       refresh=options.refresh)
+
+
+def direct_reference(url: str, base: Path) -> DirectReference:
+    """A PEP 508 ``name @ url`` as a pylock source kind."""
+    if url.startswith("git+"):
+        rest = url[4:]
+        fragment = ""
+        if "#" in rest:
+            rest, fragment = rest.split("#", 1)
+        sub = None
+        for part in fragment.split("&"):
+            if part.startswith("subdirectory="):
+                sub = part.split("=", 1)[1]
+        rev = None
+        path_part = urlsplit(rest).path
+        if "@" in path_part:
+            rest, rev = rest.rsplit("@", 1)
+        return DirectReference("vcs", url=rest, requested_revision=rev, subdirectory=sub)
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(unquote(parts.path))
+        if not path.is_absolute():
+            path = base / path
+        if path.is_dir():
+            return DirectReference("directory", path=str(path))
+        if not path.exists():
+            raise ConfigError(f"{url}: no such file or folder", hint="fix the path in the requirement")
+        return DirectReference("archive", path=str(path))
+    if parts.scheme in ("https", "http"):
+        return DirectReference("archive", url=url)
+    raise ConfigError(f"unsupported direct reference {url!r}", hint="use git+https://, https:// or file:// URLs")
+
+
+def source_reference(name: str, spec: SourceSpec, base: Path) -> DirectReference:
+    given = [k for k in ("path", "url", "git") if getattr(spec, k)]
+    if len(given) != 1:
+        raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: give exactly one of path, url or git")
+    if spec.git:
+        return DirectReference("vcs", url=spec.git, requested_revision=spec.rev, subdirectory=spec.subdirectory)
+    if spec.url:
+        return DirectReference("archive", url=spec.url, subdirectory=spec.subdirectory)
+    path = (base / spec.path).resolve()
+    if path.is_dir():
+        return DirectReference("directory", path=str(path), editable=spec.editable, subdirectory=spec.subdirectory)
+    if not path.exists():
+        raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: {path} does not exist")
+    return DirectReference("archive", path=str(path), subdirectory=spec.subdirectory)
+
+
+def _hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
+    """Archives in a lock need a hash: fetch the file once and record its sha256."""
+    if ref.kind != "archive" or ref.hashes:
+        return ref
+    if ref.url:
+        filename = unquote(urlsplit(ref.url).path.rsplit("/", 1)[-1])
+        path = client.download(DistFile(filename=filename, url=ref.url))
+    else:
+        path = Path(ref.path or "")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return DirectReference(ref.kind, url=ref.url, path=ref.path, subdirectory=ref.subdirectory, hashes=(("sha256", digest),))
+
+
+@dataclass
+class LockResult:
+    lock: Pylock
+    resolution: Resolution
+    warnings: list[str]
+    target: Target
+
+
+def collect_direct(project: Project, client: IndexClient) -> dict[NormalizedName, DirectReference]:
+    direct: dict[NormalizedName, DirectReference] = {}
+    for name, spec in project.settings.sources.items():
+        direct[canonicalize_name(name)] = source_reference(name, spec, project.root)
+    for root in project.root_requirements():
+        if root.requirement.url:
+            direct[canonicalize_name(root.requirement.name)] = direct_reference(root.requirement.url, project.root)
+    return {n: _hash_archive(r, client) for n, r in direct.items()}
+
+
+def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
+    pins: dict[NormalizedName, set[str]] = {}
+    for r in roots:
+        for spec in r.requirement.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                pins.setdefault(canonicalize_name(r.requirement.name), set()).add(str(Version(spec.version)) if spec.operator == "==" else spec.version)
+    return pins
+
+
+def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
+                 builder: MetadataBuilder | None = None, build_environments: Callable[[dict], dict] | None = None) -> LockResult:
+    """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
+    target = make_target(options.python_version, options.platform)
+    if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
+        raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
+                          hint="lock with --python-version set to a version inside requires-python")
+    roots = project.root_requirements()
+    direct = collect_direct(project, client)
+    provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots))
+    preferences: dict[NormalizedName, Version] = {}
+    if previous is not None and not options.upgrade:
+        preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
+    policy = Policy(preferences=preferences, allow_prereleases=project.settings.prerelease == "allow",
+                    constraints=project.constraints(), overrides=project.overrides())
+    root_names = sorted({canonicalize_name(r.requirement.name) for r in roots})
+    provider.prefetch(root_names, [])
+    for name in root_names:
+        listing = provider.candidates(name)
+        if not listing.candidates and not listing.excluded:
+            raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {', '.join(client.indexes)}",
+                                hint="check the spelling, or add the index that has it with --extra-index-url")
+    resolution = _solve(provider, target, policy, roots)
+    for _ in range(MAX_REBUILD_ROUNDS):
+        stale = builder.runtime_mismatches(resolution.chosen) if builder is not None else []
+        if not stale:
+            break
+        provider.forget(stale)
+        policy.preferences = {**policy.preferences, **{n: c.version for n, c in resolution.chosen.items()}}
+        resolution = _solve(provider, target, policy, roots)
+    requires_python = {}
+    for name, c in resolution.chosen.items():
+        deps = provider.dependencies(c)
+        requires_python[name] = deps.requires_python
+    inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
+                        environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
+                        profile_hashes=project.profile_hashes(),
+                        build_environments=build_environments(resolution.chosen) if build_environments else {})
+    lock = build_lock(resolution, roots, inputs, requires_python=requires_python, lock_dir=project.root)
+    return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+
+
+def _solve(provider: IndexProvider, target: Target, policy: Policy, roots: list[RootRequirement]) -> Resolution:
+    try:
+        return Solver(provider, target.environment, policy).solve(roots)
+    except Unsatisfiable as e:
+        raise ResolutionError(explain(e.encoding, e.excluded)) from None
+
+
+def stale_reason(project: Project, lock: Pylock) -> str | None:
+    """Why ``lock`` no longer matches ``project``, or ``None`` when it is up to date."""
+    table = satlock_table(lock)
+    if table.get("inputs-hash") != project.inputs_hash():
+        recorded = table.get("profiles", {})
+        current = project.profile_hashes()
+        if recorded != current:
+            changed = sorted(set(recorded) ^ set(current) | {k for k in current if recorded.get(k) != current[k]})
+            return f"the build profiles changed ({', '.join(changed)})"
+        return "pyproject.toml changed since the lock was written"
+    return None

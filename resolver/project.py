@@ -1,0 +1,224 @@
+"""The project model: what ``pyproject.toml`` asks for.
+
+Reads PEP 621 ``[project]`` (dependencies, optional dependencies, requires-python), PEP 735
+``[dependency-groups]`` and ``[tool.satlock]``, validates everything up front and turns it
+into root requirements for the solver. Every problem is one line naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupResolver
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from satlock.errors import ConfigError, ProjectError
+from satlock.profiles.schema import Profile, parse_profiles, profile_hash
+from satlock.resolver.solve import RootRequirement
+
+
+class SourceSpec(BaseModel):
+    """One ``[tool.satlock.sources]`` entry: exactly one of path, url or git."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    path: str | None = None
+    url: str | None = None
+    git: str | None = None
+    rev: str | None = None
+    subdirectory: str | None = None
+    editable: bool = False
+
+    @field_validator("rev")
+    @classmethod
+    def _rev_only_with_git(cls, v: str | None) -> str | None:
+        return v
+
+
+class Settings(BaseModel):
+    """``[tool.satlock]``: index settings, sources, resolution policy (profiles are validated separately)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    index_url: str | None = Field(None, alias="index-url")
+    extra_index_urls: list[str] = Field(default_factory=list, alias="extra-index-urls")
+    find_links: list[str] = Field(default_factory=list, alias="find-links")
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    prerelease: Literal["if-necessary", "allow"] = "if-necessary"
+    constraints: list[str] = Field(default_factory=list)
+    overrides: list[str] = Field(default_factory=list)
+    allow_insecure_hosts: list[str] = Field(default_factory=list, alias="allow-insecure-hosts")
+    profiles: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    root: Path
+    pyproject: Path
+    name: NormalizedName | None
+    requires_python: SpecifierSet | None
+    dependencies: list[Requirement]
+    optional: dict[NormalizedName, list[Requirement]]
+    groups: dict[str, list[Requirement]]
+    settings: Settings
+    profiles: dict[NormalizedName, Profile] = field(default_factory=dict)
+    default_groups: list[str] = field(default_factory=list)
+
+    def root_requirements(self) -> list[RootRequirement]:
+        """Every requirement of the project, its extras and its groups, locked at once."""
+        roots = [RootRequirement(r, "project.dependencies") for r in self.dependencies]
+        for extra, reqs in sorted(self.optional.items()):
+            roots += [RootRequirement(r, f"project.optional-dependencies.{extra}") for r in reqs]
+        for group, reqs in sorted(self.groups.items()):
+            roots += [RootRequirement(r, f"dependency-groups.{group}") for r in reqs]
+        return roots
+
+    def constraints(self) -> list[Requirement]:
+        return [_requirement(c, self.pyproject, "tool.satlock.constraints") for c in self.settings.constraints]
+
+    def overrides(self) -> list[Requirement]:
+        return [_requirement(c, self.pyproject, "tool.satlock.overrides") for c in self.settings.overrides]
+
+    def profile_hashes(self) -> dict[str, str]:
+        return {name: profile_hash(p) for name, p in sorted(self.profiles.items())}
+
+    def inputs_hash(self) -> str:
+        """A hash of everything in pyproject.toml that changes the lock; ``lock --check`` compares it."""
+        data = {
+            "requires-python": str(self.requires_python or ""),
+            "dependencies": [str(r) for r in self.dependencies],
+            "optional": {k: [str(r) for r in v] for k, v in sorted(self.optional.items())},
+            "groups": {k: [str(r) for r in v] for k, v in sorted(self.groups.items())},
+            "settings": self.settings.model_dump(mode="json", exclude={"profiles"}),
+            "profiles": self.profile_hashes(),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _requirement(text: Any, path: Path, where: str) -> Requirement:
+    if not isinstance(text, str):
+        raise ProjectError(f"{path}: {where}: {text!r} is not a string", hint="write each requirement as a PEP 508 string, e.g. \"requests>=2\"")
+    try:
+        return Requirement(text)
+    except InvalidRequirement as e:
+        first = str(e).splitlines()[0]
+        raise ProjectError(f"{path}: {where}: {text!r} is not a valid requirement ({first})",
+                           hint="use PEP 508 syntax, e.g. \"requests>=2.31\"") from None
+
+
+def _pydantic_line(e: ValidationError, path: Path) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: [tool.satlock] unknown key '{loc}'"
+    return f"{path}: [tool.satlock] {loc}: {err['msg']}"
+
+
+def find_pyproject(start: Path) -> Path:
+    """``start/pyproject.toml``; a clear error when there is none."""
+    path = start / "pyproject.toml"
+    if not path.is_file():
+        raise ProjectError(f"no pyproject.toml in {start}", hint="run satlock in a project folder or pass --project DIR")
+    return path
+
+
+def load_project(root: Path) -> Project:
+    """Read and validate the project in ``root``."""
+    path = find_pyproject(root)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax error at that line") from None
+    except UnicodeDecodeError:
+        raise ProjectError(f"{path}: not UTF-8 text") from None
+    project = data.get("project")
+    if not isinstance(project, dict):
+        raise ProjectError(f"{path}: no [project] table", hint="add a [project] table with name, version and dependencies (PEP 621)")
+    name = project.get("name")
+    rp = project.get("requires-python")
+    requires_python = None
+    if rp is not None:
+        try:
+            requires_python = SpecifierSet(rp)
+        except (InvalidSpecifier, TypeError):
+            raise ProjectError(f"{path}: project.requires-python: {rp!r} is not a valid version specifier", hint="e.g. requires-python = \">=3.10\"") from None
+    deps_raw = project.get("dependencies", [])
+    if not isinstance(deps_raw, list):
+        raise ProjectError(f"{path}: project.dependencies must be a list of strings")
+    dependencies = [_requirement(d, path, f"project.dependencies[{i}]") for i, d in enumerate(deps_raw)]
+    optional: dict[NormalizedName, list[Requirement]] = {}
+    opt_raw = project.get("optional-dependencies", {})
+    if not isinstance(opt_raw, dict):
+        raise ProjectError(f"{path}: project.optional-dependencies must be a table of lists")
+    for extra, reqs in opt_raw.items():
+        if not isinstance(reqs, list):
+            raise ProjectError(f"{path}: project.optional-dependencies.{extra} must be a list of strings")
+        optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
+    groups = _groups(data.get("dependency-groups", {}), path)
+    tool = data.get("tool", {}).get("satlock", {})
+    try:
+        settings = Settings.model_validate(tool)
+    except ValidationError as e:
+        raise ConfigError(_pydantic_line(e, path)) from None
+    profiles = parse_profiles(settings.profiles, source=str(path)) if settings.profiles else {}
+    proj = Project(root=root, pyproject=path, name=canonicalize_name(name) if isinstance(name, str) else None,
+                   requires_python=requires_python, dependencies=dependencies, optional=optional, groups=groups,
+                   settings=settings, profiles=profiles)
+    _expand_self_references(proj)
+    proj.constraints()
+    proj.overrides()
+    return proj
+
+
+def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
+    if not isinstance(raw, dict):
+        raise ProjectError(f"{path}: [dependency-groups] must be a table")
+    for group, items in raw.items():
+        if not isinstance(items, list):
+            raise ProjectError(f"{path}: dependency-groups.{group} must be a list")
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                _requirement(item, path, f"dependency-groups.{group}[{i}]")
+            elif not (isinstance(item, dict) and set(item) == {"include-group"}):
+                raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: {item!r} is neither a requirement nor {{include-group = \"...\"}}")
+    resolver = DependencyGroupResolver(raw)
+    out: dict[str, list[Requirement]] = {}
+    for group in raw:
+        try:
+            out[group] = list(resolver.resolve(group))
+        except CyclicDependencyGroup as e:
+            raise ProjectError(f"{path}: dependency-groups: {e}", hint="remove the include-group that closes the cycle") from None
+        except (LookupError, ValueError) as e:
+            raise ProjectError(f"{path}: dependency-groups.{group}: {e}") from None
+    return out
+
+
+def _expand_self_references(proj: Project) -> None:
+    """``demo[cli]`` inside demo's own extras or groups means demo's ``cli`` extra, as pip and uv read it."""
+    if proj.name is None:
+        return
+
+    def expand(reqs: list[Requirement], seen: frozenset[str] = frozenset()) -> list[Requirement]:
+        out: list[Requirement] = []
+        for r in reqs:
+            if canonicalize_name(r.name) != proj.name:
+                out.append(r)
+                continue
+            for extra in sorted(r.extras):
+                key = canonicalize_name(extra)
+                if key in seen:
+                    continue
+                if key not in proj.optional:
+                    raise ProjectError(f"{proj.pyproject}: {r} names the extra '{extra}', which the project does not define")
+                out += expand(proj.optional[key], seen | {key})
+        return out
+
+    proj.dependencies = expand(proj.dependencies)
+    proj.optional = {k: expand(v, frozenset({k})) for k, v in proj.optional.items()}
+    proj.groups = {k: expand(v) for k, v in proj.groups.items()}
