@@ -128,6 +128,81 @@ def lock(
     _run(out, work)
 
 
+@app.command()
+def sync(
+    project: ProjectOpt = Path("."),
+    extra: Annotated[Optional[list[str]], typer.Option("--extra", help="Install this extra too.")] = None,
+    all_extras: Annotated[bool, typer.Option("--all-extras", help="Install every extra.")] = False,
+    group: Annotated[Optional[list[str]], typer.Option("--group", help="Install this dependency group too.")] = None,
+    no_default_groups: Annotated[bool, typer.Option("--no-default-groups", help="Leave out the default groups (dev).")] = False,
+    frozen: Annotated[bool, typer.Option("--frozen", help="Install the lock as it is; never re-lock or read the index.")] = False,
+    locked: Annotated[bool, typer.Option("--locked", help="Fail instead of re-locking when the lock is stale.")] = False,
+    python: Annotated[Optional[Path], typer.Option("--python", help="Interpreter for a new .venv.")] = None,
+    reinstall: Annotated[bool, typer.Option("--reinstall", help="Reinstall every package.")] = False,
+    no_build: Annotated[bool, typer.Option("--no-build", help="Refuse to build source packages.")] = False,
+    index_url: IndexUrlOpt = None,
+    extra_index_url: ExtraIndexOpt = None,
+    find_links: FindLinksOpt = None,
+    offline: OfflineOpt = False,
+    refresh: RefreshOpt = False,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    allow_insecure_host: InsecureOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
+    out = Output(quiet, verbose)
+
+    def work() -> None:
+        from satlock.buildenv.metadata import ProfileBuilder
+        from satlock.buildenv.projectenv import SyncRequest, sync_project
+
+        if frozen and locked:
+            raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
+        start = time.perf_counter()
+        proj = load_project(project.resolve())
+        lock_path = proj.root / LOCK_NAME
+        cache = _cache(no_cache, cache_dir)
+        options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
+                               offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+        client = make_client(proj, options, cache)
+        builder = ProfileBuilder(proj, client, cache, log=out.debug)
+        if frozen:
+            current = read_lock(lock_path)
+        else:
+            current = read_lock(lock_path) if lock_path.exists() else None
+            reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
+            if reason is not None:
+                if locked:
+                    raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
+                with out.status("Resolving dependencies"):
+                    result = lock_project(proj, LockOptions(), client, previous=current, builder=builder,
+                                          build_environments=builder.locked_build_environments)
+                write_lock(lock_path, result.lock)
+                current = result.lock
+                out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
+        extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
+        for e in extras:
+            if e not in (current.extras or []):
+                out.warn(f"the project has no extra '{e}'")
+        groups = None
+        if no_default_groups or group:
+            groups = ([] if no_default_groups else list(current.default_groups or [])) + list(group or [])
+        request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
+                              reinstall=reinstall, no_build=no_build)
+        with out.status("Installing"):
+            report = sync_project(proj, current, request, builder, progress=lambda event, name: out.debug(f"{event} {name}"))
+        if report.changed:
+            out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
+                     f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
+        else:
+            out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
+
+    _run(out, work)
+
+
 def _pyproject(project: Path) -> Path:
     path = project.resolve() / "pyproject.toml"
     if not path.is_file():

@@ -1,0 +1,125 @@
+"""Wheels for ``satlock sync``: locked files fetched from the cache, source packages built.
+
+A source package is built with its profile: isolated builds get a build environment of
+exactly the packages recorded for it under ``[tool.satlock.build-environments]`` (pinned
+with hashes, so every machine builds with the same inputs); no-isolation builds run with
+the project's ``.venv`` interpreter, after ``sync`` has installed their build needs there.
+Built wheels are cached by (source, profile, build environment), and ``SOURCE_DATE_EPOCH``
+is fixed so the same inputs give the same wheel.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit
+
+from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
+from packaging.utils import NormalizedName, canonicalize_name
+
+from satlock.buildenv import pep517, sources, wheelcache
+from satlock.buildenv.cuda import template_context
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
+from satlock.buildenv.metadata import ProfileBuilder
+from satlock.buildenv.venv import Venv
+from satlock.profiles.schema import profile_hash
+from satlock.profiles.templates import expand_env
+from satlock.resolver.cache import digest
+from satlock.resolver.candidates import DistFile
+from satlock.resolver.index import fetch_many
+from satlock.resolver.lockfile import satlock_table
+
+# 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
+DEFAULT_EPOCH = 315532800
+
+
+def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping[str, str], lock_dir: Path,
+               size: int | None = None) -> DistFile:
+    if url is None:
+        url = (lock_dir / (path or "")).resolve().as_uri()
+    return DistFile(filename=filename, url=url, hashes=dict(hashes), size=size)
+
+
+class LockedBuilder:
+    """Fetches and builds what a lock names; the callables ``execute_sync`` takes."""
+
+    def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder) -> None:
+        self.lock = lock
+        self.lock_dir = lock_dir
+        self.pb = profile_builder
+        self.client = profile_builder.client
+        self.cache = profile_builder.cache
+        self.environments: Mapping[str, Any] = satlock_table(lock).get("build-environments", {}) or {}
+
+    def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
+        return self.client.download(_dist_file(wheel.filename, wheel.url, wheel.path, wheel.hashes, self.lock_dir, wheel.size))
+
+    def build_needs(self, selected: set[NormalizedName]) -> dict[NormalizedName, set[NormalizedName]]:
+        """No-isolation packages and the locked build requirements that must be in .venv before they build."""
+        needs = {}
+        for name, env in self.environments.items():
+            if env.get("isolation", True) is False:
+                needs[canonicalize_name(name)] = {canonicalize_name(p["name"]) for p in env.get("packages", [])} & selected
+        return needs
+
+    def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
+        if isinstance(source, PackageSdist):
+            f = _dist_file(source.filename, source.url, source.path, source.hashes, self.lock_dir, source.size)
+            path = self.client.download(f)
+            return sources.from_sdist(path, f.sha256 or digest(f.url), self.cache), None
+        if isinstance(source, PackageVcs):
+            return sources.from_git(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache, source.subdirectory), None
+        if isinstance(source, PackageDirectory):
+            folder = self.lock_dir / source.path
+            return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
+        assert isinstance(source, PackageArchive)
+        filename = unquote(urlsplit(source.url).path.rsplit("/", 1)[-1]) if source.url else Path(source.path or "").name
+        path = self.client.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir))
+        if filename.endswith(".whl"):
+            return None, path
+        return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
+
+    def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> Venv:
+        recorded = self.environments.get(name)
+        if recorded is not None:
+            files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in recorded["packages"]]
+            paths = fetch_many(self.client.download, files)
+            wheels = tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "")
+                           for p, f, path in zip(recorded["packages"], files, paths))
+        else:
+            system = pep517.build_system(tree.path)
+            packages = self.pb._resolve_build_requirements(name, list(system.requires), None)
+            paths = fetch_many(self.client.download, [w for _, w in packages])
+            wheels = tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, paths))
+        return ensure_build_env(BuildEnvSpec(wheels), self.cache, base_python=self.pb.python)
+
+    def build_wheel(self, package: Package, source: Any, venv: Venv) -> Path:
+        name = package.name
+        tree, ready = self._tree(package, source)
+        if ready is not None:
+            return ready
+        assert tree is not None
+        profile = self.pb.project.profiles.get(name)
+        isolated = profile is None or profile.isolation
+        build_venv = self._isolated_env(name, tree) if isolated else venv
+        env_key = digest(*(str(p) for p in sorted((build_venv.root / ".complete").read_text().splitlines()))) if isolated else digest("venv", str(venv.root))
+        phash = profile_hash(profile) if profile else "no-profile"
+        cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
+        if cached is not None:
+            return cached
+        env = expand_env(profile.env, template_context(build_venv)) if profile else {}
+        out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
+        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}-wheel.log")
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        epoch = DEFAULT_EPOCH
+        if isinstance(source, PackageSdist) and source.upload_time is not None:
+            epoch = int(source.upload_time.timestamp())
+        try:
+            wheel = pep517.build_wheel(tree.path, python=build_venv.python, env=env,
+                                       config_settings=dict(profile.config_settings) if profile else None,
+                                       out_dir=out, log_path=logs, package=name, source_date_epoch=epoch)
+            return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
