@@ -7,6 +7,7 @@ dependencies: those are fetched lazily, only for candidates the solver considers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Mapping
@@ -66,11 +67,26 @@ class DistFile:
     def python_ok(self, python_version: Version) -> bool:
         if not self.requires_python:
             return True
-        try:
-            return SpecifierSet(self.requires_python).contains(python_version, prereleases=True)
-        except ValueError:
-            # An unparseable Requires-Python is ignored, as pip does.
-            return True
+        return _python_ok(self.requires_python, python_version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _python_ok(requires_python: str, python_version: Version) -> bool:
+    """Cached: an index page repeats the same few Requires-Python strings thousands of times."""
+    try:
+        return SpecifierSet(requires_python).contains(python_version, prereleases=True)
+    except ValueError:
+        # An unparseable Requires-Python is ignored, as pip does.
+        return True
+
+
+def wheel_tag_strings(filename: str) -> list[str] | None:
+    """The expanded ``interpreter-abi-platform`` tags of a wheel file name, without a full parse."""
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6):
+        return None
+    pys, abis, plats = parts[-3], parts[-2], parts[-1]
+    return [f"{i}-{a}-{p}" for i in pys.split(".") for a in abis.split(".") for p in plats.split(".")]
 
 
 @dataclass(frozen=True)

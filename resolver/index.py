@@ -394,7 +394,7 @@ def _json_file(entry: dict, base: str, index: str | None) -> DistFile:
     upload = entry.get("upload-time")
     return DistFile(
         filename=str(entry["filename"]),
-        url=urljoin(base, str(entry["url"])),
+        url=_join(base, str(entry["url"])),
         hashes={str(k).lower(): str(v).lower() for k, v in (entry.get("hashes") or {}).items()},
         requires_python=entry.get("requires-python") or None,
         yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
@@ -403,6 +403,13 @@ def _json_file(entry: dict, base: str, index: str | None) -> DistFile:
         metadata=_metadata_hashes(metadata),
         index=index,
     )
+
+
+def _join(base: str, url: str) -> str:
+    """``urljoin``, skipped for the absolute URLs most indexes give (it dominated warm locks)."""
+    if url.startswith(("https://", "http://")):
+        return url
+    return urljoin(base, url)
 
 
 def _metadata_hashes(value: object) -> dict[str, str] | None:
@@ -447,6 +454,14 @@ class _LinkParser(HTMLParser):
             self._open = None
 
 
+_DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar", ".egg")
+
+
+def _looks_like_dist(href: str, text: str) -> bool:
+    path = unquote(urlsplit(href).path).lower()
+    return path.endswith(_DIST_SUFFIXES) or text.lower().endswith(_DIST_SUFFIXES)
+
+
 def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
     charset = "utf-8"
     for param in (resp.header("content-type") or "").split(";")[1:]:
@@ -462,6 +477,9 @@ def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
     parser.close()
     if parser.repository_version is None and not parser.links:
         raise _not_simple(resp, "HTML without links or a pypi:repository-version")
+    if parser.repository_version is None and not any(_looks_like_dist(a.get("href") or "", t) for a, t in parser.links):
+        # A login or error page answered 200: saying "package not found" would hide that.
+        raise _not_simple(resp, "HTML whose links are not package files (a login or error page?)")
     if parser.repository_version is not None:
         _check_api_version(resp, parser.repository_version)
     base = urljoin(resp.url, parser.base) if parser.base else resp.url

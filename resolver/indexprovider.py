@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import MetadataError, NotFoundError, SatlockError
 from satlock.profiles.schema import Profile
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile, wheel_tag_strings
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
 from satlock.resolver.target import Target
@@ -148,6 +148,10 @@ class IndexProvider:
         python = self.target.python_full_version
         pinned = self.pins.get(name, set())
         for f in files:
+            if f.is_wheel:
+                tag_strings = wheel_tag_strings(f.filename)
+                if tag_strings is not None and not self.target.supports_any(tag_strings):
+                    continue
             parsed = f.parse()
             if parsed is None or parsed[0] != name:
                 continue

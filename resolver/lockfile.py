@@ -10,6 +10,7 @@ lock), the profile hashes, and the locked build environments of profiled source 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from packaging.pylock import (
 )
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from satlock import __version__
 from satlock.errors import LockError
@@ -208,12 +209,32 @@ def read_lock(path: Path) -> Pylock:
         raise LockError(f"{path} does not exist", hint="run `satlock lock` first") from None
     except tomllib.TOMLDecodeError as e:
         raise LockError(f"{path}: invalid TOML: {e}", hint="run `satlock lock` to write it again") from None
+    newer = LockError(f"{path}: lock-version {data.get('lock-version')!r} is not supported; it was written by a newer tool",
+                      hint="upgrade satlock, or run `satlock lock` to write a lock-version 1.0 file")
+    try:
+        # PEP 751: check the major version before anything else, which a newer format may change.
+        if Version(str(data.get("lock-version"))).major > 1:
+            raise newer
+    except InvalidVersion:
+        pass  # from_dict names the bad value
     try:
         return Pylock.from_dict(data)
-    except PylockUnsupportedVersionError as e:
-        raise LockError(f"{path}: {e}; it was written by a newer tool", hint="upgrade satlock, or run `satlock lock` to write a lock-version 1.0 file") from None
+    except PylockUnsupportedVersionError:
+        raise newer from None
     except PylockValidationError as e:
-        raise LockError(f"{path}: invalid lock: {e}", hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
+        raise LockError(f"{path}: invalid lock: {e}{_package_named(data, str(e))}",
+                        hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
+
+
+def _package_named(data: Mapping[str, Any], message: str) -> str:
+    """`` (package 'torch')`` for an error in ``packages[N]``, so a hand edit is easy to find."""
+    match = re.search(r"'packages\[(\d+)\]", message)
+    packages = data.get("packages")
+    if match and isinstance(packages, list) and int(match.group(1)) < len(packages):
+        entry = packages[int(match.group(1))]
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            return f" (package {entry['name']!r})"
+    return ""
 
 
 def satlock_table(lock: Pylock) -> Mapping[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-import pypi_simple
 from packaging.pylock import Pylock
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -31,7 +30,6 @@ from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
 
-DEFAULT_INDEX = pypi_simple.PYPI_SIMPLE_ENDPOINT
 # match-runtime rebuilds: one is normal, two when a rebuilt package changes what it pulls in.
 MAX_REBUILD_ROUNDS = 4
 
@@ -57,9 +55,27 @@ class LockOptions:
     upgrade_packages: set[NormalizedName] = field(default_factory=set)
 
 
+def default_index_url(cache: Cache) -> str:
+    """``pypi_simple.PYPI_SIMPLE_ENDPOINT``, remembered in the cache per pypi-simple version.
+
+    Importing pypi_simple pulls in its whole HTTP stack (about 0.3 s, most of a warm
+    lock), so the constant is read from the library once and then from the cache.
+    """
+    from importlib.metadata import version
+
+    key = f"pypi-simple-{version('pypi-simple')}"
+    known = cache.read("constants-v1", key)
+    if known:
+        return known.decode()
+    from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+    cache.write("constants-v1", key, PYPI_SIMPLE_ENDPOINT.encode())
+    return PYPI_SIMPLE_ENDPOINT
+
+
 def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
     s = project.settings
-    index_url = options.index_url or s.index_url or DEFAULT_INDEX
+    index_url = options.index_url or s.index_url or default_index_url(cache)
     extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
     find_links = options.find_links if options.find_links is not None else [
         str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]

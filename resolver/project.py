@@ -191,7 +191,10 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
     out: dict[str, list[Requirement]] = {}
     for group in raw:
         try:
-            out[group] = list(resolver.resolve(group))
+            try:
+                out[group] = list(resolver.resolve(group))
+            except ExceptionGroup as eg:  # newer packaging collects its errors into a group
+                raise eg.exceptions[0] from None
         except CyclicDependencyGroup as e:
             raise ProjectError(f"{path}: dependency-groups: {e}", hint="remove the include-group that closes the cycle") from None
         except (LookupError, ValueError) as e:

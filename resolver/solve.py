@@ -198,7 +198,7 @@ class Solver:
                 else:
                     listed.append((req, "?"))
         self.deps[key] = listed
-        self._ensure_names(canonicalize_name(r.name) for r, _ in listed)
+        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
         for req, cond in listed:
             if cond is None:
                 self.enc.require(Reason("dependency", req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
@@ -295,10 +295,13 @@ class Solver:
 
     def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
         """The lexicographically preferred choice for every required package (see module docstring)."""
-        model = self._sat()
+        hint_units = [[self.enc.var(c)] for c in hints.values() if c.key in self.enc.var_of]
+        model = self._sat(hint_units)
         if model is None:
-            raise Unsatisfiable(self.enc, self.excluded)
-        model = self._start_model(model, [[self.enc.var(c)] for c in hints.values() if c.key in self.enc.var_of])
+            model = self._sat()
+            if model is None:
+                raise Unsatisfiable(self.enc, self.excluded)
+            model = self._start_model(model, hint_units)
         fixed: dict[NormalizedName, Candidate] = {}
         units: list[list[int]] = []
         signature = 0

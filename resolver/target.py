@@ -51,6 +51,14 @@ class Target:
             object.__setattr__(self, "_rank_cache", cached)
         return cached
 
+    def supports_any(self, tag_strings: list[str]) -> bool:
+        """A cheap first check on a wheel's tags, before parsing its file name."""
+        ranks = self.__dict__.get("_str_cache")
+        if ranks is None:
+            ranks = {str(t) for t in self.tags}
+            object.__setattr__(self, "_str_cache", ranks)
+        return any(t in ranks for t in tag_strings)
+
     def describe(self) -> str:
         env = self.environment
         return f'python_full_version == "{env["python_full_version"]}" and sys_platform == "{env["sys_platform"]}" and platform_machine == "{env["platform_machine"]}"'
