@@ -18,7 +18,7 @@ _SCHEME_SCRIPT = (
     "import json, sys, sysconfig; "
     "p = sysconfig.get_paths(); "
     "print(json.dumps({'purelib': p['purelib'], 'platlib': p['platlib'], 'scripts': p['scripts'], "
-    "'data': p['data'], 'headers': p.get('include', ''), 'version': '%d.%d.%d' % sys.version_info[:3]}))"
+    "'data': p['data'], 'version': '%d.%d.%d' % sys.version_info[:3]}))"
 )
 
 
@@ -55,8 +55,10 @@ def open_venv(root: Path) -> Venv:
     except (OSError, subprocess.CalledProcessError) as e:
         raise InstallError(f"the interpreter of {root} does not run: {e}", hint=f"remove {root} and run again") from None
     s = json.loads(out)
+    major_minor = ".".join(s["version"].split(".")[:2])
+    # sysconfig's "include" is the base interpreter's folder; a venv's headers go where pip puts them.
     return Venv(root=root, python=python, purelib=Path(s["purelib"]), platlib=Path(s["platlib"]),
-                scripts=Path(s["scripts"]), data=Path(s["data"]), headers=Path(s["headers"] or root / "include"),
+                scripts=Path(s["scripts"]), data=Path(s["data"]), headers=root / "include" / "site" / f"python{major_minor}",
                 python_version=s["version"])
 
 

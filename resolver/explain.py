@@ -14,6 +14,7 @@ from typing import Mapping
 
 import pycosat
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from satlock.resolver.cnf import Encoding, Reason
 from satlock.resolver.provider import Exclusion
@@ -81,7 +82,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
     for (name, what, suffix), versions in grouped.items():
-        versions = sorted(set(versions), key=lambda v: [int(p) if p.isdigit() else 0 for p in v.replace("-", ".").split(".")], reverse=True)
+        versions = sorted(set(versions), key=Version, reverse=True)
         verb = "depends" if len(versions) == 1 else "depend"
         if what == "python":
             lines.append(f"{name} {_versions(versions)} {'requires' if len(versions) == 1 else 'require'} Python {suffix}")

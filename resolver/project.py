@@ -18,7 +18,7 @@ from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupRe
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from satlock.errors import ConfigError, ProjectError
 from satlock.profiles.schema import Profile, parse_profiles, profile_hash
@@ -35,11 +35,6 @@ class SourceSpec(BaseModel):
     rev: str | None = None
     subdirectory: str | None = None
     editable: bool = False
-
-    @field_validator("rev")
-    @classmethod
-    def _rev_only_with_git(cls, v: str | None) -> str | None:
-        return v
 
 
 class Settings(BaseModel):
