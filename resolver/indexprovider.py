@@ -14,8 +14,8 @@ from __future__ import annotations
 import tarfile
 import threading
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Mapping, Protocol, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -29,6 +29,9 @@ from satlock.resolver.candidates import Candidate, DirectReference, DistFile, wh
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
 from satlock.resolver.target import Target
+
+
+_T = TypeVar("_T")
 
 
 class MetadataBuilder(Protocol):
@@ -104,6 +107,7 @@ class IndexProvider:
         self._deps: dict[tuple[str, str], Dependencies] = {}
         self._lock = threading.Lock()
         self.warnings: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- candidates ------------------------------------------------------------------
 
@@ -231,30 +235,57 @@ class IndexProvider:
             self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
-        """Fetch pages and metadata in parallel; for new names also the newest candidate's metadata, speculatively."""
-        names = [n for n in names if n not in self._lists]
+        """Fetch pages and metadata in parallel, speculating along the newest versions.
+
+        For each new name, the page is fetched, then the newest candidate's metadata, then
+        (transitively) the pages of what that candidate needs for the target. The solver
+        usually picks exactly those, so a cold lock waits once for the whole dependency
+        tree instead of once per level of it.
+        """
+        new = [n for n in names if n not in self._lists]
         todo = [c for c in candidates if c.key not in self._deps]
-        if len(names) + len(todo) <= 1:
+        if not new and not todo:
             return
+        environment = {**self.target.environment, "extra": ""}
+        scheduled: set[NormalizedName] = set(self._lists) | set(new)
 
-        def listing_then_newest(name: NormalizedName) -> None:
-            listing = self.candidates(name)
-            if listing.candidates and listing.candidates[0].direct is None and listing.candidates[0].wheels:
-                self._quietly(self.dependencies, listing.candidates[0])
+        def needs(deps: Dependencies | None) -> list[NormalizedName]:
+            if deps is None:
+                return []
+            return [canonicalize_name(r.name) for r in deps.requires if r.marker is None or r.marker.evaluate(environment)]
 
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futures = [pool.submit(self._quietly, listing_then_newest, n) for n in names]
-            futures += [pool.submit(self._quietly, self.dependencies, c) for c in todo]
-            for f in futures:
-                f.result()
+        def walk(name: NormalizedName) -> list[NormalizedName]:
+            listing = self._quietly(self.candidates, name)
+            newest = listing.candidates[0] if listing and listing.candidates else None
+            if newest is None or newest.direct is not None or not newest.wheels:
+                return []
+            return needs(self._quietly(self.dependencies, newest))
+
+        def expand(c: Candidate) -> list[NormalizedName]:
+            return needs(self._quietly(self.dependencies, c))
+
+        pool = self._executor()
+        pending = {pool.submit(walk, n) for n in new} | {pool.submit(expand, c) for c in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                for name in future.result():
+                    if name not in scheduled:
+                        scheduled.add(name)
+                        pending.add(pool.submit(walk, name))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="satlock-fetch")
+        return self._pool
 
     @staticmethod
-    def _quietly(fn, arg) -> None:  # type: ignore[no-untyped-def]
+    def _quietly(fn: Callable[[Any], _T], arg: Any) -> _T | None:
         """Prefetch is an optimisation: a failure here is raised again by the real call."""
         try:
-            fn(arg)
+            return fn(arg)
         except SatlockError:
-            pass
+            return None
 
 
 def _as_url(ref: DirectReference) -> str:
