@@ -81,10 +81,25 @@ class ProfileBuilder:
         profile = self.project.profiles.get(name)
         system = pep517.build_system(tree.path)
         requires = list(system.requires) + (list(profile.build_requires) if profile else [])
-        packages = self._resolve_build_requirements(name, requires, profile)
-        wheels = fetch_many(self.client.download, [w for _, w in packages])
-        spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
         phash = profile_hash(profile) if profile else "no-profile"
+        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        packages, spec = self._environment_spec(name, requires, profile)
+        dynamic_key = digest(tree.key, phash, spec.spec_hash)
+        dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
+        if dynamic is None:
+            venv = ensure_build_env(spec, self.cache, base_python=self.python)
+            env = expand_env(profile.env, template_context(venv)) if profile else {}
+            asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs, package=name,
+                                                        config_settings=dict(profile.config_settings) if profile else None)
+            dynamic = "\n".join(asked).encode()
+            self.cache.write("dynamic-build-requires-v1", dynamic_key, dynamic)
+        have = {c.name for c, _ in packages}
+        extra = [r for r in dynamic.decode().splitlines() if r and canonicalize_name(Requirement(r).name) not in have]
+        if extra:
+            # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
+            requires = requires + extra
+            packages, spec = self._environment_spec(name, requires, profile)
         self.records[name] = BuildRecord(requires, packages, profile.isolation if profile else True)
         cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
         if cached is not None:
@@ -92,8 +107,6 @@ class ProfileBuilder:
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
         env = expand_env(profile.env, template_context(venv)) if profile else {}
-        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
-        logs.parent.mkdir(parents=True, exist_ok=True)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
             dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
@@ -123,6 +136,13 @@ class ProfileBuilder:
             path = Path(source.path or "")
         sha = dict(source.hashes).get("sha256") or digest(str(path))
         return sources.from_sdist(path, sha, self.cache)
+
+    def _environment_spec(self, name: NormalizedName, requires: list[str],
+                          profile: Profile | None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
+        packages = self._resolve_build_requirements(name, requires, profile)
+        wheels = fetch_many(self.client.download, [w for _, w in packages])
+        spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
+        return packages, spec
 
     def _resolve_build_requirements(self, name: NormalizedName, requires: list[str],
                                     profile: Profile | None) -> list[tuple[Candidate, DistFile]]:

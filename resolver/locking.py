@@ -187,7 +187,9 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
     policy = Policy(preferences=preferences, allow_prereleases=project.settings.prerelease == "allow",
                     constraints=project.constraints(), overrides=project.overrides())
-    root_names = sorted({canonicalize_name(r.requirement.name) for r in roots})
+    # A requirement whose marker is false for the target need not exist on any index.
+    root_names = sorted({canonicalize_name(r.requirement.name) for r in roots
+                         if r.requirement.marker is None or r.requirement.marker.evaluate({**target.environment, "extra": ""})})
     provider.prefetch(root_names, [])
     for name in root_names:
         listing = provider.candidates(name)

@@ -335,3 +335,44 @@ def project_toml(dependencies: Iterable[str] = (), *, name: str = "demo", requir
             items = [json.dumps(d) if isinstance(d, str) else '{include-group = "%s"}' % d["include-group"] for d in v]
             lines.append(f"{k} = [" + ", ".join(items) + "]")
     return "\n".join(lines) + "\n" + tool
+
+
+def installed_wheel(name: str, dest: Path) -> Path:
+    """A wheel re-packed from distribution ``name`` as installed in the running interpreter.
+
+    Lets tests put real build tools (setuptools) on a local index without the network.
+    Files come from the distribution's RECORD; the wheel gets a fresh RECORD and WHEEL
+    (py3-none-any, purelib), and anything RECORD lists outside site-packages (scripts)
+    is left out.
+    """
+    from importlib import metadata
+
+    dist = metadata.distribution(name)
+    project = dist.metadata["Name"]
+    version = dist.version
+    normalized = re.sub(r"[-_.]+", "_", project).lower()
+    info = f"{normalized}-{version}.dist-info"
+    contents: dict[str, bytes] = {}
+    for f in dist.files or []:
+        if ".." in f.parts or "__pycache__" in f.parts or f.name.endswith(".pyc"):
+            continue
+        if f.parts[0].endswith(".dist-info"):
+            if f.name not in ("METADATA", "entry_points.txt", "top_level.txt", "LICENSE"):
+                continue
+            arcname = f"{info}/{f.name}"
+        else:
+            arcname = "/".join(f.parts)
+        source = Path(dist.locate_file(f))
+        if source.is_file():
+            contents[arcname] = source.read_bytes()
+    contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: satlock-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = "".join(f"{p},{_record_hash(b)},{len(b)}\n" for p, b in contents.items()) + f"{info}/RECORD,,\n"
+    contents[f"{info}/RECORD"] = record.encode()
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{normalized}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p, b in contents.items():
+            zi = zipfile.ZipInfo(p, date_time=(2020, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, b)
+    return path

@@ -1,0 +1,449 @@
+"""``satlock lock`` end to end, through the CLI, against local indexes only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.pylock import Pylock
+from typer.testing import CliRunner
+
+from indexbuilder import (IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml,
+                          sha256_of)
+from satlock.cli.main import app
+
+runner = CliRunner()
+
+
+def satlock(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def lock(project: Path, *args: str, env: dict[str, str] | None = None):
+    return satlock("lock", "--project", str(project), *args, env=env)
+
+
+def write_project(root: Path, dependencies=(), **kwargs) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(project_toml(dependencies, **kwargs))
+    return root
+
+
+def index_url(tmp_path: Path, dists, name: str = "index", **kwargs) -> str:
+    return (build_index(tmp_path / name, dists, **kwargs)).as_uri()
+
+
+def read(project: Path) -> dict:
+    return tomllib.loads((project / "pylock.toml").read_text())
+
+
+def versions(project: Path) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in read(project)["packages"]}
+
+
+def package(project: Path, name: str) -> dict:
+    return next(p for p in read(project)["packages"] if p["name"] == name)
+
+
+def locked(project: Path, url: str, *args: str) -> dict[str, str]:
+    result = lock(project, "--index-url", url, *args)
+    assert result.exit_code == 0, result.output
+    return versions(project)
+
+
+# -- choosing versions -------------------------------------------------------------------
+
+
+def test_newest_versions_are_preferred(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", v, requires=["b"]) for v in ("1.0", "1.2", "1.10")]
+                    + [make_wheel(d, "b", v) for v in ("0.9", "2.0", "10.0")])
+    assert locked(write_project(tmp_path / "p", ["a"]), url) == {"a": "1.10", "b": "10.0"}
+
+
+def test_newest_version_is_rejected_when_its_dependency_conflicts_with_the_project(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c>=1"]), make_wheel(d, "a", "1.5", requires=["c"]),
+                               make_wheel(d, "a", "2.0", requires=["c<1"]),
+                               make_wheel(d, "c", "0.5"), make_wheel(d, "c", "1.5")])
+    assert locked(write_project(tmp_path / "p", ["a", "c>=1"]), url) == {"a": "1.5", "c": "1.5"}
+
+
+def test_extra_of_a_dependency_pulls_in_the_extras_requirements(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0", extras={"x": ["c"], "y": ["unused"]}), make_wheel(d, "c", "1.0")])
+    project = write_project(tmp_path / "p", ["b[x]"])
+    assert locked(project, url) == {"b": "1.0", "c": "1.0"}
+    assert "marker" not in package(project, "c")
+
+
+def test_optional_dependency_is_locked_with_an_extras_marker(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "click", "8.0")])
+    project = write_project(tmp_path / "p", ["a"], optional={"cli": ["click"]})
+    locked(project, url)
+    lock_data = read(project)
+    assert lock_data["extras"] == ["cli"]
+    marker = package(project, "click")["marker"]
+    assert "'cli' in extras" in marker.replace('"', "'")
+    assert "marker" not in package(project, "a")
+
+
+def test_dependency_groups_with_include_group_get_group_markers_and_dev_is_default(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "pytest", "8.0"), make_wheel(d, "ruff", "0.5"), make_wheel(d, "sphinx", "7.0")])
+    project = write_project(tmp_path / "p", [], groups={"dev": ["ruff"], "test": ["pytest", {"include-group": "dev"}],
+                                                         "docs": ["sphinx"]})
+    locked(project, url)
+    data = read(project)
+    assert data["default-groups"] == ["dev"]
+    assert sorted(data["dependency-groups"]) == ["dev", "docs", "test"]
+    markers = {name: package(project, name)["marker"].replace('"', "'") for name in ("pytest", "ruff", "sphinx")}
+    assert "'test' in dependency_groups" in markers["pytest"] and "'dev'" not in markers["pytest"]
+    assert "'dev' in dependency_groups" in markers["ruff"] and "'test' in dependency_groups" in markers["ruff"]
+    assert "'docs' in dependency_groups" in markers["sphinx"]
+
+
+# -- the target --------------------------------------------------------------------------
+
+
+def test_requirement_whose_marker_is_false_for_the_target_is_not_locked(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=['legacy ; python_version < "3"']),
+                               make_wheel(d, "legacy", "1.0")])
+    project = write_project(tmp_path / "p", ["a", 'other ; python_version < "3"'])
+    assert locked(project, url) == {"a": "1.0"}
+
+
+def test_python_version_and_platform_options_change_what_is_picked(tmp_path):
+    d = tmp_path / "d"
+    new = make_wheel(d, "n", "2.0")
+    native = make_wheel(d, "p", "2.0", tag="py3-none-manylinux_2_17_x86_64")
+    url = index_url(tmp_path, [make_wheel(d, "n", "1.0"), new, make_wheel(d, "p", "1.0"), native,
+                               make_wheel(d, "w", "1.0")],
+                    requires_python={new.name: ">=3.10"})
+    project = write_project(tmp_path / "p", ["n", "p", 'w ; sys_platform == "win32"'])
+    assert locked(project, url, "--python-version", "3.12", "--platform", "linux") == {"n": "2.0", "p": "2.0"}
+    assert locked(project, url, "--upgrade", "--python-version", "3.9", "--platform", "linux") == {"n": "1.0", "p": "2.0"}
+    assert "3.9" in read(project)["environments"][0]
+    assert locked(project, url, "--upgrade", "--python-version", "3.12", "--platform", "windows") == {"n": "2.0", "p": "1.0", "w": "1.0"}
+
+
+def test_file_requires_python_is_honoured(tmp_path):
+    d = tmp_path / "d"
+    future = make_wheel(d, "a", "2.0")
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), future], requires_python={future.name: ">=4"})
+    assert locked(write_project(tmp_path / "p", ["a"]), url) == {"a": "1.0"}
+
+
+def test_target_outside_the_projects_requires_python_is_a_clear_error(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "a", "1.0")])
+    project = write_project(tmp_path / "p", ["a"], requires_python=">=3.10")
+    result = lock(project, "--index-url", url, "--python-version", "3.9")
+    assert result.exit_code == 1
+    assert "requires-python" in result.output and "3.9" in result.output
+    assert "Traceback" not in result.output
+    assert not (project / "pylock.toml").exists()
+
+
+def test_wheel_for_another_platform_is_not_used(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "w", "1.0"), make_wheel(d, "w", "2.0", tag="cp311-cp311-win_amd64"),
+                               make_wheel(d, "s", "2.0", tag="cp311-cp311-win_amd64"), make_sdist(d, "s", "2.0")])
+    project = write_project(tmp_path / "p", ["w", "s"])
+    assert locked(project, url, "--platform", "linux") == {"s": "2.0", "w": "1.0"}
+    s = package(project, "s")
+    assert "wheels" not in s and s["sdist"]["name"] == "s-2.0.tar.gz"
+
+
+def test_sdist_with_static_pkg_info_is_locked_without_a_build(tmp_path):
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "1.0", requires=["dep>=1"])
+    # No setuptools on this index: a build would fail.
+    url = index_url(tmp_path, [sdist, make_wheel(d, "dep", "1.0")])
+    project = write_project(tmp_path / "p", ["s"])
+    assert locked(project, url) == {"dep": "1.0", "s": "1.0"}
+    s = package(project, "s")
+    assert s["sdist"]["hashes"] == {"sha256": sha256_of(sdist)}
+    assert s["dependencies"] == [{"name": "dep", "version": "1.0"}]
+
+
+# -- index file selection ----------------------------------------------------------------
+
+
+def test_yanked_file_is_skipped_unless_pinned(tmp_path):
+    d = tmp_path / "d"
+    bad = make_wheel(d, "a", "2.0")
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), bad], yanked={bad.name: "broken"})
+    assert locked(write_project(tmp_path / "p", ["a"]), url) == {"a": "1.0"}
+    assert locked(write_project(tmp_path / "q", ["a==2.0"]), url) == {"a": "2.0"}
+
+
+@pytest.mark.parametrize(("requirement", "tool", "expected"), [
+    ("a", "", "1.0"),
+    ("a>=2.0b1", "", "2.0b1"),
+    ("only", "", "1.0a1"),
+    ("a", '[tool.satlock]\nprerelease = "allow"\n', "2.0b1"),
+], ids=["excluded-by-default", "named-in-specifier", "only-pre-releases-satisfy", "allowed-everywhere"])
+def test_pre_releases_are_used_only_when_asked_for_or_necessary(tmp_path, requirement, tool, expected):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "a", "2.0b1"), make_wheel(d, "only", "1.0a1")])
+    name = requirement[:1] if requirement.startswith("a") else "only"
+    assert locked(write_project(tmp_path / "p", [requirement], tool=tool), url)[name] == expected
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+def test_unsatisfiable_input_names_the_minimal_conflict(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "2.0", requires=["c<1"]), make_wheel(d, "c", "0.5"),
+                               make_wheel(d, "c", "1.5"), make_wheel(d, "unrelated", "1.0")])
+    project = write_project(tmp_path / "p", ["a>=2", "c>=1", "unrelated"])
+    result = lock(project, "--index-url", url)
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "error:" in out
+    assert "a>=2" in out and "a 2.0 depends on c<1" in out and "c>=1" in out
+    assert "unrelated" not in out
+    assert "Traceback" not in out and "clause" not in out.lower()
+    assert not (project / "pylock.toml").exists()
+
+
+def test_unknown_package_is_named(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "a", "1.0")])
+    result = lock(write_project(tmp_path / "p", ["a", "nosuchthing"]), "--index-url", url)
+    assert result.exit_code == 1
+    assert "nosuchthing" in result.output and "Traceback" not in result.output
+
+
+# -- stability ---------------------------------------------------------------------------
+
+
+def test_two_locks_of_the_same_input_are_byte_identical(tmp_path, monkeypatch):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["b", "c[x]"]), make_wheel(d, "b", "1.0", requires=["c"]),
+                               make_wheel(d, "c", "1.0", extras={"x": ["e"]}), make_wheel(d, "e", "1.0"),
+                               make_sdist(d, "f", "1.0")])
+    project = write_project(tmp_path / "p", ["a", "f"], optional={"cli": ["b"]}, groups={"dev": ["e"]})
+    locked(project, url)
+    first = (project / "pylock.toml").read_bytes()
+    (project / "pylock.toml").unlink()
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "other-cache"))
+    locked(project, url)
+    assert (project / "pylock.toml").read_bytes() == first
+
+
+def test_check_passes_when_fresh_and_fails_with_a_reason_after_editing_dependencies(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    locked(project, url)
+    before = (project / "pylock.toml").read_bytes()
+    assert lock(project, "--check").exit_code == 0
+    write_project(project, ["a", "b"])
+    result = lock(project, "--check")
+    assert result.exit_code == 1
+    assert "out of date" in result.output and "pyproject.toml" in result.output
+    assert (project / "pylock.toml").read_bytes() == before
+
+
+def test_check_without_a_lock_fails_cleanly(tmp_path):
+    result = lock(write_project(tmp_path / "p", ["a"]), "--check")
+    assert result.exit_code != 0
+    assert "pylock.toml" in result.output and "Traceback" not in result.output
+
+
+def test_existing_lock_keeps_versions_unless_upgraded(tmp_path):
+    d = tmp_path / "d"
+    old = [make_wheel(d, "a", "1.0"), make_wheel(d, "b", "1.0")]
+    url = index_url(tmp_path, old)
+    project = write_project(tmp_path / "p", ["a", "b"])
+    assert locked(project, url) == {"a": "1.0", "b": "1.0"}
+    index_url(tmp_path, [*old, make_wheel(d, "a", "2.0"), make_wheel(d, "b", "2.0")])
+    assert locked(project, url, "--refresh") == {"a": "1.0", "b": "1.0"}
+    assert locked(project, url, "--refresh", "--upgrade-package", "a") == {"a": "2.0", "b": "1.0"}
+    assert locked(project, url, "--refresh", "--upgrade") == {"a": "2.0", "b": "2.0"}
+
+
+# -- network use -------------------------------------------------------------------------
+
+
+def _served_project(tmp_path: Path, metadata_files: bool = True) -> tuple[Path, Path]:
+    d = tmp_path / "d"
+    build_index(tmp_path / "srv", [make_wheel(d, "a", "1.0", requires=["b"], files={"a/data.txt": "x" * 20000}),
+                                   make_wheel(d, "b", "1.0", files={"b/data.txt": "y" * 20000})],
+                metadata_files=metadata_files)
+    return write_project(tmp_path / "p", ["a"]), tmp_path / "srv"
+
+
+def test_second_lock_with_a_warm_cache_makes_no_requests(tmp_path):
+    project, root = _served_project(tmp_path)
+    with IndexServer(root) as server:
+        url = server.url + "/simple/"
+        locked(project, url)
+        assert server.requests
+        (project / "pylock.toml").unlink()
+        server.requests.clear()
+        assert locked(project, url) == {"a": "1.0", "b": "1.0"}
+        assert server.requests == []
+
+
+def test_offline_lock_works_warm_and_fails_cleanly_cold(tmp_path, monkeypatch):
+    project, root = _served_project(tmp_path)
+    with IndexServer(root) as server:
+        url = server.url + "/simple/"
+        locked(project, url)
+        (project / "pylock.toml").unlink()
+        server.requests.clear()
+        assert locked(project, url, "--offline") == {"a": "1.0", "b": "1.0"}
+        assert server.requests == []
+        monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "cold"))
+        (project / "pylock.toml").unlink()
+        result = lock(project, "--index-url", url, "--offline")
+        assert server.requests == []
+    assert result.exit_code != 0
+    assert "error: a is not in the cache" in result.output
+    assert "--offline" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_metadata_files_are_used_when_advertised(tmp_path):
+    project, root = _served_project(tmp_path, metadata_files=True)
+    with IndexServer(root) as server:
+        locked(project, server.url + "/simple/")
+    paths = [p for _, p, _ in server.requests]
+    assert any(p.endswith(".whl.metadata") for p in paths)
+    assert not any(p.endswith(".whl") for p in paths)
+
+
+def test_without_metadata_files_only_ranges_of_wheels_are_read(tmp_path):
+    project, root = _served_project(tmp_path, metadata_files=False)
+    with IndexServer(root) as server:
+        assert locked(project, server.url + "/simple/") == {"a": "1.0", "b": "1.0"}
+    wheel_requests = [(method, rng) for method, p, rng in server.requests if p.endswith(".whl")]
+    assert wheel_requests
+    assert all(rng or method == "HEAD" for method, rng in wheel_requests), wheel_requests
+
+
+# -- where packages come from --------------------------------------------------------------
+
+
+def test_extra_index_is_asked_first_and_its_versions_win(tmp_path):
+    main = index_url(tmp_path, [make_wheel(tmp_path / "m", "a", "2.0"), make_wheel(tmp_path / "m", "b", "1.0")], name="main")
+    extra = index_url(tmp_path, [make_wheel(tmp_path / "x", "a", "1.0")], name="extra")
+    project = write_project(tmp_path / "p", ["a", "b"])
+    assert locked(project, main, "--extra-index-url", extra) == {"a": "1.0", "b": "1.0"}
+    assert package(project, "a")["index"].startswith(extra)
+    assert package(project, "b")["index"].startswith(main)
+
+
+def test_find_links_folder_from_option_and_environment(tmp_path):
+    links = tmp_path / "links"
+    make_wheel(links, "a", "1.0")
+    make_wheel(links, "a", "1.1")
+    empty = index_url(tmp_path, [make_wheel(tmp_path / "d", "other", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    assert locked(project, empty, "--find-links", str(links)) == {"a": "1.1"}
+    (project / "pylock.toml").unlink()
+    result = lock(project, "--index-url", empty, env={"SATLOCK_FIND_LINKS": str(links)})
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.1"}
+
+
+def test_index_url_from_the_environment(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "a", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, env={"SATLOCK_INDEX_URL": url})
+    assert result.exit_code == 0, result.output
+    assert package(project, "a")["index"].startswith(url)
+
+
+def test_project_option_works_from_another_directory_with_relative_settings(tmp_path, monkeypatch):
+    make_wheel(tmp_path / "p" / "wheels", "a", "1.0")
+    empty = index_url(tmp_path, [make_wheel(tmp_path / "d", "other", "1.0")])
+    write_project(tmp_path / "p", ["a"], tool='[tool.satlock]\nfind-links = ["wheels"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = satlock("lock", "--project", "../p", "--index-url", empty)
+    assert result.exit_code == 0, result.output
+    assert versions(tmp_path / "p") == {"a": "1.0"}
+    assert not (elsewhere / "pylock.toml").exists()
+
+
+def test_direct_file_reference_is_locked_as_an_archive_with_its_hash(tmp_path):
+    wheel = make_wheel(tmp_path / "local", "pkg", "1.0", requires=["b"])
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "b", "1.0")])
+    project = write_project(tmp_path / "p", [f"pkg @ {wheel.as_uri()}"])
+    assert locked(project, url) == {"b": "1.0", "pkg": "1.0"}
+    archive = package(project, "pkg")["archive"]
+    assert archive["hashes"] == {"sha256": sha256_of(wheel)}
+
+
+def test_local_directory_source_is_built_for_metadata_and_locked_as_a_directory(tmp_path):
+    tools = tmp_path / "tools"
+    dists = [installed_wheel(n, tools) for n in ("setuptools", "wheel", "packaging")]
+    url = index_url(tmp_path, [*dists, make_wheel(tmp_path / "d", "b", "1.0")])
+    src = tmp_path / "pkg"
+    src.mkdir()
+    (src / "pkg").mkdir()
+    (src / "pkg" / "__init__.py").write_text("")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61", "wheel"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "pkg"\nversion = "0.3"\ndependencies = ["b"]\n')
+    project = write_project(tmp_path / "p", ["pkg"], tool='[tool.satlock.sources]\npkg = { path = "../pkg" }\n')
+    result = lock(project, "--index-url", url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"b": "1.0", "pkg": "0.3"}
+    assert "directory" in package(project, "pkg")
+
+
+def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
+                               make_wheel(d, "c", "0.5"), make_wheel(d, "c", "1.5"), make_wheel(d, "c", "2.0"),
+                               make_wheel(d, "z", "1.0")])
+    constrained = write_project(tmp_path / "p", ["a"], tool='[tool.satlock]\nconstraints = ["c>=1,<2", "z"]\n')
+    assert locked(constrained, url) == {"a": "1.0", "c": "1.5"}
+    overridden = write_project(tmp_path / "q", ["a", "c>=1"], tool='[tool.satlock]\noverrides = ["c>=1"]\n')
+    assert locked(overridden, url) == {"a": "2.0", "c": "2.0"}
+
+
+# -- the lock is a standard pylock.toml ----------------------------------------------------
+
+
+def test_lock_validates_and_selects_the_same_wheels_for_this_interpreter(tmp_path):
+    from packaging import tags
+
+    native = next(iter(tags.sys_tags()))
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["b"]), make_wheel(d, "a", "1.0", requires=["b"], tag=str(native)),
+                               make_wheel(d, "b", "1.0"), make_wheel(d, "click", "8.0"), make_wheel(d, "ruff", "0.5"),
+                               make_sdist(d, "s", "1.0")])
+    project = write_project(tmp_path / "p", ["a", "s"], optional={"cli": ["click"]}, groups={"dev": ["ruff"]})
+    locked(project, url)
+    pylock = Pylock.from_dict(read(project))
+    chosen = {p["name"]: p for p in read(project)["packages"]}
+    selected = {str(p.name): dist for p, dist in pylock.select(extras=["cli"])}
+    assert set(selected) == {"a", "b", "click", "ruff", "s"}
+    for name, dist in selected.items():
+        if "wheels" in chosen[name]:
+            assert dist.name in {w["name"] for w in chosen[name]["wheels"]}
+        else:
+            assert chosen[name]["sdist"]["name"] == dist.name
+    assert set(str(p.name) for p, _ in pylock.select(dependency_groups=[])) == {"a", "b", "s"}
+
+
+def test_failed_lock_in_a_real_process_leaves_no_lock_and_no_traceback(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "a", "1.0")])
+    project = write_project(tmp_path / "p", ["a>=2"])
+    proc = subprocess.run([sys.executable, "-m", "satlock", "lock", "--project", str(project), "--index-url", url],
+                          capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert proc.returncode == 1
+    assert "a>=2" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (project / "pylock.toml").exists()

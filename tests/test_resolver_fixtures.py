@@ -1,0 +1,100 @@
+"""The solver against resolvelib's frozen PyPI snapshots.
+
+A "resolved" case must give a valid resolution: every requirement of the request and of
+every chosen candidate (with the extras asked of it, evaluated for this interpreter) is met
+by the chosen versions. satlock optimizes differently from resolvelib, so matching
+resolvelib's exact answer is reported, not required. A "conflicted" case must be
+unsatisfiable.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from satlock.resolver.memory import MemoryProvider
+from satlock.resolver.solve import RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.target import make_target
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "resolvelib-fixtures" / "python"
+SLOW = {"pyrex-1.9.8"}
+CASES = sorted(FIXTURES.glob("case/*.json")) if FIXTURES.is_dir() else []
+
+
+def _load(case_path: Path) -> tuple[dict, dict[str, dict[str, list[str]]]]:
+    case = json.loads(case_path.read_text())
+    raw = json.loads((FIXTURES / "index" / f"{case['index']}.json").read_text())
+    index = {name: {v: info.get("dependencies", []) for v, info in versions.items()} for name, versions in raw.items()
+             if isinstance(versions, dict)}
+    return case, index
+
+
+def _parse(text: str) -> Requirement | None:
+    try:
+        return Requirement(text)
+    except ValueError:
+        return None
+
+
+def _unmet(requested: list[str], index: dict[str, dict[str, list[str]]], chosen: dict[str, Version],
+           environment: dict[str, str]) -> list[str]:
+    """Every requirement the chosen versions fail, following extras to a fixpoint."""
+    versions = {canonicalize_name(n): {Version(v): deps for v, deps in vs.items() if _parse(f"x=={v}")} for n, vs in index.items()}
+    problems: list[str] = []
+    pending = [(r, "<request>") for r in map(Requirement, requested)]
+    seen: set[tuple[str, str]] = set()
+    while pending:
+        req, parent = pending.pop()
+        name = canonicalize_name(req.name)
+        if name not in chosen:
+            problems.append(f"{parent} needs {req}, but nothing was chosen for {name}")
+            continue
+        version = chosen[name]
+        if not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{parent} needs {req}, but {name} {version} was chosen")
+        for extra in ["", *sorted(req.extras)]:
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            for text in versions[name].get(version, []):
+                dep = _parse(text)
+                if dep is None:
+                    continue
+                if dep.marker is None:
+                    active = extra == ""
+                else:
+                    active = dep.marker.evaluate({**environment, "extra": extra})
+                    if extra and active and dep.marker.evaluate({**environment, "extra": ""}):
+                        active = False  # already checked as a base dependency
+                if active:
+                    pending.append((dep, f"{name} {version}" + (f"[{extra}]" if extra else "")))
+    return problems
+
+
+@pytest.mark.skipif(not CASES, reason="resolvelib fixtures are not checked out beside the repository")
+@pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
+def test_frozen_index_case_resolves_validly_or_conflicts(case_path: Path) -> None:
+    if case_path.stem in SLOW:
+        pytest.skip("takes more than 30 s")
+    case, index = _load(case_path)
+    environment = dict(make_target().environment)
+    roots = [RootRequirement(Requirement(r)) for r in case["requested"]]
+    solver = Solver(MemoryProvider(index), environment)
+    if "conflicted" in case:
+        with pytest.raises(Unsatisfiable):
+            solver.solve(roots)
+        return
+    resolution = solver.solve(roots)
+    chosen = {name: c.version for name, c in resolution.chosen.items()}
+    assert _unmet(case["requested"], index, chosen, environment) == []
+    expected = {canonicalize_name(n): Version(info["version"] if isinstance(info, dict) else info)
+                for n, info in case["resolved"].items()}
+    if chosen != expected:
+        differs = sorted(n for n in set(chosen) | set(expected) if chosen.get(n) != expected.get(n))
+        warnings.warn(f"{case_path.stem}: valid, but differs from resolvelib's answer for {', '.join(differs)}")
