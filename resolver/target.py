@@ -61,7 +61,8 @@ class Target:
 
     def describe(self) -> str:
         env = self.environment
-        return f'python_full_version == "{env["python_full_version"]}" and sys_platform == "{env["sys_platform"]}" and platform_machine == "{env["platform_machine"]}"'
+        # python_version, not the full version: wheels chosen for cp311 serve every 3.11.x.
+        return f'python_version == "{env["python_version"]}" and sys_platform == "{env["sys_platform"]}" and platform_machine == "{env["platform_machine"]}"'
 
 
 def _manylinux_family(platform: str) -> list[str]:
