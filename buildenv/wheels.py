@@ -10,6 +10,7 @@ is fixed so the same inputs give the same wheel.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
+from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.venv import Venv
 from satlock.profiles.schema import profile_hash
@@ -81,13 +83,15 @@ class LockedBuilder:
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
+    def _recorded_wheels(self, packages: list[Mapping[str, Any]]) -> tuple[EnvWheel, ...]:
+        files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
+        paths = fetch_many(self.client.download, files)
+        return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
+
     def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> Venv:
         recorded = self.environments.get(name)
         if recorded is not None:
-            files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in recorded["packages"]]
-            paths = fetch_many(self.client.download, files)
-            wheels = tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "")
-                           for p, f, path in zip(recorded["packages"], files, paths))
+            wheels = self._recorded_wheels(recorded["packages"])
         else:
             system = pep517.build_system(tree.path)
             packages = self.pb._resolve_build_requirements(name, list(system.requires), None)
@@ -110,6 +114,8 @@ class LockedBuilder:
         if cached is not None:
             return cached
         env = expand_env(profile.env, template_context(build_venv)) if profile else {}
+        if not isolated:
+            env = {**self._build_only_tools(name, venv), **env}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
         logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}-wheel.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
@@ -123,3 +129,22 @@ class LockedBuilder:
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
+    def _build_only_tools(self, name: NormalizedName, venv: Venv) -> dict[str, str]:
+        """PYTHONPATH and PATH for a no-isolation build: it runs with .venv, where the lock
+        installed its runtime build needs (torch), but tools it needs only to build
+        (setuptools, ninja) are not in the lock's selection. Those recorded packages that
+        .venv lacks come from a cached environment put after .venv's own scripts, so the
+        build uses the same versions the lock's metadata build used, and .venv keeps
+        exactly what the lock selects."""
+        recorded = self.environments.get(name)
+        if recorded is None:
+            return {}
+        present = set(installed_distributions(venv))
+        missing = [p for p in recorded.get("packages", []) if canonicalize_name(p["name"]) not in present]
+        if not missing:
+            return {}
+        tools = ensure_build_env(BuildEnvSpec(self._recorded_wheels(missing)), self.cache, base_python=venv.python)
+        paths = [str(tools.purelib)] + ([str(tools.platlib)] if tools.platlib != tools.purelib else [])
+        return {"PYTHONPATH": os.pathsep.join(paths),
+                "PATH": os.pathsep.join(filter(None, [str(venv.scripts), str(tools.scripts), os.environ.get("PATH", "")]))}

@@ -1,0 +1,290 @@
+"""Build-environment profiles end to end, through the CLI, on a local index.
+
+The shape is the one that motivates profiles (diff-surfel-rasterization): a legacy
+sdist without pyproject.toml whose setup.py imports torch at the top and needs
+CUDA_HOME. Here ``torchlike`` stands in for torch and fake nvidia wheels for the CUDA
+toolkit; setuptools is the one of the running interpreter, re-packed as a wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from indexbuilder import build_index, installed_wheel, make_sdist, make_wheel, project_toml
+from satlock.cli.main import app
+
+SEED_SETUP = '''\
+import os
+import torchlike
+from setuptools import setup
+
+if not os.environ.get("CUDA_HOME"):
+    raise RuntimeError("CUDA_HOME is not set; cannot find the CUDA toolkit")
+
+setup(name="seedpkg", version="0.1.0", packages=["seedpkg"],
+      install_requires=["torchlike"],
+      description="built against torchlike " + torchlike.__version__)
+'''
+
+CUDA_SETUP = '''\
+import os
+import subprocess
+from setuptools import setup
+
+home = os.environ["CUDA_HOME"]
+nvcc = os.path.join(home, "bin", "nvcc")
+if not os.path.isfile(nvcc) or not os.path.isfile(os.path.join(home, "include", "cuda_runtime.h")):
+    raise RuntimeError("CUDA_HOME=%s has no bin/nvcc or include/cuda_runtime.h" % home)
+release = subprocess.run(["sh", nvcc, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+setup(name="cudaext", version="0.1.0", packages=["cudaext"], description=release)
+'''
+
+FAKE_NVCC = "#!/bin/sh\necho 'Cuda compilation tools, release 13.0'\n"
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture(scope="module")
+def build_tools(tmp_path_factory) -> list[Path]:
+    """setuptools and wheel (setuptools before 70.1 needs wheel for bdist_wheel)."""
+    dest = tmp_path_factory.mktemp("tools")
+    return [installed_wheel(name, dest) for name in ("setuptools", "wheel", "packaging")]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, build_tools) -> str:
+    """torchlike 1.0 and 2.0, setuptools, the seed sdist, a CUDA sdist and fake CUDA 13 wheels."""
+    root = tmp_path_factory.mktemp("index")
+    dists = tmp_path_factory.mktemp("dists")
+    nvcc = make_wheel(dists, "nvidia-cuda-nvcc", "13.0.48", files={
+        "nvidia/cu13/bin/nvcc": FAKE_NVCC, "nvidia/cu13/include/crt/host_config.h": "/* fake */\n"})
+    runtime = make_wheel(dists, "nvidia-cuda-runtime", "13.0.48", files={
+        "nvidia/cu13/include/cuda_runtime.h": "/* fake */\n", "nvidia/cu13/lib/libcudart.so.13": "fake"})
+    files = [
+        make_wheel(dists, "torchlike", "1.0"),
+        make_wheel(dists, "torchlike", "2.0"),
+        *build_tools,
+        make_sdist(dists, "seedpkg", "0.1.0", pyproject="", setup_py=SEED_SETUP, pkg_info=False),
+        make_sdist(dists, "cudaext", "0.1.0", pyproject="", setup_py=CUDA_SETUP, pkg_info=False),
+        nvcc,
+        runtime,
+    ]
+    return build_index(root, files).as_uri()
+
+
+def seed_project(folder: Path, seed: str = "seedpkg", extra_toml: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(project_toml(["torchlike<2", seed], tool=extra_toml))
+    return folder
+
+
+def add_seed_profile(project: Path, name: str = "seedpkg") -> None:
+    result = invoke("profile", "add", name, "--build-requires", "torchlike", "--build-requires", "setuptools",
+                    "--build-requires", "wheel", "--no-isolation", "--env", "CUDA_HOME=/opt/fake-cuda", "--project", project)
+    assert result.exit_code == 0, result.output
+
+
+def lock(project: Path, index: str, *extra: str):
+    return invoke("lock", "--project", project, "--index-url", index, *extra)
+
+
+def read(project: Path) -> dict:
+    return tomllib.loads((project / "pylock.toml").read_text())
+
+
+def package(lock_data: dict, name: str) -> dict:
+    return next(p for p in lock_data["packages"] if p["name"] == name)
+
+
+def test_failed_build_suggests_the_profile_command_and_names_the_log(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    result = lock(project, index)
+    assert result.exit_code == 1
+    assert "satlock profile add seedpkg --build-requires torchlike" in result.output
+    log = Path(result.output.split("full log: ", 1)[1].split()[0])
+    assert "No module named 'torchlike'" in log.read_text()
+    assert not (project / "pylock.toml").exists()
+
+
+def test_suggested_profile_locks_in_one_step_with_build_env_matching_runtime(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    add_seed_profile(project)
+    result = lock(project, index)
+    assert result.exit_code == 0, result.output
+    data = read(project)
+    assert package(data, "torchlike")["version"] == "1.0"
+    seed = package(data, "seedpkg")
+    assert seed["version"] == "0.1.0"
+    assert [d["name"] for d in seed.get("dependencies", [])] == ["torchlike"]
+    env = data["tool"]["satlock"]["build-environments"]["seedpkg"]
+    assert env["isolation"] is False
+    versions = {p["name"]: p["version"] for p in env["packages"]}
+    assert versions["torchlike"] == "1.0"
+    assert "setuptools" in versions
+
+
+def test_git_dependency_with_profile_locks_the_commit(tmp_path, index):
+    repo = tmp_path / "seedrepo"
+    (repo / "seedpkg").mkdir(parents=True)
+    (repo / "setup.py").write_text(SEED_SETUP)
+    (repo / "seedpkg" / "__init__.py").write_text("")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(git + ["-C", str(repo), "add", "."], check=True)
+    subprocess.run(git + ["-C", str(repo), "commit", "-q", "-m", "seed"], check=True)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    project = seed_project(tmp_path / "proj", seed=f"seedpkg @ git+{repo.as_uri()}")
+    add_seed_profile(project)
+    result = lock(project, index)
+    assert result.exit_code == 0, result.output
+    seed = package(read(project), "seedpkg")
+    assert seed["vcs"]["commit-id"] == commit
+    assert [d["name"] for d in seed["dependencies"]] == ["torchlike"]
+    assert read(project)["tool"]["satlock"]["build-environments"]["seedpkg"]["isolation"] is False
+
+
+def test_lock_check_fails_after_the_profile_changes_and_names_it(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    add_seed_profile(project)
+    assert lock(project, index).exit_code == 0
+    assert lock(project, index, "--check").exit_code == 0
+    result = invoke("profile", "add", "seedpkg", "--env", "MAX_JOBS=2", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index, "--check")
+    assert result.exit_code == 1
+    assert "profiles changed (seedpkg)" in result.output
+
+
+def test_second_lock_and_sync_build_nothing_and_sync_installs_the_built_package(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    add_seed_profile(project)
+    first = lock(project, index, "-v")
+    assert first.exit_code == 0, first.output
+    assert "building metadata of seedpkg" in first.output
+    logs = sorted((Path(os.environ["SATLOCK_CACHE_DIR"]) / "logs").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in logs]
+    lock_text = (project / "pylock.toml").read_text()
+
+    again = lock(project, index, "-v", "--refresh")
+    assert again.exit_code == 0, again.output
+    assert "building metadata" not in again.output
+    assert [p.stat().st_mtime_ns for p in logs] == stamps
+    assert (project / "pylock.toml").read_text() == lock_text
+
+    synced = invoke("sync", "--project", project, "--index-url", index, "--locked")
+    assert synced.exit_code == 0, synced.output
+    python = project / ".venv" / "bin" / "python"
+    check = subprocess.run([python, "-c", "import seedpkg, torchlike; print(torchlike.__version__)"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == "1.0"
+
+    second = invoke("sync", "--project", project, "--index-url", index, "--locked")
+    assert second.exit_code == 0, second.output
+    assert "up to date" in second.output
+
+
+def test_static_metadata_profile_locks_without_building(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    result = invoke("profile", "add", "seedpkg", "--version", "0.1.0", "--requires-dist", "torchlike", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index, "-v")
+    assert result.exit_code == 0, result.output
+    assert "building metadata" not in result.output
+    assert not (Path(os.environ["SATLOCK_CACHE_DIR"]) / "logs").exists()
+    seed = package(read(project), "seedpkg")
+    assert [d["name"] for d in seed["dependencies"]] == ["torchlike"]
+    assert package(read(project), "torchlike")["version"] == "1.0"
+
+
+def test_cuda_home_template_points_the_build_at_nvcc_from_the_nvidia_wheels(tmp_path, index):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "nvidia-cuda-nvcc", "--build-requires", "nvidia-cuda-runtime",
+                    "--build-requires", "setuptools", "--build-requires", "wheel", "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 0, result.output
+    env = read(project)["tool"]["satlock"]["build-environments"]["cudaext"]
+    assert {"nvidia-cuda-nvcc", "nvidia-cuda-runtime"} <= {p["name"] for p in env["packages"]}
+
+
+COMMENTED = '''\
+# The demo project; keep this header.
+[project]
+name = "demo"   # trailing comment
+version = "0.1.0"
+dependencies = [
+    "torchlike<2",  # the runtime
+    "seedpkg",
+]
+
+# satlock settings below
+[tool.satlock]
+index-url = "file:///nowhere/simple"  # overridden in CI
+
+# a comment that belongs to the next table
+[tool.other]
+key   =   "odd spacing stays"
+'''
+
+
+def test_profile_add_through_the_cli_changes_only_the_profile_and_remove_restores_the_file(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--no-isolation",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    block = ('[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\nisolation = false\n'
+             'env = {CUDA_HOME = "{cuda-home}"}\n\n')
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert text == COMMENTED.replace("# a comment that belongs", block + "# a comment that belongs")
+    profile = tomllib.loads(text)["tool"]["satlock"]["profiles"]["seedpkg"]
+    assert profile == {"build-requires": ["torchlike"], "isolation": False, "env": {"CUDA_HOME": "{cuda-home}"}}
+
+    listed = invoke("profile", "list", "--project", tmp_path)
+    assert listed.exit_code == 0
+    assert "seedpkg: build-requires torchlike (no isolation)" in listed.output
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0
+    assert "[tool.satlock.profiles.seedpkg]" in shown.output and 'CUDA_HOME = "{cuda-home}"' in shown.output
+
+    removed = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert removed.exit_code == 0, removed.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env", "CUDA_HOME={cuda}"], "unknown template '{cuda}'"),
+    (["--build-requires", "torchlike>>1"], "'torchlike>>1' is not a valid requirement"),
+])
+def test_profile_add_refuses_bad_input_with_one_line_and_leaves_the_file(tmp_path, args, message):
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    result = invoke("profile", "add", "seedpkg", *args, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+def test_profile_for_a_package_the_project_does_not_use_is_written_with_a_warning(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    result = invoke("profile", "add", "seedpgk", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "warning: seedpgk is neither a dependency of the project nor in the lock" in result.output
+    assert "seedpgk" in tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
