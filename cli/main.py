@@ -6,6 +6,8 @@ non-zero exit; nothing is written when a command fails.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Callable, Optional, TypeVar
@@ -58,6 +60,12 @@ def _cache(no_cache: bool, cache_dir: Path | None) -> Cache:
     return Cache(cache_dir or default_cache_dir())
 
 
+def _index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
+                   refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
+    return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
+                        offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+
+
 def _split(values: list[str] | None) -> list[str] | None:
     """Environment variables give space-separated lists."""
     if values is None:
@@ -105,9 +113,8 @@ def lock(
             except LockError as e:
                 out.warn(f"ignoring the existing lock: {e.message}")
         cache = _cache(no_cache, cache_dir)
-        options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
-                               offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
-        client = make_client(proj, options, cache)
+        client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
+                                                  allow_insecure_host), cache)
         from satlock.buildenv.metadata import ProfileBuilder
 
         builder = ProfileBuilder(proj, client, cache, log=out.debug)
@@ -165,9 +172,8 @@ def sync(
         proj = load_project(project.resolve())
         lock_path = proj.root / LOCK_NAME
         cache = _cache(no_cache, cache_dir)
-        options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
-                               offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
-        client = make_client(proj, options, cache)
+        client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
+                                                  allow_insecure_host), cache)
         builder = ProfileBuilder(proj, client, cache, log=out.debug)
         if frozen:
             current = read_lock(lock_path)
@@ -326,4 +332,13 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as e:
+        if e.code == 130:
+            # Ctrl-C: the interpreter would otherwise join the fetch threads, which may sit
+            # in a stalled request for the whole timeout; nothing is left half-written.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        raise
