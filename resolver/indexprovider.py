@@ -15,7 +15,8 @@ import tarfile
 import threading
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NotFoundError, SatlockError
+from satlock.errors import MetadataError, NetworkError, NotFoundError, SatlockError
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, wheel_tag_strings
 from satlock.resolver.index import IndexClient
@@ -57,7 +58,17 @@ def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     except (InvalidVersion, InvalidRequirement, InvalidSpecifier) as e:
         raise MetadataError(f"the metadata of {what} is invalid: {e}") from None
     extras = frozenset(canonicalize_name(e) for e in raw.get("provides_extra", []))
-    return name, parsed_version, Dependencies(reqs, rp, extras if "provides_extra" in raw else None)
+    # Metadata 2.1+ must list every extra in Provides-Extra, so none listed means none exist;
+    # older metadata may declare extras only in Requires-Dist markers, so there we cannot tell.
+    declared = "provides_extra" in raw or _metadata_version(raw) >= Version("2.1")
+    return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
+
+
+def _metadata_version(raw: Mapping[str, Any]) -> Version:
+    try:
+        return Version(str(raw.get("metadata_version", "1.0")))
+    except InvalidVersion:
+        return Version("1.0")
 
 
 def _static_sdist_metadata(data: bytes) -> bool:
@@ -106,6 +117,9 @@ class IndexProvider:
         self._lists: dict[NormalizedName, CandidateList] = {}
         self._deps: dict[tuple[str, str], Dependencies] = {}
         self._lock = threading.Lock()
+        # An index that failed after all retries (in prefetch, say) is not asked again in
+        # this run: the real call re-raises at once instead of waiting out the retries twice.
+        self._unreachable: dict[tuple[str, ...], NetworkError] = {}
         self.warnings: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
 
@@ -115,9 +129,23 @@ class IndexProvider:
         with self._lock:
             if name in self._lists:
                 return self._lists[name]
-        listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
+        with self._remembering_network_errors(("candidates", name)):
+            listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
         with self._lock:
             return self._lists.setdefault(name, listing)
+
+    @contextmanager
+    def _remembering_network_errors(self, key: tuple[str, ...]) -> Iterator[None]:
+        with self._lock:
+            failed = self._unreachable.get(key)
+        if failed is not None:
+            raise NetworkError(failed.message, hint=failed.hint)
+        try:
+            yield
+        except NetworkError as e:
+            with self._lock:
+                self._unreachable[key] = e
+            raise
 
     def _direct_candidate(self, name: NormalizedName) -> CandidateList:
         ref = self.direct[name]
@@ -197,7 +225,8 @@ class IndexProvider:
         with self._lock:
             if key in self._deps:
                 return self._deps[key]
-        deps = self._fetch_dependencies(candidate)
+        with self._remembering_network_errors(("dependencies", *key)):
+            deps = self._fetch_dependencies(candidate)
         with self._lock:
             return self._deps.setdefault(key, deps)
 
@@ -233,6 +262,7 @@ class IndexProvider:
         names = set(names)
         with self._lock:
             self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
+            self._unreachable = {k: v for k, v in self._unreachable.items() if k[0] != "dependencies" or k[1] not in names}
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
         """Fetch pages and metadata in parallel, speculating along the newest versions.
