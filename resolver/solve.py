@@ -1,8 +1,9 @@
 """The solve loop: grow the CNF lazily, then pick the preferred solution.
 
 Objective (lexicographic, in this order): visit the packages breadth-first from the
-project's requirements (the direct requirements first, then their dependencies, level by
-level, by name within a level); give each package the most preferred version that still
+project's requirements (the direct requirements first, in the order pyproject.toml lists
+them: dependencies, then extras, then groups; then their dependencies, level by level, by
+name within a level); give each package the most preferred version that still
 leaves the whole problem satisfiable given the choices already made. A package's versions
 are preferred in this order: the version in the existing lock (unless it is being
 upgraded), then newest first. The result does not depend on which model the SAT solver
@@ -38,6 +39,11 @@ from packaging.version import Version
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason
 from satlock.resolver.provider import Dependencies, Exclusion, Provider
+
+
+# How often one optimisation pass may try "this package's best version plus every hint"
+# before it falls back to plain binary searches (each failed try costs a solver call).
+MAX_OPTIMISTIC_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -255,7 +261,7 @@ class Solver:
         seen: set[NormalizedName] = set()
 
         def reach(reqs: Iterable[Requirement]) -> None:
-            for req in sorted(reqs, key=lambda r: canonicalize_name(r.name)):
+            for req in reqs:
                 name = canonicalize_name(req.name)
                 known = extras.setdefault(name, set())
                 if name not in seen:
@@ -266,7 +272,7 @@ class Solver:
                     known.update(req.extras)
                     queue.append(name)
 
-        reach(r.requirement for r in self.roots)
+        reach(r.requirement for r in self.roots)  # the project's own order: dependencies, extras, groups
         while queue:
             name = queue.popleft()
             c = pick(name)
@@ -277,37 +283,54 @@ class Solver:
             reqs = [r for r, cond in self.deps.get(c.key, []) if cond is None]
             for extra in sorted(extras[name]):
                 reqs += self._extra_requirements(c, extra)
-            reach(reqs)
+            reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
         return order, extras
 
-    def _start_model(self, model: set[int], hint_units: list[list[int]]) -> set[int]:
-        """A model that agrees with the longest satisfiable prefix of the hints (binary search)."""
-        lo, hi = 0, len(hint_units)
-        best = model
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            trial = self._sat(hint_units[:mid])
-            if trial is None:
-                hi = mid - 1
-            else:
-                best, lo = trial, mid
-        return best
+    def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[set[int], dict[NormalizedName, Candidate]]:
+        """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
+
+        Each conflicting hint costs a binary search for the longest prefix that still holds;
+        with consistent hints this is a single solver call.
+        """
+        pending = [(n, c) for n, c in hints.items() if c.key in self.enc.var_of]
+        kept: list[tuple[NormalizedName, Candidate]] = []
+        model: set[int] | None = None
+
+        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[list[int]]:
+            return [[self.enc.var(c)] for _, c in pairs]
+
+        while pending:
+            trial = self._sat(units(kept + pending))
+            if trial is not None:
+                return trial, dict(kept + pending)
+            lo, hi = 0, len(pending) - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                trial = self._sat(units(kept + pending[:mid]))
+                if trial is None:
+                    hi = mid - 1
+                else:
+                    model, lo = trial, mid
+            kept += pending[:lo]
+            pending = pending[lo + 1:]
+        if model is None:
+            model = self._sat(units(kept))
+        if model is None:
+            raise Unsatisfiable(self.enc, self.excluded)
+        return model, dict(kept)
 
     def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
         """The lexicographically preferred choice for every required package (see module docstring)."""
-        hint_units = [[self.enc.var(c)] for c in hints.values() if c.key in self.enc.var_of]
-        model = self._sat(hint_units)
-        if model is None:
-            model = self._sat()
-            if model is None:
-                raise Unsatisfiable(self.enc, self.excluded)
-            model = self._start_model(model, hint_units)
+        if self._sat() is None:
+            raise Unsatisfiable(self.enc, self.excluded)
+        model, hints = self._consistent_hints(hints)
         fixed: dict[NormalizedName, Candidate] = {}
         units: list[list[int]] = []
         signature = 0
+        optimistic_failures = 0
 
         def pick(name: NormalizedName) -> Candidate | None:
-            nonlocal model, signature
+            nonlocal model, signature, optimistic_failures
             if name in fixed:
                 return fixed[name]
             cands = self.enc.candidates_of.get(name, [])
@@ -321,6 +344,16 @@ class Solver:
             if proven is not None and proven[0] == signature:
                 lo = min(proven[1], current)
             hi = current
+            if lo < hi and optimistic_failures < MAX_OPTIMISTIC_FAILURES:
+                # Ask for the best remaining version together with the hints of every package
+                # not fixed yet: when it holds, the new model settles the rest without calls.
+                rest = [[self.enc.var(c)] for n, c in hints.items()
+                        if n not in fixed and n != name and c.key in self.enc.var_of]
+                trial = self._sat(units + [[self.enc.var(cands[lo])]] + rest)
+                if trial is not None:
+                    model, hi = trial, lo
+                else:
+                    optimistic_failures += 1
             while lo < hi:
                 mid = (lo + hi) // 2
                 better = self._sat(units + [[self.enc.var(c) for c in cands[: mid + 1]]])
@@ -342,14 +375,19 @@ class Solver:
 
     def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
         self._add_roots(roots)
-        hints: dict[NormalizedName, Candidate] = {}
+        previous: dict[NormalizedName, Candidate] = {}
         while True:
             self.stats.rounds += 1
-            for name, cands in self.enc.candidates_of.items():
+            # Hints in priority order: last round's choices in the order they were made, then
+            # the most preferred version of the project's requirements, then of everything else.
+            hints = dict(previous)
+            root_names = [canonicalize_name(r.requirement.name) for r in self.roots]
+            for name in [*root_names, *self.enc.candidates_of]:
+                cands = self.enc.candidates_of.get(name)
                 if name not in hints and cands:
                     hints[name] = cands[0]
             chosen = self._optimize(hints)
-            hints.update(chosen)
+            previous = chosen
             todo = [c for c in chosen.values() if c.key not in self.deps]
             if not todo:
                 break
