@@ -2,13 +2,13 @@
 
 Read aloud, the encoding is:
 
-* Each candidate (one version of one project) is a boolean variable: true means "install it".
-* At most one candidate of each name is true. For up to four candidates that is one
-  clause per pair; beyond that it is Sinz's sequential counter, which adds one helper
-  variable per candidate and about three clauses per candidate, so the encoding stays
-  linear in the number of candidates instead of quadratic.
-* Each requested extra ``name[extra]`` is a variable of its own; it implies that some
-  candidate of ``name`` is installed.
+* Each candidate (one version of one project) that some requirement accepts is a boolean
+  variable: true means "install it". A candidate no requirement accepts can never be
+  needed, so it gets no variable until a requirement accepts it.
+* At most one candidate of each name is true, with Sinz's sequential counter: one helper
+  variable and three clauses per candidate, added as candidates get their variables, so
+  the encoding stays linear in the number of candidates instead of quadratic.
+* Each requested extra ``name[extra]`` is a variable of its own.
 * A requirement of the project is a clause "one of the candidates that match it":
   ``(foo-2.1 or foo-2.0 or foo-1.9)``. A dependency of a candidate is the same clause
   guarded by that candidate: ``not bar-1.0 or foo-2.1 or foo-2.0``; a dependency that
@@ -65,6 +65,8 @@ class Encoding:
         self.candidates_of: dict[NormalizedName, list[Candidate]] = {}
         self.extra_var: dict[tuple[NormalizedName, str], int] = {}
         self.new_extras: list[tuple[NormalizedName, str]] = []
+        self._chain: dict[NormalizedName, tuple[int, int | None]] = {}
+        self._pending_exclusions: dict[tuple[str, str], list[Reason]] = {}
 
     def _new_var(self) -> int:
         self.num_vars += 1
@@ -75,42 +77,46 @@ class Encoding:
         self.reasons.append(reason)
 
     def add_name(self, name: NormalizedName, candidates: Sequence[Candidate]) -> None:
-        """Introduce the candidates of ``name`` (in preference order) and say at most one is installed."""
-        literals = []
-        for c in candidates:
-            v = self._new_var()
-            self.var_of[c.key] = v
-            self.candidate_of[v] = c
-            literals.append(v)
+        """Introduce the candidates of ``name``, in preference order (no variables yet)."""
         self.candidates_of[name] = list(candidates)
-        self._at_most_one(literals)
-
-    def _at_most_one(self, xs: list[int]) -> None:
-        if len(xs) <= 4:
-            for i in range(len(xs)):
-                for j in range(i + 1, len(xs)):
-                    self._add([-xs[i], -xs[j]])
-            return
-        # Sinz's sequential counter: s_i means "one of x_1..x_i is true".
-        s = [self._new_var() for _ in xs[:-1]]
-        self._add([-xs[0], s[0]])
-        for i in range(1, len(xs) - 1):
-            self._add([-xs[i], s[i]])
-            self._add([-s[i - 1], s[i]])
-            self._add([-xs[i], -s[i - 1]])
-        self._add([-xs[-1], -s[-1]])
 
     def var(self, candidate: Candidate) -> int:
-        return self.var_of[candidate.key]
+        """The candidate's variable, created (and added to its name's at-most-one) on first use."""
+        v = self.var_of.get(candidate.key)
+        if v is not None:
+            return v
+        v = self._new_var()
+        self.var_of[candidate.key] = v
+        self.candidate_of[v] = candidate
+        self._at_most_one_append(candidate.name, v)
+        for reason in self._pending_exclusions.pop(candidate.key, []):
+            self._add([-v], reason)
+        return v
+
+    def _at_most_one_append(self, name: NormalizedName, x: int) -> None:
+        # Sinz's sequential counter, grown one element at a time: s_i means "one of x_1..x_i
+        # is true"; appending x_n adds s_{n-1} with its three clauses.
+        last = self._chain.get(name)
+        if last is None:
+            self._chain[name] = (x, None)
+            return
+        previous, s_before = last
+        s = self._new_var()
+        self._add([-previous, s])
+        if s_before is not None:
+            self._add([-s_before, s])
+        self._add([-x, -s])
+        self._chain[name] = (x, s)
+
+    def has_var(self, candidate: Candidate) -> bool:
+        return candidate.key in self.var_of
 
     def extra(self, name: NormalizedName, extra: str) -> int:
-        """The variable of ``name[extra]``; created with the clause that it needs ``name`` itself."""
+        """The variable of ``name[extra]``: it only matters together with a candidate of ``name``."""
         key = (name, extra)
         if key not in self.extra_var:
-            v = self._new_var()
-            self.extra_var[key] = v
+            self.extra_var[key] = self._new_var()
             self.new_extras.append(key)
-            self._add([-v] + [self.var(c) for c in self.candidates_of[name]])
         return self.extra_var[key]
 
     def require(self, reason: Reason, matching: Sequence[Candidate], *, guard: Sequence[int] = (), extras: Sequence[str] = ()) -> None:
@@ -123,4 +129,7 @@ class Encoding:
                 self._add(negated_guard + [self.extra(name, extra)], reason)
 
     def exclude(self, reason: Reason, candidate: Candidate) -> None:
-        self._add([-self.var(candidate)], reason)
+        if candidate.key in self.var_of:
+            self._add([-self.var_of[candidate.key]], reason)
+        else:
+            self._pending_exclusions.setdefault(candidate.key, []).append(reason)

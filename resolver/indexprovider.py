@@ -257,6 +257,10 @@ class IndexProvider:
             self.warnings.append(f"{what} says it is {name} {version}, not {c}")
         return deps
 
+    def ready(self, candidate: Candidate) -> bool:
+        with self._lock:
+            return candidate.key in self._deps
+
     def forget(self, names: Iterable[NormalizedName]) -> None:
         """Drop memoised metadata of ``names``, so it is built again (match-runtime rounds)."""
         names = set(names)

@@ -42,5 +42,8 @@ class MemoryProvider:
                 continue
         return Dependencies(tuple(reqs))
 
+    def ready(self, candidate: Candidate) -> bool:
+        return True
+
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
         return None

@@ -49,5 +49,8 @@ class Provider(Protocol):
     def dependencies(self, candidate: Candidate) -> Dependencies:
         """The metadata of ``candidate``; may be slow (network, builds)."""
 
+    def ready(self, candidate: Candidate) -> bool:
+        """Whether ``dependencies(candidate)`` would answer at once (no network, no build)."""
+
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
         """Warm ``candidates(name)`` and ``dependencies(c)`` in parallel; a no-op is valid."""

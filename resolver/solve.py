@@ -117,7 +117,7 @@ class Solver:
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
         self.roots: list[RootRequirement] = []
         self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
-        self._proven: dict[NormalizedName, tuple[int, int]] = {}
+        self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._overrides: dict[NormalizedName, list[Requirement]] = {}
         for r in self.policy.overrides:
             self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
@@ -234,6 +234,25 @@ class Solver:
                 if c.key in self.deps:
                     self._add_extra_clauses(c, extra, evar)
 
+    def _expand_ready(self, known: set[NormalizedName]) -> None:
+        """Expand, without solving, the most preferred candidate of every name that appeared
+        since ``known`` whose metadata the provider already has (prefetch fetched it).
+
+        The solver would most likely pick exactly these next round; expanding them now
+        saves a round per level of the dependency tree. Expanding a candidate that is not
+        picked only adds clauses that its variable guards.
+        """
+        while True:
+            new = [n for n in self.enc.candidates_of if n not in known]
+            if not new:
+                return
+            known.update(new)
+            for name in new:
+                cands = self._eligible(name)
+                if cands and cands[0].key not in self.deps and self.provider.ready(cands[0]):
+                    self._expand(cands[0], self.provider.dependencies(cands[0]))
+                    self.stats.expanded += 1
+
     # -- SAT calls ---------------------------------------------------------------------
 
     def _sat(self, extra_clauses: Sequence[list[int]] = ()) -> set[int] | None:
@@ -247,8 +266,12 @@ class Solver:
             raise RuntimeError("pycosat gave up")
         return {lit for lit in result if lit > 0}
 
-    def _chosen_in(self, model: set[int], name: NormalizedName) -> int | None:
-        for i, c in enumerate(self.enc.candidates_of.get(name, [])):
+    def _eligible(self, name: NormalizedName) -> list[Candidate]:
+        """The candidates of ``name`` some requirement accepts, in preference order."""
+        return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
+
+    def _chosen_in(self, model: set[int], cands: list[Candidate]) -> int | None:
+        for i, c in enumerate(cands):
             if self.enc.var(c) in model:
                 return i
         return None
@@ -299,6 +322,11 @@ class Solver:
         def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[list[int]]:
             return [[self.enc.var(c)] for _, c in pairs]
 
+        trial = self._sat(units(pending))
+        if trial is not None:
+            return trial, dict(pending)
+        if self._sat() is None:
+            raise Unsatisfiable(self.enc, self.excluded)
         while pending:
             trial = self._sat(units(kept + pending))
             if trial is not None:
@@ -321,8 +349,6 @@ class Solver:
 
     def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
         """The lexicographically preferred choice for every required package (see module docstring)."""
-        if self._sat() is None:
-            raise Unsatisfiable(self.enc, self.excluded)
         model, hints = self._consistent_hints(hints)
         fixed: dict[NormalizedName, Candidate] = {}
         units: list[list[int]] = []
@@ -333,15 +359,16 @@ class Solver:
             nonlocal model, signature, optimistic_failures
             if name in fixed:
                 return fixed[name]
-            cands = self.enc.candidates_of.get(name, [])
-            current = self._chosen_in(model, name)
+            cands = self._eligible(name)
+            current = self._chosen_in(model, cands)
             if current is None:
                 return None
             # Clauses only grow, so a preference proven out of reach after the same earlier
-            # choices in a previous round is still out of reach: start the search there.
+            # choices in a previous round is still out of reach: start the search there
+            # (unless new candidates became eligible since, which shifts the list).
             lo = 0
             proven = self._proven.get(name)
-            if proven is not None and proven[0] == signature:
+            if proven is not None and proven[0] == (signature, len(cands)):
                 lo = min(proven[1], current)
             hi = current
             if lo < hi and optimistic_failures < MAX_OPTIMISTIC_FAILURES:
@@ -361,8 +388,8 @@ class Solver:
                     lo = mid + 1
                 else:
                     model = better
-                    hi = self._chosen_in(model, name)
-            self._proven[name] = (signature, hi)
+                    hi = self._chosen_in(model, cands)
+            self._proven[name] = ((signature, len(cands)), hi)
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
             units.append([self.enc.var(cands[hi])])
@@ -383,7 +410,7 @@ class Solver:
             hints = dict(previous)
             root_names = [canonicalize_name(r.requirement.name) for r in self.roots]
             for name in [*root_names, *self.enc.candidates_of]:
-                cands = self.enc.candidates_of.get(name)
+                cands = self._eligible(name)
                 if name not in hints and cands:
                     hints[name] = cands[0]
             chosen = self._optimize(hints)
@@ -392,9 +419,11 @@ class Solver:
             if not todo:
                 break
             self.provider.prefetch([], todo)
+            known = set(self.enc.candidates_of)
             for c in sorted(todo, key=lambda c: c.key):
                 self._expand(c, self.provider.dependencies(c))
             self.stats.expanded += len(todo)
+            self._expand_ready(known)
         order, extras = self._walk(lambda n: chosen.get(n))
         chosen = {n: chosen[n] for n in order}
         base: dict[NormalizedName, list[Requirement]] = {}
