@@ -45,6 +45,19 @@ class DistFile:
     metadata: Mapping[str, str] | None = None
     index: str | None = None
 
+    def to_row(self) -> tuple:
+        """Plain data for the cache (``marshal``-able)."""
+        return (self.filename, self.url, dict(self.hashes), self.requires_python, self.yanked, self.size,
+                self.upload_time.isoformat() if self.upload_time else None,
+                dict(self.metadata) if self.metadata is not None else None, self.index)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> DistFile:
+        filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
+        return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
+                   size=size, upload_time=datetime.fromisoformat(upload) if upload else None, metadata=metadata,
+                   index=index)
+
     @property
     def is_wheel(self) -> bool:
         return self.filename.endswith(".whl")
@@ -80,13 +93,27 @@ def _python_ok(requires_python: str, python_version: Version) -> bool:
         return True
 
 
-def wheel_tag_strings(filename: str) -> list[str] | None:
-    """The expanded ``interpreter-abi-platform`` tags of a wheel file name, without a full parse."""
-    parts = filename[:-4].split("-")
-    if len(parts) not in (5, 6):
-        return None
-    pys, abis, plats = parts[-3], parts[-2], parts[-1]
-    return [f"{i}-{a}-{p}" for i in pys.split(".") for a in abis.split(".") for p in plats.split(".")]
+_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+def split_filename(filename: str) -> tuple[str, str, list[str] | None] | None:
+    """(name as written, version as written, expanded wheel tags or None for an sdist).
+
+    A cheap split for index pages with thousands of files; ``None`` for anything that is
+    not a wheel or sdist name. Wheel tags come out as ``interpreter-abi-platform`` strings.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        pys, abis, plats = parts[-3], parts[-2], parts[-1]
+        tags = [f"{i}-{a}-{p}" for i in pys.split(".") for a in abis.split(".") for p in plats.split(".")]
+        return parts[0], parts[1], tags
+    for suffix in _SDIST_SUFFIXES:
+        if filename.endswith(suffix):
+            name, sep, version = filename[: -len(suffix)].rpartition("-")
+            return (name, version, None) if sep and name else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -121,10 +148,11 @@ class Candidate:
     version: Version
     files: tuple[DistFile, ...] = ()
     direct: DirectReference | None = None
+    key: tuple[str, str] = field(init=False, compare=False)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.name, str(self.version))
+    def __post_init__(self) -> None:
+        # The solver looks keys up hundreds of thousands of times; str(Version) is not free.
+        object.__setattr__(self, "key", (self.name, str(self.version)))
 
     @property
     def wheels(self) -> tuple[DistFile, ...]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import json
+import marshal
 import os
 import re
 import struct
@@ -46,6 +47,7 @@ __all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 PAGES = "simple-v1"
+PARSED = "parsed-pages-v1"
 METADATA = "metadata-v1"
 FILES = "files-v1"
 DEFAULT_MAX_AGE = 600
@@ -83,6 +85,8 @@ class IndexClient:
         self.refresh = refresh
         self._lock = threading.Lock()
         self._projects: dict[NormalizedName, list[DistFile]] = {}
+        self._pages: dict[NormalizedName, tuple[str, Response] | None] = {}
+        self._parsed: dict[tuple[str, str, str], list[DistFile]] = {}
         self._folders: dict[Path, list[Path]] = {}
         self._local_hashes: dict[Path, str] = {}
 
@@ -101,22 +105,48 @@ class IndexClient:
         if known is not None:
             return list(known)
         files: list[DistFile] = []
-        for index in self.indexes:
-            page = self._index_page(index, project)
-            if page is not None:
-                files.extend(page)
-                break
+        page = self._first_page(project)
+        if page is not None:
+            files.extend(self._parse(page[1], page[0]) or [])
         files.extend(self._find_links_files(project))
         with self._lock:
             self._projects.setdefault(project, files)
         return list(files)
 
-    def _index_page(self, index: str, project: NormalizedName) -> list[DistFile] | None:
-        """The files on one index's page for ``project``, ``None`` when the index lacks it."""
+    def page_fingerprint(self, name: str) -> str:
+        """A digest of everything ``project_files(name)`` is made from, without parsing it.
+
+        Callers cache what they derive from a project's files under this key.
+        """
+        project = canonicalize_name(name)
+        page = self._first_page(project)
+        parts = [project]
+        if page is not None:
+            parts += [page[0], hashlib.sha256(page[1].body).hexdigest()]
+        for folder in self.find_links:
+            parts += [str(folder)] + [f"{p.name}:{p.stat().st_size}" for p in self._folder_listing(folder)]
+        return digest(*parts)
+
+    def _first_page(self, project: NormalizedName) -> tuple[str, Response] | None:
+        """(index, response) of the first index that has ``project``; memoised per client."""
+        with self._lock:
+            if project in self._pages:
+                return self._pages[project]
+        found = None
+        for index in self.indexes:
+            resp = self._index_page(index, project)
+            if resp is not None and resp.status != 404:
+                found = (index, resp)
+                break
+        with self._lock:
+            return self._pages.setdefault(project, found)
+
+    def _index_page(self, index: str, project: NormalizedName) -> Response | None:
+        """One index's answer for ``project``, from the cache while fresh (404s included)."""
         url = f"{index}{project}/"
         if urlsplit(index).scheme == "file":
             # A local mirror: reading it is as cheap as reading the cache, and never stale.
-            return self._parse(self.http.get(url, {"Accept": ACCEPT}), index)
+            return self.http.get(url, {"Accept": ACCEPT})
         key = digest(index, project)
         entry = None if self.refresh else self._read_page(key)
         if self.http.offline:
@@ -124,13 +154,10 @@ class IndexClient:
                 raise NetworkError(
                     f"{project} is not in the cache for index {redact(index)}; run once online",
                     hint="run the same command without --offline first to fill the cache")
-            return self._parse(entry.response, index)
+            return entry.response
         if entry is not None and entry.fresh():
-            try:
-                return self._parse(entry.response, index)
-            except IndexFormatError:
-                self.cache.discard(PAGES, key)
-                entry = None
+            # The entry passed its checksum, and only pages that parsed are ever written.
+            return entry.response
         headers = {"Accept": ACCEPT}
         if entry is not None:
             if entry.etag:
@@ -141,16 +168,39 @@ class IndexClient:
         if resp.status == 304 and entry is not None:
             resp = Response(url=entry.response.url, status=entry.response.status,
                             headers={**entry.response.headers, **_validators(resp)}, body=entry.response.body)
-        result = self._parse(resp, index)
+        self._parse(resp, index)
         self._write_page(key, resp)
-        return result
+        return resp
 
     def _parse(self, resp: Response, index: str) -> list[DistFile] | None:
         if resp.status == 404:
             return None
         if resp.status != 200:
             raise IndexFormatError(f"unexpected HTTP {resp.status} from {redact(resp.url)}")
-        return parse_project_page(resp, index=strip_credentials(index))
+        public = strip_credentials(index)
+        body_hash = hashlib.sha256(resp.body).hexdigest()
+        with self._lock:
+            known = self._parsed.get((public, body_hash, resp.url))
+        if known is not None:
+            return known
+        files = self._parse_cached(resp, public, body_hash)
+        with self._lock:
+            self._parsed[(public, body_hash, resp.url)] = files
+        return files
+
+    def _parse_cached(self, resp: Response, public: str, body_hash: str) -> list[DistFile]:
+        # Parsing a big page (thousands of files) is most of a warm lock; the parsed form is
+        # kept in the cache under the hash of the page (and the index it came from).
+        key = digest(public, body_hash, resp.url)
+        raw = self.cache.read(PARSED, key)
+        if raw is not None:
+            try:
+                return [DistFile.from_row(row) for row in marshal.loads(raw)]
+            except (EOFError, ValueError, TypeError, IndexError):
+                self.cache.discard(PARSED, key)
+        files = parse_project_page(resp, index=public)
+        self.cache.write(PARSED, key, marshal.dumps([f.to_row() for f in files]))
+        return files
 
     def _read_page(self, key: str) -> _PageEntry | None:
         raw = self.cache.read(PAGES, key)

@@ -11,6 +11,8 @@ only then from a metadata build, which the caller supplies as ``MetadataBuilder`
 
 from __future__ import annotations
 
+import functools
+import marshal
 import tarfile
 import threading
 import zipfile
@@ -26,13 +28,15 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import MetadataError, NetworkError, NotFoundError, SatlockError
 from satlock.profiles.schema import Profile
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile, wheel_tag_strings
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile, split_filename
+from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
 from satlock.resolver.target import Target
 
 
 _T = TypeVar("_T")
+CANDIDATES = "candidates-v1"
 
 
 class MetadataBuilder(Protocol):
@@ -174,40 +178,61 @@ class IndexProvider:
         return meta_name, version, deps
 
     def _index_candidates(self, name: NormalizedName) -> CandidateList:
+        """Candidates from the index, cached on disk under the page's fingerprint and the target."""
+        pinned = sorted(self.pins.get(name, set()))
+        key = digest(self.client.page_fingerprint(name), self.target.fingerprint, *pinned)
+        raw = self.client.cache.read(CANDIDATES, key)
+        if raw is not None:
+            try:
+                versions, excluded = marshal.loads(raw)
+                return CandidateList([Candidate(name, Version(v), tuple(DistFile.from_row(r) for r in rows)) for v, rows in versions],
+                                     [Exclusion(v, reason) for v, reason in excluded])
+            except (EOFError, ValueError, TypeError, InvalidVersion):
+                self.client.cache.discard(CANDIDATES, key)
+        listing = self._filter_files(name)
+        data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
+                [(e.version, e.reason) for e in listing.excluded])
+        self.client.cache.write(CANDIDATES, key, marshal.dumps(data))
+        return listing
+
+    def _filter_files(self, name: NormalizedName) -> CandidateList:
         files = self.client.project_files(name)
         by_version: dict[Version, list[tuple[int, DistFile]]] = {}
-        excluded: dict[str, str] = {}
+        excluded: dict[Version, str] = {}
         python = self.target.python_full_version
         pinned = self.pins.get(name, set())
+        versions: dict[str, Version | None] = {}
+        # Pages list thousands of files: split names by hand and parse each version once.
         for f in files:
-            if f.is_wheel:
-                tag_strings = wheel_tag_strings(f.filename)
-                if tag_strings is not None and not self.target.supports_any(tag_strings):
-                    continue
-            parsed = f.parse()
-            if parsed is None or parsed[0] != name:
+            split = split_filename(f.filename)
+            if split is None or not _same_name(split[0], name):
                 continue
-            _, version, tags = parsed
-            if f.yanked is not None and str(version) not in pinned:
-                excluded.setdefault(str(version), f"yanked{': ' + f.yanked if f.yanked else ''}")
+            raw_version, tag_strings = split[1], split[2]
+            if raw_version not in versions:
+                versions[raw_version] = _version(raw_version)
+            version = versions[raw_version]
+            if version is None:
                 continue
-            if not f.python_ok(python):
-                excluded.setdefault(str(version), f"requires Python {f.requires_python}")
-                continue
-            if f.is_wheel:
-                rank = self.target.tag_rank(tags)
+            if tag_strings is not None:
+                rank = self.target.best_rank(tag_strings)
                 if rank is None:
-                    excluded.setdefault(str(version), "no wheel for this platform")
+                    excluded.setdefault(version, "no wheel for this platform")
                     continue
             else:
                 rank = 1 << 30
+            if f.yanked is not None and str(version) not in pinned:
+                excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
+                continue
+            if not f.python_ok(python):
+                excluded.setdefault(version, f"requires Python {f.requires_python}")
+                continue
             by_version.setdefault(version, []).append((rank, f))
         cands = []
         for version in sorted(by_version, reverse=True):
             entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
             cands.append(Candidate(name, version, tuple(f for _, f in entries)))
-            excluded.pop(str(version), None)
-        return CandidateList(cands, [Exclusion(v, r) for v, r in excluded.items()])
+            excluded.pop(version, None)
+        return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
 
     # -- dependencies ------------------------------------------------------------------
 
@@ -320,6 +345,18 @@ class IndexProvider:
             return fn(arg)
         except SatlockError:
             return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _same_name(raw: str, name: NormalizedName) -> bool:
+    return canonicalize_name(raw) == name
+
+
+def _version(raw: str) -> Version | None:
+    try:
+        return Version(raw)
+    except InvalidVersion:
+        return None
 
 
 def _as_url(ref: DirectReference) -> str:

@@ -6,6 +6,8 @@ for another one, as ``pip install --python-version/--platform`` do.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from packaging import tags
@@ -51,13 +53,26 @@ class Target:
             object.__setattr__(self, "_rank_cache", cached)
         return cached
 
-    def supports_any(self, tag_strings: list[str]) -> bool:
-        """A cheap first check on a wheel's tags, before parsing its file name."""
-        ranks = self.__dict__.get("_str_cache")
+    def best_rank(self, tag_strings: list[str]) -> int | None:
+        """Best rank (0 is best) among ``interpreter-abi-platform`` strings, ``None`` if none is supported."""
+        ranks = self.__dict__.get("_str_rank")
         if ranks is None:
-            ranks = {str(t) for t in self.tags}
-            object.__setattr__(self, "_str_cache", ranks)
-        return any(t in ranks for t in tag_strings)
+            ranks = {}
+            for i, t in enumerate(self.tags):
+                ranks.setdefault(str(t), i)
+            object.__setattr__(self, "_str_rank", ranks)
+        found = [ranks[t] for t in tag_strings if t in ranks]
+        return min(found) if found else None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the target in cache keys (its markers and every tag, in order)."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            data = json.dumps([sorted(self.environment.items()), [str(t) for t in self.tags]])
+            cached = hashlib.sha256(data.encode()).hexdigest()
+            object.__setattr__(self, "_fingerprint", cached)
+        return cached
 
     def describe(self) -> str:
         env = self.environment
