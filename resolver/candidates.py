@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal, Mapping
 
 from packaging.specifiers import SpecifierSet
@@ -41,21 +40,21 @@ class DistFile:
     requires_python: str | None = None
     yanked: str | None = None
     size: int | None = None
-    upload_time: datetime | None = None
+    upload_time: str | None = None
     metadata: Mapping[str, str] | None = None
     index: str | None = None
 
     def to_row(self) -> tuple:
         """Plain data for the cache (``marshal``-able)."""
         return (self.filename, self.url, dict(self.hashes), self.requires_python, self.yanked, self.size,
-                self.upload_time.isoformat() if self.upload_time else None,
+                self.upload_time,
                 dict(self.metadata) if self.metadata is not None else None, self.index)
 
     @classmethod
     def from_row(cls, row: tuple) -> DistFile:
         filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
         return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
-                   size=size, upload_time=datetime.fromisoformat(upload) if upload else None, metadata=metadata,
+                   size=size, upload_time=upload, metadata=metadata,
                    index=index)
 
     @property

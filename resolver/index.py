@@ -19,7 +19,6 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import json
-import marshal
 import os
 import re
 import struct
@@ -29,7 +28,6 @@ import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
@@ -47,7 +45,6 @@ __all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 PAGES = "simple-v1"
-PARSED = "parsed-pages-v1"
 METADATA = "metadata-v1"
 FILES = "files-v1"
 DEFAULT_MAX_AGE = 600
@@ -183,23 +180,9 @@ class IndexClient:
             known = self._parsed.get((public, body_hash, resp.url))
         if known is not None:
             return known
-        files = self._parse_cached(resp, public, body_hash)
+        files = parse_project_page(resp, index=public)
         with self._lock:
             self._parsed[(public, body_hash, resp.url)] = files
-        return files
-
-    def _parse_cached(self, resp: Response, public: str, body_hash: str) -> list[DistFile]:
-        # Parsing a big page (thousands of files) is most of a warm lock; the parsed form is
-        # kept in the cache under the hash of the page (and the index it came from).
-        key = digest(public, body_hash, resp.url)
-        raw = self.cache.read(PARSED, key)
-        if raw is not None:
-            try:
-                return [DistFile.from_row(row) for row in marshal.loads(raw)]
-            except (EOFError, ValueError, TypeError, IndexError):
-                self.cache.discard(PARSED, key)
-        files = parse_project_page(resp, index=public)
-        self.cache.write(PARSED, key, marshal.dumps([f.to_row() for f in files]))
         return files
 
     def _read_page(self, key: str) -> _PageEntry | None:
@@ -449,7 +432,7 @@ def _json_file(entry: dict, base: str, index: str | None) -> DistFile:
         requires_python=entry.get("requires-python") or None,
         yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
         size=int(entry["size"]) if entry.get("size") is not None else None,
-        upload_time=datetime.fromisoformat(upload) if upload else None,
+        upload_time=str(upload) if upload else None,
         metadata=_metadata_hashes(metadata),
         index=index,
     )

@@ -14,6 +14,7 @@ import re
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -93,13 +94,17 @@ def _marker(scopes: set[str | None]) -> Marker | None:
     return Marker(" or ".join(sorted(s for s in scopes if s)))
 
 
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def _wheel(f: DistFile) -> PackageWheel:
-    return PackageWheel(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=f.upload_time,
+    return PackageWheel(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=_time(f.upload_time),
                         hashes=dict(f.hashes))
 
 
 def _sdist(f: DistFile) -> PackageSdist:
-    return PackageSdist(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=f.upload_time,
+    return PackageSdist(name=f.filename, url=strip_credentials(f.url), size=f.size, upload_time=_time(f.upload_time),
                         hashes=dict(f.hashes))
 
 

@@ -14,7 +14,6 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import Pylock
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
