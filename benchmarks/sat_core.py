@@ -5,17 +5,13 @@ Two tables go to ``benchmarks/results/sat_core.md``:
 * per requirement set: the solver's own statistics for a real resolution (cache warm),
   next to the wall time of a warm ``satlock lock`` of the same set, so the share of the
   lock spent in the solver is visible (target: under 10 %);
-* a synthetic scaling run on an in-memory index of 100, 1,000 and 10,000 candidates, to
+* a synthetic scaling run on an in-memory index of 100, 1,000 and 3,000 candidates, to
   show that clauses grow linearly with candidates.
 
 The synthetic run drives ``satlock.resolver.solve.Solver`` over
 ``satlock.resolver.memory.MemoryProvider`` and reads ``Resolution.stats`` (a ``SolveStats``:
-``variables``, ``clauses``, ``solver_calls``, ``solve_seconds``). The per-set run needs one
-more entry point, which the lock command is expected to share::
-
-    satlock.resolver.solve.resolve_project(project_dir: Path) -> tuple[object, SolveStats]
-
-While it is missing those rows say "not wired" and still show the warm lock time.
+``variables``, ``clauses``, ``solver_calls``, ``solve_seconds``). The per-set run calls
+``satlock.resolver.locking.lock_project`` with the warm cache and reads the same stats.
 """
 
 from __future__ import annotations
@@ -37,12 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SETS_DIR = HERE / "sets"
 RESULTS_DIR = HERE / "results"
-DEFAULT_SIZES = (100, 1_000, 10_000)
+DEFAULT_SIZES = (100, 1_000, 3_000)
 VERSIONS_PER_PROJECT = 10
-
-
-class NotWired(Exception):
-    """satlock does not expose the entry point this measurement needs yet."""
 
 
 def synthetic_index(
@@ -94,19 +86,15 @@ def synthetic_roots(index: dict[str, dict[str, list[str]]], count: int = 5) -> l
 # --------------------------------------------------------------------------- wiring
 
 
-def _solve_module():
-    from satlock.resolver import solve
-
-    return solve
-
-
 def project_stats(project_dir: Path):
-    """The solver's statistics for resolving ``project_dir`` with satlock's index client."""
-    resolve_project = getattr(_solve_module(), "resolve_project", None)
-    if resolve_project is None:
-        raise NotWired("satlock.resolver.solve.resolve_project(project_dir) is not there yet")
-    _result, stats = resolve_project(project_dir)
-    return stats
+    """The solver's statistics for resolving ``project_dir`` with satlock's index client (warm cache)."""
+    from satlock.resolver.cache import Cache, default_cache_dir
+    from satlock.resolver.locking import IndexOptions, LockOptions, lock_project, make_client
+    from satlock.resolver.project import load_project
+
+    project = load_project(project_dir)
+    client = make_client(project, IndexOptions(), Cache(default_cache_dir()))
+    return lock_project(project, LockOptions(), client).resolution.stats
 
 
 def synthetic_stats(index: dict[str, dict[str, list[str]]], roots: list[str]):
@@ -176,8 +164,6 @@ def measure_set(set_name: str, runs: int, timeout: float) -> CoreRow:
         os.environ["SATLOCK_CACHE_DIR"] = env["SATLOCK_CACHE_DIR"]
         try:
             stats = project_stats(workdir)
-        except NotWired as exc:
-            return CoreRow(set_name, lock_seconds=statistics.median(times), error=f"not wired: {exc}")
         finally:
             if previous is None:
                 os.environ.pop("SATLOCK_CACHE_DIR", None)
@@ -189,10 +175,7 @@ def measure_set(set_name: str, runs: int, timeout: float) -> CoreRow:
 
 def measure_synthetic(n_candidates: int) -> CoreRow:
     index = synthetic_index(n_candidates)
-    try:
-        stats = synthetic_stats(index, synthetic_roots(index))
-    except NotWired as exc:
-        return CoreRow(f"{n_candidates:,}", candidates=n_candidates, error=f"not wired: {exc}")
+    stats = synthetic_stats(index, synthetic_roots(index))
     return CoreRow(f"{n_candidates:,}", stats.variables, stats.clauses, stats.solver_calls,
                    stats.solve_seconds, candidates=n_candidates)
 

@@ -44,6 +44,9 @@ from satlock.resolver.provider import Dependencies, Exclusion, Provider
 # How often one optimisation pass may try "this package's best version plus every hint"
 # before it falls back to plain binary searches (each failed try costs a solver call).
 MAX_OPTIMISTIC_FAILURES = 3
+# How many conflicting hints one pass looks for (each costs a binary search) before it
+# starts from the model it has; the greedy search then settles the rest.
+MAX_HINT_CONFLICTS = 4
 
 
 @dataclass(frozen=True)
@@ -327,7 +330,9 @@ class Solver:
             return trial, dict(pending)
         if self._sat() is None:
             raise Unsatisfiable(self.enc, self.excluded)
-        while pending:
+        conflicts = 0
+        while pending and conflicts < MAX_HINT_CONFLICTS:
+            conflicts += 1
             trial = self._sat(units(kept + pending))
             if trial is not None:
                 return trial, dict(kept + pending)
@@ -346,6 +351,22 @@ class Solver:
         if model is None:
             raise Unsatisfiable(self.enc, self.excluded)
         return model, dict(kept)
+
+    def _model_choice(self, model: set[int]) -> dict[NormalizedName, Candidate]:
+        """What ``model`` installs, reached from the project's requirements."""
+        chosen: dict[NormalizedName, Candidate] = {}
+
+        def pick(name: NormalizedName) -> Candidate | None:
+            if name not in chosen:
+                cands = self._eligible(name)
+                index = self._chosen_in(model, cands)
+                if index is None:
+                    return None
+                chosen[name] = cands[index]
+            return chosen[name]
+
+        self._walk(pick)
+        return chosen
 
     def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
         """The lexicographically preferred choice for every required package (see module docstring)."""
@@ -381,14 +402,17 @@ class Solver:
                     model, hi = trial, lo
                 else:
                     optimistic_failures += 1
+            # Galloping search for the first feasible index in [lo, hi] (hi is feasible): ask
+            # for a window of growing width right after lo; the best version is usually
+            # close to the most preferred one, so this costs O(log distance) calls.
+            width = 1
             while lo < hi:
-                mid = (lo + hi) // 2
-                better = self._sat(units + [[self.enc.var(c) for c in cands[: mid + 1]]])
+                end = min(lo + width, hi)
+                better = self._sat(units + [[self.enc.var(c) for c in cands[lo:end]]])
                 if better is None:
-                    lo = mid + 1
+                    lo, width = end, width * 2
                 else:
-                    model = better
-                    hi = self._chosen_in(model, cands)
+                    model, hi, width = better, self._chosen_in(better, cands), 1
             self._proven[name] = ((signature, len(cands)), hi)
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
@@ -413,9 +437,16 @@ class Solver:
                 cands = self._eligible(name)
                 if name not in hints and cands:
                     hints[name] = cands[0]
-            chosen = self._optimize(hints)
-            previous = chosen
+            # Grow the problem from a cheap model (one solver call) until everything it picks
+            # is expanded; only then pay for the full preference search, which may pick
+            # candidates not expanded yet and send the loop round again.
+            model, kept = self._consistent_hints(hints)
+            chosen = self._model_choice(model)
             todo = [c for c in chosen.values() if c.key not in self.deps]
+            if not todo:
+                chosen = self._optimize(hints)
+                todo = [c for c in chosen.values() if c.key not in self.deps]
+            previous = chosen
             if not todo:
                 break
             self.provider.prefetch([], todo)
