@@ -33,7 +33,8 @@ from packaging.pylock import (
     Pylock,
     PylockSelectError,
 )
-from packaging.tags import Tag
+from packaging.markers import default_environment
+from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -105,6 +106,9 @@ def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
     Asked of the interpreter itself, using satlock's own ``packaging`` (pure Python), so
     the venv needs nothing installed.
     """
+    if venv.same_interpreter:
+        # The venv's interpreter is the one running satlock: same markers, same tags.
+        return dict(default_environment()), list(sys_tags())
     packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=packaging_parent)
     env.pop("PYTHONHOME", None)
