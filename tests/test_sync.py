@@ -1,0 +1,122 @@
+"""``satlock sync`` end to end, through the CLI, against a local index served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+from satlock.buildenv.install import installed_distributions, verify_records
+from satlock.buildenv.venv import open_venv
+from satlock.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def served(tmp_path: Path):
+    dists = tmp_path / "dists"
+    wheels = [
+        make_wheel(dists, "app-core", "1.0", requires=["helper>=1"]),
+        make_wheel(dists, "app-core", "2.0", requires=["helper>=2"]),
+        make_wheel(dists, "helper", "1.0"),
+        make_wheel(dists, "helper", "2.0"),
+        make_wheel(dists, "fancy", "1.0"),
+        make_wheel(dists, "devtool", "1.0"),
+    ]
+    build_index(tmp_path / "index", wheels)
+    with IndexServer(tmp_path / "index") as server:
+        yield server
+
+
+def _project(root: Path, deps: list[str], **kwargs) -> Path:
+    root.mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text(project_toml(deps, **kwargs))
+    return root
+
+
+def _sync(project: Path, server: IndexServer, *args: str):
+    return runner.invoke(app, ["sync", "--project", str(project), "--index-url", f"{server.url}/simple", *args])
+
+
+def _installed(project: Path) -> dict[str, str]:
+    return {name: d.version for name, d in installed_distributions(open_venv(project / ".venv")).items()}
+
+
+def test_sync_locks_then_installs_what_the_venv_interpreter_can_import(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert (project / "pylock.toml").exists()
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+    out = subprocess.run([str(project / ".venv" / "bin" / "python"), "-c", "import app_core, helper; print(helper.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2.0"
+    assert verify_records(open_venv(project / ".venv")) == []
+
+
+def test_second_sync_is_a_no_op_that_makes_no_request(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    before = len(served.requests)
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    assert len(served.requests) == before
+
+
+def test_extra_is_installed_on_request_and_removed_when_no_longer_asked_for(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], optional={"fancy": ["fancy"]})
+    assert _sync(project, served, "--extra", "fancy").exit_code == 0
+    assert "fancy" in _installed(project)
+    assert _sync(project, served).exit_code == 0
+    assert "fancy" not in _installed(project)
+    assert _sync(project, served, "--all-extras").exit_code == 0
+    assert "fancy" in _installed(project)
+
+
+def test_default_dev_group_is_installed_unless_no_default_groups(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["helper"], groups={"dev": ["devtool"]})
+    assert _sync(project, served).exit_code == 0
+    assert "devtool" in _installed(project)
+    assert _sync(project, served, "--no-default-groups").exit_code == 0
+    assert "devtool" not in _installed(project)
+
+
+def test_changing_a_pin_downgrades_and_upgrades_the_venv(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    (project / "pyproject.toml").write_text(project_toml(["app-core==1.0", "helper==1.0"]))
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "1.0", "helper": "1.0"}
+    (project / "pyproject.toml").write_text(project_toml(["app-core"]))
+    relock = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--upgrade"])
+    assert relock.exit_code == 0, relock.output
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+
+
+def test_locked_refuses_a_stale_lock_and_changes_nothing(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["helper"])
+    assert _sync(project, served).exit_code == 0
+    lock_before = (project / "pylock.toml").read_bytes()
+    (project / "pyproject.toml").write_text(project_toml(["helper", "fancy"]))
+    result = _sync(project, served, "--locked")
+    assert result.exit_code == 1
+    assert "out of date" in result.output and "Traceback" not in result.output
+    assert (project / "pylock.toml").read_bytes() == lock_before
+    assert "fancy" not in _installed(project)
+
+
+def test_frozen_sync_into_a_fresh_venv_works_offline_from_the_cache(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    subprocess.run(["rm", "-rf", str(project / ".venv")], check=True)
+    before = len(served.requests)
+    result = _sync(project, served, "--frozen", "--offline")
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+    assert len(served.requests) == before
