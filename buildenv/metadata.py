@@ -59,12 +59,13 @@ class ProfileBuilder:
     """Implements ``resolver.indexprovider.MetadataBuilder`` with buildenv and the project's profiles."""
 
     def __init__(self, project: Project, client: IndexClient, cache: Cache, *, log: Callable[[str], None] = lambda _m: None,
-                 python: Path | None = None) -> None:
+                 python: Path | None = None, echo: bool = False) -> None:
         self.project = project
         self.client = client
         self.cache = cache
         self.log = log
         self.python = python or Path(sys.executable)
+        self.echo = echo
         self.runtime_pins: dict[NormalizedName, Version] = {}
         self.records: dict[NormalizedName, BuildRecord] = {}
 
@@ -91,6 +92,7 @@ class ProfileBuilder:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
             env = expand_env(profile.env, template_context(venv)) if profile else {}
             asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs, package=name,
+                                                        echo=self.echo,
                                                         config_settings=dict(profile.config_settings) if profile else None)
             dynamic = "\n".join(asked).encode()
             self.cache.write("dynamic-build-requires-v1", dynamic_key, dynamic)
@@ -111,7 +113,7 @@ class ProfileBuilder:
         try:
             dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
                                                 config_settings=dict(profile.config_settings) if profile else None,
-                                                log_path=logs, package=name, out_dir=out)
+                                                log_path=logs, package=name, out_dir=out, echo=self.echo)
             data = (dist_info / "METADATA").read_bytes()
         finally:
             shutil.rmtree(out, ignore_errors=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any, BinaryIO, Mapping, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
@@ -111,8 +112,10 @@ class _HookFailed(Exception):
 class _Hooks:
     """One package's hook caller, logging to one file, turning failures into ``BuildError``."""
 
-    def __init__(self, tree: Path, *, python: Path, env: Mapping[str, str], log_path: Path, package: str) -> None:
+    def __init__(self, tree: Path, *, python: Path, env: Mapping[str, str], log_path: Path, package: str,
+                 echo: bool = False) -> None:
         self.tree = Path(tree)
+        self.echo = echo
         self.package = package
         self.log_path = Path(log_path)
         self.python = Path(python)
@@ -129,13 +132,26 @@ class _Hooks:
             log.write(f"$ {cmd[2]} ({self.system.backend}, {self.python}) in {cwd}\n".encode())
             log.flush()
             try:
-                proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                      stderr=subprocess.STDOUT)
+                if self.echo:
+                    returncode = self._tee(cmd, cwd, env, log)
+                else:
+                    returncode = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                                stderr=subprocess.STDOUT).returncode
             except OSError as e:
                 raise BuildError(f"cannot run the build interpreter {cmd[0]} for {self.package}: {e}",
                                  hint="remove the build environment from the satlock cache and run again") from None
-        if proc.returncode != 0:
-            raise _HookFailed(proc.returncode)
+        if returncode != 0:
+            raise _HookFailed(returncode)
+
+    def _tee(self, cmd: Sequence[str], cwd: str | None, env: Mapping[str, str], log: BinaryIO) -> int:
+        """Run the hook with its output going both to the log and, line by line, to stderr (``-v``)."""
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            sys.stderr.write(f"  [{self.package}] {line.decode(errors='replace')}")
+        return proc.wait()
 
     def call(self, hook: str, **kwargs: Any) -> Any:
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -165,14 +181,14 @@ class _Hooks:
 
 def get_requires_for_build_wheel(tree: Path, *, python: Path, env: Mapping[str, str],
                                  config_settings: Mapping[str, Any] | None = None, log_path: Path,
-                                 package: str) -> list[str]:
+                                 package: str, echo: bool = False) -> list[str]:
     """The backend's extra build requirements (beyond ``[build-system] requires``)."""
-    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package)
+    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
     return list(hooks.call("get_requires_for_build_wheel", config_settings=_settings(config_settings)))
 
 
 def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config_settings: Mapping[str, Any] | None = None,
-                     log_path: Path, package: str, out_dir: Path | None = None) -> Path:
+                     log_path: Path, package: str, out_dir: Path | None = None, echo: bool = False) -> Path:
     """The ``.dist-info`` folder of ``tree``, in ``out_dir`` (a new temporary folder by default).
 
     Backends without ``prepare_metadata_for_build_wheel`` get a full wheel build, whose
@@ -180,7 +196,7 @@ def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config
     """
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="satlock-metadata-"))
     out.mkdir(parents=True, exist_ok=True)
-    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package)
+    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
     settings = _settings(config_settings)
     try:
         name = hooks.call("prepare_metadata_for_build_wheel", metadata_directory=str(out), config_settings=settings,
@@ -199,7 +215,8 @@ def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config
 
 
 def build_wheel(tree: Path, *, python: Path, env: Mapping[str, str], config_settings: Mapping[str, Any] | None = None,
-                out_dir: Path, log_path: Path, package: str, source_date_epoch: int | None = None) -> Path:
+                out_dir: Path, log_path: Path, package: str, source_date_epoch: int | None = None,
+                echo: bool = False) -> Path:
     """Build a wheel of ``tree`` into ``out_dir`` and return its path.
 
     ``source_date_epoch`` makes backends that honour ``SOURCE_DATE_EPOCH`` reproducible.
@@ -208,7 +225,7 @@ def build_wheel(tree: Path, *, python: Path, env: Mapping[str, str], config_sett
         env = {**env, "SOURCE_DATE_EPOCH": str(source_date_epoch)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package)
+    hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
     name = hooks.call("build_wheel", wheel_directory=str(out), config_settings=_settings(config_settings))
     wheel = out / name
     if not wheel.is_file() or not name.endswith(".whl"):

@@ -125,7 +125,8 @@ class LockedBuilder:
         try:
             wheel = pep517.build_wheel(tree.path, python=build_venv.python, env=env,
                                        config_settings=dict(profile.config_settings) if profile else None,
-                                       out_dir=out, log_path=logs, package=name, source_date_epoch=epoch)
+                                       out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
+                                       echo=self.pb.echo)
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)

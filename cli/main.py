@@ -117,7 +117,7 @@ def lock(
                                                   allow_insecure_host), cache)
         from satlock.buildenv.metadata import ProfileBuilder
 
-        builder = ProfileBuilder(proj, client, cache, log=out.debug)
+        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose)
         lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
                                    upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
         with out.status("Resolving dependencies"):
@@ -174,7 +174,7 @@ def sync(
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
-        builder = ProfileBuilder(proj, client, cache, log=out.debug)
+        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose)
         if frozen:
             current = read_lock(lock_path)
         else:

@@ -114,6 +114,15 @@ def test_profile_environment_reaches_the_build_hook(tmp_path, suggestions):
     assert info.name == "envy-2.5.dist-info"
 
 
+def test_verbose_build_streams_the_backend_output_and_still_logs_it(tmp_path, capfd):
+    tree = _legacy_project(tmp_path / "src", "from setuptools import setup\nprint('hello from setup.py')\n"
+                                             "setup(name='chatty', version='1.0')\n")
+    pep517.prepare_metadata(tree, python=PYTHON, env={}, log_path=tmp_path / "log", package="chatty",
+                            out_dir=tmp_path / "meta", echo=True)
+    assert "[chatty] hello from setup.py" in capfd.readouterr().err
+    assert "hello from setup.py" in (tmp_path / "log").read_text()
+
+
 def test_callers_pythonpath_does_not_leak_into_the_hook(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "elsewhere"))
     env = pep517.hook_environment(PYTHON, {"CUDA_HOME": "/opt/cuda"})
