@@ -198,8 +198,17 @@ def sync(
             groups = ([] if no_default_groups else list(current.default_groups or [])) + list(group or [])
         request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
                               reinstall=reinstall, no_build=no_build)
-        with out.status("Installing"):
-            report = sync_project(proj, current, request, builder, progress=lambda event, name: out.debug(f"{event} {name}"))
+        counts = {"fetched": 0, "installed": 0}
+
+        with out.status("Installing") as show:
+            def progress(event: str, name: str) -> None:
+                out.debug(f"{event} {name}")
+                if event in counts:
+                    counts[event] += 1
+                doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
+                show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
+
+            report = sync_project(proj, current, request, builder, progress=progress)
         if report.changed:
             out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
                      f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")

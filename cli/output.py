@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.console import Console
 
@@ -37,9 +37,10 @@ class Output:
             self.err.print(f"hint: {error.hint}", markup=False)
 
     @contextmanager
-    def status(self, message: str) -> Iterator[None]:
+    def status(self, message: str) -> Iterator[Callable[[str], None]]:
+        """A spinner line on terminals; yields a function that changes its text."""
         if self.quiet or not sys.stderr.isatty():
-            yield
+            yield lambda _text: None
             return
-        with self.err.status(message):
-            yield
+        with self.err.status(message) as live:
+            yield lambda text: live.update(text)
