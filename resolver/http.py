@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import urllib3
+from urllib3.util.ssl_ import create_urllib3_context
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -171,11 +172,22 @@ class HttpClient:
         self.request_count = 0
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
-        self._pool = urllib3.PoolManager(num_pools=32, maxsize=16, block=False)
+        self._pool_manager: urllib3.PoolManager | None = None
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
         # urllib3 only follows redirects; every other retry is ours (see module docstring).
         self._redirects = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0,
                                         redirect=10, raise_on_redirect=True, raise_on_status=False)
+
+    @property
+    def _pool(self) -> urllib3.PoolManager:
+        """Made on first use, with one TLS context for every connection: loading the
+        system's certificates once per connection cost more CPU than parsing the pages."""
+        with self._lock:
+            if self._pool_manager is None:
+                context = create_urllib3_context()
+                context.load_default_certs()
+                self._pool_manager = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
+            return self._pool_manager
 
     def check_index_url(self, url: str) -> None:
         check_index_url(url, self.allow_insecure_hosts)
