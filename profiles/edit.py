@@ -9,9 +9,7 @@ the result, and tomlkit's own edit is the fallback when a file is laid out unusu
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -21,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
+from satlock.atomic import write_atomic
 from satlock.errors import ProfileError, ProjectError
 from satlock.profiles.schema import Profile, parse_profiles
 
@@ -366,18 +365,5 @@ def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.tom
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader sees the old file or the new one, never
-    half of it; keeps the file's permissions."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half."""
+    write_atomic(path, text.encode("utf-8"), durable=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 import filelock
 import platformdirs
 
+from satlock.atomic import write_atomic
+
 CACHE_ENV = "SATLOCK_CACHE_DIR"
 
 
@@ -60,14 +62,7 @@ class Cache:
     def write(self, bucket: str, key: str, data: bytes) -> Path:
         dest = self.path(bucket, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(dest, data)
         return dest
 
     def discard(self, bucket: str, key: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock import __version__
+from satlock.atomic import write_atomic
 from satlock.errors import LockError
 from satlock.resolver.candidates import Candidate, DistFile
 from satlock.resolver.solve import Resolution, RootRequirement
@@ -196,14 +196,7 @@ def write_lock(path: Path, lock: Pylock) -> bool:
     text = dumps(lock)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pylock-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))
     return True
 
 
