@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from satlock.errors import ConfigError, LockError, SatlockError
 from satlock.resolver.cache import Cache, default_cache_dir
 from satlock.resolver.lockfile import LOCK_NAME, read_lock, write_lock
-from satlock.resolver.locking import IndexOptions, LockOptions, lock_project, make_client, stale_reason
+from satlock.resolver.locking import IndexOptions, LockOptions, lock_is_current, lock_project, make_client, stale_reason
 from satlock.resolver.project import load_project
 from satlock.cli.output import Output
 
@@ -112,14 +112,18 @@ def lock(
                 previous = read_lock(lock_path)
             except LockError as e:
                 out.warn(f"ignoring the existing lock: {e.message}")
+        lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
+                                   upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
+        index_flags = index_url or extra_index_url or find_links
+        if previous is not None and not (refresh or index_flags) and lock_is_current(proj, previous, lock_options):
+            out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
+            return
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
         from satlock.buildenv.metadata import ProfileBuilder
 
         builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose)
-        lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
-                                   upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
         with out.status("Resolving dependencies"):
             result = lock_project(proj, lock_options, client, previous=previous, builder=builder,
                                   build_environments=builder.locked_build_environments)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+from packaging.markers import Marker
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -220,6 +221,19 @@ def _solve(provider: IndexProvider, target: Target, policy: Policy, roots: list[
         return Solver(provider, target.environment, policy).solve(roots)
     except Unsatisfiable as e:
         raise ResolutionError(explain(e.encoding, e.excluded)) from None
+
+
+def lock_is_current(project: Project, previous: Pylock, options: LockOptions) -> bool:
+    """Whether ``previous`` already answers this lock request, so nothing need be resolved.
+
+    As ``uv lock`` does: same inputs (pyproject.toml and profiles), same target, and no
+    upgrade asked for. Versions would not move anyway, since the existing lock's versions
+    are preferred while they stay valid.
+    """
+    if options.upgrade or options.upgrade_packages or stale_reason(project, previous) is not None:
+        return False
+    target = make_target(options.python_version, options.platform)
+    return [str(m) for m in previous.environments or []] == [str(Marker(target.describe()))]
 
 
 def stale_reason(project: Project, lock: Pylock) -> str | None:

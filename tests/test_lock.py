@@ -447,3 +447,19 @@ def test_failed_lock_in_a_real_process_leaves_no_lock_and_no_traceback(tmp_path)
     assert proc.returncode == 1
     assert "a>=2" in proc.stderr and "Traceback" not in proc.stderr
     assert not (project / "pylock.toml").exists()
+
+
+def test_lock_with_an_up_to_date_lock_resolves_nothing_and_asks_no_index(tmp_path: Path) -> None:
+    dists = tmp_path / "dists"
+    build_index(tmp_path / "index", [make_wheel(dists, "aaa", "1.0"), make_wheel(dists, "aaa", "2.0")])
+    with IndexServer(tmp_path / "index") as server:
+        project = write_project(tmp_path / "p", ["aaa"], tool=f'\n[tool.satlock]\nindex-url = "{server.url}/simple"\n')
+        assert lock(project).exit_code == 0
+        first = (project / "pylock.toml").read_bytes()
+        asked = len(server.requests)
+        result = lock(project)
+        assert result.exit_code == 0, result.output
+        assert "up to date" in result.output
+        assert len(server.requests) == asked
+        assert (project / "pylock.toml").read_bytes() == first
+        assert lock(project, "--upgrade").exit_code == 0
