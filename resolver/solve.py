@@ -252,7 +252,8 @@ class Solver:
             changes = self._changes[name]
             if c.key in self.deps or changes < 2:
                 continue
-            batch = [x for x in self._eligible(name) if x.key not in self.deps][: min(2 ** changes, MAX_BATCH)]
+            # Only versions whose metadata is cheap (a wheel's): a batch never starts a build.
+            batch = [x for x in self._eligible(name) if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
             out.update((x.key, x) for x in batch)
         return list(out.values())
 
@@ -461,7 +462,9 @@ class Solver:
             # candidates not expanded yet and send the loop round again.
             model, kept = self._consistent_hints(hints)
             chosen = self._model_choice(model)
-            todo = [c for c in chosen.values() if c.key not in self.deps]
+            # Only the model's preferred picks are worth fetching: where a hint had to be
+            # dropped the model's choice is arbitrary, and the full search decides instead.
+            todo = [c for n, c in chosen.items() if c.key not in self.deps and n in kept and kept[n].key == c.key]
             if not todo:
                 chosen = self._optimize(hints)
                 todo = [c for c in chosen.values() if c.key not in self.deps]
