@@ -9,17 +9,23 @@ are preferred in this order: the version in the existing lock (unless it is bein
 upgraded), then newest first. The result does not depend on which model the SAT solver
 happens to return, so the same input and index give the same lock.
 
-Laziness: a candidate's dependencies are fetched only once the solver has chosen it. Until
-then it is treated as having none, which can only make the problem easier; so an
+Laziness: a candidate's dependencies are fetched only once the solver has chosen it (or,
+speculatively, when it is the newest version of a new dependency and its metadata is
+already at hand, or part of a batch for a package that keeps having to change version).
+Until then it is treated as having none, which can only make the problem easier; so an
 unsatisfiable partial problem proves the real one unsatisfiable, and a solution whose
-chosen candidates are all expanded is a real solution. Each round fetches, in parallel,
-the dependencies of every chosen candidate not yet expanded, adds their clauses and
-solves again; the loop ends when every chosen candidate is expanded.
+chosen candidates are all expanded is a real solution.
+
+Each round first asks for a model that keeps as many hints as hold together (last round's
+choices, then the newest versions), one solver call when they all hold; the candidates
+that model picks where it kept a hint are expanded and the round ends. When nothing is left
+to expand that way, the full preference search runs; if it picks candidates not expanded
+yet, they are expanded and the loop goes on, else its choice is the answer.
 
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
-by starting from a model that already prefers the previous round's choices and the
-newest versions, and by asking the solver only when a package's current version is not
-already its most preferred one (then with a binary search over its preference list).
+by starting from the hinted model, by asking the solver only when a package's current
+version is not already its most preferred one, and then with a galloping search from the
+most preferred version that is still possible.
 """
 
 from __future__ import annotations
