@@ -590,7 +590,7 @@ def _bare_venv(workdir: Path) -> None:
 
 
 SYNC_TOOL_DEFS: dict[str, SyncTool] = {
-    "satlock": SyncTool("satlock", "satlock", lambda d: [*satlock_command(), "sync"]),
+    "satlock": SyncTool("satlock", "satlock", lambda d: [*satlock_command(), "sync", "--frozen"]),
     "uv": SyncTool("uv", "uv", lambda d: [peer_bin("uv", "uv"), "sync", "--frozen"]),
     "pip": SyncTool(
         "pip", "pip-compile",

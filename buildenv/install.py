@@ -29,9 +29,9 @@ from typing import Any, BinaryIO
 import installer
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
-from installer.records import parse_record_file
+from installer.records import Hash, RecordEntry, parse_record_file
 from installer.sources import WheelFile, WheelSource
-from installer.utils import get_launcher_kind
+from installer.utils import Scheme, get_launcher_kind, make_file_executable
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 
 from satlock.buildenv.archive import safe_zip_members
@@ -116,6 +116,39 @@ class _UnpackedWheel(WheelSource):
                     yield records.get(rel, (rel, "", "")), stream, bool(mode & 0o111)
 
 
+class _LinkingDestination(SchemeDictionaryDestination):
+    """Hard-links a file from the unpacked cache instead of copying it, as uv does.
+
+    Creating thousands of files dominated installs (botocore ships about 3,000); a link
+    is one cheap call per file. What ``installer`` rewrites (script shebangs, the files it
+    generates) still arrives as an in-memory stream and is written as usual, and a file
+    system that refuses links gets copies. The file is hashed from disk for RECORD, so a
+    damaged cache entry is still caught against the wheel's own RECORD.
+    """
+
+    def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
+        source = getattr(stream, "name", None)
+        if not isinstance(source, str):
+            return super().write_to_fs(scheme, path, stream, is_executable)
+        target = self._path_with_destdir(scheme, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):
+            target.unlink()
+        try:
+            os.link(source, target)
+        except OSError:
+            return super().write_to_fs(scheme, path, stream, is_executable)
+        digest, size = hashlib.sha256(), 0
+        with open(target, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+        if is_executable and not os.access(target, os.X_OK):
+            make_file_executable(target)
+        encoded = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+        return RecordEntry(path, Hash("sha256", encoded), size)
+
+
 def _unzip_wheel(wheel: Path, dest: Path) -> None:
     """Check the wheel's members and RECORD, then unzip it into ``dest``."""
     try:
@@ -184,6 +217,18 @@ def _move_into_place(stage: Path, venv: Venv, dist_info_targets: list[Path]) -> 
     for dirpath, dirs, files in os.walk(stage):
         here = Path(dirpath)
         dirs[:] = [d for d in dirs if here / d not in staged_infos]
+        # A folder the environment does not have yet moves whole, with one rename: a fresh
+        # install of a package of thousands of files (botocore) costs one rename, not thousands.
+        descend = []
+        for d in dirs:
+            target = anchor / (here / d).relative_to(stage)
+            if os.path.lexists(target):
+                descend.append(d)
+            elif not _inside(os.path.abspath(target), root):
+                raise InstallError(f"refusing to write {target}: it is outside the environment {venv.root}")
+            else:
+                moves.append((here / d, target))
+        dirs[:] = descend
         for filename in files:
             staged = here / filename
             target = anchor / staged.relative_to(stage)
@@ -222,7 +267,7 @@ def _stage(wheel: Path, files: Path, venv: Venv, stage: Path, extra: dict[str, b
     """Write the wheel's files, as installed, under ``stage``; say whether they match its RECORD."""
     distribution, version = wheel.name.split("-")[:2]
     source = _UnpackedWheel(files, distribution, version)
-    destination = SchemeDictionaryDestination(
+    destination = _LinkingDestination(
         scheme_dict=_scheme_dict(venv, canonicalize_name(distribution)),
         interpreter=str(venv.python),
         script_kind=get_launcher_kind(),

@@ -180,7 +180,9 @@ def pausing(real):
     def call(*args, **kwargs):
         if state["installed"] == 1:
             state["calls"] += 1
-            if state["calls"] == 10:
+            # A fresh folder moves in with one rename, so pause at it: after the package's
+            # files are staged and before its .dist-info moves in.
+            if state["calls"] == 1:
                 print("paused", flush=True)
                 time.sleep(60)
         return real(*args, **kwargs)
