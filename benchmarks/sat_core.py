@@ -92,9 +92,13 @@ def project_stats(project_dir: Path):
     from satlock.resolver.locking import IndexOptions, LockOptions, lock_project, make_client
     from satlock.resolver.project import load_project
 
+    from satlock.buildenv.metadata import ProfileBuilder
+
     project = load_project(project_dir)
-    client = make_client(project, IndexOptions(), Cache(default_cache_dir()))
-    return lock_project(project, LockOptions(), client).resolution.stats
+    cache = Cache(default_cache_dir())
+    client = make_client(project, IndexOptions(), cache)
+    builder = ProfileBuilder(project, client, cache)
+    return lock_project(project, LockOptions(), client, builder=builder).resolution.stats
 
 
 def synthetic_stats(index: dict[str, dict[str, list[str]]], roots: list[str]):
