@@ -41,6 +41,7 @@ class Cache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._folders: set[Path] = set()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
@@ -61,8 +62,15 @@ class Cache:
 
     def write(self, bucket: str, key: str, data: bytes) -> Path:
         dest = self.path(bucket, key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(dest, data)
+        if dest.parent not in self._folders:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(dest.parent)
+        try:
+            write_atomic(dest, data, private=True)
+        except FileNotFoundError:
+            # The folder was discarded since (a corrupt entry dropped by another reader).
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(dest, data, private=True)
         return dest
 
     def discard(self, bucket: str, key: str) -> None:

@@ -84,6 +84,7 @@ class IndexClient:
         self._projects: dict[NormalizedName, list[DistFile]] = {}
         self._pages: dict[NormalizedName, tuple[str, Response] | None] = {}
         self._parsed: dict[tuple[str, str, str], list[DistFile]] = {}
+        self._page_hashes: dict[NormalizedName, str] = {}
         self._folders: dict[Path, list[Path]] = {}
         self._local_hashes: dict[Path, str] = {}
 
@@ -104,7 +105,7 @@ class IndexClient:
         files: list[DistFile] = []
         page = self._first_page(project)
         if page is not None:
-            files.extend(self._parse(page[1], page[0]) or [])
+            files.extend(self._parse(page[1], page[0], self._page_hashes.get(project)) or [])
         files.extend(self._find_links_files(project))
         with self._lock:
             self._projects.setdefault(project, files)
@@ -119,7 +120,7 @@ class IndexClient:
         page = self._first_page(project)
         parts = [project]
         if page is not None:
-            parts += [page[0], hashlib.sha256(page[1].body).hexdigest()]
+            parts += [page[0], self._page_hashes[project]]
         for folder in self.find_links:
             parts += [str(folder)] + [f"{p.name}:{p.stat().st_size}" for p in self._folder_listing(folder)]
         return digest(*parts)
@@ -135,7 +136,10 @@ class IndexClient:
             if resp is not None and resp.status != 404:
                 found = (index, resp)
                 break
+        body_hash = hashlib.sha256(found[1].body).hexdigest() if found is not None else None
         with self._lock:
+            if body_hash is not None:
+                self._page_hashes.setdefault(project, body_hash)
             return self._pages.setdefault(project, found)
 
     def _index_page(self, index: str, project: NormalizedName) -> Response | None:
@@ -169,13 +173,13 @@ class IndexClient:
         self._write_page(key, resp)
         return resp
 
-    def _parse(self, resp: Response, index: str) -> list[DistFile] | None:
+    def _parse(self, resp: Response, index: str, body_hash: str | None = None) -> list[DistFile] | None:
         if resp.status == 404:
             return None
         if resp.status != 200:
             raise IndexFormatError(f"unexpected HTTP {resp.status} from {redact(resp.url)}")
         public = strip_credentials(index)
-        body_hash = hashlib.sha256(resp.body).hexdigest()
+        body_hash = body_hash or hashlib.sha256(resp.body).hexdigest()
         with self._lock:
             known = self._parsed.get((public, body_hash, resp.url))
         if known is not None:
