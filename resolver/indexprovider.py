@@ -251,9 +251,19 @@ class IndexProvider:
             if key in self._deps:
                 return self._deps[key]
         with self._remembering_network_errors(("dependencies", *key)):
-            deps = self._fetch_dependencies(candidate)
+            deps = self._with_build_needs(candidate, self._fetch_dependencies(candidate))
         with self._lock:
             return self._deps.setdefault(key, deps)
+
+    def _with_build_needs(self, candidate: Candidate, deps: Dependencies) -> Dependencies:
+        """A no-isolation package builds in the project environment, so what its profile's
+        build-requires name must be installed there first: they join its requirements, and
+        so the same solve and the same lock (match-runtime holds by construction)."""
+        profile = self.profiles.get(candidate.name)
+        if profile is None or profile.isolation or not profile.build_requires:
+            return deps
+        needs = tuple(Requirement(r) for r in profile.build_requires)
+        return Dependencies(deps.requires + needs, deps.requires_python, deps.provides_extras)
 
     def _fetch_dependencies(self, c: Candidate) -> Dependencies:
         static = self._static_override(c.name)
