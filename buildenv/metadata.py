@@ -40,7 +40,7 @@ from satlock.resolver.candidates import Candidate, DirectReference, DistFile
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient, fetch_many
 from satlock.resolver.indexprovider import IndexProvider
-from satlock.resolver.lockfile import strip_credentials
+from satlock.resolver.http import strip_credentials
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import make_target
@@ -85,7 +85,7 @@ class ProfileBuilder:
         phash = profile_hash(profile) if profile else "no-profile"
         logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
-        packages, spec = self._environment_spec(name, requires, profile)
+        packages, spec = self.environment_spec(name, requires, profile)
         dynamic_key = digest(tree.key, phash, spec.spec_hash)
         dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
         if dynamic is None:
@@ -101,7 +101,7 @@ class ProfileBuilder:
         if extra:
             # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
             requires = requires + extra
-            packages, spec = self._environment_spec(name, requires, profile)
+            packages, spec = self.environment_spec(name, requires, profile)
         self.records[name] = BuildRecord(requires, packages, profile.isolation if profile else True)
         cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
         if cached is not None:
@@ -139,8 +139,9 @@ class ProfileBuilder:
         sha = dict(source.hashes).get("sha256") or digest(str(path))
         return sources.from_sdist(path, sha, self.cache)
 
-    def _environment_spec(self, name: NormalizedName, requires: list[str],
-                          profile: Profile | None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
+    def environment_spec(self, name: NormalizedName, requires: list[str],
+                         profile: Profile | None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
+        """The build requirements solved for this interpreter and their wheels downloaded."""
         packages = self._resolve_build_requirements(name, requires, profile)
         wheels = fetch_many(self.client.download, [w for _, w in packages])
         spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))

@@ -26,7 +26,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NetworkError, NotFoundError, SatlockError
+from satlock.errors import MetadataError, NetworkError, SatlockError
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, split_filename
 from satlock.resolver.cache import digest
@@ -375,7 +375,3 @@ def _as_url(ref: DirectReference) -> str:
     from pathlib import Path
 
     return Path(ref.path or "").resolve().as_uri()
-
-
-def missing_package_error(name: str, indexes: Sequence[str]) -> NotFoundError:
-    return NotFoundError(f"package {name!r} was not found on {', '.join(indexes)}", hint="check the spelling, or add the index that has it with --extra-index-url")

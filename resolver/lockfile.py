@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 from packaging.markers import Marker
 from packaging.pylock import (
@@ -38,21 +37,11 @@ from satlock import __version__
 from satlock.atomic import write_atomic
 from satlock.errors import LockError
 from satlock.resolver.candidates import Candidate, DistFile
+from satlock.resolver.http import strip_credentials
 from satlock.resolver.solve import Resolution, RootRequirement
 
 LOCK_NAME = "pylock.toml"
 TOOL_FORMAT = 1
-
-
-def strip_credentials(url: str) -> str:
-    """Credentials never go into a lock file."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _scope(where: str) -> str | None:

@@ -40,19 +40,6 @@ class Target:
     def python_full_version(self) -> Version:
         return Version(self.environment["python_full_version"])
 
-    def tag_rank(self, wheel_tags: frozenset[tags.Tag]) -> int | None:
-        """Best rank of any of ``wheel_tags`` (0 is best), or ``None`` if none is supported."""
-        ranks = [self._rank[t] for t in wheel_tags if t in self._rank]
-        return min(ranks) if ranks else None
-
-    @property
-    def _rank(self) -> dict[tags.Tag, int]:
-        cached = self.__dict__.get("_rank_cache")
-        if cached is None:
-            cached = {t: i for i, t in enumerate(self.tags)}
-            object.__setattr__(self, "_rank_cache", cached)
-        return cached
-
     def best_rank(self, tag_strings: list[str]) -> int | None:
         """Best rank (0 is best) among ``interpreter-abi-platform`` strings, ``None`` if none is supported."""
         ranks = self.__dict__.get("_str_rank")
