@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
-from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.venv import Venv
@@ -88,16 +88,14 @@ class LockedBuilder:
         paths = fetch_many(self.client.download, files)
         return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
-    def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> Venv:
+    def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> tuple[Venv, str]:
+        """The build environment and its key (its wheels and the interpreter it is made from)."""
         recorded = self.environments.get(name)
         if recorded is not None:
-            wheels = self._recorded_wheels(recorded["packages"])
+            spec = BuildEnvSpec(self._recorded_wheels(recorded["packages"]))
         else:
-            system = pep517.build_system(tree.path)
-            packages = self.pb._resolve_build_requirements(name, list(system.requires), None)
-            paths = fetch_many(self.client.download, [w for _, w in packages])
-            wheels = tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, paths))
-        return ensure_build_env(BuildEnvSpec(wheels), self.cache, base_python=self.pb.python)
+            _packages, spec = self.pb.environment_spec(name, list(pep517.build_system(tree.path).requires), None)
+        return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 
     def build_wheel(self, package: Package, source: Any, venv: Venv) -> Path:
         name = package.name
@@ -107,8 +105,7 @@ class LockedBuilder:
         assert tree is not None
         profile = self.pb.project.profiles.get(name)
         isolated = profile is None or profile.isolation
-        build_venv = self._isolated_env(name, tree) if isolated else venv
-        env_key = digest(*(str(p) for p in sorted((build_venv.root / ".complete").read_text().splitlines()))) if isolated else digest("venv", str(venv.root))
+        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, digest("venv", str(venv.root)))
         phash = profile_hash(profile) if profile else "no-profile"
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
