@@ -168,12 +168,13 @@ def sync(
 
     def work() -> None:
         from satlock.buildenv.metadata import ProfileBuilder
-        from satlock.buildenv.projectenv import SyncRequest, sync_project
+        from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
 
         if frozen and locked:
             raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
         start = time.perf_counter()
         proj = load_project(project.resolve())
+        check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
@@ -194,12 +195,11 @@ def sync(
                 current = result.lock
                 out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
         extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
-        for e in extras:
-            if e not in (current.extras or []):
-                out.warn(f"the project has no extra '{e}'")
+        requested_groups = [canonicalize_name(g) for g in group or []]
+        check_locked(current, lock_path, extras, requested_groups)
         groups = None
         if no_default_groups or group:
-            groups = ([] if no_default_groups else list(current.default_groups or [])) + list(group or [])
+            groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
         request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
                               reinstall=reinstall, no_build=no_build)
         counts = {"fetched": 0, "installed": 0}

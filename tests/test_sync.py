@@ -120,3 +120,41 @@ def test_frozen_sync_into_a_fresh_venv_works_offline_from_the_cache(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
     assert len(served.requests) == before
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("flag, name, declared", [("--extra", "nosuch", "fancy"), ("--group", "nosuch", "dev")])
+def test_sync_asking_for_an_undeclared_extra_or_group_names_what_exists_and_changes_nothing(
+        tmp_path: Path, served: IndexServer, flag: str, name: str, declared: str) -> None:
+    project = _project(tmp_path / "p", ["app-core"], optional={"fancy": ["fancy"]}, groups={"dev": ["devtool"]})
+    assert _sync(project, served).exit_code == 0
+    before = _tree(project)
+    result = _sync(project, served, flag, name)
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    assert name in lines[0] and declared in lines[0]
+    assert "satlock lock" not in result.output and "Traceback" not in result.output
+    assert _tree(project) == before
+
+
+def test_sync_of_an_undeclared_extra_before_any_lock_writes_no_lock_and_no_venv(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    result = _sync(project, served, "--extra", "nosuch")
+    assert result.exit_code != 0
+    assert "no extra 'nosuch'" in result.output and "declares no extras" in result.output
+    assert not (project / "pylock.toml").exists() and not (project / ".venv").exists()
+
+
+def test_frozen_sync_of_an_extra_the_stale_lock_lacks_says_to_relock(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    (project / "pyproject.toml").write_text(project_toml(["app-core"], optional={"fancy": ["fancy"]}))
+    before = _tree(project)
+    result = _sync(project, served, "--frozen", "--extra", "fancy")
+    assert result.exit_code != 0
+    assert "out of date" in result.output and "satlock lock" in result.output
+    assert _tree(project) == before

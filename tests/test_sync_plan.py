@@ -65,7 +65,7 @@ def test_everything_selected_is_installed_into_an_empty_environment(wheels):
 
 
 def test_extra_packages_are_selected_only_with_their_extra(wheels):
-    lock = make_lock(wheel_pkg(wheels["a1"]), wheel_pkg(wheels["cli1"], "'cli' in extras"))
+    lock = make_lock(wheel_pkg(wheels["a1"]), wheel_pkg(wheels["cli1"], "'cli' in extras"), extras=["cli"])
     assert [i.name for i in plan_sync(lock, {}, ENV, TAGS).to_install] == ["alpha"]
     assert [i.name for i in plan_sync(lock, {}, ENV, TAGS, extras=["CLI"]).to_install] == ["alpha", "clikit"]
 
@@ -165,7 +165,7 @@ def test_second_sync_is_a_no_op_that_fetches_nothing(wheels, venv):
 
 
 def test_dropping_an_extra_removes_its_packages_on_the_next_sync(wheels, venv):
-    lock = make_lock(wheel_pkg(wheels["a1"]), wheel_pkg(wheels["cli1"], "'cli' in extras"))
+    lock = make_lock(wheel_pkg(wheels["a1"]), wheel_pkg(wheels["cli1"], "'cli' in extras"), extras=["cli"])
     sync(lock, venv, extras=["cli"])
     assert imports(venv, "clikit") == "1.0"
     _, report = sync(lock, venv)
