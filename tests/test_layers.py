@@ -27,7 +27,7 @@ LAYERS = ["satlock", "satlock.profiles", "satlock.resolver", "satlock.buildenv",
 ALLOWED: set[tuple[str, str]] = {
     # `python -m satlock` runs the CLI: the core package's __main__ is an entry point,
     # the one module allowed to start the top layer.
-    ("satlock.__main__", "satlock.cli.main"),
+    ("satlock.__main__", "satlock.cli.entry"),
 }
 
 
