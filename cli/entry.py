@@ -2,9 +2,9 @@
 
 Importing the full CLI (typer, rich, pydantic, urllib3 through the resolver) takes about
 0.3 s, more than either of these commands needs in all. So this entry point handles the
-two of them itself, with the standard library only, and hands every other command line,
-and every case it is not sure of, to ``satlock.cli.main``, which behaves exactly as
-before. The help text is typer's own, rendered into ``helptext.py`` (a test keeps it
+two of them itself (standard library, platformdirs and packaging's version string only)
+and hands every other command line, and every case it is not sure of, to
+``satlock.cli.main``, which behaves exactly as before. The help text is typer's own, rendered into ``helptext.py`` (a test keeps it
 identical); the up-to-date answer is the full check's, remembered by ``uptodate.py``.
 """
 
@@ -15,8 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# ``lock`` flags that do not change whether an existing lock is kept; anything else goes
-# through the full CLI. Values: whether the flag takes an argument.
+# ``lock`` flags the remembered answer covers: the project and target are part of its key,
+# the rest cannot change whether a lock is kept. Anything else goes through the full CLI.
+# Values: whether the flag takes an argument.
 _LOCK_FLAGS = {"--project": True, "--python-version": True, "--platform": True, "--cache-dir": True,
                "-q": False, "--quiet": False, "-v": False, "--verbose": False, "--offline": False}
 # Environment settings the full CLI reads as index flags (which make it re-resolve).
@@ -25,7 +26,7 @@ _INDEX_ENV = ("SATLOCK_INDEX_URL", "SATLOCK_EXTRA_INDEX_URL", "SATLOCK_FIND_LINK
 
 @dataclass(frozen=True)
 class PlainLock:
-    """A ``satlock lock`` command line with only flags that cannot change the answer."""
+    """A ``satlock lock`` command line whose answer may have been remembered."""
 
     project: Path
     python_version: str | None
