@@ -30,8 +30,8 @@ from satlock.errors import BuildError, UnsafeArchiveError
 # What an archive may unpack to: this many times its own size, but never less than the
 # floor (small archives of text legitimately compress well) nor more than the cap. Real
 # wheels and sdists stay far below: torch's 800 MB wheel unpacks to about 2.5 GB (3x).
-MAX_RATIO = 200
-RATIO_FLOOR = 256 * 1024 * 1024
+MAX_RATIO = 100
+RATIO_FLOOR = 64 * 1024 * 1024
 MAX_UNPACKED = 32 * 1024 * 1024 * 1024
 # Links followed while resolving one path before it counts as a loop (Linux's ELOOP limit).
 _MAX_LINK_HOPS = 40
