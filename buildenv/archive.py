@@ -83,6 +83,11 @@ class _LinkTree:
 
     def __init__(self) -> None:
         self.links: dict[tuple[str, ...], str] = {}
+        self.folded: set[tuple[str, ...]] = set()
+
+    def add(self, parts: tuple[str, ...], target: str) -> None:
+        self.links[parts] = target
+        self.folded.add(tuple(p.casefold() for p in parts))
 
     def resolve(self, parts: tuple[str, ...]) -> tuple[str, ...]:
         """``parts`` with every link followed; raises ``_Escape`` when it leaves the root or loops."""
@@ -111,8 +116,12 @@ class _LinkTree:
         return tuple(out)
 
     def through_link(self, parts: tuple[str, ...]) -> bool:
-        """Whether writing ``parts`` would go through a link: one of its folders, or itself."""
-        return any(parts[:i] in self.links for i in range(1, len(parts) + 1))
+        """Whether writing ``parts`` would go through a link: one of its folders, or itself.
+
+        Compared without case too, for file systems that ignore it (macOS, Windows).
+        """
+        folded = tuple(p.casefold() for p in parts)
+        return any(folded[:i] in self.folded for i in range(1, len(folded) + 1))
 
     def check_link(self, parts: tuple[str, ...]) -> None:
         self.resolve(parts[:-1] + tuple(self.links[parts].split("/")))
@@ -152,7 +161,7 @@ def _check_tar_member(archive: Path, member: tarfile.TarInfo, tree: _LinkTree) -
     if member.islnk() and tree.through_link(_parts(member.linkname)):
         raise _unsafe(archive, name, f"is a hard link through a symlink ({member.linkname})")
     if member.issym() and parts:
-        tree.links[parts] = member.linkname.replace("\\", "/")
+        tree.add(parts, member.linkname.replace("\\", "/"))
         try:
             tree.check_link(parts)
         except _Escape as e:

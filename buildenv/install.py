@@ -179,7 +179,9 @@ class _LinkingDestination(SchemeDictionaryDestination):
 
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
         source = getattr(stream, "name", None)
-        if not isinstance(source, str):
+        if not isinstance(source, str) or os.path.islink(source):
+            # A link planted in the cache copy is never linked into the environment: its
+            # content is copied, and hashed, like any stream.
             return super().write_to_fs(scheme, path, stream, is_executable)
         target = self._path_with_destdir(scheme, path)
         target.parent.mkdir(parents=True, exist_ok=True)

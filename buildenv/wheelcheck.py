@@ -16,6 +16,7 @@ import email.parser
 import os
 import re
 import zipfile
+from functools import lru_cache
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,17 @@ def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=4096)
+def _real_dir(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def real_path(path: str) -> str:
+    """``path`` with its folders' links resolved (``lib64 -> lib``), so two spellings of one file compare equal."""
+    folder, filename = os.path.split(os.path.abspath(path))
+    return os.path.join(_real_dir(folder), filename)
+
+
 def _refuse(wheel: Path, why: str, hint: str = "the wheel was refused and the environment is unchanged; "
                                                  "report it to the package's maintainers") -> InstallError:
     return InstallError(f"{wheel.name}: {why}", hint=hint)
@@ -126,7 +138,10 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
                 raise _refuse(wheel, f"{path} is in an unknown install scheme {scheme!r}")
         else:
             scheme, rest = root_scheme, path
-        targets[os.path.abspath(os.path.join(schemes[scheme], rest))] = record.get(path, "")
+        top = rest.split("/", 1)[0]
+        if scheme in ("purelib", "platlib") and top.endswith(".dist-info") and top != dist_info:
+            raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
+        targets[real_path(os.path.join(schemes[scheme], rest))] = record.get(path, "")
         if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
             installed_files[(scheme, rest)] = record.get(path, "")
     if "entry_points.txt" in files:
@@ -138,7 +153,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             if "/" in script or "\\" in script or script in ("", ".", ".."):
                 raise _refuse(wheel, f"entry point script name {script!r} is not a file name")
             filename = f"{script}.exe" if os.name == "nt" else script
-            targets.setdefault(os.path.abspath(os.path.join(schemes["scripts"], filename)), "")
+            targets.setdefault(real_path(os.path.join(schemes["scripts"], filename)), "")
     return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files)
 
 
@@ -222,16 +237,16 @@ def file_owners(dists: Iterable[InstalledDist]) -> FileOwners:
         except (OSError, UnicodeDecodeError, csv.Error):
             continue
         for row in rows:
-            owners[os.path.abspath(os.path.join(dist.path.parent, row[0]))] = (dist.name, row[1] if len(row) > 1 else "")
+            owners[real_path(os.path.join(dist.path.parent, row[0]))] = (dist.name, row[1] if len(row) > 1 else "")
     return owners
 
 
 def _venv_own(venv: Venv, target: str) -> bool:
     """Whether ``target`` is part of the environment itself rather than of a package."""
     parent, filename = os.path.split(target)
-    if parent == os.path.abspath(venv.scripts) and _VENV_SCRIPT.fullmatch(filename):
+    if parent == _real_dir(os.path.abspath(venv.scripts)) and _VENV_SCRIPT.fullmatch(filename):
         return True
-    if target in (os.path.abspath(venv.root / "pyvenv.cfg"), os.path.abspath(venv.python)):
+    if target in (real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))):
         return True
     return os.path.islink(target) or os.path.isdir(target)
 
@@ -244,7 +259,7 @@ def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[Norm
     (every CUDA 12 ``nvidia-*`` wheel ships the same empty ``nvidia/__init__.py``). Files
     of the package being replaced, and of packages this sync removes, are free.
     """
-    root = os.path.abspath(venv.root)
+    root = _real_dir(os.path.abspath(venv.root))
     conflicts = []
     for target, hash_ in sorted(plan.targets.items()):
         shown = os.path.relpath(target, root)

@@ -109,3 +109,15 @@ def test_lock_refuses_the_hostile_sdist_it_must_build_for_metadata(tmp_path: Pat
     assert_one_error_line(result, "evil-1.0.tar.gz is unsafe", "symlink")
     assert snapshot(project) == before
     assert list(victim.iterdir()) == []
+
+
+def test_writing_through_a_link_spelled_in_another_case_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, link in (("c-1.0/sub", tarfile.DIRTYPE, ""), ("c-1.0/L", tarfile.SYMTYPE, "sub")):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = kind, link
+            tar.addfile(ti)
+        tar.addfile(tarfile.TarInfo("c-1.0/l/x"), io.BytesIO(b""))
+    with pytest.raises(UnsafeArchiveError, match="through a symlink"):
+        extract_sdist(path, tmp_path / "out")

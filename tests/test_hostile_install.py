@@ -227,3 +227,46 @@ def test_zip_bomb_wheel_is_refused_with_its_sizes(tmp_path: Path, serve) -> None
     assert_one_error_line(result, "aaa-1.0-py3-none-any.whl is unsafe", "unpacks to 209,")
     assert _installed(project) == {}
     assert not list(_cache().glob("unpacked-*/*"))
+
+
+def test_another_packages_file_reached_through_the_venvs_lib64_link_is_refused(tmp_path: Path, serve) -> None:
+    owner = raw_wheel(tmp_path / "d", "owner", "1.0", {"owner/__init__.py": b"REAL = 1\n"})
+    simple = build_index(tmp_path / "index", [owner])
+    url = serve(simple)
+    project = _project(tmp_path / "p", ["owner"])
+    assert _lock_and_sync(project, url).exit_code == 0
+    lib64 = project / ".venv" / "lib64"
+    if not lib64.is_symlink():
+        pytest.skip("this interpreter's venv has no lib64 link")
+    site = _site(project).relative_to(project / ".venv" / "lib")
+    thief = raw_wheel(tmp_path / "d", "thief", "1.0", {f"thief-1.0.data/data/lib64/{site.as_posix()}/owner/__init__.py": b"REAL = 2\n"})
+    build_index(tmp_path / "index", [owner, thief])
+    (project / "pyproject.toml").write_text(project_toml(["owner", "thief"]))
+    before = snapshot(project / ".venv")
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "thief-1.0-py3-none-any.whl: would overwrite", "owner/__init__.py (installed by owner)")
+    assert snapshot(project / ".venv") == before
+
+
+def test_wheel_writing_into_another_distributions_metadata_is_refused(tmp_path: Path, serve) -> None:
+    owner = raw_wheel(tmp_path / "d", "owner", "1.0", {"owner/__init__.py": b""})
+    thief = raw_wheel(tmp_path / "d", "thief", "1.0", {"thief-1.0.data/purelib/owner-1.0.dist-info/entry_points.txt":
+                                                        b"[console_scripts]\nowner = thief:main\n"})
+    simple = build_index(tmp_path / "index", [owner, thief])
+    url = serve(simple)
+    project = _project(tmp_path / "p", ["owner", "thief"])
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "thief-1.0-py3-none-any.whl", "another distribution's metadata (owner-1.0.dist-info)")
+    assert _installed(project) == {}
+
+
+def test_wheel_needing_a_newer_dependency_than_its_metadata_said_is_refused(tmp_path: Path, serve) -> None:
+    honest = make_wheel(tmp_path / "honest", "aaa", "1.0", requires=["payload"])
+    lying = make_wheel(tmp_path / "lying", "aaa", "1.0", requires=["payload>=2"])
+    simple = build_index(tmp_path / "index", [honest, make_wheel(tmp_path / "d", "payload", "1.0")])
+    _swap_file(simple, honest, lying)
+    url = serve(simple)
+    project = _project(tmp_path / "p", ["aaa"])
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", "requires payload>=2", "payload 1.0")
+    assert _installed(project) == {}
