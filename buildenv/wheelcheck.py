@@ -215,8 +215,8 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
             names = ", ".join(sorted(locked)) or "none"
             raise _refuse(plan.wheel, f"its METADATA requires {req} but the metadata {where} was locked from did not "
                                       f"(locked dependencies: {names}); the index's .metadata file disagrees with the wheel",
-                          hint="the wheel was refused and the environment is unchanged; report it to the index, "
-                               "then run `satlock lock --upgrade-package` for it")
+                          hint="the wheel was refused and the environment is unchanged; the index serves metadata "
+                               "that does not match its files: report it to the index's maintainers")
         version = locked[dep]
         if version is not None and req.specifier and not req.specifier.contains(version, prereleases=True):
             raise _refuse(plan.wheel, f"its METADATA requires {req} but the lock has {dep} {version}, locked from "
