@@ -270,3 +270,15 @@ def test_wheel_needing_a_newer_dependency_than_its_metadata_said_is_refused(tmp_
     result = _lock_and_sync(project, url)
     assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", "requires payload>=2", "payload 1.0")
     assert _installed(project) == {}
+
+
+def test_build_environment_wheel_swapped_in_the_cache_is_refused(tmp_path: Path) -> None:
+    from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
+    from satlock.errors import HashMismatchError
+    from satlock.resolver.cache import Cache
+    import sys
+
+    good, evil = _twin_wheels(tmp_path)
+    spec = BuildEnvSpec((EnvWheel("aaa", "1.0", evil, sha256_of(good)),))
+    with pytest.raises(HashMismatchError, match=sha256_of(good)):
+        ensure_build_env(spec, Cache(tmp_path / "cache"), base_python=Path(sys.executable))
