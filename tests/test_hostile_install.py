@@ -282,3 +282,15 @@ def test_build_environment_wheel_swapped_in_the_cache_is_refused(tmp_path: Path)
     spec = BuildEnvSpec((EnvWheel("aaa", "1.0", evil, sha256_of(good)),))
     with pytest.raises(HashMismatchError, match=sha256_of(good)):
         ensure_build_env(spec, Cache(tmp_path / "cache"), base_python=Path(sys.executable))
+
+
+def test_built_wheel_replaced_in_the_cache_is_built_again(tmp_path: Path) -> None:
+    from satlock.buildenv import wheelcache
+    from satlock.resolver.cache import Cache
+
+    good, evil = _twin_wheels(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    stored = wheelcache.store_wheel(cache, "src", "profile", "env", good)
+    assert wheelcache.cached_wheel(cache, "src", "profile", "env") == stored
+    stored.write_bytes(evil.read_bytes())
+    assert wheelcache.cached_wheel(cache, "src", "profile", "env") is None
