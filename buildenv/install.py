@@ -359,11 +359,16 @@ def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: d
     stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=_STAGE_PREFIX))
     try:
         files = _unpacked(wheel, cache, stage, sha256)
-        source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
+        try:
+            source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
+        except InstallError as e:
+            if cache is None:
+                raise
+            problems = [e.message]
         if problems and cache is not None:
             # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
             cache.discard(UNPACKED_BUCKET, files.name)
-            shutil.rmtree(stage / "root")
+            shutil.rmtree(stage / "root", ignore_errors=True)
             files = _unpacked(wheel, cache, stage, sha256)
             source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
         if problems:
