@@ -100,8 +100,9 @@ def check_local_folders(project: Project, lock: Pylock, allow_outside: bool) -> 
         source: PackageDirectory | PackageVcs | None = package.directory or package.vcs
         if source is None or source.path is None or (isinstance(source, PackageVcs) and source.url is not None):
             continue
-        folder = (project.root / source.path).resolve()
-        if folder.is_relative_to(root) or declared.get(package.name) == folder:
+        base = (project.root / source.path).resolve()
+        folder = (base / source.subdirectory).resolve() if source.subdirectory else base
+        if folder.is_relative_to(root) or (declared.get(package.name) == base and folder.is_relative_to(base)):
             continue
         raise ConfigError(f"pylock.toml: {package.name} is built from {folder}, outside the project folder {root}, "
                           f"and pyproject.toml does not declare that folder as its source",

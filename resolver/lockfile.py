@@ -250,6 +250,13 @@ def _check_filename(name: Any, path: Path, key: str, kind: str) -> None:
         raise _bad(path, key, f"{name!r} is not a valid {kind} file name ({e})") from None
 
 
+def _check_subdirectory(sub: Any, path: Path, key: str) -> None:
+    """A subdirectory stays inside its source: relative, without ``..``."""
+    parts = sub.replace("\\", "/").split("/") if isinstance(sub, str) else []
+    if not isinstance(sub, str) or "\0" in sub or sub.startswith(("/", "\\")) or (len(sub) > 1 and sub[1] == ":") or ".." in parts:
+        raise _bad(path, key, f"{sub!r} is not a relative path inside the source")
+
+
 def _url_filename(url: Any) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if isinstance(url, str) else ""
 
@@ -276,6 +283,10 @@ def check_untrusted(data: Mapping[str, Any], path: Path) -> None:
             name = sdist.get("name", _url_filename(sdist.get("url")) or Path(str(sdist.get("path", ""))).name)
             _check_filename(name, path, f"{where}.sdist.name", "sdist")
             _check_hashes(sdist.get("hashes", {}), path, f"{where}.sdist.hashes")
+        for kind in ("directory", "vcs", "archive"):
+            source = package.get(kind)
+            if isinstance(source, Mapping) and "subdirectory" in source:
+                _check_subdirectory(source["subdirectory"], path, f"{where}.{kind}.subdirectory")
         archive = package.get("archive")
         if isinstance(archive, Mapping):
             name = _url_filename(archive.get("url")) or Path(str(archive.get("path", ""))).name

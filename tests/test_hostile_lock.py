@@ -68,6 +68,9 @@ CASES = {
                                      "packages[0] ('aaa').wheels[0].name: 'aaa-1.0-0/../../x-py3-none-any.whl' is not a plain"),
     "wheel-sha256-a-path": (_set_wheel("hashes", {"sha256": "/abs/site-packages/x.pth"}), "wheels[0].hashes.sha256: '/abs/site-packages/x.pth' is not 64"),
     "wheel-sha256-uppercase": (_set_wheel("hashes", {"sha256": "A" * 64}), "wheels[0].hashes.sha256"),
+    "directory-subdirectory-climbing-out": (
+        lambda d: d["packages"].append({"name": "x", "version": "1.0", "directory": {"path": ".", "subdirectory": "../../elsewhere"}}),
+        "packages[1] ('x').directory.subdirectory: '../../elsewhere' is not a relative path inside the source"),
     "profiles-a-list": (lambda d: d["tool"]["satlock"].__setitem__("profiles", ["x"]), "tool.satlock.profiles: must be a table of strings"),
 }
 
