@@ -137,3 +137,15 @@ def test_path_source_declared_in_pyproject_outside_the_project_still_builds(tmp_
     result = run_cli("sync", "--project", project, "--index-url", url, "--frozen")
     assert result.exit_code == 0, result.output
     assert {n: d.version for n, d in installed_distributions(open_venv(project / ".venv")).items()} == {"b": "1.0", "mylib": "0.3"}
+
+
+def test_lock_directory_inside_the_project_by_name_but_linked_outside_is_not_built(tmp_path: Path) -> None:
+    project, url, mark = _outside_project(tmp_path)
+    (project / "vendored").symlink_to(tmp_path / "evil")
+    lock_path = project / "pylock.toml"
+    data = tomllib.loads(lock_path.read_text())
+    data["packages"][-1]["directory"] = {"path": "vendored"}
+    lock_path.write_text(tomlkit.dumps(data))
+    result = run_cli("sync", "--project", project, "--index-url", url, "--frozen")
+    assert_one_error_line(result, "evil is built from", str(tmp_path / "evil"))
+    assert not mark.exists()
