@@ -62,14 +62,16 @@ def _tar_add(tar: tarfile.TarFile, name: str, type_: bytes = tarfile.REGTYPE, li
     tar.addfile(ti, io.BytesIO(data) if type_ == tarfile.REGTYPE else None)
 
 
-def _sdist_start(tar: tarfile.TarFile, root: str) -> None:
+def _sdist_start(tar: tarfile.TarFile, root: str, static: bool = False) -> None:
+    """The top folder, a setup.py and PKG-INFO: ``static`` metadata lets ``lock`` skip the build
+    (the archive is first unpacked at ``sync``); otherwise ``lock`` must unpack it to build."""
     _tar_add(tar, root, tarfile.DIRTYPE)
     _tar_add(tar, f"{root}/setup.py", data=b"from setuptools import setup\nsetup()\n")
-    _tar_add(tar, f"{root}/PKG-INFO", data=f"Metadata-Version: 2.2\nName: {root.split('-')[0]}\nVersion: 1.0\n"
-                                            "Dynamic: Requires-Dist\n\n".encode())
+    dynamic = "" if static else "Dynamic: Requires-Dist\n"
+    _tar_add(tar, f"{root}/PKG-INFO", data=f"Metadata-Version: 2.2\nName: {root.split('-')[0]}\nVersion: 1.0\n{dynamic}\n".encode())
 
 
-def path_max_chain_sdist(dest: Path, name: str, victim: Path) -> Path:
+def path_max_chain_sdist(dest: Path, name: str, victim: Path, static: bool = False) -> Path:
     """CVE-2025-4517's shape: links whose real path overflows PATH_MAX, so realpath gives up
     and the ``data`` filter sees ``escape`` as inside; then a file written through it."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,7 @@ def path_max_chain_sdist(dest: Path, name: str, victim: Path) -> Path:
     comp = "d" * 247
     steps = "abcdefghijklmnop"
     with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-        _sdist_start(tar, root)
+        _sdist_start(tar, root, static)
         here = root
         for step in steps:
             _tar_add(tar, f"{here}/{comp}", tarfile.DIRTYPE)

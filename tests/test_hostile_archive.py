@@ -121,3 +121,19 @@ def test_writing_through_a_link_spelled_in_another_case_is_refused(tmp_path: Pat
         tar.addfile(tarfile.TarInfo("c-1.0/l/x"), io.BytesIO(b""))
     with pytest.raises(UnsafeArchiveError, match="through a symlink"):
         extract_sdist(path, tmp_path / "out")
+
+
+def test_sync_refuses_the_hostile_sdist_that_lock_did_not_need_to_unpack(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    sdist = path_max_chain_sdist(tmp_path / "dists", "evil", victim, static=True)
+    simple = build_index(tmp_path / "index", [sdist])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["evil"]))
+    assert run_cli("lock", "--project", project, "--index-url", simple.as_uri()).exit_code == 0
+    before = snapshot(project)
+    result = run_cli("sync", "--project", project, "--index-url", simple.as_uri(), "--frozen")
+    assert_one_error_line(result, "evil-1.0.tar.gz is unsafe", "symlink")
+    assert list(victim.iterdir()) == []
+    assert {k: v for k, v in snapshot(project).items() if not k.startswith(".venv")} == before
