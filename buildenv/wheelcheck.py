@@ -16,8 +16,7 @@ import email.parser
 import os
 import re
 import zipfile
-from functools import lru_cache
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,15 +75,15 @@ def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=4096)
-def _real_dir(folder: str) -> str:
-    return os.path.realpath(folder)
-
-
-def real_path(path: str) -> str:
-    """``path`` with its folders' links resolved (``lib64 -> lib``), so two spellings of one file compare equal."""
+def real_path(path: str, folders: dict[str, str] | None = None) -> str:
+    """``path`` with its folders' links resolved (``lib64 -> lib``), so two spellings of one
+    file compare equal; ``folders`` remembers resolved folders for one batch of paths."""
     folder, filename = os.path.split(os.path.abspath(path))
-    return os.path.join(_real_dir(folder), filename)
+    if folders is None:
+        return os.path.join(os.path.realpath(folder), filename)
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    return os.path.join(folders[folder], filename)
 
 
 def _refuse(wheel: Path, why: str, hint: str = "the wheel was refused and the environment is unchanged; "
@@ -127,6 +126,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     data_dir = dist_info[: -len(".dist-info")] + ".data"
     record = _record(files["RECORD"], wheel)
     targets: dict[str, str] = {}
+    folders: dict[str, str] = {}
     installed_files: dict[tuple[str, str], str] = {}
     for info in members:
         if info.is_dir():
@@ -141,7 +141,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         top = rest.split("/", 1)[0]
         if scheme in ("purelib", "platlib") and top.endswith(".dist-info") and top != dist_info:
             raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
-        targets[real_path(os.path.join(schemes[scheme], rest))] = record.get(path, "")
+        targets[real_path(os.path.join(schemes[scheme], rest), folders)] = record.get(path, "")
         if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
             installed_files[(scheme, rest)] = record.get(path, "")
     if "entry_points.txt" in files:
@@ -153,7 +153,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             if "/" in script or "\\" in script or script in ("", ".", ".."):
                 raise _refuse(wheel, f"entry point script name {script!r} is not a file name")
             filename = f"{script}.exe" if os.name == "nt" else script
-            targets.setdefault(real_path(os.path.join(schemes["scripts"], filename)), "")
+            targets.setdefault(real_path(os.path.join(schemes["scripts"], filename), folders), "")
     return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files)
 
 
@@ -230,6 +230,7 @@ FileOwners = dict[str, tuple[NormalizedName, str]]
 def file_owners(dists: Iterable[InstalledDist]) -> FileOwners:
     """Every file an installed distribution's RECORD lists: path -> (distribution, hash)."""
     owners: FileOwners = {}
+    folders: dict[str, str] = {}
     for dist in dists:
         try:
             with open(dist.path / "RECORD", newline="", encoding="utf-8") as f:
@@ -237,18 +238,22 @@ def file_owners(dists: Iterable[InstalledDist]) -> FileOwners:
         except (OSError, UnicodeDecodeError, csv.Error):
             continue
         for row in rows:
-            owners[real_path(os.path.join(dist.path.parent, row[0]))] = (dist.name, row[1] if len(row) > 1 else "")
+            owners[real_path(os.path.join(dist.path.parent, row[0]), folders)] = (dist.name, row[1] if len(row) > 1 else "")
     return owners
 
 
-def _venv_own(venv: Venv, target: str) -> bool:
-    """Whether ``target`` is part of the environment itself rather than of a package."""
-    parent, filename = os.path.split(target)
-    if parent == _real_dir(os.path.abspath(venv.scripts)) and _VENV_SCRIPT.fullmatch(filename):
-        return True
-    if target in (real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))):
-        return True
-    return os.path.islink(target) or os.path.isdir(target)
+def _venv_own(venv: Venv) -> Callable[[str], bool]:
+    """Whether a (real) path is part of the environment itself rather than of a package:
+    its interpreter and activation scripts, ``pyvenv.cfg``, a link or a folder already there."""
+    scripts = os.path.realpath(venv.scripts)
+    fixed = {real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))}
+
+    def own(target: str) -> bool:
+        parent, filename = os.path.split(target)
+        if parent == scripts and _VENV_SCRIPT.fullmatch(filename):
+            return True
+        return target in fixed or os.path.islink(target) or os.path.isdir(target)
+    return own
 
 
 def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[NormalizedName, str]],
@@ -259,11 +264,12 @@ def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[Norm
     (every CUDA 12 ``nvidia-*`` wheel ships the same empty ``nvidia/__init__.py``). Files
     of the package being replaced, and of packages this sync removes, are free.
     """
-    root = _real_dir(os.path.abspath(venv.root))
+    root = os.path.realpath(venv.root)
+    venv_own = _venv_own(venv)
     conflicts = []
     for target, hash_ in sorted(plan.targets.items()):
         shown = os.path.relpath(target, root)
-        if _venv_own(venv, target):
+        if venv_own(target):
             conflicts.append(f"{shown} (the environment's own)")
             continue
         owner = owners.get(target)

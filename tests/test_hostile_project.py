@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from hostilekit import assert_one_error_line, run_cli, snapshot
+from hostilekit import assert_one_error_line, run_cli
 from indexbuilder import build_index, installed_wheel, make_wheel, project_toml
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.venv import open_venv
