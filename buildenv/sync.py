@@ -277,12 +277,16 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
 
 
 def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | None]:
+    """The lock's ``dependencies`` of ``package``: name -> version (None when not given or not valid)."""
     out: dict[NormalizedName, Version | None] = {}
     for dep in package.dependencies or []:
         name = dep.get("name") if isinstance(dep, Mapping) else None
         if isinstance(name, str):
             version = dep.get("version")
-            out[canonicalize_name(name)] = version if isinstance(version, Version) else (Version(version) if isinstance(version, str) else None)
+            try:
+                out[canonicalize_name(name)] = Version(str(version)) if version is not None else None
+            except InvalidVersion:
+                out[canonicalize_name(name)] = None
     return out
 
 
