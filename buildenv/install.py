@@ -21,7 +21,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +138,7 @@ class _LinkingDestination(SchemeDictionaryDestination):
     """
 
     def __init__(self, *args: Any, expected: Mapping[tuple[str, str], str] | None = None,
-                 generated: set[tuple[str, str]] = set(), **kwargs: Any) -> None:
+                 generated: Collection[tuple[str, str]] = frozenset(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.expected = expected
         self.generated = generated
