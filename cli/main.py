@@ -190,6 +190,9 @@ def sync(
     python: Annotated[Optional[Path], typer.Option("--python", help="Interpreter for a new .venv.")] = None,
     reinstall: Annotated[bool, typer.Option("--reinstall", help="Reinstall every package.")] = False,
     no_build: Annotated[bool, typer.Option("--no-build", help="Refuse to build source packages.")] = False,
+    allow_outside_project: Annotated[bool, typer.Option(
+        "--allow-outside-project",
+        help="Build a lock's local folder outside the project even when pyproject.toml does not declare it.")] = False,
     index_url: IndexUrlOpt = None,
     extra_index_url: ExtraIndexOpt = None,
     find_links: FindLinksOpt = None,
@@ -243,7 +246,7 @@ def sync(
         if no_default_groups or group:
             groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
         request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
-                              reinstall=reinstall, no_build=no_build)
+                              reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
         counts = {"fetched": 0, "installed": 0}
 
         with out.status("Installing") as show:
