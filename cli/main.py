@@ -129,6 +129,9 @@ def lock(
                                   build_environments=builder.locked_build_environments)
         for w in result.warnings:
             out.warn(w)
+        if verbose:
+            for w in result.resolution.left_out:
+                out.warn(w)
         changed = write_lock(lock_path, result.lock)
         s = result.resolution.stats
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import marshal
+import re
 import tarfile
 import threading
 import zipfile
@@ -26,17 +27,21 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NetworkError, SatlockError
+from satlock.errors import (BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError,
+                            UnsafeArchiveError)
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, split_filename
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
-from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
+from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
 from satlock.resolver.target import Target
 
 
 _T = TypeVar("_T")
 CANDIDATES = "candidates-v1"
+# What one candidate's metadata can fail with that says nothing about the others: its build
+# (or its build environment) fails, its archive or metadata is broken.
+_CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError, UnsafeArchiveError)
 
 
 class MetadataBuilder(Protocol):
@@ -120,6 +125,7 @@ class IndexProvider:
         self.jobs = jobs
         self._lists: dict[NormalizedName, CandidateList] = {}
         self._deps: dict[tuple[str, str], Dependencies] = {}
+        self._unavailable: dict[tuple[str, str], CandidateUnavailable] = {}
         self._lock = threading.Lock()
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
@@ -250,10 +256,29 @@ class IndexProvider:
         with self._lock:
             if key in self._deps:
                 return self._deps[key]
-        with self._remembering_network_errors(("dependencies", *key)):
-            deps = self._with_build_needs(candidate, self._fetch_dependencies(candidate))
+            unavailable = self._unavailable.get(key)
+        if unavailable is not None:
+            raise unavailable
+        try:
+            with self._remembering_network_errors(("dependencies", *key)):
+                deps = self._with_build_needs(candidate, self._fetch_dependencies(candidate))
+        except _CANDIDATE_FAULTS as e:
+            if not self._may_leave_out(candidate):
+                raise
+            unavailable = CandidateUnavailable(_unavailable_reason(e))
+            with self._lock:
+                self._unavailable[key] = unavailable
+            raise unavailable from None
         with self._lock:
             return self._deps.setdefault(key, deps)
+
+    def _may_leave_out(self, candidate: Candidate) -> bool:
+        """Whether a candidate whose metadata fails is just left out of the solve.
+
+        Not one the user asked for by name: a direct reference (the only candidate of its
+        package) or a package with a build profile, whose build failure is the answer.
+        """
+        return candidate.direct is None and candidate.name not in self.profiles
 
     def _with_build_needs(self, candidate: Candidate, deps: Dependencies) -> Dependencies:
         """A no-isolation package builds in the project environment, so what its profile's
@@ -301,6 +326,7 @@ class IndexProvider:
         names = set(names)
         with self._lock:
             self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
+            self._unavailable = {k: v for k, v in self._unavailable.items() if k[0] not in names}
             self._unreachable = {k: v for k, v in self._unreachable.items() if k[0] != "dependencies" or k[1] not in names}
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
@@ -353,8 +379,26 @@ class IndexProvider:
         """Prefetch is an optimisation: a failure here is raised again by the real call."""
         try:
             return fn(arg)
-        except SatlockError:
+        except (SatlockError, CandidateUnavailable):
             return None
+
+
+def _unavailable_reason(error: SatlockError) -> str:
+    """One line for a candidate left out: what failed, its last words, the hint, and where the log is.
+
+    A build error is several lines (the log's tail, then the log's path); a nested conflict
+    story is a list of ``- `` items. Both fold into one line for a warning or a story.
+    """
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()] or ["no reason given"]
+    log = next((line for line in lines if line.startswith("full log: ")), None)
+    items = [line[2:] for line in lines[1:] if line.startswith("- ")]
+    body = [line for line in lines[1:] if line != log]
+    detail = "; ".join(items) if items else (body[-1] if body else "")
+    first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
+    text = first + (f" ({detail})" if detail else "")
+    text += "".join(f"; {p}" for p in (f"hint: {error.hint}" if error.hint else None, log) if p)
+    verb = "has unreadable metadata" if isinstance(error, (MetadataError, UnsafeArchiveError)) else "could not be built"
+    return f"{verb}: {text}"
 
 
 @functools.lru_cache(maxsize=8192)

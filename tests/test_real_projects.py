@@ -1,0 +1,149 @@
+"""Locks shaped like real projects: what is fetched or built, failed builds, static pyproject metadata, markers."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
+from satlock.cli.main import app
+
+runner = CliRunner()
+
+FAILING_SETUP_PY = "raise SystemExit('this sdist must never be built')\n"
+
+
+def write_project(root: Path, dependencies=(), **kwargs) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(project_toml(dependencies, **kwargs))
+    return root
+
+
+def lock(project: Path, url: str, *args: str):
+    return runner.invoke(app, ["lock", "--project", str(project), "--index-url", url, *args])
+
+
+def packages(project: Path) -> dict[str, dict]:
+    data = tomllib.loads((project / "pylock.toml").read_text())
+    return {p["name"]: p for p in data["packages"]}
+
+
+def versions(project: Path) -> dict[str, str]:
+    return {n: p["version"] for n, p in packages(project).items()}
+
+
+def unbuildable_sdist(dest: Path, name: str, version: str) -> Path:
+    """A legacy sdist whose dependencies are only known by running its failing setup.py."""
+    return make_sdist(dest, name, version, pyproject="", setup_py=FAILING_SETUP_PY, metadata_version="1.1")
+
+
+# -- 1. expansion follows preferences ------------------------------------------------------
+
+
+def test_an_old_sdist_no_preference_chose_is_never_downloaded(tmp_path):
+    # The shape of ["setuptools", "scrapyd==1.6.0"]: the newest st is dropped by a later
+    # requirement (st<81); a model may pick any old st, but the answer is the newest below 81.
+    d = tmp_path / "d"
+    dists = [unbuildable_sdist(d, "st", f"0.{i}") for i in range(1, 10)]
+    dists += [make_wheel(d, "st", "80.0"), make_wheel(d, "st", "80.1"), make_wheel(d, "st", "82.0"),
+              make_wheel(d, "scr", "1.6.0", requires=["st<81", "other"]),
+              make_sdist(d, "other", "1.0"), make_wheel(d, "scr", "1.7.0", requires=["st"])]
+    build_index(tmp_path / "index", dists)
+    root = tmp_path / "index"
+    project = write_project(tmp_path / "p", ["st", "scr==1.6.0"])
+    with IndexServer(root) as server:
+        result = lock(project, server.url + "/simple/")
+        assert result.exit_code == 0, result.output
+        fetched = [path for _, path, _ in server.requests if path.startswith("/files/")]
+    assert versions(project) == {"other": "1.0", "scr": "1.6.0", "st": "80.1"}
+    assert not [p for p in fetched if p.startswith("/files/st-") and p.endswith(".tar.gz")]
+
+
+# -- 4. markers say exactly when a package is needed ----------------------------------------
+
+
+def test_a_package_only_a_group_needs_on_the_target_is_marked_for_that_group(tmp_path):
+    # The base requirement on te is for old Pythons only: on 3.11 only the group reaches it.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "te", "4.0"), make_wheel(d, "tool", "1.0", requires=["te"])]).as_uri()
+    project = write_project(tmp_path / "p", ["te; python_version < '3.8'"], groups={"dev": ["tool"]})
+    result = lock(project, url, "--python-version", "3.11")
+    assert result.exit_code == 0, result.output
+    locked = packages(project)
+    assert locked["te"]["marker"] == '"dev" in dependency_groups'
+    assert locked["tool"]["marker"] == '"dev" in dependency_groups'
+
+
+def test_an_extra_whose_requirement_is_for_another_platform_adds_nothing_to_the_marker(tmp_path):
+    # tz is needed through the group (always) and through the extra only on windows; the
+    # lock is for linux, so only the group path counts, directly or through a package's extra.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        make_wheel(d, "tz", "2024.1"), make_wheel(d, "lib", "1.0", extras={"tz": ["tz; sys_platform == 'win32'"]}),
+        make_wheel(d, "frame", "1.0", requires=["tz"])]).as_uri()
+    project = write_project(tmp_path / "p", [], optional={"timezone": ["tz; sys_platform == 'win32'"], "libtz": ["lib[tz]"]},
+                            groups={"data": ["frame"]})
+    result = lock(project, url, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    locked = packages(project)
+    assert locked["tz"]["marker"] == '"data" in dependency_groups'
+    assert locked["lib"]["marker"] == '"libtz" in extras'
+
+
+def test_a_package_only_a_windows_extra_needs_is_not_locked_for_linux(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "tz", "2024.1"), make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"], optional={"timezone": ["tz; sys_platform == 'win32'"]})
+    result = lock(project, url, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0"}
+
+
+# -- 2. a failed build is a fact about one candidate ---------------------------------------
+
+
+def _tools(tmp_path: Path) -> list[Path]:
+    """Real setuptools on the local index, so a build really runs (and its setup.py fails)."""
+    return [installed_wheel(n, tmp_path / "tools") for n in ("setuptools",)]
+
+
+def test_a_candidate_whose_build_fails_is_left_out_and_v_says_why(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0", requires=["b"]), make_wheel(d, "b", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, url, "-v")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "b": "1.0"}
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: left out a 2.0, which could not be built: the get_requires_for_build_wheel hook")
+    assert "(this sdist must never be built); full log: " in warnings[0]
+    quiet = lock(project, url, "--upgrade")
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
+
+
+def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_not_be_built(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a>=2"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "  - a 2.0 could not be built: the get_requires_for_build_wheel hook exited with code 1 (" in result.output
+    story = next(line for line in result.output.splitlines() if "could not be built" in line)
+    assert "this sdist must never be built" in story and "full log: " in story
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_a_failed_build_of_a_profiled_package_still_fails_the_lock(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"], tool='[tool.satlock.profiles.a]\nenv = { A_FLAG = "1" }\n')
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: building a failed:")
+    assert not (project / "pylock.toml").exists()
