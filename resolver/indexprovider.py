@@ -5,8 +5,15 @@ target can use: wheels whose tags it supports and sdists, within their Requires-
 not yanked (a yanked version stays available to an ``==`` pin, PEP 592). Dependencies come,
 cheapest first, from a profile's static ``metadata``, one wheel's METADATA (every wheel of
 a version is assumed to declare the same dependencies, as uv and pip assume), an sdist's
-PKG-INFO when it is Metadata 2.2+ and does not mark Requires-Dist dynamic (PEP 643), and
-only then from a metadata build, which the caller supplies as ``MetadataBuilder``.
+PKG-INFO when it is Metadata 2.2+ and does not mark Requires-Dist dynamic (PEP 643), the
+``[project]`` table of an sdist's or source tree's pyproject.toml when it declares them
+statically (PEP 621, see ``pyprojectmeta``), and only then from a metadata build, which
+the caller supplies as ``MetadataBuilder``.
+
+A candidate whose metadata fails (its build, its build environment, its archive) is a
+fact about that candidate: ``dependencies`` raises ``CandidateUnavailable`` and the solver
+leaves it out. Not so for a direct reference or a profiled package, which the user named:
+their failure is the lock's.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import threading
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from packaging.metadata import parse_email
@@ -34,6 +42,7 @@ from satlock.resolver.candidates import Candidate, DirectReference, DistFile, sp
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
+from satlock.resolver.pyprojectmeta import MAX_PYPROJECT_BYTES, static_metadata
 from satlock.resolver.target import Target
 
 
@@ -52,6 +61,9 @@ class MetadataBuilder(Protocol):
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
         """The core metadata (METADATA file contents) of a source package, built through PEP 517."""
+
+    def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
+        """The folder holding the source (a git checkout), to read its pyproject.toml without a build."""
 
 
 def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
@@ -92,21 +104,42 @@ def _static_sdist_metadata(data: bytes) -> bool:
 
 def read_pkg_info(archive: str) -> bytes | None:
     """The top-level PKG-INFO of an sdist, read without extracting anything."""
+    return read_sdist_files(archive, ["PKG-INFO"]).get("PKG-INFO")
+
+
+def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
+    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
+
+    Each is read only up to ``MAX_PYPROJECT_BYTES`` and one byte more, so a huge member
+    in a hostile archive costs nothing and is then refused by the reader.
+    """
+    found: dict[str, bytes] = {}
+
+    def member(name: str) -> str | None:
+        rest = name.split("/", 1)[1] if "/" in name else ""
+        return rest if rest in wanted and rest not in found else None
+
     try:
         if archive.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 for n in zf.namelist():
-                    if n.count("/") == 1 and n.endswith("/PKG-INFO"):
-                        return zf.read(n)
-            return None
+                    rest = member(n)
+                    if rest is not None:
+                        with zf.open(n) as f:
+                            found[rest] = f.read(MAX_PYPROJECT_BYTES + 1)
+            return found
         with tarfile.open(archive) as tf:
             for m in tf:
-                if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/PKG-INFO"):
+                rest = member(m.name) if m.isfile() else None
+                if rest is not None:
                     f = tf.extractfile(m)
-                    return f.read() if f else None
+                    if f is not None:
+                        found[rest] = f.read(MAX_PYPROJECT_BYTES + 1)
+                if len(found) == len(wanted):
+                    break
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
         raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
-    return None
+    return found
 
 
 class IndexProvider:
@@ -172,6 +205,11 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
+        static = None if ref.kind == "archive" and target.endswith(".whl") else self._static_pyproject(name, self._direct_pyproject(name, ref))
+        if static is not None:
+            with self._lock:
+                self._deps[(name, str(static[1]))] = static[2]
+            return static
         if ref.kind == "archive" and target.endswith(".whl"):
             data = self.client.core_metadata(DistFile(filename=target.rsplit("/", 1)[-1], url=_as_url(ref), hashes=dict(ref.hashes)))
         else:
@@ -182,6 +220,31 @@ class IndexProvider:
         with self._lock:
             self._deps[(name, str(version))] = deps
         return meta_name, version, deps
+
+    def _direct_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:
+        """The pyproject.toml of a direct source, read without a build: from the folder, the
+        archive, or (through the builder, which owns checkouts) the git checkout."""
+        sub = f"{ref.subdirectory.strip('/')}/" if ref.subdirectory else ""
+        if ref.kind == "directory":
+            path = Path(ref.path or ".") / sub / "pyproject.toml"
+            return path.read_bytes()[:MAX_PYPROJECT_BYTES + 1] if path.is_file() else None
+        if ref.kind == "archive":
+            if ref.url:
+                archive = self.client.download(DistFile(filename=ref.url.rsplit("/", 1)[-1], url=ref.url, hashes=dict(ref.hashes)))
+            else:
+                archive = Path(ref.path or "")
+            return read_sdist_files(str(archive), [f"{sub}pyproject.toml"]).get(f"{sub}pyproject.toml")
+        if self.builder is None:
+            return None
+        path = self.builder.source_tree(name, ref) / "pyproject.toml"
+        return path.read_bytes()[:MAX_PYPROJECT_BYTES + 1] if path.is_file() else None
+
+    def _static_pyproject(self, name: NormalizedName, data: bytes | None) -> tuple[NormalizedName, Version, Dependencies] | None:
+        """PEP 621 static metadata, but not for a profiled package: its metadata build runs in the
+        profile's environment, and the lock records that environment."""
+        if data is None or name in self.profiles:
+            return None
+        return static_metadata(data)
 
     def _index_candidates(self, name: NormalizedName) -> CandidateList:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
@@ -303,9 +366,13 @@ class IndexProvider:
         if sdist is None:
             raise MetadataError(f"{c} has no file to read metadata from")
         path = self.client.download(sdist)
-        pkg_info = read_pkg_info(str(path))
+        files = read_sdist_files(str(path), ["PKG-INFO", "pyproject.toml"])
+        pkg_info = files.get("PKG-INFO")
         if pkg_info is not None and _static_sdist_metadata(pkg_info):
             return self._checked(c, pkg_info, sdist.filename)
+        static = self._static_pyproject(c.name, files.get("pyproject.toml"))
+        if static is not None and static[:2] == (c.name, c.version):
+            return static[2]
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
@@ -416,6 +483,4 @@ def _version(raw: str) -> Version | None:
 def _as_url(ref: DirectReference) -> str:
     if ref.url:
         return ref.url
-    from pathlib import Path
-
     return Path(ref.path or "").resolve().as_uri()

@@ -147,3 +147,65 @@ def test_a_failed_build_of_a_profiled_package_still_fails_the_lock(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("error: building a failed:")
     assert not (project / "pylock.toml").exists()
+
+
+# -- 3. static metadata from pyproject.toml --------------------------------------------------
+
+# A backend that cannot even be installed: if satlock ever ran it, the build environment
+# would ask the index for "no-such-backend" and fail.
+FAILING_BACKEND = '[build-system]\nrequires = ["no-such-backend"]\nbuild-backend = "no_such_backend"\n\n'
+
+
+def static_pyproject(name: str, version: str, dependencies: list[str], optional: str = "", dynamic: str = "") -> str:
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    return (FAILING_BACKEND + f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.8"\n'
+            f'dependencies = [{deps}]\n{dynamic}' + (f"\n[project.optional-dependencies]\n{optional}" if optional else ""))
+
+
+def test_an_sdist_with_static_pyproject_metadata_locks_without_running_its_backend(tmp_path):
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False,
+                       pyproject=static_pyproject("s", "2.0", ["b>=1"], optional='Fast = ["c; python_version >= \'3\'"]'))
+    build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0"), make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    project = write_project(tmp_path / "p", ["s[fast]"])
+    with IndexServer(tmp_path / "index") as server:
+        result = lock(project, server.url + "/simple/", "-v")
+        asked = [path for _, path, _ in server.requests]
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"b": "1.0", "c": "1.0", "s": "2.0"}
+    assert not [p for p in asked if "no-such-backend" in p] and "warning" not in result.output
+
+
+def test_a_dynamic_dependencies_field_is_not_read_as_static(tmp_path):
+    # dependencies listed in dynamic: only the (failing) backend can tell, so 2.0 is left out.
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False,
+                       pyproject=static_pyproject("s", "2.0", [], dynamic='dynamic = ["dependencies"]\n'))
+    url = build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["s"])
+    result = lock(project, url, "-v")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"s": "1.0"}
+    assert "warning: left out s 2.0, which could not be built: " in result.output
+
+
+def test_path_and_git_sources_with_static_pyproject_metadata_lock_without_a_build(tmp_path):
+    import subprocess
+
+    url = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "b", "1.0"), make_wheel(tmp_path / "d", "c", "1.0")]).as_uri()
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text(static_pyproject("local-pkg", "0.3", ["b"]))
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "pyproject.toml").write_text(static_pyproject("git-pkg", "0.7", ["c"]))
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(tmp_path), "PATH": __import__("os").environ["PATH"]}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    tool = ('[tool.satlock.sources]\nlocal-pkg = { path = "../local" }\n'
+            f'git-pkg = {{ git = "{repo.as_uri()}", subdirectory = "sub" }}\n')
+    project = write_project(tmp_path / "p", ["local-pkg", "git-pkg"], tool=tool)
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"b": "1.0", "c": "1.0", "git-pkg": "0.7", "local-pkg": "0.3"}
