@@ -284,8 +284,11 @@ class Solver:
             changes = self._changes[name]
             if c.key in self.deps or changes < 2:
                 continue
-            # Only versions whose metadata is cheap (a wheel's): a batch never starts a build.
-            batch = [x for x in self._eligible(name) if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
+            # The versions right after the current one in preference order (where a walk back
+            # goes next), and only those whose metadata is cheap (a wheel's): a batch never builds.
+            eligible = self._eligible(name)
+            after = eligible[eligible.index(c) + 1:] if c in eligible else []
+            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
             out.update((x.key, x) for x in batch)
         return list(out.values())
 
