@@ -463,8 +463,9 @@ def _unavailable_reason(error: SatlockError) -> str:
     detail = "; ".join(items) if items else (body[-1] if body else "")
     first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
     text = first + (f" ({detail})" if detail else "")
-    text += "".join(f"; {p}" for p in (f"hint: {error.hint}" if error.hint else None, log) if p)
-    verb = "has unreadable metadata" if isinstance(error, (MetadataError, UnsafeArchiveError)) else "could not be built"
+    hint = f"hint: {' '.join(error.hint.split())}" if error.hint else None
+    text += "".join(f"; {p}" for p in (hint, log) if p)
+    verb = "cannot be used" if isinstance(error, (MetadataError, UnsafeArchiveError)) else "could not be built"
     return f"{verb}: {text}"
 
 

@@ -209,3 +209,48 @@ def test_path_and_git_sources_with_static_pyproject_metadata_lock_without_a_buil
     result = lock(project, url)
     assert result.exit_code == 0, result.output
     assert versions(project) == {"b": "1.0", "c": "1.0", "git-pkg": "0.7", "local-pkg": "0.3"}
+
+
+def _pyproject(project: str) -> bytes:
+    return (FAILING_BACKEND + "[project]\n" + project).encode()
+
+
+def test_static_pyproject_metadata_guards_optional_dependencies_by_their_extra():
+    from satlock.resolver.pyprojectmeta import static_metadata
+
+    name, version, deps = static_metadata(_pyproject(
+        'name = "Pkg_One"\nversion = "1.0"\ndependencies = ["a"]\n'
+        '[project.optional-dependencies]\nWin_Only = ["b; os_name == \'nt\' or sys_platform == \'win32\'"]\n'))
+    assert (name, str(version), deps.provides_extras) == ("pkg-one", "1.0", frozenset({"win-only"}))
+    b = next(r for r in deps.requires if r.name == "b")
+    env = {"os_name": "nt", "sys_platform": "linux"}
+    assert b.marker.evaluate({**env, "extra": "win-only"}) and not b.marker.evaluate({**env, "extra": ""})
+    assert not b.marker.evaluate({"os_name": "posix", "sys_platform": "linux", "extra": "win-only"})
+
+
+def test_pyproject_metadata_that_is_dynamic_incomplete_or_invalid_is_left_to_the_build():
+    from satlock.resolver.pyprojectmeta import MAX_PYPROJECT_BYTES, static_metadata
+
+    for project in ['name = "p"\ndynamic = ["version"]\ndependencies = []\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["dependencies"]\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["optional-dependencies"]\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["requires-python"]\n',
+                    'version = "1"\ndependencies = []\n',
+                    'name = "p"\nversion = "1"\ndependencies = ["not a requirement!"]\n',
+                    'name = "p"\nversion = "one"\n',
+                    'name = "p"\nversion = "1"\ndependencies = "a"\n',
+                    'name = "p"\nversion = "1"\nrequires-python = 3\n']:
+        assert static_metadata(_pyproject(project)) is None, project
+    assert static_metadata(b"[project\n") is None
+    padded = _pyproject('name = "p"\nversion = "1"\n') + b"#" * MAX_PYPROJECT_BYTES
+    assert static_metadata(padded) is None
+
+
+def test_an_sdist_whose_pyproject_names_another_version_is_not_read_as_static(tmp_path):
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False, pyproject=static_pyproject("s", "0.0.0", []))
+    url = build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["s"])
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"s": "1.0"}
