@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Callable, Optional, TypeVar
 
@@ -44,8 +45,14 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose")]
 
 
 def _run(out: Output, fn: Callable[[], T]) -> T:
+    from pyproject_hooks import BuildBackendWarning
+
     try:
-        return fn()
+        with warnings.catch_warnings():
+            # pyproject_hooks re-raises a backend's own warnings here (numpy's setup.py: a
+            # screenful about BLAS); they are the backend's chatter, not satlock's to print.
+            warnings.simplefilter("ignore", BuildBackendWarning)
+            return fn()
     except SatlockError as e:
         out.error(e)
         raise typer.Exit(e.exit_code) from None

@@ -42,7 +42,7 @@ from satlock.resolver.candidates import Candidate, DirectReference, DistFile, sp
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
-from satlock.resolver.pyprojectmeta import MAX_PYPROJECT_BYTES, static_metadata
+from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.target import Target
 
 
@@ -51,6 +51,8 @@ CANDIDATES = "candidates-v1"
 # What one candidate's metadata can fail with that says nothing about the others: its build
 # (or its build environment) fails, its archive or metadata is broken.
 _CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError, UnsafeArchiveError)
+# The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
+MAX_MEMBER_BYTES = 64 << 20
 
 
 class MetadataBuilder(Protocol):
@@ -110,8 +112,8 @@ def read_pkg_info(archive: str) -> bytes | None:
 def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
     """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
 
-    Each is read only up to ``MAX_PYPROJECT_BYTES`` and one byte more, so a huge member
-    in a hostile archive costs nothing and is then refused by the reader.
+    Each is read only up to ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive
+    costs little; whoever parses it refuses what is too big for it.
     """
     found: dict[str, bytes] = {}
 
@@ -126,7 +128,7 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
                     rest = member(n)
                     if rest is not None:
                         with zf.open(n) as f:
-                            found[rest] = f.read(MAX_PYPROJECT_BYTES + 1)
+                            found[rest] = f.read(MAX_MEMBER_BYTES)
             return found
         with tarfile.open(archive) as tf:
             for m in tf:
@@ -134,7 +136,7 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
                 if rest is not None:
                     f = tf.extractfile(m)
                     if f is not None:
-                        found[rest] = f.read(MAX_PYPROJECT_BYTES + 1)
+                        found[rest] = f.read(MAX_MEMBER_BYTES)
                 if len(found) == len(wanted):
                     break
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
@@ -205,12 +207,13 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
-        static = None if ref.kind == "archive" and target.endswith(".whl") else self._static_pyproject(name, self._direct_pyproject(name, ref))
+        wheel = ref.kind == "archive" and target.endswith(".whl")
+        static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
         if static is not None:
             with self._lock:
                 self._deps[(name, str(static[1]))] = static[2]
             return static
-        if ref.kind == "archive" and target.endswith(".whl"):
+        if wheel:
             data = self.client.core_metadata(DistFile(filename=target.rsplit("/", 1)[-1], url=_as_url(ref), hashes=dict(ref.hashes)))
         else:
             if self.builder is None:
@@ -227,7 +230,7 @@ class IndexProvider:
         sub = f"{ref.subdirectory.strip('/')}/" if ref.subdirectory else ""
         if ref.kind == "directory":
             path = Path(ref.path or ".") / sub / "pyproject.toml"
-            return path.read_bytes()[:MAX_PYPROJECT_BYTES + 1] if path.is_file() else None
+            return path.read_bytes() if path.is_file() else None
         if ref.kind == "archive":
             if ref.url:
                 archive = self.client.download(DistFile(filename=ref.url.rsplit("/", 1)[-1], url=ref.url, hashes=dict(ref.hashes)))
@@ -237,7 +240,7 @@ class IndexProvider:
         if self.builder is None:
             return None
         path = self.builder.source_tree(name, ref) / "pyproject.toml"
-        return path.read_bytes()[:MAX_PYPROJECT_BYTES + 1] if path.is_file() else None
+        return path.read_bytes() if path.is_file() else None
 
     def _static_pyproject(self, name: NormalizedName, data: bytes | None) -> tuple[NormalizedName, Version, Dependencies] | None:
         """PEP 621 static metadata, but not for a profiled package: its metadata build runs in the
