@@ -27,8 +27,9 @@ which the conflict story tells if it matters.
 
 Each round first asks for a model that keeps as many hints as hold together (last round's
 decisions, then the newest versions), one solver call when they all hold; the candidates
-that model picks where it kept a hint are expanded and the round ends, and only those picks
-are next round's hints. When nothing is left to expand that way, the full preference search
+that model picks where it kept a preferred hint are expanded and the round ends. Its other
+picks are next round's hints too, after the decisions (they held together, which spares
+solver calls), but never count as decisions: kept again, they are still not expanded. When nothing is left to expand that way, the full preference search
 runs; if it picks candidates not expanded yet, they are expanded and the loop goes on, else
 its choice is the answer.
 
@@ -407,13 +408,14 @@ class Solver:
             raise Unsatisfiable(self.enc, self.excluded)
         return model, dict(kept)
 
-    def _model_choice(self, model: set[int], kept: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
-        """What ``model`` installs where it kept a hint, reached from the project's requirements.
+    def _model_choice(self, model: set[int], kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
+        """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
+        reached from the project's requirements.
 
-        Where the model dropped a package's hint its pick is arbitrary: carried into the next
-        round as a hint, it would be expanded (and built) as if something had chosen it
-        (setuptools 0.7.2 for scrapyd's ``setuptools<81``). So the walk stops there and the
-        preference search decides that package.
+        Where the model dropped a package's hint its pick is arbitrary: taken for a decision,
+        it would be expanded (and built) as if something had chosen it (setuptools 0.7.2 for
+        scrapyd's ``setuptools<81``). So the walk stops there and the preference search
+        decides that package.
         """
         chosen: dict[NormalizedName, Candidate] = {}
 
@@ -421,7 +423,7 @@ class Solver:
             if name not in chosen:
                 cands = self._eligible(name)
                 index = self._chosen_in(model, cands)
-                if index is None or name not in kept or kept[name].key != cands[index].key:
+                if index is None or (kept is not None and (name not in kept or kept[name].key != cands[index].key)):
                     return None
                 chosen[name] = cands[index]
             return chosen[name]
@@ -488,11 +490,15 @@ class Solver:
     def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
         self._add_roots(roots)
         previous: dict[NormalizedName, Candidate] = {}
+        # Last round's arbitrary picks: kept as hints, since they held together and so spare
+        # solver calls, but never expanded as if a preference had chosen them.
+        arbitrary: dict[NormalizedName, Candidate] = {}
         while True:
             self.stats.rounds += 1
-            # Hints in priority order: last round's choices in the order they were made, then
-            # the most preferred version of the project's requirements, then of everything else.
-            hints = dict(previous)
+            # Hints in priority order: last round's decisions in the order they were made, its
+            # arbitrary picks, then the most preferred version of the project's requirements,
+            # then of everything else.
+            hints = {**previous, **{n: c for n, c in arbitrary.items() if n not in previous}}
             root_names = [canonicalize_name(r.requirement.name) for r in self.roots]
             for name in [*root_names, *self.enc.candidates_of]:
                 cands = self._eligible(name)
@@ -504,11 +510,15 @@ class Solver:
             model, kept = self._consistent_hints(hints)
             # Only the model's preferred picks are worth fetching: where a hint had to be
             # dropped the model's choice is arbitrary, and the full search decides instead.
-            chosen = self._model_choice(model, kept)
+            preferred = {n: c for n, c in kept.items() if n not in arbitrary or arbitrary[n].key != c.key}
+            chosen = self._model_choice(model, preferred)
             todo = [c for c in chosen.values() if c.key not in self.deps]
+            arbitrary = {}
             if not todo:
                 chosen = self._optimize(hints)
                 todo = [c for c in chosen.values() if c.key not in self.deps]
+            else:
+                arbitrary = {n: c for n, c in self._model_choice(model, None).items() if n not in chosen}
             for name, c in chosen.items():
                 if name in previous and previous[name].key != c.key:
                     self._changes[name] += 1
