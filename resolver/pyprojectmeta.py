@@ -36,7 +36,8 @@ def static_metadata(data: bytes) -> tuple[NormalizedName, Version, Dependencies]
         return None
     try:
         document = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        # RecursionError: a hostile file nests arrays thousands deep.
         return None
     project = document.get("project")
     if not isinstance(project, dict):

@@ -242,6 +242,7 @@ def test_pyproject_metadata_that_is_dynamic_incomplete_or_invalid_is_left_to_the
                     'name = "p"\nversion = "1"\nrequires-python = 3\n']:
         assert static_metadata(_pyproject(project)) is None, project
     assert static_metadata(b"[project\n") is None
+    assert static_metadata(b"a = " + b"[" * 100_000 + b"]" * 100_000) is None
     padded = _pyproject('name = "p"\nversion = "1"\n') + b"#" * MAX_PYPROJECT_BYTES
     assert static_metadata(padded) is None
 
