@@ -255,3 +255,20 @@ def test_an_sdist_whose_pyproject_names_another_version_is_not_read_as_static(tm
     result = lock(project, url)
     assert result.exit_code == 0, result.output
     assert versions(project) == {"s": "1.0"}
+
+
+def test_a_walk_back_batches_wheels_only_and_never_fetches_older_unbuildable_sdists(tmp_path):
+    # a 12..6 all conflict with the project's b==1, so a walks back (and is batch-expanded)
+    # to 5; the sdist-only a 4..1 below it are never the answer and must never be fetched.
+    d = tmp_path / "d"
+    dists = [make_wheel(d, "a", f"{v}.0", requires=["b>=2"]) for v in range(6, 13)]
+    dists += [make_wheel(d, "a", "5.0", requires=["b"]), make_wheel(d, "b", "1.0"), make_wheel(d, "b", "2.0")]
+    dists += [unbuildable_sdist(d, "a", f"{v}.0") for v in range(1, 5)]
+    build_index(tmp_path / "index", dists)
+    project = write_project(tmp_path / "p", ["a", "b==1"])
+    with IndexServer(tmp_path / "index") as server:
+        result = lock(project, server.url + "/simple/")
+        fetched = [path for _, path, _ in server.requests if path.startswith("/files/")]
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "5.0", "b": "1.0"}
+    assert not [p for p in fetched if p.endswith(".tar.gz")]
