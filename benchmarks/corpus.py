@@ -121,15 +121,20 @@ def differences(ours: Pins, theirs: Pins) -> list[Difference]:
 
 
 def error_line(log: Path | None, fallback: str) -> str:
-    """The line that says what went wrong: satlock's ``error:`` line or uv's ``error:``/``×`` line."""
+    """The line that says what went wrong: satlock's ``error:`` line or uv's ``error:``/``×`` line.
+
+    An error line that ends with a colon announces the next one ("no set of versions satisfies
+    all of these together:"), so that one is joined to it.
+    """
     if log is None or not log.exists():
         return fallback
     text = log.read_text(errors="replace")
-    stderr = text.split("--- stderr\n", 1)[-1]
-    for line in stderr.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("error:", "×", "Error:")):
-            return run.first_error_line(stripped)
+    lines = [line.strip() for line in text.split("--- stderr\n", 1)[-1].splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith(("error:", "×", "Error:")):
+            if line.endswith(":") and i + 1 < len(lines):
+                line = f"{line} {lines[i + 1]}"
+            return run.first_error_line(line, limit=240)
     return fallback
 
 
@@ -462,7 +467,9 @@ def render(results: Sequence[Result], versions: Mapping[str, str], machine: str,
                 if check.problems:
                     lines.append(f"- {label}'s answer breaks: " + _listed(check.problems))
                 if check.unneeded:
-                    lines.append(f"- {label}'s answer pins what nothing requires on the target: " + _listed(check.unneeded))
+                    why = (" (what the unchecked below require, presumably)" if check.unchecked else "")
+                    lines.append(f"- {label}'s answer pins what no checked requirement reaches{why}: "
+                                 + _listed(check.unneeded))
                 if check.unchecked:
                     lines.append(f"- {label}'s answer, unchecked: " + _listed(check.unchecked))
             lines.append("")
