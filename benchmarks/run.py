@@ -518,8 +518,13 @@ def dir_size(path: Path) -> int:
     return total
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[float, str | None]:
-    """Run one command; (seconds, None) on success, (seconds, reason) otherwise."""
+def timed(command: list[str], cwd: Path, env: dict[str, str], timeout: float,
+          log: Path | None = None) -> tuple[float, str | None]:
+    """Run one command; (seconds, None) on success, (seconds, reason) otherwise.
+
+    With ``log``, the command line and its whole stdout and stderr are written there, so a
+    failure can be diagnosed beyond the one line a table has room for.
+    """
     start = time.perf_counter()
     try:
         proc = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -529,6 +534,10 @@ def timed(command: list[str], cwd: Path, env: dict[str, str], timeout: float) ->
     except OSError as exc:
         return time.perf_counter() - start, f"cannot run {command[0]}: {exc.strerror}"
     elapsed = time.perf_counter() - start
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(command)}\n# exit {proc.returncode} after {elapsed:.2f} s\n"
+                       f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     if proc.returncode != 0:
         return elapsed, first_error_line(proc.stderr, proc.stdout)
     return elapsed, None
