@@ -15,7 +15,6 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
@@ -29,7 +28,7 @@ from satlock.buildenv.venv import Venv
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
-from satlock.resolver.candidates import DistFile
+from satlock.resolver.candidates import DistFile, filename_from_url
 from satlock.resolver.index import fetch_many
 from satlock.resolver.lockfile import satlock_table
 
@@ -77,14 +76,14 @@ class LockedBuilder:
             folder = self.lock_dir / source.path
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
         assert isinstance(source, PackageArchive)
-        filename = unquote(urlsplit(source.url).path.rsplit("/", 1)[-1]) if source.url else Path(source.path or "").name
+        filename = filename_from_url(source.url, dist=False) if source.url else Path(source.path or "").name
         path = self.client.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir))
         if filename.endswith(".whl"):
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
     def _recorded_wheels(self, packages: list[Mapping[str, Any]]) -> tuple[EnvWheel, ...]:
-        files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
+        files = [_dist_file(filename_from_url(p["url"]), p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
         paths = fetch_many(self.client.download, files)
         return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,8 +20,26 @@ import filelock
 import platformdirs
 
 from satlock.atomic import write_atomic
+from satlock.errors import IndexFormatError
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
+# One safe file name: a digest, a sha256, ``git-<commit>`` or a distribution file name.
+_KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!~-]{0,254}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def checked_key(bucket: str, key: str) -> None:
+    """Refuse a bucket or key that is not a plain name (at most ``<name>/<name>``).
+
+    Keys are built from validated digests and file names; this is the last line of
+    defence should anything from an index page, a lock or a cache entry reach here
+    unchecked: no key may name a path outside its bucket.
+    """
+    parts = key.split("/")
+    if (not _BUCKET.fullmatch(bucket) or len(parts) > 2
+            or not all(_KEY_PART.fullmatch(p) and ".." not in p for p in parts)):
+        raise IndexFormatError(f"refusing unsafe cache entry name {bucket!r}/{key!r:.120}",
+                               hint="a file name or hash from an index or lock is not what it claims to be")
 
 
 def default_cache_dir() -> Path:
@@ -52,6 +71,7 @@ class Cache:
         return cache
 
     def path(self, bucket: str, key: str) -> Path:
+        checked_key(bucket, key)
         return self.root / bucket / key
 
     def read(self, bucket: str, key: str) -> bytes | None:
@@ -82,12 +102,14 @@ class Cache:
             target.unlink(missing_ok=True)
 
     def lock(self, bucket: str, key: str) -> filelock.FileLock:
+        checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
         lock_dir.mkdir(parents=True, exist_ok=True)
         return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place."""
+        checked_key(bucket, "tmp")
         parent = self.root / bucket
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))

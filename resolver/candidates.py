@@ -61,14 +61,15 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
-def checked_filename(name: str, where: str) -> str:
-    """``name`` if it is a wheel or sdist file name that is safe to use in a path.
+def checked_filename(name: str, where: str, *, dist: bool = True) -> str:
+    """``name`` if it is safe to use as a file name in a path (and, with ``dist``, a wheel or sdist name).
 
-    A file name from an index page or a URL is untrusted: no ``/``, ``\\``, NUL or ``..``
-    may survive unquoting, and it must parse as a distribution file name.
+    A file name from an index page, a lock or a URL is untrusted: no ``/``, ``\\``, NUL or
+    ``..`` may survive unquoting. Direct archive URLs (``.../archive/main.zip``) need not
+    be distribution names, so ``dist=False`` only asks for safety.
     """
-    if not is_safe_name(name) or _parse_name(name) is None:
-        raise IndexFormatError(f"{where}: {name!r:.120} is not a wheel or sdist file name",
+    if not is_safe_name(name) or (dist and _parse_name(name) is None and split_filename(name) is None):
+        raise IndexFormatError(f"{where}: {name!r:.120} is not a {'wheel or sdist ' if dist else 'safe '}file name",
                                hint="the index or lock names a file that satlock will not write to disk")
     return name
 
@@ -78,14 +79,14 @@ def is_safe_name(name: str) -> bool:
     return bool(name) and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\\0")
 
 
-def filename_from_url(url: str, where: str | None = None) -> str:
-    """The distribution file name at the end of ``url``, unquoted and checked (``checked_filename``).
+def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:
+    """The file name at the end of ``url``, unquoted and checked (``checked_filename``).
 
     Every place that takes a file name from a URL goes through here, so a ``%2F..%2F``
     in a build tag or a ``%2e%2e`` cannot become part of a cache path.
     """
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return checked_filename(name, where if where is not None else redact(url))
+    return checked_filename(name, where if where is not None else redact(url), dist=dist)
 
 
 def _parse_name(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:

@@ -303,7 +303,7 @@ class IndexClient:
 
     def download(self, file: DistFile) -> Path:
         """The whole file in the cache, verified against every hash the index gave."""
-        key = f"{_file_key(file)}/{checked_filename(file.filename, redact(file.url))}"
+        key = f"{_file_key(file)}/{checked_filename(file.filename, redact(file.url), dist=False)}"
         dest = self.cache.path(FILES, key)
         if _verified(dest, file):
             return dest

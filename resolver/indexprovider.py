@@ -18,6 +18,7 @@ import threading
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from packaging.metadata import parse_email
@@ -28,7 +29,8 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import MetadataError, NetworkError, SatlockError
 from satlock.profiles.schema import Profile
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile, split_filename
+from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
+                                         split_filename)
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
@@ -167,7 +169,8 @@ class IndexProvider:
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
         if ref.kind == "archive" and target.endswith(".whl"):
-            data = self.client.core_metadata(DistFile(filename=target.rsplit("/", 1)[-1], url=_as_url(ref), hashes=dict(ref.hashes)))
+            filename = filename_from_url(ref.url) if ref.url else checked_filename(Path(target).name, target)
+            data = self.client.core_metadata(DistFile(filename=filename, url=_as_url(ref), hashes=dict(ref.hashes)))
         else:
             if self.builder is None:
                 raise MetadataError(f"{name} comes from {ref.display()}, and its metadata needs a build", hint=f"add a profile with static metadata: satlock profile add {name} --version V --requires-dist ...")
