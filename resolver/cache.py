@@ -55,6 +55,19 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
 
 
+_SEAL = b"satlock-entry-v1 "
+
+
+def _unseal(raw: bytes) -> bytes | None:
+    if not raw.startswith(_SEAL):
+        return None
+    head, sep, data = raw[len(_SEAL):].partition(b"\n")
+    size, _, sha = head.decode("ascii", errors="replace").partition(" ")
+    if not sep or size != str(len(data)) or sha != hashlib.sha256(data).hexdigest():
+        return None
+    return data
+
+
 class Cache:
     """A folder of cache buckets; ``Cache.temporary()`` serves ``--no-cache``."""
 
@@ -79,6 +92,24 @@ class Cache:
             return self.path(bucket, key).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
+
+    def read_sealed(self, bucket: str, key: str) -> bytes | None:
+        """An entry written by ``write_sealed``; a truncated or altered one is dropped and is a miss.
+
+        For entries whose every line matters (core metadata): one cut at a line boundary
+        still parses, and would silently lose a dependency.
+        """
+        raw = self.read(bucket, key)
+        if raw is None:
+            return None
+        data = _unseal(raw)
+        if data is None:
+            self.discard(bucket, key)
+        return data
+
+    def write_sealed(self, bucket: str, key: str, data: bytes) -> Path:
+        """``write``, with the entry's length and sha256 in a header line that ``read_sealed`` checks."""
+        return self.write(bucket, key, _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data)
 
     def write(self, bucket: str, key: str, data: bytes) -> Path:
         dest = self.path(bucket, key)

@@ -35,6 +35,8 @@ _HASH_NAME = re.compile(r"[a-z0-9_]{1,32}")
 # plain hex) but never used, since only hashlib's algorithms are ever verified.
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
                 "blake2b": 128, "blake2s": 64, "sha3_256": 64, "sha3_512": 128}
+# What satlock verifies downloads against (fixed-length digests hashlib always has).
+VERIFIABLE_HASHES = frozenset(_HEX_LENGTHS)
 
 
 def checked_hash(algorithm: str, value: object, where: str) -> tuple[str, str]:

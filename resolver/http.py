@@ -29,6 +29,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import urllib3
+import urllib3.connection
 from urllib3.util.ssl_ import create_urllib3_context
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -197,6 +198,56 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
 
 
+_deadline = threading.local()
+
+
+class _HeadersDeadline:
+    """Connection mixin: the wait for the status line and headers ends at the request's deadline.
+
+    A socket timeout bounds each read, so a server sending its headers a byte at a time
+    would never trip it; the timer shuts the socket down instead, and ``_send`` reports
+    the failure as a timeout since the deadline has passed.
+    """
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        at = getattr(_deadline, "at", None)
+        if at is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, at - time.monotonic()), self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _HTTPConnection(_HeadersDeadline, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadersDeadline, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
 def _body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
     """The body as it arrives, stopping at ``deadline``: the timeout bounds the whole answer,
     not each read, so a server sending one byte a second cannot hold a request for hours."""
@@ -242,6 +293,7 @@ class HttpClient:
                 context = create_urllib3_context()
                 context.load_default_certs()
                 self._pool_manager = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
+                self._pool_manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
             return self._pool_manager
 
     def check_index_url(self, url: str) -> None:
@@ -333,13 +385,17 @@ class HttpClient:
                 for _hop in range(_MAX_REDIRECTS + 1):
                     with self._lock:
                         self.request_count += 1
-                    auth = self._auth_for(current)[1]
+                    current, auth = self._auth_for(current)
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
-                                              retries=False, redirect=False,
-                                              timeout=urllib3.Timeout(connect=left, read=left))
+                    _deadline.at = deadline
+                    try:
+                        resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
+                                                  retries=False, redirect=False,
+                                                  timeout=urllib3.Timeout(connect=left, read=left))
+                    finally:
+                        _deadline.at = None
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break
@@ -369,6 +425,8 @@ class HttpClient:
                 return answer, result
             except (HTTPError, _Retryable, _DeadlineExceeded) as exc:
                 reason = str(exc) if isinstance(exc, _Retryable) else _reason(exc, self.timeout)
+                if time.monotonic() >= deadline and not isinstance(exc, _Retryable):
+                    reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
                 if isinstance(getattr(exc, "reason", exc), SSLError):
                     break  # a certificate problem will not fix itself on retry
             finally:

@@ -39,7 +39,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError
 from satlock.resolver.cache import Cache, digest
-from satlock.resolver.candidates import DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
 from satlock.resolver.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 
 __all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
@@ -258,14 +258,14 @@ class IndexClient:
             raise MetadataError(f"{file.filename} is not a wheel; its metadata needs a build",
                                 hint="this is a bug in satlock: sdists go through the build environment")
         key = _file_key(file)
-        cached = _unseal(self.cache.read(METADATA, key))
-        if cached is not None and _valid_metadata(cached):
-            return cached
-        if cached is not None or self.cache.read(METADATA, key) is not None:
+        cached = self.cache.read_sealed(METADATA, key)
+        if cached is not None:
+            if _valid_metadata(cached):
+                return cached
             self.cache.discard(METADATA, key)
         data = self._fetch_metadata(file)
         _check_metadata(data, file)
-        self.cache.write(METADATA, key, _seal(data))
+        self.cache.write_sealed(METADATA, key, data)
         return data
 
     def _fetch_metadata(self, file: DistFile) -> bytes:
@@ -312,7 +312,7 @@ class IndexClient:
                 return dest
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{file.filename}"
-            algorithms = {"sha256"} | {a for a in file.hashes if a in hashlib.algorithms_available}
+            algorithms = {"sha256"} | {a for a in file.hashes if a in VERIFIABLE_HASHES}
             try:
                 got = self.http.fetch_to_file(file.url, tmp, algorithms)
                 _verify_digests(got, file.hashes, file.filename, file.url)
@@ -339,25 +339,6 @@ def _file_key(file: DistFile) -> str:
     """The cache key for a file's entries: its sha256 when it has a valid one, else a digest of its URL."""
     sha = file.sha256
     return sha if is_sha256(sha) else digest(file.url)
-
-
-_SEAL = b"satlock-entry-v1 "
-
-
-def _seal(data: bytes) -> bytes:
-    """A cache entry that carries its own length and sha256, so a truncated one is noticed."""
-    return _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data
-
-
-def _unseal(raw: bytes | None) -> bytes | None:
-    """The data of a sealed entry, or ``None`` when missing, truncated or altered (a miss)."""
-    if raw is None or not raw.startswith(_SEAL):
-        return None
-    head, sep, data = raw[len(_SEAL):].partition(b"\n")
-    size, _, sha = head.decode("ascii", errors="replace").partition(" ")
-    if not sep or size != str(len(data)) or sha != hashlib.sha256(data).hexdigest():
-        return None
-    return data
 
 
 # -- the page cache entry ---------------------------------------------------------------
@@ -646,7 +627,7 @@ def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
         alg, sep, hexdigest = parts.fragment.partition("=")
         # Only a hash fragment is a hash; ``#egg=`` and the like are not.
         hashes = (_page_hashes(resp, "#" + alg.lower(), {alg: hexdigest}, filename)
-                  if sep and alg.lower() in hashlib.algorithms_guaranteed else {})
+                  if sep and alg.lower() in VERIFIABLE_HASHES else {})
         field = "data-core-metadata" if "data-core-metadata" in attrs else "data-dist-info-metadata"
         metadata = attrs.get(field)
         out.append(DistFile(
@@ -848,7 +829,7 @@ def _content_range_total(resp: Response) -> int | None:
 
 
 def _verify(data: bytes, expected: Mapping[str, str], what: str, url: str) -> None:
-    got = {alg: hashlib.new(alg, data).hexdigest() for alg in expected if alg in hashlib.algorithms_available}
+    got = {alg: hashlib.new(alg, data).hexdigest() for alg in expected if alg in VERIFIABLE_HASHES}
     _verify_digests(got, expected, what, url)
 
 

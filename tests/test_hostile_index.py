@@ -556,3 +556,48 @@ def test_metadata_cache_entries_carry_their_own_digest(tmp_path, monkeypatch, wh
     [entry] = [p for p in (cache / METADATA).rglob("*") if p.is_file()]
     head, _, body = entry.read_bytes().partition(b"\n")
     assert hashlib.sha256(body).hexdigest().encode() in head
+
+
+def test_hash_of_an_algorithm_satlock_cannot_verify_is_kept_but_a_sha256_is_computed(tmp_path, wheel):
+    page = json_page({"filename": wheel.name, "url": f"../../files/{wheel.name}", "hashes": {"shake_128": "abcd"}})
+    with Hostile({"/simple/foo/": page, f"/files/{wheel.name}": static(wheel.read_bytes())}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    assert result.exit_code == 0, result.output
+    [pkg] = tomllib.loads((project(tmp_path) / "pylock.toml").read_text())["packages"]
+    assert pkg["wheels"][0]["hashes"]["sha256"] == sha256_of(wheel)
+
+
+def test_built_metadata_cache_entry_truncated_at_a_line_boundary_is_a_miss(tmp_path):
+    from satlock.buildenv import wheelcache
+
+    cache = Cache(tmp_path / "cache")
+    metadata = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: bar\nRequires-Dist: baz\n"
+    wheelcache.store_metadata(cache, "src", "profile", "env", metadata)
+    assert wheelcache.cached_metadata(cache, "src", "profile", "env") == metadata
+    [entry] = [p for p in (tmp_path / "cache" / wheelcache.METADATA_BUCKET).iterdir()]
+    raw = entry.read_bytes()
+    entry.write_bytes(raw[: raw.index(b"Requires-Dist: baz")])
+    assert wheelcache.cached_metadata(cache, "src", "profile", "env") is None
+
+
+def test_timeout_bounds_a_server_trickling_its_headers():
+    sent: list[int] = []
+
+    def headers_trickle(handler: BaseHTTPRequestHandler) -> None:
+        sent.append(0)
+        conn = len(sent) - 1
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(150):
+                handler.wfile.write(b"X: y\r\n")
+                handler.wfile.flush()
+                sent[conn] += 1
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    with Hostile({"/simple/foo/": headers_trickle}) as srv:
+        with pytest.raises(NetworkError) as err:
+            HttpClient(timeout=1, retries=1, backoff=0.01).get(f"{srv.url}/simple/foo/")
+    assert "timed out after 1s" in err.value.message
+    assert len(sent) == 2 and max(sent) < 75
