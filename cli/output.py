@@ -23,7 +23,7 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message, markup=False)
+            self.err.print(redact(message), markup=False)
 
     def debug(self, message: str) -> None:
         if self.verbose:

@@ -601,3 +601,23 @@ def test_timeout_bounds_a_server_trickling_its_headers():
             HttpClient(timeout=1, retries=1, backoff=0.01).get(f"{srv.url}/simple/foo/")
     assert "timed out after 1s" in err.value.message
     assert len(sent) == 2 and max(sent) < 75
+
+
+def test_credentials_are_not_sent_to_the_host_a_redirect_leads_to(tmp_path, wheel):
+    with Hostile({}) as other:
+        other_port = other.url.rsplit(":", 1)[1]
+        seen: list[str | None] = []
+
+        def page(handler: BaseHTTPRequestHandler):
+            seen.append(handler.headers.get("Authorization"))
+            return html_page(f'<a href="/files/{wheel.name}#sha256={sha256_of(wheel)}">{wheel.name}</a>')(handler)
+
+        other.routes["/moved/foo/"] = page
+        other.routes[f"/files/{wheel.name}"] = static(wheel.read_bytes())
+        with Hostile({"/simple/foo/": static(b"", "text/plain", 302,
+                                             Location=f"http://localhost:{other_port}/moved/foo/")}) as srv:
+            url = srv.url.replace("http://", "http://alice:s3cret@") + "/simple"
+            result = lock(project(tmp_path), "--index-url", url)
+    assert result.exit_code == 0, result.output
+    assert seen == [None]
+    assert "s3cret" not in (project(tmp_path) / "pylock.toml").read_text()
