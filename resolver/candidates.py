@@ -131,7 +131,10 @@ class DistFile:
 
     @classmethod
     def from_row(cls, row: tuple) -> DistFile:
+        """The inverse of ``to_row``; ``ValueError`` for a row no page parse could have made."""
         filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
+        if not is_safe_name(filename) or ("sha256" in hashes and not is_sha256(hashes["sha256"])):
+            raise ValueError(f"invalid cached file row for {filename!r:.120}")
         return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
                    size=size, upload_time=upload, metadata=metadata,
                    index=index)

@@ -111,15 +111,18 @@ def check_index_url(url: str, allow_insecure_hosts: Collection[str] = ()) -> Non
             f"invalid index URL {shown!r}: expected an https:// or file:// URL",
             hint="give the full URL of a simple index, e.g. https://host/simple/, or file:///path/to/simple/",
         )
-    if scheme == "https" or is_loopback(host):
-        return
-    allowed = {h.lower() for h in allow_insecure_hosts}
-    if host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed):
+    if scheme == "https" or _plain_http_allowed(host, port, allow_insecure_hosts):
         return
     raise ConfigError(
         f"refusing plain http index URL {shown!r}: packages fetched over http can be replaced in transit",
         hint=f"use https, or if you trust the network add {host!r} to allow-insecure-host",
     )
+
+
+def _plain_http_allowed(host: str, port: int | None, allow_insecure_hosts: Collection[str]) -> bool:
+    """The http rule: plain http only to this machine or a host the user allowed (``host`` or ``host:port``)."""
+    allowed = {h.lower() for h in allow_insecure_hosts}
+    return is_loopback(host) or host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed)
 
 
 def remote_link_refusal(url: str, allow_insecure_hosts: Collection[str] = ()) -> str | None:
@@ -140,8 +143,7 @@ def remote_link_refusal(url: str, allow_insecure_hosts: Collection[str] = ()) ->
         return None
     if scheme != "http" or not host:
         return f"a remote index may only link https:// files, not {scheme or 'relative'}:// ones"
-    allowed = {h.lower() for h in allow_insecure_hosts}
-    if is_loopback(host) or host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed):
+    if _plain_http_allowed(host, port, allow_insecure_hosts):
         return None
     return f"plain http to {host} is not allowed (add it to allow-insecure-host if you trust the network)"
 

@@ -514,13 +514,8 @@ def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | N
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise _bad_field(resp, "size", size, filename)
     upload = entry.get("upload-time")
-    if upload is not None:
-        try:
-            datetime.fromisoformat(upload) if isinstance(upload, str) else None
-        except ValueError:
-            upload = {"invalid": upload}
-        if not isinstance(upload, str):
-            raise _bad_field(resp, "upload-time", upload if not isinstance(upload, dict) else upload["invalid"], filename)
+    if upload is not None and not _is_timestamp(upload):
+        raise _bad_field(resp, "upload-time", upload, filename)
     field = "core-metadata" if "core-metadata" in entry else "dist-info-metadata"
     metadata = _metadata_hashes(resp, field, entry.get(field, False), filename)
     return DistFile(
@@ -534,6 +529,17 @@ def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | N
         metadata=metadata,
         index=index,
     )
+
+
+def _is_timestamp(value: object) -> bool:
+    """An ISO 8601 time as the lock writer will parse it (``datetime.fromisoformat``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _join(base: str, url: str) -> str:

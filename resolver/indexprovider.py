@@ -184,7 +184,7 @@ class IndexProvider:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
         pinned = sorted(self.pins.get(name, set()))
         key = digest(self.client.page_fingerprint(name), self.target.fingerprint, *pinned)
-        raw = self.client.cache.read(CANDIDATES, key)
+        raw = self.client.cache.read_sealed(CANDIDATES, key)
         if raw is not None:
             try:
                 versions, excluded = marshal.loads(raw)
@@ -195,7 +195,7 @@ class IndexProvider:
         listing = self._filter_files(name)
         data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
                 [(e.version, e.reason) for e in listing.excluded])
-        self.client.cache.write(CANDIDATES, key, marshal.dumps(data))
+        self.client.cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
         return listing
 
     def _filter_files(self, name: NormalizedName) -> CandidateList:

@@ -621,3 +621,29 @@ def test_credentials_are_not_sent_to_the_host_a_redirect_leads_to(tmp_path, whee
     assert result.exit_code == 0, result.output
     assert seen == [None]
     assert "s3cret" not in (project(tmp_path) / "pylock.toml").read_text()
+
+
+def test_tampered_candidate_cache_is_a_miss_and_the_page_is_parsed_again(tmp_path, monkeypatch, wheel):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(cache))
+    url = build_index(tmp_path / "index", [wheel]).as_uri()
+    proj = project(tmp_path)
+    assert lock(proj, "--index-url", url).exit_code == 0
+    good = sha256_of(wheel)
+    entries = [p for p in cache.rglob("*") if p.is_file() and good.encode() in p.read_bytes() and b"\0" not in p.name.encode()]
+    for entry in entries:  # every cached copy of the hash, sealed or not, now names a path
+        entry.write_bytes(entry.read_bytes().replace(good.encode(), b"../../../../../../../../tmp/x" + b"/" * 35))
+    (proj / "pylock.toml").unlink()
+    result = lock(proj, "--index-url", url)
+    assert result.exit_code == 0, result.output
+    [pkg] = tomllib.loads((proj / "pylock.toml").read_text())["packages"]
+    assert pkg["wheels"][0]["hashes"] == {"sha256": good}
+
+
+@pytest.mark.parametrize("filename,sha", [("foo-1.0-py3-none-any.whl", "../../x"), ("../foo-1.0.tar.gz", "a" * 64)])
+def test_cached_file_rows_are_checked_like_page_entries(filename, sha):
+    from satlock.resolver.candidates import DistFile
+
+    row = DistFile(filename="foo-1.0-py3-none-any.whl", url="https://h/f", hashes={"sha256": "a" * 64}).to_row()
+    with pytest.raises(ValueError):
+        DistFile.from_row((filename, row[1], {"sha256": sha}, *row[3:]))
