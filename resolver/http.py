@@ -250,13 +250,14 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
-def _body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
+def _body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float, decode: bool) -> Iterator[bytes]:
     """The body as it arrives, stopping at ``deadline``: the timeout bounds the whole answer,
-    not each read, so a server sending one byte a second cannot hold a request for hours."""
+    not each read, so a server sending one byte a second cannot hold a request for hours.
+    Decoded (gzip and the like) only when ``decode``, a chunk at a time."""
     while True:
         if time.monotonic() > deadline:
             raise _DeadlineExceeded()
-        chunk = resp.read1(_CHUNK)
+        chunk = resp.read1(_CHUNK, decode_content=decode)
         if not chunk:
             return
         yield chunk
@@ -350,7 +351,9 @@ class HttpClient:
                 raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
             except OSError as exc:
                 raise NetworkError(f"cannot read {path}: {exc.strerror}") from None
-        return self._send(url, None, consume)[1]
+        # The file's hash is over its bytes as served: they are never decoded, so a
+        # Content-Encoding bomb cannot fill the disk before the hash check fails.
+        return self._send(url, {"Accept-Encoding": "identity"}, consume, decode=False)[1]
 
     def _auth_for(self, url: str) -> tuple[str, str | None]:
         """The URL without credentials and the Authorization for its host, remembering new ones."""
@@ -364,7 +367,8 @@ class HttpClient:
         return clean, auth
 
     def _send(self, url: str, headers: Mapping[str, str] | None,
-              consume: Callable[[urllib3.BaseHTTPResponse, Iterator[bytes]], _T]) -> tuple[Response, _T]:
+              consume: Callable[[urllib3.BaseHTTPResponse, Iterator[bytes]], _T],
+              decode: bool = True) -> tuple[Response, _T]:
         """One GET with our retry policy; ``consume`` reads the body inside the retry loop.
 
         Redirects are followed here, not by urllib3, so that each hop is held to the rule
@@ -421,7 +425,7 @@ class HttpClient:
                     raise NetworkError(
                         f"cannot fetch {shown}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
                         hint="check the credentials for this index" if resp.status in (401, 403) else None)
-                result = consume(resp, _body_chunks(resp, deadline))
+                result = consume(resp, _body_chunks(resp, deadline, decode))
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
                 return answer, result

@@ -53,6 +53,9 @@ _TAIL = 65536
 # The most core metadata satlock reads for one wheel (uv caps it too): a METADATA member
 # that inflates past this is refused rather than decompressed into memory.
 MAX_METADATA_BYTES = 5 << 20
+# The largest project page read (the biggest real ones are tens of MB): a hostile index
+# cannot make satlock hold an endless page in memory.
+MAX_PAGE_BYTES = 256 << 20
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -169,7 +172,7 @@ class IndexClient:
                 headers["If-None-Match"] = entry.etag
             if entry.last_modified:
                 headers["If-Modified-Since"] = entry.last_modified
-        resp = self.http.get(url, headers)
+        resp = self.http.get(url, headers, max_bytes=MAX_PAGE_BYTES)
         if resp.status == 304 and entry is not None:
             resp = Response(url=entry.response.url, status=entry.response.status,
                             headers={**entry.response.headers, **_validators(resp)}, body=entry.response.body)

@@ -647,3 +647,44 @@ def test_cached_file_rows_are_checked_like_page_entries(filename, sha):
     row = DistFile(filename="foo-1.0-py3-none-any.whl", url="https://h/f", hashes={"sha256": "a" * 64}).to_row()
     with pytest.raises(ValueError):
         DistFile.from_row((filename, row[1], {"sha256": sha}, *row[3:]))
+
+
+def _gzip_bomb(inflated: int) -> bytes:
+    import gzip
+    import io
+
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb") as gz:
+        gz.write(b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nSummary: ")
+        chunk = b"A" * (1 << 20)
+        for _ in range(inflated // len(chunk)):
+            gz.write(chunk)
+    return buf.getvalue()
+
+
+def test_content_encoding_bomb_on_a_metadata_file_is_capped(tmp_path, wheel):
+    bomb = _gzip_bomb(16 << 20)
+    routes = {"/simple/foo/": html_page(f'<a href="../../files/{wheel.name}#sha256={sha256_of(wheel)}" '
+                                        f'data-core-metadata="true">x</a>'),
+              f"/files/{wheel.name}.metadata": static(bomb, "text/plain", **{"Content-Encoding": "gzip"})}
+    with Hostile(routes) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    one_error(result, "larger than")
+
+
+def test_downloads_are_not_decoded_so_an_encoding_bomb_cannot_fill_the_disk(tmp_path):
+    bomb = _gzip_bomb(16 << 20)
+    with Hostile({"/f.whl": static(bomb, **{"Content-Encoding": "gzip"})}) as srv:
+        got = HttpClient(retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
+    assert (tmp_path / "f.whl").read_bytes() == bomb
+    assert got["sha256"] == hashlib.sha256(bomb).hexdigest()
+
+
+def test_project_page_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
+    import satlock.resolver.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_PAGE_BYTES", 1 << 20)
+    body = b"<html><body>" + b"<a href='/f/foo-1.0.tar.gz'>x</a>" * 40000 + b"</body></html>"
+    with Hostile({"/simple/foo/": static(body, "text/html")}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    one_error(result, f"{srv.url}/simple/foo/", "larger than")
