@@ -87,8 +87,13 @@ def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) 
     Every place that takes a file name from a URL goes through here, so a ``%2F..%2F``
     in a build tag or a ``%2e%2e`` cannot become part of a cache path.
     """
-    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return checked_filename(name, where if where is not None else redact(url), dist=dist)
+    return checked_filename(url_filename(url), where if where is not None else redact(url), dist=dist)
+
+
+def url_filename(url: str) -> str:
+    """The last segment of ``url``'s path, unquoted and NOT checked: callers check it
+    (``filename_from_url`` here, or the lock reader, whose errors name the lock key)."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
 def _parse_name(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
