@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,13 +30,12 @@ from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
-from satlock.resolver.candidates import DistFile, filename_from_url
+from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
 from satlock.resolver.index import fetch_many
 from satlock.resolver.lockfile import satlock_table
 
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _sha256_file(path: Path) -> str:
@@ -75,7 +73,7 @@ class LockedBuilder:
         verifies as it downloads.
         """
         expected = f.sha256
-        if expected is None or not _SHA256.fullmatch(expected):
+        if not is_sha256(expected):
             raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
                             hint="run `satlock lock` to write the lock again")
         path = self.client.download(f)

@@ -43,7 +43,7 @@ from packaging.version import InvalidVersion, Version
 from satlock import __version__
 from satlock.atomic import write_atomic
 from satlock.errors import LockError
-from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, url_filename
+from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.solve import Resolution, RootRequirement
 
@@ -223,9 +223,6 @@ def read_lock(path: Path) -> Pylock:
     return lock
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
 def _bad(path: Path, key: str, why: str) -> LockError:
     return LockError(f"{path}: {key}: {why}",
                      hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
@@ -235,7 +232,7 @@ def _check_hashes(hashes: Any, path: Path, key: str) -> None:
     if not isinstance(hashes, Mapping):
         raise _bad(path, key, "must be a table of hashes")
     sha = hashes.get("sha256")
-    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+    if sha is not None and not is_sha256(sha):
         raise _bad(path, f"{key}.sha256", f"{sha!r} is not 64 lowercase hex digits")
 
 
