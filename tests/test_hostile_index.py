@@ -688,3 +688,16 @@ def test_project_page_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
     with Hostile({"/simple/foo/": static(body, "text/html")}) as srv:
         result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
     one_error(result, f"{srv.url}/simple/foo/", "larger than")
+
+
+def test_links_to_a_host_the_user_allowed_over_http_are_accepted():
+    from satlock.resolver.http import Response
+    from satlock.resolver.index import parse_project_page
+
+    body = ('<html><body><a href="http://mirror.internal:8080/f/foo-1.0-py3-none-any.whl#sha256='
+            + "a" * 64 + '">x</a></body></html>').encode()
+    page = Response("https://index.example/simple/foo/", 200, {"content-type": "text/html"}, body)
+    [f] = parse_project_page(page, allow_insecure_hosts=["mirror.internal:8080"])
+    assert f.url == "http://mirror.internal:8080/f/foo-1.0-py3-none-any.whl"
+    with pytest.raises(IndexFormatError, match="plain http to mirror.internal"):
+        parse_project_page(page)
