@@ -794,7 +794,8 @@ def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
             return data
     except FileNotFoundError:
         raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
-    except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError (a subclass): an unknown compression.
         raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
                             hint="remove the broken file, or report it to the index") from None
 

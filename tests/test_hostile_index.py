@@ -701,3 +701,17 @@ def test_links_to_a_host_the_user_allowed_over_http_are_accepted():
     assert f.url == "http://mirror.internal:8080/f/foo-1.0-py3-none-any.whl"
     with pytest.raises(IndexFormatError, match="plain http to mirror.internal"):
         parse_project_page(page)
+
+
+def test_wheel_whose_metadata_uses_an_unknown_compression_is_one_line(tmp_path, wheel):
+    data = bytearray(wheel.read_bytes())
+    name = b"foo-1.0.dist-info/METADATA"
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0:
+        name_len = int.from_bytes(data[pos + 28:pos + 30], "little")
+        if bytes(data[pos + 46:pos + 46 + name_len]) == name:
+            data[pos + 10:pos + 12] = (99).to_bytes(2, "little")  # AES, which zipfile cannot read
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    wheel.write_bytes(bytes(data))
+    url = build_index(tmp_path / "index", [wheel], metadata_files=False).as_uri()
+    one_error(lock(project(tmp_path), "--index-url", url), wheel.name)
