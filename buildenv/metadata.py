@@ -120,6 +120,9 @@ class ProfileBuilder:
         wheelcache.store_metadata(self.cache, tree.key, phash, spec.spec_hash, data)
         return data
 
+    def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
+        return self._tree(ref).path
+
     # -- helpers ---------------------------------------------------------------------
 
     def _tree(self, source: DistFile | DirectReference) -> sources.SourceTree:

@@ -4,7 +4,7 @@ Importing the full CLI (typer, rich, pydantic, urllib3 through the resolver) tak
 0.3 s, more than either of these commands needs in all. So this entry point handles the
 two of them itself (standard library, platformdirs and packaging's version string only)
 and hands every other command line, and every case it is not sure of, to
-``satlock.cli.main``, which behaves exactly as before. The help text is typer's own, rendered into ``helptext.py`` (a test keeps it
+``satlock.cli.main``, which behaves exactly as before. The help text is typer's own, rendered into ``helptext.py`` (a test keeps its commands and summaries
 identical); the up-to-date answer is the full check's, remembered by ``uptodate.py``.
 """
 

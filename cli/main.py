@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional, TypeVar
 
@@ -48,8 +49,14 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose")]
 
 
 def _run(out: Output, fn: Callable[[], T]) -> T:
+    from pyproject_hooks import BuildBackendWarning
+
     try:
-        return fn()
+        with warnings.catch_warnings():
+            # pyproject_hooks re-raises a backend's own warnings here (numpy's setup.py: a
+            # screenful about BLAS); they are the backend's chatter, not satlock's to print.
+            warnings.simplefilter("ignore", BuildBackendWarning)
+            return fn()
     except SatlockError as e:
         out.error(e)
         raise typer.Exit(e.exit_code) from None
@@ -142,6 +149,9 @@ def lock(
                                   build_environments=builder.locked_build_environments)
         for w in result.warnings:
             out.warn(w)
+        if verbose:
+            for w in result.resolution.left_out:
+                out.warn(w)
         changed = write_lock(lock_path, result.lock)
         _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
         s = result.resolution.stats

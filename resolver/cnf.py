@@ -40,7 +40,8 @@ class Reason:
 
     ``kind`` is ``root`` (the project asks for ``requirement``; ``where`` says in which
     table), ``dependency`` (``parent`` depends on ``requirement``), ``constraint``
-    (``[tool.satlock] constraints``) or ``python`` (``parent`` needs another Python).
+    (``[tool.satlock] constraints``), ``python`` (``parent`` needs another Python) or
+    ``unavailable`` (``parent``'s metadata cannot be had; ``detail`` says why).
     """
 
     kind: str

@@ -78,6 +78,8 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             lines.append(f"the constraint {r.requirement} (in {r.where}) applies")
         elif r.kind == "python":
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
+        elif r.kind == "unavailable":
+            lines.append(f"{r.parent} {r.detail}")
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))

@@ -37,7 +37,8 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError
+from satlock.errors import (ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError,
+                            UnsafeArchiveError)
 from satlock.resolver.cache import Cache, digest
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
 from satlock.resolver.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
@@ -776,8 +777,9 @@ def _choose_metadata_name(names: list[str], file: DistFile) -> str:
     return candidates[0]
 
 
-def _metadata_too_large(file: DistFile) -> MetadataError:
-    return MetadataError(f"the METADATA of {file.filename} ({redact(file.url)}) is larger than "
+def _metadata_too_large(file: DistFile) -> UnsafeArchiveError:
+    # Not a broken candidate to leave out but hostile input: it stops the lock.
+    return UnsafeArchiveError(f"the METADATA of {file.filename} ({redact(file.url)}) is larger than "
                          f"{MAX_METADATA_BYTES >> 20} MiB; refusing to read it",
                          hint="the wheel is broken or hostile; report it to the index")
 

@@ -5,14 +5,22 @@ target can use: wheels whose tags it supports and sdists, within their Requires-
 not yanked (a yanked version stays available to an ``==`` pin, PEP 592). Dependencies come,
 cheapest first, from a profile's static ``metadata``, one wheel's METADATA (every wheel of
 a version is assumed to declare the same dependencies, as uv and pip assume), an sdist's
-PKG-INFO when it is Metadata 2.2+ and does not mark Requires-Dist dynamic (PEP 643), and
-only then from a metadata build, which the caller supplies as ``MetadataBuilder``.
+PKG-INFO when it is Metadata 2.2+ and does not mark Requires-Dist dynamic (PEP 643), the
+``[project]`` table of an sdist's or source tree's pyproject.toml when it declares them
+statically (PEP 621, see ``pyprojectmeta``), and only then from a metadata build, which
+the caller supplies as ``MetadataBuilder``.
+
+A candidate whose metadata fails (its build, its build environment, its archive) is a
+fact about that candidate: ``dependencies`` raises ``CandidateUnavailable`` and the solver
+leaves it out. Not so for a direct reference or a profiled package, which the user named:
+their failure is the lock's.
 """
 
 from __future__ import annotations
 
 import functools
 import marshal
+import re
 import tarfile
 import threading
 import zipfile
@@ -27,18 +35,25 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NetworkError, SatlockError
+from satlock.errors import (BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError,
+                            UnsafeArchiveError)
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
                                          split_filename)
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
-from satlock.resolver.provider import CandidateList, Dependencies, Exclusion
+from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
+from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.target import Target
 
 
 _T = TypeVar("_T")
 CANDIDATES = "candidates-v1"
+# What one candidate's metadata can fail with that says nothing about the others: its build
+# (or its build environment) fails, its archive or metadata is broken.
+_CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError, UnsafeArchiveError)
+# The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
+MAX_MEMBER_BYTES = 64 << 20
 
 
 class MetadataBuilder(Protocol):
@@ -49,6 +64,9 @@ class MetadataBuilder(Protocol):
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
         """The core metadata (METADATA file contents) of a source package, built through PEP 517."""
+
+    def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
+        """The folder holding the source (a git checkout), to read its pyproject.toml without a build."""
 
 
 def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
@@ -89,21 +107,42 @@ def _static_sdist_metadata(data: bytes) -> bool:
 
 def read_pkg_info(archive: str) -> bytes | None:
     """The top-level PKG-INFO of an sdist, read without extracting anything."""
+    return read_sdist_files(archive, ["PKG-INFO"]).get("PKG-INFO")
+
+
+def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
+    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
+
+    Each is read only up to ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive
+    costs little; whoever parses it refuses what is too big for it.
+    """
+    found: dict[str, bytes] = {}
+
+    def member(name: str) -> str | None:
+        rest = name.split("/", 1)[1] if "/" in name else ""
+        return rest if rest in wanted and rest not in found else None
+
     try:
         if archive.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 for n in zf.namelist():
-                    if n.count("/") == 1 and n.endswith("/PKG-INFO"):
-                        return zf.read(n)
-            return None
+                    rest = member(n)
+                    if rest is not None:
+                        with zf.open(n) as f:
+                            found[rest] = f.read(MAX_MEMBER_BYTES)
+            return found
         with tarfile.open(archive) as tf:
             for m in tf:
-                if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/PKG-INFO"):
+                rest = member(m.name) if m.isfile() else None
+                if rest is not None:
                     f = tf.extractfile(m)
-                    return f.read() if f else None
+                    if f is not None:
+                        found[rest] = f.read(MAX_MEMBER_BYTES)
+                if len(found) == len(wanted):
+                    break
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
         raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
-    return None
+    return found
 
 
 class IndexProvider:
@@ -122,6 +161,7 @@ class IndexProvider:
         self.jobs = jobs
         self._lists: dict[NormalizedName, CandidateList] = {}
         self._deps: dict[tuple[str, str], Dependencies] = {}
+        self._unavailable: dict[tuple[str, str], CandidateUnavailable] = {}
         self._lock = threading.Lock()
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
@@ -168,7 +208,13 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
-        if ref.kind == "archive" and target.endswith(".whl"):
+        wheel = ref.kind == "archive" and target.endswith(".whl")
+        static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
+        if static is not None:
+            with self._lock:
+                self._deps[(name, str(static[1]))] = static[2]
+            return static
+        if wheel:
             filename = filename_from_url(ref.url) if ref.url else checked_filename(Path(target).name, target)
             data = self.client.core_metadata(DistFile(filename=filename, url=_as_url(ref), hashes=dict(ref.hashes)))
         else:
@@ -179,6 +225,31 @@ class IndexProvider:
         with self._lock:
             self._deps[(name, str(version))] = deps
         return meta_name, version, deps
+
+    def _direct_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:
+        """The pyproject.toml of a direct source, read without a build: from the folder, the
+        archive, or (through the builder, which owns checkouts) the git checkout."""
+        sub = f"{ref.subdirectory.strip('/')}/" if ref.subdirectory else ""
+        if ref.kind == "directory":
+            path = Path(ref.path or ".") / sub / "pyproject.toml"
+            return path.read_bytes() if path.is_file() else None
+        if ref.kind == "archive":
+            if ref.url:
+                archive = self.client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url, hashes=dict(ref.hashes)))
+            else:
+                archive = Path(ref.path or "")
+            return read_sdist_files(str(archive), [f"{sub}pyproject.toml"]).get(f"{sub}pyproject.toml")
+        if self.builder is None:
+            return None
+        path = self.builder.source_tree(name, ref) / "pyproject.toml"
+        return path.read_bytes() if path.is_file() else None
+
+    def _static_pyproject(self, name: NormalizedName, data: bytes | None) -> tuple[NormalizedName, Version, Dependencies] | None:
+        """PEP 621 static metadata, but not for a profiled package: its metadata build runs in the
+        profile's environment, and the lock records that environment."""
+        if data is None or name in self.profiles:
+            return None
+        return static_metadata(data)
 
     def _index_candidates(self, name: NormalizedName) -> CandidateList:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
@@ -253,10 +324,29 @@ class IndexProvider:
         with self._lock:
             if key in self._deps:
                 return self._deps[key]
-        with self._remembering_network_errors(("dependencies", *key)):
-            deps = self._with_build_needs(candidate, self._fetch_dependencies(candidate))
+            unavailable = self._unavailable.get(key)
+        if unavailable is not None:
+            raise unavailable
+        try:
+            with self._remembering_network_errors(("dependencies", *key)):
+                deps = self._with_build_needs(candidate, self._fetch_dependencies(candidate))
+        except _CANDIDATE_FAULTS as e:
+            if not self._may_leave_out(candidate):
+                raise
+            unavailable = CandidateUnavailable(_unavailable_reason(e))
+            with self._lock:
+                self._unavailable[key] = unavailable
+            raise unavailable from None
         with self._lock:
             return self._deps.setdefault(key, deps)
+
+    def _may_leave_out(self, candidate: Candidate) -> bool:
+        """Whether a candidate whose metadata fails is just left out of the solve.
+
+        Not one the user asked for by name: a direct reference (the only candidate of its
+        package) or a package with a build profile, whose build failure is the answer.
+        """
+        return candidate.direct is None and candidate.name not in self.profiles
 
     def _with_build_needs(self, candidate: Candidate, deps: Dependencies) -> Dependencies:
         """A no-isolation package builds in the project environment, so what its profile's
@@ -281,9 +371,13 @@ class IndexProvider:
         if sdist is None:
             raise MetadataError(f"{c} has no file to read metadata from")
         path = self.client.download(sdist)
-        pkg_info = read_pkg_info(str(path))
+        files = read_sdist_files(str(path), ["PKG-INFO", "pyproject.toml"])
+        pkg_info = files.get("PKG-INFO")
         if pkg_info is not None and _static_sdist_metadata(pkg_info):
             return self._checked(c, pkg_info, sdist.filename)
+        static = self._static_pyproject(c.name, files.get("pyproject.toml"))
+        if static is not None and static[:2] == (c.name, c.version):
+            return static[2]
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
@@ -304,6 +398,7 @@ class IndexProvider:
         names = set(names)
         with self._lock:
             self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
+            self._unavailable = {k: v for k, v in self._unavailable.items() if k[0] not in names}
             self._unreachable = {k: v for k, v in self._unreachable.items() if k[0] != "dependencies" or k[1] not in names}
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
@@ -356,8 +451,27 @@ class IndexProvider:
         """Prefetch is an optimisation: a failure here is raised again by the real call."""
         try:
             return fn(arg)
-        except SatlockError:
+        except (SatlockError, CandidateUnavailable):
             return None
+
+
+def _unavailable_reason(error: SatlockError) -> str:
+    """One line for a candidate left out: what failed, its last words, the hint, and where the log is.
+
+    A build error is several lines (the log's tail, then the log's path); a nested conflict
+    story is a list of ``- `` items. Both fold into one line for a warning or a story.
+    """
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()] or ["no reason given"]
+    log = next((line for line in lines if line.startswith("full log: ")), None)
+    items = [line[2:] for line in lines[1:] if line.startswith("- ")]
+    body = [line for line in lines[1:] if line != log]
+    detail = "; ".join(items) if items else (body[-1] if body else "")
+    first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
+    text = first + (f" ({detail})" if detail else "")
+    hint = f"hint: {' '.join(error.hint.split())}" if error.hint else None
+    text += "".join(f"; {p}" for p in (hint, log) if p)
+    verb = "cannot be used" if isinstance(error, (MetadataError, UnsafeArchiveError)) else "could not be built"
+    return f"{verb}: {text}"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -375,6 +489,4 @@ def _version(raw: str) -> Version | None:
 def _as_url(ref: DirectReference) -> str:
     if ref.url:
         return ref.url
-    from pathlib import Path
-
     return Path(ref.path or "").resolve().as_uri()

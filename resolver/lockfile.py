@@ -45,7 +45,7 @@ from satlock.atomic import write_atomic
 from satlock.errors import LockError
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.resolver.http import strip_credentials
-from satlock.resolver.solve import Resolution, RootRequirement
+from satlock.resolver.solve import Resolution
 
 LOCK_NAME = "pylock.toml"
 TOOL_FORMAT = 1
@@ -60,11 +60,17 @@ def _scope(where: str) -> str | None:
     return None
 
 
-def package_scopes(resolution: Resolution, roots: list[RootRequirement]) -> dict[NormalizedName, set[str | None]]:
-    """For every chosen package, the scopes (base, an extra, a group) that reach it."""
+def package_scopes(resolution: Resolution) -> dict[NormalizedName, set[str | None]]:
+    """For every chosen package, the scopes (base, an extra, a group) that reach it.
+
+    A package's lock marker is the disjunction of these over every path from the project
+    to it. Only requirements that apply to the target make a path: the project's roots as
+    the solver kept them (a root whose marker is false there reaches nothing), and each
+    package's requirements as the solver evaluated them for the target.
+    """
     scopes: dict[NormalizedName, set[str | None]] = {n: set() for n in resolution.chosen}
     by_scope: dict[str | None, list[Requirement]] = {}
-    for root in roots:
+    for root in resolution.roots:
         by_scope.setdefault(_scope(root.where), []).append(root.requirement)
     for scope, reqs in by_scope.items():
         stack = list(reqs)
@@ -148,9 +154,9 @@ class LockInputs:
     build_environments: dict[str, Any] = field(default_factory=dict)
 
 
-def build_lock(resolution: Resolution, roots: list[RootRequirement], inputs: LockInputs, *,
+def build_lock(resolution: Resolution, inputs: LockInputs, *,
                requires_python: Mapping[NormalizedName, Any], lock_dir: Path) -> Pylock:
-    scopes = package_scopes(resolution, roots)
+    scopes = package_scopes(resolution)
     packages = []
     for name in sorted(resolution.chosen):
         c = resolution.chosen[name]

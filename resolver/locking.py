@@ -213,7 +213,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                         environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                         profile_hashes=project.profile_hashes(),
                         build_environments=build_environments(resolution.chosen) if build_environments else {})
-    lock = build_lock(resolution, roots, inputs, requires_python=requires_python, lock_dir=project.root)
+    lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
     return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
 
 

@@ -34,6 +34,19 @@ class Exclusion:
     reason: str
 
 
+class CandidateUnavailable(Exception):
+    """The metadata of one candidate cannot be had: its build failed, or its files are unreadable.
+
+    A fact about that candidate, not about the lock: the solver leaves the candidate out,
+    and ``reason`` (one line, such as ``could not be built: ...``) goes into the conflict
+    story if the candidate mattered, and into ``-v`` warnings.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class CandidateList:
     """The candidates of one name, newest first, plus what was filtered out and why."""
@@ -47,7 +60,9 @@ class Provider(Protocol):
         """Every installable candidate of ``name`` for the target, newest first."""
 
     def dependencies(self, candidate: Candidate) -> Dependencies:
-        """The metadata of ``candidate``; may be slow (network, builds)."""
+        """The metadata of ``candidate``; may be slow (network, builds).
+
+        Raises ``CandidateUnavailable`` when this one candidate cannot be used."""
 
     def ready(self, candidate: Candidate) -> bool:
         """Whether ``dependencies(candidate)`` would answer at once (no network, no build)."""

@@ -16,11 +16,22 @@ Until then it is treated as having none, which can only make the problem easier;
 unsatisfiable partial problem proves the real one unsatisfiable, and a solution whose
 chosen candidates are all expanded is a real solution.
 
+The expansion rule: a candidate's metadata is fetched only because preferences put it
+there (the preference search is about to decide on it, or a hint held: last round's
+decision, or the newest version), never because a SAT model happened to pick it where no
+preference settled the choice. Such a pick is arbitrary, often an ancient sdist whose
+setup.py no longer runs; fetching it wastes a download and a build no answer needs. A
+speculative or batch expansion never builds (only metadata already at hand or a wheel's).
+A candidate whose metadata cannot be had (its build fails) is excluded with the reason,
+which the conflict story tells if it matters.
+
 Each round first asks for a model that keeps as many hints as hold together (last round's
-choices, then the newest versions), one solver call when they all hold; the candidates
-that model picks where it kept a hint are expanded and the round ends. When nothing is left
-to expand that way, the full preference search runs; if it picks candidates not expanded
-yet, they are expanded and the loop goes on, else its choice is the answer.
+decisions, then the newest versions), one solver call when they all hold; the candidates
+that model picks where it kept a preferred hint are expanded and the round ends. Its other
+picks are next round's hints too, after the decisions (they held together, which spares
+solver calls), but never count as decisions: kept again, they are still not expanded. When nothing is left to expand that way, the full preference search
+runs; if it picks candidates not expanded yet, they are expanded and the loop goes on, else
+its choice is the answer.
 
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
@@ -44,7 +55,7 @@ from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason
-from satlock.resolver.provider import Dependencies, Exclusion, Provider
+from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 
 
 # How often one optimisation pass may try "this package's best version plus every hint"
@@ -83,7 +94,9 @@ class Resolution:
     """The chosen candidates and, for each, the requirements that are active for the target.
 
     ``requirements`` are the ones that always apply; ``extra_requirements[name][extra]``
-    the ones that apply when some package asks for ``name[extra]``.
+    the ones that apply when some package asks for ``name[extra]``; ``roots`` the project's
+    requirements that apply to the target (markers true there, overrides applied);
+    ``left_out`` one line per candidate the solve had to skip (its build failed), for ``-v``.
     """
 
     chosen: dict[NormalizedName, Candidate]
@@ -92,6 +105,8 @@ class Resolution:
     extras: dict[NormalizedName, set[str]]
     warnings: list[str] = field(default_factory=list)
     stats: SolveStats = field(default_factory=SolveStats)
+    roots: list[RootRequirement] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,6 +141,7 @@ class Solver:
         self.deps: dict[tuple[str, str], list[tuple[Requirement, str | None]]] = {}
         self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
+        self.left_out: list[str] = []
         self.roots: list[RootRequirement] = []
         self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
@@ -226,6 +242,17 @@ class Solver:
                 self._add_extra_clauses(candidate, extra, evar)
         self._drain_new_extras()
 
+    def _expand_or_leave_out(self, candidate: Candidate) -> None:
+        """Expand ``candidate``, or exclude it with the reason when its metadata cannot be had."""
+        try:
+            deps = self.provider.dependencies(candidate)
+        except CandidateUnavailable as e:
+            self.enc.exclude(Reason("unavailable", parent=candidate, detail=e.reason), candidate)
+            self.deps[candidate.key] = []
+            self.left_out.append(f"left out {candidate}, which {e.reason}")
+            return
+        self._expand(candidate, deps)
+
     def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
         return [req for req, cond in self.deps.get(candidate.key, []) if cond is not None and self._active(req.marker, extra)]
 
@@ -258,8 +285,11 @@ class Solver:
             changes = self._changes[name]
             if c.key in self.deps or changes < 2:
                 continue
-            # Only versions whose metadata is cheap (a wheel's): a batch never starts a build.
-            batch = [x for x in self._eligible(name) if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
+            # The versions right after the current one in preference order (where a walk back
+            # goes next), and only those whose metadata is cheap (a wheel's): a batch never builds.
+            eligible = self._eligible(name)
+            after = eligible[eligible.index(c) + 1:] if c in eligible else []
+            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
             out.update((x.key, x) for x in batch)
         return list(out.values())
 
@@ -378,15 +408,22 @@ class Solver:
             raise Unsatisfiable(self.enc, self.excluded)
         return model, dict(kept)
 
-    def _model_choice(self, model: set[int]) -> dict[NormalizedName, Candidate]:
-        """What ``model`` installs, reached from the project's requirements."""
+    def _model_choice(self, model: set[int], kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
+        """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
+        reached from the project's requirements.
+
+        Where the model dropped a package's hint its pick is arbitrary: taken for a decision,
+        it would be expanded (and built) as if something had chosen it (setuptools 0.7.2 for
+        scrapyd's ``setuptools<81``). So the walk stops there and the preference search
+        decides that package.
+        """
         chosen: dict[NormalizedName, Candidate] = {}
 
         def pick(name: NormalizedName) -> Candidate | None:
             if name not in chosen:
                 cands = self._eligible(name)
                 index = self._chosen_in(model, cands)
-                if index is None:
+                if index is None or (kept is not None and (name not in kept or kept[name].key != cands[index].key)):
                     return None
                 chosen[name] = cands[index]
             return chosen[name]
@@ -453,11 +490,15 @@ class Solver:
     def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
         self._add_roots(roots)
         previous: dict[NormalizedName, Candidate] = {}
+        # Last round's arbitrary picks: kept as hints, since they held together and so spare
+        # solver calls, but never expanded as if a preference had chosen them.
+        arbitrary: dict[NormalizedName, Candidate] = {}
         while True:
             self.stats.rounds += 1
-            # Hints in priority order: last round's choices in the order they were made, then
-            # the most preferred version of the project's requirements, then of everything else.
-            hints = dict(previous)
+            # Hints in priority order: last round's decisions in the order they were made, its
+            # arbitrary picks, then the most preferred version of the project's requirements,
+            # then of everything else.
+            hints = {**previous, **{n: c for n, c in arbitrary.items() if n not in previous}}
             root_names = [canonicalize_name(r.requirement.name) for r in self.roots]
             for name in [*root_names, *self.enc.candidates_of]:
                 cands = self._eligible(name)
@@ -467,13 +508,17 @@ class Solver:
             # is expanded; only then pay for the full preference search, which may pick
             # candidates not expanded yet and send the loop round again.
             model, kept = self._consistent_hints(hints)
-            chosen = self._model_choice(model)
             # Only the model's preferred picks are worth fetching: where a hint had to be
             # dropped the model's choice is arbitrary, and the full search decides instead.
-            todo = [c for n, c in chosen.items() if c.key not in self.deps and n in kept and kept[n].key == c.key]
+            preferred = {n: c for n, c in kept.items() if n not in arbitrary or arbitrary[n].key != c.key}
+            chosen = self._model_choice(model, preferred)
+            todo = [c for c in chosen.values() if c.key not in self.deps]
+            arbitrary = {}
             if not todo:
                 chosen = self._optimize(hints)
                 todo = [c for c in chosen.values() if c.key not in self.deps]
+            else:
+                arbitrary = {n: c for n, c in self._model_choice(model, None).items() if n not in chosen}
             for name, c in chosen.items():
                 if name in previous and previous[name].key != c.key:
                     self._changes[name] += 1
@@ -484,7 +529,7 @@ class Solver:
             self.provider.prefetch([], todo)
             known = set(self.enc.candidates_of)
             for c in sorted(todo, key=lambda c: c.key):
-                self._expand(c, self.provider.dependencies(c))
+                self._expand_or_leave_out(c)
             self.stats.expanded += len(todo)
             self._expand_ready(known)
         order, extras = self._walk(lambda n: chosen.get(n))
@@ -502,4 +547,5 @@ class Solver:
                 by_extra[name][extra] = self._extra_requirements(c, extra)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = len(self.enc.clauses)
-        return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats)
+        return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
+                          list(self.roots), list(self.left_out))

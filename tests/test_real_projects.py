@@ -1,0 +1,274 @@
+"""Locks shaped like real projects: what is fetched or built, failed builds, static pyproject metadata, markers."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
+from satlock.cli.main import app
+
+runner = CliRunner()
+
+FAILING_SETUP_PY = "raise SystemExit('this sdist must never be built')\n"
+
+
+def write_project(root: Path, dependencies=(), **kwargs) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(project_toml(dependencies, **kwargs))
+    return root
+
+
+def lock(project: Path, url: str, *args: str):
+    return runner.invoke(app, ["lock", "--project", str(project), "--index-url", url, *args])
+
+
+def packages(project: Path) -> dict[str, dict]:
+    data = tomllib.loads((project / "pylock.toml").read_text())
+    return {p["name"]: p for p in data["packages"]}
+
+
+def versions(project: Path) -> dict[str, str]:
+    return {n: p["version"] for n, p in packages(project).items()}
+
+
+def unbuildable_sdist(dest: Path, name: str, version: str) -> Path:
+    """A legacy sdist whose dependencies are only known by running its failing setup.py."""
+    return make_sdist(dest, name, version, pyproject="", setup_py=FAILING_SETUP_PY, metadata_version="1.1")
+
+
+# -- 1. expansion follows preferences ------------------------------------------------------
+
+
+def test_an_old_sdist_no_preference_chose_is_never_downloaded(tmp_path):
+    # The shape of ["setuptools", "scrapyd==1.6.0"]: the newest st is dropped by a later
+    # requirement (st<81); a model may pick any old st, but the answer is the newest below 81.
+    d = tmp_path / "d"
+    dists = [unbuildable_sdist(d, "st", f"0.{i}") for i in range(1, 10)]
+    dists += [make_wheel(d, "st", "80.0"), make_wheel(d, "st", "80.1"), make_wheel(d, "st", "82.0"),
+              make_wheel(d, "scr", "1.6.0", requires=["st<81", "other"]),
+              make_sdist(d, "other", "1.0"), make_wheel(d, "scr", "1.7.0", requires=["st"])]
+    build_index(tmp_path / "index", dists)
+    root = tmp_path / "index"
+    project = write_project(tmp_path / "p", ["st", "scr==1.6.0"])
+    with IndexServer(root) as server:
+        result = lock(project, server.url + "/simple/")
+        assert result.exit_code == 0, result.output
+        fetched = [path for _, path, _ in server.requests if path.startswith("/files/")]
+    assert versions(project) == {"other": "1.0", "scr": "1.6.0", "st": "80.1"}
+    assert not [p for p in fetched if p.startswith("/files/st-") and p.endswith(".tar.gz")]
+
+
+# -- 4. markers say exactly when a package is needed ----------------------------------------
+
+
+def test_a_package_only_a_group_needs_on_the_target_is_marked_for_that_group(tmp_path):
+    # The base requirement on te is for old Pythons only: on 3.11 only the group reaches it.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "te", "4.0"), make_wheel(d, "tool", "1.0", requires=["te"])]).as_uri()
+    project = write_project(tmp_path / "p", ["te; python_version < '3.8'"], groups={"dev": ["tool"]})
+    result = lock(project, url, "--python-version", "3.11")
+    assert result.exit_code == 0, result.output
+    locked = packages(project)
+    assert locked["te"]["marker"] == '"dev" in dependency_groups'
+    assert locked["tool"]["marker"] == '"dev" in dependency_groups'
+
+
+def test_an_extra_whose_requirement_is_for_another_platform_adds_nothing_to_the_marker(tmp_path):
+    # tz is needed through the group (always) and through the extra only on windows; the
+    # lock is for linux, so only the group path counts, directly or through a package's extra.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        make_wheel(d, "tz", "2024.1"), make_wheel(d, "lib", "1.0", extras={"tz": ["tz; sys_platform == 'win32'"]}),
+        make_wheel(d, "frame", "1.0", requires=["tz"])]).as_uri()
+    project = write_project(tmp_path / "p", [], optional={"timezone": ["tz; sys_platform == 'win32'"], "libtz": ["lib[tz]"]},
+                            groups={"data": ["frame"]})
+    result = lock(project, url, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    locked = packages(project)
+    assert locked["tz"]["marker"] == '"data" in dependency_groups'
+    assert locked["lib"]["marker"] == '"libtz" in extras'
+
+
+def test_a_package_only_a_windows_extra_needs_is_not_locked_for_linux(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "tz", "2024.1"), make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"], optional={"timezone": ["tz; sys_platform == 'win32'"]})
+    result = lock(project, url, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0"}
+
+
+# -- 2. a failed build is a fact about one candidate ---------------------------------------
+
+
+def _tools(tmp_path: Path) -> list[Path]:
+    """Real setuptools on the local index, so a build really runs (and its setup.py fails)."""
+    return [installed_wheel(n, tmp_path / "tools") for n in ("setuptools",)]
+
+
+def test_a_candidate_whose_build_fails_is_left_out_and_v_says_why(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0", requires=["b"]), make_wheel(d, "b", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, url, "-v")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "b": "1.0"}
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: left out a 2.0, which could not be built: the get_requires_for_build_wheel hook")
+    assert "(this sdist must never be built); full log: " in warnings[0]
+    quiet = lock(project, url, "--upgrade")
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
+
+
+def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_not_be_built(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a>=2"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "  - a 2.0 could not be built: the get_requires_for_build_wheel hook exited with code 1 (" in result.output
+    story = next(line for line in result.output.splitlines() if "could not be built" in line)
+    assert "this sdist must never be built" in story and "full log: " in story
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_a_failed_build_of_a_profiled_package_still_fails_the_lock(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
+                                           make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"], tool='[tool.satlock.profiles.a]\nenv = { A_FLAG = "1" }\n')
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: building a failed:")
+    assert not (project / "pylock.toml").exists()
+
+
+# -- 3. static metadata from pyproject.toml --------------------------------------------------
+
+# A backend that cannot even be installed: if satlock ever ran it, the build environment
+# would ask the index for "no-such-backend" and fail.
+FAILING_BACKEND = '[build-system]\nrequires = ["no-such-backend"]\nbuild-backend = "no_such_backend"\n\n'
+
+
+def static_pyproject(name: str, version: str, dependencies: list[str], optional: str = "", dynamic: str = "") -> str:
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    return (FAILING_BACKEND + f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.8"\n'
+            f'dependencies = [{deps}]\n{dynamic}' + (f"\n[project.optional-dependencies]\n{optional}" if optional else ""))
+
+
+def test_an_sdist_with_static_pyproject_metadata_locks_without_running_its_backend(tmp_path):
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False,
+                       pyproject=static_pyproject("s", "2.0", ["b>=1"], optional='Fast = ["c; python_version >= \'3\'"]'))
+    build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0"), make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    project = write_project(tmp_path / "p", ["s[fast]"])
+    with IndexServer(tmp_path / "index") as server:
+        result = lock(project, server.url + "/simple/", "-v")
+        asked = [path for _, path, _ in server.requests]
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"b": "1.0", "c": "1.0", "s": "2.0"}
+    assert not [p for p in asked if "no-such-backend" in p] and "warning" not in result.output
+
+
+def test_a_dynamic_dependencies_field_is_not_read_as_static(tmp_path):
+    # dependencies listed in dynamic: only the (failing) backend can tell, so 2.0 is left out.
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False,
+                       pyproject=static_pyproject("s", "2.0", [], dynamic='dynamic = ["dependencies"]\n'))
+    url = build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["s"])
+    result = lock(project, url, "-v")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"s": "1.0"}
+    assert "warning: left out s 2.0, which could not be built: " in result.output
+
+
+def test_path_and_git_sources_with_static_pyproject_metadata_lock_without_a_build(tmp_path):
+    import subprocess
+
+    url = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "b", "1.0"), make_wheel(tmp_path / "d", "c", "1.0")]).as_uri()
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text(static_pyproject("local-pkg", "0.3", ["b"]))
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "pyproject.toml").write_text(static_pyproject("git-pkg", "0.7", ["c"]))
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(tmp_path), "PATH": __import__("os").environ["PATH"]}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    tool = ('[tool.satlock.sources]\nlocal-pkg = { path = "../local" }\n'
+            f'git-pkg = {{ git = "{repo.as_uri()}", subdirectory = "sub" }}\n')
+    project = write_project(tmp_path / "p", ["local-pkg", "git-pkg"], tool=tool)
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"b": "1.0", "c": "1.0", "git-pkg": "0.7", "local-pkg": "0.3"}
+
+
+def _pyproject(project: str) -> bytes:
+    return (FAILING_BACKEND + "[project]\n" + project).encode()
+
+
+def test_static_pyproject_metadata_guards_optional_dependencies_by_their_extra():
+    from satlock.resolver.pyprojectmeta import static_metadata
+
+    name, version, deps = static_metadata(_pyproject(
+        'name = "Pkg_One"\nversion = "1.0"\ndependencies = ["a"]\n'
+        '[project.optional-dependencies]\nWin_Only = ["b; os_name == \'nt\' or sys_platform == \'win32\'"]\n'))
+    assert (name, str(version), deps.provides_extras) == ("pkg-one", "1.0", frozenset({"win-only"}))
+    b = next(r for r in deps.requires if r.name == "b")
+    env = {"os_name": "nt", "sys_platform": "linux"}
+    assert b.marker.evaluate({**env, "extra": "win-only"}) and not b.marker.evaluate({**env, "extra": ""})
+    assert not b.marker.evaluate({"os_name": "posix", "sys_platform": "linux", "extra": "win-only"})
+
+
+def test_pyproject_metadata_that_is_dynamic_incomplete_or_invalid_is_left_to_the_build():
+    from satlock.resolver.pyprojectmeta import MAX_PYPROJECT_BYTES, static_metadata
+
+    for project in ['name = "p"\ndynamic = ["version"]\ndependencies = []\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["dependencies"]\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["optional-dependencies"]\n',
+                    'name = "p"\nversion = "1"\ndynamic = ["requires-python"]\n',
+                    'version = "1"\ndependencies = []\n',
+                    'name = "p"\nversion = "1"\ndependencies = ["not a requirement!"]\n',
+                    'name = "p"\nversion = "one"\n',
+                    'name = "p"\nversion = "1"\ndependencies = "a"\n',
+                    'name = "p"\nversion = "1"\nrequires-python = 3\n']:
+        assert static_metadata(_pyproject(project)) is None, project
+    assert static_metadata(b"[project\n") is None
+    assert static_metadata(b"a = " + b"[" * 100_000 + b"]" * 100_000) is None
+    padded = _pyproject('name = "p"\nversion = "1"\n') + b"#" * MAX_PYPROJECT_BYTES
+    assert static_metadata(padded) is None
+
+
+def test_an_sdist_whose_pyproject_names_another_version_is_not_read_as_static(tmp_path):
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "s", "2.0", pkg_info=False, pyproject=static_pyproject("s", "0.0.0", []))
+    url = build_index(tmp_path / "index", [sdist, make_wheel(d, "s", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["s"])
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"s": "1.0"}
+
+
+def test_a_walk_back_batches_wheels_only_and_never_fetches_older_unbuildable_sdists(tmp_path):
+    # a 12..6 all conflict with the project's b==1, so a walks back (and is batch-expanded)
+    # to 5; the sdist-only a 4..1 below it are never the answer and must never be fetched.
+    d = tmp_path / "d"
+    dists = [make_wheel(d, "a", f"{v}.0", requires=["b>=2"]) for v in range(6, 13)]
+    dists += [make_wheel(d, "a", "5.0", requires=["b"]), make_wheel(d, "b", "1.0"), make_wheel(d, "b", "2.0")]
+    dists += [unbuildable_sdist(d, "a", f"{v}.0") for v in range(1, 5)]
+    build_index(tmp_path / "index", dists)
+    project = write_project(tmp_path / "p", ["a", "b==1"])
+    with IndexServer(tmp_path / "index") as server:
+        result = lock(project, server.url + "/simple/")
+        fetched = [path for _, path, _ in server.requests if path.startswith("/files/")]
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "5.0", "b": "1.0"}
+    assert not [p for p in fetched if p.endswith(".tar.gz")]
