@@ -35,8 +35,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import (BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError,
-                            UnsafeArchiveError)
+from satlock.errors import BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
                                          split_filename)
@@ -51,7 +50,9 @@ _T = TypeVar("_T")
 CANDIDATES = "candidates-v1"
 # What one candidate's metadata can fail with that says nothing about the others: its build
 # (or its build environment) fails, its archive or metadata is broken.
-_CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError, UnsafeArchiveError)
+# What rules out one candidate and lets the solve go on. An archive refused as unsafe is
+# not among them: hostile input from an index stops the lock, loudly, whatever it was for.
+_CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError)
 # The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
 MAX_MEMBER_BYTES = 64 << 20
 
@@ -470,7 +471,7 @@ def _unavailable_reason(error: SatlockError) -> str:
     text = first + (f" ({detail})" if detail else "")
     hint = f"hint: {' '.join(error.hint.split())}" if error.hint else None
     text += "".join(f"; {p}" for p in (hint, log) if p)
-    verb = "cannot be used" if isinstance(error, (MetadataError, UnsafeArchiveError)) else "could not be built"
+    verb = "cannot be used" if isinstance(error, MetadataError) else "could not be built"
     return f"{verb}: {text}"
 
 
