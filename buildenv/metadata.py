@@ -36,7 +36,7 @@ from satlock.errors import BuildError, ResolutionError
 from satlock.profiles.schema import Profile, profile_hash
 from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import Cache, digest
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient, fetch_many
 from satlock.resolver.indexprovider import IndexProvider
@@ -135,7 +135,7 @@ class ProfileBuilder:
             folder = Path(source.path or ".")
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder)
         if source.url:
-            filename = source.url.rsplit("/", 1)[-1]
+            filename = filename_from_url(source.url, dist=False)
             path = self.client.download(DistFile(filename=filename, url=source.url, hashes=dict(source.hashes)))
         else:
             path = Path(source.path or "")

@@ -19,6 +19,7 @@ from typing import Literal
 from satlock.buildenv import archive as archive_module
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
 from satlock.resolver.cache import Cache, digest
+from satlock.resolver.http import redact
 
 SOURCES_BUCKET = "sources-v1"
 GIT_BUCKET = "git-v1"
@@ -104,11 +105,6 @@ def from_directory(path: Path) -> SourceTree:
     return SourceTree(root, f"dir:{h.hexdigest()}", "directory")
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any user name or password replaced, for messages and logs."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "****@", url)
-
-
 def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None = None) -> SourceTree:
     """Check out ``rev`` (branch, tag or commit; the remote's HEAD by default) of ``url``.
 
@@ -117,8 +113,8 @@ def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None =
     because version plugins (setuptools-scm and the like) read it.
     """
     if rev is not None and (not rev or rev.startswith("-") or any(c.isspace() for c in rev)):
-        raise ProjectError(f"invalid git revision {rev!r} for {redact_url(url)}")
-    where = f"{redact_url(url)}@{rev}" if rev else redact_url(url)
+        raise ProjectError(f"invalid git revision {rev!r} for {redact(url)}")
+    where = f"{redact(url)}@{rev}" if rev else redact(url)
     if rev is not None and _COMMIT.fullmatch(rev):
         done = _read_checkout(cache, rev)
         if done is not None:
@@ -139,7 +135,7 @@ def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None =
                 pass
             commit = _resolve(mirror, rev)
         if commit is None:
-            raise NotFoundError(f"git revision {rev or 'HEAD'!r} not found in {redact_url(url)}",
+            raise NotFoundError(f"git revision {rev or 'HEAD'!r} not found in {redact(url)}",
                                 hint="check the branch, tag or commit after '@' in the git URL")
         checkout = _read_checkout(cache, commit) or _checkout(url, mirror, commit, cache, where)
     return _tree(checkout, commit, subdirectory, where)
@@ -215,7 +211,7 @@ def _git(args: list[str], where: str, cwd: Path | None = None) -> None:
         raise BuildError(f"cannot get {where}: the git command is not installed",
                          hint="install git and make sure it is on PATH") from None
     if proc.returncode != 0:
-        lines = [line.strip() for line in redact_url(proc.stderr).splitlines() if line.strip()]
+        lines = [line.strip() for line in redact(proc.stderr).splitlines() if line.strip()]
         detail = lines[-1] if lines else f"exit code {proc.returncode}"
         raise NetworkError(f"git {args[0]} failed for {where}: {detail}",
                            hint="check the repository URL and that you have access to it")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from satlock.resolver.cache import Cache, digest
 
-METADATA_BUCKET = "built-metadata-v1"
+METADATA_BUCKET = "built-metadata-v2"
 WHEELS_BUCKET = "built-wheels-v1"
 # Beside each built wheel: its sha256, written before the entry is renamed into place.
 DIGEST_FILE = "sha256"
@@ -35,11 +35,11 @@ def _key(source_key: str, profile_hash: str, build_env_hash: str) -> str:
 
 def cached_metadata(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str) -> bytes | None:
     """The ``METADATA`` file contents of an earlier build, if any."""
-    return cache.read(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash))
+    return cache.read_sealed(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash))
 
 
 def store_metadata(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str, metadata: bytes) -> None:
-    cache.write(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash), metadata)
+    cache.write_sealed(METADATA_BUCKET, _key(source_key, profile_hash, build_env_hash), metadata)
 
 
 def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str) -> Path | None:

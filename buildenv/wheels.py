@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
@@ -32,13 +30,12 @@ from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
-from satlock.resolver.candidates import DistFile
+from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
 from satlock.resolver.index import fetch_many
 from satlock.resolver.lockfile import satlock_table
 
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _sha256_file(path: Path) -> str:
@@ -76,7 +73,7 @@ class LockedBuilder:
         verifies as it downloads.
         """
         expected = f.sha256
-        if expected is None or not _SHA256.fullmatch(expected):
+        if not is_sha256(expected):
             raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
                             hint="run `satlock lock` to write the lock again")
         path = self.client.download(f)
@@ -113,14 +110,14 @@ class LockedBuilder:
             folder = self.lock_dir / source.path
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
         assert isinstance(source, PackageArchive)
-        filename = unquote(urlsplit(source.url).path.rsplit("/", 1)[-1]) if source.url else Path(source.path or "").name
+        filename = filename_from_url(source.url, dist=False) if source.url else Path(source.path or "").name
         path = self.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
         if filename.endswith(".whl"):
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
     def _recorded_wheels(self, packages: list[Mapping[str, Any]]) -> tuple[EnvWheel, ...]:
-        files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
+        files = [_dist_file(filename_from_url(p["url"]), p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
         paths = fetch_many(lambda f: self.download(f, "a build environment package"), files)
         return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 

@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 from rich.console import Console
 
 from satlock.errors import SatlockError
+from satlock.resolver.http import redact
 
 
 @dataclass
@@ -22,19 +23,20 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message, markup=False)
+            self.err.print(redact(message), markup=False)
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            self.err.print(message, markup=False, style="dim")
+            self.err.print(redact(message), markup=False, style="dim")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"warning: {message}", markup=False, style="yellow")
+        self.err.print(f"warning: {redact(message)}", markup=False, style="yellow")
 
     def error(self, error: SatlockError) -> None:
-        self.err.print(f"error: {error.message}", markup=False, style="bold red")
+        # Every message passes the one redaction: a URL with credentials may reach any of them.
+        self.err.print(f"error: {redact(error.message)}", markup=False, style="bold red")
         if error.hint:
-            self.err.print(f"hint: {error.hint}", markup=False)
+            self.err.print(f"hint: {redact(error.hint)}", markup=False)
 
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,8 +20,26 @@ import filelock
 import platformdirs
 
 from satlock.atomic import write_atomic
+from satlock.errors import IndexFormatError
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
+# One safe file name: a digest, a sha256, ``git-<commit>`` or a distribution file name.
+_KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!~-]{0,254}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def checked_key(bucket: str, key: str) -> None:
+    """Refuse a bucket or key that is not a plain name (at most ``<name>/<name>``).
+
+    Keys are built from validated digests and file names; this is the last line of
+    defence should anything from an index page, a lock or a cache entry reach here
+    unchecked: no key may name a path outside its bucket.
+    """
+    parts = key.split("/")
+    if (not _BUCKET.fullmatch(bucket) or len(parts) > 2
+            or not all(_KEY_PART.fullmatch(p) and ".." not in p for p in parts)):
+        raise IndexFormatError(f"refusing unsafe cache entry name {bucket!r}/{key!r:.120}",
+                               hint="a file name or hash from an index or lock is not what it claims to be")
 
 
 def default_cache_dir() -> Path:
@@ -34,6 +53,19 @@ def default_cache_dir() -> Path:
 def digest(*parts: str) -> str:
     """A short stable file name for an arbitrary key (a URL, a tuple of hashes)."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
+
+
+_SEAL = b"satlock-entry-v1 "
+
+
+def _unseal(raw: bytes) -> bytes | None:
+    if not raw.startswith(_SEAL):
+        return None
+    head, sep, data = raw[len(_SEAL):].partition(b"\n")
+    size, _, sha = head.decode("ascii", errors="replace").partition(" ")
+    if not sep or size != str(len(data)) or sha != hashlib.sha256(data).hexdigest():
+        return None
+    return data
 
 
 class Cache:
@@ -52,6 +84,7 @@ class Cache:
         return cache
 
     def path(self, bucket: str, key: str) -> Path:
+        checked_key(bucket, key)
         return self.root / bucket / key
 
     def read(self, bucket: str, key: str) -> bytes | None:
@@ -59,6 +92,24 @@ class Cache:
             return self.path(bucket, key).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
+
+    def read_sealed(self, bucket: str, key: str) -> bytes | None:
+        """An entry written by ``write_sealed``; a truncated or altered one is dropped and is a miss.
+
+        For entries whose every line matters (core metadata): one cut at a line boundary
+        still parses, and would silently lose a dependency.
+        """
+        raw = self.read(bucket, key)
+        if raw is None:
+            return None
+        data = _unseal(raw)
+        if data is None:
+            self.discard(bucket, key)
+        return data
+
+    def write_sealed(self, bucket: str, key: str, data: bytes) -> Path:
+        """``write``, with the entry's length and sha256 in a header line that ``read_sealed`` checks."""
+        return self.write(bucket, key, _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data)
 
     def write(self, bucket: str, key: str, data: bytes) -> Path:
         dest = self.path(bucket, key)
@@ -82,12 +133,14 @@ class Cache:
             target.unlink(missing_ok=True)
 
     def lock(self, bucket: str, key: str) -> filelock.FileLock:
+        checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
         lock_dir.mkdir(parents=True, exist_ok=True)
         return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place."""
+        checked_key(bucket, "tmp")
         parent = self.root / bucket
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))

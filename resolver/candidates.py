@@ -8,6 +8,7 @@ dependencies: those are fetched lazily, only for candidates the solver considers
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
@@ -21,6 +22,89 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import Version
+from urllib.parse import unquote, urlsplit
+
+from satlock.errors import IndexFormatError
+from satlock.resolver.http import redact
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"[0-9a-f]+")
+_HASH_NAME = re.compile(r"[a-z0-9_]{1,32}")
+# The digest length of each algorithm we may be given; an unknown algorithm is kept (as
+# plain hex) but never used, since only hashlib's algorithms are ever verified.
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+                "blake2b": 128, "blake2s": 64, "sha3_256": 64, "sha3_512": 128}
+# What satlock verifies downloads against (fixed-length digests hashlib always has).
+VERIFIABLE_HASHES = frozenset(_HEX_LENGTHS)
+
+
+def checked_hash(algorithm: str, value: object, where: str) -> tuple[str, str]:
+    """``(algorithm, hex digest)`` lower-cased, or an error naming ``where`` the value came from.
+
+    Hashes from index pages and locks become cache file names and are compared with what
+    was downloaded, so anything but the algorithm's hex digest (a path, a URL, padding) is
+    refused here, before it reaches either.
+    """
+    alg = str(algorithm).lower()
+    hexdigest = value.lower() if isinstance(value, str) else None
+    if not _HASH_NAME.fullmatch(alg):
+        raise IndexFormatError(f"{where}: invalid hash algorithm name {str(algorithm)!r:.80}")
+    want = _HEX_LENGTHS.get(alg)
+    if hexdigest is None or not _HEX.fullmatch(hexdigest) or (want is not None and len(hexdigest) != want):
+        shape = f"{want} hex digits" if want else "hex digits"
+        raise IndexFormatError(f"{where}: {alg} is not {shape}: {value!r:.80}",
+                               hint="the index serves a corrupt page; report it to the index")
+    return alg, hexdigest
+
+
+def is_sha256(value: object) -> bool:
+    """Exactly 64 lowercase hex digits: the only hash text allowed into a cache path."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def checked_filename(name: str, where: str, *, dist: bool = True) -> str:
+    """``name`` if it is safe to use as a file name in a path (and, with ``dist``, a wheel or sdist name).
+
+    A file name from an index page, a lock or a URL is untrusted: no ``/``, ``\\``, NUL or
+    ``..`` may survive unquoting. Direct archive URLs (``.../archive/main.zip``) need not
+    be distribution names, so ``dist=False`` only asks for safety.
+    """
+    if not is_safe_name(name) or (dist and _parse_name(name) is None and split_filename(name) is None):
+        raise IndexFormatError(f"{where}: {name!r:.120} is not a {'wheel or sdist ' if dist else 'safe '}file name",
+                               hint="the index or lock names a file that satlock will not write to disk")
+    return name
+
+
+def is_safe_name(name: str) -> bool:
+    """No path separator, NUL or ``..``, and not empty or hidden."""
+    return bool(name) and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\\0")
+
+
+def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:
+    """The file name at the end of ``url``, unquoted and checked (``checked_filename``).
+
+    Every place that takes a file name from a URL goes through here, so a ``%2F..%2F``
+    in a build tag or a ``%2e%2e`` cannot become part of a cache path.
+    """
+    return checked_filename(url_filename(url), where if where is not None else redact(url), dist=dist)
+
+
+def url_filename(url: str) -> str:
+    """The last segment of ``url``'s path, unquoted and NOT checked: callers check it
+    (``filename_from_url`` here, or the lock reader, whose errors name the lock key)."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def _parse_name(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            return name, version, tags
+        name, version = parse_sdist_filename(filename)
+        return name, version, frozenset()
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +136,10 @@ class DistFile:
 
     @classmethod
     def from_row(cls, row: tuple) -> DistFile:
+        """The inverse of ``to_row``; ``ValueError`` for a row no page parse could have made."""
         filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
+        if not is_safe_name(filename) or ("sha256" in hashes and not is_sha256(hashes["sha256"])):
+            raise ValueError(f"invalid cached file row for {filename!r:.120}")
         return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
                    size=size, upload_time=upload, metadata=metadata,
                    index=index)
@@ -67,14 +154,7 @@ class DistFile:
 
     def parse(self) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
         """Name, version and tags (empty for an sdist); ``None`` when the name is not a distribution file."""
-        try:
-            if self.is_wheel:
-                name, version, _build, tags = parse_wheel_filename(self.filename)
-                return name, version, tags
-            name, version = parse_sdist_filename(self.filename)
-            return name, version, frozenset()
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            return None
+        return _parse_name(self.filename)
 
     def python_ok(self, python_version: Version) -> bool:
         if not self.requires_python:

@@ -18,20 +18,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection, Mapping, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Callable, Collection, Iterator, Mapping, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import urllib3
+import urllib3.connection
 from urllib3.util.ssl_ import create_urllib3_context
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     MaxRetryError,
+    NameResolutionError,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
@@ -61,16 +65,18 @@ class Response:
         return self.headers.get(name.lower())
 
 
-def redact(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``****@``, safe to show or store."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"****@{host}"))
+# Up to the last "@" before the path: a password may hold an unquoted "@" or space.
+_USERINFO = re.compile(r"(?<=://)[^/?#\r\n\t'\"<>]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``****@``.
+
+    The one redaction used for every message, log line and debug output: it works on
+    text rather than on a parsed URL, so a URL too broken to parse (the very case an
+    "invalid index URL" error reports) and a git error quoting its remote are redacted too.
+    """
+    return _USERINFO.sub("****@", text)
 
 
 def is_loopback(host: str) -> bool:
@@ -105,15 +111,41 @@ def check_index_url(url: str, allow_insecure_hosts: Collection[str] = ()) -> Non
             f"invalid index URL {shown!r}: expected an https:// or file:// URL",
             hint="give the full URL of a simple index, e.g. https://host/simple/, or file:///path/to/simple/",
         )
-    if scheme == "https" or is_loopback(host):
-        return
-    allowed = {h.lower() for h in allow_insecure_hosts}
-    if host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed):
+    if scheme == "https" or _plain_http_allowed(host, port, allow_insecure_hosts):
         return
     raise ConfigError(
         f"refusing plain http index URL {shown!r}: packages fetched over http can be replaced in transit",
         hint=f"use https, or if you trust the network add {host!r} to allow-insecure-host",
     )
+
+
+def _plain_http_allowed(host: str, port: int | None, allow_insecure_hosts: Collection[str]) -> bool:
+    """The http rule: plain http only to this machine or a host the user allowed (``host`` or ``host:port``)."""
+    allowed = {h.lower() for h in allow_insecure_hosts}
+    return is_loopback(host) or host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed)
+
+
+def remote_link_refusal(url: str, allow_insecure_hosts: Collection[str] = ()) -> str | None:
+    """Why ``url``, met on a remote page or in a redirect, may not be fetched; ``None`` if it may.
+
+    A remote server chooses these URLs, so they are held to the rule for configured index
+    URLs and no further: ``https``, or plain ``http`` to loopback or an allowed insecure
+    host. ``file://`` (a remote page naming a file on this machine) is never allowed.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "it is not a valid URL"
+    scheme = parts.scheme.lower()
+    if scheme == "https" and host:
+        return None
+    if scheme != "http" or not host:
+        return f"a remote index may only link https:// files, not {scheme or 'relative'}:// ones"
+    if _plain_http_allowed(host, port, allow_insecure_hosts):
+        return None
+    return f"plain http to {host} is not allowed (add it to allow-insecure-host if you trust the network)"
 
 
 def strip_credentials(url: str) -> str:
@@ -135,10 +167,20 @@ def _split_auth(url: str) -> tuple[str, str | None]:
 def _reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
-        return f"timed out after {timeout:g}s"
+    # NewConnectionError subclasses ConnectTimeoutError: it must be told apart first, or a
+    # refused connection or an unknown host would read "timed out".
+    if isinstance(exc, NameResolutionError):
+        return "unknown host (DNS lookup failed)"
     if isinstance(exc, NewConnectionError):
-        return "could not connect"
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host (DNS lookup failed)"
+        if not isinstance(cause, (TimeoutError, socket.timeout)):
+            return f"could not connect ({cause or exc})"
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError, _DeadlineExceeded)):
+        return f"timed out after {timeout:g}s"
     if isinstance(exc, SSLError):
         return f"TLS error ({exc})"
     if isinstance(exc, ProtocolError):
@@ -148,6 +190,77 @@ def _reason(exc: BaseException, timeout: float) -> str:
 
 class _Retryable(Exception):
     """A 5xx answer: worth another try."""
+
+
+class _DeadlineExceeded(Exception):
+    """The whole answer did not arrive within the timeout (a server trickling bytes)."""
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_REDIRECTS = 10
+
+
+_deadline = threading.local()
+
+
+class _HeadersDeadline:
+    """Connection mixin: the wait for the status line and headers ends at the request's deadline.
+
+    A socket timeout bounds each read, so a server sending its headers a byte at a time
+    would never trip it; the timer shuts the socket down instead, and ``_send`` reports
+    the failure as a timeout since the deadline has passed.
+    """
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        at = getattr(_deadline, "at", None)
+        if at is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, at - time.monotonic()), self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _HTTPConnection(_HeadersDeadline, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadersDeadline, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float, decode: bool) -> Iterator[bytes]:
+    """The body as it arrives, stopping at ``deadline``: the timeout bounds the whole answer,
+    not each read, so a server sending one byte a second cannot hold a request for hours.
+    Decoded (gzip and the like) only when ``decode``, a chunk at a time."""
+    while True:
+        if time.monotonic() > deadline:
+            raise _DeadlineExceeded()
+        chunk = resp.read1(_CHUNK, decode_content=decode)
+        if not chunk:
+            return
+        yield chunk
 
 
 class HttpClient:
@@ -173,10 +286,6 @@ class HttpClient:
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
         self._pool_manager: urllib3.PoolManager | None = None
-        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
-        # urllib3 only follows redirects; every other retry is ours (see module docstring).
-        self._redirects = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0,
-                                        redirect=10, raise_on_redirect=True, raise_on_status=False)
 
     @property
     def _pool(self) -> urllib3.PoolManager:
@@ -187,26 +296,36 @@ class HttpClient:
                 context = create_urllib3_context()
                 context.load_default_certs()
                 self._pool_manager = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
+                self._pool_manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
             return self._pool_manager
 
     def check_index_url(self, url: str) -> None:
         check_index_url(url, self.allow_insecure_hosts)
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None, *, partial: bool = False) -> Response:
+    def get(self, url: str, headers: Mapping[str, str] | None = None, *, partial: bool = False,
+            max_bytes: int | None = None) -> Response:
         """The whole answer. 404 is returned (an index without the project); other 4xx raise.
 
         With ``partial=True`` the caller sent a ``Range`` header: if the server ignores it
         and answers 200, the body is dropped unread so a range probe never downloads a whole
         wheel; the caller sees status 200 with an empty body and falls back deliberately.
+        A body longer than ``max_bytes`` is an error, read no further than that.
         """
         if urlsplit(url).scheme == "file":
             return _get_file(url, headers or {})
 
-        def consume(resp: urllib3.BaseHTTPResponse) -> bytes:
+        def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> bytes:
             if partial and resp.status == 200:
                 resp.close()
                 return b""
-            return resp.read()
+            body = bytearray()
+            for chunk in chunks:
+                body += chunk
+                if max_bytes is not None and len(body) > max_bytes:
+                    resp.close()
+                    raise NetworkError(f"{redact(url)} is larger than {max_bytes} bytes; refusing to read more",
+                                       hint="the index serves an oversized answer; report it to the index")
+            return bytes(body)
 
         answer, body = self._send(url, headers, consume)
         return replace(answer, body=body)
@@ -216,12 +335,12 @@ class HttpClient:
 
         A connection that drops mid-body is retried from the start, like any other failure.
         """
-        def consume(resp: urllib3.BaseHTTPResponse) -> dict[str, str]:
+        def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> dict[str, str]:
             if resp.status == 404:
                 resp.drain_conn()
                 raise NetworkError(f"{redact(url)} not found (HTTP 404)",
                                    hint="the index lists a file it does not serve; try again later or --refresh")
-            return _stream(resp.stream(_CHUNK), dest, algorithms)
+            return _stream(chunks, dest, algorithms)
 
         if urlsplit(url).scheme == "file":
             path = url_to_path(url)
@@ -232,15 +351,12 @@ class HttpClient:
                 raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
             except OSError as exc:
                 raise NetworkError(f"cannot read {path}: {exc.strerror}") from None
-        return self._send(url, None, consume)[1]
+        # The file's hash is over its bytes as served: they are never decoded, so a
+        # Content-Encoding bomb cannot fill the disk before the hash check fails.
+        return self._send(url, {"Accept-Encoding": "identity"}, consume, decode=False)[1]
 
-    def _send(self, url: str, headers: Mapping[str, str] | None,
-              consume: Callable[[urllib3.BaseHTTPResponse], _T]) -> tuple[Response, _T]:
-        """One GET with our retry policy; ``consume`` reads the body inside the retry loop."""
-        shown = redact(url)
-        if self.offline:
-            raise NetworkError(f"cannot fetch {shown}: satlock is offline",
-                               hint="run without --offline, or run once online to fill the cache")
+    def _auth_for(self, url: str) -> tuple[str, str | None]:
+        """The URL without credentials and the Authorization for its host, remembering new ones."""
         clean, auth = _split_auth(url)
         host = urlsplit(clean).netloc.lower()
         with self._lock:
@@ -248,17 +364,59 @@ class HttpClient:
                 self._auth[host] = auth
             else:
                 auth = self._auth.get(host)
-        all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}), **(headers or {})}
+        return clean, auth
+
+    def _send(self, url: str, headers: Mapping[str, str] | None,
+              consume: Callable[[urllib3.BaseHTTPResponse, Iterator[bytes]], _T],
+              decode: bool = True) -> tuple[Response, _T]:
+        """One GET with our retry policy; ``consume`` reads the body inside the retry loop.
+
+        Redirects are followed here, not by urllib3, so that each hop is held to the rule
+        for configured URLs (``remote_link_refusal``) and credentials only ever go to the
+        host they were given for. ``timeout`` bounds each whole attempt, redirects included.
+        """
+        shown = redact(url)
+        if self.offline:
+            raise NetworkError(f"cannot fetch {shown}: satlock is offline",
+                               hint="run without --offline, or run once online to fill the cache")
+        clean = self._auth_for(url)[0]
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            with self._lock:
-                self.request_count += 1
             resp = None
+            deadline = time.monotonic() + self.timeout
+            current = clean
             try:
-                resp = self._pool.request("GET", clean, headers=all_headers, preload_content=False,
-                                          retries=self._redirects, timeout=self._timeout)
+                for _hop in range(_MAX_REDIRECTS + 1):
+                    with self._lock:
+                        self.request_count += 1
+                    current, auth = self._auth_for(current)
+                    all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
+                                   **(headers or {})}
+                    left = max(0.01, deadline - time.monotonic())
+                    _deadline.at = deadline
+                    try:
+                        resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
+                                                  retries=False, redirect=False,
+                                                  timeout=urllib3.Timeout(connect=left, read=left))
+                    finally:
+                        _deadline.at = None
+                    location = resp.headers.get("location")
+                    if resp.status not in _REDIRECTS or not location:
+                        break
+                    resp.drain_conn()
+                    resp.release_conn()
+                    resp = None
+                    target = urljoin(current, location)
+                    refusal = remote_link_refusal(target, self.allow_insecure_hosts)
+                    if refusal is not None:
+                        raise NetworkError(f"cannot fetch {shown}: refusing its redirect to {redact(target)}: {refusal}",
+                                           hint="fix the index URL, or ask the index's owner why it redirects there")
+                    current = target
+                else:
+                    raise NetworkError(f"cannot fetch {shown}: more than {_MAX_REDIRECTS} redirects")
+                assert resp is not None
                 if resp.status >= 400 and resp.status != 404:
                     resp.drain_conn()  # an unread body would poison the pooled connection
                 if resp.status >= 500:
@@ -267,12 +425,14 @@ class HttpClient:
                     raise NetworkError(
                         f"cannot fetch {shown}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
                         hint="check the credentials for this index" if resp.status in (401, 403) else None)
-                result = consume(resp)
-                answer = Response(url=_final_url(resp, clean), status=resp.status,
+                result = consume(resp, _body_chunks(resp, deadline, decode))
+                answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
                 return answer, result
-            except (HTTPError, _Retryable) as exc:
+            except (HTTPError, _Retryable, _DeadlineExceeded) as exc:
                 reason = str(exc) if isinstance(exc, _Retryable) else _reason(exc, self.timeout)
+                if time.monotonic() >= deadline and not isinstance(exc, _Retryable):
+                    reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
                 if isinstance(getattr(exc, "reason", exc), SSLError):
                     break  # a certificate problem will not fix itself on retry
             finally:
@@ -282,18 +442,10 @@ class HttpClient:
                            hint="check the network and the index URL, or use --offline with a warm cache")
 
 
-def _final_url(resp: urllib3.BaseHTTPResponse, requested: str) -> str:
-    """The URL that answered, so relative links on a redirected page resolve correctly."""
-    url = resp.url or requested
-    if url.startswith("/"):
-        url = urlunsplit(urlsplit(requested)._replace(path=url.split("?", 1)[0], query=url.partition("?")[2]))
-    return url
-
-
-def _stream(chunks: object, dest: Path, algorithms: Collection[str]) -> dict[str, str]:
+def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str]) -> dict[str, str]:
     hashers = {alg: hashlib.new(alg) for alg in algorithms}
     with dest.open("wb") as out:
-        for chunk in chunks:  # type: ignore[attr-defined]
+        for chunk in chunks:
             out.write(chunk)
             for h in hashers.values():
                 h.update(chunk)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.parser
 import hashlib
+from datetime import datetime
 import json
 import os
 import re
@@ -30,25 +31,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Callable, Collection, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError
+from satlock.errors import (ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError,
+                            UnsafeArchiveError)
 from satlock.resolver.cache import Cache, digest
-from satlock.resolver.candidates import DistFile
-from satlock.resolver.http import HttpClient, Response, redact, strip_credentials, url_to_path
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
+from satlock.resolver.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 
 __all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 PAGES = "simple-v1"
-METADATA = "metadata-v1"
+METADATA = "metadata-v2"
 FILES = "files-v1"
 DEFAULT_MAX_AGE = 600
 _TAIL = 65536
+# The most core metadata satlock reads for one wheel (uv caps it too): a METADATA member
+# that inflates past this is refused rather than decompressed into memory.
+MAX_METADATA_BYTES = 5 << 20
+# The largest project page read (the biggest real ones are tens of MB): a hostile index
+# cannot make satlock hold an endless page in memory.
+MAX_PAGE_BYTES = 256 << 20
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -165,7 +173,7 @@ class IndexClient:
                 headers["If-None-Match"] = entry.etag
             if entry.last_modified:
                 headers["If-Modified-Since"] = entry.last_modified
-        resp = self.http.get(url, headers)
+        resp = self.http.get(url, headers, max_bytes=MAX_PAGE_BYTES)
         if resp.status == 304 and entry is not None:
             resp = Response(url=entry.response.url, status=entry.response.status,
                             headers={**entry.response.headers, **_validators(resp)}, body=entry.response.body)
@@ -184,7 +192,7 @@ class IndexClient:
             known = self._parsed.get((public, body_hash, resp.url))
         if known is not None:
             return known
-        files = parse_project_page(resp, index=public)
+        files = parse_project_page(resp, index=public, allow_insecure_hosts=self.http.allow_insecure_hosts)
         with self._lock:
             self._parsed[(public, body_hash, resp.url)] = files
         return files
@@ -253,22 +261,22 @@ class IndexClient:
         if not file.is_wheel:
             raise MetadataError(f"{file.filename} is not a wheel; its metadata needs a build",
                                 hint="this is a bug in satlock: sdists go through the build environment")
-        key = file.sha256 or digest(file.url)
-        cached = self.cache.read(METADATA, key)
+        key = _file_key(file)
+        cached = self.cache.read_sealed(METADATA, key)
         if cached is not None:
             if _valid_metadata(cached):
                 return cached
             self.cache.discard(METADATA, key)
         data = self._fetch_metadata(file)
         _check_metadata(data, file)
-        self.cache.write(METADATA, key, data)
+        self.cache.write_sealed(METADATA, key, data)
         return data
 
     def _fetch_metadata(self, file: DistFile) -> bytes:
         if urlsplit(file.url).scheme == "file":
             return _metadata_from_zip(url_to_path(file.url), file)
         if file.metadata is not None:
-            resp = self.http.get(_strip_fragment(file.url) + ".metadata")
+            resp = self.http.get(_strip_fragment(file.url) + ".metadata", max_bytes=MAX_METADATA_BYTES)
             if resp.status == 200:
                 _verify(resp.body, file.metadata, f"{file.filename}.metadata", resp.url)
                 return resp.body
@@ -290,7 +298,7 @@ class IndexClient:
         try:
             entries = _central_directory(reader)
             member = _pick_metadata(entries, file)
-            return reader.read_member(member)
+            return reader.read_member(member, file)
         except (zipfile.BadZipFile, struct.error, zlib.error) as exc:
             raise MetadataError(f"{file.filename} from {redact(url)} is not a valid wheel: {exc}",
                                 hint="the index serves a corrupt file; report it to the index") from None
@@ -299,7 +307,7 @@ class IndexClient:
 
     def download(self, file: DistFile) -> Path:
         """The whole file in the cache, verified against every hash the index gave."""
-        key = f"{file.sha256 or digest(file.url)}/{file.filename}"
+        key = f"{_file_key(file)}/{checked_filename(file.filename, redact(file.url), dist=False)}"
         dest = self.cache.path(FILES, key)
         if _verified(dest, file):
             return dest
@@ -308,7 +316,7 @@ class IndexClient:
                 return dest
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{file.filename}"
-            algorithms = {"sha256"} | {a for a in file.hashes if a in hashlib.algorithms_available}
+            algorithms = {"sha256"} | {a for a in file.hashes if a in VERIFIABLE_HASHES}
             try:
                 got = self.http.fetch_to_file(file.url, tmp, algorithms)
                 _verify_digests(got, file.hashes, file.filename, file.url)
@@ -317,6 +325,24 @@ class IndexClient:
                 tmp.unlink(missing_ok=True)
             _ok_marker(dest).write_text(json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}))
         return dest
+
+
+    def with_sha256(self, file: DistFile) -> DistFile:
+        """``file`` with its sha256, downloading and hashing it when the index gave none.
+
+        PEP 503/691 make hashes optional, but a lock must pin every file: what satlock
+        records is then the hash of the file it downloaded itself.
+        """
+        if file.sha256 is not None:
+            return file
+        path = self.download(file)
+        return replace(file, hashes={**file.hashes, "sha256": self._local_sha256(path)})
+
+
+def _file_key(file: DistFile) -> str:
+    """The cache key for a file's entries: its sha256 when it has a valid one, else a digest of its URL."""
+    sha = file.sha256
+    return sha if is_sha256(sha) else digest(file.url)
 
 
 # -- the page cache entry ---------------------------------------------------------------
@@ -382,15 +408,55 @@ def _validators(resp: Response) -> dict[str, str]:
 # -- parsing simple pages --------------------------------------------------------------
 
 
-def parse_project_page(resp: Response, *, index: str | None = None) -> list[DistFile]:
-    """The files on a PEP 691 JSON or PEP 503 HTML project page, URLs made absolute."""
+def parse_project_page(resp: Response, *, index: str | None = None,
+                       allow_insecure_hosts: Collection[str] = ()) -> list[DistFile]:
+    """The files on a PEP 691 JSON or PEP 503 HTML project page, URLs made absolute.
+
+    Everything on the page is checked against its grammar here, before any of it is used:
+    hashes are hex digests of the right length, file names are wheel or sdist names with
+    no path in them, and a remote page links only files the http rule allows. Anything
+    else is one error naming the page and the field.
+    """
     ctype = (resp.header("content-type") or "").split(";", 1)[0].strip().lower()
     if ctype in ("application/vnd.pypi.simple.v1+json", "application/json"):
-        return _parse_json(resp, index)
-    if ctype in ("application/vnd.pypi.simple.v1+html", "text/html"):
-        return _parse_html(resp, index)
-    raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
-                           hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
+        files = _parse_json(resp, index)
+    elif ctype in ("application/vnd.pypi.simple.v1+html", "text/html"):
+        files = _parse_html(resp, index)
+    else:
+        raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
+                               hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
+    local_page = urlsplit(resp.url).scheme.lower() == "file"
+    for f in files:
+        if local_page and urlsplit(f.url).scheme.lower() == "file":
+            continue
+        refusal = remote_link_refusal(f.url, allow_insecure_hosts)
+        if refusal is not None:
+            raise IndexFormatError(f"{redact(resp.url)}: refusing the link to {redact(f.url)}: {refusal}",
+                                   hint="the index links files satlock will not fetch; report it to the index")
+    return files
+
+
+def _bad_field(resp: Response, field: str, value: object, filename: object = None) -> IndexFormatError:
+    where = f" of file {str(filename)!r:.120}" if filename is not None else ""
+    return IndexFormatError(f"{redact(resp.url)}: invalid {field!r}{where}: {value!r:.100}",
+                            hint="the index serves a malformed page; report it to the index")
+
+
+def _dist_name(resp: Response, name: str) -> str | None:
+    """``name`` when it is a distribution file name; ``None`` for other files on the page
+    (eggs, installers), which are skipped; an error when it would climb out of a folder."""
+    if not is_safe_name(name):
+        raise _bad_field(resp, "filename", name)
+    return name if split_filename(name) is not None else None
+
+
+def _page_hashes(resp: Response, field: str, value: object, filename: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad_field(resp, field, value, filename)
+    where = f"{redact(resp.url)}: {field!r} of file {filename!r:.120}"
+    return dict(checked_hash(alg, digest_value, where) for alg, digest_value in value.items())
 
 
 def _not_simple(resp: Response, why: str) -> IndexFormatError:
@@ -415,31 +481,69 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
         raise _not_simple(resp, f"invalid JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise _not_simple(resp, "JSON without a 'files' list")
-    _check_api_version(resp, (data.get("meta") or {}).get("api-version", "1.0"))
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise _bad_field(resp, "meta", meta)
+    version = meta.get("api-version", "1.0")
+    if not isinstance(version, str):
+        raise _bad_field(resp, "meta.api-version", version)
+    _check_api_version(resp, version)
     out = []
     for entry in data["files"]:
-        try:
-            out.append(_json_file(entry, resp.url, index))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _not_simple(resp, f"malformed file entry {entry!r:.200} ({exc})") from None
+        file = _json_file(resp, entry, index)
+        if file is not None:
+            out.append(file)
     return out
 
 
-def _json_file(entry: dict, base: str, index: str | None) -> DistFile:
+def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | None:
+    """One PEP 691 file entry, each field checked against its type; ``None`` for a non-distribution file."""
+    if not isinstance(entry, dict):
+        raise _bad_field(resp, "files[]", entry)
+    name, url = entry.get("filename"), entry.get("url")
+    if not isinstance(name, str):
+        raise _bad_field(resp, "filename", name)
+    filename = _dist_name(resp, name)
+    if filename is None:
+        return None
+    if not isinstance(url, str) or not url:
+        raise _bad_field(resp, "url", url, filename)
+    requires_python = entry.get("requires-python")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise _bad_field(resp, "requires-python", requires_python, filename)
     yanked = entry.get("yanked", False)
-    metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+    if not isinstance(yanked, (bool, str)):
+        raise _bad_field(resp, "yanked", yanked, filename)
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise _bad_field(resp, "size", size, filename)
     upload = entry.get("upload-time")
+    if upload is not None and not _is_timestamp(upload):
+        raise _bad_field(resp, "upload-time", upload, filename)
+    field = "core-metadata" if "core-metadata" in entry else "dist-info-metadata"
+    metadata = _metadata_hashes(resp, field, entry.get(field, False), filename)
     return DistFile(
-        filename=str(entry["filename"]),
-        url=_join(base, str(entry["url"])),
-        hashes={str(k).lower(): str(v).lower() for k, v in (entry.get("hashes") or {}).items()},
-        requires_python=entry.get("requires-python") or None,
+        filename=filename,
+        url=_join(resp.url, url),
+        hashes=_page_hashes(resp, "hashes", entry.get("hashes"), filename),
+        requires_python=requires_python or None,
         yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
-        size=int(entry["size"]) if entry.get("size") is not None else None,
-        upload_time=str(upload) if upload else None,
-        metadata=_metadata_hashes(metadata),
+        size=size,
+        upload_time=upload or None,
+        metadata=metadata,
         index=index,
     )
+
+
+def _is_timestamp(value: object) -> bool:
+    """An ISO 8601 time as the lock writer will parse it (``datetime.fromisoformat``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _join(base: str, url: str) -> str:
@@ -449,18 +553,21 @@ def _join(base: str, url: str) -> str:
     return urljoin(base, url)
 
 
-def _metadata_hashes(value: object) -> dict[str, str] | None:
+def _metadata_hashes(resp: Response, field: str, value: object, filename: str) -> dict[str, str] | None:
     """PEP 658/714 in either form: a hash dict, ``true``, ``"sha256=..."`` or ``"true"``."""
     if isinstance(value, dict):
-        return {str(k).lower(): str(v).lower() for k, v in value.items()}
-    if value is True:
-        return {}
+        return _page_hashes(resp, field, value, filename)
+    if isinstance(value, bool):
+        return {} if value else None
     if isinstance(value, str):
+        if value.lower() in ("true", ""):
+            return {} if value else None
         alg, sep, hexdigest = value.partition("=")
-        if sep and hexdigest:
-            return {alg.lower(): hexdigest.lower()}
-        return {} if value.lower() == "true" else None
-    return None
+        if sep:
+            return _page_hashes(resp, field, {alg: hexdigest}, filename)
+    if value is None:
+        return None
+    raise _bad_field(resp, field, value, filename)
 
 
 class _LinkParser(HTMLParser):
@@ -524,17 +631,22 @@ def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
     for attrs, text in parser.links:
         url = urljoin(base, attrs["href"] or "")
         parts = urlsplit(url)
+        filename = _dist_name(resp, unquote(parts.path.rsplit("/", 1)[-1]) or text)
+        if filename is None:
+            continue
         alg, sep, hexdigest = parts.fragment.partition("=")
-        hashes = {alg.lower(): hexdigest.lower()} if sep and hexdigest else {}
-        filename = unquote(parts.path.rsplit("/", 1)[-1]) or text
-        metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        # Only a hash fragment is a hash; ``#egg=`` and the like are not.
+        hashes = (_page_hashes(resp, "#" + alg.lower(), {alg: hexdigest}, filename)
+                  if sep and alg.lower() in VERIFIABLE_HASHES else {})
+        field = "data-core-metadata" if "data-core-metadata" in attrs else "data-dist-info-metadata"
+        metadata = attrs.get(field)
         out.append(DistFile(
             filename=filename,
             url=urlunsplit(parts._replace(fragment="")),
             hashes=hashes,
             requires_python=attrs.get("data-requires-python") or None,
             yanked=(attrs.get("data-yanked") or "") if "data-yanked" in attrs else None,
-            metadata=_metadata_hashes(metadata),
+            metadata=_metadata_hashes(resp, field, metadata, filename) if metadata is not None else None,
             index=index,
         ))
     return out
@@ -563,9 +675,11 @@ class _RangeReader:
             self.start = offset
         return resp.body
 
-    def read_member(self, member: _Member) -> bytes:
+    def read_member(self, member: _Member, file: DistFile) -> bytes:
         # The local header's extra field may differ from the central directory's; read a
         # little more than needed in one request and fetch again only if that was short.
+        if member.compressed_size > MAX_METADATA_BYTES:
+            raise _metadata_too_large(file)
         guess = 30 + len(member.name) + 256 + member.compressed_size
         head = self.read(member.offset, min(guess, self.total - member.offset))
         if head[:4] != b"PK\x03\x04":
@@ -578,7 +692,10 @@ class _RangeReader:
         if member.method == zipfile.ZIP_STORED:
             return data
         if member.method == zipfile.ZIP_DEFLATED:
-            return zlib.decompress(data, -15)
+            inflated = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
+            if len(inflated) > MAX_METADATA_BYTES:
+                raise _metadata_too_large(file)
+            return inflated
         raise zipfile.BadZipFile(f"unsupported compression method {member.method} for {member.name}")
 
 
@@ -660,13 +777,27 @@ def _choose_metadata_name(names: list[str], file: DistFile) -> str:
     return candidates[0]
 
 
+def _metadata_too_large(file: DistFile) -> UnsafeArchiveError:
+    # Not a broken candidate to leave out but hostile input: it stops the lock.
+    return UnsafeArchiveError(f"the METADATA of {file.filename} ({redact(file.url)}) is larger than "
+                         f"{MAX_METADATA_BYTES >> 20} MiB; refusing to read it",
+                         hint="the wheel is broken or hostile; report it to the index")
+
+
 def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
     try:
         with zipfile.ZipFile(path) as zf:
-            return zf.read(_choose_metadata_name(zf.namelist(), file))
+            with zf.open(_choose_metadata_name(zf.namelist(), file)) as member:
+                # Read one byte past the cap, whatever size the zip claims: a lying
+                # header cannot make this inflate more than that.
+                data = member.read(MAX_METADATA_BYTES + 1)
+            if len(data) > MAX_METADATA_BYTES:
+                raise _metadata_too_large(file)
+            return data
     except FileNotFoundError:
         raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
-    except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError (a subclass): an unknown compression.
         raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
                             hint="remove the broken file, or report it to the index") from None
 
@@ -710,7 +841,7 @@ def _content_range_total(resp: Response) -> int | None:
 
 
 def _verify(data: bytes, expected: Mapping[str, str], what: str, url: str) -> None:
-    got = {alg: hashlib.new(alg, data).hexdigest() for alg in expected if alg in hashlib.algorithms_available}
+    got = {alg: hashlib.new(alg, data).hexdigest() for alg in expected if alg in VERIFIABLE_HASHES}
     _verify_digests(got, expected, what, url)
 
 

@@ -37,7 +37,8 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError
 from satlock.profiles.schema import Profile
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile, split_filename
+from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
+                                         split_filename)
 from satlock.resolver.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
@@ -215,7 +216,8 @@ class IndexProvider:
                 self._deps[(name, str(static[1]))] = static[2]
             return static
         if wheel:
-            data = self.client.core_metadata(DistFile(filename=target.rsplit("/", 1)[-1], url=_as_url(ref), hashes=dict(ref.hashes)))
+            filename = filename_from_url(ref.url) if ref.url else checked_filename(Path(target).name, target)
+            data = self.client.core_metadata(DistFile(filename=filename, url=_as_url(ref), hashes=dict(ref.hashes)))
         else:
             if self.builder is None:
                 raise MetadataError(f"{name} comes from {ref.display()}, and its metadata needs a build", hint=f"add a profile with static metadata: satlock profile add {name} --version V --requires-dist ...")
@@ -234,7 +236,7 @@ class IndexProvider:
             return path.read_bytes() if path.is_file() else None
         if ref.kind == "archive":
             if ref.url:
-                archive = self.client.download(DistFile(filename=ref.url.rsplit("/", 1)[-1], url=ref.url, hashes=dict(ref.hashes)))
+                archive = self.client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url, hashes=dict(ref.hashes)))
             else:
                 archive = Path(ref.path or "")
             return read_sdist_files(str(archive), [f"{sub}pyproject.toml"]).get(f"{sub}pyproject.toml")
@@ -254,7 +256,7 @@ class IndexProvider:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
         pinned = sorted(self.pins.get(name, set()))
         key = digest(self.client.page_fingerprint(name), self.target.fingerprint, *pinned)
-        raw = self.client.cache.read(CANDIDATES, key)
+        raw = self.client.cache.read_sealed(CANDIDATES, key)
         if raw is not None:
             try:
                 versions, excluded = marshal.loads(raw)
@@ -265,7 +267,7 @@ class IndexProvider:
         listing = self._filter_files(name)
         data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
                 [(e.version, e.reason) for e in listing.excluded])
-        self.client.cache.write(CANDIDATES, key, marshal.dumps(data))
+        self.client.cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
         return listing
 
     def _filter_files(self, name: NormalizedName) -> CandidateList:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
 from packaging.pylock import (
@@ -44,7 +43,7 @@ from packaging.version import InvalidVersion, Version
 from satlock import __version__
 from satlock.atomic import write_atomic
 from satlock.errors import LockError
-from satlock.resolver.candidates import Candidate, DistFile
+from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.solve import Resolution
 
@@ -230,9 +229,6 @@ def read_lock(path: Path) -> Pylock:
     return lock
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
 def _bad(path: Path, key: str, why: str) -> LockError:
     return LockError(f"{path}: {key}: {why}",
                      hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
@@ -242,13 +238,13 @@ def _check_hashes(hashes: Any, path: Path, key: str) -> None:
     if not isinstance(hashes, Mapping):
         raise _bad(path, key, "must be a table of hashes")
     sha = hashes.get("sha256")
-    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+    if sha is not None and not is_sha256(sha):
         raise _bad(path, f"{key}.sha256", f"{sha!r} is not 64 lowercase hex digits")
 
 
 def _check_filename(name: Any, path: Path, key: str, kind: str) -> None:
     """A file name that becomes part of a cache path: a plain, parseable distribution file name."""
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\\0") or name in (".", "..") or ".." in name:
+    if not isinstance(name, str) or not is_safe_name(name):
         raise _bad(path, key, f"{name!r} is not a plain file name")
     try:
         parse_wheel_filename(name) if kind == "wheel" else parse_sdist_filename(name)
@@ -264,7 +260,7 @@ def _check_subdirectory(sub: Any, path: Path, key: str) -> None:
 
 
 def _url_filename(url: Any) -> str:
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if isinstance(url, str) else ""
+    return url_filename(url) if isinstance(url, str) else ""
 
 
 def check_untrusted(data: Mapping[str, Any], path: Path) -> None:

@@ -8,7 +8,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
@@ -20,10 +20,10 @@ from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
 from satlock.resolver.cache import Cache
-from satlock.resolver.candidates import DirectReference, DistFile
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
-from satlock.resolver.http import HttpClient
-from satlock.resolver.index import IndexClient
+from satlock.resolver.http import HttpClient, redact
+from satlock.resolver.index import IndexClient, fetch_many
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
 from satlock.resolver.lockfile import LockInputs, build_lock, locked_versions, satlock_table
 from satlock.resolver.project import Project, SourceSpec
@@ -137,7 +137,7 @@ def _hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
     if ref.kind != "archive" or ref.hashes:
         return ref
     if ref.url:
-        filename = unquote(urlsplit(ref.url).path.rsplit("/", 1)[-1])
+        filename = filename_from_url(ref.url, dist=False)
         path = client.download(DistFile(filename=filename, url=ref.url))
     else:
         path = Path(ref.path or "")
@@ -194,7 +194,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     for name in root_names:
         listing = provider.candidates(name)
         if not listing.candidates and not listing.excluded:
-            raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {', '.join(client.indexes)}",
+            raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {redact(', '.join(client.indexes))}",
                                 hint="check the spelling, or add the index that has it with --extra-index-url")
     resolution = _solve(provider, target, policy, roots)
     for _ in range(MAX_REBUILD_ROUNDS):
@@ -204,6 +204,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         provider.forget(stale)
         policy.preferences = {**policy.preferences, **{n: c.version for n, c in resolution.chosen.items()}}
         resolution = _solve(provider, target, policy, roots)
+    resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
     requires_python = {}
     for name, c in resolution.chosen.items():
         deps = provider.dependencies(c)
@@ -214,6 +215,17 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                         build_environments=build_environments(resolution.chosen) if build_environments else {})
     lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
     return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+
+
+def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:
+    """Every chosen file with a sha256: an index need not give hashes, but a lock pins every file,
+    so files listed without one are downloaded and hashed here."""
+    missing = [f for c in chosen.values() for f in c.files if f.sha256 is None]
+    if not missing:
+        return chosen
+    hashed = dict(zip(map(id, missing), fetch_many(client.with_sha256, missing)))
+    return {n: replace(c, files=tuple(hashed.get(id(f), f) for f in c.files)) if any(id(f) in hashed for f in c.files) else c
+            for n, c in chosen.items()}
 
 
 def _solve(provider: IndexProvider, target: Target, policy: Policy, roots: list[RootRequirement]) -> Resolution:

@@ -30,6 +30,7 @@ from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_whee
 from satlock.buildenv.install import verify_records
 from satlock.buildenv.venv import open_venv
 from satlock.cli.main import app
+from satlock.resolver.index import METADATA
 
 
 def run_cli(*args: str):
@@ -352,7 +353,7 @@ def test_truncated_cache_entries_are_refetched_not_trusted(tmp_path, index, monk
         assert run_cli("lock", *args).exit_code == 0
         assert run_cli("sync", "--frozen", *args).exit_code == 0
         first_lock = (proj / "pylock.toml").read_bytes()
-        metadata = [p for p in (cache / "metadata-v1").rglob("*") if p.is_file()]
+        metadata = [p for p in (cache / METADATA).rglob("*") if p.is_file()]
         wheels = [p for p in (cache / "files-v1").rglob("*.whl") if p.is_file()]
         assert metadata and wheels
         for p in metadata + wheels:

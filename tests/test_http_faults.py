@@ -180,7 +180,7 @@ def test_credentials_are_redacted_from_retry_failures(index_root):
 
 def test_stale_page_is_revalidated_with_etag_and_reused_on_304():
     body = b'{"meta": {"api-version": "1.1"}, "name": "foo", "files": [{"filename": "foo-1.0-py3-none-any.whl", ' \
-           b'"url": "../../files/foo-1.0-py3-none-any.whl", "hashes": {"sha256": "ab"}}]}'
+           b'"url": "../../files/foo-1.0-py3-none-any.whl", "hashes": {"sha256": "' + b"ab" * 32 + b'"}}]}'
 
     def answer(h):
         if h.headers.get("If-None-Match") == '"v1"':

@@ -13,7 +13,7 @@ from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, Met
 from satlock.resolver.cache import Cache, default_cache_dir
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.http import HttpClient, Response
-from satlock.resolver.index import PAGES, IndexClient, fetch_many, parse_project_page
+from satlock.resolver.index import METADATA, PAGES, IndexClient, fetch_many, parse_project_page
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +94,11 @@ def test_served_json_page_carries_yanked_requires_python_and_hashes(server, inde
 
 def test_html_page_parses_relative_links_metadata_and_yanked_without_reason():
     body = (b'<html><head><meta name="pypi:repository-version" content="1.0"></head><body>'
-            b'<a href="../../f/a-1.0-py3-none-any.whl#sha256=AB12" data-yanked="" data-requires-python="&gt;=3.8"'
+            b'<a href="../../f/a-1.0-py3-none-any.whl#sha256=' + b"AB12" * 16 + b'" data-yanked="" data-requires-python="&gt;=3.8"'
             b' data-dist-info-metadata="true">a-1.0-py3-none-any.whl</a></body></html>')
     [f] = parse_project_page(Response("https://host/simple/a/", 200, {"content-type": "text/html"}, body))
     assert f.url == "https://host/f/a-1.0-py3-none-any.whl"
-    assert f.hashes == {"sha256": "ab12"} and f.yanked == "" and f.requires_python == ">=3.8" and f.metadata == {}
+    assert f.hashes == {"sha256": "ab12" * 16} and f.yanked == "" and f.requires_python == ">=3.8" and f.metadata == {}
 
 
 def test_project_missing_everywhere_gives_no_files(server):
@@ -249,7 +249,7 @@ def test_corrupt_cached_metadata_is_refetched(server):
     c = client(server.url + "/simple")
     f = foo2(c)
     c.core_metadata(f)
-    (default_cache_dir() / "metadata-v1" / f.sha256).write_bytes(b"garbage without headers")
+    (default_cache_dir() / METADATA / f.sha256).write_bytes(b"garbage without headers")
     before = len(server.requests)
     assert b"Name: foo" in c.core_metadata(f)
     assert len(server.requests) == before + 1
