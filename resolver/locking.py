@@ -30,9 +30,6 @@ from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
 
-# match-runtime rebuilds: one is normal, two when a rebuilt package changes what it pulls in.
-MAX_REBUILD_ROUNDS = 4
-
 
 @dataclass
 class IndexOptions:
@@ -172,8 +169,23 @@ def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
     return pins
 
 
+def _unconditional_pins(roots: list[RootRequirement]) -> dict[NormalizedName, Version]:
+    """``name==V`` in ``project.dependencies`` without a marker: no other version of the
+    name can be in any solution, so no other version need be fetched."""
+    out: dict[NormalizedName, Version] = {}
+    for r in roots:
+        req = r.requirement
+        exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
+        if r.where == "project.dependencies" and req.marker is None and req.url is None and len(exact) == 1:
+            name = canonicalize_name(req.name)
+            if name in out and out[name] != Version(exact[0]):
+                continue
+            out[name] = Version(exact[0])
+    return out
+
+
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
-                 builder: MetadataBuilder | None = None, build_environments: Callable[[dict], dict] | None = None) -> LockResult:
+                 builder: MetadataBuilder | None = None, build_environments: Callable[[Resolution], dict] | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
     target = make_target(options.python_version, options.platform)
     if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
@@ -181,7 +193,8 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
     direct = collect_direct(project, client)
-    provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots))
+    provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
+                             only=_unconditional_pins(roots))
     preferences: dict[NormalizedName, Version] = {}
     if previous is not None and not options.upgrade:
         preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
@@ -197,13 +210,6 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
             raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {', '.join(client.indexes)}",
                                 hint="check the spelling, or add the index that has it with --extra-index-url")
     resolution = _solve(provider, target, policy, roots)
-    for _ in range(MAX_REBUILD_ROUNDS):
-        stale = builder.runtime_mismatches(resolution.chosen) if builder is not None else []
-        if not stale:
-            break
-        provider.forget(stale)
-        policy.preferences = {**policy.preferences, **{n: c.version for n, c in resolution.chosen.items()}}
-        resolution = _solve(provider, target, policy, roots)
     requires_python = {}
     for name, c in resolution.chosen.items():
         deps = provider.dependencies(c)
@@ -211,7 +217,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                         environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                         profile_hashes=project.profile_hashes(),
-                        build_environments=build_environments(resolution.chosen) if build_environments else {})
+                        build_environments=build_environments(resolution) if build_environments else {})
     lock = build_lock(resolution, roots, inputs, requires_python=requires_python, lock_dir=project.root)
     return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
 

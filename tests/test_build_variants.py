@@ -1,0 +1,205 @@
+"""Build-aware resolution: a package whose metadata comes from a build is one variant per build.
+
+``seedext`` is an sdist whose setup.py imports ``buildhelper`` and declares
+``install_requires=["buildhelper==" + buildhelper.__version__]`` (the shape of every
+extension that pins the torch it was compiled with). The index has buildhelper 1.0 and
+2.0. Every build appends the buildhelper version it ran against to a log file, so the
+tests can say which builds ever ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
+from satlock.cli.main import app
+
+SEEDEXT_SETUP = '''\
+import os
+import buildhelper
+from setuptools import setup
+
+log = os.environ.get("SEEDEXT_BUILD_LOG")
+if log:
+    with open(log, "a") as f:
+        f.write(buildhelper.__version__ + "\\n")
+setup(name="seedext", version="0.1", packages=["seedext"],
+      install_requires=["buildhelper==" + buildhelper.__version__] + list(getattr(buildhelper, "EXTRA", [])),
+      description="built against buildhelper " + buildhelper.__version__)
+'''
+
+
+def invoke(*args: object):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory) -> list[Path]:
+    dest = tmp_path_factory.mktemp("dists")
+    tools = [installed_wheel(name, dest) for name in ("setuptools", "wheel", "packaging")]
+    return [
+        *tools,
+        make_wheel(dest, "setuptools", "0.1"),  # an older setuptools: never picked while the newest works
+        make_wheel(dest, "buildhelper", "1.0"),
+        # buildhelper 2.0 makes what is built against it need zlibx>=5.
+        make_wheel(dest, "buildhelper", "2.0", files={"buildhelper/__init__.py": '__version__ = "2.0"\nEXTRA = ["zlibx>=5"]\n'}),
+        make_wheel(dest, "zlibx", "4.0"),
+        make_wheel(dest, "zlibx", "5.0"),
+        make_wheel(dest, "capper", "1.0", requires=["buildhelper<2"]),
+        make_sdist(dest, "seedext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP, pkg_info=False),
+    ]
+
+
+@pytest.fixture(scope="module")
+def index_root(tmp_path_factory, dists) -> Path:
+    return build_index(tmp_path_factory.mktemp("index"), dists)
+
+
+@pytest.fixture
+def index(index_root) -> str:
+    return index_root.as_uri()
+
+
+@pytest.fixture
+def build_log(tmp_path, monkeypatch) -> Path:
+    log = tmp_path / "builds.log"
+    monkeypatch.setenv("SEEDEXT_BUILD_LOG", str(log))
+    return log
+
+
+def built_against(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def build_env_versions() -> list[dict[str, str]]:
+    """The packages of every build environment the cache holds (each ``.complete`` lists them)."""
+    root = Path(os.environ["SATLOCK_CACHE_DIR"])
+    envs = []
+    for marker in root.rglob(".complete"):
+        envs.append({name: version for name, version, _ in json.loads(marker.read_text())["wheels"]})
+    return envs
+
+
+def make_project(folder: Path, deps: list[str], **kw) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(project_toml(deps, **kw))
+    return folder
+
+
+def add_profile(project: Path, *flags: str) -> None:
+    result = invoke("profile", "add", "seedext", "--build-requires", "buildhelper", *flags, "--project", project)
+    assert result.exit_code == 0, result.output
+
+
+def lock_data(project: Path) -> dict:
+    return tomllib.loads((project / "pylock.toml").read_text())
+
+
+def package(data: dict, name: str) -> dict:
+    return next(p for p in data["packages"] if p["name"] == name)
+
+
+def dependency_versions(data: dict, name: str) -> dict[str, str]:
+    return {d["name"]: d.get("version") for d in package(data, name).get("dependencies", [])}
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
+def test_pinned_build_requirement_locks_in_one_step_and_never_builds_against_the_newest(tmp_path, index, build_log, flags):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, *flags)
+    result = invoke("lock", "--project", project, "--index-url", index, "-v")
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "buildhelper")["version"] == "1.0"
+    assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
+    env = data["tool"]["satlock"]["build-environments"]["seedext"]
+    assert {p["name"]: p["version"] for p in env["packages"]}["buildhelper"] == "1.0"
+    assert set(built_against(build_log)) == {"1.0"}
+    assert all(env.get("buildhelper") != "2.0" for env in build_env_versions())
+    assert "buildhelper==2.0" not in result.output
+
+
+def test_runtime_version_forced_indirectly_is_the_one_built_against(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["capper", "seedext"])
+    add_profile(project)
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "buildhelper")["version"] == "1.0"
+    assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
+    assert set(built_against(build_log)) == {"1.0"}
+    assert all(env.get("buildhelper") != "2.0" for env in build_env_versions())
+
+
+def test_build_requirement_the_runtime_does_not_use_is_resolved_newest_and_recorded(tmp_path, index, build_log):
+    from importlib.metadata import version
+
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, "--build-requires", "setuptools")
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    env = {p["name"]: p["version"] for p in data["tool"]["satlock"]["build-environments"]["seedext"]["packages"]}
+    assert env["setuptools"] == version("setuptools")
+    assert "setuptools" not in {p["name"] for p in data["packages"]}
+
+
+def test_no_isolation_lock_then_sync_builds_in_venv_against_the_pinned_version(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0"], optional={"compile": ["seedext"]})
+    add_profile(project, "--build-requires", "setuptools", "--build-requires", "wheel", "--no-isolation")
+    assert invoke("lock", "--project", project, "--index-url", index).exit_code == 0
+    result = invoke("sync", "--project", project, "--index-url", index, "--extra", "compile")
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, requires; import seedext;"
+                          "print(metadata('seedext')['Summary']); print(requires('seedext'))"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "built against buildhelper 1.0" in out.stdout and "buildhelper==1.0" in out.stdout
+    assert "2.0" not in built_against(build_log)
+
+
+def test_build_conflicting_with_the_rest_moves_the_build_requirement(tmp_path, index, build_log):
+    # Built against buildhelper 2.0, seedext needs zlibx>=5, which the project refuses:
+    # the solver goes back to buildhelper 1.0 and builds against that.
+    project = make_project(tmp_path / "proj", ["seedext", "zlibx<5"])
+    add_profile(project, "--no-isolation")
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "buildhelper")["version"] == "1.0"
+    assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
+    assert package(data, "zlibx")["version"] == "4.0"
+    assert set(built_against(build_log)) == {"1.0", "2.0"}
+
+
+def test_build_conflict_with_no_way_out_names_the_build(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["seedext", "zlibx<5", "buildhelper>=2"])
+    add_profile(project)
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 1
+    assert "seedext 0.1 built against buildhelper 2.0" in result.output
+    assert "zlibx>=5" in result.output
+    assert "Traceback" not in result.output
+    assert not (project / "pylock.toml").exists()
+
+
+def test_pinned_build_requirement_is_never_fetched_at_another_version(tmp_path, index_root, build_log):
+    with IndexServer(index_root.parent) as server:
+        project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+        add_profile(project)
+        result = invoke("lock", "--project", project, "--index-url", server.url + "/simple")
+        assert result.exit_code == 0, result.output
+        requests = [path for _method, path, _range in server.requests]
+    assert any("buildhelper-1.0" in r for r in requests)
+    assert not [r for r in requests if "buildhelper-2.0" in r]
