@@ -203,3 +203,77 @@ def test_pinned_build_requirement_is_never_fetched_at_another_version(tmp_path, 
         requests = [path for _method, path, _range in server.requests]
     assert any("buildhelper-1.0" in r for r in requests)
     assert not [r for r in requests if "buildhelper-2.0" in r]
+
+
+CUDAPROBE_SETUP = '''\
+import os
+import subprocess
+from setuptools import setup
+
+home = os.environ["CUDA_HOME"]
+nvcc = os.path.join(home, "bin", "nvcc")
+if not os.path.isfile(nvcc):
+    raise RuntimeError("CUDA_HOME=%s has no bin/nvcc" % home)
+with open("k.cu", "w") as f:
+    f.write("__global__ void k() {}\\n")
+subprocess.run(["sh", nvcc, "-c", "k.cu"], check=True)
+release = subprocess.run(["sh", nvcc, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+setup(name="cudaprobe", version="0.1", packages=["cudaprobe"], description=release)
+'''
+
+FAKE_NVCC = '''#!/bin/sh
+if [ "$1" = "--version" ]; then echo "Cuda compilation tools, release 13.0, fake"; exit 0; fi
+if [ "$1" = "-c" ]; then test -f "$2" || exit 1; exit 0; fi
+exit 2
+'''
+
+
+@pytest.fixture(scope="module")
+def cuda_index(tmp_path_factory) -> str:
+    """Fake CUDA 13 wheels laid out as the real ones (one shared nvidia/cu13 prefix), two
+    versions of the compiler, and an sdist whose setup.py runs $CUDA_HOME/bin/nvcc."""
+    dest = tmp_path_factory.mktemp("cudadists")
+    tools = [installed_wheel(name, dest) for name in ("setuptools", "wheel", "packaging")]
+    files = [*tools, make_sdist(dest, "cudaprobe", "0.1", pyproject="", setup_py=CUDAPROBE_SETUP, pkg_info=False)]
+    for version in ("13.0.48", "13.1.0"):
+        files += [
+            make_wheel(dest, "nvidia-cuda-nvcc", version, files={
+                "nvidia/cu13/bin/nvcc": FAKE_NVCC.replace("13.0", version), "nvidia/cu13/include/fatbinary_section.h": ""}),
+            make_wheel(dest, "nvidia-cuda-runtime", version, files={
+                "nvidia/cu13/include/cuda_runtime.h": "", "nvidia/cu13/lib/libcudart.so.13": ""}),
+            make_wheel(dest, "nvidia-cuda-crt", version, files={"nvidia/cu13/include/crt/host_config.h": ""}),
+            make_wheel(dest, "nvidia-nvvm", version, files={"nvidia/cu13/nvvm/bin/cicc": ""}),
+        ]
+    return build_index(tmp_path_factory.mktemp("cudaindex"), files).as_uri()
+
+
+CUDA_DEPS = ["nvidia-cuda-nvcc==13.0.48", "nvidia-cuda-runtime==13.0.48", "nvidia-cuda-crt==13.0.48", "nvidia-nvvm==13.0.48"]
+
+
+@pytest.mark.parametrize("flags", [("--no-isolation",), ()], ids=["no-isolation", "isolated"])
+def test_cuda_home_brings_the_runtime_cuda_wheels_into_the_lock_time_build(tmp_path, cuda_index, flags):
+    project = make_project(tmp_path / "proj", CUDA_DEPS, optional={"compile": ["cudaprobe"]})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", *flags, "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    env = lock_data(project)["tool"]["satlock"]["build-environments"]["cudaprobe"]
+    versions = {p["name"]: p["version"] for p in env["packages"]}
+    assert {versions[n] for n in ("nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-nvvm")} == {"13.0.48"}
+    result = invoke("sync", "--project", project, "--index-url", cuda_index, "--extra", "compile")
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata; import cudaprobe; print(metadata('cudaprobe')['Summary'])"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "release 13.0.48" in out.stdout
+
+
+def test_dist_template_brings_its_distribution_into_the_metadata_build_at_the_runtime_version(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "zlibx<5", "seedext"])
+    add_profile(project, "--env", "ZLIBX_HOME={dist:zlibx}")
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    env = lock_data(project)["tool"]["satlock"]["build-environments"]["seedext"]
+    assert {p["name"]: p["version"] for p in env["packages"]}["zlibx"] == "4.0"
