@@ -35,6 +35,7 @@ from installer.utils import Scheme, get_launcher_kind, make_file_executable
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 
 from satlock.buildenv.archive import safe_zip_members
+from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
 from satlock.errors import InstallError
 from satlock.resolver.cache import Cache
@@ -56,6 +57,7 @@ class InstalledDist:
     installer: str | None
     direct_url: dict[str, Any] | None
     requested: bool
+    build_identity: str | None = None
 
 
 @contextmanager
@@ -287,11 +289,12 @@ def _dist_info_targets(venv: Venv, source: WheelSource) -> list[Path]:
 
 
 def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | None = None,
-                  requested: bool = True, cache: Cache | None = None) -> None:
+                  requested: bool = True, cache: Cache | None = None, build_inputs: Mapping[str, Any] | None = None) -> None:
     """Install ``wheel`` into ``venv``, replacing any installed version of the same project.
 
     With ``cache``, the wheel is unzipped once into the cache and later installs copy
-    from there.
+    from there. ``build_inputs`` (for a wheel satlock built) is recorded in the
+    .dist-info as ``BUILD_INPUTS_FILE``.
     """
     wheel = Path(wheel)
     try:
@@ -303,6 +306,8 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
         extra["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
     if requested:
         extra["REQUESTED"] = b""
+    if build_inputs is not None:
+        extra[BUILD_INPUTS_FILE] = json.dumps(dict(build_inputs), sort_keys=True, indent=1).encode()
     with _os_errors(f"installing {wheel.name} into {venv.root}"):
         _install_staged(wheel, dist_name, venv, extra, cache)
 
@@ -380,7 +385,19 @@ def _read_dist(info: Path) -> InstalledDist | None:
     except OSError:
         installer_name = None
     return InstalledDist(name=canonicalize_name(meta[0]), version=meta[1], path=info, installer=installer_name,
-                         direct_url=_read_direct_url(info), requested=(info / "REQUESTED").exists())
+                         direct_url=_read_direct_url(info), requested=(info / "REQUESTED").exists(),
+                         build_identity=_read_build_identity(info))
+
+
+def _read_build_identity(info: Path) -> str | None:
+    try:
+        data = json.loads((info / BUILD_INPUTS_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return ""  # unreadable: matches no lock, so the package is built again
+    value = data.get("identity") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _find_dist(venv: Venv, name: str) -> InstalledDist | None:

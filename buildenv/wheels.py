@@ -22,7 +22,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
-from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env
+from satlock.buildenv.buildinputs import locked_build_inputs
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.venv import Venv
@@ -54,6 +55,7 @@ class LockedBuilder:
         self.client = profile_builder.client
         self.cache = profile_builder.cache
         self.environments: Mapping[str, Any] = satlock_table(lock).get("build-environments", {}) or {}
+        self.inputs = locked_build_inputs(lock)
 
     def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
         return self.client.download(_dist_file(wheel.filename, wheel.url, wheel.path, wheel.hashes, self.lock_dir, wheel.size))
@@ -105,7 +107,7 @@ class LockedBuilder:
         assert tree is not None
         profile = self.pb.project.profiles.get(name)
         isolated = profile is None or profile.isolation
-        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, digest("venv", str(venv.root)))
+        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, self._project_env_key(name, venv))
         phash = profile_hash(profile) if profile else "no-profile"
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
@@ -127,6 +129,17 @@ class LockedBuilder:
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
+    def _project_env_key(self, name: NormalizedName, venv: Venv) -> str:
+        """A no-isolation build's cache key: its recorded build inputs (the versions and hashes
+        of what it builds against in .venv) and the interpreter, never the folder of .venv,
+        so a wheel built against other versions is never reused."""
+        inputs = self.inputs.get(name)
+        if inputs is None:
+            # Nothing recorded (a package without a profile): key by every distribution in .venv.
+            present = sorted((n, d.version) for n, d in installed_distributions(venv).items() if n != name)
+            return digest("no-isolation", repr(present), interpreter_id(venv.python))
+        return digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
 
     def _build_only_tools(self, name: NormalizedName, venv: Venv) -> dict[str, str]:
         """PYTHONPATH and PATH for a no-isolation build: it runs with .venv, where the lock

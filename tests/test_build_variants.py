@@ -277,3 +277,25 @@ def test_dist_template_brings_its_distribution_into_the_metadata_build_at_the_ru
     assert result.exit_code == 0, result.output
     env = lock_data(project)["tool"]["satlock"]["build-environments"]["seedext"]
     assert {p["name"]: p["version"] for p in env["packages"]}["zlibx"] == "4.0"
+
+
+def test_sync_rebuilds_a_no_isolation_extension_when_its_build_requirement_moves(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, "--build-requires", "setuptools", "--build-requires", "wheel", "--no-isolation")
+    first = invoke("sync", "--project", project, "--index-url", index)
+    assert first.exit_code == 0, first.output
+    python = project / ".venv" / "bin" / "python"
+    summary = [python, "-c", "from importlib.metadata import metadata; print(metadata('seedext')['Summary'])"]
+    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against buildhelper 1.0"
+
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text().replace("buildhelper==1.0", "buildhelper==2.0"))
+    second = invoke("sync", "--project", project, "--index-url", index)
+    assert second.exit_code == 0, second.output
+    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against buildhelper 2.0"
+    info = next((project / ".venv").rglob("seedext-0.1.dist-info"))
+    recorded = json.loads((info / "satlock_build_inputs.json").read_text())
+    assert ["buildhelper", "2.0"] in [p[:2] for p in recorded["packages"]]
+
+    third = invoke("sync", "--project", project, "--index-url", index)
+    assert third.exit_code == 0, third.output
+    assert "up to date" in third.output
