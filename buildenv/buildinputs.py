@@ -20,18 +20,18 @@ import json
 from typing import Any, Mapping
 
 from packaging.pylock import Pylock
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
-from satlock.resolver.lockfile import satlock_table
+from satlock.resolver.buildenvs import BuildEnvironment
+from satlock.resolver.lockfile import locked_build_environments, satlock_table
 
 BUILD_INPUTS_FILE = "satlock_build_inputs.json"
 
 
-def inputs_document(profile_hash: str | None, environment: Mapping[str, Any]) -> dict[str, Any]:
+def inputs_document(profile_hash: str | None, environment: BuildEnvironment) -> dict[str, Any]:
     """What one build depends on besides its source, in a stable, readable form."""
-    packages = sorted(([canonicalize_name(str(p.get("name", ""))), str(p.get("version", "")),
-                        str(dict(p.get("hashes", {})).get("sha256", ""))] for p in environment.get("packages", [])))
-    return {"profile": profile_hash, "isolation": bool(environment.get("isolation", True)), "packages": packages}
+    packages = sorted([p.name, p.version, p.sha256] for p in environment.packages)
+    return {"profile": profile_hash, "isolation": environment.isolation, "packages": packages}
 
 
 def identity(document: Mapping[str, Any]) -> str:
@@ -41,13 +41,10 @@ def identity(document: Mapping[str, Any]) -> str:
 def locked_build_inputs(lock: Pylock) -> dict[NormalizedName, dict[str, Any]]:
     """For each source package the lock records a build environment for, its inputs document
     (with its ``identity`` under ``"identity"``)."""
-    table = satlock_table(lock)
-    environments = table.get("build-environments", {}) or {}
-    profiles = table.get("profiles", {}) or {}
+    profiles = satlock_table(lock).get("profiles", {}) or {}
     out: dict[NormalizedName, dict[str, Any]] = {}
-    for name, environment in environments.items():
-        if not isinstance(environment, Mapping):
-            continue
-        document = inputs_document(profiles.get(name), environment)
-        out[canonicalize_name(name)] = {**document, "identity": identity(document)}
+    for name, environment in locked_build_environments(lock).items():
+        profile = profiles.get(name) if isinstance(profiles, Mapping) else None
+        document = inputs_document(profile if isinstance(profile, str) else None, environment)
+        out[name] = {**document, "identity": identity(document)}
     return out

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -39,6 +39,7 @@ from satlock.buildenv.venv import open_venv
 from satlock.errors import BuildError, ResolutionError
 from satlock.profiles.schema import Profile, profile_hash
 from satlock.profiles.templates import expand_env, template_names
+from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
 from satlock.resolver.cache import Cache, digest
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile
 from satlock.resolver.explain import explain
@@ -210,24 +211,22 @@ class ProfileBuilder:
 
     # -- the lock's record ----------------------------------------------------------------
 
-    def locked_build_environments(self, resolution: Resolution) -> dict[str, Any]:
+    def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
         """``[tool.satlock.build-environments]``: every profiled source package's build inputs,
         pinned with hashes: for a package with variants, the build of the chosen variant."""
         records = dict(self.records)
         for name, variant in resolution.variants.items():
             if isinstance(variant.build, BuildRecord):
                 records[name] = variant.build
-        out: dict[str, Any] = {}
+        out: dict[NormalizedName, BuildEnvironment] = {}
         for name in sorted(records):
             if name not in resolution.chosen or name not in self.project.profiles:
                 continue
             record = records[name]
-            out[name] = {
-                "isolation": record.isolation,
-                "requires": record.requires,
-                "packages": [{"name": c.name, "version": str(c.version), "url": strip_credentials(w.url),
-                              "hashes": dict(w.hashes)} for c, w in record.packages],
-            }
+            out[name] = BuildEnvironment(
+                isolation=record.isolation, requires=tuple(record.requires),
+                packages=tuple(BuildPackage(c.name, str(c.version), strip_credentials(w.url), tuple(sorted(w.hashes.items())))
+                               for c, w in record.packages))
         return out
 
 

@@ -14,11 +14,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit
+from typing import Any, Mapping, Sequence
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
 from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
@@ -32,7 +31,8 @@ from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.index import fetch_many
-from satlock.resolver.lockfile import satlock_table
+from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage, filename_from_url
+from satlock.resolver.lockfile import locked_build_environments
 
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
@@ -54,7 +54,7 @@ class LockedBuilder:
         self.pb = profile_builder
         self.client = profile_builder.client
         self.cache = profile_builder.cache
-        self.environments: Mapping[str, Any] = satlock_table(lock).get("build-environments", {}) or {}
+        self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
         self.inputs = locked_build_inputs(lock)
 
     def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
@@ -64,8 +64,8 @@ class LockedBuilder:
         """No-isolation packages and the locked build requirements that must be in .venv before they build."""
         needs = {}
         for name, env in self.environments.items():
-            if env.get("isolation", True) is False:
-                needs[canonicalize_name(name)] = {canonicalize_name(p["name"]) for p in env.get("packages", [])} & selected
+            if not env.isolation:
+                needs[name] = {p.name for p in env.packages} & selected
         return needs
 
     def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
@@ -79,22 +79,22 @@ class LockedBuilder:
             folder = self.lock_dir / source.path
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
         assert isinstance(source, PackageArchive)
-        filename = unquote(urlsplit(source.url).path.rsplit("/", 1)[-1]) if source.url else Path(source.path or "").name
+        filename = filename_from_url(source.url) if source.url else Path(source.path or "").name
         path = self.client.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir))
         if filename.endswith(".whl"):
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
-    def _recorded_wheels(self, packages: list[Mapping[str, Any]]) -> tuple[EnvWheel, ...]:
-        files = [_dist_file(p["url"].rsplit("/", 1)[-1], p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
+    def _recorded_wheels(self, packages: Sequence[BuildPackage]) -> tuple[EnvWheel, ...]:
+        files = [_dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
         paths = fetch_many(self.client.download, files)
-        return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
+        return tuple(EnvWheel(p.name, p.version, path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
     def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> tuple[Venv, str]:
         """The build environment and its key (its wheels and the interpreter it is made from)."""
         recorded = self.environments.get(name)
         if recorded is not None:
-            spec = BuildEnvSpec(self._recorded_wheels(recorded["packages"]))
+            spec = BuildEnvSpec(self._recorded_wheels(recorded.packages))
         else:
             _packages, spec = self.pb.environment_spec(name, list(pep517.build_system(tree.path).requires), None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
@@ -152,7 +152,7 @@ class LockedBuilder:
         if recorded is None:
             return {}
         present = set(installed_distributions(venv))
-        missing = [p for p in recorded.get("packages", []) if canonicalize_name(p["name"]) not in present]
+        missing = [p for p in recorded.packages if p.name not in present]
         if not missing:
             return {}
         tools = ensure_build_env(BuildEnvSpec(self._recorded_wheels(missing)), self.cache, base_python=venv.python)

@@ -36,12 +36,15 @@ from packaging.version import InvalidVersion, Version
 from satlock import __version__
 from satlock.atomic import write_atomic
 from satlock.errors import LockError
+from satlock.resolver.buildenvs import BuildEnvironment, build_environments_table, parse_build_environments
 from satlock.resolver.candidates import Candidate, DistFile
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.solve import Resolution, RootRequirement
 
 LOCK_NAME = "pylock.toml"
-TOOL_FORMAT = 1
+# 2: build environments of match-runtime packages are those of the chosen build variant,
+# and include what profile templates refer to; a lock of format 1 is stale.
+TOOL_FORMAT = 2
 
 
 def _scope(where: str) -> str | None:
@@ -138,7 +141,7 @@ class LockInputs:
     environment_marker: str
     inputs_hash: str
     profile_hashes: dict[str, str] = field(default_factory=dict)
-    build_environments: dict[str, Any] = field(default_factory=dict)
+    build_environments: dict[NormalizedName, BuildEnvironment] = field(default_factory=dict)
 
 
 def build_lock(resolution: Resolution, roots: list[RootRequirement], inputs: LockInputs, *,
@@ -154,7 +157,7 @@ def build_lock(resolution: Resolution, roots: list[RootRequirement], inputs: Loc
                                       dependencies=deps, lock_dir=lock_dir))
     tool = {"satlock": {"lock-format": TOOL_FORMAT, "inputs-hash": inputs.inputs_hash,
                         "profiles": dict(sorted(inputs.profile_hashes.items())),
-                        "build-environments": inputs.build_environments}}
+                        "build-environments": build_environments_table(inputs.build_environments)}}
     lock = Pylock(lock_version=Version("1.0"), environments=[Marker(inputs.environment_marker)],
                   requires_python=inputs.requires_python, extras=sorted(canonicalize_name(e) for e in inputs.extras) or None,
                   dependency_groups=sorted(inputs.groups) or None,
@@ -206,12 +209,24 @@ def read_lock(path: Path) -> Pylock:
     except InvalidVersion:
         pass  # from_dict names the bad value
     try:
-        return Pylock.from_dict(data)
+        lock = Pylock.from_dict(data)
     except PylockUnsupportedVersionError:
         raise newer from None
     except PylockValidationError as e:
         raise LockError(f"{path}: invalid lock: {e}{_package_named(data, str(e))}",
                         hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
+    fmt = satlock_table(lock).get("lock-format")
+    if fmt is not None and (not isinstance(fmt, int) or isinstance(fmt, bool)):
+        raise LockError(f"{path}: [tool.satlock] lock-format {fmt!r} is not a number",
+                        hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
+    if isinstance(fmt, int) and fmt > TOOL_FORMAT:
+        raise LockError(f"{path}: [tool.satlock] lock-format {fmt} was written by a newer satlock (this one reads {TOOL_FORMAT})",
+                        hint="upgrade satlock, or run `satlock lock` to write it again")
+    try:
+        locked_build_environments(lock)
+    except LockError as e:
+        raise LockError(f"{path}: {e.message}", hint=e.hint) from None
+    return lock
 
 
 def _package_named(data: Mapping[str, Any], message: str) -> str:
@@ -227,6 +242,16 @@ def _package_named(data: Mapping[str, Any], message: str) -> str:
 
 def satlock_table(lock: Pylock) -> Mapping[str, Any]:
     return (lock.tool or {}).get("satlock", {}) or {}
+
+
+def lock_format(lock: Pylock) -> int | None:
+    fmt = satlock_table(lock).get("lock-format")
+    return fmt if isinstance(fmt, int) else None
+
+
+def locked_build_environments(lock: Pylock) -> dict[NormalizedName, BuildEnvironment]:
+    """``[tool.satlock.build-environments]``, validated (buildenvs.py)."""
+    return parse_build_environments(satlock_table(lock).get("build-environments"))
 
 
 def locked_versions(lock: Pylock) -> dict[NormalizedName, Version]:

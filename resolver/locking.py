@@ -19,13 +19,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
+from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.cache import Cache
 from satlock.resolver.candidates import DirectReference, DistFile
 from satlock.resolver.explain import explain
 from satlock.resolver.http import HttpClient
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
-from satlock.resolver.lockfile import LockInputs, build_lock, locked_versions, satlock_table
+from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
 from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
@@ -185,7 +186,8 @@ def _unconditional_pins(roots: list[RootRequirement]) -> dict[NormalizedName, Ve
 
 
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
-                 builder: MetadataBuilder | None = None, build_environments: Callable[[Resolution], dict] | None = None) -> LockResult:
+                 builder: MetadataBuilder | None = None,
+                 build_environments: Callable[[Resolution], dict[NormalizedName, BuildEnvironment]] | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
     target = make_target(options.python_version, options.platform)
     if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
@@ -245,6 +247,8 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
 def stale_reason(project: Project, lock: Pylock) -> str | None:
     """Why ``lock`` no longer matches ``project``, or ``None`` when it is up to date."""
     table = satlock_table(lock)
+    if lock_format(lock) != TOOL_FORMAT:
+        return f"it was written in another satlock lock format ({lock_format(lock)}, now {TOOL_FORMAT})"
     if table.get("inputs-hash") != project.inputs_hash():
         recorded = table.get("profiles", {})
         current = project.profile_hashes()

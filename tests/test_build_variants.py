@@ -299,3 +299,48 @@ def test_sync_rebuilds_a_no_isolation_extension_when_its_build_requirement_moves
     third = invoke("sync", "--project", project, "--index-url", index)
     assert third.exit_code == 0, third.output
     assert "up to date" in third.output
+
+
+def locked_project(tmp_path: Path, index: str) -> Path:
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project)
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    return project
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('lock-format = 2', 'lock-format = 9'), "lock-format 9 was written by a newer satlock"),
+    (lambda t: t.replace('lock-format = 2', 'lock-format = "two"'), "lock-format 'two' is not a number"),
+    (lambda t: t.replace('isolation = true', 'isolation = "yes"'), "[tool.satlock.build-environments.seedext] needs isolation"),
+    (lambda t: t[:t.index("build-environments")] + t[t.index("build-environments"):].replace(
+        "buildhelper-1.0-py3-none-any.whl", "buildhelper-9.0-py3-none-any.whl"), "the url names buildhelper 9.0"),
+], ids=["newer-format", "bad-format", "bad-isolation", "url-mismatch"])
+def test_a_hand_edited_build_environment_is_one_error_line_and_changes_nothing(tmp_path, index, build_log, edit, message):
+    project = locked_project(tmp_path, index)
+    path = project / "pylock.toml"
+    path.write_text(edit(path.read_text()))
+    result = invoke("sync", "--project", project, "--index-url", index, "--frozen")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert "Traceback" not in result.output
+    assert not (project / ".venv").exists()
+
+
+def test_a_lock_of_the_older_format_is_stale(tmp_path, index, build_log):
+    project = locked_project(tmp_path, index)
+    path = project / "pylock.toml"
+    path.write_text(path.read_text().replace("lock-format = 2", "lock-format = 1"))
+    result = invoke("lock", "--project", project, "--index-url", index, "--check")
+    assert result.exit_code == 1
+    assert "lock format" in result.output
+
+
+def test_build_environment_wheel_names_are_percent_decoded():
+    from satlock.resolver.buildenvs import parse_build_environments
+
+    envs = parse_build_environments({"ext": {"isolation": True, "requires": ["torch"], "packages": [
+        {"name": "torch", "version": "2.4.0+cu121", "url": "https://example.invalid/torch-2.4.0%2Bcu121-cp311-cp311-linux_x86_64.whl",
+         "hashes": {"sha256": "0" * 64}}]}})
+    assert envs["ext"].packages[0].filename == "torch-2.4.0+cu121-cp311-cp311-linux_x86_64.whl"
