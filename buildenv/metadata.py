@@ -36,7 +36,7 @@ from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import is_toolkit_distribution, template_context
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
 from satlock.buildenv.venv import open_venv
-from satlock.errors import BuildError, ResolutionError
+from satlock.errors import BuildError, NotFoundError, ResolutionError
 from satlock.profiles.schema import Profile, profile_hash
 from satlock.profiles.templates import expand_env, template_names
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
@@ -48,7 +48,7 @@ from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
-from satlock.resolver.target import make_target
+from satlock.resolver.target import Target, make_target
 
 
 @dataclass
@@ -68,12 +68,14 @@ class ProfileBuilder:
     """Implements ``resolver.indexprovider.MetadataBuilder`` with buildenv and the project's profiles."""
 
     def __init__(self, project: Project, client: IndexClient, cache: Cache, *, log: Callable[[str], None] = lambda _m: None,
-                 python: Path | None = None, echo: bool = False) -> None:
+                 python: Path | None = None, echo: bool = False, target: Target | None = None) -> None:
         self.project = project
         self.client = client
         self.cache = cache
         self.log = log
         self.python = python or Path(sys.executable)
+        # The interpreter build environments are made from and resolved for (``python``).
+        self.target = target
         self.echo = echo
         self.records: dict[NormalizedName, BuildRecord] = {}
 
@@ -188,7 +190,7 @@ class ProfileBuilder:
                                     pins: Mapping[NormalizedName, Version]) -> list[tuple[Candidate, DistFile]]:
         """Solve the build requirements for this interpreter; every package of the build
         environment that ``pins`` names takes that version (match-runtime)."""
-        target = make_target()
+        target = self.target or make_target()
         reqs = [Requirement(r) for r in requires]
         constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
         # Only the pinned versions are offered, so a pinned build requirement is never
@@ -212,15 +214,28 @@ class ProfileBuilder:
     # -- the lock's record ----------------------------------------------------------------
 
     def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
-        """``[tool.satlock.build-environments]``: every profiled source package's build inputs,
-        pinned with hashes: for a package with variants, the build of the chosen variant."""
-        records = dict(self.records)
+        """``[tool.satlock.build-environments]``: the build inputs of every source package the
+        lock installs, pinned with hashes (for a package with variants, the build of the
+        chosen variant), so ``sync --frozen`` never needs an index to build."""
+        records = {n: r for n, r in self.records.items() if n in self.project.profiles}
         for name, variant in resolution.variants.items():
             if isinstance(variant.build, BuildRecord):
                 records[name] = variant.build
+        for name, c in resolution.chosen.items():
+            source = _build_source(c)
+            if name not in records and source is not None:
+                try:
+                    requires = list(pep517.build_system(self._tree(source).path).requires)
+                    packages, _spec = self.environment_spec(name, requires, None)
+                except (ResolutionError, NotFoundError, BuildError) as e:
+                    # Not every lock is for a machine that builds (another platform, an index
+                    # without the backend): then sync resolves the build environment itself.
+                    self.log(f"the build environment of {name} is not recorded: {e.message}")
+                    continue
+                records[name] = BuildRecord(requires, packages, True)
         out: dict[NormalizedName, BuildEnvironment] = {}
         for name in sorted(records):
-            if name not in resolution.chosen or name not in self.project.profiles:
+            if name not in resolution.chosen:
                 continue
             record = records[name]
             out[name] = BuildEnvironment(
@@ -228,6 +243,14 @@ class ProfileBuilder:
                 packages=tuple(BuildPackage(c.name, str(c.version), strip_credentials(w.url), tuple(sorted(w.hashes.items())))
                                for c, w in record.packages))
         return out
+
+
+def _build_source(c: Candidate) -> DistFile | DirectReference | None:
+    """What ``sync`` will build ``c`` from, or ``None`` when it installs a wheel."""
+    if c.direct is not None:
+        target = c.direct.url or c.direct.path or ""
+        return None if c.direct.kind == "archive" and target.endswith(".whl") else c.direct
+    return None if c.wheels else c.sdist
 
 
 def expanded_profile_env(project_root: Path, name: str) -> dict[str, str] | None:

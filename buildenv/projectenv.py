@@ -80,4 +80,4 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
     direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()}
     return execute_sync(plan, venv, locked.fetch_wheel, None if request.no_build else locked.build_wheel,
                         locked.build_needs(selected), progress=progress, cache=builder.cache, requested=direct,
-                        build_inputs=inputs)
+                        build_inputs=inputs, prepare_builds=locked.prepare)

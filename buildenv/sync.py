@@ -292,7 +292,8 @@ def _check_built(item: SyncItem, wheel: Path) -> None:
 def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_wheel: BuildWheel | None,
                  build_needs: Mapping[NormalizedName, Collection[NormalizedName]], *, jobs: int = 8,
                  progress: Progress | None = None, cache: Cache | None = None,
-                 requested: Collection[str] = (), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> SyncReport:
+                 requested: Collection[str] = (), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None,
+                 prepare_builds: Callable[[list[SyncItem]], None] | None = None) -> SyncReport:
     """Carry out ``plan`` in ``venv``.
 
     ``build_wheel`` None refuses source packages (``--no-build``). ``progress`` gets
@@ -324,6 +325,9 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
 
     with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
         fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
+        if prepare_builds is not None and build_order:
+            # Sources and build environments are fetched and verified too before .venv changes.
+            prepare_builds(build_order)
         recover_interrupted(venv)
         for dist in plan.to_remove:
             if progress:

@@ -25,6 +25,7 @@ from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
+from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
@@ -67,6 +68,15 @@ class LockedBuilder:
             if not env.isolation:
                 needs[name] = {p.name for p in env.packages} & selected
         return needs
+
+    def prepare(self, items: Sequence[SyncItem]) -> None:
+        """Download and verify every source and every recorded build-environment wheel the
+        builds of ``items`` need, so nothing is missing once ``.venv`` starts changing."""
+        for item in items:
+            self._tree(item.package, item.source)
+            recorded = self.environments.get(item.name)
+            if recorded is not None:
+                self._recorded_wheels(recorded.packages)
 
     def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
         if isinstance(source, PackageSdist):

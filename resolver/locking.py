@@ -51,6 +51,12 @@ class LockOptions:
     platform: str | None = None
     upgrade: bool = False
     upgrade_packages: set[NormalizedName] = field(default_factory=set)
+    # An interpreter's own markers and tags (``sync`` locks for the one it installs into);
+    # overrides python_version and platform.
+    target: Target | None = None
+
+    def make_target(self) -> Target:
+        return self.target if self.target is not None else make_target(self.python_version, self.platform)
 
 
 def default_index_url(cache: Cache) -> str:
@@ -189,7 +195,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                  builder: MetadataBuilder | None = None,
                  build_environments: Callable[[Resolution], dict[NormalizedName, BuildEnvironment]] | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
-    target = make_target(options.python_version, options.platform)
+    target = options.make_target()
     if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
@@ -240,7 +246,7 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
     """
     if options.upgrade or options.upgrade_packages or stale_reason(project, previous) is not None:
         return False
-    target = make_target(options.python_version, options.platform)
+    target = options.make_target()
     return [str(m) for m in previous.environments or []] == [str(Marker(target.describe()))]
 
 

@@ -344,3 +344,51 @@ def test_build_environment_wheel_names_are_percent_decoded():
         {"name": "torch", "version": "2.4.0+cu121", "url": "https://example.invalid/torch-2.4.0%2Bcu121-cp311-cp311-linux_x86_64.whl",
          "hashes": {"sha256": "0" * 64}}]}})
     assert envs["ext"].packages[0].filename == "torch-2.4.0+cu121-cp311-cp311-linux_x86_64.whl"
+
+
+def test_frozen_sync_builds_from_the_lock_without_reading_an_index(tmp_path, index_root, build_log):
+    with IndexServer(index_root.parent) as server:
+        project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+        add_profile(project, "--build-requires", "setuptools", "--build-requires", "wheel")
+        result = invoke("lock", "--project", project, "--index-url", server.url + "/simple")
+        assert result.exit_code == 0, result.output
+        server.requests.clear()
+        result = invoke("sync", "--project", project, "--frozen", "--cache-dir", tmp_path / "fresh-cache")
+        assert result.exit_code == 0, result.output
+        paths = [path for _method, path, _range in server.requests]
+    assert not [p for p in paths if p.startswith("/simple")]
+    assert any(p.endswith(".tar.gz") for p in paths)
+    python = project / ".venv" / "bin" / "python"
+    check = subprocess.run([python, "-c", "import seedext, buildhelper; print(buildhelper.__version__)"], capture_output=True, text=True)
+    assert check.stdout.strip() == "1.0", check.stderr
+
+
+def test_sync_verifies_build_environment_wheels_before_it_installs_anything(tmp_path, index, build_log):
+    import re
+
+    project = locked_project(tmp_path, index)
+    path = project / "pylock.toml"
+    text = path.read_text()
+    head, _, envs = text.partition("build-environments")
+    # Break the sha256 of the first wheel of seedext's build environment.
+    envs = re.sub(r'sha256 = "[0-9a-f]{64}"', 'sha256 = "' + "0" * 64 + '"', envs, count=1)
+    path.write_text(head + "build-environments" + envs)
+    result = invoke("sync", "--project", project, "--frozen", "--cache-dir", tmp_path / "fresh-cache")
+    assert result.exit_code == 1
+    assert "0" * 64 in result.output
+    site = next((project / ".venv").rglob("site-packages"))
+    assert not list(site.glob("buildhelper*"))
+
+
+def test_sync_relocks_a_lock_made_for_another_interpreter_for_the_one_it_installs_into(tmp_path, index, build_log):
+    import sys
+
+    project = make_project(tmp_path / "proj", ["zlibx"])
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    assert invoke("lock", "--project", project, "--index-url", index, "--python-version", other).exit_code == 0
+    assert other in lock_data(project)["environments"][0]
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert f'python_version == "{sys.version_info[0]}.{sys.version_info[1]}"' in lock_data(project)["environments"][0]
+    python = project / ".venv" / "bin" / "python"
+    assert subprocess.run([python, "-c", "import zlibx"]).returncode == 0
