@@ -227,8 +227,7 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
 
     builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
     with out.status("Resolving dependencies"):
-        result = lock_project(proj, options, client, previous=previous, builder=builder,
-                              build_environments=builder.locked_build_environments)
+        result = lock_project(proj, options, client, previous=previous, builder=builder)
     for w in result.warnings:
         out.warn(w)
     return result, write_lock(proj.root / LOCK_NAME, result.lock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
@@ -30,6 +30,15 @@ from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_
 from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
+
+
+class LockBuilder(MetadataBuilder, Protocol):
+    """Everything ``lock_project`` asks of the build layer (buildenv.metadata.ProfileBuilder):
+    metadata builds and build variants (``MetadataBuilder``), and the record of the build
+    environments the chosen solution needs, for ``[tool.satlock.build-environments]``."""
+
+    def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
+        """The build environment of every source package in ``resolution``, pinned with hashes."""
 
 
 @dataclass
@@ -176,24 +185,22 @@ def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
     return pins
 
 
-def _unconditional_pins(roots: list[RootRequirement]) -> dict[NormalizedName, Version]:
-    """``name==V`` in ``project.dependencies`` without a marker: no other version of the
-    name can be in any solution, so no other version need be fetched."""
-    out: dict[NormalizedName, Version] = {}
+def _unconditional_pins(roots: list[RootRequirement], overridden: set[NormalizedName]) -> dict[NormalizedName, Version]:
+    """``name==V`` in ``project.dependencies`` without a marker (and no override on the
+    name): no other version of the name can be in any solution, so none is fetched."""
+    found: dict[NormalizedName, set[Version]] = {}
     for r in roots:
         req = r.requirement
         exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
-        if r.where == "project.dependencies" and req.marker is None and req.url is None and len(exact) == 1:
-            name = canonicalize_name(req.name)
-            if name in out and out[name] != Version(exact[0]):
-                continue
-            out[name] = Version(exact[0])
-    return out
+        name = canonicalize_name(req.name)
+        if r.where == "project.dependencies" and req.marker is None and req.url is None and len(exact) == 1 and name not in overridden:
+            found.setdefault(name, set()).add(Version(exact[0]))
+    # Two different pins conflict: leave the name alone so the conflict story can name both.
+    return {name: next(iter(vs)) for name, vs in found.items() if len(vs) == 1}
 
 
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
-                 builder: MetadataBuilder | None = None,
-                 build_environments: Callable[[Resolution], dict[NormalizedName, BuildEnvironment]] | None = None) -> LockResult:
+                 builder: LockBuilder | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
     target = options.make_target()
     if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
@@ -202,7 +209,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     roots = project.root_requirements()
     direct = collect_direct(project, client)
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
-                             only=_unconditional_pins(roots))
+                             only=_unconditional_pins(roots, {canonicalize_name(o.name) for o in project.overrides()}))
     preferences: dict[NormalizedName, Version] = {}
     if previous is not None and not options.upgrade:
         preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
@@ -225,7 +232,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                         environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                         profile_hashes=project.profile_hashes(),
-                        build_environments=build_environments(resolution) if build_environments else {})
+                        build_environments=builder.locked_build_environments(resolution) if builder else {})
     lock = build_lock(resolution, roots, inputs, requires_python=requires_python, lock_dir=project.root)
     return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
 
