@@ -142,6 +142,7 @@ class Solver:
         self._variant_deps: dict[int, list[tuple[Requirement, str | None]]] = {}
         self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
         self._model: set[int] = set()
+        self._build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
 
     # -- building the encoding ---------------------------------------------------------
 
@@ -313,17 +314,46 @@ class Solver:
             units.append([found])
         chosen = next(variant for v, variant in options if v == found)
         self._picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
+        if chosen is None and units is not None:
+            model = self._pick_build_versions(candidate, model, units)
+        return model
+
+    def _pick_build_versions(self, candidate: Candidate, model: set[int], units: list[list[int]]) -> set[int]:
+        """For a build still to be made: the versions of its build environment's packages
+        that the runtime does not reach but the model has (the blocks in variants.py leave
+        the model a version other than the one already built against, when a build
+        conflicted), each the most preferred that stays satisfiable. The next build is
+        made against them."""
+        versions: dict[NormalizedName, Candidate] = {}
+        for name in self.variants.built_names(candidate):
+            cands = self._eligible(name)
+            if self._chosen_in(model, cands) is None:
+                continue
+            for c in cands:
+                v = self.enc.var(c)
+                trial = model if v in model else self._sat(units + [[v]])
+                if trial is not None:
+                    model = trial
+                    units.append([v])
+                    versions[name] = c
+                    break
+        self._build_versions[candidate.key] = versions
         return model
 
     def _variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
         return [c for c in chosen.values() if self.variants.has_variants(c) and self._picked_variant.get(c.key) is None]
 
-    def _build_variants(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> None:
-        runtime = {n: c.version for n, c in chosen.items()}
-        for c in sorted(todo, key=lambda c: c.key):
-            variant = self.provider.build_variant(c, runtime)  # type: ignore[attr-defined]
-            self.variants.add(c, variant, chosen, self._model, self._add_variant)
-            self.stats.expanded += 1
+    def _build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
+        """Build ``candidate`` against the versions ``chosen`` has and add that variant.
+
+        One build per round: what it declares can move other versions, and the next
+        build should be made against those, not against versions about to change.
+        """
+        against = {**self._build_versions.get(candidate.key, {}), **chosen}
+        runtime = {n: c.version for n, c in against.items()}
+        variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
+        self.variants.add(candidate, variant, against, self._model, self._add_variant)
+        self.stats.expanded += 1
 
     def _with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
         """Add a batch of the next preferred versions of packages that keep changing.
@@ -568,7 +598,7 @@ class Solver:
                 builds = self._variants_to_build(chosen)
                 if not builds:
                     break
-                self._build_variants(builds, chosen)
+                self._build_variant(builds[0], chosen)
                 continue
             todo = self._with_batches(todo, chosen)
             self.provider.prefetch([], todo)

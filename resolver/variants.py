@@ -15,7 +15,11 @@ requirement versions it was built against, and the variants are part of the CNF:
   story says "seedext 0.1 built against buildhelper 2.0 depends on buildhelper==2.0".
 * After a build against the runtime versions S, ``U`` is blocked under S (the build is
   deterministic, so another build against S would give the same variant): the solver must
-  move a version, or take a variant, instead of asking for the same build again.
+  move a version, or take a variant, instead of asking for the same build again. A
+  package of the build environment the runtime does not have was built against its
+  newest version; the block leaves ``U`` open with any other version of it, so after a
+  conflict the solver can ask for a build against an older one (the solve loop picks
+  the newest that still fits).
 
 Variants are made lazily, only when the solution the loop would return picks ``U``, so a
 build runs against versions every other constraint already agrees with, never against the
@@ -115,11 +119,12 @@ class VariantTable:
         built), and block "not built yet" under the ``model`` it was asked from. Returns the
         variant's variable, or ``None`` when it adds nothing new."""
         entry = self._entries[candidate.key]
-        self._block(entry, variant, runtime, model)
         if variant is None:
+            self._block(entry, variant, runtime, model)
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:
+                self._block(entry, variant, runtime, model)
                 return None
         v = self.enc.new_variable()
         entry.variants.append((v, variant))
@@ -130,6 +135,8 @@ class VariantTable:
             pin = Requirement(f"{built.name}=={built.version}")
             self.enc.only_version(v, built, Reason("built-against", pin, parent=candidate, detail=what))
         dependency_clauses(candidate, variant, v)
+        # After its dependencies: they may introduce names of the build environment.
+        self._block(entry, variant, runtime, model)
         return v
 
     def _block(self, entry: _Entry, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
@@ -149,8 +156,17 @@ class VariantTable:
             if in_model:
                 clause.append(-in_model[0])
             else:
-                clause += [v for c, v in vars_of if c.key != built[name].key]
+                # Absent at runtime: built against its newest. Every other version of it
+                # becomes choosable (a variable), so the solver may ask for a build against
+                # one of those instead when this build conflicts.
+                clause += [self.enc.var(c) for c in self.enc.candidates_of.get(name, []) if c.key != built[name].key]
         self.enc.add_clause(clause)
+
+    def built_names(self, candidate: Candidate) -> list[NormalizedName]:
+        """The names of every package some build of ``candidate`` was made against."""
+        entry = self._entries.get(candidate.key)
+        names = {c.name for _, variant in entry.variants for c in variant.built_against} if entry is not None else set()
+        return sorted(names)
 
     def variant_vars(self, candidate: Candidate) -> Sequence[tuple[int, Variant]]:
         entry = self._entries.get(candidate.key)

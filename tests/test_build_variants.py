@@ -169,11 +169,12 @@ def test_no_isolation_lock_then_sync_builds_in_venv_against_the_pinned_version(t
     assert "2.0" not in built_against(build_log)
 
 
-def test_build_conflicting_with_the_rest_moves_the_build_requirement(tmp_path, index, build_log):
+@pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
+def test_build_conflicting_with_the_rest_moves_the_build_requirement(tmp_path, index, build_log, flags):
     # Built against buildhelper 2.0, seedext needs zlibx>=5, which the project refuses:
     # the solver goes back to buildhelper 1.0 and builds against that.
     project = make_project(tmp_path / "proj", ["seedext", "zlibx<5"])
-    add_profile(project, "--no-isolation")
+    add_profile(project, *flags)
     result = invoke("lock", "--project", project, "--index-url", index)
     assert result.exit_code == 0, result.output
     data = lock_data(project)
