@@ -57,6 +57,12 @@ def dists(tmp_path_factory) -> list[Path]:
         make_wheel(dest, "zlibx", "5.0"),
         make_wheel(dest, "capper", "1.0", requires=["buildhelper<2"]),
         make_sdist(dest, "seedext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP, pkg_info=False),
+        # moveext 0.2, built against anything, needs zlibx>=5; 0.1 is built like seedext.
+        make_sdist(dest, "moveext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
+                   .replace('packages=["seedext"]', 'packages=["moveext"]'), pkg_info=False),
+        make_sdist(dest, "moveext", "0.2", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
+                   .replace('packages=["seedext"]', 'packages=["moveext"]').replace('list(getattr(buildhelper, "EXTRA", []))', '["zlibx>=5"]'),
+                   pkg_info=False),
     ]
 
 
@@ -182,6 +188,17 @@ def test_build_conflicting_with_the_rest_moves_the_build_requirement(tmp_path, i
     assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
     assert package(data, "zlibx")["version"] == "4.0"
     assert set(built_against(build_log)) == {"1.0", "2.0"}
+
+
+def test_build_conflicting_whatever_it_is_built_against_moves_the_package(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "moveext", "zlibx<5"])
+    result = invoke("profile", "add", "moveext", "--build-requires", "buildhelper", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "moveext")["version"] == "0.1"
+    assert dependency_versions(data, "moveext") == {"buildhelper": "1.0"}
 
 
 def test_build_conflict_with_no_way_out_names_the_build(tmp_path, index, build_log):
