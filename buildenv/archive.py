@@ -6,6 +6,14 @@ is checked *before* anything is extracted, so a refused archive leaves nothing b
 but an empty destination, and the error names the archive and the offending member.
 Tar files are then extracted with the standard library's ``data`` filter as a second
 line of defence.
+
+Symlinks are checked by resolving them, without touching the disk, through every link
+the archive makes: a chain such as ``a -> .``, ``b -> a/a/a/../../..`` looks inside to a
+lexical check but climbs out once ``a`` is followed, and the ``data`` filter of an
+unpatched Python misses it when the names overflow ``PATH_MAX`` (CVE-2025-4517). No
+member may be written through a link (inside a linked folder, or over a link), and
+every link must stay inside both when it is made and once all links exist. The total
+size the archive unpacks to is bounded too, so a small archive cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -18,6 +26,15 @@ import zipfile
 from pathlib import Path
 
 from satlock.errors import BuildError, UnsafeArchiveError
+
+# What an archive may unpack to: this many times its own size, but never less than the
+# floor (small archives of text legitimately compress well) nor more than the cap. Real
+# wheels and sdists stay far below: torch's 800 MB wheel unpacks to about 2.5 GB (3x).
+MAX_RATIO = 100
+RATIO_FLOOR = 64 * 1024 * 1024
+MAX_UNPACKED = 32 * 1024 * 1024 * 1024
+# Links followed while resolving one path before it counts as a loop (Linux's ELOOP limit).
+_MAX_LINK_HOPS = 40
 
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 _ZIP_SUFFIXES = (".zip",)
@@ -38,6 +55,82 @@ def _unsafe(archive: Path | str, member: str, why: str) -> UnsafeArchiveError:
     )
 
 
+def unpacked_limit(archive_size: int) -> int:
+    """The most bytes an archive of ``archive_size`` bytes may unpack to."""
+    return min(MAX_UNPACKED, max(RATIO_FLOOR, MAX_RATIO * archive_size))
+
+
+def check_unpacked_size(archive: Path | str, archive_size: int, total: int) -> None:
+    """Refuse an archive whose members add up to more than ``unpacked_limit`` (a decompression bomb)."""
+    limit = unpacked_limit(archive_size)
+    if total > limit:
+        raise UnsafeArchiveError(
+            f"{archive} is unsafe: it unpacks to {total:,} bytes from {archive_size:,}, more than the limit of {limit:,} "
+            f"({MAX_RATIO} times its size, at least {RATIO_FLOOR // 2**20} MiB, at most {MAX_UNPACKED // 2**30} GiB)",
+            hint="the archive was refused and nothing was unpacked; it is a decompression bomb or corrupt")
+
+
+class _Escape(Exception):
+    """A path that, followed through the archive's links, leaves the destination."""
+
+
+class _LinkTree:
+    """The symlinks an archive makes, so paths can be resolved through them on paper.
+
+    Resolution works on path components and never on the disk, so it has no ``PATH_MAX``
+    to overflow and sees the links exactly as extraction will create them.
+    """
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, ...], str] = {}
+        self.folded: set[tuple[str, ...]] = set()
+
+    def add(self, parts: tuple[str, ...], target: str) -> None:
+        self.links[parts] = target
+        self.folded.add(tuple(p.casefold() for p in parts))
+
+    def resolve(self, parts: tuple[str, ...]) -> tuple[str, ...]:
+        """``parts`` with every link followed; raises ``_Escape`` when it leaves the root or loops."""
+        out: list[str] = []
+        pending = list(reversed(parts))
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not out:
+                    raise _Escape("climbs above the destination folder")
+                out.pop()
+                continue
+            target = self.links.get((*out, part))
+            if target is None:
+                out.append(part)
+                continue
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise _Escape("is a loop of symlinks")
+            if target.startswith("/"):
+                raise _Escape("reaches an absolute path")
+            pending.extend(reversed(target.split("/")))
+        return tuple(out)
+
+    def through_link(self, parts: tuple[str, ...]) -> bool:
+        """Whether writing ``parts`` would go through a link: one of its folders, or itself.
+
+        Compared without case too, for file systems that ignore it (macOS, Windows).
+        """
+        folded = tuple(p.casefold() for p in parts)
+        return any(folded[:i] in self.folded for i in range(1, len(folded) + 1))
+
+    def check_link(self, parts: tuple[str, ...]) -> None:
+        self.resolve(parts[:-1] + tuple(self.links[parts].split("/")))
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+
+
 def safe_zip_members(zf: zipfile.ZipFile, archive: Path | str | None = None) -> list[zipfile.ZipInfo]:
     """The members of ``zf``, after refusing any that would be written outside the target folder."""
     where = archive if archive is not None else (zf.filename or "zip archive")
@@ -48,7 +141,7 @@ def safe_zip_members(zf: zipfile.ZipFile, archive: Path | str | None = None) -> 
     return members
 
 
-def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
+def _check_tar_member(archive: Path, member: tarfile.TarInfo, tree: _LinkTree) -> None:
     name = member.name
     if _is_unsafe_name(name):
         raise _unsafe(archive, name, "would be written outside the destination folder")
@@ -62,14 +155,39 @@ def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
     if member.islnk():
         if _is_unsafe_name(member.linkname):
             raise _unsafe(archive, name, f"is a hard link pointing outside the destination folder ({member.linkname})")
+    parts = _parts(name)
+    if tree.through_link(parts):
+        raise _unsafe(archive, name, "would be written through a symlink the archive made")
+    if member.islnk() and tree.through_link(_parts(member.linkname)):
+        raise _unsafe(archive, name, f"is a hard link through a symlink ({member.linkname})")
+    if member.issym() and parts:
+        tree.add(parts, member.linkname.replace("\\", "/"))
+        try:
+            tree.check_link(parts)
+        except _Escape as e:
+            raise _unsafe(archive, name, f"is a symlink that {e} once the archive's links are followed "
+                                         f"({member.linkname})") from None
+
+
+def _check_tar_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
+    """Every member on its own, in order; then every link again, once all of them exist."""
+    tree = _LinkTree()
+    for member in members:
+        _check_tar_member(archive, member, tree)
+    for parts in tree.links:
+        try:
+            tree.check_link(parts)
+        except _Escape as e:
+            raise _unsafe(archive, "/".join(parts), f"is a symlink that {e} once the archive's links are followed "
+                                                    f"({tree.links[parts]})") from None
+    check_unpacked_size(archive, archive.stat().st_size, sum(m.size for m in members if m.isfile()))
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
     try:
         with tarfile.open(archive, "r:*") as tf:
             members = tf.getmembers()
-            for member in members:
-                _check_tar_member(archive, member)
+            _check_tar_members(archive, members)
             try:
                 tf.extractall(dest, members=members, filter="data")
             except tarfile.FilterError as e:
@@ -83,6 +201,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = safe_zip_members(zf, archive)
+            check_unpacked_size(archive, archive.stat().st_size, sum(i.file_size for i in members))
             dest_abs = os.path.abspath(dest)
             for info in members:
                 target = os.path.abspath(os.path.join(dest_abs, info.filename))

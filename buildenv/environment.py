@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from satlock.buildenv import install
 from satlock.buildenv.venv import Venv, create_venv, open_venv
-from satlock.errors import InstallError
+from satlock.errors import HashMismatchError, InstallError
 from satlock.resolver.cache import Cache, digest
 
 BUILD_ENVS_BUCKET = "build-envs-v1"
@@ -68,6 +69,17 @@ def interpreter_id(python: Path) -> str:
     return out.strip()
 
 
+def _check_sha256(wheel: EnvWheel) -> None:
+    """The wheel on disk is the one its hash names: a cached file may have been swapped since."""
+    h = hashlib.sha256()
+    with open(wheel.path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != wheel.sha256:
+        raise HashMismatchError(f"{wheel.path.name} at {wheel.path} has sha256 {h.hexdigest()}, expected {wheel.sha256}",
+                                hint=f"delete {wheel.path} and run again")
+
+
 def build_env_hash(spec: BuildEnvSpec, base_python: Path) -> str:
     """The key of the environment ``ensure_build_env`` makes for ``spec`` from ``base_python``."""
     return digest(spec.spec_hash, interpreter_id(base_python))
@@ -88,7 +100,10 @@ def ensure_build_env(spec: BuildEnvSpec, cache: Cache, *, base_python: Path) -> 
         try:
             venv = create_venv(root, base_python)
             for wheel in spec.wheels:
-                install.install_wheel(wheel.path, venv, requested=False, cache=cache)
+                if wheel.sha256:
+                    _check_sha256(wheel)
+                install.install_wheel(wheel.path, venv, requested=False, cache=cache, sha256=wheel.sha256 or None,
+                                      expect=(canonicalize_name(wheel.name), Version(wheel.version)))
             (root / COMPLETE_MARKER).write_text(
                 json.dumps({"wheels": [[w.name, w.version, w.sha256] for w in spec.wheels]}, indent=1), encoding="utf-8")
         except BaseException:

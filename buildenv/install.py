@@ -14,13 +14,14 @@ import base64
 import csv
 import email.parser
 import hashlib
+import io
 import json
 import os
 import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,12 @@ from installer.records import Hash, RecordEntry, parse_record_file
 from installer.sources import WheelFile, WheelSource
 from installer.utils import Scheme, get_launcher_kind, make_file_executable
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
-from satlock.buildenv.archive import safe_zip_members
+from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
+from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_identity, claim, file_owners, read_wheel, scheme_dict
 from satlock.errors import InstallError
 from satlock.resolver.cache import Cache
 
@@ -118,19 +121,69 @@ class _UnpackedWheel(WheelSource):
                     yield records.get(rel, (rel, "", "")), stream, bool(mode & 0o111)
 
 
+def _b64_digest(algorithm: str, data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).decode("ascii").rstrip("=")
+
+
 class _LinkingDestination(SchemeDictionaryDestination):
     """Hard-links a file from the unpacked cache instead of copying it, as uv does.
 
     Creating thousands of files dominated installs (botocore ships about 3,000); a link
     is one cheap call per file. What ``installer`` rewrites (script shebangs, the files it
     generates) still arrives as an in-memory stream and is written as usual, and a file
-    system that refuses links gets copies. The file is hashed from disk for RECORD, so a
-    damaged cache entry is still caught against the wheel's own RECORD.
+    system that refuses links gets copies.
+
+    The unpacked copy in the cache is trusted only through the wheel that was verified
+    against the lock: ``expected`` holds, for every file, the hash the *zip's* RECORD
+    gives, and each file written is hashed (once, from disk) and compared. A file the
+    wheel does not have is not written at all; ``problems`` lists every difference.
     """
+
+    def __init__(self, *args: Any, expected: Mapping[tuple[str, str], str] | None = None,
+                 generated: Collection[tuple[str, str]] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+        self.generated = generated
+        self.written: set[tuple[str, str]] = set()
+        self.problems: list[str] = []
+
+    def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool) -> RecordEntry:
+        key = (str(scheme), os.fspath(path))
+        if self.expected is None or key in self.generated:
+            return super().write_file(scheme, path, stream, is_executable)
+        promised = self.expected.get(key)
+        if promised is None:
+            self.problems.append(f"{key[1]} is not in the wheel")
+            return RecordEntry(key[1], None, None)
+        self.written.add(key)
+        algorithm, _, value = promised.partition("=")
+        if algorithm not in hashlib.algorithms_available:
+            self.problems.append(f"{key[1]} has no usable hash in the wheel's RECORD")
+            return RecordEntry(key[1], None, None)
+        if scheme == "scripts":
+            # installer may rewrite the shebang, so the bytes are checked before it does.
+            data = stream.read()
+            if _b64_digest(algorithm, data) != value:
+                self.problems.append(f"{key[1]} differs from the wheel")
+            return super().write_file(scheme, path, io.BytesIO(data), is_executable)
+        entry = super().write_file(scheme, path, stream, is_executable)
+        if entry.hash_ is not None and entry.hash_.name == algorithm:
+            got = entry.hash_.value
+        else:
+            got = _record_hash(str(self._path_with_destdir(scheme, key[1])), algorithm)
+        if got != value:
+            self.problems.append(f"{key[1]} differs from the wheel")
+        return entry
+
+    def missing(self) -> list[str]:
+        """Files the wheel has that the unpacked copy did not provide."""
+        return [f"{p} is missing" for k in sorted(set(self.expected or {}) - self.written) for p in [k[1]]]
 
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
         source = getattr(stream, "name", None)
-        if not isinstance(source, str):
+        if not isinstance(source, str) or os.path.islink(source):
+            # A link planted in the cache copy is never linked into the environment: its
+            # content is copied, and hashed, like any stream.
             return super().write_to_fs(scheme, path, stream, is_executable)
         target = self._path_with_destdir(scheme, path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +209,7 @@ def _unzip_wheel(wheel: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(wheel) as zf:
             members = safe_zip_members(zf, wheel)
+            check_unpacked_size(wheel, wheel.stat().st_size, sum(i.file_size for i in members))
             source = WheelFile(zf)
             source.validate_record()
             for info in members:
@@ -174,14 +228,15 @@ def _unzip_wheel(wheel: Path, dest: Path) -> None:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="report it to the package's maintainers") from None
 
 
-def _unpacked(wheel: Path, cache: Cache | None, scratch: Path) -> Path:
-    """A folder holding the wheel's files: from the cache when it was unzipped before."""
+def _unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | None) -> Path:
+    """A folder holding the wheel's files: from the cache (keyed by the wheel's sha256) when
+    it was unzipped before. What is taken from it is checked against the wheel's RECORD."""
     if cache is None:
         dest = scratch / "unpacked"
         dest.mkdir()
         _unzip_wheel(wheel, dest)
         return dest
-    key = _sha256_file(wheel)
+    key = sha256 or _sha256_file(wheel)
     ready = cache.path(UNPACKED_BUCKET, key)
     if ready.is_dir():
         return ready
@@ -198,16 +253,7 @@ def _unpacked(wheel: Path, cache: Cache | None, scratch: Path) -> Path:
 
 
 def _scheme_dict(venv: Venv, name: str) -> dict[str, str]:
-    # Headers go inside the environment, as pip does: the interpreter's own include
-    # folder belongs to the base Python, not to the venv.
-    major_minor = ".".join(venv.python_version.split(".")[:2])
-    return {
-        "purelib": str(venv.purelib),
-        "platlib": str(venv.platlib),
-        "scripts": str(venv.scripts),
-        "data": str(venv.data),
-        "headers": str(venv.root / "include" / "site" / f"python{major_minor}" / name),
-    }
+    return scheme_dict(venv, name)
 
 
 def _move_into_place(stage: Path, venv: Venv, dist_info_targets: list[Path]) -> None:
@@ -249,39 +295,26 @@ def _move_into_place(stage: Path, venv: Venv, dist_info_targets: list[Path]) -> 
             os.rename(staged, target)
 
 
-def _staged_record_matches(source: _UnpackedWheel, staged_infos: list[Path]) -> bool:
-    """Whether the files written have the hashes the wheel's own RECORD promises.
-
-    ``installer`` hashes what it writes but does not compare; a cached unpacked copy
-    damaged on disk would otherwise be installed with a RECORD that blesses it.
-    """
-    promised = {row[0]: row[1] for row in parse_record_file(source.read_dist_info("RECORD").splitlines()) if row[1]}
-    record = next((info / "RECORD" for info in staged_infos if (info / "RECORD").is_file()), None)
-    if record is None:
-        return False
-    for path, hash_, _size in parse_record_file(record.read_text(encoding="utf-8").splitlines()):
-        if path in promised and hash_ and not path.startswith(source.dist_info_dir + "/") and hash_ != promised[path]:
-            return False
-    return True
-
-
-def _stage(wheel: Path, files: Path, venv: Venv, stage: Path, extra: dict[str, bytes]) -> tuple[_UnpackedWheel, bool]:
-    """Write the wheel's files, as installed, under ``stage``; say whether they match its RECORD."""
+def _stage(wheel: Path, files: Path, venv: Venv, stage: Path, extra: dict[str, bytes],
+           plan: WheelPlan) -> tuple[_UnpackedWheel, list[str]]:
+    """Write the wheel's files, as installed, under ``stage``; list how they differ from its RECORD."""
     distribution, version = wheel.name.split("-")[:2]
     source = _UnpackedWheel(files, distribution, version)
+    root_scheme = next((k[0] for k in plan.files if k[1].startswith(source.dist_info_dir + "/")), "purelib")
     destination = _LinkingDestination(
         scheme_dict=_scheme_dict(venv, canonicalize_name(distribution)),
         interpreter=str(venv.python),
         script_kind=get_launcher_kind(),
         destdir=str(stage),
         overwrite_existing=True,
+        expected=plan.files,
+        generated={(root_scheme, f"{source.dist_info_dir}/{name}") for name in extra},
     )
     try:
         installer.install(source, destination, extra)
     except InstallerError as e:
         raise InstallError(f"cannot install {wheel.name}: {e}", hint="report it to the package's maintainers") from None
-    staged_infos = [stage / t.relative_to(venv.root.anchor) for t in _dist_info_targets(venv, source)]
-    return source, _staged_record_matches(source, staged_infos)
+    return source, destination.problems + destination.missing()
 
 
 def _dist_info_targets(venv: Venv, source: WheelSource) -> list[Path]:
@@ -289,12 +322,18 @@ def _dist_info_targets(venv: Venv, source: WheelSource) -> list[Path]:
 
 
 def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | None = None,
-                  requested: bool = True, cache: Cache | None = None, build_inputs: Mapping[str, Any] | None = None) -> None:
+                  requested: bool = True, cache: Cache | None = None, sha256: str | None = None,
+                  expect: tuple[NormalizedName, Version | None] | None = None,
+                  owners: FileOwners | None = None, build_inputs: Mapping[str, Any] | None = None) -> None:
     """Install ``wheel`` into ``venv``, replacing any installed version of the same project.
 
     With ``cache``, the wheel is unzipped once into the cache and later installs copy
-    from there. ``build_inputs`` (for a wheel satlock built) is recorded in the
-    .dist-info as ``BUILD_INPUTS_FILE``.
+    from there; ``sha256`` is the wheel's digest when the caller has just verified it.
+    ``expect`` is the (name, version) the lock says the wheel is. The wheel is refused,
+    before anything changes, when it is another project or version, would overwrite the
+    environment's own files or another package's (``owners``, read from the environment
+    when not given, and updated), or unpacks to far more than its size. ``build_inputs``
+    (for a wheel satlock built) is recorded in the .dist-info as ``BUILD_INPUTS_FILE``.
     """
     wheel = Path(wheel)
     try:
@@ -308,24 +347,37 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
         extra["REQUESTED"] = b""
     if build_inputs is not None:
         extra[BUILD_INPUTS_FILE] = json.dumps(dict(build_inputs), sort_keys=True, indent=1).encode()
+    plan = read_wheel(wheel, venv)
+    if expect is not None:
+        check_identity(plan, expect[0], expect[1], "pylock.toml")
+    if owners is None:
+        owners = file_owners(d for d in installed_distributions(venv).values() if d.name != plan.name)
+    check_conflicts(plan, venv, owners)
     with _os_errors(f"installing {wheel.name} into {venv.root}"):
-        _install_staged(wheel, dist_name, venv, extra, cache)
+        _install_staged(wheel, dist_name, venv, extra, cache, plan, sha256)
+    claim(owners, plan)
 
 
 def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: dict[str, bytes],
-                    cache: Cache | None) -> None:
+                    cache: Cache | None, plan: WheelPlan, sha256: str | None) -> None:
     """Stage the wheel, and only once it staged cleanly replace the installed version with it."""
     stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=_STAGE_PREFIX))
     try:
-        files = _unpacked(wheel, cache, stage)
-        source, intact = _stage(wheel, files, venv, stage / "root", extra)
-        if not intact and cache is not None:
+        files = _unpacked(wheel, cache, stage, sha256)
+        try:
+            source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
+        except InstallError as e:
+            if cache is None:
+                raise
+            problems = [e.message]
+        if problems and cache is not None:
+            # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
             cache.discard(UNPACKED_BUCKET, files.name)
-            shutil.rmtree(stage / "root")
-            files = _unpacked(wheel, cache, stage)
-            source, intact = _stage(wheel, files, venv, stage / "root", extra)
-        if not intact:
-            raise InstallError(f"the files installed from {wheel.name} do not match its RECORD",
+            shutil.rmtree(stage / "root", ignore_errors=True)
+            files = _unpacked(wheel, cache, stage, sha256)
+            source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
+        if problems:
+            raise InstallError(f"the files installed from {wheel.name} do not match its RECORD: {'; '.join(problems[:3])}",
                                hint="delete satlock's cache folder and run again")
         if _find_dist(venv, dist_name) is not None:
             uninstall(venv, dist_name)

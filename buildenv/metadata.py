@@ -36,7 +36,7 @@ from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import is_toolkit_distribution, template_context
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
 from satlock.buildenv.venv import open_venv
-from satlock.errors import BuildError, NotFoundError, ResolutionError
+from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
 from satlock.profiles.schema import Profile, profile_hash
 from satlock.profiles.templates import expand_env, template_names
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
@@ -227,9 +227,10 @@ class ProfileBuilder:
                 try:
                     requires = list(pep517.build_system(self._tree(source).path).requires)
                     packages, _spec = self.environment_spec(name, requires, None)
-                except (ResolutionError, NotFoundError, BuildError) as e:
+                except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
                     # Not every lock is for a machine that builds (another platform, an index
-                    # without the backend): then sync resolves the build environment itself.
+                    # without the backend), and a lock need not unpack an sdist it reads
+                    # PKG-INFO from: then sync resolves (or refuses) the build itself.
                     self.log(f"the build environment of {name} is not recorded: {e.message}")
                     continue
                 records[name] = BuildRecord(requires, packages, True)

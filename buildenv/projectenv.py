@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from packaging.pylock import Pylock
-from packaging.utils import canonicalize_name
+from packaging.pylock import PackageDirectory, PackageVcs, Pylock
+from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.buildinputs import locked_build_inputs
@@ -15,7 +15,8 @@ from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment, plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.buildenv.wheels import LockedBuilder
-from satlock.errors import ConfigError, LockError
+from satlock.errors import ConfigError, LockError, SatlockError
+from satlock.resolver.locking import direct_reference, source_reference
 from satlock.resolver.project import Project
 
 
@@ -27,6 +28,7 @@ class SyncRequest:
     groups: list[str] | None = None
     reinstall: bool = False
     no_build: bool = False
+    allow_outside_project: bool = False
 
 
 def _listing(kind: str, names: list[str]) -> str:
@@ -64,9 +66,55 @@ def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[
                                 hint="run `satlock lock` (or sync without --frozen)")
 
 
+def declared_folders(project: Project) -> dict[NormalizedName, Path]:
+    """The local folders pyproject.toml itself names as sources: ``[tool.satlock.sources]``
+    paths and ``file:`` direct references. Those are the user's choice wherever they are."""
+    refs = []
+    for name, spec in project.settings.sources.items():
+        if spec.path:
+            try:
+                refs.append((name, source_reference(name, spec, project.root)))
+            except SatlockError:
+                continue
+    for root in project.root_requirements():
+        if root.requirement.url and root.requirement.url.startswith("file:"):
+            try:
+                refs.append((root.requirement.name, direct_reference(root.requirement.url, project.root)))
+            except SatlockError:
+                continue
+    return {canonicalize_name(n): Path(r.path).resolve() for n, r in refs if r.kind == "directory" and r.path}
+
+
+def check_local_folders(project: Project, lock: Pylock, allow_outside: bool) -> None:
+    """Refuse to build a lock's local folder that lies outside the project, unless pyproject.toml
+    declares it for that package or the user passed ``--allow-outside-project``.
+
+    A folder source carries no hash: what is built (its setup.py run) is whatever is on
+    disk at sync time. A lock from elsewhere (a pull request, a download) must not be
+    able to make sync run code from an arbitrary folder of this machine.
+    """
+    if allow_outside:
+        return
+    root = project.root.resolve()
+    declared = declared_folders(project)
+    for package in lock.packages:
+        source: PackageDirectory | PackageVcs | None = package.directory or package.vcs
+        if source is None or source.path is None or (isinstance(source, PackageVcs) and source.url is not None):
+            continue
+        base = (project.root / source.path).resolve()
+        folder = (base / source.subdirectory).resolve() if source.subdirectory else base
+        if folder.is_relative_to(root) or (declared.get(package.name) == base and folder.is_relative_to(base)):
+            continue
+        raise ConfigError(f"pylock.toml: {package.name} is built from {folder}, outside the project folder {root}, "
+                          f"and pyproject.toml does not declare that folder as its source",
+                          hint="nothing was built or installed; declare it in [tool.satlock.sources] and run `satlock lock`, "
+                               "or pass --allow-outside-project if you trust this lock")
+
+
 def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: ProfileBuilder,
                  progress: Callable[[str, str], None] | None = None) -> SyncReport:
     """Install ``lock`` into the project's environment; nothing changes if a download or hash check fails."""
+    check_local_folders(project, lock, request.allow_outside_project)
     venv = create_venv(request.venv_root, request.python)
     environment, tags = marker_environment(venv)
     installed = installed_distributions(venv)

@@ -40,6 +40,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.buildenv.install import InstalledDist, install_wheel, installed_distributions, recover_interrupted, uninstall
 from satlock.buildenv.venv import Venv
+from satlock.buildenv.wheelcheck import FileOwners, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
 from satlock.resolver.cache import Cache
 
@@ -81,6 +82,9 @@ class SyncPlan:
     to_replace: list[SyncItem] = field(default_factory=list)
     to_remove: list[InstalledDist] = field(default_factory=list)
     unchanged: list[NormalizedName] = field(default_factory=list)
+    # The marker environment the lock was selected for, to read each wheel's METADATA in;
+    # None where the lock's ``dependencies`` are not known to be complete (another tool's lock).
+    environment: Mapping[str, str] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -200,7 +204,7 @@ def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], e
                         hint="run `satlock lock` again, or sync with another interpreter") from None
     except InvalidWheelFilename as e:
         raise LockError(f"pylock.toml lists a wheel with an invalid file name: {e}", hint="run `satlock lock` again") from None
-    plan = SyncPlan()
+    plan = SyncPlan(environment=dict(environment) if (lock.tool or {}).get("satlock") else None)
     names: set[NormalizedName] = set()
     for package, source in selected:
         names.add(package.name)
@@ -276,6 +280,40 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
     return paths
 
 
+def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | None]:
+    """The lock's ``dependencies`` of ``package``: name -> version (None when not given or not valid)."""
+    out: dict[NormalizedName, Version | None] = {}
+    for dep in package.dependencies or []:
+        name = dep.get("name") if isinstance(dep, Mapping) else None
+        if isinstance(name, str):
+            version = dep.get("version")
+            try:
+                out[canonicalize_name(name)] = Version(str(version)) if version is not None else None
+            except InvalidVersion:
+                out[canonicalize_name(name)] = None
+    return out
+
+
+def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[NormalizedName, Path], venv: Venv,
+               installed: Mapping[NormalizedName, InstalledDist]) -> FileOwners:
+    """Refuse, before the environment changes, any fetched wheel that is not what the lock says
+    (name, version, dependencies) or would overwrite the environment or another package.
+
+    Returns who owns which file once the plan is carried out, for the installs to keep checking.
+    """
+    leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
+    owners = file_owners(d for d in installed.values() if d.name not in leaving)
+    for item in wheels:
+        wheel = read_wheel(fetched[item.name], venv)
+        check_identity(wheel, item.name, item.package.version, "pylock.toml")
+        if plan.environment is not None:
+            check_dependencies(wheel, _locked_dependencies(item.package), plan.environment,
+                               f"{item.name} {item.package.version}")
+        check_conflicts(wheel, venv, owners)
+        claim(owners, wheel)
+    return owners
+
+
 def _check_built(item: SyncItem, wheel: Path) -> None:
     try:
         name, version, _build, _tags = parse_wheel_filename(Path(wheel).name)
@@ -317,8 +355,10 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
     def install(item: SyncItem, wheel: Path) -> None:
         if progress:
             progress("install", item.name)
+        sha256 = item.source.hashes.get("sha256") if isinstance(item.source, PackageWheel) else None
         inputs = None if item.is_wheel else (build_inputs or {}).get(item.name)
-        install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache, build_inputs=inputs)
+        install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
+                      sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
         if progress:
             progress("installed", item.name)
@@ -328,6 +368,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
+        owners = _preflight(plan, wheels, fetched, venv, installed)
         recover_interrupted(venv)
         for dist in plan.to_remove:
             if progress:

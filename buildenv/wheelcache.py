@@ -8,6 +8,7 @@ never builds twice.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -16,6 +17,16 @@ from satlock.resolver.cache import Cache, digest
 
 METADATA_BUCKET = "built-metadata-v1"
 WHEELS_BUCKET = "built-wheels-v1"
+# Beside each built wheel: its sha256, written before the entry is renamed into place.
+DIGEST_FILE = "sha256"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _key(source_key: str, profile_hash: str, build_env_hash: str) -> str:
@@ -32,11 +43,16 @@ def store_metadata(cache: Cache, source_key: str, profile_hash: str, build_env_h
 
 
 def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str) -> Path | None:
-    """The wheel of an earlier build; one found damaged is dropped so it gets built again."""
+    """The wheel of an earlier build; one found damaged (not the wheel whose digest was
+    recorded when it was built) is dropped so it gets built again."""
     key = _key(source_key, profile_hash, build_env_hash)
     entry = cache.path(WHEELS_BUCKET, key)
     wheels = sorted(entry.glob("*.whl")) if entry.is_dir() else []
-    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]):
+    try:
+        recorded = (entry / DIGEST_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        recorded = None
+    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]) or recorded != _sha256(wheels[0]):
         if entry.exists():
             cache.discard(WHEELS_BUCKET, key)
         return None
@@ -49,6 +65,7 @@ def store_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash
     tmp = cache.new_tempdir(WHEELS_BUCKET)
     try:
         shutil.copyfile(wheel, tmp / Path(wheel).name)
+        (tmp / DIGEST_FILE).write_text(_sha256(tmp / Path(wheel).name), encoding="ascii")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

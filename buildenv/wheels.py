@@ -10,7 +10,9 @@ is fixed so the same inputs give the same wheel.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,6 +29,7 @@ from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
+from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
@@ -37,6 +40,15 @@ from satlock.resolver.lockfile import locked_build_environments
 
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping[str, str], lock_dir: Path,
@@ -58,8 +70,32 @@ class LockedBuilder:
         self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
         self.inputs = locked_build_inputs(lock)
 
+    def download(self, f: DistFile, what: str) -> Path:
+        """``f`` from the cache or the index, its whole content checked against the lock's sha256.
+
+        The cache's own check is cheap (a marker and the size), so a cached file replaced by
+        another of the same size would pass it; here every byte is hashed on every use. A
+        cached file that fails is dropped and fetched once more, which the index client
+        verifies as it downloads.
+        """
+        expected = f.sha256
+        if expected is None or not _SHA256.fullmatch(expected):
+            raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
+                            hint="run `satlock lock` to write the lock again")
+        path = self.client.download(f)
+        got = _sha256_file(path)
+        if got != expected:
+            path.unlink(missing_ok=True)
+            path = self.client.download(f)
+            got = _sha256_file(path)
+            if got != expected:
+                raise HashMismatchError(f"{f.filename} from {path} has sha256 {got}, but pylock.toml says {expected}",
+                                        hint="the file was refused and the environment is unchanged")
+        return path
+
     def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
-        return self.client.download(_dist_file(wheel.filename, wheel.url, wheel.path, wheel.hashes, self.lock_dir, wheel.size))
+        f = _dist_file(wheel.filename, wheel.url, wheel.path, wheel.hashes, self.lock_dir, wheel.size)
+        return self.download(f, f"package {package.name}")
 
     def build_needs(self, selected: set[NormalizedName]) -> dict[NormalizedName, set[NormalizedName]]:
         """No-isolation packages and the locked build requirements that must be in .venv before they build."""
@@ -81,7 +117,7 @@ class LockedBuilder:
     def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
         if isinstance(source, PackageSdist):
             f = _dist_file(source.filename, source.url, source.path, source.hashes, self.lock_dir, source.size)
-            path = self.client.download(f)
+            path = self.download(f, f"package {package.name}")
             return sources.from_sdist(path, f.sha256 or digest(f.url), self.cache), None
         if isinstance(source, PackageVcs):
             return sources.from_git(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache, source.subdirectory), None
@@ -90,14 +126,14 @@ class LockedBuilder:
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
         assert isinstance(source, PackageArchive)
         filename = filename_from_url(source.url) if source.url else Path(source.path or "").name
-        path = self.client.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir))
+        path = self.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
         if filename.endswith(".whl"):
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
     def _recorded_wheels(self, packages: Sequence[BuildPackage]) -> tuple[EnvWheel, ...]:
         files = [_dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
-        paths = fetch_many(self.client.download, files)
+        paths = fetch_many(lambda f: self.download(f, "a build environment package"), files)
         return tuple(EnvWheel(p.name, p.version, path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
     def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> tuple[Venv, str]:

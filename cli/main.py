@@ -10,20 +10,26 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Callable, Optional, TypeVar
 
 import typer
-from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 
 from satlock.errors import ConfigError, LockError, SatlockError
-from satlock.resolver.cache import Cache, default_cache_dir
-from satlock.resolver.lockfile import LOCK_NAME, read_lock, write_lock
-from satlock.resolver.index import IndexClient
-from satlock.resolver.locking import IndexOptions, LockOptions, LockResult, lock_is_current, lock_project, make_client, stale_reason
-from satlock.resolver.project import Project, load_project
-from satlock.resolver.target import Target
+from satlock.cli import uptodate
 from satlock.cli.output import Output
+
+if TYPE_CHECKING:
+    from packaging.pylock import Pylock
+
+    from satlock.resolver.cache import Cache
+    from satlock.resolver.index import IndexClient
+    from satlock.resolver.locking import IndexOptions, LockOptions, LockResult
+    from satlock.resolver.project import Project
+    from satlock.resolver.target import Target
+
+# The resolver and buildenv layers are imported inside the commands that use them, so
+# `satlock profile ...` and `--help` of a command do not load the index client.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Lock and sync Python projects with a SAT solver and declarative build profiles.")
@@ -58,6 +64,8 @@ def _run(out: Output, fn: Callable[[], T]) -> T:
 
 
 def _cache(no_cache: bool, cache_dir: Path | None) -> Cache:
+    from satlock.resolver.cache import Cache, default_cache_dir
+
     if no_cache:
         return Cache.temporary()
     return Cache(cache_dir or default_cache_dir())
@@ -65,6 +73,8 @@ def _cache(no_cache: bool, cache_dir: Path | None) -> Cache:
 
 def _index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
                    refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
+    from satlock.resolver.locking import IndexOptions
+
     return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
                         offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
 
@@ -100,6 +110,10 @@ def lock(
     out = Output(quiet, verbose)
 
     def work() -> None:
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
+        from satlock.resolver.project import load_project
+
         start = time.perf_counter()
         proj = load_project(project.resolve())
         lock_path = proj.root / LOCK_NAME
@@ -119,12 +133,14 @@ def lock(
                                    upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
         index_flags = index_url or extra_index_url or find_links
         if previous is not None and not (refresh or index_flags) and lock_is_current(proj, previous, lock_options):
+            _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
             out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
             return
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
         result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
+        _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
         s = result.resolution.stats
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
                   f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
@@ -132,6 +148,31 @@ def lock(
         out.info(f"{verb} {len(result.lock.packages)} packages in {time.perf_counter() - start:.2f}s -> {lock_path}")
 
     _run(out, work)
+
+
+def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache_dir: Path | None) -> None:
+    """Record that a plain ``satlock lock`` would keep the lock in ``root`` as it is, so
+    that the next one is answered by cli/entry.py without importing all of satlock.
+
+    The check runs again on the files as they are now, between two digests of them, so a
+    file edited meanwhile is never recorded as current.
+    """
+    from satlock.resolver.cache import default_cache_dir
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+    from satlock.resolver.locking import LockOptions, lock_is_current
+    from satlock.resolver.project import load_project
+
+    if no_cache:
+        return
+    key = uptodate.memo_key(root, options.python_version, options.platform)
+    plain = LockOptions(python_version=options.python_version, platform=options.platform)
+    try:
+        lock = read_lock(root / LOCK_NAME)
+        current = lock_is_current(load_project(root), lock, plain)
+    except SatlockError:
+        return
+    if current and key == uptodate.memo_key(root, options.python_version, options.platform):
+        uptodate.record(cache_dir or default_cache_dir(), key, len(lock.packages))
 
 
 @app.command()
@@ -146,6 +187,9 @@ def sync(
     python: Annotated[Optional[Path], typer.Option("--python", help="Interpreter for a new .venv.")] = None,
     reinstall: Annotated[bool, typer.Option("--reinstall", help="Reinstall every package.")] = False,
     no_build: Annotated[bool, typer.Option("--no-build", help="Refuse to build source packages.")] = False,
+    allow_outside_project: Annotated[bool, typer.Option(
+        "--allow-outside-project",
+        help="Build a lock's local folder outside the project even when pyproject.toml does not declare it.")] = False,
     index_url: IndexUrlOpt = None,
     extra_index_url: ExtraIndexOpt = None,
     find_links: FindLinksOpt = None,
@@ -164,6 +208,9 @@ def sync(
     def work() -> None:
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
+        from satlock.resolver.project import load_project
 
         if frozen and locked:
             raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
@@ -197,7 +244,7 @@ def sync(
         if no_default_groups or group:
             groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
         request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
-                              reinstall=reinstall, no_build=no_build)
+                              reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
         counts = {"fetched": 0, "installed": 0}
 
         with out.status("Installing") as show:
@@ -224,6 +271,8 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
     ``python``) and write the lock atomically; the one path both ``lock`` and ``sync`` take.
     Returns the result and whether the file changed."""
     from satlock.buildenv.metadata import ProfileBuilder
+    from satlock.resolver.lockfile import LOCK_NAME, write_lock
+    from satlock.resolver.locking import lock_project
 
     builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
     with out.status("Resolving dependencies"):
@@ -238,6 +287,7 @@ def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | 
     or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
     from satlock.buildenv.sync import marker_environment
     from satlock.buildenv.venv import create_venv, open_venv
+    from satlock.resolver.target import Target
 
     if (venv_root / "pyvenv.cfg").exists():
         venv = open_venv(venv_root)
@@ -303,6 +353,9 @@ def profile_add(
 
 def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
     """A profile for a package the project does not mention may be a typo, or a transitive dependency."""
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+    from satlock.resolver.project import load_project
+
     proj = load_project(path.parent)
     wanted = canonicalize_name(name)
     direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}

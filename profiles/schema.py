@@ -55,6 +55,9 @@ def _check_specifier(value: str | None) -> str | None:
 
 
 def _check_template(value: str) -> str:
+    if "\0" in value:
+        # An environment value cannot hold NUL; it would fail only when the build starts.
+        raise _invalid(f"{value!r} contains a NUL character")
     try:
         template_names(value)
     except ProfileError as e:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
 from packaging.pylock import (
@@ -30,7 +31,14 @@ from packaging.pylock import (
     PylockValidationError,
 )
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from satlock import __version__
@@ -215,10 +223,8 @@ def read_lock(path: Path) -> Pylock:
     except PylockValidationError as e:
         raise LockError(f"{path}: invalid lock: {e}{_package_named(data, str(e))}",
                         hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
-    fmt = satlock_table(lock).get("lock-format")
-    if fmt is not None and (not isinstance(fmt, int) or isinstance(fmt, bool)):
-        raise LockError(f"{path}: [tool.satlock] lock-format {fmt!r} is not a number",
-                        hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
+    check_untrusted(data, path)
+    fmt = satlock_table(lock).get("lock-format")  # its type is checked by check_untrusted
     if isinstance(fmt, int) and fmt > TOOL_FORMAT:
         raise LockError(f"{path}: [tool.satlock] lock-format {fmt} was written by a newer satlock (this one reads {TOOL_FORMAT})",
                         hint="upgrade satlock, or run `satlock lock` to write it again")
@@ -227,6 +233,125 @@ def read_lock(path: Path) -> Pylock:
     except LockError as e:
         raise LockError(f"{path}: {e.message}", hint=e.hint) from None
     return lock
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _bad(path: Path, key: str, why: str) -> LockError:
+    return LockError(f"{path}: {key}: {why}",
+                     hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
+
+
+def _check_hashes(hashes: Any, path: Path, key: str) -> None:
+    if not isinstance(hashes, Mapping):
+        raise _bad(path, key, "must be a table of hashes")
+    sha = hashes.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        raise _bad(path, f"{key}.sha256", f"{sha!r} is not 64 lowercase hex digits")
+
+
+def _check_filename(name: Any, path: Path, key: str, kind: str) -> None:
+    """A file name that becomes part of a cache path: a plain, parseable distribution file name."""
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\\0") or name in (".", "..") or ".." in name:
+        raise _bad(path, key, f"{name!r} is not a plain file name")
+    try:
+        parse_wheel_filename(name) if kind == "wheel" else parse_sdist_filename(name)
+    except (InvalidWheelFilename, InvalidSdistFilename) as e:
+        raise _bad(path, key, f"{name!r} is not a valid {kind} file name ({e})") from None
+
+
+def _check_subdirectory(sub: Any, path: Path, key: str) -> None:
+    """A subdirectory stays inside its source: relative, without ``..``."""
+    parts = sub.replace("\\", "/").split("/") if isinstance(sub, str) else []
+    if not isinstance(sub, str) or "\0" in sub or sub.startswith(("/", "\\")) or (len(sub) > 1 and sub[1] == ":") or ".." in parts:
+        raise _bad(path, key, f"{sub!r} is not a relative path inside the source")
+
+
+def _url_filename(url: Any) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if isinstance(url, str) else ""
+
+
+def check_untrusted(data: Mapping[str, Any], path: Path) -> None:
+    """Check what ``packaging.pylock`` leaves unchecked and satlock turns into paths and hashes.
+
+    A lock is untrusted input (a pull request can edit it): every file name must be a
+    plain distribution file name, every sha256 64 lowercase hex digits, and the
+    ``[tool.satlock]`` table must have its documented shape. Each problem is one line
+    naming the key.
+    """
+    for i, package in enumerate(data.get("packages") or []):
+        if not isinstance(package, Mapping):
+            continue
+        where = f"packages[{i}] ({package.get('name')!r})"
+        for j, wheel in enumerate(package.get("wheels") or []):
+            if isinstance(wheel, Mapping):
+                name = wheel.get("name", _url_filename(wheel.get("url")) or Path(str(wheel.get("path", ""))).name)
+                _check_filename(name, path, f"{where}.wheels[{j}].name", "wheel")
+                _check_hashes(wheel.get("hashes", {}), path, f"{where}.wheels[{j}].hashes")
+        sdist = package.get("sdist")
+        if isinstance(sdist, Mapping):
+            name = sdist.get("name", _url_filename(sdist.get("url")) or Path(str(sdist.get("path", ""))).name)
+            _check_filename(name, path, f"{where}.sdist.name", "sdist")
+            _check_hashes(sdist.get("hashes", {}), path, f"{where}.sdist.hashes")
+        for kind in ("directory", "vcs", "archive"):
+            source = package.get(kind)
+            if isinstance(source, Mapping) and "subdirectory" in source:
+                _check_subdirectory(source["subdirectory"], path, f"{where}.{kind}.subdirectory")
+        archive = package.get("archive")
+        if isinstance(archive, Mapping):
+            name = _url_filename(archive.get("url")) or Path(str(archive.get("path", ""))).name
+            _check_filename(name, path, f"{where}.archive", "wheel" if name.endswith(".whl") else "sdist")
+            _check_hashes(archive.get("hashes", {}), path, f"{where}.archive.hashes")
+    _check_tool_table(data.get("tool"), path)
+
+
+def _check_tool_table(tool: Any, path: Path) -> None:
+    if tool is None:
+        return
+    if not isinstance(tool, Mapping):
+        raise _bad(path, "tool", "must be a table")
+    table = tool.get("satlock")
+    if table is None:
+        return
+    if not isinstance(table, Mapping):
+        raise _bad(path, "tool.satlock", "must be a table")
+    for key, kind, label in (("lock-format", int, "an integer"), ("inputs-hash", str, "a string")):
+        if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
+            raise _bad(path, f"tool.satlock.{key}", f"must be {label}")
+    profiles = table.get("profiles", {})
+    if not isinstance(profiles, Mapping) or not all(isinstance(v, str) for v in profiles.values()):
+        raise _bad(path, "tool.satlock.profiles", "must be a table of strings")
+    environments = table.get("build-environments", {})
+    if not isinstance(environments, Mapping):
+        raise _bad(path, "tool.satlock.build-environments", "must be a table")
+    for name, env in environments.items():
+        key = f"tool.satlock.build-environments.{name}"
+        if not isinstance(env, Mapping):
+            raise _bad(path, key, "must be a table")
+        if not isinstance(env.get("isolation", True), bool):
+            raise _bad(path, f"{key}.isolation", "must be true or false")
+        requires = env.get("requires", [])
+        if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+            raise _bad(path, f"{key}.requires", "must be a list of strings")
+        packages = env.get("packages", [])
+        if not isinstance(packages, list):
+            raise _bad(path, f"{key}.packages", "must be a list of tables")
+        for j, pkg in enumerate(packages):
+            pkey = f"{key}.packages[{j}]"
+            if not isinstance(pkg, Mapping):
+                raise _bad(path, pkey, "must be a table")
+            for field_name in ("name", "version", "url"):
+                if not isinstance(pkg.get(field_name), str):
+                    raise _bad(path, f"{pkey}.{field_name}", "must be a string")
+            try:
+                Version(pkg["version"])
+            except InvalidVersion:
+                raise _bad(path, f"{pkey}.version", f"{pkg['version']!r} is not a valid version") from None
+            _check_filename(_url_filename(pkg["url"]), path, f"{pkey}.url", "wheel")
+            _check_hashes(pkg.get("hashes"), path, f"{pkey}.hashes")
+            if "sha256" not in pkg["hashes"]:
+                raise _bad(path, f"{pkey}.hashes", "has no sha256")
 
 
 def _package_named(data: Mapping[str, Any], message: str) -> str:

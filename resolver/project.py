@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,17 @@ class Project:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+# PEP 508 names, which PEP 685 extras and PEP 735 dependency groups must also be: they end
+# up inside lock markers such as ``'dev' in dependency_groups``, so nothing else may pass.
+_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+
+
+def _check_name(name: Any, path: Path, where: str, kind: str) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ProjectError(f"{path}: {where}: {name!r} is not a valid {kind} name",
+                           hint=f"{kind} names are letters, digits and '-', '_', '.' inside (PEP 685 / PEP 735)")
+
+
 def _requirement(text: Any, path: Path, where: str) -> Requirement:
     if not isinstance(text, str):
         raise ProjectError(f"{path}: {where}: {text!r} is not a string", hint="write each requirement as a PEP 508 string, e.g. \"requests>=2\"")
@@ -152,6 +164,7 @@ def load_project(root: Path) -> Project:
     if not isinstance(opt_raw, dict):
         raise ProjectError(f"{path}: project.optional-dependencies must be a table of lists")
     for extra, reqs in opt_raw.items():
+        _check_name(extra, path, "project.optional-dependencies", "extra")
         if not isinstance(reqs, list):
             raise ProjectError(f"{path}: project.optional-dependencies.{extra} must be a list of strings")
         optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
@@ -175,6 +188,7 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
     if not isinstance(raw, dict):
         raise ProjectError(f"{path}: [dependency-groups] must be a table")
     for group, items in raw.items():
+        _check_name(group, path, "dependency-groups", "dependency group")
         if not isinstance(items, list):
             raise ProjectError(f"{path}: dependency-groups.{group} must be a list")
         for i, item in enumerate(items):
@@ -182,6 +196,8 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
                 _requirement(item, path, f"dependency-groups.{group}[{i}]")
             elif not (isinstance(item, dict) and set(item) == {"include-group"}):
                 raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: {item!r} is neither a requirement nor {{include-group = \"...\"}}")
+            else:
+                _check_name(item["include-group"], path, f"dependency-groups.{group}[{i}].include-group", "dependency group")
     resolver = DependencyGroupResolver(raw)
     out: dict[str, list[Requirement]] = {}
     for group in raw:

@@ -1,3 +1,3 @@
-from satlock.cli.main import main
+from satlock.cli.entry import main
 
 main()

@@ -329,8 +329,8 @@ def locked_project(tmp_path: Path, index: str) -> Path:
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace('lock-format = 2', 'lock-format = 9'), "lock-format 9 was written by a newer satlock"),
-    (lambda t: t.replace('lock-format = 2', 'lock-format = "two"'), "lock-format 'two' is not a number"),
-    (lambda t: t.replace('isolation = true', 'isolation = "yes"'), "[tool.satlock.build-environments.seedext] needs isolation"),
+    (lambda t: t.replace('lock-format = 2', 'lock-format = "two"'), "lock-format: must be an integer"),
+    (lambda t: t.replace('isolation = true', 'isolation = "yes"'), "build-environments.seedext"),
     (lambda t: t[:t.index("build-environments")] + t[t.index("build-environments"):].replace(
         "buildhelper-1.0-py3-none-any.whl", "buildhelper-9.0-py3-none-any.whl"), "the url names buildhelper 9.0"),
 ], ids=["newer-format", "bad-format", "bad-isolation", "url-mismatch"])

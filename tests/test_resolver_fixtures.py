@@ -5,10 +5,15 @@ every chosen candidate (with the extras asked of it, evaluated for this interpre
 by the chosen versions. satlock optimizes differently from resolvelib, so matching
 resolvelib's exact answer is reported, not required. A "conflicted" case must be
 unsatisfiable.
+
+The fixtures are copied into ``tests/fixtures/resolvelib`` (ISC licence, see its README),
+so a fresh clone runs every case; a missing file fails, it never skips.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -23,14 +28,23 @@ from satlock.resolver.memory import MemoryProvider
 from satlock.resolver.solve import RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import make_target
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "resolvelib-fixtures" / "python"
+ROOT = Path(__file__).resolve().parent / "fixtures" / "resolvelib"
+FIXTURES = ROOT / "python"
 GIVES_UP = {"pyrex-1.9.8"}
-CASES = sorted(FIXTURES.glob("case/*.json")) if FIXTURES.is_dir() else []
+CASES = sorted(FIXTURES.glob("case/*.json"))
+
+
+def _read_upstream(relative: str) -> bytes:
+    """A fixture file's bytes as upstream has them; the large indexes are stored gzipped."""
+    path = ROOT / relative
+    if path.exists():
+        return path.read_bytes()
+    return gzip.decompress(path.with_name(path.name + ".gz").read_bytes())
 
 
 def _load(case_path: Path) -> tuple[dict, dict[str, dict[str, list[str]]]]:
     case = json.loads(case_path.read_text())
-    raw = json.loads((FIXTURES / "index" / f"{case['index']}.json").read_text())
+    raw = json.loads(_read_upstream(f"python/index/{case['index']}.json"))
     index = {name: {v: info.get("dependencies", []) for v, info in versions.items()} for name, versions in raw.items()
              if isinstance(versions, dict)}
     return case, index
@@ -78,7 +92,14 @@ def _unmet(requested: list[str], index: dict[str, dict[str, list[str]]], chosen:
     return problems
 
 
-@pytest.mark.skipif(not CASES, reason="resolvelib fixtures are not checked out beside the repository")
+def test_every_fixture_is_in_the_repository_unchanged() -> None:
+    listed = [line.split("  ", 1) for line in (ROOT / "SHA256SUMS").read_text().splitlines()]
+    assert len([p for _, p in listed if p.startswith("python/case/")]) == len(CASES) == 13
+    for digest, relative in listed:
+        assert hashlib.sha256(_read_upstream(relative)).hexdigest() == digest, relative
+    assert "ISC" in (ROOT / "README.md").read_text() and "Permission to use" in (ROOT / "LICENSE").read_text()
+
+
 @pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
 def test_frozen_index_case_resolves_validly_or_conflicts(case_path: Path) -> None:
     case, index = _load(case_path)

@@ -1,0 +1,289 @@
+"""What a wheel would do to an environment, known before anything in it changes.
+
+A wheel is untrusted even once its hash matches the lock: the index that served it may
+have served ``.metadata`` that disagrees with it, it may carry another name or version
+than the lock says, it may overwrite the environment's interpreter, ``pyvenv.cfg`` or
+another package's files, and it may be a decompression bomb. ``read_wheel`` reads only
+the zip's directory and its ``.dist-info`` files, maps every member to the path it would
+be installed at, and the ``check_*`` functions refuse, naming the wheel and the paths,
+while the environment is still untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import email.parser
+import os
+import re
+import zipfile
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from installer.utils import parse_entrypoints
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
+from satlock.buildenv.venv import Venv
+from satlock.errors import InstallError
+
+if TYPE_CHECKING:
+    from satlock.buildenv.install import InstalledDist
+
+# The most of METADATA, RECORD or entry_points.txt read into memory from one wheel.
+_MAX_DIST_INFO_FILE = 64 * 1024 * 1024
+# Scripts that are the environment itself: its interpreter and activation scripts.
+_VENV_SCRIPT = re.compile(r"(python|pypy)(\d+(\.\d+)*)?(w|t|-config)?(\.exe)?|activate(\..*)?|deactivate(\..*)?|activate_this\.py",
+                          re.IGNORECASE)
+_SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+
+
+@dataclass(frozen=True)
+class WheelPlan:
+    """One wheel as it would be installed: its identity, metadata and the files it writes.
+
+    ``targets`` maps each absolute path the wheel writes to the hash its RECORD gives
+    (``""`` for the entry-point scripts installer generates); ``files`` maps each
+    (scheme, path in that scheme) installer will be handed to that hash, so what is
+    actually written can be held to the wheel's own RECORD.
+    """
+
+    wheel: Path
+    name: NormalizedName
+    version: str
+    metadata: bytes
+    targets: dict[str, str]
+    files: dict[tuple[str, str], str]
+
+
+def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
+    """Where each install scheme of ``name`` goes in ``venv``.
+
+    Headers go inside the environment, as pip does: the interpreter's own include
+    folder belongs to the base Python, not to the venv.
+    """
+    major_minor = ".".join(venv.python_version.split(".")[:2])
+    return {
+        "purelib": str(venv.purelib),
+        "platlib": str(venv.platlib),
+        "scripts": str(venv.scripts),
+        "data": str(venv.data),
+        "headers": str(venv.root / "include" / "site" / f"python{major_minor}" / name),
+    }
+
+
+def real_path(path: str, folders: dict[str, str] | None = None) -> str:
+    """``path`` with its folders' links resolved (``lib64 -> lib``), so two spellings of one
+    file compare equal; ``folders`` remembers resolved folders for one batch of paths."""
+    folder, filename = os.path.split(os.path.abspath(path))
+    if folders is None:
+        return os.path.join(os.path.realpath(folder), filename)
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    return os.path.join(folders[folder], filename)
+
+
+def _refuse(wheel: Path, why: str, hint: str = "the wheel was refused and the environment is unchanged; "
+                                                 "report it to the package's maintainers") -> InstallError:
+    return InstallError(f"{wheel.name}: {why}", hint=hint)
+
+
+def _read_member(zf: zipfile.ZipFile, wheel: Path, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > _MAX_DIST_INFO_FILE:
+        raise _refuse(wheel, f"{info.filename} is {info.file_size:,} bytes, more than the {_MAX_DIST_INFO_FILE:,} allowed")
+    return zf.read(info)
+
+
+def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
+    """Read ``wheel``'s directory and metadata; refuse an unsafe or malformed one."""
+    wheel = Path(wheel)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            members = safe_zip_members(zf, wheel)
+            check_unpacked_size(wheel, wheel.stat().st_size, sum(i.file_size for i in members))
+            by_name = {i.filename: i for i in members}
+            infos = sorted({i.filename.split("/", 1)[0] for i in members if i.filename.split("/", 1)[0].endswith(".dist-info")})
+            if len(infos) != 1:
+                raise _refuse(wheel, f"has {len(infos)} .dist-info folders ({', '.join(infos) or 'none'}), expected one")
+            dist_info = infos[0]
+            files = {n: _read_member(zf, wheel, by_name[f"{dist_info}/{n}"])
+                     for n in ("METADATA", "WHEEL", "RECORD", "entry_points.txt") if f"{dist_info}/{n}" in by_name}
+    except zipfile.BadZipFile as e:
+        raise _refuse(wheel, f"is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
+    for required in ("METADATA", "WHEEL", "RECORD"):
+        if required not in files:
+            raise _refuse(wheel, f"has no {dist_info}/{required}")
+    meta = email.parser.BytesHeaderParser().parsebytes(files["METADATA"])
+    name, version = meta.get("Name"), meta.get("Version")
+    if not name or not version:
+        raise _refuse(wheel, f"{dist_info}/METADATA has no Name or Version")
+    wheel_meta = email.parser.BytesHeaderParser().parsebytes(files["WHEEL"])
+    root_scheme = "purelib" if str(wheel_meta.get("Root-Is-Purelib", "true")).strip().lower() == "true" else "platlib"
+    schemes = scheme_dict(venv, canonicalize_name(str(name)))
+    data_dir = dist_info[: -len(".dist-info")] + ".data"
+    record = _record(files["RECORD"], wheel)
+    targets: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    installed_files: dict[tuple[str, str], str] = {}
+    for info in members:
+        if info.is_dir():
+            continue
+        path = info.filename
+        if path.startswith(data_dir + "/"):
+            scheme, _, rest = path[len(data_dir) + 1:].partition("/")
+            if scheme not in _SCHEMES or not rest:
+                raise _refuse(wheel, f"{path} is in an unknown install scheme {scheme!r}")
+        else:
+            scheme, rest = root_scheme, path
+        top = rest.split("/", 1)[0]
+        if scheme in ("purelib", "platlib") and top.endswith(".dist-info") and top != dist_info:
+            raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
+        targets[real_path(os.path.join(schemes[scheme], rest), folders)] = record.get(path, "")
+        if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
+            installed_files[(scheme, rest)] = record.get(path, "")
+    if "entry_points.txt" in files:
+        try:
+            entry_points = list(parse_entrypoints(files["entry_points.txt"].decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise _refuse(wheel, f"{dist_info}/entry_points.txt is invalid: {e}") from None
+        for script, _module, _attr, _section in entry_points:
+            if "/" in script or "\\" in script or script in ("", ".", ".."):
+                raise _refuse(wheel, f"entry point script name {script!r} is not a file name")
+            filename = f"{script}.exe" if os.name == "nt" else script
+            targets.setdefault(real_path(os.path.join(schemes["scripts"], filename), folders), "")
+    return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files)
+
+
+def _record(data: bytes, wheel: Path) -> dict[str, str]:
+    try:
+        rows = list(csv.reader(data.decode("utf-8").splitlines()))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise _refuse(wheel, f"its RECORD is unreadable: {e}") from None
+    return {row[0]: row[1] for row in rows if len(row) >= 2}
+
+
+def check_identity(plan: WheelPlan, name: NormalizedName, version: Version | None, where: str) -> None:
+    """Refuse a wheel whose file name or METADATA names another project or version than ``where`` locked."""
+    try:
+        file_name, file_version, _build, _tags = parse_wheel_filename(plan.wheel.name)
+    except InvalidWheelFilename as e:
+        raise _refuse(plan.wheel, f"is not a valid wheel file name: {e}") from None
+    try:
+        meta_version = Version(plan.version)
+    except InvalidVersion:
+        raise _refuse(plan.wheel, f"its METADATA Version {plan.version!r} is not a valid version") from None
+    for what, got_name, got_version in (("file name", file_name, file_version), ("METADATA", plan.name, meta_version)):
+        if got_name != name or (version is not None and got_version != version):
+            locked = f"{name} {version}" if version is not None else str(name)
+            raise _refuse(plan.wheel, f"its {what} says {got_name} {got_version}, but {where} locked {locked}",
+                          hint="the wheel was refused and the environment is unchanged; the index serves a file "
+                               "that is not the locked package: run `satlock lock` again, or report it to the index")
+
+
+def active_requirements(metadata: bytes, environment: Mapping[str, str]) -> list[Requirement]:
+    """The ``Requires-Dist`` of ``metadata`` that apply in ``environment`` without any extra."""
+    msg = email.parser.BytesHeaderParser().parsebytes(metadata)
+    env = {**environment, "extra": ""}
+    out = []
+    for raw in msg.get_all("Requires-Dist") or []:
+        try:
+            req = Requirement(str(raw))
+        except InvalidRequirement:
+            continue
+        if req.marker is None or req.marker.evaluate(env):
+            out.append(req)
+    return out
+
+
+def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version | None], environment: Mapping[str, str],
+                       where: str) -> None:
+    """Refuse a wheel whose METADATA needs what the lock never resolved for it.
+
+    The lock was made from the metadata the index served beside the wheel (PEP 658
+    ``.metadata``), which must be byte for byte the wheel's own METADATA. Every
+    dependency the wheel's METADATA declares for this environment must therefore be
+    among the package's locked ``dependencies``, at a version it accepts.
+    """
+    for req in active_requirements(plan.metadata, environment):
+        dep = canonicalize_name(req.name)
+        if dep == plan.name:
+            continue
+        if dep not in locked:
+            names = ", ".join(sorted(locked)) or "none"
+            raise _refuse(plan.wheel, f"its METADATA requires {req} but the metadata {where} was locked from did not "
+                                      f"(locked dependencies: {names}); the index's .metadata file disagrees with the wheel",
+                          hint="the wheel was refused and the environment is unchanged; the index serves metadata "
+                               "that does not match its files: report it to the index's maintainers")
+        version = locked[dep]
+        if version is not None and req.specifier and not req.specifier.contains(version, prereleases=True):
+            raise _refuse(plan.wheel, f"its METADATA requires {req} but the lock has {dep} {version}, locked from "
+                                      f"metadata that did not; the index's .metadata file disagrees with the wheel",
+                          hint="the wheel was refused and the environment is unchanged; report it to the index")
+
+
+FileOwners = dict[str, tuple[NormalizedName, str]]
+
+
+def file_owners(dists: Iterable[InstalledDist]) -> FileOwners:
+    """Every file an installed distribution's RECORD lists: path -> (distribution, hash)."""
+    owners: FileOwners = {}
+    folders: dict[str, str] = {}
+    for dist in dists:
+        try:
+            with open(dist.path / "RECORD", newline="", encoding="utf-8") as f:
+                rows = [row for row in csv.reader(f) if row]
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        for row in rows:
+            owners[real_path(os.path.join(dist.path.parent, row[0]), folders)] = (dist.name, row[1] if len(row) > 1 else "")
+    return owners
+
+
+def _venv_own(venv: Venv) -> Callable[[str], bool]:
+    """Whether a (real) path is part of the environment itself rather than of a package:
+    its interpreter and activation scripts, ``pyvenv.cfg``, a link or a folder already there."""
+    scripts = os.path.realpath(venv.scripts)
+    fixed = {real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))}
+
+    def own(target: str) -> bool:
+        parent, filename = os.path.split(target)
+        if parent == scripts and _VENV_SCRIPT.fullmatch(filename):
+            return True
+        return target in fixed or os.path.islink(target) or os.path.isdir(target)
+    return own
+
+
+def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[NormalizedName, str]],
+                    leaving: Collection[NormalizedName] = ()) -> None:
+    """Refuse a wheel that would overwrite the environment itself or another package's files.
+
+    A file another distribution owns with the very same hash is shared, not a conflict
+    (every CUDA 12 ``nvidia-*`` wheel ships the same empty ``nvidia/__init__.py``). Files
+    of the package being replaced, and of packages this sync removes, are free.
+    """
+    root = os.path.realpath(venv.root)
+    venv_own = _venv_own(venv)
+    conflicts = []
+    for target, hash_ in sorted(plan.targets.items()):
+        shown = os.path.relpath(target, root)
+        if venv_own(target):
+            conflicts.append(f"{shown} (the environment's own)")
+            continue
+        owner = owners.get(target)
+        if owner is not None and owner[0] != plan.name and owner[0] not in leaving and (not hash_ or owner[1] != hash_):
+            conflicts.append(f"{shown} (installed by {owner[0]})")
+    if conflicts:
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        raise _refuse(plan.wheel, f"would overwrite {', '.join(conflicts[:5])}{more}",
+                      hint="the wheel was refused and the environment is unchanged; a package may not replace the "
+                           "interpreter, pyvenv.cfg or another package's files")
+
+
+def claim(owners: FileOwners, plan: WheelPlan) -> None:
+    """Record ``plan``'s files as owned, so a later wheel of the same sync cannot overwrite them."""
+    for target, hash_ in plan.targets.items():
+        owners[target] = (plan.name, hash_)
+

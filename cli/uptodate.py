@@ -1,0 +1,97 @@
+"""Remembering that a lock is up to date, so a no-op ``satlock lock`` need not prove it again.
+
+Proving it (``lock_is_current``) means validating pyproject.toml and its profiles with
+pydantic, reading the lock through ``packaging.pylock`` and working out the target: about
+0.3 s of imports for a command that then does nothing. The answer depends only on the
+bytes of pyproject.toml and pylock.toml, the target interpreter, the ``--python-version``
+and ``--platform`` asked for, and satlock's own code, so once the full check has said
+"current" it is recorded in the cache under a digest of exactly those, and the next run
+with the same digest trusts it. Any change to any of them is a different digest: the
+full check runs again. Only the full check records, so the shortcut never answers
+anything the full check would not.
+
+This module imports nothing beyond the standard library and ``platformdirs``; the console
+script (``cli/entry.py``) uses it before typer, rich or pydantic are loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from satlock.atomic import write_atomic
+
+BUCKET = "uptodate-v1"
+LOCK_NAME = "pylock.toml"
+# The installed packages whose code decides whether a lock is current.
+_PACKAGES = ("satlock", "satlock.profiles", "satlock.resolver", "satlock.buildenv", "satlock.cli")
+
+
+def cache_root(cache_dir: Path | None) -> Path:
+    """The cache folder as ``resolver.cache.default_cache_dir`` finds it, without importing it
+    (it pulls in filelock); a test keeps the two in agreement."""
+    if cache_dir is not None:
+        return cache_dir
+    env = os.environ.get("SATLOCK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("satlock", appauthor=False))
+
+
+def _code_fingerprint() -> bytes:
+    """Size and modification time of every source file of satlock, and the packaging version."""
+    import packaging
+
+    parts = [packaging.__version__]
+    for package in _PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for root, dirs, files in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        st = os.stat(os.path.join(root, name))
+                        parts.append(f"{root}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts).encode()
+
+
+def memo_key(project_root: Path, python_version: str | None, platform: str | None) -> str | None:
+    """The digest of everything ``lock_is_current`` depends on; ``None`` without both files."""
+    try:
+        pyproject = (project_root / "pyproject.toml").read_bytes()
+        lock = (project_root / LOCK_NAME).read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    for part in (BUCKET.encode(), _code_fingerprint(), sys.version.encode(), sys.platform.encode(),
+                 os.uname().machine.encode() if hasattr(os, "uname") else b"", str(python_version).encode(),
+                 str(platform).encode(), pyproject, lock):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def recorded(root: Path, key: str) -> int | None:
+    """The number of locked packages if the full check recorded ``key`` as current, else ``None``."""
+    try:
+        text = (root / BUCKET / key).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def record(root: Path, key: str | None, packages: int) -> None:
+    """Remember that the lock behind ``key`` is current. Best effort: a cache that cannot
+    be written only costs the next no-op lock its shortcut."""
+    if key is None:
+        return
+    try:
+        (root / BUCKET).mkdir(parents=True, exist_ok=True)
+        write_atomic(root / BUCKET / key, str(packages).encode(), private=True)
+    except OSError:
+        pass

@@ -1,0 +1,139 @@
+"""Hostile sdists: links that climb out for real while looking inside, and archive bombs."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from hostilekit import assert_one_error_line, late_link_sdist, path_max_chain_sdist, run_cli, snapshot, zip_link_sdist
+from indexbuilder import build_index, project_toml
+from satlock.buildenv import archive
+from satlock.buildenv.archive import extract_sdist
+from satlock.errors import UnsafeArchiveError
+
+
+def _escaping_links(folder: Path) -> list[Path]:
+    root = folder.resolve()
+    return [p for p in folder.rglob("*") if p.is_symlink() and not p.resolve().is_relative_to(root)]
+
+
+def test_symlink_chain_overflowing_path_max_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    sdist = path_max_chain_sdist(tmp_path / "dists", "evil", victim)
+    with pytest.raises(UnsafeArchiveError, match="symlink"):
+        extract_sdist(sdist, tmp_path / "out" / "tree")
+    assert list(victim.iterdir()) == []
+    assert list((tmp_path / "out" / "tree").iterdir()) == []
+
+
+def test_link_made_before_the_link_it_climbs_through_is_refused(tmp_path: Path) -> None:
+    sdist = late_link_sdist(tmp_path / "dists", "evil")
+    with pytest.raises(UnsafeArchiveError, match="'evil-1.0/b' is a symlink that climbs above"):
+        extract_sdist(sdist, tmp_path / "out")
+    assert _escaping_links(tmp_path / "out") == []
+
+
+def test_links_that_stay_inside_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "ok-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, link in (("ok-1.0", tarfile.DIRTYPE, ""), ("ok-1.0/pkg", tarfile.DIRTYPE, ""),
+                                 ("ok-1.0/here", tarfile.SYMTYPE, "."), ("ok-1.0/alias", tarfile.SYMTYPE, "here/here/pkg"),
+                                 ("ok-1.0/pkg/up", tarfile.SYMTYPE, "../pkg")):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname, ti.mode = kind, link, 0o755
+            tar.addfile(ti)
+        data = b"from setuptools import setup\nsetup()\n"
+        ti = tarfile.TarInfo("ok-1.0/setup.py")
+        ti.size = len(data)
+        tar.addfile(ti, io.BytesIO(data))
+    top = extract_sdist(path, tmp_path / "out")
+    assert (top / "alias").resolve() == (top / "pkg").resolve()
+
+
+def test_writing_through_a_link_inside_the_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        ti = tarfile.TarInfo("w-1.0/sub")
+        ti.type = tarfile.DIRTYPE
+        tar.addfile(ti)
+        ti = tarfile.TarInfo("w-1.0/l")
+        ti.type, ti.linkname = tarfile.SYMTYPE, "sub"
+        tar.addfile(ti)
+        ti = tarfile.TarInfo("w-1.0/l/x")
+        tar.addfile(ti, io.BytesIO(b""))
+    with pytest.raises(UnsafeArchiveError, match="through a symlink"):
+        extract_sdist(path, tmp_path / "out")
+
+
+def test_zip_sdist_link_entries_never_become_links(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    sdist = zip_link_sdist(tmp_path / "dists", "evil", victim)
+    try:
+        extract_sdist(sdist, tmp_path / "out")
+    except Exception as e:  # refusing is as good as unpacking the links as plain files
+        assert type(e).__name__ in ("UnsafeArchiveError", "BuildError")
+    assert list(victim.iterdir()) == []
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_symlink()] == []
+
+
+def test_tar_bomb_is_refused_with_the_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive, "RATIO_FLOOR", 1 << 20)
+    path = tmp_path / "bomb-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        data = bytes(8 << 20)
+        ti = tarfile.TarInfo("bomb-1.0/zeros")
+        ti.size = len(data)
+        tar.addfile(ti, io.BytesIO(data))
+    with pytest.raises(UnsafeArchiveError, match="unpacks to 8,388,608 bytes"):
+        extract_sdist(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "bomb-1.0").exists()
+
+
+@pytest.mark.parametrize("make", ["path-max", "late-link"])
+def test_lock_refuses_the_hostile_sdist_it_must_build_for_metadata(tmp_path: Path, make: str) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    dists = tmp_path / "dists"
+    sdist = path_max_chain_sdist(dists, "evil", victim) if make == "path-max" else late_link_sdist(dists, "evil")
+    simple = build_index(tmp_path / "index", [sdist])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["evil"]))
+    before = snapshot(project)
+    result = run_cli("lock", "--project", project, "--index-url", simple.as_uri())
+    assert_one_error_line(result, "evil-1.0.tar.gz is unsafe", "symlink")
+    assert snapshot(project) == before
+    assert list(victim.iterdir()) == []
+
+
+def test_writing_through_a_link_spelled_in_another_case_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, link in (("c-1.0/sub", tarfile.DIRTYPE, ""), ("c-1.0/L", tarfile.SYMTYPE, "sub")):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = kind, link
+            tar.addfile(ti)
+        tar.addfile(tarfile.TarInfo("c-1.0/l/x"), io.BytesIO(b""))
+    with pytest.raises(UnsafeArchiveError, match="through a symlink"):
+        extract_sdist(path, tmp_path / "out")
+
+
+def test_sync_refuses_the_hostile_sdist_that_lock_did_not_need_to_unpack(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    sdist = path_max_chain_sdist(tmp_path / "dists", "evil", victim, static=True)
+    simple = build_index(tmp_path / "index", [sdist])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["evil"]))
+    assert run_cli("lock", "--project", project, "--index-url", simple.as_uri()).exit_code == 0
+    before = snapshot(project)
+    result = run_cli("sync", "--project", project, "--index-url", simple.as_uri(), "--frozen")
+    assert_one_error_line(result, "evil-1.0.tar.gz is unsafe", "symlink")
+    assert list(victim.iterdir()) == []
+    assert {k: v for k, v in snapshot(project).items() if not k.startswith(".venv")} == before
