@@ -227,7 +227,8 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     resolution = _solve(provider, target, policy, roots)
     requires_python = {}
     for name, c in resolution.chosen.items():
-        deps = provider.dependencies(c)
+        variant = resolution.variants.get(name)
+        deps = variant.dependencies if variant is not None else provider.dependencies(c)
         requires_python[name] = deps.requires_python
     inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                         environment_marker=target.describe(), inputs_hash=project.inputs_hash(),

@@ -22,6 +22,12 @@ that model picks where it kept a hint are expanded and the round ends. When noth
 to expand that way, the full preference search runs; if it picks candidates not expanded
 yet, they are expanded and the loop goes on, else its choice is the answer.
 
+Build variants (resolver/variants.py): a source package built under match-runtime has
+one variable per build, each implying what it was built against and what it declared,
+plus "not built yet". Builds come last: when the preference search has nothing left to
+expand and picks "not built yet" for a package, that package is built against the
+versions of that solution (one build per round) and the loop goes on.
+
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
