@@ -57,6 +57,8 @@ def dists(tmp_path_factory) -> list[Path]:
         make_wheel(dest, "zlibx", "5.0"),
         make_wheel(dest, "capper", "1.0", requires=["buildhelper<2"]),
         make_sdist(dest, "seedext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP, pkg_info=False),
+        *[make_sdist(dest, name, "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', f'name="{name}"')
+                     .replace('packages=["seedext"]', f'packages=["{name}"]'), pkg_info=False) for name in ("seedb", "seedc")],
         # moveext 0.2, built against anything, needs zlibx>=5; 0.1 is built like seedext.
         make_sdist(dest, "moveext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
                    .replace('packages=["seedext"]', 'packages=["moveext"]'), pkg_info=False),
@@ -145,6 +147,19 @@ def test_runtime_version_forced_indirectly_is_the_one_built_against(tmp_path, in
     assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
     assert set(built_against(build_log)) == {"1.0"}
     assert all(env.get("buildhelper") != "2.0" for env in build_env_versions())
+
+
+def test_several_packages_built_against_one_forced_version_are_each_built_once_against_it(tmp_path, index, build_log):
+    project = make_project(tmp_path / "proj", ["capper", "seedext", "seedb", "seedc"])
+    for name in ("seedext", "seedb", "seedc"):
+        result = invoke("profile", "add", name, "--build-requires", "buildhelper", "--project", project)
+        assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert {name: dependency_versions(data, name)["buildhelper"] for name in ("seedext", "seedb", "seedc")} == {
+        "seedext": "1.0", "seedb": "1.0", "seedc": "1.0"}
+    assert set(built_against(build_log)) == {"1.0"}
 
 
 def test_build_requirement_the_runtime_does_not_use_is_resolved_newest_and_recorded(tmp_path, index, build_log):
