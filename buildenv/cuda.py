@@ -169,6 +169,13 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
     return home
 
 
+def is_toolkit_distribution(name: str) -> bool:
+    """Whether ``name`` is one of the nvidia wheels a CUDA_HOME is assembled from (nvcc,
+    runtime, crt, nvvm... for CUDA 13 and the ``-cu12`` ones), not a library such as cuBLAS."""
+    name = canonicalize_name(name)
+    return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
+
+
 def template_context(venv: Venv) -> TemplateContext:
     """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
     most once, and only when a template uses it."""

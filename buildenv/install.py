@@ -37,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_n
 from packaging.version import Version
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
+from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_identity, claim, file_owners, read_wheel, scheme_dict
 from satlock.errors import InstallError
@@ -59,6 +60,7 @@ class InstalledDist:
     installer: str | None
     direct_url: dict[str, Any] | None
     requested: bool
+    build_identity: str | None = None
 
 
 @contextmanager
@@ -322,7 +324,7 @@ def _dist_info_targets(venv: Venv, source: WheelSource) -> list[Path]:
 def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | None = None,
                   requested: bool = True, cache: Cache | None = None, sha256: str | None = None,
                   expect: tuple[NormalizedName, Version | None] | None = None,
-                  owners: FileOwners | None = None) -> None:
+                  owners: FileOwners | None = None, build_inputs: Mapping[str, Any] | None = None) -> None:
     """Install ``wheel`` into ``venv``, replacing any installed version of the same project.
 
     With ``cache``, the wheel is unzipped once into the cache and later installs copy
@@ -330,7 +332,8 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
     ``expect`` is the (name, version) the lock says the wheel is. The wheel is refused,
     before anything changes, when it is another project or version, would overwrite the
     environment's own files or another package's (``owners``, read from the environment
-    when not given, and updated), or unpacks to far more than its size.
+    when not given, and updated), or unpacks to far more than its size. ``build_inputs``
+    (for a wheel satlock built) is recorded in the .dist-info as ``BUILD_INPUTS_FILE``.
     """
     wheel = Path(wheel)
     try:
@@ -342,6 +345,8 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
         extra["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
     if requested:
         extra["REQUESTED"] = b""
+    if build_inputs is not None:
+        extra[BUILD_INPUTS_FILE] = json.dumps(dict(build_inputs), sort_keys=True, indent=1).encode()
     plan = read_wheel(wheel, venv)
     if expect is not None:
         check_identity(plan, expect[0], expect[1], "pylock.toml")
@@ -432,7 +437,19 @@ def _read_dist(info: Path) -> InstalledDist | None:
     except OSError:
         installer_name = None
     return InstalledDist(name=canonicalize_name(meta[0]), version=meta[1], path=info, installer=installer_name,
-                         direct_url=_read_direct_url(info), requested=(info / "REQUESTED").exists())
+                         direct_url=_read_direct_url(info), requested=(info / "REQUESTED").exists(),
+                         build_identity=_read_build_identity(info))
+
+
+def _read_build_identity(info: Path) -> str | None:
+    try:
+        data = json.loads((info / BUILD_INPUTS_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return ""  # unreadable: matches no lock, so the package is built again
+    value = data.get("identity") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _find_dist(venv: Venv, name: str) -> InstalledDist | None:

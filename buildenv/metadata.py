@@ -9,10 +9,14 @@ environment). During ``lock`` a no-isolation package's metadata is prepared the 
 in an environment that holds exactly the build requirements it will find in ``.venv``.
 
 match-runtime: the build requirements take the versions the lock picks for the runtime.
-``lock_project`` closes the loop (see ``runtime_mismatches``): solve, compare the versions
-each build used with the ones chosen, rebuild with those pinned, solve again, until they
-agree. Every build is cached by (source, profile, build environment), so a second lock
-builds nothing.
+The solver asks for such a build once its solution is otherwise known
+(``variant_metadata``, see resolver/variants.py), with the runtime versions as
+constraints on the whole build environment; each build is one variant of the package in
+the CNF, so a build that disagrees with the rest is an ordinary conflict. The
+distributions a profile's env templates refer to (``{dist:NAME}``, and the CUDA toolkit
+wheels behind ``{cuda-home}``) join the build environment at their runtime versions.
+Every build is cached by (source, profile, build environment), so a second lock builds
+nothing.
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.buildenv import pep517, sources, wheelcache
-from satlock.buildenv.cuda import template_context
+from satlock.buildenv.cuda import is_toolkit_distribution, template_context
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
 from satlock.buildenv.venv import open_venv
-from satlock.errors import BuildError, ResolutionError
+from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
 from satlock.profiles.schema import Profile, profile_hash
-from satlock.profiles.templates import expand_env
+from satlock.profiles.templates import expand_env, template_names
+from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
 from satlock.resolver.cache import Cache, digest
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
@@ -42,8 +47,8 @@ from satlock.resolver.index import IndexClient, fetch_many
 from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.project import Project
-from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
-from satlock.resolver.target import make_target
+from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.target import Target, make_target
 
 
 @dataclass
@@ -55,18 +60,23 @@ class BuildRecord:
     isolation: bool
 
 
+class BuildEnvConflict(ResolutionError):
+    """The build environment cannot take the runtime versions it must match."""
+
+
 class ProfileBuilder:
     """Implements ``resolver.indexprovider.MetadataBuilder`` with buildenv and the project's profiles."""
 
     def __init__(self, project: Project, client: IndexClient, cache: Cache, *, log: Callable[[str], None] = lambda _m: None,
-                 python: Path | None = None, echo: bool = False) -> None:
+                 python: Path | None = None, echo: bool = False, target: Target | None = None) -> None:
         self.project = project
         self.client = client
         self.cache = cache
         self.log = log
         self.python = python or Path(sys.executable)
+        # The interpreter build environments are made from and resolved for (``python``).
+        self.target = target
         self.echo = echo
-        self.runtime_pins: dict[NormalizedName, Version] = {}
         self.records: dict[NormalizedName, BuildRecord] = {}
 
     # -- MetadataBuilder -------------------------------------------------------------
@@ -78,14 +88,42 @@ class ProfileBuilder:
         return replace(ref, commit_id=tree.commit)
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
+        """A build before the runtime solution is known: build requirements the project pins
+        with ``==`` take that version (so a pinned build requirement is never fetched at
+        another), the rest are resolved freely."""
+        data, record = self._build_metadata(name, source, self._root_pins())
+        self.records[name] = record
+        return data
+
+    def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
+                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], BuildRecord] | None:
+        try:
+            data, record = self._build_metadata(name, source, runtime)
+        except BuildEnvConflict as e:
+            self.log(f"{name} cannot be built against the runtime versions: {e.message}")
+            return None
+        return data, tuple(c for c, _ in record.packages), record
+
+    def _root_pins(self) -> dict[NormalizedName, Version]:
+        pins: dict[NormalizedName, Version] = {}
+        for root in self.project.root_requirements():
+            exact = [s.version for s in root.requirement.specifier if s.operator == "==" and "*" not in s.version]
+            if len(exact) == 1:
+                pins[canonicalize_name(root.requirement.name)] = Version(exact[0])
+        return pins
+
+    def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
+                        runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
         tree = self._tree(source)
         profile = self.project.profiles.get(name)
         system = pep517.build_system(tree.path)
         requires = list(system.requires) + (list(profile.build_requires) if profile else [])
+        requires += template_requirements(profile, runtime) if profile else []
+        pins = runtime if profile is not None and profile.match_runtime else {}
         phash = profile_hash(profile) if profile else "no-profile"
         logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
-        packages, spec = self.environment_spec(name, requires, profile)
+        packages, spec = self.environment_spec(name, requires, profile, pins)
         dynamic_key = digest(tree.key, phash, spec.spec_hash)
         dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
         if dynamic is None:
@@ -101,11 +139,11 @@ class ProfileBuilder:
         if extra:
             # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
             requires = requires + extra
-            packages, spec = self.environment_spec(name, requires, profile)
-        self.records[name] = BuildRecord(requires, packages, profile.isolation if profile else True)
+            packages, spec = self.environment_spec(name, requires, profile, pins)
+        record = BuildRecord(requires, packages, profile.isolation if profile else True)
         cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
         if cached is not None:
-            return cached
+            return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
         env = expand_env(profile.env, template_context(venv)) if profile else {}
@@ -118,7 +156,7 @@ class ProfileBuilder:
         finally:
             shutil.rmtree(out, ignore_errors=True)
         wheelcache.store_metadata(self.cache, tree.key, phash, spec.spec_hash, data)
-        return data
+        return data, record
 
     def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
         return self._tree(ref).path
@@ -142,31 +180,31 @@ class ProfileBuilder:
         sha = dict(source.hashes).get("sha256") or digest(str(path))
         return sources.from_sdist(path, sha, self.cache)
 
-    def environment_spec(self, name: NormalizedName, requires: list[str],
-                         profile: Profile | None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
-        """The build requirements solved for this interpreter and their wheels downloaded."""
-        packages = self._resolve_build_requirements(name, requires, profile)
+    def environment_spec(self, name: NormalizedName, requires: list[str], profile: Profile | None,
+                         pins: Mapping[NormalizedName, Version] | None = None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
+        """The build requirements solved for this interpreter (at the ``pins`` versions where
+        they appear) and their wheels downloaded."""
+        packages = self._resolve_build_requirements(name, requires, pins or {})
         wheels = fetch_many(self.client.download, [w for _, w in packages])
         spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
         return packages, spec
 
     def _resolve_build_requirements(self, name: NormalizedName, requires: list[str],
-                                    profile: Profile | None) -> list[tuple[Candidate, DistFile]]:
-        """Solve the build requirements for this interpreter; with match-runtime, at the runtime versions."""
-        target = make_target()
+                                    pins: Mapping[NormalizedName, Version]) -> list[tuple[Candidate, DistFile]]:
+        """Solve the build requirements for this interpreter; every package of the build
+        environment that ``pins`` names takes that version (match-runtime)."""
+        target = self.target or make_target()
         reqs = [Requirement(r) for r in requires]
-        constraints = []
-        if profile is not None and profile.match_runtime:
-            for r in reqs:
-                pinned = self.runtime_pins.get(canonicalize_name(r.name))
-                if pinned is not None:
-                    constraints.append(Requirement(f"{r.name}=={pinned}"))
-        provider = IndexProvider(self.client, target)
+        constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
+        # Only the pinned versions are offered, so a pinned build requirement is never
+        # fetched (or its metadata read) at another version.
+        provider = IndexProvider(self.client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
         solver = Solver(provider, target.environment, Policy(constraints=constraints))
         try:
             resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
         except Unsatisfiable as e:
-            raise ResolutionError(f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}") from None
+            message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
+            raise (BuildEnvConflict if constraints else ResolutionError)(message) from None
         out = []
         for dep in sorted(resolution.chosen):
             c = resolution.chosen[dep]
@@ -176,37 +214,47 @@ class ProfileBuilder:
             out.append((c, c.wheels[0]))
         return out
 
-    # -- the match-runtime fixpoint and the lock's record --------------------------------
+    # -- the lock's record ----------------------------------------------------------------
 
-    def runtime_mismatches(self, chosen: Mapping[NormalizedName, Candidate]) -> list[NormalizedName]:
-        """Profiled packages whose build used other versions than the lock now picks; pins those versions."""
-        stale = []
-        for name, record in self.records.items():
-            profile = self.project.profiles.get(name)
-            if profile is None or not profile.match_runtime or name not in chosen:
+    def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
+        """``[tool.satlock.build-environments]``: the build inputs of every source package the
+        lock installs, pinned with hashes (for a package with variants, the build of the
+        chosen variant), so ``sync --frozen`` never needs an index to build."""
+        records = {n: r for n, r in self.records.items() if n in self.project.profiles}
+        for name, variant in resolution.variants.items():
+            if isinstance(variant.build, BuildRecord):
+                records[name] = variant.build
+        for name, c in resolution.chosen.items():
+            source = _build_source(c)
+            if name not in records and source is not None:
+                try:
+                    requires = list(pep517.build_system(self._tree(source).path).requires)
+                    packages, _spec = self.environment_spec(name, requires, None)
+                except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
+                    # Not every lock is for a machine that builds (another platform, an index
+                    # without the backend), and a lock need not unpack an sdist it reads
+                    # PKG-INFO from: then sync resolves (or refuses) the build itself.
+                    self.log(f"the build environment of {name} is not recorded: {e.message}")
+                    continue
+                records[name] = BuildRecord(requires, packages, True)
+        out: dict[NormalizedName, BuildEnvironment] = {}
+        for name in sorted(records):
+            if name not in resolution.chosen:
                 continue
-            for c, _ in record.packages:
-                runtime = chosen.get(c.name)
-                if runtime is not None and runtime.version != c.version:
-                    self.runtime_pins[c.name] = runtime.version
-                    if name not in stale:
-                        stale.append(name)
-        return stale
-
-    def locked_build_environments(self, chosen: Mapping[NormalizedName, Candidate]) -> dict[str, Any]:
-        """``[tool.satlock.build-environments]``: every profiled source package's build inputs, pinned with hashes."""
-        out: dict[str, Any] = {}
-        for name in sorted(self.records):
-            if name not in chosen or name not in self.project.profiles:
-                continue
-            record = self.records[name]
-            out[name] = {
-                "isolation": record.isolation,
-                "requires": record.requires,
-                "packages": [{"name": c.name, "version": str(c.version), "url": strip_credentials(w.url),
-                              "hashes": dict(w.hashes)} for c, w in record.packages],
-            }
+            record = records[name]
+            out[name] = BuildEnvironment(
+                isolation=record.isolation, requires=tuple(record.requires),
+                packages=tuple(BuildPackage(c.name, str(c.version), strip_credentials(w.url), tuple(sorted(w.hashes.items())))
+                               for c, w in record.packages))
         return out
+
+
+def _build_source(c: Candidate) -> DistFile | DirectReference | None:
+    """What ``sync`` will build ``c`` from, or ``None`` when it installs a wheel."""
+    if c.direct is not None:
+        target = c.direct.url or c.direct.path or ""
+        return None if c.direct.kind == "archive" and target.endswith(".whl") else c.direct
+    return None if c.wheels else c.sdist
 
 
 def expanded_profile_env(project_root: Path, name: str) -> dict[str, str] | None:
@@ -219,3 +267,18 @@ def expanded_profile_env(project_root: Path, name: str) -> dict[str, str] | None
     if profile is None or not (venv_root / "pyvenv.cfg").exists():
         return None
     return expand_env(profile.env, template_context(open_venv(venv_root)))
+
+
+def template_requirements(profile: Profile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
+    """What the profile's env templates refer to, as build requirements: ``{dist:NAME}``
+    brings NAME, ``{cuda-home}`` the CUDA toolkit wheels of the runtime solution (so the
+    project lists them once, as dependencies); both at the runtime versions when the
+    runtime has them (match-runtime pins them)."""
+    out: list[str] = []
+    for value in profile.env.values():
+        for template in template_names(value):
+            if template.startswith("dist:"):
+                out.append(template[len("dist:"):].strip())
+            elif template == "cuda-home":
+                out += sorted(n for n in runtime if is_toolkit_distribution(n))
+    return list(dict.fromkeys(out))

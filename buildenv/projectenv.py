@@ -10,6 +10,7 @@ from packaging.pylock import PackageDirectory, PackageVcs, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment, plan_sync
 from satlock.buildenv.venv import create_venv
@@ -117,12 +118,14 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
     venv = create_venv(request.venv_root, request.python)
     environment, tags = marker_environment(venv)
     installed = installed_distributions(venv)
+    inputs = locked_build_inputs(lock)
     plan = plan_sync(lock, installed, environment, tags, request.extras or [], request.groups,
-                     reinstall=request.reinstall, lock_dir=project.root)
+                     reinstall=request.reinstall, lock_dir=project.root, build_inputs=inputs)
     if plan.is_empty:
         return SyncReport()
     locked = LockedBuilder(lock, project.root, builder)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
     direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()}
     return execute_sync(plan, venv, locked.fetch_wheel, None if request.no_build else locked.build_wheel,
-                        locked.build_needs(selected), progress=progress, cache=builder.cache, requested=direct)
+                        locked.build_needs(selected), progress=progress, cache=builder.cache, requested=direct,
+                        build_inputs=inputs, prepare_builds=locked.prepare)

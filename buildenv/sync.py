@@ -187,13 +187,15 @@ def _same_version(installed: str, locked: Version | None) -> bool:
 def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], environment: Mapping[str, str],
               tags: list[Tag], extras: Collection[str] = (), groups: Collection[str] | None = None,
               reinstall: bool = False, keep: Collection[str] = DEFAULT_KEEP, *,
-              lock_dir: Path = Path(".")) -> SyncPlan:
+              lock_dir: Path = Path("."), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> SyncPlan:
     """Compare what ``lock`` selects for this environment with what is ``installed``.
 
     ``groups`` None means the lock's default groups. Only packages satlock installed are
     ever removed, and never those in ``keep``. ``lock_dir`` is the folder relative
-    ``path`` entries of the lock are relative to.
+    ``path`` entries of the lock are relative to. A source package whose ``build_inputs``
+    (buildenv/buildinputs.py) differ from the ones it was installed with is built again.
     """
+    build_inputs = build_inputs or {}
     try:
         selected = list(lock.select(environment=dict(environment), tags=tags, extras=[canonicalize_name(e) for e in extras],
                                     dependency_groups=groups))
@@ -211,7 +213,9 @@ def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], e
         if current is None:
             plan.to_install.append(item)
         elif (reinstall or not _same_version(current.version, package.version)
-              or _source_identity(current.direct_url) != _source_identity(item.direct_url)):
+              or _source_identity(current.direct_url) != _source_identity(item.direct_url)
+              or (not item.is_wheel and package.name in build_inputs
+                  and current.build_identity != build_inputs[package.name]["identity"])):
             plan.to_replace.append(item)
         else:
             plan.unchanged.append(package.name)
@@ -326,7 +330,8 @@ def _check_built(item: SyncItem, wheel: Path) -> None:
 def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_wheel: BuildWheel | None,
                  build_needs: Mapping[NormalizedName, Collection[NormalizedName]], *, jobs: int = 8,
                  progress: Progress | None = None, cache: Cache | None = None,
-                 requested: Collection[str] = ()) -> SyncReport:
+                 requested: Collection[str] = (), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None,
+                 prepare_builds: Callable[[list[SyncItem]], None] | None = None) -> SyncReport:
     """Carry out ``plan`` in ``venv``.
 
     ``build_wheel`` None refuses source packages (``--no-build``). ``progress`` gets
@@ -351,14 +356,18 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if progress:
             progress("install", item.name)
         sha256 = item.source.hashes.get("sha256") if isinstance(item.source, PackageWheel) else None
+        inputs = None if item.is_wheel else (build_inputs or {}).get(item.name)
         install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
-                      sha256=sha256, expect=(item.name, item.package.version), owners=owners)
+                      sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
         if progress:
             progress("installed", item.name)
 
     with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
         fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
+        if prepare_builds is not None and build_order:
+            # Sources and build environments are fetched and verified too before .venv changes.
+            prepare_builds(build_order)
         owners = _preflight(plan, wheels, fetched, venv, installed)
         recover_interrupted(venv)
         for dist in plan.to_remove:

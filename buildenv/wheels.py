@@ -15,16 +15,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
 from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
-from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env
+from satlock.buildenv.buildinputs import locked_build_inputs
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.install import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
+from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
@@ -32,7 +34,8 @@ from satlock.profiles.templates import expand_env
 from satlock.resolver.cache import digest
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
 from satlock.resolver.index import fetch_many
-from satlock.resolver.lockfile import satlock_table
+from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
+from satlock.resolver.lockfile import locked_build_environments
 
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
@@ -62,7 +65,8 @@ class LockedBuilder:
         self.pb = profile_builder
         self.client = profile_builder.client
         self.cache = profile_builder.cache
-        self.environments: Mapping[str, Any] = satlock_table(lock).get("build-environments", {}) or {}
+        self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
+        self.inputs = locked_build_inputs(lock)
 
     def download(self, f: DistFile, what: str) -> Path:
         """``f`` from the cache or the index, its whole content checked against the lock's sha256.
@@ -95,9 +99,18 @@ class LockedBuilder:
         """No-isolation packages and the locked build requirements that must be in .venv before they build."""
         needs = {}
         for name, env in self.environments.items():
-            if env.get("isolation", True) is False:
-                needs[canonicalize_name(name)] = {canonicalize_name(p["name"]) for p in env.get("packages", [])} & selected
+            if not env.isolation:
+                needs[name] = {p.name for p in env.packages} & selected
         return needs
+
+    def prepare(self, items: Sequence[SyncItem]) -> None:
+        """Download and verify every source and every recorded build-environment wheel the
+        builds of ``items`` need, so nothing is missing once ``.venv`` starts changing."""
+        for item in items:
+            self._tree(item.package, item.source)
+            recorded = self.environments.get(item.name)
+            if recorded is not None:
+                self._recorded_wheels(recorded.packages)
 
     def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
         if isinstance(source, PackageSdist):
@@ -116,16 +129,16 @@ class LockedBuilder:
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
-    def _recorded_wheels(self, packages: list[Mapping[str, Any]]) -> tuple[EnvWheel, ...]:
-        files = [_dist_file(filename_from_url(p["url"]), p["url"], None, p.get("hashes", {}), self.lock_dir) for p in packages]
+    def _recorded_wheels(self, packages: Sequence[BuildPackage]) -> tuple[EnvWheel, ...]:
+        files = [_dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
         paths = fetch_many(lambda f: self.download(f, "a build environment package"), files)
-        return tuple(EnvWheel(p["name"], p["version"], path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
+        return tuple(EnvWheel(p.name, p.version, path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
     def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> tuple[Venv, str]:
         """The build environment and its key (its wheels and the interpreter it is made from)."""
         recorded = self.environments.get(name)
         if recorded is not None:
-            spec = BuildEnvSpec(self._recorded_wheels(recorded["packages"]))
+            spec = BuildEnvSpec(self._recorded_wheels(recorded.packages))
         else:
             _packages, spec = self.pb.environment_spec(name, list(pep517.build_system(tree.path).requires), None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
@@ -138,7 +151,7 @@ class LockedBuilder:
         assert tree is not None
         profile = self.pb.project.profiles.get(name)
         isolated = profile is None or profile.isolation
-        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, digest("venv", str(venv.root)))
+        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, self._project_env_key(name, venv))
         phash = profile_hash(profile) if profile else "no-profile"
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
@@ -161,6 +174,17 @@ class LockedBuilder:
         finally:
             shutil.rmtree(out, ignore_errors=True)
 
+    def _project_env_key(self, name: NormalizedName, venv: Venv) -> str:
+        """A no-isolation build's cache key: its recorded build inputs (the versions and hashes
+        of what it builds against in .venv) and the interpreter, never the folder of .venv,
+        so a wheel built against other versions is never reused."""
+        inputs = self.inputs.get(name)
+        if inputs is None:
+            # Nothing recorded (a package without a profile): key by every distribution in .venv.
+            present = sorted((n, d.version) for n, d in installed_distributions(venv).items() if n != name)
+            return digest("no-isolation", repr(present), interpreter_id(venv.python))
+        return digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
+
     def _build_only_tools(self, name: NormalizedName, venv: Venv) -> dict[str, str]:
         """PYTHONPATH and PATH for a no-isolation build: it runs with .venv, where the lock
         installed its runtime build needs (torch), but tools it needs only to build
@@ -172,7 +196,7 @@ class LockedBuilder:
         if recorded is None:
             return {}
         present = set(installed_distributions(venv))
-        missing = [p for p in recorded.get("packages", []) if canonicalize_name(p["name"]) not in present]
+        missing = [p for p in recorded.packages if p.name not in present]
         if not missing:
             return {}
         tools = ensure_build_env(BuildEnvSpec(self._recorded_wheels(missing)), self.cache, base_python=venv.python)

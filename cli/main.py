@@ -21,8 +21,13 @@ from satlock.cli import uptodate
 from satlock.cli.output import Output
 
 if TYPE_CHECKING:
+    from packaging.pylock import Pylock
+
     from satlock.resolver.cache import Cache
-    from satlock.resolver.locking import IndexOptions, LockOptions
+    from satlock.resolver.index import IndexClient
+    from satlock.resolver.locking import IndexOptions, LockOptions, LockResult
+    from satlock.resolver.project import Project
+    from satlock.resolver.target import Target
 
 # The resolver and buildenv layers are imported inside the commands that use them, so
 # `satlock profile ...` and `--help` of a command do not load the index client.
@@ -112,8 +117,8 @@ def lock(
     out = Output(quiet, verbose)
 
     def work() -> None:
-        from satlock.resolver.lockfile import LOCK_NAME, read_lock, write_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, lock_project, make_client, stale_reason
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
         from satlock.resolver.project import load_project
 
         start = time.perf_counter()
@@ -141,18 +146,7 @@ def lock(
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
-        from satlock.buildenv.metadata import ProfileBuilder
-
-        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose)
-        with out.status("Resolving dependencies"):
-            result = lock_project(proj, lock_options, client, previous=previous, builder=builder,
-                                  build_environments=builder.locked_build_environments)
-        for w in result.warnings:
-            out.warn(w)
-        if verbose:
-            for w in result.resolution.left_out:
-                out.warn(w)
-        changed = write_lock(lock_path, result.lock)
+        result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
         _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
         s = result.resolution.stats
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
@@ -221,8 +215,8 @@ def sync(
     def work() -> None:
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
-        from satlock.resolver.lockfile import LOCK_NAME, read_lock, write_lock
-        from satlock.resolver.locking import LockOptions, lock_project, make_client, stale_reason
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
         from satlock.resolver.project import load_project
 
         if frozen and locked:
@@ -234,19 +228,20 @@ def sync(
         cache = _cache(no_cache, cache_dir)
         client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
-        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose)
+        target, interpreter = _interpreter_target(proj.root / ".venv", python)
+        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
         if frozen:
             current = read_lock(lock_path)
         else:
             current = read_lock(lock_path) if lock_path.exists() else None
             reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
+            if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
+                reason = "it was made for another interpreter"
             if reason is not None:
                 if locked:
                     raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                with out.status("Resolving dependencies"):
-                    result = lock_project(proj, LockOptions(), client, previous=current, builder=builder,
-                                          build_environments=builder.locked_build_environments)
-                write_lock(lock_path, result.lock)
+                result, _changed = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
+                                                   interpreter)
                 current = result.lock
                 out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
         extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
@@ -275,6 +270,45 @@ def sync(
             out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
 
     _run(out, work)
+
+
+def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,
+                    out: Output, verbose: bool, python: Path | None = None) -> tuple[LockResult, bool]:
+    """Lock (building metadata with the project's profiles, build environments made from
+    ``python``) and write the lock atomically; the one path both ``lock`` and ``sync`` take.
+    Returns the result and whether the file changed."""
+    from satlock.buildenv.metadata import ProfileBuilder
+    from satlock.resolver.lockfile import LOCK_NAME, write_lock
+    from satlock.resolver.locking import lock_project
+
+    builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
+    with out.status("Resolving dependencies"):
+        result = lock_project(proj, options, client, previous=previous, builder=builder)
+    for w in result.warnings:
+        out.warn(w)
+    if verbose:
+        for w in result.resolution.left_out:
+            out.warn(w)
+    return result, write_lock(proj.root / LOCK_NAME, result.lock)
+
+
+def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | None, Path | None]:
+    """The target and interpreter of the environment ``sync`` installs into (the .venv there,
+    or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
+    from satlock.buildenv.sync import marker_environment
+    from satlock.buildenv.venv import create_venv, open_venv
+    from satlock.resolver.target import Target
+
+    if (venv_root / "pyvenv.cfg").exists():
+        venv = open_venv(venv_root)
+    elif python is not None:
+        venv = create_venv(venv_root, python)
+    else:
+        return None, None
+    if venv.same_interpreter:
+        return None, None
+    environment, tags = marker_environment(venv)
+    return Target(environment, tuple(tags)), venv.python
 
 
 def _pyproject(project: Path) -> Path:

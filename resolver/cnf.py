@@ -40,8 +40,10 @@ class Reason:
 
     ``kind`` is ``root`` (the project asks for ``requirement``; ``where`` says in which
     table), ``dependency`` (``parent`` depends on ``requirement``), ``constraint``
-    (``[tool.satlock] constraints``), ``python`` (``parent`` needs another Python) or
-    ``unavailable`` (``parent``'s metadata cannot be had; ``detail`` says why).
+    (``[tool.satlock] constraints``), ``python`` (``parent`` needs another Python),
+    ``unavailable`` (``parent``'s metadata cannot be had; ``detail`` says why), or, for
+    one build of ``parent`` (``detail`` says against what), ``variant`` (that build declared
+    ``requirement``) and ``built-against`` (it was built against ``requirement``).
     """
 
     kind: str
@@ -68,6 +70,7 @@ class Encoding:
         self.new_extras: list[tuple[NormalizedName, str]] = []
         self._chain: dict[NormalizedName, tuple[int, int | None]] = {}
         self._pending_exclusions: dict[tuple[str, str], list[Reason]] = {}
+        self._only: dict[NormalizedName, list[tuple[int, tuple[str, str], Reason | None]]] = {}
 
     def _new_var(self) -> int:
         self.num_vars += 1
@@ -92,6 +95,9 @@ class Encoding:
         self._at_most_one_append(candidate.name, v)
         for reason in self._pending_exclusions.pop(candidate.key, []):
             self._add([-v], reason)
+        for guard, allowed, reason in self._only.get(candidate.name, ()):
+            if candidate.key != allowed:
+                self._add([-guard, -v], reason)
         return v
 
     def _at_most_one_append(self, name: NormalizedName, x: int) -> None:
@@ -128,6 +134,28 @@ class Encoding:
             name = canonicalize_name(reason.requirement.name)
             for extra in extras:
                 self._add(negated_guard + [self.extra(name, extra)], reason)
+
+    def new_variable(self) -> int:
+        """A variable that stands for no candidate (a build variant, say); the caller gives it clauses."""
+        return self._new_var()
+
+    def add_clause(self, clause: Clause, reason: Reason | None = None) -> int:
+        """Add ``clause``; returns its index, for ``extend_clause``."""
+        self._add(clause, reason)
+        return len(self.clauses) - 1
+
+    def extend_clause(self, index: int, literals: Sequence[int]) -> None:
+        """Widen the clause at ``index`` (a disjunction that gains alternatives as they are found)."""
+        self.clauses[index] = self.clauses[index] + list(literals)
+
+    def only_version(self, guard: int, candidate: Candidate, reason: Reason | None) -> None:
+        """``guard`` implies that no other candidate of ``candidate``'s name is chosen (now or
+        once it gets a variable); the name itself may still be absent."""
+        self._only.setdefault(candidate.name, []).append((guard, candidate.key, reason))
+        for other in self.candidates_of.get(candidate.name, []):
+            v = self.var_of.get(other.key)
+            if v is not None and other.key != candidate.key:
+                self._add([-guard, -v], reason)
 
     def exclude(self, reason: Reason, candidate: Candidate) -> None:
         if candidate.key in self.var_of:

@@ -76,6 +76,9 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             lines.append(f"the project requires {r.requirement} (in {r.where})")
         elif r.kind == "constraint":
             lines.append(f"the constraint {r.requirement} (in {r.where}) applies")
+        elif r.kind in ("variant", "built-against"):
+            # One build of a source package (resolver/variants.py): name the build.
+            lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
         elif r.kind == "python":
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == "unavailable":

@@ -44,6 +44,7 @@ from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
 from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.target import Target
+from satlock.resolver.variants import Variant
 
 
 _T = TypeVar("_T")
@@ -68,6 +69,12 @@ class MetadataBuilder(Protocol):
 
     def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
         """The folder holding the source (a git checkout), to read its pyproject.toml without a build."""
+
+    def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
+                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], object] | None:
+        """The metadata of a build with the build requirements at the ``runtime`` versions
+        where it has them, the build environment it ran in, and the builder's record of it;
+        ``None`` when the build environment cannot take those versions."""
 
 
 def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
@@ -152,18 +159,23 @@ class IndexProvider:
     def __init__(self, client: IndexClient, target: Target, *, builder: MetadataBuilder | None = None,
                  direct: Mapping[NormalizedName, DirectReference] | None = None,
                  profiles: Mapping[NormalizedName, Profile] | None = None,
-                 pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16) -> None:
+                 pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16,
+                 only: Mapping[NormalizedName, Version] | None = None) -> None:
         self.client = client
         self.target = target
         self.builder = builder
         self.direct = dict(direct or {})
         self.profiles = dict(profiles or {})
         self.pins = {n: {str(v) for v in vs} for n, vs in (pins or {}).items()}
+        # Names that can only ever take one version: no other version is offered, so none
+        # is fetched, not even speculatively.
+        self.only = dict(only or {})
         self.jobs = jobs
         self._lists: dict[NormalizedName, CandidateList] = {}
         self._deps: dict[tuple[str, str], Dependencies] = {}
         self._unavailable: dict[tuple[str, str], CandidateUnavailable] = {}
         self._lock = threading.Lock()
+        self._variant_keys: set[tuple[str, str]] = set()
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
         self._unreachable: dict[tuple[str, ...], NetworkError] = {}
@@ -178,6 +190,10 @@ class IndexProvider:
                 return self._lists[name]
         with self._remembering_network_errors(("candidates", name)):
             listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
+        if name in self.only and name not in self.direct:
+            keep = [c for c in listing.candidates if c.version == self.only[name]]
+            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"not {self.only[name]}, the only version allowed")
+                                                             for c in listing.candidates if c.version != self.only[name]][:3])
         with self._lock:
             return self._lists.setdefault(name, listing)
 
@@ -223,6 +239,8 @@ class IndexProvider:
                 raise MetadataError(f"{name} comes from {ref.display()}, and its metadata needs a build", hint=f"add a profile with static metadata: satlock profile add {name} --version V --requires-dist ...")
             data = self.builder.metadata(name, ref)
         meta_name, version, deps = parse_metadata(data, f"{name} ({ref.display()})")
+        if self._has_variants(name):
+            deps = self._variant_base(Candidate(name, version, direct=ref))
         with self._lock:
             self._deps[(name, str(version))] = deps
         return meta_name, version, deps
@@ -382,7 +400,38 @@ class IndexProvider:
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
+        if self._has_variants(c.name):
+            return self._variant_base(c)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
+
+    # -- build variants (resolver/variants.py) ---------------------------------------------
+
+    def _has_variants(self, name: NormalizedName) -> bool:
+        """A package built under match-runtime: its dependencies depend on what it is built against."""
+        profile = self.profiles.get(name)
+        return self.builder is not None and profile is not None and profile.match_runtime and profile.metadata is None
+
+    def _variant_base(self, c: Candidate) -> Dependencies:
+        """What such a candidate needs whatever it is built against; its variants add the rest."""
+        with self._lock:
+            self._variant_keys.add(c.key)
+        return Dependencies()
+
+    def builds_variants(self, candidate: Candidate) -> bool:
+        with self._lock:
+            return candidate.key in self._variant_keys
+
+    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | None:
+        assert self.builder is not None
+        source = candidate.direct if candidate.direct is not None else candidate.sdist
+        assert source is not None
+        built = self.builder.variant_metadata(candidate.name, source, runtime)
+        if built is None:
+            return None
+        data, environment, record = built
+        what = f"{candidate} (built against {', '.join(str(c) for c in environment) or 'nothing'})"
+        deps = self._checked(candidate, data, what)
+        return Variant(environment, deps, record)
 
     def _checked(self, c: Candidate, data: bytes, what: str) -> Dependencies:
         name, version, deps = parse_metadata(data, what)
@@ -393,14 +442,6 @@ class IndexProvider:
     def ready(self, candidate: Candidate) -> bool:
         with self._lock:
             return candidate.key in self._deps
-
-    def forget(self, names: Iterable[NormalizedName]) -> None:
-        """Drop memoised metadata of ``names``, so it is built again (match-runtime rounds)."""
-        names = set(names)
-        with self._lock:
-            self._deps = {k: v for k, v in self._deps.items() if k[0] not in names}
-            self._unavailable = {k: v for k, v in self._unavailable.items() if k[0] not in names}
-            self._unreachable = {k: v for k, v in self._unreachable.items() if k[0] != "dependencies" or k[1] not in names}
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
         """Fetch pages and metadata in parallel, speculating along the newest versions.

@@ -43,12 +43,15 @@ from packaging.version import InvalidVersion, Version
 from satlock import __version__
 from satlock.atomic import write_atomic
 from satlock.errors import LockError
+from satlock.resolver.buildenvs import BuildEnvironment, build_environments_table, parse_build_environments
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.resolver.http import strip_credentials
 from satlock.resolver.solve import Resolution
 
 LOCK_NAME = "pylock.toml"
-TOOL_FORMAT = 1
+# 2: build environments of match-runtime packages are those of the chosen build variant,
+# and include what profile templates refer to; a lock of format 1 is stale.
+TOOL_FORMAT = 2
 
 
 def _scope(where: str) -> str | None:
@@ -151,7 +154,7 @@ class LockInputs:
     environment_marker: str
     inputs_hash: str
     profile_hashes: dict[str, str] = field(default_factory=dict)
-    build_environments: dict[str, Any] = field(default_factory=dict)
+    build_environments: dict[NormalizedName, BuildEnvironment] = field(default_factory=dict)
 
 
 def build_lock(resolution: Resolution, inputs: LockInputs, *,
@@ -167,7 +170,7 @@ def build_lock(resolution: Resolution, inputs: LockInputs, *,
                                       dependencies=deps, lock_dir=lock_dir))
     tool = {"satlock": {"lock-format": TOOL_FORMAT, "inputs-hash": inputs.inputs_hash,
                         "profiles": dict(sorted(inputs.profile_hashes.items())),
-                        "build-environments": inputs.build_environments}}
+                        "build-environments": build_environments_table(inputs.build_environments)}}
     lock = Pylock(lock_version=Version("1.0"), environments=[Marker(inputs.environment_marker)],
                   requires_python=inputs.requires_python, extras=sorted(canonicalize_name(e) for e in inputs.extras) or None,
                   dependency_groups=sorted(inputs.groups) or None,
@@ -226,6 +229,14 @@ def read_lock(path: Path) -> Pylock:
         raise LockError(f"{path}: invalid lock: {e}{_package_named(data, str(e))}",
                         hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
     check_untrusted(data, path)
+    fmt = satlock_table(lock).get("lock-format")  # its type is checked by check_untrusted
+    if isinstance(fmt, int) and fmt > TOOL_FORMAT:
+        raise LockError(f"{path}: [tool.satlock] lock-format {fmt} was written by a newer satlock (this one reads {TOOL_FORMAT})",
+                        hint="upgrade satlock, or run `satlock lock` to write it again")
+    try:
+        locked_build_environments(lock)
+    except LockError as e:
+        raise LockError(f"{path}: {e.message}", hint=e.hint) from None
     return lock
 
 
@@ -358,6 +369,16 @@ def _package_named(data: Mapping[str, Any], message: str) -> str:
 
 def satlock_table(lock: Pylock) -> Mapping[str, Any]:
     return (lock.tool or {}).get("satlock", {}) or {}
+
+
+def lock_format(lock: Pylock) -> int | None:
+    fmt = satlock_table(lock).get("lock-format")
+    return fmt if isinstance(fmt, int) else None
+
+
+def locked_build_environments(lock: Pylock) -> dict[NormalizedName, BuildEnvironment]:
+    """``[tool.satlock.build-environments]``, validated (buildenvs.py)."""
+    return parse_build_environments(satlock_table(lock).get("build-environments"))
 
 
 def locked_versions(lock: Pylock) -> dict[NormalizedName, Version]:

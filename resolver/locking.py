@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
@@ -19,19 +19,26 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
+from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.cache import Cache
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
 from satlock.resolver.http import HttpClient, redact
 from satlock.resolver.index import IndexClient, fetch_many
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
-from satlock.resolver.lockfile import LockInputs, build_lock, locked_versions, satlock_table
+from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
 from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
 
-# match-runtime rebuilds: one is normal, two when a rebuilt package changes what it pulls in.
-MAX_REBUILD_ROUNDS = 4
+
+class LockBuilder(MetadataBuilder, Protocol):
+    """Everything ``lock_project`` asks of the build layer (buildenv.metadata.ProfileBuilder):
+    metadata builds and build variants (``MetadataBuilder``), and the record of the build
+    environments the chosen solution needs, for ``[tool.satlock.build-environments]``."""
+
+    def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
+        """The build environment of every source package in ``resolution``, pinned with hashes."""
 
 
 @dataclass
@@ -53,6 +60,12 @@ class LockOptions:
     platform: str | None = None
     upgrade: bool = False
     upgrade_packages: set[NormalizedName] = field(default_factory=set)
+    # An interpreter's own markers and tags (``sync`` locks for the one it installs into);
+    # overrides python_version and platform.
+    target: Target | None = None
+
+    def make_target(self) -> Target:
+        return self.target if self.target is not None else make_target(self.python_version, self.platform)
 
 
 def default_index_url(cache: Cache) -> str:
@@ -172,16 +185,31 @@ def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
     return pins
 
 
+def _unconditional_pins(roots: list[RootRequirement], overridden: set[NormalizedName]) -> dict[NormalizedName, Version]:
+    """``name==V`` in ``project.dependencies`` without a marker (and no override on the
+    name): no other version of the name can be in any solution, so none is fetched."""
+    found: dict[NormalizedName, set[Version]] = {}
+    for r in roots:
+        req = r.requirement
+        exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
+        name = canonicalize_name(req.name)
+        if r.where == "project.dependencies" and req.marker is None and req.url is None and len(exact) == 1 and name not in overridden:
+            found.setdefault(name, set()).add(Version(exact[0]))
+    # Two different pins conflict: leave the name alone so the conflict story can name both.
+    return {name: next(iter(vs)) for name, vs in found.items() if len(vs) == 1}
+
+
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
-                 builder: MetadataBuilder | None = None, build_environments: Callable[[dict], dict] | None = None) -> LockResult:
+                 builder: LockBuilder | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
-    target = make_target(options.python_version, options.platform)
+    target = options.make_target()
     if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
     direct = collect_direct(project, client)
-    provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots))
+    provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
+                             only=_unconditional_pins(roots, {canonicalize_name(o.name) for o in project.overrides()}))
     preferences: dict[NormalizedName, Version] = {}
     if previous is not None and not options.upgrade:
         preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
@@ -197,22 +225,16 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
             raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {redact(', '.join(client.indexes))}",
                                 hint="check the spelling, or add the index that has it with --extra-index-url")
     resolution = _solve(provider, target, policy, roots)
-    for _ in range(MAX_REBUILD_ROUNDS):
-        stale = builder.runtime_mismatches(resolution.chosen) if builder is not None else []
-        if not stale:
-            break
-        provider.forget(stale)
-        policy.preferences = {**policy.preferences, **{n: c.version for n, c in resolution.chosen.items()}}
-        resolution = _solve(provider, target, policy, roots)
     resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
     requires_python = {}
     for name, c in resolution.chosen.items():
-        deps = provider.dependencies(c)
+        variant = resolution.variants.get(name)
+        deps = variant.dependencies if variant is not None else provider.dependencies(c)
         requires_python[name] = deps.requires_python
     inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                         environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                         profile_hashes=project.profile_hashes(),
-                        build_environments=build_environments(resolution.chosen) if build_environments else {})
+                        build_environments=builder.locked_build_environments(resolution) if builder else {})
     lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
     return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
 
@@ -244,13 +266,15 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
     """
     if options.upgrade or options.upgrade_packages or stale_reason(project, previous) is not None:
         return False
-    target = make_target(options.python_version, options.platform)
+    target = options.make_target()
     return [str(m) for m in previous.environments or []] == [str(Marker(target.describe()))]
 
 
 def stale_reason(project: Project, lock: Pylock) -> str | None:
     """Why ``lock`` no longer matches ``project``, or ``None`` when it is up to date."""
     table = satlock_table(lock)
+    if lock_format(lock) != TOOL_FORMAT:
+        return f"it was written in another satlock lock format ({lock_format(lock)}, now {TOOL_FORMAT})"
     if table.get("inputs-hash") != project.inputs_hash():
         recorded = table.get("profiles", {})
         current = project.profile_hashes()

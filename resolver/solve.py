@@ -33,6 +33,12 @@ solver calls), but never count as decisions: kept again, they are still not expa
 runs; if it picks candidates not expanded yet, they are expanded and the loop goes on, else
 its choice is the answer.
 
+Build variants (resolver/variants.py): a source package built under match-runtime has
+one variable per build, each implying what it was built against and what it declared,
+plus "not built yet". Builds come last: when the preference search has nothing left to
+expand and picks "not built yet" for a package, that package is built against the
+versions of that solution (one build per round) and the loop goes on.
+
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
@@ -56,6 +62,7 @@ from packaging.version import Version
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
+from satlock.resolver.variants import Variant, VariantTable
 
 
 # How often one optimisation pass may try "this package's best version plus every hint"
@@ -107,6 +114,7 @@ class Resolution:
     stats: SolveStats = field(default_factory=SolveStats)
     roots: list[RootRequirement] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    variants: dict[NormalizedName, Variant] = field(default_factory=dict)
 
 
 @dataclass
@@ -152,6 +160,11 @@ class Solver:
         self._constraints: dict[NormalizedName, list[Requirement]] = {}
         for r in self.policy.constraints:
             self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
+        self.variants = VariantTable(self.enc)
+        self._variant_deps: dict[int, list[tuple[Requirement, str | None]]] = {}
+        self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
+        self._model: set[int] = set()
+        self._build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
 
     # -- building the encoding ---------------------------------------------------------
 
@@ -241,6 +254,9 @@ class Solver:
             if ename == name:
                 self._add_extra_clauses(candidate, extra, evar)
         self._drain_new_extras()
+        builds_variants = getattr(self.provider, "builds_variants", None)
+        if builds_variants is not None and builds_variants(candidate):
+            self.variants.open(candidate)
 
     def _expand_or_leave_out(self, candidate: Candidate) -> None:
         """Expand ``candidate``, or exclude it with the reason when its metadata cannot be had."""
@@ -254,7 +270,8 @@ class Solver:
         self._expand(candidate, deps)
 
     def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
-        return [req for req, cond in self.deps.get(candidate.key, []) if cond is not None and self._active(req.marker, extra)]
+        listed = self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate)
+        return [req for req, cond in listed if cond is not None and self._active(req.marker, extra)]
 
     def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
         reqs = self._extra_requirements(candidate, extra)
@@ -272,6 +289,104 @@ class Solver:
             for c in self.enc.candidates_of[name]:
                 if c.key in self.deps:
                     self._add_extra_clauses(c, extra, evar)
+                for v, variant in self.variants.variant_vars(c):
+                    self._add_variant_extra_clauses(c, variant, v, extra, evar)
+
+    # -- build variants (see resolver/variants.py) -----------------------------------------
+
+    def _picked_variant_deps(self, candidate: Candidate) -> list[tuple[Requirement, str | None]]:
+        picked = self._picked_variant.get(candidate.key)
+        return self._variant_deps.get(picked[0], []) if picked is not None else []
+
+    def _add_variant(self, candidate: Candidate, variant: Variant, guard: int) -> None:
+        """The clauses of what one build of ``candidate`` declared, guarded by its variable."""
+        listed = [(req, None if req.marker is None or self._active(req.marker) else "?")
+                  for raw in variant.dependencies.requires for req in self._apply_overrides(raw)]
+        self._variant_deps[guard] = listed
+        if variant.dependencies.requires_python is not None and not variant.dependencies.requires_python.contains(self.python, prereleases=True):
+            self.enc.add_clause([-guard], Reason("python", parent=candidate, detail=str(variant.dependencies.requires_python)))
+        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
+        what = variant.describe()
+        for req, cond in listed:
+            if cond is None:
+                self.enc.require(Reason("variant", req, parent=candidate, detail=what), self._matching(req), guard=[guard],
+                                 extras=sorted(req.extras))
+        for (ename, extra), evar in list(self.enc.extra_var.items()):
+            if ename == candidate.name:
+                self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
+
+    def _add_variant_extra_clauses(self, candidate: Candidate, variant: Variant, guard: int, extra: str, evar: int) -> None:
+        reqs = [req for req, cond in self._variant_deps.get(guard, []) if cond is not None and self._active(req.marker, extra)]
+        self._ensure_names(canonicalize_name(r.name) for r in reqs)
+        for req in reqs:
+            self.enc.require(Reason("variant", req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
+                             self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
+
+    def _pick_variant(self, candidate: Candidate, model: set[int], units: list[list[int]] | None) -> set[int]:
+        """Decide which variant of a chosen ``candidate`` the solution uses, preferred first.
+
+        With ``units`` (the preference search) the choice is made the most preferred one
+        that stays satisfiable and is fixed; without, it is read from ``model``.
+        Returns the (possibly new) model.
+        """
+        if not self.variants.has_variants(candidate):
+            return model
+        options = self.variants.options(candidate)
+        for v, variant in options:
+            if v in model:
+                found = v
+                break
+            if units is not None:
+                trial = self._sat(units + [[v]])
+                if trial is not None:
+                    model, found = trial, v
+                    break
+        else:
+            found = options[-1][0]
+        if units is not None:
+            units.append([found])
+        chosen = next(variant for v, variant in options if v == found)
+        self._picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
+        if chosen is None and units is not None:
+            model = self._pick_build_versions(candidate, model, units)
+        return model
+
+    def _pick_build_versions(self, candidate: Candidate, model: set[int], units: list[list[int]]) -> set[int]:
+        """For a build still to be made: the versions of its build environment's packages
+        that the runtime does not reach but the model has (the blocks in variants.py leave
+        the model a version other than the one already built against, when a build
+        conflicted), each the most preferred that stays satisfiable. The next build is
+        made against them."""
+        versions: dict[NormalizedName, Candidate] = {}
+        for name in self.variants.built_names(candidate):
+            cands = self._eligible(name)
+            if self._chosen_in(model, cands) is None:
+                continue
+            for c in cands:
+                v = self.enc.var(c)
+                trial = model if v in model else self._sat(units + [[v]])
+                if trial is not None:
+                    model = trial
+                    units.append([v])
+                    versions[name] = c
+                    break
+        self._build_versions[candidate.key] = versions
+        return model
+
+    def _variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
+        return [c for c in chosen.values() if self.variants.has_variants(c) and self._picked_variant.get(c.key) is None]
+
+    def _build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
+        """Build ``candidate`` against the versions ``chosen`` has and add that variant.
+
+        One build per round: what it declares can move other versions, and the next
+        build should be made against those, not against versions about to change.
+        """
+        against = {**self._build_versions.get(candidate.key, {}), **chosen}
+        runtime = {n: c.version for n, c in against.items()}
+        variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
+        self.variants.add(candidate, variant, against, self._model, self._add_variant)
+        self.stats.expanded += 1
 
     def _with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
         """Add a batch of the next preferred versions of packages that keep changing.
@@ -362,7 +477,7 @@ class Solver:
                 continue
             if name not in order:
                 order.append(name)
-            reqs = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            reqs = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
             for extra in sorted(extras[name]):
                 reqs += self._extra_requirements(c, extra)
             reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
@@ -426,6 +541,7 @@ class Solver:
                 if index is None or (kept is not None and (name not in kept or kept[name].key != cands[index].key)):
                     return None
                 chosen[name] = cands[index]
+                self._pick_variant(cands[index], model, None)
             return chosen[name]
 
         self._walk(pick)
@@ -480,9 +596,14 @@ class Solver:
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
             units.append([self.enc.var(cands[hi])])
+            model = self._pick_variant(cands[hi], model, units)
+            if self.variants.has_variants(cands[hi]):
+                picked = self._picked_variant.get(cands[hi].key)
+                signature = hash((signature, picked[0] if picked is not None else -1))
             return cands[hi]
 
         self._walk(pick)
+        self._model = model
         return fixed
 
     # -- the loop ------------------------------------------------------------------------
@@ -518,13 +639,22 @@ class Solver:
                 chosen = self._optimize(hints)
                 todo = [c for c in chosen.values() if c.key not in self.deps]
             else:
+                # The arbitrary walk reads variants from the model too; what it reads is no
+                # decision, so the variants picked for the preferred choice are kept.
+                decided_variants = dict(self._picked_variant)
                 arbitrary = {n: c for n, c in self._model_choice(model, None).items() if n not in chosen}
+                self._picked_variant = decided_variants
             for name, c in chosen.items():
                 if name in previous and previous[name].key != c.key:
                     self._changes[name] += 1
             previous = chosen
             if not todo:
-                break
+                # Builds last: only against a solution whose every other candidate is known.
+                builds = self._variants_to_build(chosen)
+                if not builds:
+                    break
+                self._build_variant(builds[0], chosen)
+                continue
             todo = self._with_batches(todo, chosen)
             self.provider.prefetch([], todo)
             known = set(self.enc.candidates_of)
@@ -537,8 +667,12 @@ class Solver:
         base: dict[NormalizedName, list[Requirement]] = {}
         by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
         warnings = []
+        variants: dict[NormalizedName, Variant] = {}
         for name, c in chosen.items():
-            base[name] = [r for r, cond in self.deps.get(c.key, []) if cond is None]
+            base[name] = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
+            picked = self._picked_variant.get(c.key)
+            if picked is not None:
+                variants[name] = picked[1]
             by_extra[name] = {}
             for extra in sorted(extras.get(name, ())):
                 provided = self.provides.get(c.key)
@@ -548,4 +682,4 @@ class Solver:
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = len(self.enc.clauses)
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
-                          list(self.roots), list(self.left_out))
+                          list(self.roots), list(self.left_out), variants)
