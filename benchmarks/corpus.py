@@ -244,7 +244,7 @@ class IndexMetadata:
     """``info``/``prefetch`` for ``consistency``, read with satlock's own index client and cache."""
 
     def __init__(self, project_dir: Path, cache_dir: Path) -> None:
-        from satlock.resolver.cache import Cache
+        from satlock.cache import Cache
         from satlock.resolver.indexprovider import IndexProvider
         from satlock.resolver.locking import IndexOptions, make_client
         from satlock.resolver.project import load_project

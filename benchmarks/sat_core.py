@@ -88,7 +88,7 @@ def synthetic_roots(index: dict[str, dict[str, list[str]]], count: int = 5) -> l
 
 def project_stats(project_dir: Path):
     """The solver's statistics for resolving ``project_dir`` with satlock's index client (warm cache)."""
-    from satlock.resolver.cache import Cache, default_cache_dir
+    from satlock.cache import Cache, default_cache_dir
     from satlock.resolver.locking import IndexOptions, LockOptions, lock_project, make_client
     from satlock.resolver.project import load_project
 

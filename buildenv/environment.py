@@ -22,7 +22,7 @@ from packaging.version import Version
 from satlock.buildenv import install
 from satlock.buildenv.venv import Venv, create_venv, open_venv
 from satlock.errors import HashMismatchError, InstallError
-from satlock.resolver.cache import Cache, digest
+from satlock.cache import Cache, digest
 
 BUILD_ENVS_BUCKET = "build-envs-v1"
 COMPLETE_MARKER = ".complete"

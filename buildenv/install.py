@@ -41,7 +41,7 @@ from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_identity, claim, file_owners, read_wheel, scheme_dict
 from satlock.errors import InstallError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 
 INSTALLER_NAME = "satlock"
 UNPACKED_BUCKET = "unpacked-v1"

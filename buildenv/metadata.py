@@ -40,12 +40,13 @@ from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArc
 from satlock.profiles.schema import Profile, profile_hash
 from satlock.profiles.templates import expand_env, template_names
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
-from satlock.resolver.cache import Cache, digest
+from satlock.cache import Cache, digest
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
-from satlock.resolver.index import IndexClient, fetch_many
+from satlock.resolver.index import IndexClient
+from satlock.parallel import fetch_many
 from satlock.resolver.indexprovider import IndexProvider
-from satlock.resolver.http import strip_credentials
+from satlock.http import strip_credentials
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target

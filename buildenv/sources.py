@@ -18,8 +18,8 @@ from typing import Literal
 
 from satlock.buildenv import archive as archive_module
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
-from satlock.resolver.cache import Cache, digest
-from satlock.resolver.http import redact
+from satlock.cache import Cache, digest
+from satlock.http import redact
 
 SOURCES_BUCKET = "sources-v1"
 GIT_BUCKET = "git-v1"

@@ -42,7 +42,7 @@ from satlock.buildenv.install import InstalledDist, install_wheel, installed_dis
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
 FetchWheel = Callable[[Package, PackageWheel], Path]

@@ -13,7 +13,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from satlock.resolver.cache import Cache, digest
+from satlock.cache import Cache, digest
 
 METADATA_BUCKET = "built-metadata-v2"
 WHEELS_BUCKET = "built-wheels-v1"

@@ -31,9 +31,9 @@ from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
-from satlock.resolver.cache import digest
+from satlock.cache import digest
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
-from satlock.resolver.index import fetch_many
+from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
 from satlock.resolver.lockfile import locked_build_environments
 

@@ -23,7 +23,7 @@ from satlock.cli.output import Output
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
-    from satlock.resolver.cache import Cache
+    from satlock.cache import Cache
     from satlock.resolver.index import IndexClient
     from satlock.resolver.locking import IndexOptions, LockOptions, LockResult
     from satlock.resolver.project import Project
@@ -71,7 +71,7 @@ def _run(out: Output, fn: Callable[[], T]) -> T:
 
 
 def _cache(no_cache: bool, cache_dir: Path | None) -> Cache:
-    from satlock.resolver.cache import Cache, default_cache_dir
+    from satlock.cache import Cache, default_cache_dir
 
     if no_cache:
         return Cache.temporary()
@@ -164,7 +164,7 @@ def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache
     The check runs again on the files as they are now, between two digests of them, so a
     file edited meanwhile is never recorded as current.
     """
-    from satlock.resolver.cache import default_cache_dir
+    from satlock.cache import default_cache_dir
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project

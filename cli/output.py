@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 from rich.console import Console
 
 from satlock.errors import SatlockError
-from satlock.resolver.http import redact
+from satlock.http import redact
 
 
 @dataclass

@@ -27,11 +27,10 @@ import threading
 import time
 import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Mapping, Sequence, TypeVar
+from typing import Collection, Iterable, Mapping, Sequence
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -39,11 +38,11 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import (ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError,
                             UnsafeArchiveError)
-from satlock.resolver.cache import Cache, digest
+from satlock.cache import Cache, digest
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
-from satlock.resolver.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
+from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 
-__all__ = ["IndexClient", "fetch_many", "ACCEPT", "parse_project_page"]
+__all__ = ["IndexClient", "ACCEPT", "parse_project_page"]
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 PAGES = "simple-v1"
@@ -57,17 +56,6 @@ MAX_METADATA_BYTES = 5 << 20
 # The largest project page read (the biggest real ones are tens of MB): a hostile index
 # cannot make satlock hold an endless page in memory.
 MAX_PAGE_BYTES = 256 << 20
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-def fetch_many(fn: Callable[[_T], _R], items: Iterable[_T], max_workers: int = 16) -> list[_R]:
-    """``[fn(x) for x in items]`` on a thread pool, in order; the first error is raised."""
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 class IndexClient:

@@ -39,7 +39,7 @@ from satlock.errors import BuildError, MetadataError, NetworkError, ProjectError
 from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
                                          split_filename)
-from satlock.resolver.cache import digest
+from satlock.cache import digest
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
 from satlock.resolver.pyprojectmeta import static_metadata

@@ -45,7 +45,7 @@ from satlock.atomic import write_atomic
 from satlock.errors import LockError
 from satlock.resolver.buildenvs import BuildEnvironment, build_environments_table, parse_build_environments
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
-from satlock.resolver.http import strip_credentials
+from satlock.http import strip_credentials
 from satlock.resolver.solve import Resolution
 
 LOCK_NAME = "pylock.toml"

@@ -20,11 +20,12 @@ from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
 from satlock.resolver.buildenvs import BuildEnvironment
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.explain import explain
-from satlock.resolver.http import HttpClient, redact
-from satlock.resolver.index import IndexClient, fetch_many
+from satlock.http import HttpClient, redact
+from satlock.resolver.index import IndexClient
+from satlock.parallel import fetch_many
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
 from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
 from satlock.resolver.project import Project, SourceSpec

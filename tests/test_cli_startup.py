@@ -22,7 +22,7 @@ import pytest
 from satlock.cli import uptodate
 from satlock.cli.entry import parse_plain_lock
 from satlock.cli.helptext import HELP
-from satlock.resolver.cache import default_cache_dir
+from satlock.cache import default_cache_dir
 from satlock.resolver.lockfile import LOCK_NAME
 
 from indexbuilder import build_index, make_wheel, project_toml

@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 from indexbuilder import build_index, make_wheel, project_toml, sha256_of
 from satlock.cli.main import app
 from satlock.errors import IndexFormatError, NetworkError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 from satlock.resolver.candidates import filename_from_url
-from satlock.resolver.http import HttpClient, redact
+from satlock.http import HttpClient, redact
 from satlock.resolver.index import METADATA, MAX_METADATA_BYTES
 
 runner = CliRunner()
@@ -691,7 +691,7 @@ def test_project_page_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
 
 
 def test_links_to_a_host_the_user_allowed_over_http_are_accepted():
-    from satlock.resolver.http import Response
+    from satlock.http import Response
     from satlock.resolver.index import parse_project_page
 
     body = ('<html><body><a href="http://mirror.internal:8080/f/foo-1.0-py3-none-any.whl#sha256='

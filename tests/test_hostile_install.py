@@ -275,7 +275,7 @@ def test_wheel_needing_a_newer_dependency_than_its_metadata_said_is_refused(tmp_
 def test_build_environment_wheel_swapped_in_the_cache_is_refused(tmp_path: Path) -> None:
     from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
     from satlock.errors import HashMismatchError
-    from satlock.resolver.cache import Cache
+    from satlock.cache import Cache
     import sys
 
     good, evil = _twin_wheels(tmp_path)
@@ -286,7 +286,7 @@ def test_build_environment_wheel_swapped_in_the_cache_is_refused(tmp_path: Path)
 
 def test_built_wheel_replaced_in_the_cache_is_built_again(tmp_path: Path) -> None:
     from satlock.buildenv import wheelcache
-    from satlock.resolver.cache import Cache
+    from satlock.cache import Cache
 
     good, evil = _twin_wheels(tmp_path)
     cache = Cache(tmp_path / "cache")

@@ -12,8 +12,8 @@ import pytest
 from indexbuilder import Faults, IndexServer, build_index, make_wheel
 
 from satlock.errors import ConfigError, NetworkError
-from satlock.resolver.cache import Cache, default_cache_dir
-from satlock.resolver.http import HttpClient, check_index_url, redact
+from satlock.cache import Cache, default_cache_dir
+from satlock.http import HttpClient, check_index_url, redact
 from satlock.resolver.index import IndexClient
 
 

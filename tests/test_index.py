@@ -10,10 +10,11 @@ from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_whee
 from packaging.version import Version
 
 from satlock.errors import ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError
-from satlock.resolver.cache import Cache, default_cache_dir
+from satlock.cache import Cache, default_cache_dir
 from satlock.resolver.candidates import DistFile
-from satlock.resolver.http import HttpClient, Response
-from satlock.resolver.index import METADATA, PAGES, IndexClient, fetch_many, parse_project_page
+from satlock.http import HttpClient, Response
+from satlock.resolver.index import METADATA, PAGES, IndexClient, parse_project_page
+from satlock.parallel import fetch_many
 
 
 @pytest.fixture(scope="module")

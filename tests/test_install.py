@@ -11,7 +11,7 @@ from satlock.buildenv import install as install_mod
 from satlock.buildenv.install import install_wheel, installed_distributions, recover_interrupted, uninstall, verify_records
 from satlock.buildenv.venv import create_venv
 from satlock.errors import InstallError, UnsafeArchiveError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 
 ENTRY_POINTS = "[console_scripts]\nhello-demo = demo.cli:main\n"
 

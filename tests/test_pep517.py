@@ -17,7 +17,7 @@ from indexbuilder import make_sdist, make_wheel, sha256_of
 
 from satlock.buildenv import environment, pep517, sources, wheelcache
 from satlock.errors import BuildError, ProjectError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 
 PYTHON = Path(sys.executable)
 

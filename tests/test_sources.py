@@ -11,7 +11,7 @@ from indexbuilder import make_sdist, sha256_of
 
 from satlock.buildenv import archive, sources
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
-from satlock.resolver.cache import Cache
+from satlock.cache import Cache
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1"}
