@@ -6,6 +6,7 @@ for another one, as ``pip install --python-version/--platform`` do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -40,26 +41,23 @@ class Target:
     def python_full_version(self) -> Version:
         return Version(self.environment["python_full_version"])
 
+    @functools.cached_property
+    def _tag_ranks(self) -> dict[str, int]:
+        ranks: dict[str, int] = {}
+        for i, t in enumerate(self.tags):
+            ranks.setdefault(str(t), i)
+        return ranks
+
     def best_rank(self, tag_strings: list[str]) -> int | None:
         """Best rank (0 is best) among ``interpreter-abi-platform`` strings, ``None`` if none is supported."""
-        ranks = self.__dict__.get("_str_rank")
-        if ranks is None:
-            ranks = {}
-            for i, t in enumerate(self.tags):
-                ranks.setdefault(str(t), i)
-            object.__setattr__(self, "_str_rank", ranks)
-        found = [ranks[t] for t in tag_strings if t in ranks]
+        found = [self._tag_ranks[t] for t in tag_strings if t in self._tag_ranks]
         return min(found) if found else None
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Identifies the target in cache keys (its markers and every tag, in order)."""
-        cached = self.__dict__.get("_fingerprint")
-        if cached is None:
-            data = json.dumps([sorted(self.environment.items()), [str(t) for t in self.tags]])
-            cached = hashlib.sha256(data.encode()).hexdigest()
-            object.__setattr__(self, "_fingerprint", cached)
-        return cached
+        data = json.dumps([sorted(self.environment.items()), [str(t) for t in self.tags]])
+        return hashlib.sha256(data.encode()).hexdigest()
 
     def describe(self) -> str:
         env = self.environment

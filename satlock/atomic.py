@@ -7,7 +7,7 @@ temporary file in the same folder, then rename it over the target (atomic on POS
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -19,7 +19,10 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, private: boo
     new file readable by its owner only and skips the permission calls (cache entries).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The kernel applies the umask to a new file's mode itself, so nothing here changes
+    # the process umask (which other threads may be creating files under).
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -30,14 +33,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, private: boo
             try:
                 os.chmod(tmp, path.stat().st_mode & 0o7777)
             except FileNotFoundError:
-                os.chmod(tmp, 0o666 & ~_umask())
+                pass
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
