@@ -260,6 +260,7 @@ class IndexMetadata:
 
     def info(self, name: str, version: str) -> PackageInfo:
         from satlock.errors import SatlockError
+        from satlock.resolver.provider import CandidateUnavailable
 
         try:
             listing = self.provider.candidates(name)
@@ -273,6 +274,8 @@ class IndexMetadata:
             deps = self.provider.dependencies(match)
         except SatlockError as exc:
             raise Unknown(exc.message.splitlines()[0]) from None
+        except CandidateUnavailable as exc:
+            raise Unknown(exc.reason) from None
         return PackageInfo(deps.requires, deps.requires_python)
 
     def prefetch(self, items: list[tuple[str, str]]) -> None:
