@@ -20,6 +20,7 @@ import hashlib
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -162,6 +163,22 @@ def _split_auth(url: str) -> tuple[str, str | None]:
     user, _, password = userinfo.partition(":")
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
     return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
+
+
+def _is_certificate_problem(exc: BaseException) -> bool:
+    """A certificate that does not verify, as opposed to a TLS exchange that broke off
+    (an alert, a decode error, an EOF mid-handshake), which a retry may well get past."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
@@ -433,7 +450,7 @@ class HttpClient:
                 reason = str(exc) if isinstance(exc, _Retryable) else _reason(exc, self.timeout)
                 if time.monotonic() >= deadline and not isinstance(exc, _Retryable):
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
-                if isinstance(getattr(exc, "reason", exc), SSLError):
+                if _is_certificate_problem(exc):
                     break  # a certificate problem will not fix itself on retry
             finally:
                 if resp is not None:

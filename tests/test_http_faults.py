@@ -216,3 +216,22 @@ def test_private_index_credentials_reach_its_files_but_not_the_file_urls():
     assert "s3cret" not in f.url and "s3cret" not in (f.index or "")
     assert all(s.get("authorization") for s in rec.seen)
     assert not any(b"s3cret" in p.read_bytes() for p in default_cache_dir().rglob("*") if p.is_file())
+
+
+def test_only_a_certificate_that_does_not_verify_stops_the_retries() -> None:
+    """A TLS exchange that breaks off (an alert from a busy server) is retried like a dropped
+    connection; a certificate that does not verify is not, since a retry cannot fix it."""
+    import ssl
+
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    from satlock.http import _is_certificate_problem
+
+    def wrapped(inner: BaseException) -> MaxRetryError:
+        outer = SSLError(inner)
+        outer.__context__ = inner
+        return MaxRetryError(None, "https://index.example.invalid/simple/x/", outer)
+
+    assert _is_certificate_problem(wrapped(ssl.SSLCertVerificationError(1, "certificate verify failed")))
+    assert not _is_certificate_problem(wrapped(ssl.SSLError(1, "[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error")))
+    assert not _is_certificate_problem(wrapped(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")))
