@@ -397,12 +397,30 @@ class IndexProvider:
         static = self._static_pyproject(c.name, files.get("pyproject.toml"))
         if static is not None and static[:2] == (c.name, c.version):
             return static[2]
+        other = None if c.name in self.profiles else self._other_platform_wheel(c)
+        if other is not None:
+            return self._checked(c, self.client.core_metadata(other), other.filename)
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
         if self._has_variants(c.name):
             return self._variant_base(c)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
+
+    def _other_platform_wheel(self, c: Candidate) -> DistFile | None:
+        """A wheel of the same version built for another platform or Python, whose metadata
+        stands in for a build of the sdist, as uv does: a release's wheels and sdist come
+        from one source, and Requires-Dist markers say what differs between platforms.
+        ``sync`` still builds the sdist for the target; a profile opts out of this."""
+        wheels = []
+        for f in self.client.project_files(c.name):
+            split = split_filename(f.filename)
+            if (split is not None and split[2] is not None and f.yanked is None and _same_name(split[0], c.name)
+                    and _version(split[1]) == c.version):
+                wheels.append(f)
+        # A PEP 658 file is the cheapest to read; then a pure-Python wheel, then any.
+        wheels.sort(key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename))
+        return wheels[0] if wheels else None
 
     # -- build variants (resolver/variants.py) ---------------------------------------------
 

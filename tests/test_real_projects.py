@@ -280,3 +280,22 @@ def test_a_walk_back_batches_wheels_only_and_never_fetches_older_unbuildable_sdi
     assert result.exit_code == 0, result.output
     assert versions(project) == {"a": "5.0", "b": "1.0"}
     assert not [p for p in fetched if p.endswith(".tar.gz")]
+
+
+def test_an_sdist_only_version_here_reads_its_metadata_from_another_platforms_wheel_without_a_build(tmp_path):
+    # mariadb's shape: on linux only an sdist whose setup.py needs a system tool, while the
+    # same release has a Windows wheel. Its metadata answers, as uv reads it; nothing is built.
+    d = tmp_path / "d"
+    sdist = make_sdist(d, "dbdriver", "1.1", dynamic=["Requires-Dist"], requires=["ignored-by-a-build"], pyproject="",
+                       setup_py="raise SystemExit('tripwire: dbdriver setup.py was run')\n")
+    win = make_wheel(d, "dbdriver", "1.1", requires=["packaging-helper>=1", "winonly; sys_platform == 'win32'"],
+                     tag="cp312-cp312-win_amd64")
+    build_index(tmp_path / "index", [sdist, win, make_wheel(d, "packaging-helper", "1.0"), make_wheel(d, "winonly", "1.0")])
+    project = write_project(tmp_path / "p", ["dbdriver==1.1"])
+    with IndexServer(tmp_path / "index") as server:
+        result = lock(project, server.url + "/simple/", "-v", "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"dbdriver": "1.1", "packaging-helper": "1.0"}
+    assert "tripwire" not in result.output and "warning" not in result.output
+    lock_text = (project / "pylock.toml").read_text()
+    assert "win_amd64" not in lock_text and "dbdriver-1.1.tar.gz" in lock_text
