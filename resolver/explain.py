@@ -57,6 +57,10 @@ def minimal_conflict(enc: Encoding) -> list[Reason]:
     return [g[0][1] for g in groups]
 
 
+_LOG = "; full log: "
+"""How ``indexprovider._unavailable_reason`` ends a reason that has a build log."""
+
+
 def _versions(vs: list[str]) -> str:
     if len(vs) <= 3:
         return ", ".join(vs)
@@ -68,6 +72,9 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     reasons = minimal_conflict(enc)
     lines: list[str] = []
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    # Versions left out for the same reason (every sdist of a package whose build imports
+    # torch, say) are one line, naming the newest version's log, not one line per version.
+    unavailable: dict[tuple[str, str], list[tuple[Version, str]]] = defaultdict(list)
     mentioned: set[NormalizedName] = set()
     for r in reasons:
         if r.requirement is not None:
@@ -82,10 +89,17 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         elif r.kind == "python":
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == "unavailable":
-            lines.append(f"{r.parent} {r.detail}")
+            why, _, log = r.detail.partition(_LOG)
+            unavailable[(r.parent.name, why)].append((r.parent.version, log))
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
+    for (name, why), found in unavailable.items():
+        found.sort(reverse=True)
+        log = f"{_LOG}{found[0][1]}" if found[0][1] else ""
+        if len(found) > 1 and log:
+            log = f"{_LOG}{found[0][1]} (for {found[0][0]})"
+        lines.append(f"{name} {_versions([str(v) for v, _ in found])} {why}{log}")
     for (name, what, suffix), versions in grouped.items():
         versions = sorted(set(versions), key=Version, reverse=True)
         verb = "depends" if len(versions) == 1 else "depend"

@@ -138,6 +138,20 @@ def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
 
 
+def test_versions_that_fail_to_build_for_the_same_reason_are_one_line_of_the_story(tmp_path):
+    # The shape of ["torch-scatter"]: every sdist's build imports torch; the story must not
+    # repeat the same reason and hint once per version.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), *(unbuildable_sdist(d, "a", v) for v in ("2.0", "2.1", "2.10"))]).as_uri()
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    story = [line for line in result.output.splitlines() if "could not be built" in line]
+    assert len(story) == 1, result.output
+    assert story[0].startswith("  - a 2.10, 2.1, 2.0 could not be built: the get_requires_for_build_wheel hook")
+    assert story[0].count("full log: ") == 1 and story[0].endswith("(for 2.10)")
+
+
 def test_a_failed_build_of_a_profiled_package_still_fails_the_lock(tmp_path):
     d = tmp_path / "d"
     url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
