@@ -294,3 +294,32 @@ def test_a_walk_back_batches_wheels_only_and_never_fetches_older_unbuildable_sdi
     assert result.exit_code == 0, result.output
     assert versions(project) == {"a": "5.0", "b": "1.0"}
     assert not [p for p in fetched if p.endswith(".tar.gz")]
+
+
+# -- targets: --platform as real wheels are tagged ------------------------------------------
+
+
+def test_a_macos_lock_uses_wheels_tagged_for_older_macos_and_universal2(tmp_path):
+    # The shape of ["jupyterlab"] --platform macos: pyyaml, cffi, tornado... publish
+    # macosx_11_0_arm64 or macosx_10_9_universal2 wheels; a 14.0 arm64 Mac runs them.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        make_wheel(d, "a", "1.0", tag="cp312-cp312-macosx_11_0_arm64"), make_sdist(d, "a", "1.0"),
+        make_wheel(d, "b", "1.0", tag="cp312-cp312-macosx_10_9_universal2"), make_sdist(d, "b", "1.0"),
+        make_wheel(d, "c", "1.0", tag="cp312-cp312-macosx_10_9_x86_64"), make_sdist(d, "c", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a", "b", "c"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "macos")
+    assert result.exit_code == 0, result.output
+    wheels = {n: [w["name"] for w in p.get("wheels", [])] for n, p in packages(project).items()}
+    assert wheels == {"a": ["a-1.0-cp312-cp312-macosx_11_0_arm64.whl"],
+                      "b": ["b-1.0-cp312-cp312-macosx_10_9_universal2.whl"], "c": []}
+
+
+def test_a_platform_given_as_a_wheel_tag_evaluates_markers_as_that_platform(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "w", "1.0"), make_wheel(d, "l", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ['w; sys_platform == "win32"', 'l; sys_platform == "linux"'])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "win_amd64")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"w": "1.0"}
+    assert 'sys_platform == "win32" and platform_machine == "AMD64"' in tomllib.loads((project / "pylock.toml").read_text())["environments"][0]
