@@ -397,12 +397,34 @@ class IndexProvider:
         static = self._static_pyproject(c.name, files.get("pyproject.toml"))
         if static is not None and static[:2] == (c.name, c.version):
             return static[2]
+        other = self._wheel_for_another_target(c)
+        if other is not None:
+            return self._checked(c, self.client.core_metadata(other), other.filename)
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
         if self._has_variants(c.name):
             return self._variant_base(c)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
+
+    def _wheel_for_another_target(self, c: Candidate) -> DistFile | None:
+        """A wheel of the same version built for another platform or Python, to read its
+        metadata instead of building the sdist (what uv does: a version's wheels declare the
+        same dependencies, with markers for what differs). ``pandas==1.3.5`` on Python 3.12
+        has only an sdist whose setup.py no longer runs, and wheels for 3.7 to 3.10.
+
+        Not for a package with a build profile: the user said how it builds, and a variant
+        build's dependencies depend on what it is built against.
+        """
+        if c.name in self.profiles:
+            return None
+        wheels = []
+        for f in self.client.project_files(c.name):
+            split = split_filename(f.filename)
+            if (f.is_wheel and f.yanked is None and split is not None and _same_name(split[0], c.name)
+                    and _version(split[1]) == c.version):
+                wheels.append(f)
+        return min(wheels, key=lambda f: f.filename, default=None)
 
     # -- build variants (resolver/variants.py) ---------------------------------------------
 

@@ -323,3 +323,19 @@ def test_a_platform_given_as_a_wheel_tag_evaluates_markers_as_that_platform(tmp_
     assert result.exit_code == 0, result.output
     assert versions(project) == {"w": "1.0"}
     assert 'sys_platform == "win32" and platform_machine == "AMD64"' in tomllib.loads((project / "pylock.toml").read_text())["environments"][0]
+
+
+def test_an_sdist_only_version_reads_its_wheel_for_another_python_instead_of_building(tmp_path):
+    # The shape of ["pandas==1.3.5"] on Python 3.12: wheels only for older Pythons, and an
+    # sdist whose setup.py no longer runs; uv reads a wheel's metadata, and so must satlock.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        *_tools(tmp_path), unbuildable_sdist(d, "a", "1.0"),
+        make_wheel(d, "a", "1.0", requires=["b"], tag="cp37-cp37m-manylinux_2_17_x86_64"),
+        make_wheel(d, "b", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a==1.0"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "b": "1.0"}
+    a = packages(project)["a"]
+    assert "wheels" not in a and a["sdist"]["name"] == "a-1.0.tar.gz"
