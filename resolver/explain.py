@@ -14,7 +14,8 @@ from typing import Mapping
 
 import pycosat
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from satlock.resolver.cnf import Encoding, Reason
 from satlock.resolver.provider import Exclusion
@@ -67,6 +68,17 @@ def _versions(vs: list[str]) -> str:
     return f"{vs[-1]} to {vs[0]} ({len(vs)} versions)"
 
 
+def _relevant(excluded: list[Exclusion], asked: list[SpecifierSet]) -> list[Exclusion]:
+    """The versions left out that the conflict's requirements would accept, newest first:
+    for ``tensorflow==2.4.0`` why 2.4.0 was left out, not why 0.12.0 was."""
+    def key(e: Exclusion) -> Version:
+        try:
+            return Version(e.version)
+        except InvalidVersion:
+            return Version("0")
+    return sorted((e for e in excluded if all(s.contains(key(e), prereleases=True) for s in asked)), key=key, reverse=True)
+
+
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
     """A few lines: each requirement in the minimal conflict, then what follows."""
     reasons = minimal_conflict(enc)
@@ -110,7 +122,10 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
         if not cands:
-            why = "; ".join(f"{e.version}: {e.reason}" for e in excluded.get(name, [])[:3])
-            lines.append(f"{name} has no installable version on the configured indexes" + (f" ({why})" if why else ""))
+            asked = [r.requirement.specifier for r in reasons
+                     if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+            why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
+            which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
+            lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."

@@ -339,3 +339,16 @@ def test_an_sdist_only_version_reads_its_wheel_for_another_python_instead_of_bui
     assert versions(project) == {"a": "1.0", "b": "1.0"}
     a = packages(project)["a"]
     assert "wheels" not in a and a["sdist"]["name"] == "a-1.0.tar.gz"
+
+
+def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(tmp_path):
+    # The shape of ["tensorflow==2.4.0"] on 3.12: the story must say why 2.4.0 is out, not
+    # list the oldest versions' reasons and claim the package has no installable version.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        *(make_wheel(d, "t", v, tag="cp37-cp37m-manylinux_2_17_x86_64") for v in ("0.1", "0.2", "0.3", "2.4.0")),
+        make_wheel(d, "t", "2.20.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["t==2.4.0"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "linux")
+    assert result.exit_code == 1
+    assert "  - t has no installable version matching ==2.4.0 (2.4.0: no wheel for this platform)" in result.output, result.output
