@@ -14,7 +14,8 @@ from typing import Mapping
 
 import pycosat
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from satlock.resolver.cnf import Encoding, Reason
 from satlock.resolver.provider import Exclusion
@@ -57,10 +58,25 @@ def minimal_conflict(enc: Encoding) -> list[Reason]:
     return [g[0][1] for g in groups]
 
 
+_LOG = "; full log: "
+"""How ``indexprovider._unavailable_reason`` ends a reason that has a build log."""
+
+
 def _versions(vs: list[str]) -> str:
     if len(vs) <= 3:
         return ", ".join(vs)
     return f"{vs[-1]} to {vs[0]} ({len(vs)} versions)"
+
+
+def _relevant(excluded: list[Exclusion], asked: list[SpecifierSet]) -> list[Exclusion]:
+    """The versions left out that the conflict's requirements would accept, newest first:
+    for ``tensorflow==2.4.0`` why 2.4.0 was left out, not why 0.12.0 was."""
+    def key(e: Exclusion) -> Version:
+        try:
+            return Version(e.version)
+        except InvalidVersion:
+            return Version("0")
+    return sorted((e for e in excluded if all(s.contains(key(e), prereleases=True) for s in asked)), key=key, reverse=True)
 
 
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
@@ -68,6 +84,9 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     reasons = minimal_conflict(enc)
     lines: list[str] = []
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    # Versions left out for the same reason (every sdist of a package whose build imports
+    # torch, say) are one line, naming the newest version's log, not one line per version.
+    unavailable: dict[tuple[str, str], list[tuple[Version, str]]] = defaultdict(list)
     mentioned: set[NormalizedName] = set()
     for r in reasons:
         if r.requirement is not None:
@@ -82,10 +101,17 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         elif r.kind == "python":
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == "unavailable":
-            lines.append(f"{r.parent} {r.detail}")
+            why, _, log = r.detail.partition(_LOG)
+            unavailable[(r.parent.name, why)].append((r.parent.version, log))
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
+    for (name, why), found in unavailable.items():
+        found.sort(reverse=True)
+        log = f"{_LOG}{found[0][1]}" if found[0][1] else ""
+        if len(found) > 1 and log:
+            log = f"{_LOG}{found[0][1]} (for {found[0][0]})"
+        lines.append(f"{name} {_versions([str(v) for v, _ in found])} {why}{log}")
     for (name, what, suffix), versions in grouped.items():
         versions = sorted(set(versions), key=Version, reverse=True)
         verb = "depends" if len(versions) == 1 else "depend"
@@ -96,7 +122,10 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
         if not cands:
-            why = "; ".join(f"{e.version}: {e.reason}" for e in excluded.get(name, [])[:3])
-            lines.append(f"{name} has no installable version on the configured indexes" + (f" ({why})" if why else ""))
+            asked = [r.requirement.specifier for r in reasons
+                     if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+            why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
+            which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
+            lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."

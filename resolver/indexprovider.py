@@ -397,7 +397,7 @@ class IndexProvider:
         static = self._static_pyproject(c.name, files.get("pyproject.toml"))
         if static is not None and static[:2] == (c.name, c.version):
             return static[2]
-        other = None if c.name in self.profiles else self._other_platform_wheel(c)
+        other = self._wheel_for_another_target(c)
         if other is not None:
             return self._checked(c, self.client.core_metadata(other), other.filename)
         if self.builder is None:
@@ -407,20 +407,27 @@ class IndexProvider:
             return self._variant_base(c)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
 
-    def _other_platform_wheel(self, c: Candidate) -> DistFile | None:
-        """A wheel of the same version built for another platform or Python, whose metadata
-        stands in for a build of the sdist, as uv does: a release's wheels and sdist come
-        from one source, and Requires-Dist markers say what differs between platforms.
-        ``sync`` still builds the sdist for the target; a profile opts out of this."""
+    def _wheel_for_another_target(self, c: Candidate) -> DistFile | None:
+        """A wheel of the same version built for another platform or Python, to read its
+        metadata instead of building the sdist (what uv does: a version's wheels declare the
+        same dependencies, with markers for what differs). ``pandas==1.3.5`` on Python 3.12
+        has only an sdist whose setup.py no longer runs, and wheels for 3.7 to 3.10; mariadb
+        1.1.14 on linux has only an sdist that needs a system tool, and Windows wheels.
+        ``sync`` still builds the sdist for the target.
+
+        Not for a package with a build profile: the user said how it builds, and a variant
+        build's dependencies depend on what it is built against.
+        """
+        if c.name in self.profiles:
+            return None
         wheels = []
         for f in self.client.project_files(c.name):
             split = split_filename(f.filename)
-            if (split is not None and split[2] is not None and f.yanked is None and _same_name(split[0], c.name)
+            if (f.is_wheel and f.yanked is None and split is not None and _same_name(split[0], c.name)
                     and _version(split[1]) == c.version):
                 wheels.append(f)
         # A PEP 658 file is the cheapest to read; then a pure-Python wheel, then any.
-        wheels.sort(key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename))
-        return wheels[0] if wheels else None
+        return min(wheels, key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename), default=None)
 
     # -- build variants (resolver/variants.py) ---------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from packaging import tags
@@ -66,13 +67,35 @@ class Target:
 
 
 def _manylinux_family(platform: str) -> list[str]:
-    """Expand ``manylinux_2_39_x86_64`` into every older glibc tag, newest first, as pip does."""
+    """Expand ``manylinux_2_39_x86_64`` into every older glibc tag, newest first, as pip does.
+
+    A macOS tag expands the same way (``packaging.tags.mac_platforms``): a Mac on 14.0 arm64
+    also runs wheels tagged ``macosx_11_0_arm64`` or ``macosx_10_9_universal2``, which is
+    how most projects publish them.
+    """
+    mac = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", platform)
+    if mac:
+        return list(tags.mac_platforms((int(mac[1]), int(mac[2])), mac[3]))
     if not platform.startswith("manylinux_2_"):
         return [platform]
     _, _, minor, arch = platform.split("_", 3)
     out = [f"manylinux_2_{m}_{arch}" for m in range(int(minor), 4, -1)]
     out += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"] if arch in ("x86_64", "i686") else [f"manylinux2014_{arch}"]
     return out
+
+
+_MACHINES = {"win_amd64": "AMD64", "win_arm64": "ARM64", "win32": "x86"}
+
+
+def _markers_of_tag(platform: str) -> dict[str, str]:
+    """The platform markers of the machine a wheel platform tag names, so that
+    ``--platform win_amd64`` evaluates ``sys_platform == 'win32'`` as a Windows machine would."""
+    if platform.startswith("win"):
+        return dict(_PLATFORMS["windows"][0], platform_machine=_MACHINES.get(platform, platform.removeprefix("win_").upper()))
+    arch = re.sub(r"^(manylinux|musllinux)_\d+_\d+_|^manylinux\d+_|^linux_|^macosx_\d+_\d+_", "", platform)
+    if platform.startswith("macosx"):
+        return dict(_PLATFORMS["macos"][0], platform_machine="arm64" if arch in ("arm64", "universal2") else arch)
+    return dict(_PLATFORMS["linux"][0], platform_machine=arch)
 
 
 def make_target(python_version: str | None = None, platform: str | None = None) -> Target:
@@ -96,6 +119,7 @@ def make_target(python_version: str | None = None, platform: str | None = None) 
             env.update(markers)
         elif platform.startswith(("manylinux", "musllinux", "macosx", "win", "linux")):
             platforms = [platform]
+            env.update(_markers_of_tag(platform))
         else:
             raise ConfigError(f"--platform {platform!r} is not known", hint=f"use one of {', '.join(_PLATFORMS)} or a wheel platform tag")
         platforms = [p for base in platforms for p in _manylinux_family(base)]

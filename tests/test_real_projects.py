@@ -138,6 +138,20 @@ def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
 
 
+def test_versions_that_fail_to_build_for_the_same_reason_are_one_line_of_the_story(tmp_path):
+    # The shape of ["torch-scatter"]: every sdist's build imports torch; the story must not
+    # repeat the same reason and hint once per version.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), *(unbuildable_sdist(d, "a", v) for v in ("2.0", "2.1", "2.10"))]).as_uri()
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    story = [line for line in result.output.splitlines() if "could not be built" in line]
+    assert len(story) == 1, result.output
+    assert story[0].startswith("  - a 2.10, 2.1, 2.0 could not be built: the get_requires_for_build_wheel hook")
+    assert story[0].count("full log: ") == 1 and story[0].endswith("(for 2.10)")
+
+
 def test_a_failed_build_of_a_profiled_package_still_fails_the_lock(tmp_path):
     d = tmp_path / "d"
     url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
@@ -299,3 +313,61 @@ def test_an_sdist_only_version_here_reads_its_metadata_from_another_platforms_wh
     assert "tripwire" not in result.output and "warning" not in result.output
     lock_text = (project / "pylock.toml").read_text()
     assert "win_amd64" not in lock_text and "dbdriver-1.1.tar.gz" in lock_text
+
+
+# -- targets: --platform as real wheels are tagged ------------------------------------------
+
+
+def test_a_macos_lock_uses_wheels_tagged_for_older_macos_and_universal2(tmp_path):
+    # The shape of ["jupyterlab"] --platform macos: pyyaml, cffi, tornado... publish
+    # macosx_11_0_arm64 or macosx_10_9_universal2 wheels; a 14.0 arm64 Mac runs them.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        make_wheel(d, "a", "1.0", tag="cp312-cp312-macosx_11_0_arm64"), make_sdist(d, "a", "1.0"),
+        make_wheel(d, "b", "1.0", tag="cp312-cp312-macosx_10_9_universal2"), make_sdist(d, "b", "1.0"),
+        make_wheel(d, "c", "1.0", tag="cp312-cp312-macosx_10_9_x86_64"), make_sdist(d, "c", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a", "b", "c"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "macos")
+    assert result.exit_code == 0, result.output
+    wheels = {n: [w["name"] for w in p.get("wheels", [])] for n, p in packages(project).items()}
+    assert wheels == {"a": ["a-1.0-cp312-cp312-macosx_11_0_arm64.whl"],
+                      "b": ["b-1.0-cp312-cp312-macosx_10_9_universal2.whl"], "c": []}
+
+
+def test_a_platform_given_as_a_wheel_tag_evaluates_markers_as_that_platform(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "w", "1.0"), make_wheel(d, "l", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ['w; sys_platform == "win32"', 'l; sys_platform == "linux"'])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "win_amd64")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"w": "1.0"}
+    assert 'sys_platform == "win32" and platform_machine == "AMD64"' in tomllib.loads((project / "pylock.toml").read_text())["environments"][0]
+
+
+def test_an_sdist_only_version_reads_its_wheel_for_another_python_instead_of_building(tmp_path):
+    # The shape of ["pandas==1.3.5"] on Python 3.12: wheels only for older Pythons, and an
+    # sdist whose setup.py no longer runs; uv reads a wheel's metadata, and so must satlock.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        *_tools(tmp_path), unbuildable_sdist(d, "a", "1.0"),
+        make_wheel(d, "a", "1.0", requires=["b"], tag="cp37-cp37m-manylinux_2_17_x86_64"),
+        make_wheel(d, "b", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a==1.0"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "b": "1.0"}
+    a = packages(project)["a"]
+    assert "wheels" not in a and a["sdist"]["name"] == "a-1.0.tar.gz"
+
+
+def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(tmp_path):
+    # The shape of ["tensorflow==2.4.0"] on 3.12: the story must say why 2.4.0 is out, not
+    # list the oldest versions' reasons and claim the package has no installable version.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [
+        *(make_wheel(d, "t", v, tag="cp37-cp37m-manylinux_2_17_x86_64") for v in ("0.1", "0.2", "0.3", "2.4.0")),
+        make_wheel(d, "t", "2.20.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["t==2.4.0"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "linux")
+    assert result.exit_code == 1
+    assert "  - t has no installable version matching ==2.4.0 (2.4.0: no wheel for this platform)" in result.output, result.output
