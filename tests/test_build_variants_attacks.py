@@ -231,3 +231,15 @@ def test_sync_rebuilds_when_a_distribution_only_a_template_names_moves(tmp_path,
     assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against zlibx 5.0"
     third = invoke("sync", "--project", project, "--index-url", z_index)
     assert third.exit_code == 0 and "up to date" in third.output, third.output
+
+
+def test_build_requirement_that_excludes_the_pinned_runtime_version_is_named_in_the_conflict(tmp_path, three_index, build_log):
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    result = invoke("profile", "add", "seedext", "--build-requires", "buildhelper>=2", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", three_index)
+    assert result.exit_code != 0
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
+    assert "seedext 0.1 cannot be built against" in result.output, result.output
+    assert built_against(build_log) == []
+    assert not (project / "pylock.toml").exists()
