@@ -43,7 +43,8 @@ class Reason:
     (``[tool.satlock] constraints``), ``python`` (``parent`` needs another Python),
     ``unavailable`` (``parent``'s metadata cannot be had; ``detail`` says why), or, for
     one build of ``parent`` (``detail`` says against what), ``variant`` (that build declared
-    ``requirement``) and ``built-against`` (it was built against ``requirement``).
+    ``requirement``) and ``built-against`` (it was built against ``requirement``), or
+    ``unbuildable`` (``parent``'s build environment cannot take the versions chosen).
     """
 
     kind: str

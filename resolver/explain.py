@@ -98,6 +98,9 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         elif r.kind in ("variant", "built-against"):
             # One build of a source package (resolver/variants.py): name the build.
             lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
+        elif r.kind == "unbuildable":
+            lines.append(f"{r.parent} cannot be built against the versions the rest needs "
+                         "(its build requirements exclude them; -v shows the build environment conflict)")
         elif r.kind == "python":
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == "unavailable":

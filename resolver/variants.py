@@ -120,7 +120,8 @@ class VariantTable:
         variant's variable, or ``None`` when it adds nothing new."""
         entry = self._entries[candidate.key]
         if variant is None:
-            self._block(entry, variant, runtime, model)
+            # Its build environment cannot take these versions: say so when this blocks a lock.
+            self._block(entry, variant, runtime, model, Reason("unbuildable", parent=candidate))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:
@@ -140,7 +141,7 @@ class VariantTable:
         return v
 
     def _block(self, entry: _Entry, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
-               model: set[int]) -> None:
+               model: set[int], reason: Reason | None = None) -> None:
         """``U`` is false while the model has what this build was made against.
 
         Every name of the build environment is read from ``model`` (so each block excludes
@@ -160,7 +161,7 @@ class VariantTable:
                 # becomes choosable (a variable), so the solver may ask for a build against
                 # one of those instead when this build conflicts.
                 clause += [self.enc.var(c) for c in self.enc.candidates_of.get(name, []) if c.key != built[name].key]
-        self.enc.add_clause(clause)
+        self.enc.add_clause(clause, reason)
 
     def built_names(self, candidate: Candidate) -> list[NormalizedName]:
         """The names of every package some build of ``candidate`` was made against."""
