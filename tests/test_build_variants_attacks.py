@@ -184,10 +184,9 @@ def test_cuda_home_with_the_cuda_wheels_only_in_the_extra(tmp_path, cuda_index, 
 FAILING_SETUP = SEEDEXT_SETUP.replace("import buildhelper\n", "import buildhelper\nif buildhelper.__version__ == '2.0':\n    raise SystemExit('no 2.0 here')\n")
 
 
-def test_two_builds_that_cannot_agree_fail_with_one_message_naming_the_builds(tmp_path, three_index, build_log):
-    # twoext pins the zlibx it was built against; the project needs zlibx 4 and 5 never: fine.
-    # Here: seedext needs buildhelper==X built against X; the project pins buildhelper==1.5 and
-    # another dependency excludes 1.5 -> no version works, and the message must be one error line.
+def test_a_runtime_pin_conflict_beside_a_profiled_build_fails_with_one_error_line(tmp_path, three_index, build_log):
+    # The project pins buildhelper==1.5 and also excludes 1.5, while seedext is built under
+    # match-runtime: no version works, and the message must still be one error line.
     project = make_project(tmp_path / "proj", ["buildhelper==1.5", "seedext", "capx[b]", "buildhelper!=1.5"])
     add_profile(project)
     result = invoke("lock", "--project", project, "--index-url", three_index)
