@@ -41,7 +41,7 @@ from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_identity, claim, file_owners, read_wheel, scheme_dict
 from satlock.errors import InstallError
-from satlock.cache import Cache
+from satlock.cache import Cache, file_sha256
 
 INSTALLER_NAME = "satlock"
 UNPACKED_BUCKET = "unpacked-v1"
@@ -71,13 +71,6 @@ def _os_errors(doing: str) -> Iterator[None]:
     except OSError as e:
         raise InstallError(f"{doing} failed: {e}", hint="check the permissions and free space of the environment") from None
 
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _UnpackedWheel(WheelSource):
@@ -236,7 +229,7 @@ def _unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | Non
         dest.mkdir()
         _unzip_wheel(wheel, dest)
         return dest
-    key = sha256 or _sha256_file(wheel)
+    key = sha256 or file_sha256(wheel)
     ready = cache.path(UNPACKED_BUCKET, key)
     if ready.is_dir():
         return ready

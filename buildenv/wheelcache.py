@@ -8,25 +8,17 @@ never builds twice.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import zipfile
 from pathlib import Path
 
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, file_sha256
 
 METADATA_BUCKET = "built-metadata-v2"
 WHEELS_BUCKET = "built-wheels-v1"
 # Beside each built wheel: its sha256, written before the entry is renamed into place.
 DIGEST_FILE = "sha256"
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _key(source_key: str, profile_hash: str, build_env_hash: str) -> str:
@@ -52,7 +44,7 @@ def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_has
         recorded = (entry / DIGEST_FILE).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         recorded = None
-    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]) or recorded != _sha256(wheels[0]):
+    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]) or recorded != file_sha256(wheels[0]):
         if entry.exists():
             cache.discard(WHEELS_BUCKET, key)
         return None
@@ -65,7 +57,7 @@ def store_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash
     tmp = cache.new_tempdir(WHEELS_BUCKET)
     try:
         shutil.copyfile(wheel, tmp / Path(wheel).name)
-        (tmp / DIGEST_FILE).write_text(_sha256(tmp / Path(wheel).name), encoding="ascii")
+        (tmp / DIGEST_FILE).write_text(file_sha256(tmp / Path(wheel).name), encoding="ascii")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -10,7 +10,6 @@ is fixed so the same inputs give the same wheel.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -31,7 +30,7 @@ from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
 from satlock.profiles.schema import profile_hash
 from satlock.profiles.templates import expand_env
-from satlock.cache import digest
+from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
@@ -40,13 +39,6 @@ from satlock.resolver.lockfile import locked_build_environments
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
 
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping[str, str], lock_dir: Path,
@@ -81,11 +73,11 @@ class LockedBuilder:
             raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
                             hint="run `satlock lock` to write the lock again")
         path = self.client.download(f)
-        got = _sha256_file(path)
+        got = file_sha256(path)
         if got != expected:
             path.unlink(missing_ok=True)
             path = self.client.download(f)
-            got = _sha256_file(path)
+            got = file_sha256(path)
             if got != expected:
                 raise HashMismatchError(f"{f.filename} from {path} has sha256 {got}, but pylock.toml says {expected}",
                                         hint="the file was refused and the environment is unchanged")

@@ -38,7 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import (ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError,
                             UnsafeArchiveError)
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, file_sha256
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
 from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 
@@ -228,11 +228,7 @@ class IndexClient:
         with self._lock:
             known = self._local_hashes.get(path)
         if known is None:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            known = h.hexdigest()
+            known = file_sha256(path)
             with self._lock:
                 self._local_hashes[path] = known
         return known
