@@ -1,0 +1,26 @@
+"""Breaks found by an outside review of the hostile-input promises, each shown through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_hostile_index import JSON, Hostile, json_page, lock, one_error, project, static, wheel  # noqa: F401
+from indexbuilder import sha256_of
+
+
+def test_json_page_nested_too_deeply_is_one_error_line_not_a_recursion_traceback(tmp_path):
+    page = static(b"[" * 100_000 + b"]" * 100_000, JSON)
+    with Hostile({"/simple/foo/": page}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    one_error(result, f"{srv.url}/simple/foo/", "nested")
+    assert not (tmp_path / "proj" / "pylock.toml").exists()
+
+
+def test_page_size_beyond_a_toml_integer_is_refused_not_written_into_the_lock(tmp_path, wheel):
+    page = json_page({"filename": wheel.name, "url": f"../../files/{wheel.name}",
+                      "hashes": {"sha256": sha256_of(wheel)}, "size": 10**30})
+    with Hostile({"/simple/foo/": page, f"/files/{wheel.name}": static(wheel.read_bytes())}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    one_error(result, f"{srv.url}/simple/foo/", "size")
+    assert not (tmp_path / "proj" / "pylock.toml").exists()
