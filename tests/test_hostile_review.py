@@ -24,3 +24,16 @@ def test_page_size_beyond_a_toml_integer_is_refused_not_written_into_the_lock(tm
         result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
     one_error(result, f"{srv.url}/simple/foo/", "size")
     assert not (tmp_path / "proj" / "pylock.toml").exists()
+
+
+def test_env_key_with_a_newline_or_escape_in_a_profile_is_one_quoted_error_line(tmp_path):
+    from hostilekit import run_cli
+    root = project(tmp_path)
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text()
+                                         + '\n[tool.satlock.profiles.foo]\nenv = {"A\\u0000\\nerror: fake\\u001b[2J" = "x"}\n')
+    before = (root / "pyproject.toml").read_bytes()
+    result = run_cli("profile", "add", "bar", "--env", "A=1", "--project", root)
+    line = one_error(result, "environment variable name")
+    assert "\x1b" not in result.output and "error: fake" not in result.output.replace(line, "")
+    assert len(result.output.strip().splitlines()) <= 2
+    assert (root / "pyproject.toml").read_bytes() == before
