@@ -886,7 +886,7 @@ def _find_links_dir(entry: str) -> Path:
         raise ConfigError(f"find-links entry {redact(entry)!r} is a URL; only local folders are supported",
                           hint="list it as an extra index URL, or download the files into a folder")
     else:
-        path = Path(entry).expanduser()
+        path = Path(entry).expanduser().absolute()  # file URLs of its files are written into the lock
     if not path.is_dir():
         raise ConfigError(f"find-links folder {path} does not exist", hint="create it or remove the find-links entry")
     return path

@@ -37,3 +37,18 @@ def test_env_key_with_a_newline_or_escape_in_a_profile_is_one_quoted_error_line(
     assert "\x1b" not in result.output and "error: fake" not in result.output.replace(line, "")
     assert len(result.output.strip().splitlines()) <= 2
     assert (root / "pyproject.toml").read_bytes() == before
+
+
+def test_relative_find_links_folder_locks_instead_of_a_file_uri_traceback(tmp_path, monkeypatch):
+    from hostilekit import run_cli
+    from indexbuilder import make_wheel
+    make_wheel(tmp_path / "fl", "foo", "1.0")
+    idx = tmp_path / "idx" / "foo"
+    idx.mkdir(parents=True)
+    (idx / "index.html").write_text('<html><head><meta name="pypi:repository-version" content="1.0"></head></html>')
+    root = project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("lock", "--project", root, "--find-links", "fl", "--index-url", (tmp_path / "idx").as_uri() + "/",
+                     "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert (root / "pylock.toml").exists()
