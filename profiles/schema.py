@@ -123,10 +123,14 @@ def _plain(value: Any) -> Any:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
+    """A dotted path to the bad value; a key that is not a plain printable word (it is user data,
+    e.g. an env name holding a newline or an escape sequence) is quoted so the error stays one safe line."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not (str(part).isprintable() and str(part).strip() and "." not in str(part) and " " not in str(part)):
+            out += f"[{str(part)!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out

@@ -365,7 +365,7 @@ class _PageEntry:
             ok = sep and head["sha256"] == hashlib.sha256(body).hexdigest()
             resp = Response(url=str(head["url"]), status=int(head["status"]), headers=dict(head["headers"]), body=body)
             fetched = float(head["fetched_at"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return None
         return cls(resp, fetched) if ok else None
 
@@ -458,11 +458,17 @@ def _check_api_version(resp: Response, version: object) -> None:
                                hint="upgrade satlock or use another index")
 
 
+# TOML integers are signed 64-bit; a larger size from a page would make pylock.toml unreadable to other tools.
+_TOML_INT_LIMIT = 2**63
+
+
 def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
     try:
         data = json.loads(resp.body)
     except ValueError as exc:
         raise _not_simple(resp, f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _not_simple(resp, "JSON nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise _not_simple(resp, "JSON without a 'files' list")
     meta = data.get("meta", {})
@@ -499,7 +505,7 @@ def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | N
     if not isinstance(yanked, (bool, str)):
         raise _bad_field(resp, "yanked", yanked, filename)
     size = entry.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < _TOML_INT_LIMIT):
         raise _bad_field(resp, "size", size, filename)
     upload = entry.get("upload-time")
     if upload is not None and not _is_timestamp(upload):
@@ -876,7 +882,7 @@ def _find_links_dir(entry: str) -> Path:
         raise ConfigError(f"find-links entry {redact(entry)!r} is a URL; only local folders are supported",
                           hint="list it as an extra index URL, or download the files into a folder")
     else:
-        path = Path(entry).expanduser()
+        path = Path(entry).expanduser().absolute()  # file URLs of its files are written into the lock
     if not path.is_dir():
         raise ConfigError(f"find-links folder {path} does not exist", hint="create it or remove the find-links entry")
     return path
