@@ -345,7 +345,7 @@ def test_files_that_are_not_a_list_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["json", "html"])
 @pytest.mark.parametrize("link", ["file:///etc/passwd/foo-1.0-py3-none-any.whl",
-                                  "http://198.51.100.7/files/foo-1.0-py3-none-any.whl",
+                                  "http://files.example.invalid/files/foo-1.0-py3-none-any.whl",
                                   "ftp://127.0.0.1/foo-1.0-py3-none-any.whl"])
 def test_remote_page_may_not_link_local_files_or_insecure_hosts(tmp_path, wheel, fmt, link):
     digest = sha256_of(wheel)
@@ -368,7 +368,7 @@ def test_remote_page_may_link_https_and_loopback_files(tmp_path, wheel):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("location", ["http://198.51.100.7/simple/foo/", "file:///etc/", "/hop1"])
+@pytest.mark.parametrize("location", ["http://files.example.invalid/simple/foo/", "file:///etc/", "/hop1"])
 def test_redirects_are_held_to_the_rule_for_configured_urls(tmp_path, location):
     routes = {"/simple/foo/": static(b"", "text/plain", 302, Location=location),
               "/hop1": static(b"", "text/plain", 301, Location="/hop2"),
@@ -403,7 +403,7 @@ def test_credentials_are_redacted_from_not_found_and_debug_output(tmp_path):
 
 
 @pytest.mark.parametrize("url", ["https://alice:s3cret@[broken/simple", "ftp://alice:s3cret@host/simple",
-                                 "http://alice:s3cret@198.51.100.7/simple", "https://alice:s3cret@host:port/simple"])
+                                 "http://alice:s3cret@files.example.invalid/simple", "https://alice:s3cret@host:port/simple"])
 def test_credentials_are_redacted_from_invalid_index_url_errors(tmp_path, url):
     result = lock(project(tmp_path), "--index-url", url)
     one_error(result)
