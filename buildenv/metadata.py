@@ -21,12 +21,13 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -122,17 +123,20 @@ class ProfileBuilder:
         requires += template_requirements(profile, runtime) if profile else []
         pins = runtime if profile is not None and profile.match_runtime else {}
         phash = profile_hash(profile) if profile else "no-profile"
-        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}.log")
-        logs.parent.mkdir(parents=True, exist_ok=True)
         packages, spec = self.environment_spec(name, requires, profile, pins)
+        # One log per build environment: builds of one package against other versions
+        # (its variants) must not write over each other's log.
+        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash, spec.spec_hash)}.log")
+        logs.parent.mkdir(parents=True, exist_ok=True)
         dynamic_key = digest(tree.key, phash, spec.spec_hash)
         dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
             env = expand_env(profile.env, template_context(venv)) if profile else {}
-            asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs, package=name,
-                                                        echo=self.echo,
-                                                        config_settings=dict(profile.config_settings) if profile else None)
+            with _naming_the_environment(packages):
+                asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs,
+                                                            package=name, echo=self.echo,
+                                                            config_settings=dict(profile.config_settings) if profile else None)
             dynamic = "\n".join(asked).encode()
             self.cache.write("dynamic-build-requires-v1", dynamic_key, dynamic)
         have = {c.name for c, _ in packages}
@@ -150,9 +154,10 @@ class ProfileBuilder:
         env = expand_env(profile.env, template_context(venv)) if profile else {}
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
-            dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
-                                                config_settings=dict(profile.config_settings) if profile else None,
-                                                log_path=logs, package=name, out_dir=out, echo=self.echo)
+            with _naming_the_environment(packages):
+                dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
+                                                    config_settings=dict(profile.config_settings) if profile else None,
+                                                    log_path=logs, package=name, out_dir=out, echo=self.echo)
             data = (dist_info / "METADATA").read_bytes()
         finally:
             shutil.rmtree(out, ignore_errors=True)
@@ -283,3 +288,15 @@ def template_requirements(profile: Profile, runtime: Mapping[NormalizedName, Ver
             elif template == "cuda-home":
                 out += sorted(n for n in runtime if is_toolkit_distribution(n))
     return list(dict.fromkeys(out))
+
+
+@contextlib.contextmanager
+def _naming_the_environment(packages: Sequence[tuple[Candidate, Any]]) -> Iterator[None]:
+    """A failed build says what it was built against: with match-runtime that is the
+    versions the solution picked, and the user needs them to see why it failed."""
+    try:
+        yield
+    except BuildError as e:
+        against = ", ".join(f"{c.name} {c.version}" for c, _ in packages) or "nothing"
+        first, sep, rest = e.message.partition("\n")
+        raise BuildError(f"{first} (built against {against}){sep}{rest}", hint=e.hint) from None

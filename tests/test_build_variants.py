@@ -425,3 +425,19 @@ def test_sync_relocks_a_lock_made_for_another_interpreter_for_the_one_it_install
     assert f'python_version == "{sys.version_info[0]}.{sys.version_info[1]}"' in lock_data(project)["environments"][0]
     python = project / ".venv" / "bin" / "python"
     assert subprocess.run([python, "-c", "import zlibx"]).returncode == 0
+
+
+def test_a_failing_build_says_which_versions_it_was_built_against(tmp_path, dists):
+    fail_setup = ("import buildhelper\n"
+                  "raise SystemExit('failext does not build with buildhelper ' + buildhelper.__version__)\n")
+    sdist = make_sdist(tmp_path / "d", "failext", "0.1", pyproject="", setup_py=fail_setup, pkg_info=False)
+    url = build_index(tmp_path / "index", [*dists, sdist]).as_uri()
+    project = make_project(tmp_path / "proj", ["failext"])
+    added = invoke("profile", "add", "failext", "--build-requires", "buildhelper", "--project", project)
+    assert added.exit_code == 0, added.output
+    result = invoke("lock", "--project", project, "--index-url", url)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "failext" in errors[0] and "built against" in errors[0] and "buildhelper 2.0" in errors[0], result.output
+    assert not (project / "pylock.toml").exists()
