@@ -25,6 +25,7 @@ reasons until the rest is still unsatisfiable, and tells the story of those that
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,6 +33,19 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
+
+
+class ReasonKind(enum.StrEnum):
+    """What made a clause; ``explain`` words each kind its own way."""
+
+    ROOT = "root"
+    DEPENDENCY = "dependency"
+    CONSTRAINT = "constraint"
+    PYTHON = "python"
+    UNAVAILABLE = "unavailable"
+    VARIANT = "variant"
+    BUILT_AGAINST = "built-against"
+    UNBUILDABLE = "unbuildable"
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,7 @@ class Reason:
     ``unbuildable`` (``parent``'s build environment cannot take the versions chosen).
     """
 
-    kind: str
+    kind: ReasonKind
     requirement: Requirement | None = None
     parent: Candidate | None = None
     where: str = ""

@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.cnf import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Exclusion
 
 
@@ -91,19 +91,19 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     for r in reasons:
         if r.requirement is not None:
             mentioned.add(canonicalize_name(r.requirement.name))
-        if r.kind == "root":
+        if r.kind == ReasonKind.ROOT:
             lines.append(f"the project requires {r.requirement} (in {r.where})")
-        elif r.kind == "constraint":
+        elif r.kind == ReasonKind.CONSTRAINT:
             lines.append(f"the constraint {r.requirement} (in {r.where}) applies")
-        elif r.kind in ("variant", "built-against"):
+        elif r.kind in (ReasonKind.VARIANT, ReasonKind.BUILT_AGAINST):
             # One build of a source package (resolver/variants.py): name the build.
             lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
-        elif r.kind == "unbuildable":
+        elif r.kind == ReasonKind.UNBUILDABLE:
             lines.append(f"{r.parent} cannot be built against the versions the rest needs "
                          "(its build requirements exclude them; -v shows the build environment conflict)")
-        elif r.kind == "python":
+        elif r.kind == ReasonKind.PYTHON:
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
-        elif r.kind == "unavailable":
+        elif r.kind == ReasonKind.UNAVAILABLE:
             why, _, log = r.detail.partition(_LOG)
             unavailable[(r.parent.name, why)].append((r.parent.version, log))
         else:

@@ -60,7 +60,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.cnf import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 from satlock.resolver.variants import Variant, VariantTable
 
@@ -189,7 +189,7 @@ class Solver:
                 allowed = set(map(id, self._match(constraint, ordered)))
                 for c in ordered:
                     if id(c) not in allowed:
-                        self.enc.exclude(Reason("constraint", constraint, where="tool.satlock.constraints"), c)
+                        self.enc.exclude(Reason(ReasonKind.CONSTRAINT, constraint, where="tool.satlock.constraints"), c)
 
     def _match(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
         """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
@@ -225,7 +225,7 @@ class Solver:
         self._ensure_names(canonicalize_name(r.requirement.name) for r in self.roots)
         for root in self.roots:
             req = root.requirement
-            self.enc.require(Reason("root", req, where=root.where), self._matching(req), extras=sorted(req.extras))
+            self.enc.require(Reason(ReasonKind.ROOT, req, where=root.where), self._matching(req), extras=sorted(req.extras))
         self._drain_new_extras()
 
     def _expand(self, candidate: Candidate, deps: Dependencies) -> None:
@@ -234,7 +234,7 @@ class Solver:
         v = self.enc.var(candidate)
         self.provides[key] = deps.provides_extras
         if deps.requires_python is not None and not deps.requires_python.contains(self.python, prereleases=True):
-            self.enc.exclude(Reason("python", parent=candidate, detail=str(deps.requires_python)), candidate)
+            self.enc.exclude(Reason(ReasonKind.PYTHON, parent=candidate, detail=str(deps.requires_python)), candidate)
             self.deps[key] = []
             return
         listed: list[tuple[Requirement, str | None]] = []
@@ -248,7 +248,7 @@ class Solver:
         self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
         for req, cond in listed:
             if cond is None:
-                self.enc.require(Reason("dependency", req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
+                self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
         name = candidate.name
         for (ename, extra), evar in list(self.enc.extra_var.items()):
             if ename == name:
@@ -263,7 +263,7 @@ class Solver:
         try:
             deps = self.provider.dependencies(candidate)
         except CandidateUnavailable as e:
-            self.enc.exclude(Reason("unavailable", parent=candidate, detail=e.reason), candidate)
+            self.enc.exclude(Reason(ReasonKind.UNAVAILABLE, parent=candidate, detail=e.reason), candidate)
             self.deps[candidate.key] = []
             self.left_out.append(f"left out {candidate}, which {e.reason}")
             return
@@ -279,7 +279,7 @@ class Solver:
             return
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
-            self.enc.require(Reason("dependency", req, parent=candidate, detail=extra), self._matching(req),
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), self._matching(req),
                              guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:
@@ -304,12 +304,12 @@ class Solver:
                   for raw in variant.dependencies.requires for req in self._apply_overrides(raw)]
         self._variant_deps[guard] = listed
         if variant.dependencies.requires_python is not None and not variant.dependencies.requires_python.contains(self.python, prereleases=True):
-            self.enc.add_clause([-guard], Reason("python", parent=candidate, detail=str(variant.dependencies.requires_python)))
+            self.enc.add_clause([-guard], Reason(ReasonKind.PYTHON, parent=candidate, detail=str(variant.dependencies.requires_python)))
         self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
         what = variant.describe()
         for req, cond in listed:
             if cond is None:
-                self.enc.require(Reason("variant", req, parent=candidate, detail=what), self._matching(req), guard=[guard],
+                self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
                                  extras=sorted(req.extras))
         for (ename, extra), evar in list(self.enc.extra_var.items()):
             if ename == candidate.name:
@@ -319,7 +319,7 @@ class Solver:
         reqs = [req for req, cond in self._variant_deps.get(guard, []) if cond is not None and self._active(req.marker, extra)]
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
-            self.enc.require(Reason("variant", req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
+            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
                              self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
 
     def _pick_variant(self, candidate: Candidate, model: set[int], units: list[list[int]] | None) -> set[int]:

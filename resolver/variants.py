@@ -36,7 +36,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.cnf import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Dependencies
 
 
@@ -121,7 +121,7 @@ class VariantTable:
         entry = self._entries[candidate.key]
         if variant is None:
             # Its build environment cannot take these versions: say so when this blocks a lock.
-            self._block(entry, variant, runtime, model, Reason("unbuildable", parent=candidate))
+            self._block(entry, variant, runtime, model, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:
@@ -134,7 +134,7 @@ class VariantTable:
         what = variant.describe()
         for built in variant.built_against:
             pin = Requirement(f"{built.name}=={built.version}")
-            self.enc.only_version(v, built, Reason("built-against", pin, parent=candidate, detail=what))
+            self.enc.only_version(v, built, Reason(ReasonKind.BUILT_AGAINST, pin, parent=candidate, detail=what))
         dependency_clauses(candidate, variant, v)
         # After its dependencies: they may introduce names of the build environment.
         self._block(entry, variant, runtime, model)

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason
+from satlock.resolver.cnf import Encoding, Reason, ReasonKind
 
 
 def _cands(name: str, *versions: str) -> list[Candidate]:
@@ -37,7 +37,7 @@ def _models(enc: Encoding, over: list[int]) -> set[frozenset[int]]:
 
 
 def _root(text: str) -> Reason:
-    return Reason("root", Requirement(text), where="project.dependencies")
+    return Reason(ReasonKind.ROOT, Requirement(text), where="project.dependencies")
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 8, 40])
@@ -91,7 +91,7 @@ def test_a_dependency_applies_only_when_its_parent_is_chosen() -> None:
     enc.add_name(parent.name, [parent])
     enc.add_name(child[0].name, child)
     p = enc.var(parent)
-    enc.require(Reason("dependency", Requirement("c>=2"), parent=parent), child[:1], guard=[p])
+    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("c>=2"), parent=parent), child[:1], guard=[p])
     c2, c1 = enc.var(child[0]), enc.var(child[1])
     assert not _sat(enc, p, -c2)
     assert _sat(enc, -p, -c2, -c1), "without the parent nothing is needed"
@@ -104,7 +104,7 @@ def test_a_clause_guarded_by_an_extra_needs_both_the_parent_and_the_extra() -> N
     enc.add_name(parent.name, [parent])
     enc.add_name(child.name, [child])
     p, cli = enc.var(parent), enc.extra(parent.name, "cli")
-    enc.require(Reason("dependency", Requirement("c"), parent=parent, detail="cli"), [child], guard=[p, cli])
+    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("c"), parent=parent, detail="cli"), [child], guard=[p, cli])
     c = enc.var(child)
     assert _sat(enc, p, -cli, -c)
     assert _sat(enc, -p, cli, -c)
@@ -127,7 +127,7 @@ def test_a_requirement_nothing_matches_is_a_conflict_only_when_it_applies() -> N
     parent = _cands("p", "1.0")[0]
     enc.add_name(parent.name, [parent])
     p = enc.var(parent)
-    enc.require(Reason("dependency", Requirement("missing"), parent=parent), [], guard=[p])
+    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("missing"), parent=parent), [], guard=[p])
     assert not _sat(enc, p)
     assert _sat(enc, -p)
     enc.require(_root("missing"), [])
@@ -139,7 +139,7 @@ def test_an_excluded_candidate_is_never_chosen_whenever_its_variable_appears(bef
     enc = Encoding()
     a = _cands("a", "2.0", "1.0")
     enc.add_name(a[0].name, a)
-    reason = Reason("constraint", Requirement("a<2"), where="tool.satlock.constraints")
+    reason = Reason(ReasonKind.CONSTRAINT, Requirement("a<2"), where="tool.satlock.constraints")
     if before:
         enc.exclude(reason, a[0])
     v2, v1 = enc.var(a[0]), enc.var(a[1])
@@ -155,7 +155,7 @@ def test_clauses_from_requirements_carry_their_reason_and_structure_carries_none
     enc.add_name(a[0].name, a)
     root = _root("a[cli]")
     enc.require(root, a, extras=["cli"])
-    constraint = Reason("constraint", Requirement("a<3"), where="tool.satlock.constraints")
+    constraint = Reason(ReasonKind.CONSTRAINT, Requirement("a<3"), where="tool.satlock.constraints")
     enc.exclude(constraint, a[0])
     assert len(enc.reasons) == len(enc.clauses)
     assert {id(r) for r in enc.reasons if r is not None} == {id(root), id(constraint)}
