@@ -207,7 +207,8 @@ class ProfileBuilder:
         provider = IndexProvider(self.client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
         solver = Solver(provider, target.environment, Policy(constraints=constraints))
         try:
-            resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
+            with provider:
+                resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
         except Unsatisfiable as e:
             message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
             raise (BuildEnvConflict if constraints else ResolutionError)(message) from None

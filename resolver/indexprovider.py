@@ -508,6 +508,21 @@ class IndexProvider:
                         scheduled.add(name)
                         pending.add(pool.submit(walk, name))
 
+    def close(self) -> None:
+        """Stop the fetch threads: queued prefetches are cancelled, none is waited for.
+        A provider is made per solve (one per build environment too), so each must let
+        its threads go when its solve ends."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> "IndexProvider":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="satlock-fetch")

@@ -211,33 +211,34 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     direct = collect_direct(project, client)
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
                              only=_unconditional_pins(roots, {canonicalize_name(o.name) for o in project.overrides()}))
-    preferences: dict[NormalizedName, Version] = {}
-    if previous is not None and not options.upgrade:
-        preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
-    policy = Policy(preferences=preferences, allow_prereleases=project.settings.prerelease == "allow",
-                    constraints=project.constraints(), overrides=project.overrides())
-    # A requirement whose marker is false for the target need not exist on any index.
-    root_names = sorted({canonicalize_name(r.requirement.name) for r in roots
-                         if r.requirement.marker is None or r.requirement.marker.evaluate({**target.environment, "extra": ""})})
-    provider.prefetch(root_names, [])
-    for name in root_names:
-        listing = provider.candidates(name)
-        if not listing.candidates and not listing.excluded:
-            raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {redact(', '.join(client.indexes))}",
-                                hint="check the spelling, or add the index that has it with --extra-index-url")
-    resolution = _solve(provider, target, policy, roots)
-    resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
-    requires_python = {}
-    for name, c in resolution.chosen.items():
-        variant = resolution.variants.get(name)
-        deps = variant.dependencies if variant is not None else provider.dependencies(c)
-        requires_python[name] = deps.requires_python
-    inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
-                        environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
-                        profile_hashes=project.profile_hashes(),
-                        build_environments=builder.locked_build_environments(resolution) if builder else {})
-    lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-    return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+    with provider:
+        preferences: dict[NormalizedName, Version] = {}
+        if previous is not None and not options.upgrade:
+            preferences = {n: v for n, v in locked_versions(previous).items() if n not in options.upgrade_packages}
+        policy = Policy(preferences=preferences, allow_prereleases=project.settings.prerelease == "allow",
+                        constraints=project.constraints(), overrides=project.overrides())
+        # A requirement whose marker is false for the target need not exist on any index.
+        root_names = sorted({canonicalize_name(r.requirement.name) for r in roots
+                             if r.requirement.marker is None or r.requirement.marker.evaluate({**target.environment, "extra": ""})})
+        provider.prefetch(root_names, [])
+        for name in root_names:
+            listing = provider.candidates(name)
+            if not listing.candidates and not listing.excluded:
+                raise NotFoundError(f"{project.pyproject}: package {name!r} was not found on {redact(', '.join(client.indexes))}",
+                                    hint="check the spelling, or add the index that has it with --extra-index-url")
+        resolution = _solve(provider, target, policy, roots)
+        resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
+        requires_python = {}
+        for name, c in resolution.chosen.items():
+            variant = resolution.variants.get(name)
+            deps = variant.dependencies if variant is not None else provider.dependencies(c)
+            requires_python[name] = deps.requires_python
+        inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
+                            environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
+                            profile_hashes=project.profile_hashes(),
+                            build_environments=builder.locked_build_environments(resolution) if builder else {})
+        lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
+        return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:
