@@ -59,12 +59,15 @@ class LockedBuilder:
         self.cache = profile_builder.cache
         self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
         self.inputs = locked_build_inputs(lock)
+        # Files this sync has hashed already: ``prepare`` verifies every build input before
+        # .venv changes, and the builds that follow use the same files (torch is gigabytes).
+        self._verified: dict[str, Path] = {}
 
     def download(self, f: DistFile, what: str) -> Path:
         """``f`` from the cache or the index, its whole content checked against the lock's sha256.
 
         The cache's own check is cheap (a marker and the size), so a cached file replaced by
-        another of the same size would pass it; here every byte is hashed on every use. A
+        another of the same size would pass it; here every byte is hashed, once per sync. A
         cached file that fails is dropped and fetched once more, which the index client
         verifies as it downloads.
         """
@@ -72,6 +75,9 @@ class LockedBuilder:
         if not is_sha256(expected):
             raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
                             hint="run `satlock lock` to write the lock again")
+        known = self._verified.get(expected)
+        if known is not None:
+            return known
         path = self.client.download(f)
         got = file_sha256(path)
         if got != expected:
@@ -81,6 +87,7 @@ class LockedBuilder:
             if got != expected:
                 raise HashMismatchError(f"{f.filename} from {path} has sha256 {got}, but pylock.toml says {expected}",
                                         hint="the file was refused and the environment is unchanged")
+        self._verified[expected] = path
         return path
 
     def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
