@@ -11,14 +11,14 @@ untrusted input: reading validates every field, and a bad one is a ``LockError``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import IndexFormatError, LockError
-from satlock.resolver.candidates import checked_filename, is_sha256, url_filename
+from satlock.errors import LockError
+from satlock.resolver.candidates import is_safe_name, is_sha256, url_filename
 
 HINT = "do not edit pylock.toml by hand; run `satlock lock` to write it again"
 
@@ -57,46 +57,70 @@ class BuildEnvironment:
         return {"isolation": self.isolation, "requires": list(self.requires), "packages": [p.to_dict() for p in self.packages]}
 
 
-def _package(raw: Any, where: str) -> BuildPackage:
+Complaint = Callable[[str, str], LockError]
+TABLE = "tool.satlock.build-environments"
+
+
+def _complaint(key: str, why: str) -> LockError:
+    return LockError(f"pylock.toml: {key}: {why}", hint=HINT)
+
+
+def _package(raw: Any, key: str, bad: Complaint) -> BuildPackage:
     if not isinstance(raw, Mapping):
-        raise LockError(f"{where} is not a table", hint=HINT)
-    name, version, url, hashes = raw.get("name"), raw.get("version"), raw.get("url"), raw.get("hashes")
-    if not isinstance(name, str) or not isinstance(version, str) or not isinstance(url, str) or not isinstance(hashes, Mapping):
-        raise LockError(f"{where} needs name, version, url (strings) and hashes (a table)", hint=HINT)
+        raise bad(key, "must be a table")
+    for field_name in ("name", "version", "url"):
+        if not isinstance(raw.get(field_name), str):
+            raise bad(f"{key}.{field_name}", "must be a string")
+    name, version, url, hashes = raw["name"], raw["version"], raw["url"], raw.get("hashes")
     try:
         Version(version)
-        wheel_name, wheel_version, _build, _tags = parse_wheel_filename(checked_filename(url_filename(url), where))
-    except (InvalidVersion, InvalidWheelFilename, IndexFormatError) as e:
-        raise LockError(f"{where}: {e}", hint=HINT) from None
+    except InvalidVersion:
+        raise bad(f"{key}.version", f"{version!r} is not a valid version") from None
+    filename = url_filename(url)
+    if not is_safe_name(filename):
+        raise bad(f"{key}.url", f"{filename!r} is not a plain file name")
+    try:
+        wheel_name, wheel_version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as e:
+        raise bad(f"{key}.url", f"{filename!r} is not a valid wheel file name ({e})") from None
+    if not isinstance(hashes, Mapping) or not all(isinstance(v, str) for v in hashes.values()):
+        raise bad(f"{key}.hashes", "must be a table of hashes")
+    if "sha256" not in hashes:
+        raise bad(f"{key}.hashes", "has no sha256")
+    if not is_sha256(hashes["sha256"]):
+        raise bad(f"{key}.hashes.sha256", f"{hashes['sha256']!r} is not 64 lowercase hex digits")
     if wheel_name != canonicalize_name(name) or wheel_version != Version(version):
-        raise LockError(f"{where}: the url names {wheel_name} {wheel_version}, not {name} {version}", hint=HINT)
-    if not is_sha256(hashes.get("sha256")) or not all(isinstance(v, str) for v in hashes.values()):
-        raise LockError(f"{where} has no sha256 hash of 64 lowercase hex digits", hint=HINT)
+        raise bad(key, f"the url names {wheel_name} {wheel_version}, not {name} {version}")
     return BuildPackage(canonicalize_name(name), version, url, tuple(sorted((str(k), v) for k, v in hashes.items())))
 
 
-def _environment(raw: Any, where: str) -> BuildEnvironment:
+def _environment(raw: Any, key: str, bad: Complaint) -> BuildEnvironment:
     if not isinstance(raw, Mapping):
-        raise LockError(f"{where} is not a table", hint=HINT)
+        raise bad(key, "must be a table")
     isolation, requires, packages = raw.get("isolation", True), raw.get("requires", []), raw.get("packages", [])
-    if not isinstance(isolation, bool) or not isinstance(requires, list) or not isinstance(packages, list):
-        raise LockError(f"{where} needs isolation (a boolean), requires and packages (arrays)", hint=HINT)
+    if not isinstance(isolation, bool):
+        raise bad(f"{key}.isolation", "must be true or false")
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise bad(f"{key}.requires", "must be a list of strings")
     for r in requires:
         try:
-            Requirement(str(r))
+            Requirement(r)
         except InvalidRequirement as e:
-            raise LockError(f"{where}.requires: {e}", hint=HINT) from None
-    return BuildEnvironment(isolation, tuple(str(r) for r in requires),
-                            tuple(_package(p, f"{where}.packages[{i}]") for i, p in enumerate(packages)))
+            raise bad(f"{key}.requires", str(e)) from None
+    if not isinstance(packages, list):
+        raise bad(f"{key}.packages", "must be a list of tables")
+    return BuildEnvironment(isolation, tuple(requires),
+                            tuple(_package(p, f"{key}.packages[{i}]", bad) for i, p in enumerate(packages)))
 
 
-def parse_build_environments(raw: Any) -> dict[NormalizedName, BuildEnvironment]:
-    """The table as read from a lock, validated."""
+def parse_build_environments(raw: Any, bad: Complaint = _complaint) -> dict[NormalizedName, BuildEnvironment]:
+    """The table as read from a lock, validated; ``bad`` words a problem with its key
+    (the lock reader names the lock file)."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise LockError("[tool.satlock.build-environments] is not a table", hint=HINT)
-    return {canonicalize_name(str(name)): _environment(env, f"[tool.satlock.build-environments.{name}]") for name, env in raw.items()}
+        raise bad(TABLE, "must be a table")
+    return {canonicalize_name(str(name)): _environment(env, f"{TABLE}.{name}", bad) for name, env in raw.items()}
 
 
 def build_environments_table(environments: Mapping[NormalizedName, BuildEnvironment]) -> dict[str, Any]:

@@ -233,10 +233,6 @@ def read_lock(path: Path) -> Pylock:
     if isinstance(fmt, int) and fmt > TOOL_FORMAT:
         raise LockError(f"{path}: [tool.satlock] lock-format {fmt} was written by a newer satlock (this one reads {TOOL_FORMAT})",
                         hint="upgrade satlock, or run `satlock lock` to write it again")
-    try:
-        locked_build_environments(lock)
-    except LockError as e:
-        raise LockError(f"{path}: {e.message}", hint=e.hint) from None
     return lock
 
 
@@ -324,36 +320,7 @@ def _check_tool_table(tool: Any, path: Path) -> None:
     profiles = table.get("profiles", {})
     if not isinstance(profiles, Mapping) or not all(isinstance(v, str) for v in profiles.values()):
         raise _bad(path, "tool.satlock.profiles", "must be a table of strings")
-    environments = table.get("build-environments", {})
-    if not isinstance(environments, Mapping):
-        raise _bad(path, "tool.satlock.build-environments", "must be a table")
-    for name, env in environments.items():
-        key = f"tool.satlock.build-environments.{name}"
-        if not isinstance(env, Mapping):
-            raise _bad(path, key, "must be a table")
-        if not isinstance(env.get("isolation", True), bool):
-            raise _bad(path, f"{key}.isolation", "must be true or false")
-        requires = env.get("requires", [])
-        if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
-            raise _bad(path, f"{key}.requires", "must be a list of strings")
-        packages = env.get("packages", [])
-        if not isinstance(packages, list):
-            raise _bad(path, f"{key}.packages", "must be a list of tables")
-        for j, pkg in enumerate(packages):
-            pkey = f"{key}.packages[{j}]"
-            if not isinstance(pkg, Mapping):
-                raise _bad(path, pkey, "must be a table")
-            for field_name in ("name", "version", "url"):
-                if not isinstance(pkg.get(field_name), str):
-                    raise _bad(path, f"{pkey}.{field_name}", "must be a string")
-            try:
-                Version(pkg["version"])
-            except InvalidVersion:
-                raise _bad(path, f"{pkey}.version", f"{pkg['version']!r} is not a valid version") from None
-            _check_filename(_url_filename(pkg["url"]), path, f"{pkey}.url", "wheel")
-            _check_hashes(pkg.get("hashes"), path, f"{pkey}.hashes")
-            if "sha256" not in pkg["hashes"]:
-                raise _bad(path, f"{pkey}.hashes", "has no sha256")
+    parse_build_environments(table.get("build-environments"), lambda key, why: _bad(path, key, why))
 
 
 def _package_named(data: Mapping[str, Any], message: str) -> str:
