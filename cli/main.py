@@ -1,7 +1,8 @@
 """The ``satlock`` command: parse arguments, call the project model and the layers below, print.
 
 Every ``SatlockError`` becomes ``error: <one line>`` (plus ``hint:``) on stderr and a
-non-zero exit; nothing is written when a command fails.
+non-zero exit, and Ctrl-C one line and exit 130 (cli/common.py ``run``); nothing is
+written when a command fails. The ``profile`` commands are in cli/profile.py.
 """
 
 from __future__ import annotations
@@ -9,23 +10,26 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from packaging.utils import canonicalize_name
 
-from satlock.errors import ConfigError, LockError, SatlockError
 from satlock.cli import uptodate
+from satlock.cli.common import (CacheDirOpt, ExtraIndexOpt, FindLinksOpt, IndexUrlOpt, InsecureOpt, NoCacheOpt,
+                                OfflineOpt, ProjectOpt, QuietOpt, RefreshOpt, TimeoutOpt, VerboseOpt, index_options,
+                                make_cache, run)
 from satlock.cli.output import Output
+from satlock.cli.profile import profile_app
+from satlock.errors import ConfigError, LockError, SatlockError
 
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
     from satlock.cache import Cache
     from satlock.resolver.index import IndexClient
-    from satlock.resolver.locking import IndexOptions, LockOptions, LockResult
+    from satlock.resolver.locking import LockOptions, LockResult
     from satlock.resolver.project import Project
     from satlock.resolver.target import Target
 
@@ -34,63 +38,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Lock and sync Python projects with a SAT solver and declarative build profiles.")
-profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 app.add_typer(profile_app, name="profile")
-
-T = TypeVar("T")
-
-ProjectOpt = Annotated[Path, typer.Option("--project", help="The project folder (default: the current one).")]
-IndexUrlOpt = Annotated[Optional[str], typer.Option("--index-url", envvar="SATLOCK_INDEX_URL", help="The main package index (simple API).")]
-ExtraIndexOpt = Annotated[Optional[list[str]], typer.Option("--extra-index-url", envvar="SATLOCK_EXTRA_INDEX_URL", help="More indexes, asked before the main one.")]
-FindLinksOpt = Annotated[Optional[list[str]], typer.Option("--find-links", envvar="SATLOCK_FIND_LINKS", help="Local folders of wheels and sdists.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use only the cache; never touch the network.")]
-RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Ignore cached index pages.")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Use a throw-away cache.")]
-CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder (default: $SATLOCK_CACHE_DIR or the user cache).")]
-InsecureOpt = Annotated[Optional[list[str]], typer.Option("--allow-insecure-host", help="Allow plain http to this host.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="SATLOCK_HTTP_TIMEOUT", help="Seconds before a request times out.")]
-QuietOpt = Annotated[bool, typer.Option("-q", "--quiet")]
-VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose")]
-
-
-def _run(out: Output, fn: Callable[[], T]) -> T:
-    from pyproject_hooks import BuildBackendWarning
-
-    try:
-        with warnings.catch_warnings():
-            # pyproject_hooks re-raises a backend's own warnings here (numpy's setup.py: a
-            # screenful about BLAS); they are the backend's chatter, not satlock's to print.
-            warnings.simplefilter("ignore", BuildBackendWarning)
-            return fn()
-    except SatlockError as e:
-        out.error(e)
-        raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        out.err.print("interrupted; nothing was written", markup=False)
-        raise typer.Exit(130) from None
-
-
-def _cache(no_cache: bool, cache_dir: Path | None) -> Cache:
-    from satlock.cache import Cache, default_cache_dir
-
-    if no_cache:
-        return Cache.temporary()
-    return Cache(cache_dir or default_cache_dir())
-
-
-def _index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
-                   refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
-    from satlock.resolver.locking import IndexOptions
-
-    return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
-                        offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    """Environment variables give space-separated lists."""
-    if values is None:
-        return None
-    return [part for v in values for part in v.split()]
 
 
 @app.command()
@@ -143,8 +91,8 @@ def lock(
             _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
             out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
             return
-        cache = _cache(no_cache, cache_dir)
-        client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
+        cache = make_cache(no_cache, cache_dir)
+        client = make_client(proj, index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
         result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
         _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
@@ -154,7 +102,7 @@ def lock(
         verb = "Locked" if changed else "Lock unchanged:"
         out.info(f"{verb} {len(result.lock.packages)} packages in {time.perf_counter() - start:.2f}s -> {lock_path}")
 
-    _run(out, work)
+    run(out, work)
 
 
 def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache_dir: Path | None) -> None:
@@ -225,8 +173,8 @@ def sync(
         proj = load_project(project.resolve())
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
-        cache = _cache(no_cache, cache_dir)
-        client = make_client(proj, _index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
+        cache = make_cache(no_cache, cache_dir)
+        client = make_client(proj, index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
                                                   allow_insecure_host), cache)
         target, interpreter = _interpreter_target(proj.root / ".venv", python)
         builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
@@ -269,7 +217,7 @@ def sync(
         else:
             out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
 
-    _run(out, work)
+    run(out, work)
 
 
 def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,
@@ -309,131 +257,6 @@ def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | 
         return None, None
     environment, tags = marker_environment(venv)
     return Target(environment, tuple(tags)), venv.python
-
-
-def _pyproject(project: Path) -> Path:
-    path = project.resolve() / "pyproject.toml"
-    if not path.is_file():
-        raise ConfigError(f"no pyproject.toml in {project.resolve()}", hint="run in a project folder or pass --project DIR")
-    return path
-
-
-def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
-@profile_app.command("add")
-def profile_add(
-    name: str,
-    build_requires: Annotated[Optional[list[str]], typer.Option("--build-requires", help="A requirement for the build environment.")] = None,
-    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the build; templates like {cuda-home} allowed.")] = None,
-    no_isolation: Annotated[bool, typer.Option("--no-isolation", help="Build in the project environment.")] = False,
-    no_match_runtime: Annotated[bool, typer.Option("--no-match-runtime", help="Do not pin build requirements to the lock.")] = False,
-    config_setting: Annotated[Optional[list[str]], typer.Option("--config-setting", help="K=V passed to the build backend.")] = None,
-    requires_dist: Annotated[Optional[list[str]], typer.Option("--requires-dist", help="Static dependency, so lock need not build.")] = None,
-    version: Annotated[Optional[str], typer.Option("--version", help="Static version for the metadata override.")] = None,
-    requires_python: Annotated[Optional[str], typer.Option("--requires-python")] = None,
-    project: ProjectOpt = Path("."),
-    quiet: QuietOpt = False,
-) -> None:
-    """Create or update [tool.satlock.profiles.NAME], keeping the rest of pyproject.toml as it is."""
-    out = Output(quiet)
-
-    def work() -> None:
-        from satlock.profiles.edit import add_profile, write_text_atomic
-
-        path = _pyproject(project)
-        text = path.read_text(encoding="utf-8")
-        new = add_profile(text, name, build_requires=build_requires or [], env=_key_values(env, "--env"),
-                          isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
-                          config_settings=_key_values(config_setting, "--config-setting"), requires_dist=requires_dist or [],
-                          version=version, requires_python=requires_python, source=str(path))
-        write_text_atomic(path, new)
-        _warn_unknown_name(out, path, name)
-        out.info(f"profile {canonicalize_name(name)} written to {path}")
-
-    _run(out, work)
-
-
-def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
-    """A profile for a package the project does not mention may be a typo, or a transitive dependency."""
-    from satlock.resolver.lockfile import LOCK_NAME, read_lock
-    from satlock.resolver.project import load_project
-
-    proj = load_project(path.parent)
-    wanted = canonicalize_name(name)
-    direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}
-    locked: set[str] = set()
-    lock_path = path.parent / LOCK_NAME
-    if lock_path.exists():
-        try:
-            locked = {p.name for p in read_lock(lock_path).packages}
-        except LockError:
-            pass
-    if wanted not in direct and wanted not in locked:
-        out.warn(f"{wanted} is neither a dependency of the project nor in the lock (fine if it is a transitive dependency not locked yet)")
-
-
-@profile_app.command("remove")
-def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
-    """Remove [tool.satlock.profiles.NAME]."""
-    out = Output()
-
-    def work() -> None:
-        from satlock.profiles.edit import remove_profile, write_text_atomic
-
-        path = _pyproject(project)
-        write_text_atomic(path, remove_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
-        out.info(f"profile {canonicalize_name(name)} removed")
-
-    _run(out, work)
-
-
-@profile_app.command("list")
-def profile_list(project: ProjectOpt = Path(".")) -> None:
-    """List the profiles of the project."""
-    out = Output()
-
-    def work() -> None:
-        from satlock.profiles.edit import list_profiles
-
-        path = _pyproject(project)
-        for name, p in list_profiles(path.read_text(encoding="utf-8"), source=str(path)).items():
-            flags = [] if p.isolation else ["no isolation"]
-            if p.metadata:
-                flags.append("static metadata")
-            typer.echo(f"{name}: build-requires {', '.join(p.build_requires) or '-'}" + (f" ({', '.join(flags)})" if flags else ""))
-
-    _run(out, work)
-
-
-@profile_app.command("show")
-def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
-    """Print the profile's table and its environment expanded against the current lock and .venv."""
-    out = Output()
-
-    def work() -> None:
-        from satlock.profiles.edit import show_profile
-
-        path = _pyproject(project)
-        typer.echo(show_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
-        from satlock.buildenv.metadata import expanded_profile_env
-
-        expanded = expanded_profile_env(path.parent, name)
-        if expanded is None:
-            typer.echo("# the environment is expanded once `satlock sync` has created .venv")
-            return
-        typer.echo("# expanded for .venv:")
-        for k, v in expanded.items():
-            typer.echo(f"{k} = {v}")
-
-    _run(out, work)
 
 
 def main() -> None:

@@ -1,0 +1,72 @@
+"""What every ``satlock`` command shares: its common options, the settings they make, and
+the one place a ``SatlockError`` (or Ctrl-C) becomes the single line a user sees."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Callable, Optional, TypeVar
+
+import typer
+
+from satlock.cli.output import Output
+from satlock.errors import SatlockError
+
+if TYPE_CHECKING:
+    from satlock.cache import Cache
+    from satlock.resolver.locking import IndexOptions
+
+T = TypeVar("T")
+
+ProjectOpt = Annotated[Path, typer.Option("--project", help="The project folder (default: the current one).")]
+IndexUrlOpt = Annotated[Optional[str], typer.Option("--index-url", envvar="SATLOCK_INDEX_URL", help="The main package index (simple API).")]
+ExtraIndexOpt = Annotated[Optional[list[str]], typer.Option("--extra-index-url", envvar="SATLOCK_EXTRA_INDEX_URL", help="More indexes, asked before the main one.")]
+FindLinksOpt = Annotated[Optional[list[str]], typer.Option("--find-links", envvar="SATLOCK_FIND_LINKS", help="Local folders of wheels and sdists.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use only the cache; never touch the network.")]
+RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Ignore cached index pages.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Use a throw-away cache.")]
+CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder (default: $SATLOCK_CACHE_DIR or the user cache).")]
+InsecureOpt = Annotated[Optional[list[str]], typer.Option("--allow-insecure-host", help="Allow plain http to this host.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="SATLOCK_HTTP_TIMEOUT", help="Seconds before a request times out.")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose")]
+
+
+def run(out: Output, fn: Callable[[], T]) -> T:
+    from pyproject_hooks import BuildBackendWarning
+
+    try:
+        with warnings.catch_warnings():
+            # pyproject_hooks re-raises a backend's own warnings here (numpy's setup.py: a
+            # screenful about BLAS); they are the backend's chatter, not satlock's to print.
+            warnings.simplefilter("ignore", BuildBackendWarning)
+            return fn()
+    except SatlockError as e:
+        out.error(e)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        out.err.print("interrupted; nothing was written", markup=False)
+        raise typer.Exit(130) from None
+
+
+def make_cache(no_cache: bool, cache_dir: Path | None) -> Cache:
+    from satlock.cache import Cache, default_cache_dir
+
+    if no_cache:
+        return Cache.temporary()
+    return Cache(cache_dir or default_cache_dir())
+
+
+def index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
+                   refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
+    from satlock.resolver.locking import IndexOptions
+
+    return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
+                        offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Environment variables give space-separated lists."""
+    if values is None:
+        return None
+    return [part for v in values for part in v.split()]

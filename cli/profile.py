@@ -1,0 +1,144 @@
+"""``satlock profile ...``: create, inspect and remove ``[tool.satlock.profiles.NAME]``.
+
+The edits themselves are profiles/edit.py's (comment-preserving, re-parsed before they
+are written); this module reads the command line and prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from packaging.utils import canonicalize_name
+
+from satlock.cli.common import ProjectOpt, QuietOpt, run
+from satlock.cli.output import Output
+from satlock.errors import ConfigError, LockError
+
+profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
+
+
+def _pyproject(project: Path) -> Path:
+    path = project.resolve() / "pyproject.toml"
+    if not path.is_file():
+        raise ConfigError(f"no pyproject.toml in {project.resolve()}", hint="run in a project folder or pass --project DIR")
+    return path
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+@profile_app.command("add")
+def profile_add(
+    name: str,
+    build_requires: Annotated[Optional[list[str]], typer.Option("--build-requires", help="A requirement for the build environment.")] = None,
+    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the build; templates like {cuda-home} allowed.")] = None,
+    no_isolation: Annotated[bool, typer.Option("--no-isolation", help="Build in the project environment.")] = False,
+    no_match_runtime: Annotated[bool, typer.Option("--no-match-runtime", help="Do not pin build requirements to the lock.")] = False,
+    config_setting: Annotated[Optional[list[str]], typer.Option("--config-setting", help="K=V passed to the build backend.")] = None,
+    requires_dist: Annotated[Optional[list[str]], typer.Option("--requires-dist", help="Static dependency, so lock need not build.")] = None,
+    version: Annotated[Optional[str], typer.Option("--version", help="Static version for the metadata override.")] = None,
+    requires_python: Annotated[Optional[str], typer.Option("--requires-python")] = None,
+    project: ProjectOpt = Path("."),
+    quiet: QuietOpt = False,
+) -> None:
+    """Create or update [tool.satlock.profiles.NAME], keeping the rest of pyproject.toml as it is."""
+    out = Output(quiet)
+
+    def work() -> None:
+        from satlock.profiles.edit import add_profile, write_text_atomic
+
+        path = _pyproject(project)
+        text = path.read_text(encoding="utf-8")
+        new = add_profile(text, name, build_requires=build_requires or [], env=_key_values(env, "--env"),
+                          isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
+                          config_settings=_key_values(config_setting, "--config-setting"), requires_dist=requires_dist or [],
+                          version=version, requires_python=requires_python, source=str(path))
+        write_text_atomic(path, new)
+        _warn_unknown_name(out, path, name)
+        out.info(f"profile {canonicalize_name(name)} written to {path}")
+
+    run(out, work)
+
+
+def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
+    """A profile for a package the project does not mention may be a typo, or a transitive dependency."""
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+    from satlock.resolver.project import load_project
+
+    proj = load_project(path.parent)
+    wanted = canonicalize_name(name)
+    direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}
+    locked: set[str] = set()
+    lock_path = path.parent / LOCK_NAME
+    if lock_path.exists():
+        try:
+            locked = {p.name for p in read_lock(lock_path).packages}
+        except LockError:
+            pass
+    if wanted not in direct and wanted not in locked:
+        out.warn(f"{wanted} is neither a dependency of the project nor in the lock (fine if it is a transitive dependency not locked yet)")
+
+
+@profile_app.command("remove")
+def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
+    """Remove [tool.satlock.profiles.NAME]."""
+    out = Output()
+
+    def work() -> None:
+        from satlock.profiles.edit import remove_profile, write_text_atomic
+
+        path = _pyproject(project)
+        write_text_atomic(path, remove_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
+        out.info(f"profile {canonicalize_name(name)} removed")
+
+    run(out, work)
+
+
+@profile_app.command("list")
+def profile_list(project: ProjectOpt = Path(".")) -> None:
+    """List the profiles of the project."""
+    out = Output()
+
+    def work() -> None:
+        from satlock.profiles.edit import list_profiles
+
+        path = _pyproject(project)
+        for name, p in list_profiles(path.read_text(encoding="utf-8"), source=str(path)).items():
+            flags = [] if p.isolation else ["no isolation"]
+            if p.metadata:
+                flags.append("static metadata")
+            typer.echo(f"{name}: build-requires {', '.join(p.build_requires) or '-'}" + (f" ({', '.join(flags)})" if flags else ""))
+
+    run(out, work)
+
+
+@profile_app.command("show")
+def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
+    """Print the profile's table and its environment expanded against the current lock and .venv."""
+    out = Output()
+
+    def work() -> None:
+        from satlock.profiles.edit import show_profile
+
+        path = _pyproject(project)
+        typer.echo(show_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
+        from satlock.buildenv.metadata import expanded_profile_env
+
+        expanded = expanded_profile_env(path.parent, name)
+        if expanded is None:
+            typer.echo("# the environment is expanded once `satlock sync` has created .venv")
+            return
+        typer.echo("# expanded for .venv:")
+        for k, v in expanded.items():
+            typer.echo(f"{k} = {v}")
+
+    run(out, work)
