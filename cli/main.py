@@ -7,8 +7,6 @@ written when a command fails. The ``profile`` commands are in cli/profile.py.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -260,13 +258,4 @@ def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | 
 
 
 def main() -> None:
-    try:
-        app()
-    except SystemExit as e:
-        if e.code == 130:
-            # Ctrl-C: the interpreter would otherwise join the fetch threads, which may sit
-            # in a stalled request for the whole timeout; nothing is left half-written.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        raise
+    app()

@@ -24,7 +24,7 @@ import re
 import tarfile
 import threading
 import zipfile
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
@@ -40,6 +40,7 @@ from satlock.profiles.schema import Profile
 from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
                                          split_filename)
 from satlock.cache import digest
+from satlock.parallel import WorkerPool
 from satlock.resolver.index import IndexClient
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
 from satlock.resolver.pyprojectmeta import static_metadata
@@ -180,7 +181,7 @@ class IndexProvider:
         # this run: the real call re-raises at once instead of waiting out the retries twice.
         self._unreachable: dict[tuple[str, ...], NetworkError] = {}
         self.warnings: list[str] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     # -- candidates ------------------------------------------------------------------
 
@@ -523,9 +524,9 @@ class IndexProvider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self) -> WorkerPool:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="satlock-fetch")
+            self._pool = WorkerPool(max_workers=self.jobs, name="satlock-fetch")
         return self._pool
 
     @staticmethod

@@ -277,6 +277,31 @@ def test_interrupted_lock_leaves_the_old_lock_intact(sig, tmp_path, index, good_
         assert elapsed < 5, "Ctrl-C must not wait for stalled downloads"
 
 
+def test_ctrl_c_during_parallel_fetches_is_one_line_exit_130_and_writes_nothing(tmp_path, index):
+    """Ctrl-C while fetch threads wait on a stalled server: the process ends at once, with
+    one line and exit 130, without joining those threads, and it exits normally, so its
+    clean-up runs (the throw-away cache of --no-cache is removed; os._exit would leave it)."""
+    proj = _project(tmp_path, ["aaa", "ccc"])
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with stalling_server(index, Faults(stall={"/simple/aaa/": 20, "/simple/ccc/": 20})) as s:
+        proc = spawn("lock", "--project", proj, "--index-url", f"{s.url}/simple/", "--no-cache", env={"TMPDIR": str(tmp)})
+        try:
+            _wait_for(lambda: {"/simple/aaa/", "/simple/ccc/"} <= {path for _, path, _ in s.requests},
+                      what="both index requests, made in parallel")
+            start = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=10)
+            elapsed = time.monotonic() - start
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert output.splitlines() == ["interrupted; nothing was written"]
+    assert elapsed < 5, "Ctrl-C must not wait for the stalled fetch threads"
+    assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml"]
+    assert list(tmp.iterdir()) == []
+
+
 def _many_wheels(root: Path, count: int) -> tuple[Path, list[str]]:
     """``count`` wheels of 60 small files each, so installing them takes a moment."""
     names = [f"pkg{i:02d}" for i in range(count)]
