@@ -15,15 +15,13 @@ from packaging.utils import canonicalize_name
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
 from satlock.errors import ConfigError, LockError
+from satlock.pyproject import find_pyproject
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 
 
 def _pyproject(project: Path) -> Path:
-    path = project.resolve() / "pyproject.toml"
-    if not path.is_file():
-        raise ConfigError(f"no pyproject.toml in {project.resolve()}", hint="run in a project folder or pass --project DIR")
-    return path
+    return find_pyproject(project.resolve())
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:

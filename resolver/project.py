@@ -22,6 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from satlock.errors import ConfigError, ProjectError
+from satlock.pyproject import find_pyproject
 from satlock.profiles.schema import Profile, parse_profiles, profile_hash
 from satlock.resolver.solve import RootRequirement
 
@@ -125,14 +126,6 @@ def _pydantic_line(e: ValidationError, path: Path) -> str:
     if err["type"] == "extra_forbidden":
         return f"{path}: [tool.satlock] unknown key '{loc}'"
     return f"{path}: [tool.satlock] {loc}: {err['msg']}"
-
-
-def find_pyproject(start: Path) -> Path:
-    """``start/pyproject.toml``; a clear error when there is none."""
-    path = start / "pyproject.toml"
-    if not path.is_file():
-        raise ProjectError(f"no pyproject.toml in {start}", hint="run satlock in a project folder or pass --project DIR")
-    return path
 
 
 def load_project(root: Path) -> Project:

@@ -149,3 +149,12 @@ def test_lock_directory_inside_the_project_by_name_but_linked_outside_is_not_bui
     result = run_cli("sync", "--project", project, "--index-url", url, "--frozen")
     assert_one_error_line(result, "evil is built from", str(tmp_path / "evil"))
     assert not mark.exists()
+
+
+@pytest.mark.parametrize("command", [["lock"], ["sync"], ["profile", "list"], ["profile", "add", "x"], ["profile", "remove", "x"]])
+def test_every_command_says_the_same_thing_when_there_is_no_pyproject(tmp_path, command):
+    result = run_cli(*command, "--project", tmp_path)
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [f"error: no pyproject.toml in {tmp_path}",
+                                          "hint: run satlock in a project folder or pass --project DIR"]
+    assert list(tmp_path.iterdir()) == []
