@@ -246,7 +246,7 @@ class IndexMetadata:
     def __init__(self, project_dir: Path, cache_dir: Path) -> None:
         from satlock.cache import Cache
         from satlock.resolver.indexprovider import IndexProvider
-        from satlock.resolver.locking import IndexOptions, make_client
+        from satlock.resolver.settings import IndexOptions, make_client
         from satlock.resolver.project import load_project
         from satlock.resolver.target import make_target
 

@@ -16,7 +16,7 @@ from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment, 
 from satlock.buildenv.venv import create_venv
 from satlock.buildenv.wheels import LockedBuilder
 from satlock.errors import ConfigError, LockError, SatlockError
-from satlock.resolver.locking import direct_reference, source_reference
+from satlock.resolver.directrefs import direct_reference, source_reference
 from satlock.resolver.project import Project
 
 

@@ -14,7 +14,7 @@ from satlock.errors import SatlockError
 
 if TYPE_CHECKING:
     from satlock.cache import Cache
-    from satlock.resolver.locking import IndexOptions
+    from satlock.resolver.settings import IndexOptions
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ def make_cache(no_cache: bool, cache_dir: Path | None) -> Cache:
 
 def index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
                    refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
-    from satlock.resolver.locking import IndexOptions
+    from satlock.resolver.settings import IndexOptions
 
     return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
                         offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])

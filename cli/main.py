@@ -64,7 +64,8 @@ def lock(
 
     def work() -> None:
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
+        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.settings import make_client
         from satlock.resolver.project import load_project
 
         start = time.perf_counter()
@@ -162,7 +163,8 @@ def sync(
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, make_client, stale_reason
+        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.settings import make_client
         from satlock.resolver.project import load_project
 
         if frozen and locked:

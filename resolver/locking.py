@@ -1,17 +1,15 @@
 """``satlock lock`` from start to end: project in, ``Pylock`` out.
 
-Gathers the index settings (flags over environment over ``[tool.satlock]``), builds the
-provider, runs the solver, and assembles the lock. Nothing here writes the lock file:
+Builds the provider (from the client resolver/settings.py makes and the direct references
+resolver/directrefs.py reads), runs the solver, and assembles the lock; and says whether
+an existing lock still answers the project. Nothing here writes the lock file:
 the caller does that atomically, and only after everything succeeded.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
 from packaging.pylock import Pylock
@@ -19,16 +17,16 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
-from satlock.resolver.buildenvs import BuildEnvironment
-from satlock.cache import Cache
-from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
-from satlock.resolver.explain import explain
-from satlock.http import HttpClient, redact
-from satlock.resolver.index import IndexClient
+from satlock.http import redact
 from satlock.parallel import fetch_many
+from satlock.resolver.buildenvs import BuildEnvironment
+from satlock.resolver.candidates import Candidate
+from satlock.resolver.directrefs import collect_direct
+from satlock.resolver.explain import explain
+from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
 from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
-from satlock.resolver.project import Project, SourceSpec
+from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
 
@@ -40,19 +38,6 @@ class LockBuilder(MetadataBuilder, Protocol):
 
     def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
         """The build environment of every source package in ``resolution``, pinned with hashes."""
-
-
-@dataclass
-class IndexOptions:
-    """Index settings given on the command line or in the environment (``None``: not given)."""
-
-    index_url: str | None = None
-    extra_index_urls: list[str] | None = None
-    find_links: list[str] | None = None
-    offline: bool = False
-    refresh: bool = False
-    timeout: float = 30.0
-    allow_insecure_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,112 +54,12 @@ class LockOptions:
         return self.target if self.target is not None else make_target(self.python_version, self.platform)
 
 
-def default_index_url(cache: Cache) -> str:
-    """``pypi_simple.PYPI_SIMPLE_ENDPOINT``, remembered in the cache per pypi-simple version.
-
-    Importing pypi_simple pulls in its whole HTTP stack (about 0.3 s, most of a warm
-    lock), so the constant is read from the library once and then from the cache.
-    """
-    from importlib.metadata import version
-
-    key = f"pypi-simple-{version('pypi-simple')}"
-    known = cache.read("constants-v1", key)
-    if known:
-        return known.decode()
-    from pypi_simple import PYPI_SIMPLE_ENDPOINT
-
-    cache.write("constants-v1", key, PYPI_SIMPLE_ENDPOINT.encode())
-    return PYPI_SIMPLE_ENDPOINT
-
-
-def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
-    s = project.settings
-    index_url = options.index_url or s.index_url or default_index_url(cache)
-    extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
-    find_links = options.find_links if options.find_links is not None else [
-        str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]
-    http = HttpClient(timeout=options.timeout, offline=options.offline,
-                      allow_insecure_hosts=[*options.allow_insecure_hosts, *s.allow_insecure_hosts])
-    return IndexClient(index_url=index_url, extra_index_urls=extra, find_links=find_links, cache=cache, http=http,
-                       refresh=options.refresh)
-
-
-def direct_reference(url: str, base: Path) -> DirectReference:
-    """A PEP 508 ``name @ url`` as a pylock source kind."""
-    if url.startswith("git+"):
-        rest = url[4:]
-        fragment = ""
-        if "#" in rest:
-            rest, fragment = rest.split("#", 1)
-        sub = None
-        for part in fragment.split("&"):
-            if part.startswith("subdirectory="):
-                sub = part.split("=", 1)[1]
-        rev = None
-        path_part = urlsplit(rest).path
-        if "@" in path_part:
-            rest, rev = rest.rsplit("@", 1)
-        return DirectReference("vcs", url=rest, requested_revision=rev, subdirectory=sub)
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        path = Path(unquote(parts.path))
-        if not path.is_absolute():
-            path = base / path
-        if path.is_dir():
-            return DirectReference("directory", path=str(path))
-        if not path.exists():
-            raise ConfigError(f"{url}: no such file or folder", hint="fix the path in the requirement")
-        return DirectReference("archive", path=str(path))
-    if parts.scheme in ("https", "http"):
-        return DirectReference("archive", url=url)
-    raise ConfigError(f"unsupported direct reference {url!r}", hint="use git+https://, https:// or file:// URLs")
-
-
-def source_reference(name: str, spec: SourceSpec, base: Path) -> DirectReference:
-    given = [k for k in ("path", "url", "git") if getattr(spec, k)]
-    if len(given) != 1:
-        raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: give exactly one of path, url or git")
-    if spec.git:
-        return DirectReference("vcs", url=spec.git, requested_revision=spec.rev, subdirectory=spec.subdirectory)
-    if spec.url:
-        return DirectReference("archive", url=spec.url, subdirectory=spec.subdirectory)
-    path = (base / spec.path).resolve()
-    if path.is_dir():
-        return DirectReference("directory", path=str(path), editable=spec.editable, subdirectory=spec.subdirectory)
-    if not path.exists():
-        raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: {path} does not exist")
-    return DirectReference("archive", path=str(path), subdirectory=spec.subdirectory)
-
-
-def _hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
-    """Archives in a lock need a hash: fetch the file once and record its sha256."""
-    if ref.kind != "archive" or ref.hashes:
-        return ref
-    if ref.url:
-        filename = filename_from_url(ref.url, dist=False)
-        path = client.download(DistFile(filename=filename, url=ref.url))
-    else:
-        path = Path(ref.path or "")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return DirectReference(ref.kind, url=ref.url, path=ref.path, subdirectory=ref.subdirectory, hashes=(("sha256", digest),))
-
-
 @dataclass
 class LockResult:
     lock: Pylock
     resolution: Resolution
     warnings: list[str]
     target: Target
-
-
-def collect_direct(project: Project, client: IndexClient) -> dict[NormalizedName, DirectReference]:
-    direct: dict[NormalizedName, DirectReference] = {}
-    for name, spec in project.settings.sources.items():
-        direct[canonicalize_name(name)] = source_reference(name, spec, project.root)
-    for root in project.root_requirements():
-        if root.requirement.url:
-            direct[canonicalize_name(root.requirement.name)] = direct_reference(root.requirement.url, project.root)
-    return {n: _hash_archive(r, client) for n, r in direct.items()}
 
 
 def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
