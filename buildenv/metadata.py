@@ -25,7 +25,7 @@ import contextlib
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -34,36 +34,20 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.buildenv import pep517, sources, wheelcache
+from satlock.buildenv.buildreqs import BuildEnvConflict, build_environment
 from satlock.buildenv.cuda import is_toolkit_distribution, template_context
-from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, ensure_build_env
-from satlock.buildenv.venv import open_venv
-from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
-from satlock.profiles.schema import Profile, profile_hash
-from satlock.profiles.templates import expand_env, template_names
-from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
+from satlock.buildenv.environment import BuildEnvSpec, ensure_build_env
+from satlock.buildenv.lockrecord import BuildRecord, build_source, lock_table
 from satlock.cache import Cache, digest
+from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
+from satlock.profiles.schema import Profile, build_profile, profile_key
+from satlock.profiles.templates import expand_env, template_names
+from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
-from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
-from satlock.parallel import fetch_many
-from satlock.resolver.indexprovider import IndexProvider
-from satlock.http import strip_credentials
 from satlock.resolver.project import Project
-from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.solve import Resolution
 from satlock.resolver.target import Target, make_target
-
-
-@dataclass
-class BuildRecord:
-    """The environment one metadata build ran in: what was asked, and what was installed."""
-
-    requires: list[str]
-    packages: list[tuple[Candidate, DistFile]]
-    isolation: bool
-
-
-class BuildEnvConflict(ResolutionError):
-    """The build environment cannot take the runtime versions it must match."""
 
 
 class ProfileBuilder:
@@ -117,12 +101,11 @@ class ProfileBuilder:
     def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
         tree = self._tree(source)
-        profile = self.project.profiles.get(name)
+        profile = build_profile(self.project.profiles, name)
         system = pep517.build_system(tree.path)
-        requires = list(system.requires) + (list(profile.build_requires) if profile else [])
-        requires += template_requirements(profile, runtime) if profile else []
-        pins = runtime if profile is not None and profile.match_runtime else {}
-        phash = profile_hash(profile) if profile else "no-profile"
+        requires = list(system.requires) + list(profile.build_requires) + template_requirements(profile, runtime)
+        pins = runtime if profile.match_runtime else {}
+        phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
         # One log per build environment: builds of one package against other versions
         # (its variants) must not write over each other's log.
@@ -132,11 +115,11 @@ class ProfileBuilder:
         dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
-            env = expand_env(profile.env, template_context(venv)) if profile else {}
+            env = expand_env(profile.env, template_context(venv))
             with _naming_the_environment(packages):
                 asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
-                                                            config_settings=dict(profile.config_settings) if profile else None)
+                                                            config_settings=profile.config_settings)
             dynamic = "\n".join(asked).encode()
             self.cache.write("dynamic-build-requires-v1", dynamic_key, dynamic)
         have = {c.name for c, _ in packages}
@@ -145,18 +128,18 @@ class ProfileBuilder:
             # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
             requires = requires + extra
             packages, spec = self.environment_spec(name, requires, profile, pins)
-        record = BuildRecord(requires, packages, profile.isolation if profile else True)
+        record = BuildRecord(requires, packages, profile.isolation)
         cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
         if cached is not None:
             return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
-        env = expand_env(profile.env, template_context(venv)) if profile else {}
+        env = expand_env(profile.env, template_context(venv))
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
             with _naming_the_environment(packages):
                 dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
-                                                    config_settings=dict(profile.config_settings) if profile else None,
+                                                    config_settings=profile.config_settings,
                                                     log_path=logs, package=name, out_dir=out, echo=self.echo)
             data = (dist_info / "METADATA").read_bytes()
         finally:
@@ -189,37 +172,9 @@ class ProfileBuilder:
     def environment_spec(self, name: NormalizedName, requires: list[str], profile: Profile | None,
                          pins: Mapping[NormalizedName, Version] | None = None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
         """The build requirements solved for this interpreter (at the ``pins`` versions where
-        they appear) and their wheels downloaded."""
-        packages = self._resolve_build_requirements(name, requires, pins or {})
-        wheels = fetch_many(self.client.download, [w for _, w in packages])
-        spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
-        return packages, spec
-
-    def _resolve_build_requirements(self, name: NormalizedName, requires: list[str],
-                                    pins: Mapping[NormalizedName, Version]) -> list[tuple[Candidate, DistFile]]:
-        """Solve the build requirements for this interpreter; every package of the build
-        environment that ``pins`` names takes that version (match-runtime)."""
-        target = self.target or make_target()
-        reqs = [Requirement(r) for r in requires]
-        constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
-        # Only the pinned versions are offered, so a pinned build requirement is never
-        # fetched (or its metadata read) at another version.
-        provider = IndexProvider(self.client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
-        solver = Solver(provider, target.environment, Policy(constraints=constraints))
-        try:
-            with provider:
-                resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
-        except Unsatisfiable as e:
-            message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
-            raise (BuildEnvConflict if constraints else ResolutionError)(message) from None
-        out = []
-        for dep in sorted(resolution.chosen):
-            c = resolution.chosen[dep]
-            if not c.wheels:
-                raise BuildError(f"the build requirement {c} of {name} has no wheel for this platform",
-                                 hint=f"satlock does not build build requirements from source; pin a version of {c.name} with a wheel")
-            out.append((c, c.wheels[0]))
-        return out
+        they appear) and their wheels downloaded (buildenv/buildreqs.py). ``profile`` is
+        not read: what it adds is in ``requires`` and ``pins`` already."""
+        return build_environment(self.client, self.target or make_target(), name, requires, pins or {})
 
     # -- the lock's record ----------------------------------------------------------------
 
@@ -232,7 +187,7 @@ class ProfileBuilder:
             if isinstance(variant.build, BuildRecord):
                 records[name] = variant.build
         for name, c in resolution.chosen.items():
-            source = _build_source(c)
+            source = build_source(c)
             if name not in records and source is not None:
                 try:
                     requires = list(pep517.build_system(self._tree(source).path).requires)
@@ -244,36 +199,7 @@ class ProfileBuilder:
                     self.log(f"the build environment of {name} is not recorded: {e.message}")
                     continue
                 records[name] = BuildRecord(requires, packages, True)
-        out: dict[NormalizedName, BuildEnvironment] = {}
-        for name in sorted(records):
-            if name not in resolution.chosen:
-                continue
-            record = records[name]
-            out[name] = BuildEnvironment(
-                isolation=record.isolation, requires=tuple(record.requires),
-                packages=tuple(BuildPackage(c.name, str(c.version), strip_credentials(w.url), tuple(sorted(w.hashes.items())))
-                               for c, w in record.packages))
-        return out
-
-
-def _build_source(c: Candidate) -> DistFile | DirectReference | None:
-    """What ``sync`` will build ``c`` from, or ``None`` when it installs a wheel."""
-    if c.direct is not None:
-        target = c.direct.url or c.direct.path or ""
-        return None if c.direct.kind == "archive" and target.endswith(".whl") else c.direct
-    return None if c.wheels else c.sdist
-
-
-def expanded_profile_env(project_root: Path, name: str) -> dict[str, str] | None:
-    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet."""
-    from satlock.resolver.project import load_project
-
-    project = load_project(project_root)
-    profile = project.profiles.get(canonicalize_name(name))
-    venv_root = project_root / ".venv"
-    if profile is None or not (venv_root / "pyvenv.cfg").exists():
-        return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)))
+        return lock_table(records, resolution.chosen)
 
 
 def template_requirements(profile: Profile, runtime: Mapping[NormalizedName, Version]) -> list[str]:

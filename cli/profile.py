@@ -129,9 +129,7 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
 
         path = _pyproject(project)
         typer.echo(show_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
-        from satlock.buildenv.metadata import expanded_profile_env
-
-        expanded = expanded_profile_env(path.parent, name)
+        expanded = _expanded_env(path.parent, name)
         if expanded is None:
             typer.echo("# the environment is expanded once `satlock sync` has created .venv")
             return
@@ -140,3 +138,17 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
             typer.echo(f"{k} = {v}")
 
     run(out, work)
+
+
+def _expanded_env(project_root: Path, name: str) -> dict[str, str] | None:
+    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet."""
+    from satlock.buildenv.cuda import template_context
+    from satlock.buildenv.venv import open_venv
+    from satlock.profiles.templates import expand_env
+    from satlock.resolver.project import load_project
+
+    profile = load_project(project_root).profiles.get(canonicalize_name(name))
+    venv_root = project_root / ".venv"
+    if profile is None or not (venv_root / "pyvenv.cfg").exists():
+        return None
+    return expand_env(profile.env, template_context(open_venv(venv_root)))

@@ -1,0 +1,64 @@
+"""Solving a build environment: one package's build requirements, resolved by the same
+solver for the same target as the runtime, and their wheels downloaded.
+
+With match-runtime the caller passes ``pins``, the runtime solution's versions: only those
+versions are offered, so a pinned build requirement is never fetched (or its metadata
+read) at another version, and a build environment that cannot take them is a
+``BuildEnvConflict`` (the solver then tries another variant instead of failing).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from satlock.buildenv.environment import BuildEnvSpec, EnvWheel
+from satlock.errors import BuildError, ResolutionError
+from satlock.parallel import fetch_many
+from satlock.resolver.candidates import Candidate, DistFile
+from satlock.resolver.explain import explain
+from satlock.resolver.index import IndexClient
+from satlock.resolver.indexprovider import IndexProvider
+from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.target import Target
+
+
+class BuildEnvConflict(ResolutionError):
+    """The build environment cannot take the runtime versions it must match."""
+
+
+def resolve_build_requirements(client: IndexClient, target: Target, name: NormalizedName, requires: list[str],
+                               pins: Mapping[NormalizedName, Version]) -> list[tuple[Candidate, DistFile]]:
+    """Solve ``requires`` (the build requirements of ``name``) for ``target``; every package
+    of the build environment that ``pins`` names takes that version. One wheel each."""
+    reqs = [Requirement(r) for r in requires]
+    constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
+    provider = IndexProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
+    solver = Solver(provider, target.environment, Policy(constraints=constraints))
+    try:
+        with provider:
+            resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
+    except Unsatisfiable as e:
+        message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
+        raise (BuildEnvConflict if constraints else ResolutionError)(message) from None
+    out = []
+    for dep in sorted(resolution.chosen):
+        c = resolution.chosen[dep]
+        if not c.wheels:
+            raise BuildError(f"the build requirement {c} of {name} has no wheel for this platform",
+                             hint=f"satlock does not build build requirements from source; pin a version of {c.name} with a wheel")
+        out.append((c, c.wheels[0]))
+    return out
+
+
+def build_environment(client: IndexClient, target: Target, name: NormalizedName, requires: list[str],
+                      pins: Mapping[NormalizedName, Version]) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
+    """The build requirements solved (see ``resolve_build_requirements``) and their wheels
+    downloaded, as the spec of the environment to make."""
+    packages = resolve_build_requirements(client, target, name, requires, pins)
+    wheels = fetch_many(client.download, [w for _, w in packages])
+    spec = BuildEnvSpec(tuple(EnvWheel(c.name, str(c.version), p, w.sha256 or "") for (c, w), p in zip(packages, wheels)))
+    return packages, spec
