@@ -18,45 +18,37 @@ their failure is the lock's.
 
 from __future__ import annotations
 
-import functools
-import marshal
-import re
-import tarfile
 import threading
-import zipfile
 from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
-from packaging.metadata import parse_email
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from satlock.errors import BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError
-from satlock.profiles.schema import Profile
-from satlock.resolver.candidates import (Candidate, DirectReference, DistFile, checked_filename, filename_from_url,
-                                         split_filename)
+from satlock.profiles.schema import Profile, build_profile
+from satlock.resolver.candidates import Candidate, DirectReference, DistFile, checked_filename, filename_from_url
 from satlock.cache import digest
 from satlock.parallel import WorkerPool
+from satlock.resolver.coremeta import parse_metadata, read_sdist_files, static_sdist_metadata
 from satlock.resolver.index import IndexClient
-from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion
+from satlock.resolver.listing import candidates_from_files, read_cached, store_cached, wheel_for_another_target
+from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion, unavailable_reason
 from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.target import Target
 from satlock.resolver.variants import Variant
 
 
 _T = TypeVar("_T")
-CANDIDATES = "candidates-v1"
 # What one candidate's metadata can fail with that says nothing about the others: its build
 # (or its build environment) fails, its archive or metadata is broken.
 # What rules out one candidate and lets the solve go on. An archive refused as unsafe is
 # not among them: hostile input from an index stops the lock, loudly, whatever it was for.
 _CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError)
-# The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
-MAX_MEMBER_BYTES = 64 << 20
 
 
 class MetadataBuilder(Protocol):
@@ -76,82 +68,6 @@ class MetadataBuilder(Protocol):
         """The metadata of a build with the build requirements at the ``runtime`` versions
         where it has them, the build environment it ran in, and the builder's record of it;
         ``None`` when the build environment cannot take those versions."""
-
-
-def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
-    """Name, version and dependencies from a METADATA/PKG-INFO file; corrupt input is a MetadataError."""
-    raw, _unparsed = parse_email(data)
-    name, version = raw.get("name"), raw.get("version")
-    if not name or not version:
-        raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
-    try:
-        parsed_version = Version(version)
-        reqs = tuple(Requirement(r) for r in raw.get("requires_dist", []))
-        rp = SpecifierSet(raw["requires_python"]) if raw.get("requires_python") else None
-    except (InvalidVersion, InvalidRequirement, InvalidSpecifier) as e:
-        raise MetadataError(f"the metadata of {what} is invalid: {e}") from None
-    extras = frozenset(canonicalize_name(e) for e in raw.get("provides_extra", []))
-    # Metadata 2.1+ must list every extra in Provides-Extra, so none listed means none exist;
-    # older metadata may declare extras only in Requires-Dist markers, so there we cannot tell.
-    declared = "provides_extra" in raw or _metadata_version(raw) >= Version("2.1")
-    return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
-
-
-def _metadata_version(raw: Mapping[str, Any]) -> Version:
-    try:
-        return Version(str(raw.get("metadata_version", "1.0")))
-    except InvalidVersion:
-        return Version("1.0")
-
-
-def _static_sdist_metadata(data: bytes) -> bool:
-    raw, _ = parse_email(data)
-    try:
-        mv = Version(raw.get("metadata_version", "1.0"))
-    except InvalidVersion:
-        return False
-    dynamic = {d.lower() for d in raw.get("dynamic", [])}
-    return mv >= Version("2.2") and "requires-dist" not in dynamic and "requires-python" not in dynamic
-
-
-def read_pkg_info(archive: str) -> bytes | None:
-    """The top-level PKG-INFO of an sdist, read without extracting anything."""
-    return read_sdist_files(archive, ["PKG-INFO"]).get("PKG-INFO")
-
-
-def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
-    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
-
-    Each is read only up to ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive
-    costs little; whoever parses it refuses what is too big for it.
-    """
-    found: dict[str, bytes] = {}
-
-    def member(name: str) -> str | None:
-        rest = name.split("/", 1)[1] if "/" in name else ""
-        return rest if rest in wanted and rest not in found else None
-
-    try:
-        if archive.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for n in zf.namelist():
-                    rest = member(n)
-                    if rest is not None:
-                        with zf.open(n) as f:
-                            found[rest] = f.read(MAX_MEMBER_BYTES)
-            return found
-        with tarfile.open(archive) as tf:
-            for m in tf:
-                rest = member(m.name) if m.isfile() else None
-                if rest is not None:
-                    f = tf.extractfile(m)
-                    if f is not None:
-                        found[rest] = f.read(MAX_MEMBER_BYTES)
-                if len(found) == len(wanted):
-                    break
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
-        raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
-    return found
 
 
 class IndexProvider:
@@ -275,66 +191,19 @@ class IndexProvider:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
         pinned = sorted(self.pins.get(name, set()))
         key = digest(self.client.page_fingerprint(name), self.target.fingerprint, *pinned)
-        raw = self.client.cache.read_sealed(CANDIDATES, key)
-        if raw is not None:
-            try:
-                versions, excluded = marshal.loads(raw)
-                return CandidateList([Candidate(name, Version(v), tuple(DistFile.from_row(r) for r in rows)) for v, rows in versions],
-                                     [Exclusion(v, reason) for v, reason in excluded])
-            except (EOFError, ValueError, TypeError, InvalidVersion):
-                self.client.cache.discard(CANDIDATES, key)
-        listing = self._filter_files(name)
-        data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
-                [(e.version, e.reason) for e in listing.excluded])
-        self.client.cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
+        cached = read_cached(self.client.cache, key, name)
+        if cached is not None:
+            return cached
+        listing = candidates_from_files(name, self.client.project_files(name), self.target, self.pins.get(name, set()))
+        store_cached(self.client.cache, key, listing)
         return listing
-
-    def _filter_files(self, name: NormalizedName) -> CandidateList:
-        files = self.client.project_files(name)
-        by_version: dict[Version, list[tuple[int, DistFile]]] = {}
-        excluded: dict[Version, str] = {}
-        python = self.target.python_full_version
-        pinned = self.pins.get(name, set())
-        versions: dict[str, Version | None] = {}
-        # Pages list thousands of files: split names by hand and parse each version once.
-        for f in files:
-            split = split_filename(f.filename)
-            if split is None or not _same_name(split[0], name):
-                continue
-            raw_version, tag_strings = split[1], split[2]
-            if raw_version not in versions:
-                versions[raw_version] = _version(raw_version)
-            version = versions[raw_version]
-            if version is None:
-                continue
-            if tag_strings is not None:
-                rank = self.target.best_rank(tag_strings)
-                if rank is None:
-                    excluded.setdefault(version, "no wheel for this platform")
-                    continue
-            else:
-                rank = 1 << 30
-            if f.yanked is not None and str(version) not in pinned:
-                excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
-                continue
-            if not f.python_ok(python):
-                excluded.setdefault(version, f"requires Python {f.requires_python}")
-                continue
-            by_version.setdefault(version, []).append((rank, f))
-        cands = []
-        for version in sorted(by_version, reverse=True):
-            entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
-            cands.append(Candidate(name, version, tuple(f for _, f in entries)))
-            excluded.pop(version, None)
-        return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
 
     # -- dependencies ------------------------------------------------------------------
 
     def _static_override(self, name: NormalizedName) -> tuple[Version | None, Dependencies] | None:
-        profile = self.profiles.get(name)
-        if profile is None or profile.metadata is None:
+        m = build_profile(self.profiles, name).metadata
+        if m is None:
             return None
-        m = profile.metadata
         version = Version(m.version) if m.version else None
         rp = SpecifierSet(m.requires_python) if m.requires_python else None
         return version, Dependencies(tuple(Requirement(r) for r in m.requires_dist), rp, None)
@@ -353,7 +222,7 @@ class IndexProvider:
         except _CANDIDATE_FAULTS as e:
             if not self._may_leave_out(candidate):
                 raise
-            unavailable = CandidateUnavailable(_unavailable_reason(e))
+            unavailable = CandidateUnavailable(unavailable_reason(e))
             with self._lock:
                 self._unavailable[key] = unavailable
             raise unavailable from None
@@ -372,8 +241,8 @@ class IndexProvider:
         """A no-isolation package builds in the project environment, so what its profile's
         build-requires name must be installed there first: they join its requirements, and
         so the same solve and the same lock (match-runtime holds by construction)."""
-        profile = self.profiles.get(candidate.name)
-        if profile is None or profile.isolation or not profile.build_requires:
+        profile = build_profile(self.profiles, candidate.name)
+        if profile.isolation or not profile.build_requires:
             return deps
         needs = tuple(Requirement(r) for r in profile.build_requires)
         return Dependencies(deps.requires + needs, deps.requires_python, deps.provides_extras)
@@ -393,12 +262,13 @@ class IndexProvider:
         path = self.client.download(sdist)
         files = read_sdist_files(str(path), ["PKG-INFO", "pyproject.toml"])
         pkg_info = files.get("PKG-INFO")
-        if pkg_info is not None and _static_sdist_metadata(pkg_info):
+        if pkg_info is not None and static_sdist_metadata(pkg_info):
             return self._checked(c, pkg_info, sdist.filename)
         static = self._static_pyproject(c.name, files.get("pyproject.toml"))
         if static is not None and static[:2] == (c.name, c.version):
             return static[2]
-        other = self._wheel_for_another_target(c)
+        # Not for a package with a build profile: the user said how it builds.
+        other = None if c.name in self.profiles else wheel_for_another_target(c, self.client.project_files(c.name))
         if other is not None:
             return self._checked(c, self.client.core_metadata(other), other.filename)
         if self.builder is None:
@@ -408,34 +278,12 @@ class IndexProvider:
             return self._variant_base(c)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
 
-    def _wheel_for_another_target(self, c: Candidate) -> DistFile | None:
-        """A wheel of the same version built for another platform or Python, to read its
-        metadata instead of building the sdist (what uv does: a version's wheels declare the
-        same dependencies, with markers for what differs). ``pandas==1.3.5`` on Python 3.12
-        has only an sdist whose setup.py no longer runs, and wheels for 3.7 to 3.10; mariadb
-        1.1.14 on linux has only an sdist that needs a system tool, and Windows wheels.
-        ``sync`` still builds the sdist for the target.
-
-        Not for a package with a build profile: the user said how it builds, and a variant
-        build's dependencies depend on what it is built against.
-        """
-        if c.name in self.profiles:
-            return None
-        wheels = []
-        for f in self.client.project_files(c.name):
-            split = split_filename(f.filename)
-            if (f.is_wheel and f.yanked is None and split is not None and _same_name(split[0], c.name)
-                    and _version(split[1]) == c.version):
-                wheels.append(f)
-        # A PEP 658 file is the cheapest to read; then a pure-Python wheel, then any.
-        return min(wheels, key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename), default=None)
-
     # -- build variants (resolver/variants.py) ---------------------------------------------
 
     def _has_variants(self, name: NormalizedName) -> bool:
         """A package built under match-runtime: its dependencies depend on what it is built against."""
-        profile = self.profiles.get(name)
-        return self.builder is not None and profile is not None and profile.match_runtime and profile.metadata is None
+        profile = build_profile(self.profiles, name)
+        return self.builder is not None and profile.match_runtime and profile.metadata is None
 
     def _variant_base(self, c: Candidate) -> Dependencies:
         """What such a candidate needs whatever it is built against; its variants add the rest."""
@@ -536,37 +384,6 @@ class IndexProvider:
             return fn(arg)
         except (SatlockError, CandidateUnavailable):
             return None
-
-
-def _unavailable_reason(error: SatlockError) -> str:
-    """One line for a candidate left out: what failed, its last words, the hint, and where the log is.
-
-    A build error is several lines (the log's tail, then the log's path); a nested conflict
-    story is a list of ``- `` items. Both fold into one line for a warning or a story.
-    """
-    lines = [line.strip() for line in error.message.splitlines() if line.strip()] or ["no reason given"]
-    log = next((line for line in lines if line.startswith("full log: ")), None)
-    items = [line[2:] for line in lines[1:] if line.startswith("- ")]
-    body = [line for line in lines[1:] if line != log]
-    detail = "; ".join(items) if items else (body[-1] if body else "")
-    first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
-    text = first + (f" ({detail})" if detail else "")
-    hint = f"hint: {' '.join(error.hint.split())}" if error.hint else None
-    text += "".join(f"; {p}" for p in (hint, log) if p)
-    verb = "cannot be used" if isinstance(error, MetadataError) else "could not be built"
-    return f"{verb}: {text}"
-
-
-@functools.lru_cache(maxsize=8192)
-def _same_name(raw: str, name: NormalizedName) -> bool:
-    return canonicalize_name(raw) == name
-
-
-def _version(raw: str) -> Version | None:
-    try:
-        return Version(raw)
-    except InvalidVersion:
-        return None
 
 
 def _as_url(ref: DirectReference) -> str:

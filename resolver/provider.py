@@ -7,6 +7,7 @@ The index client is one provider (``indexprovider``); an in-memory dict is anoth
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
@@ -14,6 +15,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
+from satlock.errors import MetadataError, SatlockError
 from satlock.resolver.candidates import Candidate
 
 
@@ -45,6 +47,25 @@ class CandidateUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def unavailable_reason(error: SatlockError) -> str:
+    """One line for a candidate left out: what failed, its last words, the hint, and where the log is.
+
+    A build error is several lines (the log's tail, then the log's path); a nested conflict
+    story is a list of ``- `` items. Both fold into one line for a warning or a story.
+    """
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()] or ["no reason given"]
+    log = next((line for line in lines if line.startswith("full log: ")), None)
+    items = [line[2:] for line in lines[1:] if line.startswith("- ")]
+    body = [line for line in lines[1:] if line != log]
+    detail = "; ".join(items) if items else (body[-1] if body else "")
+    first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
+    text = first + (f" ({detail})" if detail else "")
+    hint = f"hint: {' '.join(error.hint.split())}" if error.hint else None
+    text += "".join(f"; {p}" for p in (hint, log) if p)
+    verb = "cannot be used" if isinstance(error, MetadataError) else "could not be built"
+    return f"{verb}: {text}"
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""Core metadata files (METADATA, PKG-INFO) read into what the solver needs, and the few
+files of an sdist that can say its dependencies without a build, read without extracting it."""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from typing import Any, Mapping, Sequence
+
+from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from satlock.errors import MetadataError
+from satlock.resolver.provider import Dependencies
+
+# The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
+MAX_MEMBER_BYTES = 64 << 20
+
+
+def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
+    """Name, version and dependencies from a METADATA/PKG-INFO file; corrupt input is a MetadataError."""
+    raw, _unparsed = parse_email(data)
+    name, version = raw.get("name"), raw.get("version")
+    if not name or not version:
+        raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
+    try:
+        parsed_version = Version(version)
+        reqs = tuple(Requirement(r) for r in raw.get("requires_dist", []))
+        rp = SpecifierSet(raw["requires_python"]) if raw.get("requires_python") else None
+    except (InvalidVersion, InvalidRequirement, InvalidSpecifier) as e:
+        raise MetadataError(f"the metadata of {what} is invalid: {e}") from None
+    extras = frozenset(canonicalize_name(e) for e in raw.get("provides_extra", []))
+    # Metadata 2.1+ must list every extra in Provides-Extra, so none listed means none exist;
+    # older metadata may declare extras only in Requires-Dist markers, so there we cannot tell.
+    declared = "provides_extra" in raw or _metadata_version(raw) >= Version("2.1")
+    return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
+
+
+def _metadata_version(raw: Mapping[str, Any]) -> Version:
+    try:
+        return Version(str(raw.get("metadata_version", "1.0")))
+    except InvalidVersion:
+        return Version("1.0")
+
+
+def static_sdist_metadata(data: bytes) -> bool:
+    """PKG-INFO that may be trusted for dependencies: Metadata 2.2+ with Requires-Dist and
+    Requires-Python not marked dynamic (PEP 643)."""
+    raw, _ = parse_email(data)
+    try:
+        mv = Version(raw.get("metadata_version", "1.0"))
+    except InvalidVersion:
+        return False
+    dynamic = {d.lower() for d in raw.get("dynamic", [])}
+    return mv >= Version("2.2") and "requires-dist" not in dynamic and "requires-python" not in dynamic
+
+
+def read_pkg_info(archive: str) -> bytes | None:
+    """The top-level PKG-INFO of an sdist, read without extracting anything."""
+    return read_sdist_files(archive, ["PKG-INFO"]).get("PKG-INFO")
+
+
+def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
+    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
+
+    Each is read only up to ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive
+    costs little; whoever parses it refuses what is too big for it.
+    """
+    found: dict[str, bytes] = {}
+
+    def member(name: str) -> str | None:
+        rest = name.split("/", 1)[1] if "/" in name else ""
+        return rest if rest in wanted and rest not in found else None
+
+    try:
+        if archive.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for n in zf.namelist():
+                    rest = member(n)
+                    if rest is not None:
+                        with zf.open(n) as f:
+                            found[rest] = f.read(MAX_MEMBER_BYTES)
+            return found
+        with tarfile.open(archive) as tf:
+            for m in tf:
+                rest = member(m.name) if m.isfile() else None
+                if rest is not None:
+                    f = tf.extractfile(m)
+                    if f is not None:
+                        found[rest] = f.read(MAX_MEMBER_BYTES)
+                if len(found) == len(wanted):
+                    break
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
+    return found

@@ -1,0 +1,116 @@
+"""Candidates from an index's file list: which files of a project a target can use,
+grouped by version; and the on-disk cache of that answer.
+
+Pages list thousands of files, so names are split by hand and each version parsed once.
+"""
+
+from __future__ import annotations
+
+import functools
+import marshal
+from typing import Collection, Iterable
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from satlock.cache import Cache
+from satlock.resolver.candidates import Candidate, DistFile, split_filename
+from satlock.resolver.provider import CandidateList, Exclusion
+from satlock.resolver.target import Target
+
+CANDIDATES = "candidates-v1"
+
+
+def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], target: Target,
+                          pinned: Collection[str]) -> CandidateList:
+    """The candidates of ``name`` newest first, each with the files ``target`` can use, best
+    wheel first; and the versions left out, with why (no wheel for the platform, yanked
+    unless pinned with ``==`` (PEP 592), or their Requires-Python)."""
+    by_version: dict[Version, list[tuple[int, DistFile]]] = {}
+    excluded: dict[Version, str] = {}
+    python = target.python_full_version
+    versions: dict[str, Version | None] = {}
+    # Pages list thousands of files: split names by hand and parse each version once.
+    for f in files:
+        split = split_filename(f.filename)
+        if split is None or not _same_name(split[0], name):
+            continue
+        raw_version, tag_strings = split[1], split[2]
+        if raw_version not in versions:
+            versions[raw_version] = _version(raw_version)
+        version = versions[raw_version]
+        if version is None:
+            continue
+        if tag_strings is not None:
+            rank = target.best_rank(tag_strings)
+            if rank is None:
+                excluded.setdefault(version, "no wheel for this platform")
+                continue
+        else:
+            rank = 1 << 30
+        if f.yanked is not None and str(version) not in pinned:
+            excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
+            continue
+        if not f.python_ok(python):
+            excluded.setdefault(version, f"requires Python {f.requires_python}")
+            continue
+        by_version.setdefault(version, []).append((rank, f))
+    cands = []
+    for version in sorted(by_version, reverse=True):
+        entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
+        cands.append(Candidate(name, version, tuple(f for _, f in entries)))
+        excluded.pop(version, None)
+    return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
+
+
+def wheel_for_another_target(c: Candidate, files: Iterable[DistFile]) -> DistFile | None:
+    """A wheel of the same version built for another platform or Python, to read its
+    metadata instead of building the sdist (what uv does: a version's wheels declare the
+    same dependencies, with markers for what differs). ``pandas==1.3.5`` on Python 3.12
+    has only an sdist whose setup.py no longer runs, and wheels for 3.7 to 3.10; mariadb
+    1.1.14 on linux has only an sdist that needs a system tool, and Windows wheels.
+    ``sync`` still builds the sdist for the target.
+
+    The caller does not ask for a package with a build profile: the user said how it
+    builds, and a variant build's dependencies depend on what it is built against.
+    """
+    wheels = []
+    for f in files:
+        split = split_filename(f.filename)
+        if (f.is_wheel and f.yanked is None and split is not None and _same_name(split[0], c.name)
+                and _version(split[1]) == c.version):
+            wheels.append(f)
+    # A PEP 658 file is the cheapest to read; then a pure-Python wheel, then any.
+    return min(wheels, key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename), default=None)
+
+
+def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList | None:
+    """The candidate list stored under ``key``; a broken entry is dropped and read as a miss."""
+    raw = cache.read_sealed(CANDIDATES, key)
+    if raw is None:
+        return None
+    try:
+        versions, excluded = marshal.loads(raw)
+        return CandidateList([Candidate(name, Version(v), tuple(DistFile.from_row(r) for r in rows)) for v, rows in versions],
+                             [Exclusion(v, reason) for v, reason in excluded])
+    except (EOFError, ValueError, TypeError, InvalidVersion):
+        cache.discard(CANDIDATES, key)
+        return None
+
+
+def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
+    data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
+            [(e.version, e.reason) for e in listing.excluded])
+    cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
+
+
+@functools.lru_cache(maxsize=8192)
+def _same_name(raw: str, name: NormalizedName) -> bool:
+    return canonicalize_name(raw) == name
+
+
+def _version(raw: str) -> Version | None:
+    try:
+        return Version(raw)
+    except InvalidVersion:
+        return None
