@@ -22,7 +22,7 @@ from packaging.version import Version
 from satlock.buildenv import install
 from satlock.buildenv.venv import Venv, create_venv, open_venv
 from satlock.errors import HashMismatchError, InstallError
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, file_sha256
 
 BUILD_ENVS_BUCKET = "build-envs-v1"
 COMPLETE_MARKER = ".complete"
@@ -42,7 +42,6 @@ class BuildEnvSpec:
     """What goes into a build environment; equal specs share one environment."""
 
     wheels: tuple[EnvWheel, ...] = ()
-    isolated: bool = True
 
     def __post_init__(self) -> None:
         wheels = (EnvWheel(n, v, Path(p), h) for n, v, p, h in self.wheels)
@@ -51,7 +50,9 @@ class BuildEnvSpec:
     @property
     def spec_hash(self) -> str:
         """Depends on the wheels' contents (by hash), not on where they lie on disk."""
-        payload = {"isolated": self.isolated,
+        # "isolated" stays in the payload, always true, so that environments and metadata
+        # cached before the field went keep their keys.
+        payload = {"isolated": True,
                    "wheels": [[canonicalize_name(w.name), w.version, w.sha256] for w in self.wheels]}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -71,12 +72,9 @@ def interpreter_id(python: Path) -> str:
 
 def _check_sha256(wheel: EnvWheel) -> None:
     """The wheel on disk is the one its hash names: a cached file may have been swapped since."""
-    h = hashlib.sha256()
-    with open(wheel.path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != wheel.sha256:
-        raise HashMismatchError(f"{wheel.path.name} at {wheel.path} has sha256 {h.hexdigest()}, expected {wheel.sha256}",
+    actual = file_sha256(wheel.path)
+    if actual != wheel.sha256:
+        raise HashMismatchError(f"{wheel.path.name} at {wheel.path} has sha256 {actual}, expected {wheel.sha256}",
                                 hint=f"delete {wheel.path} and run again")
 
 
@@ -87,8 +85,6 @@ def build_env_hash(spec: BuildEnvSpec, base_python: Path) -> str:
 
 def ensure_build_env(spec: BuildEnvSpec, cache: Cache, *, base_python: Path) -> Venv:
     """The environment with exactly ``spec``'s wheels, made from ``base_python`` unless already there."""
-    if not spec.isolated:
-        raise ValueError("a non-isolated build uses the project environment's interpreter; no build environment is made")
     key = build_env_hash(spec, base_python)
     root = cache.path(BUILD_ENVS_BUCKET, key)
     with cache.lock(BUILD_ENVS_BUCKET, key):

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from satlock.buildenv import archive as archive_module
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
@@ -42,7 +41,6 @@ class SourceTree:
 
     path: Path
     key: str
-    kind: Literal["sdist", "git", "directory"]
     commit: str | None = None
 
 
@@ -71,7 +69,7 @@ def from_sdist(archive: Path, sha256: str, cache: Cache) -> SourceTree:
             raise BuildError(f"the unpacked sdist {Path(archive).name} in {entry} is incomplete",
                              hint=f"remove {entry} and run again")
     _check_project(root, f"sdist {Path(archive).name}")
-    return SourceTree(root, sha256, "sdist")
+    return SourceTree(root, sha256)
 
 
 def _read_root(entry: Path) -> Path | None:
@@ -102,7 +100,7 @@ def from_directory(path: Path) -> SourceTree:
                 continue
             rel = full.relative_to(root).as_posix()
             h.update(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
-    return SourceTree(root, f"dir:{h.hexdigest()}", "directory")
+    return SourceTree(root, f"dir:{h.hexdigest()}")
 
 
 def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None = None) -> SourceTree:
@@ -151,7 +149,7 @@ def _tree(checkout: Path, commit: str, subdirectory: str | None, where: str) -> 
             raise ProjectError(f"subdirectory {subdirectory!r} of {where} is outside the repository")
         key += f"#subdirectory={sub.as_posix()}"
     _check_project(path, where + (f" (subdirectory {subdirectory})" if subdirectory else ""))
-    return SourceTree(path, key, "git", commit)
+    return SourceTree(path, key, commit)
 
 
 def _read_checkout(cache: Cache, commit: str) -> Path | None:

@@ -62,7 +62,7 @@ def git_calls(monkeypatch) -> list[list[str]]:
 def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
     sdist = make_sdist(tmp_path / "dists", "foo", "1.0")
     tree = sources.from_sdist(sdist, sha256_of(sdist), cache)
-    assert tree.kind == "sdist" and tree.key == sha256_of(sdist)
+    assert tree.key == sha256_of(sdist) and tree.commit is None
     assert (tree.path / "pyproject.toml").is_file() and (tree.path / "foo" / "__init__.py").is_file()
 
     def no_extract(*args, **kwargs):
@@ -75,7 +75,7 @@ def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
 def test_git_source_resolves_default_branch_and_reuses_the_checkout(repo, cache, git_calls):
     head = git(repo, "rev-parse", "HEAD")
     tree = sources.from_git(repo.as_uri(), None, cache)
-    assert (tree.key, tree.commit, tree.kind) == (f"git:{head}", head, "git")
+    assert (tree.key, tree.commit) == (f"git:{head}", head)
     assert (tree.path / "setup.py").is_file()
     assert sum(c[0] == "clone" for c in git_calls) == 2  # the mirror, then the checkout
 
@@ -142,7 +142,7 @@ def test_local_folder_key_changes_with_its_files_but_not_with_build_output(tmp_p
     (project / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "1"\n')
     (project / "src" / "mod.py").write_text("A = 1\n")
     tree = sources.from_directory(project)
-    assert tree.kind == "directory" and tree.path == project.resolve()
+    assert tree.path == project.resolve() and tree.key.startswith("dir:") and tree.commit is None
 
     (project / "build" / "lib").mkdir(parents=True)
     (project / "build" / "lib" / "mod.py").write_text("A = 1\n")
