@@ -302,13 +302,20 @@ def _add_with_tomlkit(doc: Any, name: str, table: Any, source: str) -> str:
     return doc.as_string()
 
 
-def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
-    """``pyproject_text`` without profile ``name`` (and the comments right above it)."""
+def _existing(pyproject_text: str, name: str, source: str) -> tuple[tomlkit.TOMLDocument, str, Any]:
+    """The parsed file, and the key and table of profile ``name`` in it; an error naming the
+    profiles there are if it has none."""
     normalized = _normalize(name)
     doc = _parse(pyproject_text, source)
     key, table = _find(doc, normalized)
     if table is None:
         raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
+    return doc, key, table
+
+
+def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
+    """``pyproject_text`` without profile ``name`` (and the comments right above it)."""
+    doc, key, _table = _existing(pyproject_text, name, source)
     expected = doc.unwrap()
     del _profiles_dict(expected)[key]
     if not _profiles_dict(expected):
@@ -350,18 +357,14 @@ def list_profiles(pyproject_text: str, *, source: str = "pyproject.toml") -> dic
 
 def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
     """The TOML of profile ``name`` as written in the file, comments included."""
-    normalized = _normalize(name)
-    doc = _parse(pyproject_text, source)
-    key, table = _find(doc, normalized)
-    if table is None:
-        raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
+    _doc, key, table = _existing(pyproject_text, name, source)
     span = _profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
         text = "".join(lines[start:end])
         if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
             return text if text.endswith("\n") else text + "\n"
-    return _render(normalized, table)
+    return _render(_normalize(name), table)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
