@@ -153,13 +153,8 @@ def load_project(root: Path) -> Project:
         raise ProjectError(f"{path}: project.dependencies must be a list of strings")
     dependencies = [_requirement(d, path, f"project.dependencies[{i}]") for i, d in enumerate(deps_raw)]
     optional: dict[NormalizedName, list[Requirement]] = {}
-    opt_raw = project.get("optional-dependencies", {})
-    if not isinstance(opt_raw, dict):
-        raise ProjectError(f"{path}: project.optional-dependencies must be a table of lists")
+    opt_raw = _named_lists(project.get("optional-dependencies", {}), path, "project.optional-dependencies", "extra")
     for extra, reqs in opt_raw.items():
-        _check_name(extra, path, "project.optional-dependencies", "extra")
-        if not isinstance(reqs, list):
-            raise ProjectError(f"{path}: project.optional-dependencies.{extra} must be a list of strings")
         optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
     groups = _groups(data.get("dependency-groups", {}), path)
     tool = data.get("tool", {}).get("satlock", {})
@@ -177,13 +172,19 @@ def load_project(root: Path) -> Project:
     return proj
 
 
-def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
+def _named_lists(raw: Any, path: Path, where: str, kind: str) -> dict[str, list[Any]]:
+    """``raw`` checked as a table of lists under valid names (extras, dependency groups)."""
     if not isinstance(raw, dict):
-        raise ProjectError(f"{path}: [dependency-groups] must be a table")
-    for group, items in raw.items():
-        _check_name(group, path, "dependency-groups", "dependency group")
+        raise ProjectError(f"{path}: {where} must be a table of lists")
+    for name, items in raw.items():
+        _check_name(name, path, where, kind)
         if not isinstance(items, list):
-            raise ProjectError(f"{path}: dependency-groups.{group} must be a list")
+            raise ProjectError(f"{path}: {where}.{name} must be a list")
+    return raw
+
+
+def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
+    for group, items in _named_lists(raw, path, "dependency-groups", "dependency group").items():
         for i, item in enumerate(items):
             if isinstance(item, str):
                 _requirement(item, path, f"dependency-groups.{group}[{i}]")
