@@ -3,9 +3,12 @@ the one place a ``SatlockError`` (or Ctrl-C) becomes the single line a user sees
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 
@@ -49,20 +52,61 @@ def run(out: Output, fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def make_cache(no_cache: bool, cache_dir: Path | None) -> Cache:
-    from satlock.cache import Cache, default_cache_dir
+@dataclass(frozen=True)
+class IndexFlags:
+    """The index and cache flags ``lock`` and ``sync`` share (see ``with_index_flags``)."""
 
-    if no_cache:
-        return Cache.temporary()
-    return Cache(cache_dir or default_cache_dir())
+    options: IndexOptions
+    # Whether an index was named (flag or environment): then a lock is resolved again.
+    given: bool
+    no_cache: bool
+    cache_dir: Path | None
+
+    def cache(self) -> Cache:
+        from satlock.cache import Cache, default_cache_dir
+
+        if self.no_cache:
+            return Cache.temporary()
+        return Cache(self.cache_dir or default_cache_dir())
 
 
-def index_options(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
-                   refresh: bool, timeout: float, allow_insecure_host: list[str] | None) -> IndexOptions:
+def _index_flags(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
+                 refresh: bool, no_cache: bool, cache_dir: Path | None, allow_insecure_host: list[str] | None,
+                 timeout: float) -> IndexFlags:
     from satlock.resolver.settings import IndexOptions
 
-    return IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
-                        offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+    options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
+                           offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+    return IndexFlags(options, bool(index_url or extra_index_url or find_links), no_cache, cache_dir)
+
+
+# The typer parameters behind IndexFlags: name, annotation, default.
+_INDEX_PARAMETERS = [("index_url", IndexUrlOpt, None), ("extra_index_url", ExtraIndexOpt, None),
+                     ("find_links", FindLinksOpt, None), ("offline", OfflineOpt, False), ("refresh", RefreshOpt, False),
+                     ("no_cache", NoCacheOpt, False), ("cache_dir", CacheDirOpt, None),
+                     ("allow_insecure_host", InsecureOpt, None), ("timeout", TimeoutOpt, 30.0)]
+
+
+def with_index_flags(command: Callable[..., T]) -> Callable[..., T]:
+    """``command`` with the shared index and cache flags in place of its keyword-only
+    ``flags: IndexFlags`` parameter: typer sees (and ``--help`` lists) each flag where that
+    parameter stands, and the command gets them as one value."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name == "flags":
+            parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                           for name, annotation, default in _INDEX_PARAMETERS]
+        else:
+            parameters.append(parameter)
+
+    @functools.wraps(command)
+    def with_flags(**kwargs: Any) -> T:
+        flags = _index_flags(**{name: kwargs.pop(name) for name, _, _ in _INDEX_PARAMETERS})
+        return command(flags=flags, **kwargs)
+
+    with_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return with_flags
 
 
 def _split(values: list[str] | None) -> list[str] | None:

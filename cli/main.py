@@ -15,9 +15,7 @@ import typer
 from packaging.utils import canonicalize_name
 
 from satlock.cli import uptodate
-from satlock.cli.common import (CacheDirOpt, ExtraIndexOpt, FindLinksOpt, IndexUrlOpt, InsecureOpt, NoCacheOpt,
-                                OfflineOpt, ProjectOpt, QuietOpt, RefreshOpt, TimeoutOpt, VerboseOpt, index_options,
-                                make_cache, run)
+from satlock.cli.common import IndexFlags, ProjectOpt, QuietOpt, VerboseOpt, run, with_index_flags
 from satlock.cli.output import Output
 from satlock.cli.profile import profile_app
 from satlock.errors import ConfigError, LockError, SatlockError
@@ -40,18 +38,12 @@ app.add_typer(profile_app, name="profile")
 
 
 @app.command()
+@with_index_flags
 def lock(
     project: ProjectOpt = Path("."),
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if pylock.toml is out of date; write nothing.")] = False,
-    index_url: IndexUrlOpt = None,
-    extra_index_url: ExtraIndexOpt = None,
-    find_links: FindLinksOpt = None,
-    offline: OfflineOpt = False,
-    refresh: RefreshOpt = False,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    allow_insecure_host: InsecureOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    *,
+    flags: IndexFlags,
     python_version: Annotated[Optional[str], typer.Option("--python-version", help="Lock for this Python version.")] = None,
     platform: Annotated[Optional[str], typer.Option("--platform", help="Lock for this platform (linux, macos, windows or a wheel platform tag).")] = None,
     upgrade: Annotated[bool, typer.Option("--upgrade", "-U", help="Ignore the versions in the existing lock.")] = False,
@@ -85,16 +77,14 @@ def lock(
                 out.warn(f"ignoring the existing lock: {e.message}")
         lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
                                    upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
-        index_flags = index_url or extra_index_url or find_links
-        if previous is not None and not (refresh or index_flags) and lock_is_current(proj, previous, lock_options):
-            _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
+        if previous is not None and not (flags.options.refresh or flags.given) and lock_is_current(proj, previous, lock_options):
+            _remember_if_current(proj.root, lock_options, flags)
             out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
             return
-        cache = make_cache(no_cache, cache_dir)
-        client = make_client(proj, index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
-                                                  allow_insecure_host), cache)
+        cache = flags.cache()
+        client = make_client(proj, flags.options, cache)
         result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
-        _remember_if_current(proj.root, lock_options, no_cache, cache_dir)
+        _remember_if_current(proj.root, lock_options, flags)
         s = result.resolution.stats
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
                   f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
@@ -104,7 +94,7 @@ def lock(
     run(out, work)
 
 
-def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache_dir: Path | None) -> None:
+def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags) -> None:
     """Record that a plain ``satlock lock`` would keep the lock in ``root`` as it is, so
     that the next one is answered by cli/entry.py without importing all of satlock.
 
@@ -116,7 +106,7 @@ def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
 
-    if no_cache:
+    if flags.no_cache:
         return
     key = uptodate.memo_key(root, options.python_version, options.platform)
     plain = LockOptions(python_version=options.python_version, platform=options.platform)
@@ -126,10 +116,11 @@ def _remember_if_current(root: Path, options: LockOptions, no_cache: bool, cache
     except SatlockError:
         return
     if current and key == uptodate.memo_key(root, options.python_version, options.platform):
-        uptodate.record(cache_dir or default_cache_dir(), key, len(lock.packages))
+        uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
 
 
 @app.command()
+@with_index_flags
 def sync(
     project: ProjectOpt = Path("."),
     extra: Annotated[Optional[list[str]], typer.Option("--extra", help="Install this extra too.")] = None,
@@ -144,15 +135,8 @@ def sync(
     allow_outside_project: Annotated[bool, typer.Option(
         "--allow-outside-project",
         help="Build a lock's local folder outside the project even when pyproject.toml does not declare it.")] = False,
-    index_url: IndexUrlOpt = None,
-    extra_index_url: ExtraIndexOpt = None,
-    find_links: FindLinksOpt = None,
-    offline: OfflineOpt = False,
-    refresh: RefreshOpt = False,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    allow_insecure_host: InsecureOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    *,
+    flags: IndexFlags,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -173,9 +157,8 @@ def sync(
         proj = load_project(project.resolve())
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
-        cache = make_cache(no_cache, cache_dir)
-        client = make_client(proj, index_options(index_url, extra_index_url, find_links, offline, refresh, timeout,
-                                                  allow_insecure_host), cache)
+        cache = flags.cache()
+        client = make_client(proj, flags.options, cache)
         target, interpreter = _interpreter_target(proj.root / ".venv", python)
         builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
         if frozen:
