@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Callable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -36,22 +36,22 @@ def _check_requirement(value: str) -> str:
     return value
 
 
-def _check_version(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            Version(value)
-        except InvalidVersion:
-            raise _invalid(f"{value!r} is not a valid version") from None
-    return value
+def _parses_as(parse: Callable[[str], object], invalid: type[Exception], what: str) -> Callable[[str | None], str | None]:
+    """A validator of an optional string that ``parse`` must accept."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except invalid:
+                raise _invalid(f"{value!r} is not a valid {what}") from None
+        return value
+
+    return check
 
 
-def _check_specifier(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            SpecifierSet(value)
-        except InvalidSpecifier:
-            raise _invalid(f"{value!r} is not a valid version specifier (e.g. '>=3.9')") from None
-    return value
+_check_version = _parses_as(Version, InvalidVersion, "version")
+_check_specifier = _parses_as(SpecifierSet, InvalidSpecifier, "version specifier (e.g. '>=3.9')")
 
 
 def _check_template(value: str) -> str:
