@@ -27,7 +27,7 @@ import threading
 import time
 import zipfile
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Collection, Iterable, Mapping, Sequence
@@ -39,7 +39,7 @@ from packaging.version import InvalidVersion, Version
 from satlock.errors import (ConfigError, HashMismatchError, IndexFormatError, MetadataError, NetworkError,
                             UnsafeArchiveError)
 from satlock.cache import Cache, digest, file_sha256
-from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_safe_name, is_sha256, split_filename
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, checked_hash, is_dist_filename, is_safe_name, is_sha256
 from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 
 __all__ = ["IndexClient", "ACCEPT", "parse_project_page"]
@@ -78,9 +78,8 @@ class IndexClient:
         self.refresh = refresh
         self._lock = threading.Lock()
         self._projects: dict[NormalizedName, list[DistFile]] = {}
-        self._pages: dict[NormalizedName, tuple[str, Response] | None] = {}
+        self._pages: dict[NormalizedName, _Page | None] = {}
         self._parsed: dict[tuple[str, str, str], list[DistFile]] = {}
-        self._page_hashes: dict[NormalizedName, str] = {}
         self._folders: dict[Path, list[Path]] = {}
         self._local_hashes: dict[Path, str] = {}
 
@@ -101,7 +100,7 @@ class IndexClient:
         files: list[DistFile] = []
         page = self._first_page(project)
         if page is not None:
-            files.extend(self._parse(page[1], page[0], self._page_hashes.get(project)) or [])
+            files.extend(self._parse(page) or [])
         files.extend(self._find_links_files(project))
         with self._lock:
             self._projects.setdefault(project, files)
@@ -116,34 +115,31 @@ class IndexClient:
         page = self._first_page(project)
         parts = [project]
         if page is not None:
-            parts += [page[0], self._page_hashes[project]]
+            parts += [page.index, page.sha256]
         for folder in self.find_links:
             parts += [str(folder)] + [f"{p.name}:{p.stat().st_size}" for p in self._folder_listing(folder)]
         return digest(*parts)
 
-    def _first_page(self, project: NormalizedName) -> tuple[str, Response] | None:
-        """(index, response) of the first index that has ``project``; memoised per client."""
+    def _first_page(self, project: NormalizedName) -> _Page | None:
+        """The page of the first index that has ``project``; memoised per client."""
         with self._lock:
             if project in self._pages:
                 return self._pages[project]
         found = None
         for index in self.indexes:
-            resp = self._index_page(index, project)
-            if resp is not None and resp.status != 404:
-                found = (index, resp)
+            page = self._index_page(index, project)
+            if page.response.status != 404:
+                found = page
                 break
-        body_hash = hashlib.sha256(found[1].body).hexdigest() if found is not None else None
         with self._lock:
-            if body_hash is not None:
-                self._page_hashes.setdefault(project, body_hash)
             return self._pages.setdefault(project, found)
 
-    def _index_page(self, index: str, project: NormalizedName) -> Response | None:
+    def _index_page(self, index: str, project: NormalizedName) -> _Page:
         """One index's answer for ``project``, from the cache while fresh (404s included)."""
         url = f"{index}{project}/"
         if urlsplit(index).scheme == "file":
             # A local mirror: reading it is as cheap as reading the cache, and never stale.
-            return self.http.get(url, {"Accept": ACCEPT})
+            return _Page.of(index, self.http.get(url, {"Accept": ACCEPT}))
         key = digest(index, project)
         entry = None if self.refresh else self._read_page(key)
         if self.http.offline:
@@ -151,10 +147,10 @@ class IndexClient:
                 raise NetworkError(
                     f"{project} is not in the cache for index {redact(index)}; run once online",
                     hint="run the same command without --offline first to fill the cache")
-            return entry.response
+            return _Page(index, entry.response, entry.sha256)
         if entry is not None and entry.fresh():
             # The entry passed its checksum, and only pages that parsed are ever written.
-            return entry.response
+            return _Page(index, entry.response, entry.sha256)
         headers = {"Accept": ACCEPT}
         if entry is not None:
             if entry.etag:
@@ -165,24 +161,25 @@ class IndexClient:
         if resp.status == 304 and entry is not None:
             resp = Response(url=entry.response.url, status=entry.response.status,
                             headers={**entry.response.headers, **_validators(resp)}, body=entry.response.body)
-        self._parse(resp, index)
-        self._write_page(key, resp)
-        return resp
+        page = _Page.of(index, resp)
+        self._parse(page)
+        self._write_page(key, page)
+        return page
 
-    def _parse(self, resp: Response, index: str, body_hash: str | None = None) -> list[DistFile] | None:
+    def _parse(self, page: _Page) -> list[DistFile] | None:
+        resp = page.response
         if resp.status == 404:
             return None
         if resp.status != 200:
             raise IndexFormatError(f"unexpected HTTP {resp.status} from {redact(resp.url)}")
-        public = strip_credentials(index)
-        body_hash = body_hash or hashlib.sha256(resp.body).hexdigest()
+        public = strip_credentials(page.index)
         with self._lock:
-            known = self._parsed.get((public, body_hash, resp.url))
+            known = self._parsed.get((public, page.sha256, resp.url))
         if known is not None:
             return known
         files = parse_project_page(resp, index=public, allow_insecure_hosts=self.http.allow_insecure_hosts)
         with self._lock:
-            self._parsed[(public, body_hash, resp.url)] = files
+            self._parsed[(public, page.sha256, resp.url)] = files
         return files
 
     def _read_page(self, key: str) -> _PageEntry | None:
@@ -194,9 +191,9 @@ class IndexClient:
             self.cache.discard(PAGES, key)
         return entry
 
-    def _write_page(self, key: str, resp: Response) -> None:
-        if resp.status in (200, 404):
-            self.cache.write(PAGES, key, _PageEntry(resp, time.time()).encode())
+    def _write_page(self, key: str, page: _Page) -> None:
+        if page.response.status in (200, 404):
+            self.cache.write(PAGES, key, _PageEntry(page.response, time.time(), page.sha256).encode())
 
     # -- find-links ------------------------------------------------------------------
 
@@ -332,12 +329,26 @@ def _file_key(file: DistFile) -> str:
 # -- the page cache entry ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Page:
+    """One index's answer for a project, with the sha256 of its body (computed once: pages run to megabytes)."""
+
+    index: str
+    response: Response
+    sha256: str
+
+    @classmethod
+    def of(cls, index: str, response: Response) -> _Page:
+        return cls(index, response, hashlib.sha256(response.body).hexdigest())
+
+
 class _PageEntry:
     """A cached index answer: a JSON header line, then the body; the header holds its sha256."""
 
-    def __init__(self, response: Response, fetched_at: float) -> None:
+    def __init__(self, response: Response, fetched_at: float, sha256: str) -> None:
         self.response = response
         self.fetched_at = fetched_at
+        self.sha256 = sha256
 
     @property
     def etag(self) -> str | None:
@@ -354,20 +365,21 @@ class _PageEntry:
         keep = {k: v for k, v in self.response.headers.items()
                 if k in ("content-type", "etag", "last-modified", "cache-control")}
         head = {"url": self.response.url, "status": self.response.status, "headers": keep,
-                "fetched_at": self.fetched_at, "sha256": hashlib.sha256(self.response.body).hexdigest()}
+                "fetched_at": self.fetched_at, "sha256": self.sha256}
         return json.dumps(head).encode() + b"\n" + self.response.body
 
     @classmethod
     def decode(cls, raw: bytes) -> _PageEntry | None:
         head_raw, sep, body = raw.partition(b"\n")
+        sha256 = hashlib.sha256(body).hexdigest()
         try:
             head = json.loads(head_raw)
-            ok = sep and head["sha256"] == hashlib.sha256(body).hexdigest()
+            ok = sep and head["sha256"] == sha256
             resp = Response(url=str(head["url"]), status=int(head["status"]), headers=dict(head["headers"]), body=body)
             fetched = float(head["fetched_at"])
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
-        return cls(resp, fetched) if ok else None
+        return cls(resp, fetched, sha256) if ok else None
 
 
 def _max_age(cache_control: str | None) -> float:
@@ -410,14 +422,26 @@ def parse_project_page(resp: Response, *, index: str | None = None,
         raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
                                hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
     local_page = urlsplit(resp.url).scheme.lower() == "file"
+    by_origin: dict[str, str | None] = {}
     for f in files:
-        if local_page and urlsplit(f.url).scheme.lower() == "file":
-            continue
-        refusal = remote_link_refusal(f.url, allow_insecure_hosts)
+        # The rule depends on the scheme and host alone, and a page links a few hosts at most.
+        origin = _ORIGIN.match(f.url)
+        if origin is None:
+            if local_page and urlsplit(f.url).scheme.lower() == "file":
+                continue
+            refusal = remote_link_refusal(f.url, allow_insecure_hosts)
+        elif origin[0] in by_origin:
+            refusal = by_origin[origin[0]]
+        else:
+            refusal = by_origin[origin[0]] = remote_link_refusal(origin[0] + "/", allow_insecure_hosts)
         if refusal is not None:
             raise IndexFormatError(f"{redact(resp.url)}: refusing the link to {redact(f.url)}: {refusal}",
                                    hint="the index links files satlock will not fetch; report it to the index")
     return files
+
+
+# The scheme and host of an http(s) URL with nothing ``urlsplit`` would strip or reinterpret.
+_ORIGIN = re.compile(r"https?://[^/?#\x00-\x20\x7f]*(?=[/?#]|\Z)")
 
 
 def _bad_field(resp: Response, field: str, value: object, filename: object = None) -> IndexFormatError:
@@ -431,7 +455,7 @@ def _dist_name(resp: Response, name: str) -> str | None:
     (eggs, installers), which are skipped; an error when it would climb out of a folder."""
     if not is_safe_name(name):
         raise _bad_field(resp, "filename", name)
-    return name if split_filename(name) is not None else None
+    return name if is_dist_filename(name) else None
 
 
 def _page_hashes(resp: Response, field: str, value: object, filename: str) -> dict[str, str]:
@@ -439,6 +463,8 @@ def _page_hashes(resp: Response, field: str, value: object, filename: str) -> di
         return {}
     if not isinstance(value, dict):
         raise _bad_field(resp, field, value, filename)
+    if len(value) == 1 and is_sha256(value.get("sha256")):
+        return dict(value)  # what nearly every page gives: nothing to lower-case or check further
     where = f"{redact(resp.url)}: {field!r} of file {filename!r:.120}"
     return dict(checked_hash(alg, digest_value, where) for alg, digest_value in value.items())
 

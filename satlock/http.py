@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import ipaddress
+import itertools
 import re
 import socket
 import ssl
@@ -220,27 +222,73 @@ _MAX_REDIRECTS = 10
 _deadline = threading.local()
 
 
+class _Watchdog:
+    """One thread that calls each watched function once its deadline passes, unless cancelled first.
+
+    Shared by every request of a client: a timer thread per request cost a thread start
+    each, and under a busy GIL that start waited for the new thread to be scheduled.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._live: dict[int, Callable[[], None]] = {}
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, at: float, expire: Callable[[], None]) -> int:
+        with self._cond:
+            token = next(self._count)
+            self._live[token] = expire
+            heapq.heappush(self._heap, (at, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="satlock-http-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return token
+
+    def cancel(self, token: int) -> None:
+        with self._cond:
+            self._live.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                at, token = self._heap[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                expire = self._live.pop(token)
+            expire()
+
+
 class _HeadersDeadline:
     """Connection mixin: the wait for the status line and headers ends at the request's deadline.
 
     A socket timeout bounds each read, so a server sending its headers a byte at a time
-    would never trip it; the timer shuts the socket down instead, and ``_send`` reports
+    would never trip it; the watchdog shuts the socket down instead, and ``_send`` reports
     the failure as a timeout since the deadline has passed.
     """
 
     sock: socket.socket | None
 
     def getresponse(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        at = getattr(_deadline, "at", None)
-        if at is None:
+        watch: tuple[float, _Watchdog] | None = getattr(_deadline, "watch", None)
+        if watch is None:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-        timer = threading.Timer(max(0.0, at - time.monotonic()), self._expire)
-        timer.daemon = True
-        timer.start()
+        at, watchdog = watch
+        token = watchdog.watch(at, self._expire)
         try:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
         finally:
-            timer.cancel()
+            watchdog.cancel(token)
 
     def _expire(self) -> None:
         sock = self.sock
@@ -303,6 +351,7 @@ class HttpClient:
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
         self._pool_manager: urllib3.PoolManager | None = None
+        self._watchdog = _Watchdog()
 
     @property
     def _pool(self) -> urllib3.PoolManager:
@@ -412,13 +461,13 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    _deadline.at = deadline
+                    _deadline.watch = (deadline, self._watchdog)
                     try:
                         resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
                                                   retries=False, redirect=False,
                                                   timeout=urllib3.Timeout(connect=left, read=left))
                     finally:
-                        _deadline.at = None
+                        _deadline.watch = None
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break
