@@ -25,7 +25,7 @@ from packaging.version import Version
 from urllib.parse import unquote, urlsplit
 
 from satlock.errors import IndexFormatError
-from satlock.http import redact
+from satlock.urls import redact
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
