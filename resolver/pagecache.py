@@ -58,7 +58,7 @@ class PageEntry:
                 if k in ("content-type", "etag", "last-modified", "cache-control")}
         head = {"url": self.response.url, "status": self.response.status, "headers": keep,
                 "fetched_at": self.fetched_at, "sha256": self.sha256}
-        return json.dumps(head).encode() + b"\n" + self.response.body
+        return b"".join((json.dumps(head).encode(), b"\n", self.response.body))
 
     @classmethod
     def decode(cls, raw: bytes) -> PageEntry | None:

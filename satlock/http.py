@@ -116,14 +116,15 @@ class HttpClient:
             if partial and resp.status == 200:
                 resp.close()
                 return b""
-            body = bytearray()
+            parts, size = [], 0
             for chunk in chunks:
-                body += chunk
-                if max_bytes is not None and len(body) > max_bytes:
+                parts.append(chunk)
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
                     resp.close()
                     raise NetworkError(f"{redact(url)} is larger than {max_bytes} bytes; refusing to read more",
                                        hint="the index serves an oversized answer; report it to the index")
-            return bytes(body)
+            return b"".join(parts)  # one copy: pages run to tens of megabytes
 
         answer, body = self._send(url, headers, consume)
         return replace(answer, body=body)
