@@ -22,15 +22,9 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
-from urllib3.exceptions import HTTPError
-from urllib3.util.ssl_ import create_urllib3_context
-
-from satlock.connections import (CHUNK, DeadlineExceeded, HTTPPool, HTTPSPool, Retryable, Watchdog, body_chunks,
-                                 failure_reason, is_certificate_problem, watch_headers)
 from satlock.errors import NetworkError
 from satlock.urls import (check_index_url, is_loopback, redact, remote_link_refusal, split_auth, strip_credentials,
                           url_to_path)
@@ -39,7 +33,13 @@ from satlock.urls import (check_index_url, is_loopback, redact, remote_link_refu
 __all__ = ["HttpClient", "Response", "check_index_url", "redact", "is_loopback", "remote_link_refusal",
            "strip_credentials", "url_to_path"]
 
+if TYPE_CHECKING:
+    import urllib3
+
+    from satlock.connections import Watchdog
+
 USER_AGENT = "satlock/0.1"
+_FILE_CHUNK = 1 << 20
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 _T = TypeVar("_T")
 
@@ -82,20 +82,29 @@ class HttpClient:
         self.request_count = 0
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
-        self._pool_manager: urllib3.PoolManager | None = None
-        self._watchdog = Watchdog()
+        self._transport: tuple[urllib3.PoolManager, Watchdog] | None = None
 
-    @property
-    def _pool(self) -> urllib3.PoolManager:
-        """Made on first use, with one TLS context for every connection: loading the
-        system's certificates once per connection cost more CPU than parsing the pages."""
+    def _connections(self) -> tuple[urllib3.PoolManager, Watchdog]:
+        """The connection pool and the deadline watchdog, made on first use, with one TLS
+        context for every connection: loading the
+        system's certificates once per connection cost more CPU than parsing the pages.
+
+        urllib3 is imported here, not with this module: a warm lock or sync, which asks
+        the network nothing, does not pay for importing it.
+        """
+        import urllib3
+        from urllib3.util.ssl_ import create_urllib3_context
+
+        from satlock.connections import HTTPPool, HTTPSPool, Watchdog
+
         with self._lock:
-            if self._pool_manager is None:
+            if self._transport is None:
                 context = create_urllib3_context()
                 context.load_default_certs()
-                self._pool_manager = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
-                self._pool_manager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
-            return self._pool_manager
+                pool = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
+                pool.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+                self._transport = (pool, Watchdog())
+            return self._transport
 
     def check_index_url(self, url: str) -> None:
         check_index_url(url, self.allow_insecure_hosts)
@@ -145,7 +154,7 @@ class HttpClient:
             path = url_to_path(url)
             try:
                 with path.open("rb") as src:
-                    return _stream(iter(lambda: src.read(CHUNK), b""), dest, algorithms)
+                    return _stream(iter(lambda: src.read(_FILE_CHUNK), b""), dest, algorithms)
             except FileNotFoundError:
                 raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
             except OSError as exc:
@@ -178,6 +187,13 @@ class HttpClient:
         if self.offline:
             raise NetworkError(f"cannot fetch {shown}: satlock is offline",
                                hint="run without --offline, or run once online to fill the cache")
+        import urllib3
+        from urllib3.exceptions import HTTPError
+
+        from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
+                                         is_certificate_problem, watch_headers)
+
+        pool, watchdog = self._connections()
         clean = self._auth_for(url)[0]
         reason = ""
         for attempt in range(self.retries + 1):
@@ -194,10 +210,10 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    with watch_headers(deadline, self._watchdog):
-                        resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
-                                                  retries=False, redirect=False,
-                                                  timeout=urllib3.Timeout(connect=left, read=left))
+                    with watch_headers(deadline, watchdog):
+                        resp = pool.request("GET", current, headers=all_headers, preload_content=False,
+                                             retries=False, redirect=False,
+                                             timeout=urllib3.Timeout(connect=left, read=left))
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break

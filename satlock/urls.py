@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Collection
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 from satlock.errors import ConfigError
 
@@ -123,6 +122,9 @@ def split_auth(url: str) -> tuple[str, str | None]:
 
 def url_to_path(url: str) -> Path:
     """The local path of a ``file://`` URL."""
+    # Imported here: urllib.request pulls in http.client and ssl, which a warm run never needs.
+    from urllib.request import url2pathname
+
     parts = urlsplit(url)
     path = url2pathname(parts.path)
     if parts.netloc and parts.netloc != "localhost":
