@@ -25,7 +25,7 @@ from packaging.version import Version
 from urllib.parse import unquote, urlsplit
 
 from satlock.errors import IndexFormatError
-from satlock.http import redact
+from satlock.urls import redact
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -78,7 +78,8 @@ def checked_filename(name: str, where: str, *, dist: bool = True) -> str:
 
 def is_safe_name(name: str) -> bool:
     """No path separator, NUL or ``..``, and not empty or hidden."""
-    return bool(name) and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\\0")
+    return (bool(name) and not name.startswith(".") and ".." not in name
+            and "/" not in name and "\\" not in name and "\0" not in name)
 
 
 def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:
@@ -175,6 +176,13 @@ def _python_ok(requires_python: str, python_version: Version) -> bool:
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
+def is_dist_filename(filename: str) -> bool:
+    """Whether ``split_filename`` would split ``filename``, without expanding wheel tags."""
+    if filename.endswith(".whl"):
+        return filename.count("-") in (4, 5)
+    return _split_sdist(filename) is not None
+
+
 def split_filename(filename: str) -> tuple[str, str, list[str] | None] | None:
     """(name as written, version as written, expanded wheel tags or None for an sdist).
 
@@ -188,10 +196,15 @@ def split_filename(filename: str) -> tuple[str, str, list[str] | None] | None:
         pys, abis, plats = parts[-3], parts[-2], parts[-1]
         tags = [f"{i}-{a}-{p}" for i in pys.split(".") for a in abis.split(".") for p in plats.split(".")]
         return parts[0], parts[1], tags
+    sdist = _split_sdist(filename)
+    return (*sdist, None) if sdist is not None else None
+
+
+def _split_sdist(filename: str) -> tuple[str, str] | None:
     for suffix in _SDIST_SUFFIXES:
         if filename.endswith(suffix):
             name, sep, version = filename[: -len(suffix)].rpartition("-")
-            return (name, version, None) if sep and name else None
+            return (name, version) if sep and name else None
     return None
 
 

@@ -1,4 +1,4 @@
-"""Fetching bytes from indexes: retries, timeouts, offline mode, URL policy, credentials.
+"""Fetching bytes from indexes: retries, timeouts, offline mode, redirects, credentials per host.
 
 The client is urllib3's ``PoolManager``. It is thread-safe and keeps one keep-alive
 connection pool per host, so the resolver can fan requests for many projects out over a
@@ -10,46 +10,37 @@ dependency for nothing we need, and ``urllib.request`` has no connection reuse.
 Retries are done here rather than by urllib3 so that every failure ends the same way: one
 ``NetworkError`` naming the URL (with any credentials redacted) and what went wrong.
 ``file://`` URLs are answered from disk as a simple-index server would answer, so the
-index client treats a local mirror exactly like a remote one.
+index client treats a local mirror exactly like a remote one. Which URLs may be fetched
+and how credentials are split off and redacted is ``satlock.urls``; the per-answer
+deadline on urllib3's connections is ``satlock.connections``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import ipaddress
-import re
-import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Mapping, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-from urllib.request import url2pathname
+from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeVar
+from urllib.parse import urljoin, urlsplit
 
-import urllib3
-import urllib3.connection
-from urllib3.util.ssl_ import create_urllib3_context
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    MaxRetryError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
+from satlock.errors import NetworkError
+from satlock.urls import (check_index_url, is_loopback, redact, remote_link_refusal, split_auth, strip_credentials,
+                          url_to_path)
 
-from satlock.errors import ConfigError, NetworkError
+# The URL helpers are imported from here by most callers.
+__all__ = ["HttpClient", "Response", "check_index_url", "redact", "is_loopback", "remote_link_refusal",
+           "strip_credentials", "url_to_path"]
 
-__all__ = ["HttpClient", "Response", "check_index_url", "redact", "is_loopback", "strip_credentials", "url_to_path"]
+if TYPE_CHECKING:
+    import urllib3
+
+    from satlock.connections import Watchdog
 
 USER_AGENT = "satlock/0.1"
+_FILE_CHUNK = 1 << 20
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
-_CHUNK = 1 << 20
 _T = TypeVar("_T")
 
 
@@ -66,219 +57,8 @@ class Response:
         return self.headers.get(name.lower())
 
 
-# Up to the last "@" before the path: a password may hold an unquoted "@" or space.
-_USERINFO = re.compile(r"(?<=://)[^/?#\r\n\t'\"<>]*@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it replaced by ``****@``.
-
-    The one redaction used for every message, log line and debug output: it works on
-    text rather than on a parsed URL, so a URL too broken to parse (the very case an
-    "invalid index URL" error reports) and a git error quoting its remote are redacted too.
-    """
-    return _USERINFO.sub("****@", text)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_index_url(url: str, allow_insecure_hosts: Collection[str] = ()) -> None:
-    """Refuse index URLs that would let a network attacker pick the packages we install.
-
-    ``https`` and ``file`` are fine. Plain ``http`` is only accepted for this machine
-    (loopback) or for a host the user named in ``allow_insecure_hosts`` (as ``host`` or
-    ``host:port``), since anyone on the path could otherwise swap the files and the hashes
-    together.
-    """
-    shown = redact(url)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"invalid index URL {shown!r}: {exc}", hint="use an https:// or file:// URL") from None
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        return
-    if scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"invalid index URL {shown!r}: expected an https:// or file:// URL",
-            hint="give the full URL of a simple index, e.g. https://host/simple/, or file:///path/to/simple/",
-        )
-    if scheme == "https" or _plain_http_allowed(host, port, allow_insecure_hosts):
-        return
-    raise ConfigError(
-        f"refusing plain http index URL {shown!r}: packages fetched over http can be replaced in transit",
-        hint=f"use https, or if you trust the network add {host!r} to allow-insecure-host",
-    )
-
-
-def _plain_http_allowed(host: str, port: int | None, allow_insecure_hosts: Collection[str]) -> bool:
-    """The http rule: plain http only to this machine or a host the user allowed (``host`` or ``host:port``)."""
-    allowed = {h.lower() for h in allow_insecure_hosts}
-    return is_loopback(host) or host.lower() in allowed or (port is not None and f"{host}:{port}".lower() in allowed)
-
-
-def remote_link_refusal(url: str, allow_insecure_hosts: Collection[str] = ()) -> str | None:
-    """Why ``url``, met on a remote page or in a redirect, may not be fetched; ``None`` if it may.
-
-    A remote server chooses these URLs, so they are held to the rule for configured index
-    URLs and no further: ``https``, or plain ``http`` to loopback or an allowed insecure
-    host. ``file://`` (a remote page naming a file on this machine) is never allowed.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "it is not a valid URL"
-    scheme = parts.scheme.lower()
-    if scheme == "https" and host:
-        return None
-    if scheme != "http" or not host:
-        return f"a remote index may only link https:// files, not {scheme or 'relative'}:// ones"
-    if _plain_http_allowed(host, port, allow_insecure_hosts):
-        return None
-    return f"plain http to {host} is not allowed (add it to allow-insecure-host if you trust the network)"
-
-
-def strip_credentials(url: str) -> str:
-    """``url`` without ``user:password@``: what may be shown, cached or written to a lock file."""
-    return _split_auth(url)[0]
-
-
-def _split_auth(url: str) -> tuple[str, str | None]:
-    """The URL without credentials, and the Basic auth header value carrying them."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user, _, password = userinfo.partition(":")
-    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
-    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
-
-
-def _is_certificate_problem(exc: BaseException) -> bool:
-    """A certificate that does not verify, as opposed to a TLS exchange that broke off
-    (an alert, a decode error, an EOF mid-handshake), which a retry may well get past."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        e = todo.pop()
-        if not isinstance(e, BaseException) or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return True
-        todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    # NewConnectionError subclasses ConnectTimeoutError: it must be told apart first, or a
-    # refused connection or an unknown host would read "timed out".
-    if isinstance(exc, NameResolutionError):
-        return "unknown host (DNS lookup failed)"
-    if isinstance(exc, NewConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return "unknown host (DNS lookup failed)"
-        if not isinstance(cause, (TimeoutError, socket.timeout)):
-            return f"could not connect ({cause or exc})"
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError, _DeadlineExceeded)):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, SSLError):
-        return f"TLS error ({exc})"
-    if isinstance(exc, ProtocolError):
-        return "connection dropped"
-    return type(exc).__name__ + (f" ({exc})" if str(exc) else "")
-
-
-class _Retryable(Exception):
-    """A 5xx answer: worth another try."""
-
-
-class _DeadlineExceeded(Exception):
-    """The whole answer did not arrive within the timeout (a server trickling bytes)."""
-
-
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
-
-
-_deadline = threading.local()
-
-
-class _HeadersDeadline:
-    """Connection mixin: the wait for the status line and headers ends at the request's deadline.
-
-    A socket timeout bounds each read, so a server sending its headers a byte at a time
-    would never trip it; the timer shuts the socket down instead, and ``_send`` reports
-    the failure as a timeout since the deadline has passed.
-    """
-
-    sock: socket.socket | None
-
-    def getresponse(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        at = getattr(_deadline, "at", None)
-        if at is None:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-        timer = threading.Timer(max(0.0, at - time.monotonic()), self._expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-        finally:
-            timer.cancel()
-
-    def _expire(self) -> None:
-        sock = self.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _HTTPConnection(_HeadersDeadline, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_HeadersDeadline, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-def _body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float, decode: bool) -> Iterator[bytes]:
-    """The body as it arrives, stopping at ``deadline``: the timeout bounds the whole answer,
-    not each read, so a server sending one byte a second cannot hold a request for hours.
-    Decoded (gzip and the like) only when ``decode``, a chunk at a time."""
-    while True:
-        if time.monotonic() > deadline:
-            raise _DeadlineExceeded()
-        chunk = resp.read1(_CHUNK, decode_content=decode)
-        if not chunk:
-            return
-        yield chunk
-
 
 class HttpClient:
     """GET with retries and exponential backoff; safe to share between threads.
@@ -302,19 +82,29 @@ class HttpClient:
         self.request_count = 0
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
-        self._pool_manager: urllib3.PoolManager | None = None
+        self._transport: tuple[urllib3.PoolManager, Watchdog] | None = None
 
-    @property
-    def _pool(self) -> urllib3.PoolManager:
-        """Made on first use, with one TLS context for every connection: loading the
-        system's certificates once per connection cost more CPU than parsing the pages."""
+    def _connections(self) -> tuple[urllib3.PoolManager, Watchdog]:
+        """The connection pool and the deadline watchdog, made on first use, with one TLS
+        context for every connection: loading the
+        system's certificates once per connection cost more CPU than parsing the pages.
+
+        urllib3 is imported here, not with this module: a warm lock or sync, which asks
+        the network nothing, does not pay for importing it.
+        """
+        import urllib3
+        from urllib3.util.ssl_ import create_urllib3_context
+
+        from satlock.connections import HTTPPool, HTTPSPool, Watchdog
+
         with self._lock:
-            if self._pool_manager is None:
+            if self._transport is None:
                 context = create_urllib3_context()
                 context.load_default_certs()
-                self._pool_manager = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
-                self._pool_manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-            return self._pool_manager
+                pool = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
+                pool.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+                self._transport = (pool, Watchdog())
+            return self._transport
 
     def check_index_url(self, url: str) -> None:
         check_index_url(url, self.allow_insecure_hosts)
@@ -335,14 +125,15 @@ class HttpClient:
             if partial and resp.status == 200:
                 resp.close()
                 return b""
-            body = bytearray()
+            parts, size = [], 0
             for chunk in chunks:
-                body += chunk
-                if max_bytes is not None and len(body) > max_bytes:
+                parts.append(chunk)
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
                     resp.close()
                     raise NetworkError(f"{redact(url)} is larger than {max_bytes} bytes; refusing to read more",
                                        hint="the index serves an oversized answer; report it to the index")
-            return bytes(body)
+            return b"".join(parts)  # one copy: pages run to tens of megabytes
 
         answer, body = self._send(url, headers, consume)
         return replace(answer, body=body)
@@ -363,7 +154,7 @@ class HttpClient:
             path = url_to_path(url)
             try:
                 with path.open("rb") as src:
-                    return _stream(iter(lambda: src.read(_CHUNK), b""), dest, algorithms)
+                    return _stream(iter(lambda: src.read(_FILE_CHUNK), b""), dest, algorithms)
             except FileNotFoundError:
                 raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
             except OSError as exc:
@@ -374,7 +165,7 @@ class HttpClient:
 
     def _auth_for(self, url: str) -> tuple[str, str | None]:
         """The URL without credentials and the Authorization for its host, remembering new ones."""
-        clean, auth = _split_auth(url)
+        clean, auth = split_auth(url)
         host = urlsplit(clean).netloc.lower()
         with self._lock:
             if auth:
@@ -396,6 +187,13 @@ class HttpClient:
         if self.offline:
             raise NetworkError(f"cannot fetch {shown}: satlock is offline",
                                hint="run without --offline, or run once online to fill the cache")
+        import urllib3
+        from urllib3.exceptions import HTTPError
+
+        from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
+                                         is_certificate_problem, watch_headers)
+
+        pool, watchdog = self._connections()
         clean = self._auth_for(url)[0]
         reason = ""
         for attempt in range(self.retries + 1):
@@ -412,13 +210,10 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    _deadline.at = deadline
-                    try:
-                        resp = self._pool.request("GET", current, headers=all_headers, preload_content=False,
-                                                  retries=False, redirect=False,
-                                                  timeout=urllib3.Timeout(connect=left, read=left))
-                    finally:
-                        _deadline.at = None
+                    with watch_headers(deadline, watchdog):
+                        resp = pool.request("GET", current, headers=all_headers, preload_content=False,
+                                             retries=False, redirect=False,
+                                             timeout=urllib3.Timeout(connect=left, read=left))
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break
@@ -437,20 +232,20 @@ class HttpClient:
                 if resp.status >= 400 and resp.status != 404:
                     resp.drain_conn()  # an unread body would poison the pooled connection
                 if resp.status >= 500:
-                    raise _Retryable(f"HTTP {resp.status}")
+                    raise Retryable(f"HTTP {resp.status}")
                 if resp.status >= 400 and resp.status != 404:
                     raise NetworkError(
                         f"cannot fetch {shown}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
                         hint="check the credentials for this index" if resp.status in (401, 403) else None)
-                result = consume(resp, _body_chunks(resp, deadline, decode))
+                result = consume(resp, body_chunks(resp, deadline, decode))
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
                 return answer, result
-            except (HTTPError, _Retryable, _DeadlineExceeded) as exc:
-                reason = str(exc) if isinstance(exc, _Retryable) else _reason(exc, self.timeout)
-                if time.monotonic() >= deadline and not isinstance(exc, _Retryable):
+            except (HTTPError, Retryable, DeadlineExceeded) as exc:
+                reason = str(exc) if isinstance(exc, Retryable) else failure_reason(exc, self.timeout)
+                if time.monotonic() >= deadline and not isinstance(exc, Retryable):
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
-                if _is_certificate_problem(exc):
+                if is_certificate_problem(exc):
                     break  # a certificate problem will not fix itself on retry
             finally:
                 if resp is not None:
@@ -467,15 +262,6 @@ def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str]) ->
             for h in hashers.values():
                 h.update(chunk)
     return {alg: h.hexdigest() for alg, h in hashers.items()}
-
-
-def url_to_path(url: str) -> Path:
-    """The local path of a ``file://`` URL."""
-    parts = urlsplit(url)
-    path = url2pathname(parts.path)
-    if parts.netloc and parts.netloc != "localhost":
-        path = f"//{parts.netloc}{path}"
-    return Path(path)
 
 
 def _get_file(url: str, headers: Mapping[str, str]) -> Response:
@@ -500,4 +286,3 @@ def _get_file(url: str, headers: Mapping[str, str]) -> Response:
         raise NetworkError(f"cannot read {path}: {exc.strerror}") from None
     return Response(url=url, status=200,
                     headers={"content-type": ctype, "content-length": str(len(body))}, body=body)
-

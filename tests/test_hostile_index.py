@@ -703,6 +703,45 @@ def test_links_to_a_host_the_user_allowed_over_http_are_accepted():
         parse_project_page(page)
 
 
+@pytest.mark.parametrize("bad", ["http://evil.example/f/foo-1.1-py3-none-any.whl",
+                                 "HTTP://evil.example/f/foo-1.1-py3-none-any.whl",
+                                 "http://files.example:80/f/foo-1.1-py3-none-any.whl",
+                                 "file:///etc/foo-1.1-py3-none-any.whl"])
+def test_each_link_on_a_json_page_is_held_to_the_rule_whatever_its_neighbours(bad):
+    import json
+
+    from satlock.http import Response
+    from satlock.resolver.index import parse_project_page
+
+    good = {"filename": "foo-1.0-py3-none-any.whl", "url": "https://files.example/f/foo-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "a" * 64}}
+    files = [good] * 3 + [{"filename": "foo-1.1-py3-none-any.whl", "url": bad, "hashes": {"sha256": "b" * 64}}]
+    body = json.dumps({"meta": {"api-version": "1.0"}, "files": files}).encode()
+    page = Response("https://index.example/simple/foo/", 200, {"content-type": "application/vnd.pypi.simple.v1+json"}, body)
+    with pytest.raises(IndexFormatError, match="refusing the link"):
+        parse_project_page(page)
+
+
+def test_json_page_hashes_in_upper_case_or_with_other_algorithms_are_read_and_checked():
+    import json
+
+    from satlock.http import Response
+    from satlock.resolver.index import parse_project_page
+
+    def page(hashes: dict) -> Response:
+        entry = {"filename": "foo-1.0-py3-none-any.whl", "url": "https://files.example/f/foo-1.0-py3-none-any.whl",
+                 "hashes": hashes}
+        body = json.dumps({"meta": {"api-version": "1.0"}, "files": [entry]}).encode()
+        return Response("https://index.example/simple/foo/", 200, {"content-type": "application/json"}, body)
+
+    [f] = parse_project_page(page({"sha256": "AB" * 32, "md5": "c" * 32}))
+    assert f.hashes == {"sha256": "ab" * 32, "md5": "c" * 32}
+    with pytest.raises(IndexFormatError, match="sha256 is not 64 hex digits"):
+        parse_project_page(page({"sha256": "../" + "a" * 61}))
+    with pytest.raises(IndexFormatError, match="sha256 is not 64 hex digits"):
+        parse_project_page(page({"sha256": "a" * 64 + "\n"}))
+
+
 def test_wheel_whose_metadata_uses_an_unknown_compression_is_one_line(tmp_path, wheel):
     data = bytearray(wheel.read_bytes())
     name = b"foo-1.0.dist-info/METADATA"

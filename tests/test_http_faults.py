@@ -225,7 +225,7 @@ def test_only_a_certificate_that_does_not_verify_stops_the_retries() -> None:
 
     from urllib3.exceptions import MaxRetryError, SSLError
 
-    from satlock.http import _is_certificate_problem
+    from satlock.connections import is_certificate_problem as _is_certificate_problem
 
     def wrapped(inner: BaseException) -> MaxRetryError:
         outer = SSLError(inner)

@@ -182,10 +182,10 @@ def test_corrupt_page_cache_entry_is_refetched(server):
 
 
 def test_stale_page_is_fetched_again(server, monkeypatch):
-    import satlock.resolver.index as index_mod
+    import satlock.resolver.pagecache as pagecache
 
     client(server.url + "/simple").project_files("foo")
-    monkeypatch.setattr(index_mod, "DEFAULT_MAX_AGE", 0)
+    monkeypatch.setattr(pagecache, "DEFAULT_MAX_AGE", 0)
     client(server.url + "/simple").project_files("foo")
     assert len([r for r in server.requests if r[1] == "/simple/foo/"]) == 2
 

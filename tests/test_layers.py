@@ -106,10 +106,8 @@ MAX_LINES = 450
 # is not checked for staleness, so those changes merge green; remove it once its module
 # is split.
 LONG_MODULES = {
-    "satlock.resolver.index",  # the index client: pages, metadata, files
     "satlock.resolver.solve",  # the solve loop and the package encoding
     "satlock.buildenv.install",  # installing wheels and reading installed records
-    "satlock.http",  # the HTTP client
 }
 
 

@@ -1,0 +1,253 @@
+"""The core metadata of a wheel, read with as little of the wheel as the index allows.
+
+In order: the PEP 658 ``.metadata`` file; two or three HTTP range requests that read the
+zip's central directory and then just the METADATA member; the whole wheel (which the
+caller downloads into its file cache, since it will most likely be installed anyway).
+Every path refuses a METADATA member that inflates past ``MAX_METADATA_BYTES``, and the
+metadata must name the wheel it came from.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import re
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import urlsplit
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from satlock.errors import MetadataError, NetworkError, UnsafeArchiveError
+from satlock.http import HttpClient, Response, redact, url_to_path
+from satlock.resolver.candidates import DistFile
+from satlock.resolver.downloads import strip_fragment, verify
+
+__all__ = ["MAX_METADATA_BYTES", "fetch_metadata", "valid_metadata", "check_metadata"]
+
+_TAIL = 65536
+# The most core metadata satlock reads for one wheel (uv caps it too): a METADATA member
+# that inflates past this is refused rather than decompressed into memory.
+MAX_METADATA_BYTES = 5 << 20
+
+
+def fetch_metadata(http: HttpClient, file: DistFile, download: Callable[[DistFile], Path]) -> bytes:
+    """The METADATA of the wheel ``file``, by the cheapest way that works; ``download`` fetches the whole wheel."""
+    if urlsplit(file.url).scheme == "file":
+        return _metadata_from_zip(url_to_path(file.url), file)
+    if file.metadata is not None:
+        resp = http.get(strip_fragment(file.url) + ".metadata", max_bytes=MAX_METADATA_BYTES)
+        if resp.status == 200:
+            verify(resp.body, file.metadata, f"{file.filename}.metadata", resp.url)
+            return resp.body
+    data = _metadata_by_range(http, file)
+    if data is not None:
+        return data
+    return _metadata_from_zip(download(file), file)
+
+
+def _metadata_by_range(http: HttpClient, file: DistFile) -> bytes | None:
+    """METADATA through range requests, or ``None`` when the server does not do ranges."""
+    url = strip_fragment(file.url)
+    tail = http.get(url, {"Range": f"bytes=-{_TAIL}"}, partial=True)
+    if tail.status != 206:
+        return None
+    total = _content_range_total(tail)
+    if total is None:
+        return None
+    reader = _RangeReader(http, url, total, tail.body)
+    try:
+        entries = _central_directory(reader)
+        member = _pick_metadata(entries, file)
+        return reader.read_member(member, file)
+    except (zipfile.BadZipFile, struct.error, zlib.error) as exc:
+        raise MetadataError(f"{file.filename} from {redact(url)} is not a valid wheel: {exc}",
+                            hint="the index serves a corrupt file; report it to the index") from None
+
+
+class _RangeReader:
+    """Random access to a remote file through range requests, starting from its cached tail."""
+
+    def __init__(self, http: HttpClient, url: str, total: int, tail: bytes) -> None:
+        self.http, self.url, self.total = http, url, total
+        self.start, self.buf = total - len(tail), tail
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > self.total:
+            raise zipfile.BadZipFile(f"offset {offset}+{length} outside the file ({self.total} bytes)")
+        if offset >= self.start:
+            return self.buf[offset - self.start: offset - self.start + length]
+        resp = self.http.get(self.url, {"Range": f"bytes={offset}-{offset + length - 1}"}, partial=True)
+        if resp.status != 206 or len(resp.body) != length:
+            raise zipfile.BadZipFile(f"server answered a range request with HTTP {resp.status}")
+        if offset + length >= self.start:
+            self.buf = resp.body[: self.start - offset] + self.buf
+            self.start = offset
+        return resp.body
+
+    def read_member(self, member: _Member, file: DistFile) -> bytes:
+        # The local header's extra field may differ from the central directory's; read a
+        # little more than needed in one request and fetch again only if that was short.
+        if member.compressed_size > MAX_METADATA_BYTES:
+            raise _metadata_too_large(file)
+        guess = 30 + len(member.name) + 256 + member.compressed_size
+        head = self.read(member.offset, min(guess, self.total - member.offset))
+        if head[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile("bad local file header")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        start = 30 + name_len + extra_len
+        data = head[start: start + member.compressed_size]
+        if len(data) < member.compressed_size:
+            data = self.read(member.offset + start, member.compressed_size)
+        if member.method == zipfile.ZIP_STORED:
+            return data
+        if member.method == zipfile.ZIP_DEFLATED:
+            inflated = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
+            if len(inflated) > MAX_METADATA_BYTES:
+                raise _metadata_too_large(file)
+            return inflated
+        raise zipfile.BadZipFile(f"unsupported compression method {member.method} for {member.name}")
+
+
+class _Member:
+    def __init__(self, name: str, offset: int, compressed_size: int, method: int) -> None:
+        self.name, self.offset, self.compressed_size, self.method = name, offset, compressed_size, method
+
+
+def _central_directory(reader: _RangeReader) -> list[_Member]:
+    tail = reader.read(max(0, reader.total - min(reader.total, _TAIL)), min(reader.total, _TAIL))
+    eocd = tail.rfind(b"PK\x05\x06")
+    if eocd < 0:
+        raise zipfile.BadZipFile("no end of central directory record")
+    eocd_pos = reader.total - len(tail) + eocd
+    _sig, _disk, _cd_disk, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[eocd: eocd + 22])
+    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
+        locator = reader.read(eocd_pos - 20, 20)
+        if locator[:4] != b"PK\x06\x07":
+            raise zipfile.BadZipFile("no zip64 locator")
+        (z64_pos,) = struct.unpack("<Q", locator[8:16])
+        record = reader.read(z64_pos, 56)
+        if record[:4] != b"PK\x06\x06":
+            raise zipfile.BadZipFile("bad zip64 end record")
+        count, cd_size, cd_offset = struct.unpack("<QQQ", record[32:56])
+    cd = reader.read(cd_offset, cd_size)
+    members, pos = [], 0
+    for _ in range(count):
+        if cd[pos: pos + 4] != b"PK\x01\x02":
+            raise zipfile.BadZipFile("bad central directory entry")
+        method, = struct.unpack("<H", cd[pos + 10: pos + 12])
+        csize, usize = struct.unpack("<LL", cd[pos + 20: pos + 28])
+        name_len, extra_len, comment_len = struct.unpack("<HHH", cd[pos + 28: pos + 34])
+        (offset,) = struct.unpack("<L", cd[pos + 42: pos + 46])
+        name = cd[pos + 46: pos + 46 + name_len].decode("utf-8", errors="replace")
+        extra = cd[pos + 46 + name_len: pos + 46 + name_len + extra_len]
+        csize, offset = _zip64_fields(extra, usize, csize, offset)
+        members.append(_Member(name, offset, csize, method))
+        pos += 46 + name_len + extra_len + comment_len
+    return members
+
+
+def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int]:
+    """Compressed size and header offset, taken from the zip64 extra field where they overflow."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[pos: pos + 4])
+        if tag == 0x0001:
+            values = list(struct.unpack(f"<{size // 8}Q", extra[pos + 4: pos + 4 + size - size % 8]))
+            if usize == 0xFFFFFFFF and values:
+                values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            if offset == 0xFFFFFFFF and values:
+                offset = values.pop(0)
+            break
+        pos += 4 + size
+    return csize, offset
+
+
+def _metadata_names(names: Iterable[str]) -> list[str]:
+    return [n for n in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+
+
+def _pick_metadata(members: list[_Member], file: DistFile) -> _Member:
+    by_name = {m.name: m for m in members}
+    return by_name[_choose_metadata_name(list(by_name), file)]
+
+
+def _choose_metadata_name(names: list[str], file: DistFile) -> str:
+    candidates = _metadata_names(names)
+    if len(candidates) > 1:
+        parsed = file.parse()
+        if parsed is not None:
+            want = {n for n in candidates
+                    if canonicalize_name(n.split("/")[0][: -len(".dist-info")].rsplit("-", 1)[0]) == parsed[0]}
+            candidates = sorted(want) or candidates
+    if not candidates:
+        raise MetadataError(f"{file.filename} has no .dist-info/METADATA", hint="the wheel is broken; report it upstream")
+    return candidates[0]
+
+
+def _metadata_too_large(file: DistFile) -> UnsafeArchiveError:
+    # Not a broken candidate to leave out but hostile input: it stops the lock.
+    return UnsafeArchiveError(f"the METADATA of {file.filename} ({redact(file.url)}) is larger than "
+                         f"{MAX_METADATA_BYTES >> 20} MiB; refusing to read it",
+                         hint="the wheel is broken or hostile; report it to the index")
+
+
+def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            with zf.open(_choose_metadata_name(zf.namelist(), file)) as member:
+                # Read one byte past the cap, whatever size the zip claims: a lying
+                # header cannot make this inflate more than that.
+                data = member.read(MAX_METADATA_BYTES + 1)
+            if len(data) > MAX_METADATA_BYTES:
+                raise _metadata_too_large(file)
+            return data
+    except FileNotFoundError:
+        raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError (a subclass): an unknown compression.
+        raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
+                            hint="remove the broken file, or report it to the index") from None
+
+
+def _parse_headers(data: bytes) -> tuple[str, str] | None:
+    if not data.strip():
+        return None
+    try:
+        msg = email.parser.BytesHeaderParser().parsebytes(data)
+    except (ValueError, TypeError):
+        return None
+    name, version = msg.get("Name"), msg.get("Version")
+    return (str(name), str(version)) if name and version else None
+
+
+def valid_metadata(data: bytes) -> bool:
+    return _parse_headers(data) is not None
+
+
+def check_metadata(data: bytes, file: DistFile) -> None:
+    """The metadata must belong to the wheel it came from, or the lock would lie."""
+    found = _parse_headers(data)
+    if found is None:
+        raise MetadataError(f"the metadata of {file.filename} ({redact(file.url)}) has no Name/Version",
+                            hint="the index serves broken metadata; report it to the index")
+    parsed = file.parse()
+    if parsed is None:
+        return
+    try:
+        same = canonicalize_name(found[0]) == parsed[0] and Version(found[1]) == parsed[1]
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise MetadataError(f"{file.filename} says it is {found[0]} {found[1]} in its metadata",
+                            hint="the wheel is mislabelled; report it upstream")
+
+
+def _content_range_total(resp: Response) -> int | None:
+    m = re.fullmatch(r"bytes \d+-\d+/(\d+)", (resp.header("content-range") or "").strip())
+    return int(m.group(1)) if m else None

@@ -1,0 +1,43 @@
+"""A warm lock reads everything from the cache: it asks the index nothing, and so does
+not even import the HTTP stack (urllib3, http.client, ssl), which is most of its start-up.
+Checked without timing anything, by what a fresh interpreter imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+
+_RUN = ("import json, sys\n"
+        "from satlock.cli.entry import main\n"
+        "sys.argv = ['satlock', 'lock', '--index-url', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('\\nLOADED=' + json.dumps(sorted(m for m in ('urllib3', 'http.client', 'ssl') if m in sys.modules)))\n")
+
+
+def _lock(project: Path, index_url: str, cache: Path) -> list[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}, "SATLOCK_CACHE_DIR": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", _RUN, index_url], capture_output=True, text=True, cwd=project,
+                          env=env, check=True)
+    return json.loads(proc.stdout.rpartition("\nLOADED=")[2])
+
+
+def test_a_warm_lock_asks_the_index_nothing_and_loads_no_http_stack(tmp_path):
+    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
+    root = tmp_path / "index"
+    build_index(root, wheels)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    with IndexServer(root) as srv:
+        assert "urllib3" in _lock(project, f"{srv.url}/simple", tmp_path / "cache")
+        cold = (project / "pylock.toml").read_bytes()
+        (project / "pylock.toml").unlink()
+        before = len(srv.requests)
+        assert _lock(project, f"{srv.url}/simple", tmp_path / "cache") == []
+        assert len(srv.requests) == before
+    assert (project / "pylock.toml").read_bytes() == cold
