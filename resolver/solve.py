@@ -42,7 +42,11 @@ versions of that solution (one build per round) and the loop goes on.
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
-most preferred version that is still possible.
+most preferred version that is still possible. Before each question it checks whether the
+current model, moved to that version, is still a model (often it is: the model's pick was
+arbitrary); and every question goes through a unit-propagation trail of the decisions
+(resolver/propagate.py), which answers some without the solver and sends the others
+reduced to the clauses the decisions leave open.
 """
 
 from __future__ import annotations
@@ -50,9 +54,8 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Container, Iterable, Mapping, Sequence
 
-import pycosat
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -61,6 +64,7 @@ from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.propagate import Model, Trail
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 from satlock.resolver.variants import Variant, VariantTable
 
@@ -152,6 +156,7 @@ class Solver:
         self.left_out: list[str] = []
         self.roots: list[RootRequirement] = []
         self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
+        self._marker_cache: dict[tuple[int, str], tuple[Marker, bool]] = {}
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
         self._overrides: dict[NormalizedName, list[Requirement]] = {}
@@ -163,7 +168,10 @@ class Solver:
         self.variants = VariantTable(self.enc)
         self._variant_deps: dict[int, list[tuple[Requirement, str | None]]] = {}
         self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
-        self._model: set[int] = set()
+        self._model: Container[int] = set()
+        self._base: Trail | None = None
+        self._base_size = 0
+        self._base_rewrites = 0
         self._build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
 
     # -- building the encoding ---------------------------------------------------------
@@ -213,7 +221,13 @@ class Solver:
     def _active(self, marker: Marker | None, extra: str = "") -> bool:
         if marker is None:
             return True
-        return marker.evaluate({**self.environment, "extra": extra})
+        # The same markers are asked about again on every walk of every round; the cache
+        # holds the marker too, so its id cannot be reused while the entry lives.
+        key = (id(marker), extra)
+        hit = self._marker_cache.get(key)
+        if hit is None:
+            hit = self._marker_cache[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
+        return hit[1]
 
     def _apply_overrides(self, req: Requirement) -> list[Requirement]:
         return self._overrides.get(canonicalize_name(req.name), [req])
@@ -322,10 +336,10 @@ class Solver:
             self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
                              self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
 
-    def _pick_variant(self, candidate: Candidate, model: set[int], units: list[list[int]] | None) -> set[int]:
+    def _pick_variant(self, candidate: Candidate, model: Model, trail: Trail | None) -> Model:
         """Decide which variant of a chosen ``candidate`` the solution uses, preferred first.
 
-        With ``units`` (the preference search) the choice is made the most preferred one
+        With ``trail`` (the preference search) the choice is made the most preferred one
         that stays satisfiable and is fixed; without, it is read from ``model``.
         Returns the (possibly new) model.
         """
@@ -336,22 +350,22 @@ class Solver:
             if v in model:
                 found = v
                 break
-            if units is not None:
-                trial = self._sat(units + [[v]])
+            if trail is not None:
+                trial = self._sat(trail, [v])
                 if trial is not None:
                     model, found = trial, v
                     break
         else:
             found = options[-1][0]
-        if units is not None:
-            units.append([found])
+        if trail is not None:
+            trail.decide(found)
         chosen = next(variant for v, variant in options if v == found)
         self._picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
-        if chosen is None and units is not None:
-            model = self._pick_build_versions(candidate, model, units)
+        if chosen is None and trail is not None:
+            model = self._pick_build_versions(candidate, model, trail)
         return model
 
-    def _pick_build_versions(self, candidate: Candidate, model: set[int], units: list[list[int]]) -> set[int]:
+    def _pick_build_versions(self, candidate: Candidate, model: Model, trail: Trail) -> Model:
         """For a build still to be made: the versions of its build environment's packages
         that the runtime does not reach but the model has (the blocks in variants.py leave
         the model a version other than the one already built against, when a build
@@ -364,10 +378,10 @@ class Solver:
                 continue
             for c in cands:
                 v = self.enc.var(c)
-                trial = model if v in model else self._sat(units + [[v]])
+                trial = model if v in model else self._sat(trail, [v])
                 if trial is not None:
                     model = trial
-                    units.append([v])
+                    trail.decide(v)
                     versions[name] = c
                     break
         self._build_versions[candidate.key] = versions
@@ -429,22 +443,30 @@ class Solver:
 
     # -- SAT calls ---------------------------------------------------------------------
 
-    def _sat(self, extra_clauses: Sequence[list[int]] = ()) -> set[int] | None:
-        self.stats.solver_calls += 1
+    def _trail(self) -> Trail:
+        """Unit propagation over the clauses so far, nothing decided (see resolver/propagate.py)."""
+        if self._base is None or self._base_rewrites != self.enc.rewrites:
+            self._base, self._base_size, self._base_rewrites = Trail(), 0, self.enc.rewrites
         start = time.perf_counter()
-        result = pycosat.solve(self.enc.clauses + list(extra_clauses), vars=self.enc.num_vars)
+        self._base.add(self.enc.clauses[self._base_size:], self.enc.num_vars)
+        self._base_size = len(self.enc.clauses)
         self.stats.solve_seconds += time.perf_counter() - start
-        if result == "UNSAT":
-            return None
-        if result == "UNKNOWN":
-            raise RuntimeError("pycosat gave up")
-        return {lit for lit in result if lit > 0}
+        return self._base
+
+    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
+        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None."""
+        calls = trail.solver_calls
+        start = time.perf_counter()
+        model = trail.solve(units, clause)
+        self.stats.solve_seconds += time.perf_counter() - start
+        self.stats.solver_calls += trail.solver_calls - calls
+        return model
 
     def _eligible(self, name: NormalizedName) -> list[Candidate]:
         """The candidates of ``name`` some requirement accepts, in preference order."""
         return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
 
-    def _chosen_in(self, model: set[int], cands: list[Candidate]) -> int | None:
+    def _chosen_in(self, model: Model, cands: list[Candidate]) -> int | None:
         for i, c in enumerate(cands):
             if self.enc.var(c) in model:
                 return i
@@ -483,7 +505,7 @@ class Solver:
             reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
         return order, extras
 
-    def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[set[int], dict[NormalizedName, Candidate]]:
+    def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[Model, dict[NormalizedName, Candidate]]:
         """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
 
         Each conflicting hint costs a binary search for the longest prefix that still holds;
@@ -491,39 +513,43 @@ class Solver:
         """
         pending = [(n, c) for n, c in hints.items() if c.key in self.enc.var_of]
         kept: list[tuple[NormalizedName, Candidate]] = []
-        model: set[int] | None = None
+        model: Model | None = None
+        trail = self._trail()
 
-        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[list[int]]:
-            return [[self.enc.var(c)] for _, c in pairs]
+        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[int]:
+            return [self.enc.var(c) for _, c in pairs]
 
-        trial = self._sat(units(pending))
+        trial = self._sat(trail, units(pending))
         if trial is not None:
             return trial, dict(pending)
-        if self._sat() is None:
+        if self._sat(trail) is None:
             raise Unsatisfiable(self.enc, self.excluded)
         conflicts = 0
         while pending and conflicts < MAX_HINT_CONFLICTS:
             conflicts += 1
-            trial = self._sat(units(kept + pending))
+            trial = self._sat(trail, units(kept + pending))
             if trial is not None:
                 return trial, dict(kept + pending)
             lo, hi = 0, len(pending) - 1
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                trial = self._sat(units(kept + pending[:mid]))
+                trial = self._sat(trail, units(kept + pending[:mid]))
                 if trial is None:
                     hi = mid - 1
                 else:
+                    # The model may keep more hints than asked: the prefix it keeps holds.
                     model, lo = trial, mid
+                    while lo < hi and self.enc.var(pending[lo][1]) in trial:
+                        lo += 1
             kept += pending[:lo]
             pending = pending[lo + 1:]
         if model is None:
-            model = self._sat(units(kept))
+            model = self._sat(trail, units(kept))
         if model is None:
             raise Unsatisfiable(self.enc, self.excluded)
         return model, dict(kept)
 
-    def _model_choice(self, model: set[int], kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
+    def _model_choice(self, model: Model, kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
         """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
         reached from the project's requirements.
 
@@ -551,7 +577,8 @@ class Solver:
         """The lexicographically preferred choice for every required package (see module docstring)."""
         model, hints = self._consistent_hints(hints)
         fixed: dict[NormalizedName, Candidate] = {}
-        units: list[list[int]] = []
+        trail = self._trail()
+        start = trail.mark()
         signature = 0
         optimistic_failures = 0
 
@@ -574,9 +601,9 @@ class Solver:
             if lo < hi and optimistic_failures < MAX_OPTIMISTIC_FAILURES:
                 # Ask for the best remaining version together with the hints of every package
                 # not fixed yet: when it holds, the new model settles the rest without calls.
-                rest = [[self.enc.var(c)] for n, c in hints.items()
+                rest = [self.enc.var(c) for n, c in hints.items()
                         if n not in fixed and n != name and c.key in self.enc.var_of]
-                trial = self._sat(units + [[self.enc.var(cands[lo])]] + rest)
+                trial = self._sat(trail, [self.enc.var(cands[lo]), *rest])
                 if trial is not None:
                     model, hi = trial, lo
                 else:
@@ -586,8 +613,16 @@ class Solver:
             # close to the most preferred one, so this costs O(log distance) calls.
             width = 1
             while lo < hi:
+                # Often the best remaining version fits the current model as it is (the
+                # model's pick was arbitrary): check that without the solver.
+                best = self.enc.var(cands[lo])
+                changes = {v: b for v, b in self.enc.only(name, best).items() if (v in model) != b}
+                repaired = trail.repair(model, changes)
+                if repaired is not None:
+                    model, hi = repaired, lo
+                    break
                 end = min(lo + width, hi)
-                better = self._sat(units + [[self.enc.var(c) for c in cands[lo:end]]])
+                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]])
                 if better is None:
                     lo, width = end, width * 2
                 else:
@@ -595,14 +630,17 @@ class Solver:
             self._proven[name] = ((signature, len(cands)), hi)
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
-            units.append([self.enc.var(cands[hi])])
-            model = self._pick_variant(cands[hi], model, units)
+            trail.decide(self.enc.var(cands[hi]))
+            model = self._pick_variant(cands[hi], model, trail)
             if self.variants.has_variants(cands[hi]):
                 picked = self._picked_variant.get(cands[hi].key)
                 signature = hash((signature, picked[0] if picked is not None else -1))
             return cands[hi]
 
-        self._walk(pick)
+        try:
+            self._walk(pick)
+        finally:
+            trail.backtrack(start)
         self._model = model
         return fixed
 
