@@ -30,10 +30,22 @@ UNKNOWN, TRUE, FALSE = 0, 1, 2
 # The trail may grow by this many literals (or an eighth of the clauses) before the reduced
 # problem is computed again.
 REFRESH = 256
+# A failed-literal probe gives up after assigning this many literals: most conflicts show
+# early, and a long propagation (a package with a thousand versions) costs more in Python
+# than the solver call it might save.
+PROBE_LIMIT = 100
 
 
 def _slot(lit: int) -> int:
     return 2 * lit if lit > 0 else -2 * lit + 1
+
+
+def _rank(value: bytearray, lit: int) -> int:
+    """0 when ``lit`` is true, 1 when unassigned, 2 when false (for choosing watches)."""
+    current = value[lit if lit > 0 else -lit]
+    if not current:
+        return 1
+    return 0 if (current == TRUE) == (lit > 0) else 2
 
 
 class Model:
@@ -73,8 +85,7 @@ class Trail:
         self.value = bytearray(1)
         self._clauses: list[list[int]] = []
         self._occ: list[list[int]] = [[], []]
-        self._true: list[int] = []
-        self._free: list[int] = []
+        self._watches: list[list[int]] = [[], []]
         self._trail: list[int] = []
         self._reduced: list[list[int]] | None = None
         self._reduced_at = 0
@@ -86,86 +97,99 @@ class Trail:
         """Add clauses (and variables up to ``num_vars``); only while nothing is decided
         (what the trail holds then follows from the clauses, so it stays true)."""
         if num_vars > self.num_vars:
-            self.value.extend(bytes(num_vars - self.num_vars))
-            self._occ.extend([] for _ in range(2 * (num_vars - self.num_vars)))
+            grow = num_vars - self.num_vars
+            self.value.extend(bytes(grow))
+            self._occ.extend([] for _ in range(2 * grow))
+            self._watches.extend([] for _ in range(2 * grow))
             self.num_vars = num_vars
-        value, occ = self.value, self._occ
+        value, occ, watches = self.value, self._occ, self._watches
         units: list[int] = []
         for clause in clauses:
             lits = list(dict.fromkeys(clause))
             if len(lits) > 1 and len(set(map(abs, lits))) < len(lits):
                 continue  # a tautology (both a literal and its negation): always satisfied
             index = len(self._clauses)
-            self._clauses.append(lits)
-            true = free = 0
             for lit in lits:
                 occ[_slot(lit)].append(index)
-                current = value[lit if lit > 0 else -lit]
-                if not current:
-                    free += 1
-                elif (current == TRUE) == (lit > 0):
-                    true += 1
-                    free += 1
-            self._true.append(true)
-            self._free.append(free)
-            if not true:
-                if free == 0:
-                    self.conflict = True
-                elif free == 1:
-                    units.extend(lit for lit in lits if not value[lit if lit > 0 else -lit])
+            # Watch two literals that are not false (true ones first), if there are two.
+            lits.sort(key=lambda lit: _rank(value, lit))
+            self._clauses.append(lits)
+            if not lits:
+                self.conflict = True
+                continue
+            if len(lits) >= 2:
+                watches[_slot(lits[0])].append(index)
+                watches[_slot(lits[1])].append(index)
+            first = _rank(value, lits[0])
+            if first == 2:
+                self.conflict = True
+            elif first == 1 and (len(lits) == 1 or _rank(value, lits[1]) == 2):
+                units.append(lits[0])
         if units and not self._assign(units):
             self.conflict = True
         self._reduced = None
 
     # -- propagation ---------------------------------------------------------------------
 
-    def _assign(self, lits: Sequence[int]) -> bool:
-        """Make ``lits`` true and propagate; False on a conflict (the trail then holds what
-        was assigned so far, consistently, for ``undo``)."""
-        value, occ, true, free, clauses, trail = self.value, self._occ, self._true, self._free, self._clauses, self._trail
+    def _assign(self, lits: Sequence[int], limit: int | None = None) -> bool:
+        """Make ``lits`` true and propagate (two watched literals per clause); False on a
+        conflict (the trail then holds what was assigned so far, for ``undo``). With
+        ``limit``, stop (True: no conflict found) once that many literals are assigned."""
+        value, watches, clauses, trail = self.value, self._watches, self._clauses, self._trail
         queue = list(lits)
-        ok = True
-        while queue and ok:
+        stop = len(trail) + limit if limit is not None else None
+        while queue:
+            if stop is not None and len(trail) >= stop:
+                return True
             lit = queue.pop()
             var = lit if lit > 0 else -lit
             want = TRUE if lit > 0 else FALSE
             current = value[var]
             if current:
                 if current != want:
-                    ok = False
+                    return False
                 continue
             value[var] = want
             trail.append(lit)
-            for index in occ[_slot(lit)]:
-                true[index] += 1
-            for index in occ[_slot(-lit)]:
-                free[index] -= 1
-                if true[index]:
+            false = -lit
+            slot = _slot(false)
+            watching = watches[slot]
+            keep: list[int] = []
+            for position, index in enumerate(watching):
+                clause = clauses[index]
+                if clause[0] == false:
+                    clause[0], clause[1] = clause[1], false
+                other = clause[0]
+                v = other if other > 0 else -other
+                if value[v] == (TRUE if other > 0 else FALSE):
+                    keep.append(index)
                     continue
-                left = free[index]
-                if left == 0:
-                    ok = False
-                elif left == 1:
-                    for other in clauses[index]:
-                        v = other if other > 0 else -other
-                        if not value[v]:
-                            queue.append(other)
-                            break
-        return ok
+                for k in range(2, len(clause)):
+                    candidate = clause[k]
+                    w = candidate if candidate > 0 else -candidate
+                    if value[w] != (FALSE if candidate > 0 else TRUE):
+                        clause[1], clause[k] = candidate, false
+                        watches[_slot(candidate)].append(index)
+                        break
+                else:
+                    keep.append(index)
+                    if value[v]:  # the other watch is false too: a conflict
+                        keep.extend(watching[position + 1:])
+                        watches[slot] = keep
+                        return False
+                    queue.append(other)
+            watches[slot] = keep
+        return True
 
     def mark(self) -> int:
         return len(self._trail)
 
     def undo(self, mark: int) -> None:
-        """Take back every assignment made since ``mark``."""
-        value, occ, true, free, trail = self.value, self._occ, self._true, self._free, self._trail
+        """Take back every assignment made since ``mark`` (watches stay valid as they are)."""
+        value, trail = self.value, self._trail
         while len(trail) > mark:
             lit = trail.pop()
             value[lit if lit > 0 else -lit] = UNKNOWN
-            for index in occ[_slot(lit)]:
-                true[index] -= 1
-            for index in occ[_slot(-lit)]:
-                free[index] += 1
 
     def backtrack(self, mark: int) -> None:
         """Take back the decisions made since ``mark`` (and what they propagated)."""
@@ -201,9 +225,19 @@ class Trail:
         """
         trail = self._trail
         if self._reduced is None or len(trail) - self._reduced_at > max(REFRESH, len(self._clauses) // 8):
-            value, true = self.value, self._true
-            self._reduced = [[lit for lit in clause if not value[lit if lit > 0 else -lit]]
-                             for clause, t in zip(self._clauses, true) if not t]
+            value = self.value
+            reduced = []
+            for clause in self._clauses:
+                open_lits = []
+                for lit in clause:
+                    current = value[lit if lit > 0 else -lit]
+                    if not current:
+                        open_lits.append(lit)
+                    elif (current == TRUE) == (lit > 0):
+                        break
+                else:
+                    reduced.append(open_lits)
+            self._reduced = reduced
             self._reduced_at = len(trail)
         return self._reduced + [[lit] for lit in trail[self._reduced_at:]]
 
@@ -220,9 +254,20 @@ class Trail:
         for lit in units:
             if value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE):
                 return True
-        if clause is not None:
-            return all(value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE) for lit in clause)
-        return False
+        if clause is None:
+            return False
+        if not units:
+            # Failed literals: one whose propagation ends in a conflict is false under the
+            # trail, for good (until a backtrack).
+            for lit in clause:
+                if value[lit if lit > 0 else -lit]:
+                    continue
+                mark = self.mark()
+                failed = not self._assign([lit], PROBE_LIMIT)
+                self.undo(mark)
+                if failed:
+                    self._learn([-lit])
+        return all(value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE) for lit in clause)
 
     def _learn(self, lits: Sequence[int]) -> None:
         """Add ``lits``, which follow from the trail, to it (until a backtrack)."""
