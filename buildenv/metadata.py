@@ -48,6 +48,7 @@ from satlock.resolver.index import IndexClient
 from satlock.parallel import fetch_many
 from satlock.resolver.indexprovider import IndexProvider
 from satlock.http import strip_credentials
+from satlock.resolver.origin import Origin
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target, make_target
@@ -208,7 +209,7 @@ class ProfileBuilder:
         solver = Solver(provider, target.environment, Policy(constraints=constraints))
         try:
             with provider:
-                resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
+                resolution = solver.solve([RootRequirement(r, Origin.build(name)) for r in reqs])
         except Unsatisfiable as e:
             message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
             raise (BuildEnvConflict if constraints else ResolutionError)(message) from None

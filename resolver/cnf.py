@@ -33,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
+from satlock.resolver.origin import Origin
 
 
 class ReasonKind(enum.StrEnum):
@@ -64,7 +65,7 @@ class Reason:
     kind: ReasonKind
     requirement: Requirement | None = None
     parent: Candidate | None = None
-    where: str = ""
+    where: Origin | None = None
     detail: str = ""
 
 
@@ -165,6 +166,26 @@ class Encoding:
             name = canonicalize_name(reason.requirement.name)
             for extra in extras:
                 self._add(negated_guard + [self.extra(name, extra)], reason)
+
+    def take_new_extra(self) -> tuple[NormalizedName, str] | None:
+        """The newest extra ``name[extra]`` that got a variable and was not taken yet (the
+        solver adds the clauses of what it brings in), or None."""
+        return self.new_extras.pop() if self.new_extras else None
+
+    def extras_of(self, name: NormalizedName) -> list[tuple[str, int]]:
+        """Every extra of ``name`` asked for so far, with its variable."""
+        return [(extra, v) for (n, extra), v in self.extra_var.items() if n == name]
+
+    def clause_count(self) -> int:
+        return len(self.clauses)
+
+    def clauses_since(self, start: int) -> list[Clause]:
+        """The clauses added since there were ``start`` of them."""
+        return self.clauses[start:]
+
+    def clauses_with_reasons(self) -> list[tuple[Clause, Reason | None]]:
+        """Every clause with its reason (``None`` for the structural ones), for ``explain``."""
+        return list(zip(self.clauses, self.reasons))
 
     def new_variable(self) -> int:
         """A variable that stands for no candidate (a build variant, say); the caller gives it clauses."""

@@ -56,14 +56,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable, Container, Iterable, Mapping, Sequence
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.matching import Dependency, Matcher
+from satlock.resolver.origin import CONSTRAINTS, DEPENDENCIES, Origin
 from satlock.resolver.propagate import Model, Trail
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 from satlock.resolver.variants import Variant, VariantTable
@@ -84,7 +84,7 @@ class RootRequirement:
     """A requirement of the project, and the table it was written in (for messages and lock markers)."""
 
     requirement: Requirement
-    where: str = "project.dependencies"
+    where: Origin = DEPENDENCIES
 
 
 @dataclass
@@ -146,27 +146,23 @@ class Solver:
     def __init__(self, provider: Provider, environment: Mapping[str, str], policy: Policy | None = None) -> None:
         self.provider = provider
         self.environment = dict(environment)
-        self.python = Version(self.environment["python_full_version"])
+        self.match = Matcher(self.environment, allow_prereleases=(policy or Policy()).allow_prereleases,
+                             overrides=(policy or Policy()).overrides)
         self.policy = policy or Policy()
         self.enc = Encoding()
         self.stats = SolveStats()
-        self.deps: dict[tuple[str, str], list[tuple[Requirement, str | None]]] = {}
+        self.deps: dict[tuple[str, str], list[Dependency]] = {}
         self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
         self.left_out: list[str] = []
         self.roots: list[RootRequirement] = []
-        self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
-        self._marker_cache: dict[tuple[int, str], tuple[Marker, bool]] = {}
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
-        self._overrides: dict[NormalizedName, list[Requirement]] = {}
-        for r in self.policy.overrides:
-            self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
         self._constraints: dict[NormalizedName, list[Requirement]] = {}
         for r in self.policy.constraints:
             self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
         self.variants = VariantTable(self.enc)
-        self._variant_deps: dict[int, list[tuple[Requirement, str | None]]] = {}
+        self._variant_deps: dict[int, list[Dependency]] = {}
         self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
         self._model: Container[int] = set()
         self._base: Trail | None = None
@@ -194,47 +190,17 @@ class Solver:
             self.enc.add_name(name, ordered)
             self.stats.candidates += len(ordered)
             for constraint in self._constraints.get(name, []):
-                allowed = set(map(id, self._match(constraint, ordered)))
+                allowed = set(map(id, self.match.matches(constraint, ordered)))
                 for c in ordered:
                     if id(c) not in allowed:
-                        self.enc.exclude(Reason(ReasonKind.CONSTRAINT, constraint, where="tool.satlock.constraints"), c)
-
-    def _match(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
-        spec: SpecifierSet = req.specifier
-        direct = [c for c in candidates if c.direct is not None]
-        if direct:
-            return [c for c in direct if spec.contains(c.version, prereleases=True)]
-        if self.policy.allow_prereleases:
-            ok = set(spec.filter((c.version for c in candidates), prereleases=True))
-        else:
-            ok = set(spec.filter(c.version for c in candidates))
-        return [c for c in candidates if c.version in ok]
+                        self.enc.exclude(Reason(ReasonKind.CONSTRAINT, constraint, where=CONSTRAINTS), c)
 
     def _matching(self, req: Requirement) -> list[Candidate]:
-        name = canonicalize_name(req.name)
-        key = (name, str(req.specifier))
-        if key not in self._matching_cache:
-            self._matching_cache[key] = self._match(req, self.enc.candidates_of[name])
-        return self._matching_cache[key]
-
-    def _active(self, marker: Marker | None, extra: str = "") -> bool:
-        if marker is None:
-            return True
-        # The same markers are asked about again on every walk of every round; the cache
-        # holds the marker too, so its id cannot be reused while the entry lives.
-        key = (id(marker), extra)
-        hit = self._marker_cache.get(key)
-        if hit is None:
-            hit = self._marker_cache[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
-        return hit[1]
-
-    def _apply_overrides(self, req: Requirement) -> list[Requirement]:
-        return self._overrides.get(canonicalize_name(req.name), [req])
+        return self.match.matching(req, self.enc.candidates_of[canonicalize_name(req.name)])
 
     def _add_roots(self, roots: Sequence[RootRequirement]) -> None:
-        active = [r for r in roots if self._active(r.requirement.marker)]
-        reqs = [(o, r.where) for r in active for o in self._apply_overrides(r.requirement)]
+        active = [r for r in roots if self.match.active(r.requirement.marker)]
+        reqs = [(o, r.where) for r in active for o in self.match.overridden(r.requirement)]
         self.roots = [RootRequirement(req, where) for req, where in reqs]
         self._ensure_names(canonicalize_name(r.requirement.name) for r in self.roots)
         for root in self.roots:
@@ -247,26 +213,19 @@ class Solver:
         key = candidate.key
         v = self.enc.var(candidate)
         self.provides[key] = deps.provides_extras
-        if deps.requires_python is not None and not deps.requires_python.contains(self.python, prereleases=True):
+        if not self.match.supports_python(deps.requires_python):
             self.enc.exclude(Reason(ReasonKind.PYTHON, parent=candidate, detail=str(deps.requires_python)), candidate)
             self.deps[key] = []
             return
-        listed: list[tuple[Requirement, str | None]] = []
-        for raw in deps.requires:
-            for req in self._apply_overrides(raw):
-                if req.marker is None or self._active(req.marker):
-                    listed.append((req, None))
-                else:
-                    listed.append((req, "?"))
+        listed = self.match.dependencies(deps.requires)
         self.deps[key] = listed
-        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
-        for req, cond in listed:
-            if cond is None:
-                self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
+        always = [d.requirement for d in listed if d.always]
+        self._ensure_names(canonicalize_name(r.name) for r in always)
+        for req in always:
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
         name = candidate.name
-        for (ename, extra), evar in list(self.enc.extra_var.items()):
-            if ename == name:
-                self._add_extra_clauses(candidate, extra, evar)
+        for extra, evar in self.enc.extras_of(name):
+            self._add_extra_clauses(candidate, extra, evar)
         self._drain_new_extras()
         builds_variants = getattr(self.provider, "builds_variants", None)
         if builds_variants is not None and builds_variants(candidate):
@@ -284,8 +243,7 @@ class Solver:
         self._expand(candidate, deps)
 
     def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
-        listed = self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate)
-        return [req for req, cond in listed if cond is not None and self._active(req.marker, extra)]
+        return self.match.with_extra(self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate), extra)
 
     def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
         reqs = self._extra_requirements(candidate, extra)
@@ -297,9 +255,9 @@ class Solver:
                              guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:
-        while self.enc.new_extras:
-            name, extra = self.enc.new_extras.pop()
-            evar = self.enc.extra_var[(name, extra)]
+        while (new := self.enc.take_new_extra()) is not None:
+            name, extra = new
+            evar = self.enc.extra(name, extra)
             for c in self.enc.candidates_of[name]:
                 if c.key in self.deps:
                     self._add_extra_clauses(c, extra, evar)
@@ -308,29 +266,27 @@ class Solver:
 
     # -- build variants (see resolver/variants.py) -----------------------------------------
 
-    def _picked_variant_deps(self, candidate: Candidate) -> list[tuple[Requirement, str | None]]:
+    def _picked_variant_deps(self, candidate: Candidate) -> list[Dependency]:
         picked = self._picked_variant.get(candidate.key)
         return self._variant_deps.get(picked[0], []) if picked is not None else []
 
     def _add_variant(self, candidate: Candidate, variant: Variant, guard: int) -> None:
         """The clauses of what one build of ``candidate`` declared, guarded by its variable."""
-        listed = [(req, None if req.marker is None or self._active(req.marker) else "?")
-                  for raw in variant.dependencies.requires for req in self._apply_overrides(raw)]
+        listed = self.match.dependencies(variant.dependencies.requires)
         self._variant_deps[guard] = listed
-        if variant.dependencies.requires_python is not None and not variant.dependencies.requires_python.contains(self.python, prereleases=True):
+        if not self.match.supports_python(variant.dependencies.requires_python):
             self.enc.add_clause([-guard], Reason(ReasonKind.PYTHON, parent=candidate, detail=str(variant.dependencies.requires_python)))
-        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
+        always = [d.requirement for d in listed if d.always]
+        self._ensure_names(canonicalize_name(r.name) for r in always)
         what = variant.describe()
-        for req, cond in listed:
-            if cond is None:
-                self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
-                                 extras=sorted(req.extras))
-        for (ename, extra), evar in list(self.enc.extra_var.items()):
-            if ename == candidate.name:
-                self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
+        for req in always:
+            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
+                             extras=sorted(req.extras))
+        for extra, evar in self.enc.extras_of(candidate.name):
+            self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
 
     def _add_variant_extra_clauses(self, candidate: Candidate, variant: Variant, guard: int, extra: str, evar: int) -> None:
-        reqs = [req for req, cond in self._variant_deps.get(guard, []) if cond is not None and self._active(req.marker, extra)]
+        reqs = self.match.with_extra(self._variant_deps.get(guard, []), extra)
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
             self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
@@ -448,8 +404,8 @@ class Solver:
         if self._base is None or self._base_rewrites != self.enc.rewrites:
             self._base, self._base_size, self._base_rewrites = Trail(), 0, self.enc.rewrites
         start = time.perf_counter()
-        self._base.add(self.enc.clauses[self._base_size:], self.enc.num_vars)
-        self._base_size = len(self.enc.clauses)
+        self._base.add(self.enc.clauses_since(self._base_size), self.enc.num_vars)
+        self._base_size = self.enc.clause_count()
         self.stats.solve_seconds += time.perf_counter() - start
         return self._base
 
@@ -499,7 +455,7 @@ class Solver:
                 continue
             if name not in order:
                 order.append(name)
-            reqs = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
+            reqs = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
             for extra in sorted(extras[name]):
                 reqs += self._extra_requirements(c, extra)
             reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
@@ -511,7 +467,7 @@ class Solver:
         Each conflicting hint costs a binary search for the longest prefix that still holds;
         with consistent hints this is a single solver call.
         """
-        pending = [(n, c) for n, c in hints.items() if c.key in self.enc.var_of]
+        pending = [(n, c) for n, c in hints.items() if self.enc.has_var(c)]
         kept: list[tuple[NormalizedName, Candidate]] = []
         model: Model | None = None
         trail = self._trail()
@@ -602,7 +558,7 @@ class Solver:
                 # Ask for the best remaining version together with the hints of every package
                 # not fixed yet: when it holds, the new model settles the rest without calls.
                 rest = [self.enc.var(c) for n, c in hints.items()
-                        if n not in fixed and n != name and c.key in self.enc.var_of]
+                        if n not in fixed and n != name and self.enc.has_var(c)]
                 trial = self._sat(trail, [self.enc.var(cands[lo]), *rest])
                 if trial is not None:
                     model, hi = trial, lo
@@ -707,7 +663,7 @@ class Solver:
         warnings = []
         variants: dict[NormalizedName, Variant] = {}
         for name, c in chosen.items():
-            base[name] = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
+            base[name] = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
             picked = self._picked_variant.get(c.key)
             if picked is not None:
                 variants[name] = picked[1]
@@ -718,6 +674,6 @@ class Solver:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
                 by_extra[name][extra] = self._extra_requirements(c, extra)
         self.stats.variables = self.enc.num_vars
-        self.stats.clauses = len(self.enc.clauses)
+        self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
                           list(self.roots), list(self.left_out), variants)

@@ -152,7 +152,7 @@ class VariantTable:
         built = {c.name: c for c in variant.built_against} if variant is not None else dict(runtime)
         clause = [-entry.unbuilt]
         for name in sorted(built):
-            vars_of = [(c, self.enc.var_of[c.key]) for c in self.enc.candidates_of.get(name, []) if c.key in self.enc.var_of]
+            vars_of = [(c, self.enc.var(c)) for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
             in_model = [v for _, v in vars_of if v in model]
             if in_model:
                 clause.append(-in_model[0])
