@@ -24,7 +24,7 @@ class Applies(enum.Enum):
     """When a requirement of a candidate applies to the target."""
 
     ALWAYS = "always"  # its marker is true (or absent) without any extra
-    WITH_EXTRA = "with an extra"  # only when some extra of the candidate is asked for
+    WITH_EXTRA = "with an extra"  # only when an extra its marker names is asked for (never, if false anyway)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ and those are undone right after).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pycosat
 
@@ -87,8 +87,8 @@ class Trail:
         self._occ: list[list[int]] = [[], []]
         self._watches: list[list[int]] = [[], []]
         self._trail: list[int] = []
-        self._reduced: list[list[int]] | None = None
-        self._reduced_at = 0
+        # Reduced problems, each with the trail length it was computed at (increasing).
+        self._caches: list[tuple[int, list[list[int]]]] = []
         self.conflict = False
         self._contradicted: int | None = None
         self.solver_calls = 0
@@ -104,6 +104,7 @@ class Trail:
             self.num_vars = num_vars
         value, occ, watches = self.value, self._occ, self._watches
         units: list[int] = []
+        first_new = len(self._clauses)
         for clause in clauses:
             lits = list(dict.fromkeys(clause))
             if len(lits) > 1 and len(set(map(abs, lits))) < len(lits):
@@ -127,7 +128,10 @@ class Trail:
                 units.append(lits[0])
         if units and not self._assign(units):
             self.conflict = True
-        self._reduced = None
+        # A reduced problem stays valid with the new clauses reduced the same way (the trail's
+        # literals since it was computed are sent as units anyway).
+        for _, reduced in self._caches:
+            reduced.extend(self._reduce(range(first_new, len(self._clauses))))
 
     # -- propagation ---------------------------------------------------------------------
 
@@ -196,8 +200,8 @@ class Trail:
         if self._contradicted is not None and self._contradicted >= mark:
             self._contradicted = None
         self.undo(mark)
-        if self._reduced_at > mark:
-            self._reduced = None
+        while self._caches and self._caches[-1][0] > mark:
+            self._caches.pop()
 
     def decide(self, lit: int) -> None:
         """Add ``lit`` to the decisions. Decisions are made from models, so they hold
@@ -224,22 +228,26 @@ class Trail:
         grown a good deal since; until then the literals assigned since are sent as units.
         """
         trail = self._trail
-        if self._reduced is None or len(trail) - self._reduced_at > max(REFRESH, len(self._clauses) // 8):
-            value = self.value
-            reduced = []
-            for clause in self._clauses:
-                open_lits = []
-                for lit in clause:
-                    current = value[lit if lit > 0 else -lit]
-                    if not current:
-                        open_lits.append(lit)
-                    elif (current == TRUE) == (lit > 0):
-                        break
-                else:
-                    reduced.append(open_lits)
-            self._reduced = reduced
-            self._reduced_at = len(trail)
-        return self._reduced + [[lit] for lit in trail[self._reduced_at:]]
+        if not self._caches or len(trail) - self._caches[-1][0] > max(REFRESH, len(self._clauses) // 8):
+            self._caches.append((len(trail), self._reduce(range(len(self._clauses)))))
+        at, reduced = self._caches[-1]
+        return reduced + [[lit] for lit in trail[at:]]
+
+    def _reduce(self, indices: Iterable[int]) -> list[list[int]]:
+        """The clauses at ``indices`` that the trail does not satisfy, without their false literals."""
+        value, clauses = self.value, self._clauses
+        reduced = []
+        for index in indices:
+            open_lits = []
+            for lit in clauses[index]:
+                current = value[lit if lit > 0 else -lit]
+                if not current:
+                    open_lits.append(lit)
+                elif (current == TRUE) == (lit > 0):
+                    break
+            else:
+                reduced.append(open_lits)
+        return reduced
 
     def refuted(self, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> bool:
         """Whether the trail alone shows ``units`` plus ``clause`` unsatisfiable (a literal
@@ -268,6 +276,20 @@ class Trail:
                 if failed:
                     self._learn([-lit])
         return all(value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE) for lit in clause)
+
+    def consistent_prefix(self, lits: Sequence[int]) -> int:
+        """How many of ``lits``, added in order, propagate without a conflict (so the trail
+        with one more of them is unsatisfiable); nothing changes."""
+        if self.conflict or self._contradicted is not None:
+            return 0
+        mark = self.mark()
+        count = 0
+        for lit in lits:
+            if not self._assign([lit]):
+                break
+            count += 1
+        self.undo(mark)
+        return count
 
     def _learn(self, lits: Sequence[int]) -> None:
         """Add ``lits``, which follow from the trail, to it (until a backtrack)."""

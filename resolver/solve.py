@@ -465,7 +465,8 @@ class Solver:
         """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
 
         Each conflicting hint costs a binary search for the longest prefix that still holds;
-        with consistent hints this is a single solver call.
+        with consistent hints this is a single solver call. Unit propagation of the hints in
+        order bounds that prefix for free, and the search asks at the bound first.
         """
         pending = [(n, c) for n, c in hints.items() if self.enc.has_var(c)]
         kept: list[tuple[NormalizedName, Candidate]] = []
@@ -475,18 +476,27 @@ class Solver:
         def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[int]:
             return [self.enc.var(c) for _, c in pairs]
 
-        trial = self._sat(trail, units(pending))
+        # Unit propagation bounds the longest prefix of hints that can hold, for free.
+        bound = trail.consistent_prefix(units(pending))
+        trial = self._sat(trail, units(pending)) if bound == len(pending) else None
         if trial is not None:
             return trial, dict(pending)
-        if self._sat(trail) is None:
-            raise Unsatisfiable(self.enc, self.excluded)
+        # (Were the clauses unsatisfiable on their own, no prefix would hold, and the last
+        # step below says so.)
         conflicts = 0
         while pending and conflicts < MAX_HINT_CONFLICTS:
             conflicts += 1
-            trial = self._sat(trail, units(kept + pending))
-            if trial is not None:
-                return trial, dict(kept + pending)
-            lo, hi = 0, len(pending) - 1
+            if conflicts > 1:  # the first time, all of ``pending`` was just asked for
+                bound = trail.consistent_prefix(units(kept + pending)) - len(kept)
+                trial = self._sat(trail, units(kept + pending)) if bound == len(pending) else None
+                if trial is not None:
+                    return trial, dict(kept + pending)
+            lo, hi = 0, min(len(pending) - 1, bound)
+            if lo < hi:
+                # Where propagation found the conflict is usually where it is: ask there first.
+                trial = self._sat(trail, units(kept + pending[:hi]))
+                if trial is not None:
+                    model, lo = trial, hi
             while lo < hi:
                 mid = (lo + hi + 1) // 2
                 trial = self._sat(trail, units(kept + pending[:mid]))

@@ -72,3 +72,27 @@ def test_contradictory_clauses_make_every_question_unsatisfiable():
     trail.add([[1], [-1]], 2)
     assert trail.solve() is None
     assert trail.solve(units=[2]) is None
+
+
+def test_clauses_added_after_a_question_are_part_of_every_later_answer():
+    for seed in range(40):
+        clauses = _random_problem(seed, num_clauses=30)
+        more = _random_problem(seed + 1000, num_clauses=15)
+        trail = Trail()
+        trail.add(clauses, 12)
+        trail.solve()  # computes and keeps a reduced problem
+        trail.add(more, 12)
+        for lit in (1, -1, 5, -5):
+            expected = pycosat.solve(clauses + more + [[lit]], vars=12) != "UNSAT"
+            model = trail.solve(units=[lit])
+            assert (model is not None) == expected
+            if model is not None:
+                assert _satisfies(model, clauses + more + [[lit]])
+
+
+def test_consistent_prefix_counts_the_literals_that_propagate_together():
+    trail = Trail()
+    trail.add([[-1, 2], [-2, -3]], 4)
+    assert trail.consistent_prefix([1, 4, 3]) == 2  # 1 forces 2, which forbids 3
+    assert trail.consistent_prefix([4, 3]) == 2
+    assert trail.solve(units=[3]) is not None  # nothing stayed assigned
