@@ -22,6 +22,7 @@ from satlock.resolver.candidates import Candidate, DistFile
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider
+from satlock.resolver.origin import Origin
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target
 
@@ -40,7 +41,7 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
     solver = Solver(provider, target.environment, Policy(constraints=constraints))
     try:
         with provider:
-            resolution = solver.solve([RootRequirement(r, f"build requirements of {name}") for r in reqs])
+            resolution = solver.solve([RootRequirement(r, Origin.build(name)) for r in reqs])
     except Unsatisfiable as e:
         message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
         raise (BuildEnvConflict if constraints else ResolutionError)(message) from None

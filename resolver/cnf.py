@@ -33,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
+from satlock.resolver.origin import Origin
 
 
 class ReasonKind(enum.StrEnum):
@@ -64,7 +65,7 @@ class Reason:
     kind: ReasonKind
     requirement: Requirement | None = None
     parent: Candidate | None = None
-    where: str = ""
+    where: Origin | None = None
     detail: str = ""
 
 
@@ -78,12 +79,14 @@ class Encoding:
         self.clauses: list[Clause] = []
         self.reasons: list[Reason | None] = []
         self.num_vars = 0
+        self.rewrites = 0
         self.var_of: dict[tuple[str, str], int] = {}
         self.candidate_of: dict[int, Candidate] = {}
         self.candidates_of: dict[NormalizedName, list[Candidate]] = {}
         self.extra_var: dict[tuple[NormalizedName, str], int] = {}
         self.new_extras: list[tuple[NormalizedName, str]] = []
         self._chain: dict[NormalizedName, tuple[int, int | None]] = {}
+        self._members: dict[NormalizedName, list[tuple[int, int | None]]] = {}
         self._pending_exclusions: dict[tuple[str, str], list[Reason]] = {}
         self._only: dict[NormalizedName, list[tuple[int, tuple[str, str], Reason | None]]] = {}
 
@@ -121,6 +124,7 @@ class Encoding:
         last = self._chain.get(name)
         if last is None:
             self._chain[name] = (x, None)
+            self._members[name] = [(x, None)]
             return
         previous, s_before = last
         s = self._new_var()
@@ -129,6 +133,19 @@ class Encoding:
             self._add([-s_before, s])
         self._add([-x, -s])
         self._chain[name] = (x, s)
+        self._members[name].append((x, s))
+
+    def only(self, name: NormalizedName, x: int) -> dict[int, bool]:
+        """The values of ``name``'s candidate variables and at-most-one helpers when the
+        candidate variable ``x`` is the only one true (see ``_at_most_one_append``)."""
+        values: dict[int, bool] = {}
+        seen = False
+        for var, helper in self._members.get(name, ()):
+            if helper is not None:
+                values[helper] = seen  # "one of the earlier candidates is true"
+            values[var] = var == x
+            seen = seen or var == x
+        return values
 
     def has_var(self, candidate: Candidate) -> bool:
         return candidate.key in self.var_of
@@ -150,6 +167,26 @@ class Encoding:
             for extra in extras:
                 self._add(negated_guard + [self.extra(name, extra)], reason)
 
+    def take_new_extra(self) -> tuple[NormalizedName, str] | None:
+        """The newest extra ``name[extra]`` that got a variable and was not taken yet (the
+        solver adds the clauses of what it brings in), or None."""
+        return self.new_extras.pop() if self.new_extras else None
+
+    def extras_of(self, name: NormalizedName) -> list[tuple[str, int]]:
+        """Every extra of ``name`` asked for so far, with its variable."""
+        return [(extra, v) for (n, extra), v in self.extra_var.items() if n == name]
+
+    def clause_count(self) -> int:
+        return len(self.clauses)
+
+    def clauses_since(self, start: int) -> list[Clause]:
+        """The clauses added since there were ``start`` of them."""
+        return self.clauses[start:]
+
+    def clauses_with_reasons(self) -> list[tuple[Clause, Reason | None]]:
+        """Every clause with its reason (``None`` for the structural ones), for ``explain``."""
+        return list(zip(self.clauses, self.reasons))
+
     def new_variable(self) -> int:
         """A variable that stands for no candidate (a build variant, say); the caller gives it clauses."""
         return self._new_var()
@@ -162,6 +199,7 @@ class Encoding:
     def extend_clause(self, index: int, literals: Sequence[int]) -> None:
         """Widen the clause at ``index`` (a disjunction that gains alternatives as they are found)."""
         self.clauses[index] = self.clauses[index] + list(literals)
+        self.rewrites += 1
 
     def only_version(self, guard: int, candidate: Candidate, reason: Reason | None) -> None:
         """``guard`` implies that no other candidate of ``candidate``'s name is chosen (now or

@@ -23,8 +23,9 @@ from satlock.resolver.provider import Exclusion
 
 def minimal_conflict(enc: Encoding) -> list[Reason]:
     """The reasons of a minimal unsatisfiable subset of ``enc``'s clauses."""
-    hard = [c for c, r in zip(enc.clauses, enc.reasons) if r is None]
-    soft = [(c, r) for c, r in zip(enc.clauses, enc.reasons) if r is not None]
+    pairs = enc.clauses_with_reasons()
+    hard = [c for c, r in pairs if r is None]
+    soft = [(c, r) for c, r in pairs if r is not None]
 
     def unsat(group: list[tuple[list[int], Reason]]) -> bool:
         return pycosat.solve(hard + [c for c, _ in group], vars=enc.num_vars) == "UNSAT"

@@ -46,6 +46,7 @@ from satlock.errors import LockError
 from satlock.resolver.buildenvs import BuildEnvironment, build_environments_table, parse_build_environments
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.http import strip_credentials
+from satlock.resolver.origin import Origin, Table
 from satlock.resolver.solve import Resolution
 
 LOCK_NAME = "pylock.toml"
@@ -54,12 +55,12 @@ LOCK_NAME = "pylock.toml"
 TOOL_FORMAT = 2
 
 
-def _scope(where: str) -> str | None:
+def _scope(where: Origin) -> str | None:
     """The lock marker term for a root requirement's table; ``None`` for the base dependencies."""
-    if where.startswith("project.optional-dependencies."):
-        return f"'{where.rsplit('.', 1)[1]}' in extras"
-    if where.startswith("dependency-groups."):
-        return f"'{where.split('.', 1)[1]}' in dependency_groups"
+    if where.table is Table.OPTIONAL:
+        return f"'{where.name}' in extras"
+    if where.table is Table.GROUP:
+        return f"'{where.name}' in dependency_groups"
     return None
 
 

@@ -25,6 +25,7 @@ from satlock.resolver.directrefs import collect_direct
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
+from satlock.resolver.origin import DEPENDENCIES
 from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
@@ -79,7 +80,7 @@ def _unconditional_pins(roots: list[RootRequirement], overridden: set[Normalized
         req = r.requirement
         exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
         name = canonicalize_name(req.name)
-        if r.where == "project.dependencies" and req.marker is None and req.url is None and len(exact) == 1 and name not in overridden:
+        if r.where == DEPENDENCIES and req.marker is None and req.url is None and len(exact) == 1 and name not in overridden:
             found.setdefault(name, set()).add(Version(exact[0]))
     # Two different pins conflict: leave the name alone so the conflict story can name both.
     return {name: next(iter(vs)) for name, vs in found.items() if len(vs) == 1}

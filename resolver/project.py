@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from satlock.errors import ConfigError, ProjectError
 from satlock.pyproject import find_pyproject
 from satlock.profiles.schema import Profile, parse_profiles, profile_hash
+from satlock.resolver.origin import DEPENDENCIES, Origin
 from satlock.resolver.solve import RootRequirement
 
 
@@ -69,11 +70,11 @@ class Project:
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
-        roots = [RootRequirement(r, "project.dependencies") for r in self.dependencies]
+        roots = [RootRequirement(r, DEPENDENCIES) for r in self.dependencies]
         for extra, reqs in sorted(self.optional.items()):
-            roots += [RootRequirement(r, f"project.optional-dependencies.{extra}") for r in reqs]
+            roots += [RootRequirement(r, Origin.extra(extra)) for r in reqs]
         for group, reqs in sorted(self.groups.items()):
-            roots += [RootRequirement(r, f"dependency-groups.{group}") for r in reqs]
+            roots += [RootRequirement(r, Origin.group(group)) for r in reqs]
         return roots
 
     def constraints(self) -> list[Requirement]:

@@ -42,27 +42,32 @@ versions of that solution (one build per round) and the loop goes on.
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
-most preferred version that is still possible.
+most preferred version that is still possible. Before each question it checks whether the
+current model, moved to that version, is still a model (often it is: the model's pick was
+arbitrary); and every question goes through a unit-propagation trail of the decisions
+(resolver/propagate.py), which answers some without the solver and sends the others
+reduced to the clauses the decisions leave open.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from typing import Container, Mapping, Sequence
 
-import pycosat
-from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
-from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
+from satlock.resolver.cnf import Encoding
+from satlock.resolver.expansion import PackageExpansion
+from satlock.resolver.matching import Dependency, Matcher
+from satlock.resolver.propagate import Model, Trail
+from satlock.resolver.provider import Exclusion, Provider
+from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
 from satlock.resolver.variants import Variant, VariantTable
+
+__all__ = ["Policy", "Resolution", "RootRequirement", "SolveStats", "Solver", "Unsatisfiable"]
 
 
 # How often one optimisation pass may try "this package's best version plus every hint"
@@ -71,261 +76,42 @@ MAX_OPTIMISTIC_FAILURES = 3
 # How many conflicting hints one pass looks for (each costs a binary search) before it
 # starts from the model it has; the greedy search then settles the rest.
 MAX_HINT_CONFLICTS = 4
-# The most versions of one package expanded together while it walks back (see _with_batches).
-MAX_BATCH = 64
 
 
-@dataclass(frozen=True)
-class RootRequirement:
-    """A requirement of the project, and the table it was written in (for messages and lock markers)."""
-
-    requirement: Requirement
-    where: str = "project.dependencies"
-
-
-@dataclass
-class SolveStats:
-    """How hard the SAT core worked; printed by ``-v`` and by the SAT-core benchmark."""
-
-    variables: int = 0
-    clauses: int = 0
-    candidates: int = 0
-    expanded: int = 0
-    solver_calls: int = 0
-    solve_seconds: float = 0.0
-    rounds: int = 0
-
-
-@dataclass
-class Resolution:
-    """The chosen candidates and, for each, the requirements that are active for the target.
-
-    ``requirements`` are the ones that always apply; ``extra_requirements[name][extra]``
-    the ones that apply when some package asks for ``name[extra]``; ``roots`` the project's
-    requirements that apply to the target (markers true there, overrides applied);
-    ``left_out`` one line per candidate the solve had to skip (its build failed), for ``-v``.
-    """
-
-    chosen: dict[NormalizedName, Candidate]
-    requirements: dict[NormalizedName, list[Requirement]]
-    extra_requirements: dict[NormalizedName, dict[str, list[Requirement]]]
-    extras: dict[NormalizedName, set[str]]
-    warnings: list[str] = field(default_factory=list)
-    stats: SolveStats = field(default_factory=SolveStats)
-    roots: list[RootRequirement] = field(default_factory=list)
-    left_out: list[str] = field(default_factory=list)
-    variants: dict[NormalizedName, Variant] = field(default_factory=dict)
-
-
-@dataclass
-class Policy:
-    """Knobs from ``[tool.satlock]`` and the command line."""
-
-    preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
-    allow_prereleases: bool = False
-    constraints: Sequence[Requirement] = ()
-    overrides: Sequence[Requirement] = ()
-
-
-class Unsatisfiable(Exception):
-    """Raised with the encoding so ``explain`` can find a minimal conflict."""
-
-    def __init__(self, encoding: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> None:
-        super().__init__("unsatisfiable")
-        self.encoding = encoding
-        self.excluded = excluded
-
-
-class Solver:
+class Solver(PackageExpansion):
     """One resolution: call ``solve`` once."""
 
     def __init__(self, provider: Provider, environment: Mapping[str, str], policy: Policy | None = None) -> None:
         self.provider = provider
         self.environment = dict(environment)
-        self.python = Version(self.environment["python_full_version"])
+        self.match = Matcher(self.environment, allow_prereleases=(policy or Policy()).allow_prereleases,
+                             overrides=(policy or Policy()).overrides)
         self.policy = policy or Policy()
         self.enc = Encoding()
         self.stats = SolveStats()
-        self.deps: dict[tuple[str, str], list[tuple[Requirement, str | None]]] = {}
+        self.deps: dict[tuple[str, str], list[Dependency]] = {}
         self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
         self.left_out: list[str] = []
         self.roots: list[RootRequirement] = []
-        self._matching_cache: dict[tuple[str, str], list[Candidate]] = {}
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
-        self._overrides: dict[NormalizedName, list[Requirement]] = {}
-        for r in self.policy.overrides:
-            self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
         self._constraints: dict[NormalizedName, list[Requirement]] = {}
         for r in self.policy.constraints:
             self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
         self.variants = VariantTable(self.enc)
-        self._variant_deps: dict[int, list[tuple[Requirement, str | None]]] = {}
+        self._variant_deps: dict[int, list[Dependency]] = {}
         self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
-        self._model: set[int] = set()
+        self._model: Container[int] = set()
+        self._base: Trail | None = None
+        self._base_size = 0
+        self._base_rewrites = 0
         self._build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
 
-    # -- building the encoding ---------------------------------------------------------
-
-    def _preference_order(self, name: NormalizedName, candidates: list[Candidate]) -> list[Candidate]:
-        preferred = self.policy.preferences.get(name)
-        if preferred is None:
-            return candidates
-        return sorted(candidates, key=lambda c: c.version != preferred)
-
-    def _ensure_names(self, names: Iterable[NormalizedName]) -> None:
-        new = sorted({n for n in names if n not in self.enc.candidates_of})
-        if not new:
-            return
-        self.provider.prefetch(new, [])
-        for name in new:
-            listing = self.provider.candidates(name)
-            self.excluded[name] = list(listing.excluded)
-            ordered = self._preference_order(name, list(listing.candidates))
-            self.enc.add_name(name, ordered)
-            self.stats.candidates += len(ordered)
-            for constraint in self._constraints.get(name, []):
-                allowed = set(map(id, self._match(constraint, ordered)))
-                for c in ordered:
-                    if id(c) not in allowed:
-                        self.enc.exclude(Reason(ReasonKind.CONSTRAINT, constraint, where="tool.satlock.constraints"), c)
-
-    def _match(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
-        spec: SpecifierSet = req.specifier
-        direct = [c for c in candidates if c.direct is not None]
-        if direct:
-            return [c for c in direct if spec.contains(c.version, prereleases=True)]
-        if self.policy.allow_prereleases:
-            ok = set(spec.filter((c.version for c in candidates), prereleases=True))
-        else:
-            ok = set(spec.filter(c.version for c in candidates))
-        return [c for c in candidates if c.version in ok]
-
-    def _matching(self, req: Requirement) -> list[Candidate]:
-        name = canonicalize_name(req.name)
-        key = (name, str(req.specifier))
-        if key not in self._matching_cache:
-            self._matching_cache[key] = self._match(req, self.enc.candidates_of[name])
-        return self._matching_cache[key]
-
-    def _active(self, marker: Marker | None, extra: str = "") -> bool:
-        if marker is None:
-            return True
-        return marker.evaluate({**self.environment, "extra": extra})
-
-    def _apply_overrides(self, req: Requirement) -> list[Requirement]:
-        return self._overrides.get(canonicalize_name(req.name), [req])
-
-    def _add_roots(self, roots: Sequence[RootRequirement]) -> None:
-        active = [r for r in roots if self._active(r.requirement.marker)]
-        reqs = [(o, r.where) for r in active for o in self._apply_overrides(r.requirement)]
-        self.roots = [RootRequirement(req, where) for req, where in reqs]
-        self._ensure_names(canonicalize_name(r.requirement.name) for r in self.roots)
-        for root in self.roots:
-            req = root.requirement
-            self.enc.require(Reason(ReasonKind.ROOT, req, where=root.where), self._matching(req), extras=sorted(req.extras))
-        self._drain_new_extras()
-
-    def _expand(self, candidate: Candidate, deps: Dependencies) -> None:
-        """Add the clauses of one candidate's metadata."""
-        key = candidate.key
-        v = self.enc.var(candidate)
-        self.provides[key] = deps.provides_extras
-        if deps.requires_python is not None and not deps.requires_python.contains(self.python, prereleases=True):
-            self.enc.exclude(Reason(ReasonKind.PYTHON, parent=candidate, detail=str(deps.requires_python)), candidate)
-            self.deps[key] = []
-            return
-        listed: list[tuple[Requirement, str | None]] = []
-        for raw in deps.requires:
-            for req in self._apply_overrides(raw):
-                if req.marker is None or self._active(req.marker):
-                    listed.append((req, None))
-                else:
-                    listed.append((req, "?"))
-        self.deps[key] = listed
-        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
-        for req, cond in listed:
-            if cond is None:
-                self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
-        name = candidate.name
-        for (ename, extra), evar in list(self.enc.extra_var.items()):
-            if ename == name:
-                self._add_extra_clauses(candidate, extra, evar)
-        self._drain_new_extras()
-        builds_variants = getattr(self.provider, "builds_variants", None)
-        if builds_variants is not None and builds_variants(candidate):
-            self.variants.open(candidate)
-
-    def _expand_or_leave_out(self, candidate: Candidate) -> None:
-        """Expand ``candidate``, or exclude it with the reason when its metadata cannot be had."""
-        try:
-            deps = self.provider.dependencies(candidate)
-        except CandidateUnavailable as e:
-            self.enc.exclude(Reason(ReasonKind.UNAVAILABLE, parent=candidate, detail=e.reason), candidate)
-            self.deps[candidate.key] = []
-            self.left_out.append(f"left out {candidate}, which {e.reason}")
-            return
-        self._expand(candidate, deps)
-
-    def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
-        listed = self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate)
-        return [req for req, cond in listed if cond is not None and self._active(req.marker, extra)]
-
-    def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
-        reqs = self._extra_requirements(candidate, extra)
-        if not reqs:
-            return
-        self._ensure_names(canonicalize_name(r.name) for r in reqs)
-        for req in reqs:
-            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), self._matching(req),
-                             guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
-
-    def _drain_new_extras(self) -> None:
-        while self.enc.new_extras:
-            name, extra = self.enc.new_extras.pop()
-            evar = self.enc.extra_var[(name, extra)]
-            for c in self.enc.candidates_of[name]:
-                if c.key in self.deps:
-                    self._add_extra_clauses(c, extra, evar)
-                for v, variant in self.variants.variant_vars(c):
-                    self._add_variant_extra_clauses(c, variant, v, extra, evar)
-
-    # -- build variants (see resolver/variants.py) -----------------------------------------
-
-    def _picked_variant_deps(self, candidate: Candidate) -> list[tuple[Requirement, str | None]]:
-        picked = self._picked_variant.get(candidate.key)
-        return self._variant_deps.get(picked[0], []) if picked is not None else []
-
-    def _add_variant(self, candidate: Candidate, variant: Variant, guard: int) -> None:
-        """The clauses of what one build of ``candidate`` declared, guarded by its variable."""
-        listed = [(req, None if req.marker is None or self._active(req.marker) else "?")
-                  for raw in variant.dependencies.requires for req in self._apply_overrides(raw)]
-        self._variant_deps[guard] = listed
-        if variant.dependencies.requires_python is not None and not variant.dependencies.requires_python.contains(self.python, prereleases=True):
-            self.enc.add_clause([-guard], Reason(ReasonKind.PYTHON, parent=candidate, detail=str(variant.dependencies.requires_python)))
-        self._ensure_names(canonicalize_name(r.name) for r, cond in listed if cond is None)
-        what = variant.describe()
-        for req, cond in listed:
-            if cond is None:
-                self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
-                                 extras=sorted(req.extras))
-        for (ename, extra), evar in list(self.enc.extra_var.items()):
-            if ename == candidate.name:
-                self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
-
-    def _add_variant_extra_clauses(self, candidate: Candidate, variant: Variant, guard: int, extra: str, evar: int) -> None:
-        reqs = [req for req, cond in self._variant_deps.get(guard, []) if cond is not None and self._active(req.marker, extra)]
-        self._ensure_names(canonicalize_name(r.name) for r in reqs)
-        for req in reqs:
-            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
-                             self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
-
-    def _pick_variant(self, candidate: Candidate, model: set[int], units: list[list[int]] | None) -> set[int]:
+    def _pick_variant(self, candidate: Candidate, model: Model, trail: Trail | None) -> Model:
         """Decide which variant of a chosen ``candidate`` the solution uses, preferred first.
 
-        With ``units`` (the preference search) the choice is made the most preferred one
+        With ``trail`` (the preference search) the choice is made the most preferred one
         that stays satisfiable and is fixed; without, it is read from ``model``.
         Returns the (possibly new) model.
         """
@@ -336,22 +122,22 @@ class Solver:
             if v in model:
                 found = v
                 break
-            if units is not None:
-                trial = self._sat(units + [[v]])
+            if trail is not None:
+                trial = self._sat(trail, [v])
                 if trial is not None:
                     model, found = trial, v
                     break
         else:
             found = options[-1][0]
-        if units is not None:
-            units.append([found])
+        if trail is not None:
+            trail.decide(found)
         chosen = next(variant for v, variant in options if v == found)
         self._picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
-        if chosen is None and units is not None:
-            model = self._pick_build_versions(candidate, model, units)
+        if chosen is None and trail is not None:
+            model = self._pick_build_versions(candidate, model, trail)
         return model
 
-    def _pick_build_versions(self, candidate: Candidate, model: set[int], units: list[list[int]]) -> set[int]:
+    def _pick_build_versions(self, candidate: Candidate, model: Model, trail: Trail) -> Model:
         """For a build still to be made: the versions of its build environment's packages
         that the runtime does not reach but the model has (the blocks in variants.py leave
         the model a version other than the one already built against, when a build
@@ -364,166 +150,97 @@ class Solver:
                 continue
             for c in cands:
                 v = self.enc.var(c)
-                trial = model if v in model else self._sat(units + [[v]])
+                trial = model if v in model else self._sat(trail, [v])
                 if trial is not None:
                     model = trial
-                    units.append([v])
+                    trail.decide(v)
                     versions[name] = c
                     break
         self._build_versions[candidate.key] = versions
         return model
 
-    def _variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
-        return [c for c in chosen.values() if self.variants.has_variants(c) and self._picked_variant.get(c.key) is None]
-
-    def _build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
-        """Build ``candidate`` against the versions ``chosen`` has and add that variant.
-
-        One build per round: what it declares can move other versions, and the next
-        build should be made against those, not against versions about to change.
-        """
-        against = {**self._build_versions.get(candidate.key, {}), **chosen}
-        runtime = {n: c.version for n, c in against.items()}
-        variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
-        self.variants.add(candidate, variant, against, self._model, self._add_variant)
-        self.stats.expanded += 1
-
-    def _with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
-        """Add a batch of the next preferred versions of packages that keep changing.
-
-        A package whose version had to change twice is probably walking back through many
-        versions (boto3 against s3fs); expanding its next 4, 8, 16... candidates at once
-        turns one round per version into a few rounds, as uv's batch prefetch does.
-        """
-        out = {c.key: c for c in todo}
-        for name, c in chosen.items():
-            changes = self._changes[name]
-            if c.key in self.deps or changes < 2:
-                continue
-            # The versions right after the current one in preference order (where a walk back
-            # goes next), and only those whose metadata is cheap (a wheel's): a batch never builds.
-            eligible = self._eligible(name)
-            after = eligible[eligible.index(c) + 1:] if c in eligible else []
-            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
-            out.update((x.key, x) for x in batch)
-        return list(out.values())
-
-    def _expand_ready(self, known: set[NormalizedName]) -> None:
-        """Expand, without solving, the most preferred candidate of every name that appeared
-        since ``known`` whose metadata the provider already has (prefetch fetched it).
-
-        The solver would most likely pick exactly these next round; expanding them now
-        saves a round per level of the dependency tree. Expanding a candidate that is not
-        picked only adds clauses that its variable guards.
-        """
-        while True:
-            new = [n for n in self.enc.candidates_of if n not in known]
-            if not new:
-                return
-            known.update(new)
-            for name in new:
-                cands = self._eligible(name)
-                if cands and cands[0].key not in self.deps and self.provider.ready(cands[0]):
-                    self._expand(cands[0], self.provider.dependencies(cands[0]))
-                    self.stats.expanded += 1
-
     # -- SAT calls ---------------------------------------------------------------------
 
-    def _sat(self, extra_clauses: Sequence[list[int]] = ()) -> set[int] | None:
-        self.stats.solver_calls += 1
+    def _trail(self) -> Trail:
+        """Unit propagation over the clauses so far, nothing decided (see resolver/propagate.py)."""
+        if self._base is None or self._base_rewrites != self.enc.rewrites:
+            self._base, self._base_size, self._base_rewrites = Trail(), 0, self.enc.rewrites
         start = time.perf_counter()
-        result = pycosat.solve(self.enc.clauses + list(extra_clauses), vars=self.enc.num_vars)
+        self._base.add(self.enc.clauses_since(self._base_size), self.enc.num_vars)
+        self._base_size = self.enc.clause_count()
         self.stats.solve_seconds += time.perf_counter() - start
-        if result == "UNSAT":
-            return None
-        if result == "UNKNOWN":
-            raise RuntimeError("pycosat gave up")
-        return {lit for lit in result if lit > 0}
+        return self._base
 
-    def _eligible(self, name: NormalizedName) -> list[Candidate]:
-        """The candidates of ``name`` some requirement accepts, in preference order."""
-        return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
+    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
+        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None."""
+        calls = trail.solver_calls
+        start = time.perf_counter()
+        model = trail.solve(units, clause)
+        self.stats.solve_seconds += time.perf_counter() - start
+        self.stats.solver_calls += trail.solver_calls - calls
+        return model
 
-    def _chosen_in(self, model: set[int], cands: list[Candidate]) -> int | None:
+    def _chosen_in(self, model: Model, cands: list[Candidate]) -> int | None:
         for i, c in enumerate(cands):
             if self.enc.var(c) in model:
                 return i
         return None
 
-    def _walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
-        """Breadth-first over what is required, choosing each package with ``pick``."""
-        extras: dict[NormalizedName, set[str]] = {}
-        order: list[NormalizedName] = []
-        queue: deque[NormalizedName] = deque()
-        seen: set[NormalizedName] = set()
-
-        def reach(reqs: Iterable[Requirement]) -> None:
-            for req in reqs:
-                name = canonicalize_name(req.name)
-                known = extras.setdefault(name, set())
-                if name not in seen:
-                    seen.add(name)
-                    known.update(req.extras)
-                    queue.append(name)
-                elif not set(req.extras) <= known:
-                    known.update(req.extras)
-                    queue.append(name)
-
-        reach(r.requirement for r in self.roots)  # the project's own order: dependencies, extras, groups
-        while queue:
-            name = queue.popleft()
-            c = pick(name)
-            if c is None:
-                continue
-            if name not in order:
-                order.append(name)
-            reqs = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
-            for extra in sorted(extras[name]):
-                reqs += self._extra_requirements(c, extra)
-            reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
-        return order, extras
-
-    def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[set[int], dict[NormalizedName, Candidate]]:
+    def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[Model, dict[NormalizedName, Candidate]]:
         """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
 
         Each conflicting hint costs a binary search for the longest prefix that still holds;
-        with consistent hints this is a single solver call.
+        with consistent hints this is a single solver call. Unit propagation of the hints in
+        order bounds that prefix for free, and the search asks at the bound first.
         """
-        pending = [(n, c) for n, c in hints.items() if c.key in self.enc.var_of]
+        pending = [(n, c) for n, c in hints.items() if self.enc.has_var(c)]
         kept: list[tuple[NormalizedName, Candidate]] = []
-        model: set[int] | None = None
+        model: Model | None = None
+        trail = self._trail()
 
-        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[list[int]]:
-            return [[self.enc.var(c)] for _, c in pairs]
+        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[int]:
+            return [self.enc.var(c) for _, c in pairs]
 
-        trial = self._sat(units(pending))
+        # Unit propagation bounds the longest prefix of hints that can hold, for free.
+        bound = trail.consistent_prefix(units(pending))
+        trial = self._sat(trail, units(pending)) if bound == len(pending) else None
         if trial is not None:
             return trial, dict(pending)
-        if self._sat() is None:
-            raise Unsatisfiable(self.enc, self.excluded)
+        # (Were the clauses unsatisfiable on their own, no prefix would hold, and the last
+        # step below says so.)
         conflicts = 0
         while pending and conflicts < MAX_HINT_CONFLICTS:
             conflicts += 1
-            trial = self._sat(units(kept + pending))
-            if trial is not None:
-                return trial, dict(kept + pending)
-            lo, hi = 0, len(pending) - 1
+            if conflicts > 1:  # the first time, all of ``pending`` was just asked for
+                bound = trail.consistent_prefix(units(kept + pending)) - len(kept)
+                trial = self._sat(trail, units(kept + pending)) if bound == len(pending) else None
+                if trial is not None:
+                    return trial, dict(kept + pending)
+            lo, hi = 0, min(len(pending) - 1, bound)
+            if lo < hi:
+                # Where propagation found the conflict is usually where it is: ask there first.
+                trial = self._sat(trail, units(kept + pending[:hi]))
+                if trial is not None:
+                    model, lo = trial, hi
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                trial = self._sat(units(kept + pending[:mid]))
+                trial = self._sat(trail, units(kept + pending[:mid]))
                 if trial is None:
                     hi = mid - 1
                 else:
+                    # The model may keep more hints than asked: the prefix it keeps holds.
                     model, lo = trial, mid
+                    while lo < hi and self.enc.var(pending[lo][1]) in trial:
+                        lo += 1
             kept += pending[:lo]
             pending = pending[lo + 1:]
         if model is None:
-            model = self._sat(units(kept))
+            model = self._sat(trail, units(kept))
         if model is None:
             raise Unsatisfiable(self.enc, self.excluded)
         return model, dict(kept)
 
-    def _model_choice(self, model: set[int], kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
+    def _model_choice(self, model: Model, kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
         """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
         reached from the project's requirements.
 
@@ -551,7 +268,8 @@ class Solver:
         """The lexicographically preferred choice for every required package (see module docstring)."""
         model, hints = self._consistent_hints(hints)
         fixed: dict[NormalizedName, Candidate] = {}
-        units: list[list[int]] = []
+        trail = self._trail()
+        start = trail.mark()
         signature = 0
         optimistic_failures = 0
 
@@ -574,9 +292,9 @@ class Solver:
             if lo < hi and optimistic_failures < MAX_OPTIMISTIC_FAILURES:
                 # Ask for the best remaining version together with the hints of every package
                 # not fixed yet: when it holds, the new model settles the rest without calls.
-                rest = [[self.enc.var(c)] for n, c in hints.items()
-                        if n not in fixed and n != name and c.key in self.enc.var_of]
-                trial = self._sat(units + [[self.enc.var(cands[lo])]] + rest)
+                rest = [self.enc.var(c) for n, c in hints.items()
+                        if n not in fixed and n != name and self.enc.has_var(c)]
+                trial = self._sat(trail, [self.enc.var(cands[lo]), *rest])
                 if trial is not None:
                     model, hi = trial, lo
                 else:
@@ -586,8 +304,16 @@ class Solver:
             # close to the most preferred one, so this costs O(log distance) calls.
             width = 1
             while lo < hi:
+                # Often the best remaining version fits the current model as it is (the
+                # model's pick was arbitrary): check that without the solver.
+                best = self.enc.var(cands[lo])
+                changes = {v: b for v, b in self.enc.only(name, best).items() if (v in model) != b}
+                repaired = trail.repair(model, changes)
+                if repaired is not None:
+                    model, hi = repaired, lo
+                    break
                 end = min(lo + width, hi)
-                better = self._sat(units + [[self.enc.var(c) for c in cands[lo:end]]])
+                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]])
                 if better is None:
                     lo, width = end, width * 2
                 else:
@@ -595,14 +321,17 @@ class Solver:
             self._proven[name] = ((signature, len(cands)), hi)
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
-            units.append([self.enc.var(cands[hi])])
-            model = self._pick_variant(cands[hi], model, units)
+            trail.decide(self.enc.var(cands[hi]))
+            model = self._pick_variant(cands[hi], model, trail)
             if self.variants.has_variants(cands[hi]):
                 picked = self._picked_variant.get(cands[hi].key)
                 signature = hash((signature, picked[0] if picked is not None else -1))
             return cands[hi]
 
-        self._walk(pick)
+        try:
+            self._walk(pick)
+        finally:
+            trail.backtrack(start)
         self._model = model
         return fixed
 
@@ -669,7 +398,7 @@ class Solver:
         warnings = []
         variants: dict[NormalizedName, Variant] = {}
         for name, c in chosen.items():
-            base[name] = [r for r, cond in self.deps.get(c.key, []) + self._picked_variant_deps(c) if cond is None]
+            base[name] = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
             picked = self._picked_variant.get(c.key)
             if picked is not None:
                 variants[name] = picked[1]
@@ -680,6 +409,6 @@ class Solver:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
                 by_extra[name][extra] = self._extra_requirements(c, extra)
         self.stats.variables = self.enc.num_vars
-        self.stats.clauses = len(self.enc.clauses)
+        self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
                           list(self.roots), list(self.left_out), variants)

@@ -29,7 +29,7 @@ newest version of a build requirement the runtime side pins to another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Container, Mapping, Protocol, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
@@ -106,7 +106,7 @@ class VariantTable:
                        reverse=True)
         return [(v, variant) for v, variant in built] + [(entry.unbuilt, None)]
 
-    def selected(self, candidate: Candidate, model: set[int]) -> Variant | None:
+    def selected(self, candidate: Candidate, model: Container[int]) -> Variant | None:
         """The preferred variant true in ``model``, or ``None`` when only "not built yet" is."""
         for v, variant in self.options(candidate):
             if v in model and variant is not None:
@@ -114,7 +114,7 @@ class VariantTable:
         return None
 
     def add(self, candidate: Candidate, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
-            model: set[int], dependency_clauses: "DependencyAdder") -> int | None:
+            model: Container[int], dependency_clauses: "DependencyAdder") -> int | None:
         """Add a variant built against the ``runtime`` choice (``None``: that choice cannot be
         built), and block "not built yet" under the ``model`` it was asked from. Returns the
         variant's variable, or ``None`` when it adds nothing new."""
@@ -141,7 +141,7 @@ class VariantTable:
         return v
 
     def _block(self, entry: _Entry, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
-               model: set[int], reason: Reason | None = None) -> None:
+               model: Container[int], reason: Reason | None = None) -> None:
         """``U`` is false while the model has what this build was made against.
 
         Every name of the build environment is read from ``model`` (so each block excludes
@@ -152,7 +152,7 @@ class VariantTable:
         built = {c.name: c for c in variant.built_against} if variant is not None else dict(runtime)
         clause = [-entry.unbuilt]
         for name in sorted(built):
-            vars_of = [(c, self.enc.var_of[c.key]) for c in self.enc.candidates_of.get(name, []) if c.key in self.enc.var_of]
+            vars_of = [(c, self.enc.var(c)) for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
             in_model = [v for _, v in vars_of if v in model]
             if in_model:
                 clause.append(-in_model[0])

@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.origin import CONSTRAINTS, DEPENDENCIES
 
 
 def _cands(name: str, *versions: str) -> list[Candidate]:
@@ -37,7 +38,7 @@ def _models(enc: Encoding, over: list[int]) -> set[frozenset[int]]:
 
 
 def _root(text: str) -> Reason:
-    return Reason(ReasonKind.ROOT, Requirement(text), where="project.dependencies")
+    return Reason(ReasonKind.ROOT, Requirement(text), where=DEPENDENCIES)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 8, 40])
@@ -139,7 +140,7 @@ def test_an_excluded_candidate_is_never_chosen_whenever_its_variable_appears(bef
     enc = Encoding()
     a = _cands("a", "2.0", "1.0")
     enc.add_name(a[0].name, a)
-    reason = Reason(ReasonKind.CONSTRAINT, Requirement("a<2"), where="tool.satlock.constraints")
+    reason = Reason(ReasonKind.CONSTRAINT, Requirement("a<2"), where=CONSTRAINTS)
     if before:
         enc.exclude(reason, a[0])
     v2, v1 = enc.var(a[0]), enc.var(a[1])
@@ -155,7 +156,7 @@ def test_clauses_from_requirements_carry_their_reason_and_structure_carries_none
     enc.add_name(a[0].name, a)
     root = _root("a[cli]")
     enc.require(root, a, extras=["cli"])
-    constraint = Reason(ReasonKind.CONSTRAINT, Requirement("a<3"), where="tool.satlock.constraints")
+    constraint = Reason(ReasonKind.CONSTRAINT, Requirement("a<3"), where=CONSTRAINTS)
     enc.exclude(constraint, a[0])
     assert len(enc.reasons) == len(enc.clauses)
     assert {id(r) for r in enc.reasons if r is not None} == {id(root), id(constraint)}

@@ -13,6 +13,7 @@ from packaging.requirements import Requirement
 
 from satlock.resolver.explain import explain
 from satlock.resolver.memory import MemoryProvider
+from satlock.resolver.origin import Origin
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
 
 ENV = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.4"}
@@ -74,7 +75,7 @@ def test_versions_that_say_the_same_are_told_as_one_range() -> None:
 
 def test_where_the_project_asks_is_named() -> None:
     index = {"a": {"1.0": []}}
-    lines = _story(index, RootRequirement(Requirement("a>=2"), where="dependency-groups.dev"))
+    lines = _story(index, RootRequirement(Requirement("a>=2"), where=Origin.group("dev")))
     assert lines[0] == "the project requires a>=2 (in dependency-groups.dev)"
 
 

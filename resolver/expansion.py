@@ -1,0 +1,265 @@
+"""The package side of the solve: turning candidates and their metadata into clauses.
+
+``Solver`` (resolver/solve.py) searches; this half grows the encoding it searches in. It
+fetches the candidates of each name that appears (in preference order, constraints applied),
+adds a candidate's requirements once it is expanded (guarded by its variable, extras behind
+their variables), the clauses of each build variant (resolver/variants.py), and walks what
+a choice requires breadth-first. It asks ``Matcher`` (resolver/matching.py) what a
+requirement means for the target and keeps no packaging rules of its own.
+
+The state it grows is the solver's own (set up in ``Solver.__init__``), listed below.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Callable, Iterable, Mapping, Sequence
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from satlock.resolver.candidates import Candidate
+from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.matching import Dependency, Matcher
+from satlock.resolver.origin import CONSTRAINTS
+from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
+from satlock.resolver.resolution import Policy, RootRequirement, SolveStats
+from satlock.resolver.variants import Variant, VariantTable
+
+# The most versions of one package expanded together while it walks back (see _with_batches).
+MAX_BATCH = 64
+
+
+class PackageExpansion:
+    """Growing the encoding from the provider's answers; mixed into ``Solver``."""
+
+    provider: Provider
+    policy: Policy
+    match: Matcher
+    enc: Encoding
+    stats: SolveStats
+    variants: VariantTable
+    roots: list[RootRequirement]
+    deps: dict[tuple[str, str], list[Dependency]]
+    provides: dict[tuple[str, str], frozenset[str] | None]
+    excluded: dict[NormalizedName, list[Exclusion]]
+    left_out: list[str]
+    _constraints: dict[NormalizedName, list[Requirement]]
+    _changes: Counter[NormalizedName]
+    _variant_deps: dict[int, list[Dependency]]
+    _picked_variant: dict[tuple[str, str], tuple[int, Variant] | None]
+    _build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]]
+    _model: object
+
+    # -- building the encoding ---------------------------------------------------------
+
+    def _preference_order(self, name: NormalizedName, candidates: list[Candidate]) -> list[Candidate]:
+        preferred = self.policy.preferences.get(name)
+        if preferred is None:
+            return candidates
+        return sorted(candidates, key=lambda c: c.version != preferred)
+
+    def _ensure_names(self, names: Iterable[NormalizedName]) -> None:
+        new = sorted({n for n in names if n not in self.enc.candidates_of})
+        if not new:
+            return
+        self.provider.prefetch(new, [])
+        for name in new:
+            listing = self.provider.candidates(name)
+            self.excluded[name] = list(listing.excluded)
+            ordered = self._preference_order(name, list(listing.candidates))
+            self.enc.add_name(name, ordered)
+            self.stats.candidates += len(ordered)
+            for constraint in self._constraints.get(name, []):
+                allowed = set(map(id, self.match.matches(constraint, ordered)))
+                for c in ordered:
+                    if id(c) not in allowed:
+                        self.enc.exclude(Reason(ReasonKind.CONSTRAINT, constraint, where=CONSTRAINTS), c)
+
+    def _matching(self, req: Requirement) -> list[Candidate]:
+        return self.match.matching(req, self.enc.candidates_of[canonicalize_name(req.name)])
+
+    def _add_roots(self, roots: Sequence[RootRequirement]) -> None:
+        active = [r for r in roots if self.match.active(r.requirement.marker)]
+        reqs = [(o, r.where) for r in active for o in self.match.overridden(r.requirement)]
+        self.roots = [RootRequirement(req, where) for req, where in reqs]
+        self._ensure_names(canonicalize_name(r.requirement.name) for r in self.roots)
+        for root in self.roots:
+            req = root.requirement
+            self.enc.require(Reason(ReasonKind.ROOT, req, where=root.where), self._matching(req), extras=sorted(req.extras))
+        self._drain_new_extras()
+
+    def _expand(self, candidate: Candidate, deps: Dependencies) -> None:
+        """Add the clauses of one candidate's metadata."""
+        key = candidate.key
+        v = self.enc.var(candidate)
+        self.provides[key] = deps.provides_extras
+        if not self.match.supports_python(deps.requires_python):
+            self.enc.exclude(Reason(ReasonKind.PYTHON, parent=candidate, detail=str(deps.requires_python)), candidate)
+            self.deps[key] = []
+            return
+        listed = self.match.dependencies(deps.requires)
+        self.deps[key] = listed
+        always = [d.requirement for d in listed if d.always]
+        self._ensure_names(canonicalize_name(r.name) for r in always)
+        for req in always:
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
+        name = candidate.name
+        for extra, evar in self.enc.extras_of(name):
+            self._add_extra_clauses(candidate, extra, evar)
+        self._drain_new_extras()
+        builds_variants = getattr(self.provider, "builds_variants", None)
+        if builds_variants is not None and builds_variants(candidate):
+            self.variants.open(candidate)
+
+    def _expand_or_leave_out(self, candidate: Candidate) -> None:
+        """Expand ``candidate``, or exclude it with the reason when its metadata cannot be had."""
+        try:
+            deps = self.provider.dependencies(candidate)
+        except CandidateUnavailable as e:
+            self.enc.exclude(Reason(ReasonKind.UNAVAILABLE, parent=candidate, detail=e.reason), candidate)
+            self.deps[candidate.key] = []
+            self.left_out.append(f"left out {candidate}, which {e.reason}")
+            return
+        self._expand(candidate, deps)
+
+    def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
+        return self.match.with_extra(self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate), extra)
+
+    def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
+        reqs = self._extra_requirements(candidate, extra)
+        if not reqs:
+            return
+        self._ensure_names(canonicalize_name(r.name) for r in reqs)
+        for req in reqs:
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), self._matching(req),
+                             guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
+
+    def _drain_new_extras(self) -> None:
+        while (new := self.enc.take_new_extra()) is not None:
+            name, extra = new
+            evar = self.enc.extra(name, extra)
+            for c in self.enc.candidates_of[name]:
+                if c.key in self.deps:
+                    self._add_extra_clauses(c, extra, evar)
+                for v, variant in self.variants.variant_vars(c):
+                    self._add_variant_extra_clauses(c, variant, v, extra, evar)
+
+    # -- build variants (see resolver/variants.py) -----------------------------------------
+
+    def _picked_variant_deps(self, candidate: Candidate) -> list[Dependency]:
+        picked = self._picked_variant.get(candidate.key)
+        return self._variant_deps.get(picked[0], []) if picked is not None else []
+
+    def _add_variant(self, candidate: Candidate, variant: Variant, guard: int) -> None:
+        """The clauses of what one build of ``candidate`` declared, guarded by its variable."""
+        listed = self.match.dependencies(variant.dependencies.requires)
+        self._variant_deps[guard] = listed
+        if not self.match.supports_python(variant.dependencies.requires_python):
+            self.enc.add_clause([-guard], Reason(ReasonKind.PYTHON, parent=candidate, detail=str(variant.dependencies.requires_python)))
+        always = [d.requirement for d in listed if d.always]
+        self._ensure_names(canonicalize_name(r.name) for r in always)
+        what = variant.describe()
+        for req in always:
+            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
+                             extras=sorted(req.extras))
+        for extra, evar in self.enc.extras_of(candidate.name):
+            self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
+
+    def _add_variant_extra_clauses(self, candidate: Candidate, variant: Variant, guard: int, extra: str, evar: int) -> None:
+        reqs = self.match.with_extra(self._variant_deps.get(guard, []), extra)
+        self._ensure_names(canonicalize_name(r.name) for r in reqs)
+        for req in reqs:
+            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
+                             self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
+
+    def _variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
+        return [c for c in chosen.values() if self.variants.has_variants(c) and self._picked_variant.get(c.key) is None]
+
+    def _build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
+        """Build ``candidate`` against the versions ``chosen`` has and add that variant.
+
+        One build per round: what it declares can move other versions, and the next
+        build should be made against those, not against versions about to change.
+        """
+        against = {**self._build_versions.get(candidate.key, {}), **chosen}
+        runtime = {n: c.version for n, c in against.items()}
+        variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
+        self.variants.add(candidate, variant, against, self._model, self._add_variant)
+        self.stats.expanded += 1
+
+    def _with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
+        """Add a batch of the next preferred versions of packages that keep changing.
+
+        A package whose version had to change twice is probably walking back through many
+        versions (boto3 against s3fs); expanding its next 4, 8, 16... candidates at once
+        turns one round per version into a few rounds, as uv's batch prefetch does.
+        """
+        out = {c.key: c for c in todo}
+        for name, c in chosen.items():
+            changes = self._changes[name]
+            if c.key in self.deps or changes < 2:
+                continue
+            # The versions right after the current one in preference order (where a walk back
+            # goes next), and only those whose metadata is cheap (a wheel's): a batch never builds.
+            eligible = self._eligible(name)
+            after = eligible[eligible.index(c) + 1:] if c in eligible else []
+            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
+            out.update((x.key, x) for x in batch)
+        return list(out.values())
+
+    def _expand_ready(self, known: set[NormalizedName]) -> None:
+        """Expand, without solving, the most preferred candidate of every name that appeared
+        since ``known`` whose metadata the provider already has (prefetch fetched it).
+
+        The solver would most likely pick exactly these next round; expanding them now
+        saves a round per level of the dependency tree. Expanding a candidate that is not
+        picked only adds clauses that its variable guards.
+        """
+        while True:
+            new = [n for n in self.enc.candidates_of if n not in known]
+            if not new:
+                return
+            known.update(new)
+            for name in new:
+                cands = self._eligible(name)
+                if cands and cands[0].key not in self.deps and self.provider.ready(cands[0]):
+                    self._expand(cands[0], self.provider.dependencies(cands[0]))
+                    self.stats.expanded += 1
+
+    def _walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
+        """Breadth-first over what is required, choosing each package with ``pick``."""
+        extras: dict[NormalizedName, set[str]] = {}
+        order: list[NormalizedName] = []
+        queue: deque[NormalizedName] = deque()
+        seen: set[NormalizedName] = set()
+
+        def reach(reqs: Iterable[Requirement]) -> None:
+            for req in reqs:
+                name = canonicalize_name(req.name)
+                known = extras.setdefault(name, set())
+                if name not in seen:
+                    seen.add(name)
+                    known.update(req.extras)
+                    queue.append(name)
+                elif not set(req.extras) <= known:
+                    known.update(req.extras)
+                    queue.append(name)
+
+        reach(r.requirement for r in self.roots)  # the project's own order: dependencies, extras, groups
+        while queue:
+            name = queue.popleft()
+            c = pick(name)
+            if c is None:
+                continue
+            if name not in order:
+                order.append(name)
+            reqs = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
+            for extra in sorted(extras[name]):
+                reqs += self._extra_requirements(c, extra)
+            reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
+        return order, extras
+
+    def _eligible(self, name: NormalizedName) -> list[Candidate]:
+        """The candidates of ``name`` some requirement accepts, in preference order."""
+        return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]

@@ -1,0 +1,101 @@
+"""What a requirement means for one target: PEP 440 matching, pre-releases, markers, overrides.
+
+The solver asks this collaborator and keeps to the search: which candidates a requirement
+accepts, whether a marker holds (with or without an extra), what an override replaces a
+requirement with, and whether a candidate's Requires-Python admits the target.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from satlock.resolver.candidates import Candidate
+
+
+class Applies(enum.Enum):
+    """When a requirement of a candidate applies to the target."""
+
+    ALWAYS = "always"  # its marker is true (or absent) without any extra
+    WITH_EXTRA = "with an extra"  # only when an extra its marker names is asked for (never, if false anyway)
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One requirement of a candidate (after overrides), and when it applies."""
+
+    requirement: Requirement
+    applies: Applies
+
+    @property
+    def always(self) -> bool:
+        return self.applies is Applies.ALWAYS
+
+
+class Matcher:
+    """The target's answers about requirements, cached: the same questions come every round."""
+
+    def __init__(self, environment: Mapping[str, str], *, allow_prereleases: bool = False,
+                 overrides: Sequence[Requirement] = ()) -> None:
+        self.environment = dict(environment)
+        self.python = Version(self.environment["python_full_version"])
+        self.allow_prereleases = allow_prereleases
+        self._overrides: dict[NormalizedName, list[Requirement]] = {}
+        for r in overrides:
+            self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
+        self._markers: dict[tuple[int, str], tuple[Marker, bool]] = {}
+        self._matching: dict[tuple[str, str], list[Candidate]] = {}
+
+    def matches(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
+        spec: SpecifierSet = req.specifier
+        direct = [c for c in candidates if c.direct is not None]
+        if direct:
+            return [c for c in direct if spec.contains(c.version, prereleases=True)]
+        if self.allow_prereleases:
+            ok = set(spec.filter((c.version for c in candidates), prereleases=True))
+        else:
+            ok = set(spec.filter(c.version for c in candidates))
+        return [c for c in candidates if c.version in ok]
+
+    def matching(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """``matches``, remembered per name and specifier (``candidates`` are the name's
+        whole list, which does not change once known)."""
+        key = (canonicalize_name(req.name), str(req.specifier))
+        if key not in self._matching:
+            self._matching[key] = self.matches(req, candidates)
+        return self._matching[key]
+
+    def active(self, marker: Marker | None, extra: str = "") -> bool:
+        """Whether ``marker`` holds for the target (with ``extra`` asked for)."""
+        if marker is None:
+            return True
+        # The cache holds the marker too, so its id cannot be reused while the entry lives.
+        key = (id(marker), extra)
+        hit = self._markers.get(key)
+        if hit is None:
+            hit = self._markers[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
+        return hit[1]
+
+    def overridden(self, req: Requirement) -> list[Requirement]:
+        """What ``[tool.satlock] overrides`` put in place of ``req`` (``req`` itself if none)."""
+        return self._overrides.get(canonicalize_name(req.name), [req])
+
+    def dependencies(self, requires: Iterable[Requirement]) -> list[Dependency]:
+        """A candidate's requirements after overrides, each with when it applies."""
+        return [Dependency(req, Applies.ALWAYS if self.active(req.marker) else Applies.WITH_EXTRA)
+                for raw in requires for req in self.overridden(raw)]
+
+    def with_extra(self, listed: Iterable[Dependency], extra: str) -> list[Requirement]:
+        """The requirements among ``listed`` that only ``extra`` brings in."""
+        return [d.requirement for d in listed if not d.always and self.active(d.requirement.marker, extra)]
+
+    def supports_python(self, requires_python: SpecifierSet | None) -> bool:
+        return requires_python is None or requires_python.contains(self.python, prereleases=True)

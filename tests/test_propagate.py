@@ -1,0 +1,98 @@
+"""The unit-propagation layer in front of pycosat answers exactly as the full problem would."""
+
+import itertools
+import random
+
+import pycosat
+
+from satlock.resolver.propagate import Trail
+
+
+def _random_problem(seed: int, num_vars: int = 12, num_clauses: int = 40) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.choice([-1, 1]) * rng.randint(1, num_vars) for _ in range(rng.randint(1, 3))] for _ in range(num_clauses)]
+
+
+def _satisfies(model, clauses: list[list[int]]) -> bool:
+    return all(any(model.holds(lit) for lit in clause) for clause in clauses)
+
+
+def test_every_question_gets_the_full_problems_answer_and_a_real_model():
+    for seed in range(60):
+        clauses = _random_problem(seed)
+        trail = Trail()
+        trail.add(clauses, 12)
+        decisions: list[int] = []
+        rng = random.Random(seed)
+        for lit in rng.sample([v * s for v in range(1, 13) for s in (1, -1)], 6):
+            if pycosat.solve(clauses + [[d] for d in decisions + [lit]], vars=12) == "UNSAT":
+                continue
+            decisions.append(lit)
+            trail.decide(lit)
+            for window in itertools.combinations(range(1, 13), 2):
+                expected = pycosat.solve(clauses + [[d] for d in decisions] + [list(window)], vars=12) != "UNSAT"
+                model = trail.solve(clause=list(window))
+                assert (model is not None) == expected
+                if model is not None:
+                    assert _satisfies(model, clauses + [[d] for d in decisions] + [list(window)])
+
+
+def test_a_question_whose_literals_the_decisions_make_false_costs_no_solver_call():
+    trail = Trail()
+    trail.add([[-1, 2], [-2, -3]], 3)  # 1 -> 2 -> not 3
+    trail.decide(1)
+    assert trail.solve(units=[3]) is None
+    assert trail.solve(clause=[3]) is None
+    assert trail.solver_calls == 0
+
+
+def test_backtracking_takes_back_the_decisions_and_what_was_learnt_under_them():
+    trail = Trail()
+    trail.add([[-1, 2], [-2, -3]], 3)
+    mark = trail.mark()
+    trail.decide(1)
+    assert trail.solve(clause=[3]) is None
+    trail.backtrack(mark)
+    model = trail.solve(clause=[3])
+    assert model is not None and 3 in model and 1 not in model
+
+
+def test_a_repaired_model_is_kept_only_when_every_clause_still_holds():
+    trail = Trail()
+    trail.add([[1, 2], [-1, 3]], 3)  # 1 or 2; 1 -> 3
+    model = trail.solve(units=[2, -1, -3])
+    assert model is not None
+    assert trail.repair(model, {1: True}) is None  # 1 without 3 breaks 1 -> 3
+    repaired = trail.repair(model, {1: True, 3: True, 2: False})
+    assert repaired is not None and 1 in repaired and 3 in repaired and 2 not in repaired
+
+
+def test_contradictory_clauses_make_every_question_unsatisfiable():
+    trail = Trail()
+    trail.add([[1], [-1]], 2)
+    assert trail.solve() is None
+    assert trail.solve(units=[2]) is None
+
+
+def test_clauses_added_after_a_question_are_part_of_every_later_answer():
+    for seed in range(40):
+        clauses = _random_problem(seed, num_clauses=30)
+        more = _random_problem(seed + 1000, num_clauses=15)
+        trail = Trail()
+        trail.add(clauses, 12)
+        trail.solve()  # computes and keeps a reduced problem
+        trail.add(more, 12)
+        for lit in (1, -1, 5, -5):
+            expected = pycosat.solve(clauses + more + [[lit]], vars=12) != "UNSAT"
+            model = trail.solve(units=[lit])
+            assert (model is not None) == expected
+            if model is not None:
+                assert _satisfies(model, clauses + more + [[lit]])
+
+
+def test_consistent_prefix_counts_the_literals_that_propagate_together():
+    trail = Trail()
+    trail.add([[-1, 2], [-2, -3]], 4)
+    assert trail.consistent_prefix([1, 4, 3]) == 2  # 1 forces 2, which forbids 3
+    assert trail.consistent_prefix([4, 3]) == 2
+    assert trail.solve(units=[3]) is not None  # nothing stayed assigned
