@@ -1,29 +1,22 @@
-"""Installing wheels into, and removing distributions from, a virtual environment.
+"""Installing a wheel into a virtual environment, whole or not at all.
 
-Every change is made so that a package is either fully installed or absent, even if
+Every install is made so that a package is either fully installed or absent, even if
 satlock is killed half-way: a wheel is first written into a staging folder inside the
 environment (same filesystem), its files are renamed into place, and its ``.dist-info``
-folder is renamed in *last*; an uninstall first renames the ``.dist-info`` away, then
-deletes the files. A ``.dist-info`` whose RECORD lists missing files therefore never
-exists, and ``recover_interrupted`` clears what a killed run left behind.
+folder is renamed in *last*. A ``.dist-info`` whose RECORD lists missing files therefore
+never exists, and ``uninstall.recover_interrupted`` clears what a killed run left behind.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
-import email.parser
 import hashlib
 import io
 import json
 import os
 import shutil
-import stat
 import tempfile
-import zipfile
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,46 +24,21 @@ import installer
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.records import Hash, RecordEntry, parse_record_file
-from installer.sources import WheelFile, WheelSource
+from installer.sources import WheelSource
 from installer.utils import Scheme, get_launcher_kind, make_file_executable
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
-from satlock.buildenv.venv import Venv
+from satlock.buildenv.installed import find_dist, installed_distributions, record_hash, site_dirs
+from satlock.buildenv.uninstall import STAGE_PREFIX, uninstall
+from satlock.buildenv.unpacked import discard, unpacked
+from satlock.buildenv.venv import Venv, inside, os_errors
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_identity, claim, file_owners, read_wheel, scheme_dict
+from satlock.cache import Cache
 from satlock.errors import InstallError
-from satlock.cache import Cache, file_sha256
 
 INSTALLER_NAME = "satlock"
-UNPACKED_BUCKET = "unpacked-v1"
-_STAGE_PREFIX = ".satlock-stage-"
-_TRASH_PREFIX = ".satlock-trash-"
-_TRASH_ORIGIN = "origin"
-
-
-@dataclass(frozen=True)
-class InstalledDist:
-    """One ``.dist-info`` folder found in an environment."""
-
-    name: NormalizedName
-    version: str
-    path: Path
-    installer: str | None
-    direct_url: dict[str, Any] | None
-    requested: bool
-    build_identity: str | None = None
-
-
-@contextmanager
-def _os_errors(doing: str) -> Iterator[None]:
-    """Turn a filesystem failure (permissions, full disk) into a message naming what failed."""
-    try:
-        yield
-    except OSError as e:
-        raise InstallError(f"{doing} failed: {e}", hint="check the permissions and free space of the environment") from None
-
 
 
 class _UnpackedWheel(WheelSource):
@@ -163,7 +131,7 @@ class _LinkingDestination(SchemeDictionaryDestination):
         if entry.hash_ is not None and entry.hash_.name == algorithm:
             got = entry.hash_.value
         else:
-            got = _record_hash(str(self._path_with_destdir(scheme, key[1])), algorithm)
+            got = record_hash(str(self._path_with_destdir(scheme, key[1])), algorithm)
         if got != value:
             self.problems.append(f"{key[1]} differs from the wheel")
         return entry
@@ -197,54 +165,6 @@ class _LinkingDestination(SchemeDictionaryDestination):
         return RecordEntry(path, Hash("sha256", encoded), size)
 
 
-def _unzip_wheel(wheel: Path, dest: Path) -> None:
-    """Check the wheel's members and RECORD, then unzip it into ``dest``."""
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            members = safe_zip_members(zf, wheel)
-            check_unpacked_size(wheel, wheel.stat().st_size, sum(i.file_size for i in members))
-            source = WheelFile(zf)
-            source.validate_record()
-            for info in members:
-                if info.is_dir():
-                    continue
-                target = dest / info.filename
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                mode = info.external_attr >> 16
-                if mode and stat.S_ISREG(mode) and mode & 0o111:
-                    target.chmod(0o755)
-    except zipfile.BadZipFile as e:
-        raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
-    except InstallerError as e:
-        raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="report it to the package's maintainers") from None
-
-
-def _unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | None) -> Path:
-    """A folder holding the wheel's files: from the cache (keyed by the wheel's sha256) when
-    it was unzipped before. What is taken from it is checked against the wheel's RECORD."""
-    if cache is None:
-        dest = scratch / "unpacked"
-        dest.mkdir()
-        _unzip_wheel(wheel, dest)
-        return dest
-    key = sha256 or file_sha256(wheel)
-    ready = cache.path(UNPACKED_BUCKET, key)
-    if ready.is_dir():
-        return ready
-    with cache.lock(UNPACKED_BUCKET, key):
-        if ready.is_dir():
-            return ready
-        tmp = cache.new_tempdir(UNPACKED_BUCKET)
-        try:
-            _unzip_wheel(wheel, tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return cache.install_dir(UNPACKED_BUCKET, key, tmp)
-
-
 def _scheme_dict(venv: Venv, name: str) -> dict[str, str]:
     return scheme_dict(venv, name)
 
@@ -265,7 +185,7 @@ def _move_into_place(stage: Path, venv: Venv, dist_info_targets: list[Path]) -> 
             target = anchor / (here / d).relative_to(stage)
             if os.path.lexists(target):
                 descend.append(d)
-            elif not _inside(os.path.abspath(target), root):
+            elif not inside(os.path.abspath(target), root):
                 raise InstallError(f"refusing to write {target}: it is outside the environment {venv.root}")
             else:
                 moves.append((here / d, target))
@@ -273,7 +193,7 @@ def _move_into_place(stage: Path, venv: Venv, dist_info_targets: list[Path]) -> 
         for filename in files:
             staged = here / filename
             target = anchor / staged.relative_to(stage)
-            if not _inside(os.path.abspath(target), root):
+            if not inside(os.path.abspath(target), root):
                 raise InstallError(f"refusing to write {target}: it is outside the environment {venv.root}")
             moves.append((staged, target))
     for staged, target in moves:
@@ -311,7 +231,7 @@ def _stage(wheel: Path, files: Path, venv: Venv, stage: Path, extra: dict[str, b
 
 
 def _dist_info_targets(venv: Venv, source: WheelSource) -> list[Path]:
-    return [site / source.dist_info_dir for site in _site_dirs(venv)]
+    return [site / source.dist_info_dir for site in site_dirs(venv)]
 
 
 def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | None = None,
@@ -346,7 +266,7 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
     if owners is None:
         owners = file_owners(d for d in installed_distributions(venv).values() if d.name != plan.name)
     check_conflicts(plan, venv, owners)
-    with _os_errors(f"installing {wheel.name} into {venv.root}"):
+    with os_errors(f"installing {wheel.name} into {venv.root}"):
         _install_staged(wheel, dist_name, venv, extra, cache, plan, sha256)
     claim(owners, plan)
 
@@ -354,9 +274,9 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
 def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: dict[str, bytes],
                     cache: Cache | None, plan: WheelPlan, sha256: str | None) -> None:
     """Stage the wheel, and only once it staged cleanly replace the installed version with it."""
-    stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=_STAGE_PREFIX))
+    stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=STAGE_PREFIX))
     try:
-        files = _unpacked(wheel, cache, stage, sha256)
+        files = unpacked(wheel, cache, stage, sha256)
         try:
             source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
         except InstallError as e:
@@ -365,226 +285,17 @@ def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: d
             problems = [e.message]
         if problems and cache is not None:
             # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
-            cache.discard(UNPACKED_BUCKET, files.name)
+            discard(cache, files)
             shutil.rmtree(stage / "root", ignore_errors=True)
-            files = _unpacked(wheel, cache, stage, sha256)
+            files = unpacked(wheel, cache, stage, sha256)
             source, problems = _stage(wheel, files, venv, stage / "root", extra, plan)
         if problems:
             raise InstallError(f"the files installed from {wheel.name} do not match its RECORD: {'; '.join(problems[:3])}",
                                hint="delete satlock's cache folder and run again")
-        if _find_dist(venv, dist_name) is not None:
+        if find_dist(venv, dist_name) is not None:
             uninstall(venv, dist_name)
         _move_into_place(stage / "root", venv, _dist_info_targets(venv, source))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def _read_metadata_headers(info: Path) -> tuple[str, str] | None:
-    try:
-        text = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    msg = email.parser.HeaderParser().parsestr(text)
-    name, version = msg.get("Name"), msg.get("Version")
-    if not name or not version:
-        return None
-    return str(name), str(version)
-
-
-def _read_direct_url(info: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((info / "direct_url.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        # Unreadable: an unknown direct source, which never matches a lock entry.
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _site_dirs(venv: Venv) -> list[Path]:
-    return list(dict.fromkeys([venv.purelib, venv.platlib]))
-
-
-def installed_distributions(venv: Venv) -> dict[NormalizedName, InstalledDist]:
-    """Every distribution with a readable ``.dist-info`` in the environment's site folders."""
-    found: dict[NormalizedName, InstalledDist] = {}
-    for site in _site_dirs(venv):
-        if not site.is_dir():
-            continue
-        for info in sorted(site.iterdir()):
-            if not info.name.endswith(".dist-info") or not info.is_dir():
-                continue
-            dist = _read_dist(info)
-            if dist is not None:
-                found[dist.name] = dist
-    return found
-
-
-def _read_dist(info: Path) -> InstalledDist | None:
-    meta = _read_metadata_headers(info)
-    if meta is None:
-        return None
-    try:
-        installer_name = (info / "INSTALLER").read_text(encoding="utf-8").strip() or None
-    except OSError:
-        installer_name = None
-    return InstalledDist(name=canonicalize_name(meta[0]), version=meta[1], path=info, installer=installer_name,
-                         direct_url=_read_direct_url(info), requested=(info / "REQUESTED").exists(),
-                         build_identity=_read_build_identity(info))
-
-
-def _read_build_identity(info: Path) -> str | None:
-    try:
-        data = json.loads((info / BUILD_INPUTS_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return ""  # unreadable: matches no lock, so the package is built again
-    value = data.get("identity") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _find_dist(venv: Venv, name: str) -> InstalledDist | None:
-    """The installed distribution ``name``, reading only the ``.dist-info`` folders named like it."""
-    wanted = canonicalize_name(name)
-    for site in _site_dirs(venv):
-        if not site.is_dir():
-            continue
-        for info in site.iterdir():
-            if info.name.endswith(".dist-info") and canonicalize_name(info.name[:-10].rsplit("-", 1)[0]) == wanted:
-                dist = _read_dist(info)
-                if dist is not None and dist.name == wanted:
-                    return dist
-    return None
-
-
-def _record_rows(info: Path) -> list[list[str]]:
-    with open(info / "RECORD", newline="", encoding="utf-8") as f:
-        return [row for row in csv.reader(f) if row]
-
-
-def _inside(path: str, root: str) -> bool:
-    return os.path.commonpath([path, root]) == root
-
-
-def _record_hash(path: str, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
-
-
-def _protected_dirs(venv: Venv) -> set[str]:
-    folders = (venv.root, venv.root / "include", venv.purelib, venv.platlib, venv.scripts, venv.data)
-    return {os.path.abspath(p) for p in folders}
-
-
-def _remove_files(venv: Venv, site: Path, rows: list[list[str]], skip: set[str]) -> None:
-    """Delete the files RECORD rows name (inside the venv only), their bytecode and emptied folders."""
-    root = os.path.abspath(venv.root)
-    parents: set[str] = set()
-    for row in rows:
-        path = os.path.abspath(os.path.join(site, row[0]))
-        if not _inside(path, root) or path in skip:
-            continue
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            continue
-        parent, filename = os.path.split(path)
-        parents.add(parent)
-        if filename.endswith(".py"):
-            cache_dir = os.path.join(parent, "__pycache__")
-            stem = filename[:-3] + "."
-            if os.path.isdir(cache_dir):
-                for pyc in os.listdir(cache_dir):
-                    if pyc.startswith(stem) and pyc.endswith(".pyc"):
-                        os.unlink(os.path.join(cache_dir, pyc))
-    protected = _protected_dirs(venv)
-    for parent in sorted(parents, key=lambda p: p.count(os.sep), reverse=True):
-        current = parent
-        while _inside(current, root) and current not in protected:
-            try:
-                cache_dir = os.path.join(current, "__pycache__")
-                if os.path.isdir(cache_dir) and not os.listdir(cache_dir):
-                    os.rmdir(cache_dir)
-                os.rmdir(current)
-            except OSError:
-                break
-            current = os.path.dirname(current)
-
-
-def uninstall(venv: Venv, name: str) -> None:
-    """Remove the distribution ``name``; it is absent from the moment this starts deleting."""
-    dist = _find_dist(venv, name)
-    if dist is None:
-        return
-    with _os_errors(f"uninstalling {dist.name} from {venv.root}"):
-        trash = Path(tempfile.mkdtemp(dir=venv.root, prefix=_TRASH_PREFIX))
-        (trash / _TRASH_ORIGIN).write_text(str(dist.path.parent), encoding="utf-8")
-        os.rename(dist.path, trash / dist.path.name)
-        _empty_trash(venv, trash)
-
-
-def _empty_trash(venv: Venv, trash: Path, *, recovering: bool = False) -> None:
-    moved = [p for p in trash.iterdir() if p.name.endswith(".dist-info")]
-    if moved and (trash / _TRASH_ORIGIN).exists():
-        site = Path((trash / _TRASH_ORIGIN).read_text(encoding="utf-8"))
-        original = os.path.abspath(site / moved[0].name)
-        try:
-            rows = _record_rows(moved[0])
-        except OSError:
-            rows = []
-        rows = [r for r in rows if not _inside(os.path.abspath(os.path.join(site, r[0])), original)]
-        _remove_files(venv, site, rows, skip=_files_owned(venv) if recovering else set())
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _files_owned(venv: Venv) -> set[str]:
-    """Files some installed distribution's RECORD lists: never deleted on behalf of another."""
-    owned: set[str] = set()
-    for dist in installed_distributions(venv).values():
-        try:
-            rows = _record_rows(dist.path)
-        except OSError:
-            continue
-        owned.update(os.path.abspath(os.path.join(dist.path.parent, r[0])) for r in rows)
-    return owned
-
-
-def recover_interrupted(venv: Venv) -> None:
-    """Finish the uninstalls and drop the staging folders that a killed satlock left in ``venv``."""
-    for leftover in sorted(venv.root.iterdir()):
-        if leftover.name.startswith(_STAGE_PREFIX):
-            shutil.rmtree(leftover, ignore_errors=True)
-        elif leftover.name.startswith(_TRASH_PREFIX) and leftover.is_dir():
-            _empty_trash(venv, leftover, recovering=True)
-
-
-def verify_records(venv: Venv) -> list[str]:
-    """Problems with installed files: RECORD entries missing on disk or with another hash."""
-    problems: list[str] = []
-    for dist in installed_distributions(venv).values():
-        try:
-            rows = _record_rows(dist.path)
-        except OSError:
-            problems.append(f"{dist.name} {dist.version}: {dist.path} has no readable RECORD")
-            continue
-        for row in rows:
-            path = os.path.abspath(os.path.join(dist.path.parent, row[0]))
-            if not os.path.exists(path):
-                problems.append(f"{dist.name} {dist.version}: {row[0]} is missing")
-                continue
-            if len(row) > 1 and row[1]:
-                algorithm, _, expected = row[1].partition("=")
-                if algorithm not in hashlib.algorithms_available:
-                    problems.append(f"{dist.name} {dist.version}: {row[0]} has an unknown hash {algorithm!r} in RECORD")
-                elif _record_hash(path, algorithm) != expected:
-                    problems.append(f"{dist.name} {dist.version}: {row[0]} does not match its RECORD hash")
-    return problems
 
 

@@ -38,7 +38,9 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from satlock.buildenv.install import InstalledDist, install_wheel, installed_distributions, recover_interrupted, uninstall
+from satlock.buildenv.install import install_wheel
+from satlock.buildenv.installed import InstalledDist, installed_distributions
+from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError

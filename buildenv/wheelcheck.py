@@ -31,7 +31,7 @@ from satlock.buildenv.venv import Venv
 from satlock.errors import InstallError
 
 if TYPE_CHECKING:
-    from satlock.buildenv.install import InstalledDist
+    from satlock.buildenv.installed import InstalledDist
 
 # The most of METADATA, RECORD or entry_points.txt read into memory from one wheel.
 _MAX_DIST_INFO_FILE = 64 * 1024 * 1024

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from indexbuilder import make_wheel
-from satlock.buildenv import install as install_mod
-from satlock.buildenv.install import install_wheel, installed_distributions, recover_interrupted, uninstall, verify_records
+from satlock.buildenv import install as install_mod, uninstall as uninstall_mod, unpacked as unpacked_mod
+from satlock.buildenv.install import install_wheel
+from satlock.buildenv.installed import installed_distributions, verify_records
+from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import create_venv
 from satlock.errors import InstallError, UnsafeArchiveError
 from satlock.cache import Cache
@@ -79,8 +81,8 @@ def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
 def test_second_install_from_the_cache_does_not_unzip_again(tmp_path, venv, monkeypatch):
     cache = Cache(tmp_path / "cache")
     calls = []
-    real_unzip = install_mod._unzip_wheel
-    monkeypatch.setattr(install_mod, "_unzip_wheel", lambda w, d: (calls.append(w), real_unzip(w, d)))
+    real_unzip = unpacked_mod.unzip_wheel
+    monkeypatch.setattr(unpacked_mod, "unzip_wheel", lambda w, d: (calls.append(w), real_unzip(w, d)))
     wheel = demo_wheel(tmp_path)
     install_wheel(wheel, venv, cache=cache)
     uninstall(venv, "demo")
@@ -143,7 +145,7 @@ def test_crash_before_the_dist_info_is_moved_leaves_the_package_absent(tmp_path,
 
 def test_interrupted_uninstall_is_finished_by_recovery(tmp_path, venv, monkeypatch):
     install_wheel(demo_wheel(tmp_path), venv)
-    monkeypatch.setattr(install_mod, "_empty_trash", lambda *a, **k: None)
+    monkeypatch.setattr(uninstall_mod, "_empty_trash", lambda *a, **k: None)
     uninstall(venv, "demo")
     monkeypatch.undo()
     assert installed_distributions(venv) == {}
@@ -159,7 +161,7 @@ from pathlib import Path
 from packaging.pylock import Package, PackageWheel, Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
 from satlock.buildenv.venv import open_venv
 
@@ -257,7 +259,7 @@ def test_a_damaged_cached_copy_is_noticed_and_unzipped_again(tmp_path, venv):
     wheel = demo_wheel(tmp_path)
     install_wheel(wheel, venv, cache=cache)
     uninstall(venv, "demo")
-    cached = next((tmp_path / "cache" / install_mod.UNPACKED_BUCKET).glob("*/demo/cli.py"))
+    cached = next((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo/cli.py"))
     cached.write_text("damaged = True\n")
     install_wheel(wheel, venv, cache=cache)
     assert verify_records(venv) == []
