@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -264,3 +265,54 @@ def test_a_damaged_cached_copy_is_noticed_and_unzipped_again(tmp_path, venv):
     install_wheel(wheel, venv, cache=cache)
     assert verify_records(venv) == []
     assert (venv.purelib / "demo" / "cli.py").read_text() == "def main():\n    print('hello')\n"
+
+
+def _cached_copy(tmp_path: Path) -> Path:
+    return next((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo"))
+
+
+def test_a_link_or_fifo_planted_in_the_cached_copy_is_never_installed(tmp_path, venv):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo/data.txt": "same bytes\n"})
+    install_wheel(wheel, venv, cache=cache)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("same bytes\n")
+    cached = _cached_copy(tmp_path)
+    (cached / "data.txt").unlink()
+    (cached / "data.txt").symlink_to(outside)
+    (cached / "cli.py").unlink()
+    os.mkfifo(cached / "cli.py")
+    other = create_venv(tmp_path / "other")
+    install_wheel(wheel, other, cache=cache)
+    installed = other.purelib / "demo" / "data.txt"
+    assert not installed.is_symlink() and installed.read_text() == "same bytes\n"
+    assert (other.purelib / "demo" / "cli.py").read_text() == "def main():\n    print('hello')\n"
+    assert verify_records(other) == []
+
+
+def test_entry_points_come_from_the_verified_wheel_not_the_cached_copy(tmp_path, venv):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    install_wheel(wheel, venv, cache=cache)
+    entry_points = _cached_copy(tmp_path).parent / "demo-1.0.dist-info" / "entry_points.txt"
+    entry_points.write_text(ENTRY_POINTS + "evil = os:system\n")
+    other = create_venv(tmp_path / "other")
+    install_wheel(wheel, other, cache=cache)
+    assert (other.scripts / "hello-demo").exists() and not (other.scripts / "evil").exists()
+    assert (other.purelib / "demo-1.0.dist-info" / "entry_points.txt").read_text() == ENTRY_POINTS
+    assert verify_records(other) == []
+
+
+def test_a_wheel_of_an_unknown_wheel_version_is_refused(tmp_path, venv):
+    wheel = demo_wheel(tmp_path)
+    future = tmp_path / "future" / wheel.name
+    future.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(future, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/WHEEL"):
+                data = data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 2.0")
+            out.writestr(info, data)
+    with pytest.raises(InstallError, match="Wheel-Version"):
+        install_wheel(future, venv)
+    assert installed_distributions(venv) == {}
