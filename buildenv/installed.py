@@ -6,12 +6,9 @@ against what), and uninstalls and conflict checks read the RECORD files it finds
 
 from __future__ import annotations
 
-import base64
 import csv
 import email.parser
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,36 +70,6 @@ def record_rows(info: Path) -> list[list[str]]:
     """The rows of a ``.dist-info`` folder's RECORD."""
     with open(info / "RECORD", newline="", encoding="utf-8") as f:
         return [row for row in csv.reader(f) if row]
-
-
-def record_hash(path: str, algorithm: str) -> str:
-    """A file's digest as RECORD writes it: urlsafe base64 without padding."""
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, algorithm).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def verify_records(venv: Venv) -> list[str]:
-    """Problems with installed files: RECORD entries missing on disk or with another hash."""
-    problems: list[str] = []
-    for dist in installed_distributions(venv).values():
-        try:
-            rows = record_rows(dist.path)
-        except OSError:
-            problems.append(f"{dist.name} {dist.version}: {dist.path} has no readable RECORD")
-            continue
-        for row in rows:
-            path = os.path.abspath(os.path.join(dist.path.parent, row[0]))
-            if not os.path.exists(path):
-                problems.append(f"{dist.name} {dist.version}: {row[0]} is missing")
-                continue
-            if len(row) > 1 and row[1]:
-                algorithm, _, expected = row[1].partition("=")
-                if algorithm not in hashlib.algorithms_available:
-                    problems.append(f"{dist.name} {dist.version}: {row[0]} has an unknown hash {algorithm!r} in RECORD")
-                elif record_hash(path, algorithm) != expected:
-                    problems.append(f"{dist.name} {dist.version}: {row[0]} does not match its RECORD hash")
-    return problems
 
 
 def _read_dist(info: Path) -> InstalledDist | None:

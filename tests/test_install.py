@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from indexbuilder import make_wheel
+from installcheck import verify_records
 from satlock.buildenv import install as install_mod, uninstall as uninstall_mod, unpacked as unpacked_mod
 from satlock.buildenv.install import install_wheel
-from satlock.buildenv.installed import installed_distributions, verify_records
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import create_venv
 from satlock.errors import InstallError, UnsafeArchiveError
