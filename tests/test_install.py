@@ -317,3 +317,21 @@ def test_a_wheel_of_an_unknown_wheel_version_is_refused(tmp_path, venv):
     with pytest.raises(InstallError, match="Wheel-Version"):
         install_wheel(future, venv)
     assert installed_distributions(venv) == {}
+
+
+def test_where_the_file_system_refuses_hard_links_the_cached_files_are_copied(tmp_path, venv, monkeypatch):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
+
+    def cross_device(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    install_wheel(wheel, venv, cache=cache)
+    monkeypatch.undo()
+    installed = venv.purelib / "demo" / "cli.py"
+    assert installed.stat().st_nlink == 1
+    assert installed.read_text() == "def main():\n    print('hello')\n"
+    assert verify_records(venv) == []
+    assert subprocess.run([str(venv.scripts / "hello-demo")], capture_output=True, text=True).stdout == "hello\n"
