@@ -117,13 +117,14 @@ def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: d
     schemes = scheme_dict(venv, plan.name)
     try:
         files = unpacked(wheel, cache, stage, sha256)
-        staged = stage_wheel(plan, files, schemes, stage / "root", extra, str(venv.python))
+        staged = stage_wheel(plan, files, schemes, stage, extra, str(venv.python))
         if staged.problems and cache is not None:
             # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
             discard(cache, files)
-            shutil.rmtree(stage / "root", ignore_errors=True)
+            for folder in staged.folders:
+                shutil.rmtree(folder, ignore_errors=True)
             files = unpacked(wheel, cache, stage, sha256)
-            staged = stage_wheel(plan, files, schemes, stage / "root", extra, str(venv.python))
+            staged = stage_wheel(plan, files, schemes, stage, extra, str(venv.python))
         if staged.problems:
             raise InstallError(f"the files installed from {wheel.name} do not match its RECORD: {'; '.join(staged.problems[:3])}",
                                hint="delete satlock's cache folder and run again")

@@ -65,7 +65,7 @@ class _Stager:
         self.plan = plan
         self.schemes = schemes
         self.staged = Staged()
-        self.made: set[str] = {os.path.dirname(stage)}
+        self.made: set[str] = {str(stage)}
         self.records: list[tuple[Scheme, RecordEntry]] = []
         by_target: dict[str, Path] = {}
         self.where: dict[str, str] = {}
@@ -170,8 +170,9 @@ class _Stager:
 
 def stage_wheel(plan: WheelPlan, files: Path, schemes: dict[str, str], stage: Path, extra: dict[str, bytes],
                 interpreter: str) -> Staged:
-    """Write ``plan``'s wheel, as installed with ``schemes``, under ``stage`` from the unzipped
-    copy ``files``; ``extra`` are the installer's own files for its ``.dist-info``."""
+    """Write ``plan``'s wheel, as installed with ``schemes``, into new folders of the existing
+    folder ``stage`` from the unzipped copy ``files``; ``extra`` are the installer's own files
+    for its ``.dist-info``."""
     stager = _Stager(plan, schemes, stage)
     for name, module, attr, section in plan.entry_points:
         stager.entry_point(name, module, attr, section, interpreter)
