@@ -67,14 +67,20 @@ def test_wheel_member_with_dotdot_is_refused_and_nothing_installed(tmp_path, ven
     assert not (venv.purelib.parent / "escape.py").exists()
 
 
+def _rewritten(wheel: Path, dest: Path, member_suffix: str, change) -> Path:
+    """A copy of ``wheel`` in ``dest`` whose member ending in ``member_suffix`` is ``change(data)``,
+    its RECORD left as it was."""
+    dest.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(dest / wheel.name, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info, change(data) if info.filename.endswith(member_suffix) else data)
+    return dest / wheel.name
+
+
 def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
     good = make_wheel(tmp_path / "wheels", "demo", "1.0")
-    bad = tmp_path / "bad" / good.name
-    bad.parent.mkdir()
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
-        for info in src.infolist():
-            data = b"tampered = True\n" if info.filename == "demo/__init__.py" else src.read(info)
-            dst.writestr(info, data)
+    bad = _rewritten(good, tmp_path / "bad", "demo/__init__.py", lambda data: b"tampered = True\n")
     with pytest.raises(InstallError, match="didn't match RECORD"):
         install_wheel(bad, venv)
     assert installed_distributions(venv) == {}
@@ -305,15 +311,8 @@ def test_entry_points_come_from_the_verified_wheel_not_the_cached_copy(tmp_path,
 
 
 def test_a_wheel_of_an_unknown_wheel_version_is_refused(tmp_path, venv):
-    wheel = demo_wheel(tmp_path)
-    future = tmp_path / "future" / wheel.name
-    future.parent.mkdir()
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(future, "w") as out:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith("/WHEEL"):
-                data = data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 2.0")
-            out.writestr(info, data)
+    future = _rewritten(demo_wheel(tmp_path), tmp_path / "future", "/WHEEL",
+                        lambda data: data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 2.0"))
     with pytest.raises(InstallError, match="Wheel-Version"):
         install_wheel(future, venv)
     assert installed_distributions(venv) == {}
