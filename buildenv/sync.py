@@ -38,7 +38,6 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from satlock.buildenv import unpacked
 from satlock.buildenv.install import install_wheel
 from satlock.buildenv.installed import InstalledDist, installed_distributions
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
@@ -369,16 +368,8 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if progress:
             progress("installed", item.name)
 
-    def fetch(package: Package, wheel: PackageWheel) -> Path:
-        path = fetch_wheel(package, wheel)
-        if cache is not None:
-            # Unzipped into the cache on the download threads (zlib and file writes let other
-            # threads run); nothing in .venv changes until every wheel is checked.
-            unpacked.cached(path, cache, wheel.hashes.get("sha256"))
-        return path
-
     with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
-        fetched = _fetch_all(wheels, fetch, jobs, progress)
+        fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)

@@ -46,19 +46,14 @@ def unzip_wheel(wheel: Path, dest: Path) -> None:
 
 
 def unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | None) -> Path:
-    """A folder holding the wheel's files: the cache's entry (``cached``), or without a cache
+    """A folder holding the wheel's files: the cache's entry (keyed by the wheel's sha256,
+    ``sha256`` when the caller has just verified it), made when missing; without a cache,
     a new folder under ``scratch``."""
     if cache is None:
         dest = scratch / "unpacked"
         dest.mkdir()
         unzip_wheel(wheel, dest)
         return dest
-    return cached(wheel, cache, sha256)
-
-
-def cached(wheel: Path, cache: Cache, sha256: str | None) -> Path:
-    """The cache's entry for ``wheel`` (keyed by its sha256, ``sha256`` when the caller has
-    just verified it), unzipped when missing; safe to call from several threads at once."""
     key = sha256 or file_sha256(wheel)
     ready = cache.path(UNPACKED_BUCKET, key)
     if ready.is_dir():
