@@ -9,7 +9,7 @@ from typing import Callable
 from packaging.pylock import PackageDirectory, PackageVcs, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
-from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment, plan_sync

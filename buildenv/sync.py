@@ -38,9 +38,11 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from satlock.buildenv.install import InstalledDist, install_wheel, installed_distributions, recover_interrupted, uninstall
+from satlock.buildenv.install import install_wheel
+from satlock.buildenv.installed import InstalledDist, installed_distributions
+from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import Venv
-from satlock.buildenv.wheelcheck import FileOwners, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
+from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
 from satlock.cache import Cache
 
@@ -295,23 +297,25 @@ def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | Non
 
 
 def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[NormalizedName, Path], venv: Venv,
-               installed: Mapping[NormalizedName, InstalledDist]) -> FileOwners:
+               installed: Mapping[NormalizedName, InstalledDist]) -> tuple[FileOwners, dict[NormalizedName, WheelPlan]]:
     """Refuse, before the environment changes, any fetched wheel that is not what the lock says
     (name, version, dependencies) or would overwrite the environment or another package.
 
-    Returns who owns which file once the plan is carried out, for the installs to keep checking.
+    Returns who owns which file once the plan is carried out, for the installs to keep checking,
+    and each wheel as read, so the installs do not read it again.
     """
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
+    plans: dict[NormalizedName, WheelPlan] = {}
     for item in wheels:
-        wheel = read_wheel(fetched[item.name], venv)
+        wheel = plans[item.name] = read_wheel(fetched[item.name], venv)
         check_identity(wheel, item.name, item.package.version, "pylock.toml")
         if plan.environment is not None:
             check_dependencies(wheel, _locked_dependencies(item.package), plan.environment,
                                f"{item.name} {item.package.version}")
         check_conflicts(wheel, venv, owners)
         claim(owners, wheel)
-    return owners
+    return owners, plans
 
 
 def _check_built(item: SyncItem, wheel: Path) -> None:
@@ -358,7 +362,8 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         sha256 = item.source.hashes.get("sha256") if isinstance(item.source, PackageWheel) else None
         inputs = None if item.is_wheel else (build_inputs or {}).get(item.name)
         install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
-                      sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs)
+                      sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs,
+                      plan=plans.get(item.name))
         (report.replaced if item.name in replacing else report.installed).append(item.name)
         if progress:
             progress("installed", item.name)
@@ -368,7 +373,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
-        owners = _preflight(plan, wheels, fetched, venv, installed)
+        owners, plans = _preflight(plan, wheels, fetched, venv, installed)
         recover_interrupted(venv)
         for dist in plan.to_remove:
             if progress:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import sysconfig
 import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +37,26 @@ class Venv:
     platlib: Path
     scripts: Path
     data: Path
-    headers: Path
     python_version: str
     same_interpreter: bool = False
 
     @property
     def site_packages(self) -> Path:
         return self.purelib
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether the absolute, normalised ``path`` is ``root`` or below it."""
+    return os.path.commonpath([path, root]) == root
+
+
+@contextmanager
+def os_errors(doing: str) -> Iterator[None]:
+    """Turn a filesystem failure (permissions, full disk) into a message naming what failed."""
+    try:
+        yield
+    except OSError as e:
+        raise InstallError(f"{doing} failed: {e}", hint="check the permissions and free space of the environment") from None
 
 
 def _python_in(root: Path) -> Path:
@@ -78,11 +93,8 @@ def open_venv(root: Path) -> Venv:
         except (OSError, subprocess.CalledProcessError) as e:
             raise InstallError(f"the interpreter of {root} does not run: {e}", hint=f"remove {root} and run again") from None
         s = json.loads(out)
-    major_minor = ".".join(s["version"].split(".")[:2])
-    # sysconfig's "include" is the base interpreter's folder; a venv's headers go where pip puts them.
     return Venv(root=root, python=python, purelib=Path(s["purelib"]), platlib=Path(s["platlib"]),
-                scripts=Path(s["scripts"]), data=Path(s["data"]), headers=root / "include" / "site" / f"python{major_minor}",
-                python_version=s["version"], same_interpreter=_is_running_interpreter(python))
+                scripts=Path(s["scripts"]), data=Path(s["data"]), python_version=s["version"], same_interpreter=_is_running_interpreter(python))
 
 
 def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -> Venv:

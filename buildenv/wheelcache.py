@@ -54,14 +54,12 @@ def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_has
 def store_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_hash: str, wheel: Path) -> Path:
     """Copy ``wheel`` into the cache (keeping its file name, which carries its tags) and return the copy."""
     key = _key(source_key, profile_hash, build_env_hash)
-    tmp = cache.new_tempdir(WHEELS_BUCKET)
-    try:
+
+    def fill(tmp: Path) -> None:
         shutil.copyfile(wheel, tmp / Path(wheel).name)
         (tmp / DIGEST_FILE).write_text(file_sha256(tmp / Path(wheel).name), encoding="ascii")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    entry = cache.install_dir(WHEELS_BUCKET, key, tmp)
+
+    entry = cache.build_dir(WHEELS_BUCKET, key, fill)
     stored = cached_wheel(cache, source_key, profile_hash, build_env_hash)
     if stored is None:
         raise OSError(f"the wheel just stored in {entry} is missing")

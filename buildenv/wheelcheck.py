@@ -15,6 +15,7 @@ import csv
 import email.parser
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from satlock.buildenv.venv import Venv
 from satlock.errors import InstallError
 
 if TYPE_CHECKING:
-    from satlock.buildenv.install import InstalledDist
+    from satlock.buildenv.installed import InstalledDist
 
 # The most of METADATA, RECORD or entry_points.txt read into memory from one wheel.
 _MAX_DIST_INFO_FILE = 64 * 1024 * 1024
@@ -57,6 +58,12 @@ class WheelPlan:
     metadata: bytes
     targets: dict[str, str]
     files: dict[tuple[str, str], str]
+    # The zip member each of ``files`` comes from, in the wheel's order.
+    members: dict[tuple[str, str], str]
+    dist_info: str
+    root_scheme: str
+    # (script name, module, attribute, section) of each entry point.
+    entry_points: tuple[tuple[str, str, str, str], ...]
 
 
 def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
@@ -81,9 +88,23 @@ def real_path(path: str, folders: dict[str, str] | None = None) -> str:
     folder, filename = os.path.split(os.path.abspath(path))
     if folders is None:
         return os.path.join(os.path.realpath(folder), filename)
-    if folder not in folders:
-        folders[folder] = os.path.realpath(folder)
-    return os.path.join(folders[folder], filename)
+    return os.path.join(_real_folder(folder, folders), filename)
+
+
+def _real_folder(folder: str, folders: dict[str, str]) -> str:
+    """``os.path.realpath`` of a normalised absolute folder, from its parent's (remembered):
+    one ``lstat`` per new folder instead of one per component."""
+    known = folders.get(folder)
+    if known is not None:
+        return known
+    parent, name = os.path.split(folder)
+    if parent == folder:
+        resolved = folder
+    else:
+        here = os.path.join(_real_folder(parent, folders), name)
+        resolved = os.path.realpath(here) if os.path.islink(here) else here
+    folders[folder] = resolved
+    return resolved
 
 
 def _refuse(wheel: Path, why: str, hint: str = "the wheel was refused and the environment is unchanged; "
@@ -121,6 +142,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     if not name or not version:
         raise _refuse(wheel, f"{dist_info}/METADATA has no Name or Version")
     wheel_meta = email.parser.BytesHeaderParser().parsebytes(files["WHEEL"])
+    if not str(wheel_meta.get("Wheel-Version", "")).strip().startswith("1."):
+        raise _refuse(wheel, f"{dist_info}/WHEEL has Wheel-Version {wheel_meta.get('Wheel-Version')!r}; only 1.x is supported")
     root_scheme = "purelib" if str(wheel_meta.get("Root-Is-Purelib", "true")).strip().lower() == "true" else "platlib"
     schemes = scheme_dict(venv, canonicalize_name(str(name)))
     data_dir = dist_info[: -len(".dist-info")] + ".data"
@@ -128,6 +151,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     targets: dict[str, str] = {}
     folders: dict[str, str] = {}
     installed_files: dict[tuple[str, str], str] = {}
+    sources: dict[tuple[str, str], str] = {}
     for info in members:
         if info.is_dir():
             continue
@@ -144,6 +168,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         targets[real_path(os.path.join(schemes[scheme], rest), folders)] = record.get(path, "")
         if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
             installed_files[(scheme, rest)] = record.get(path, "")
+            sources[(scheme, rest)] = path
+    entry_points: list[tuple[str, str, str, str]] = []
     if "entry_points.txt" in files:
         try:
             entry_points = list(parse_entrypoints(files["entry_points.txt"].decode("utf-8")))
@@ -154,7 +180,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
                 raise _refuse(wheel, f"entry point script name {script!r} is not a file name")
             filename = f"{script}.exe" if os.name == "nt" else script
             targets.setdefault(real_path(os.path.join(schemes["scripts"], filename), folders), "")
-    return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files)
+    return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files,
+                     sources, dist_info, root_scheme, tuple(entry_points))
 
 
 def _record(data: bytes, wheel: Path) -> dict[str, str]:
@@ -248,11 +275,21 @@ def _venv_own(venv: Venv) -> Callable[[str], bool]:
     scripts = os.path.realpath(venv.scripts)
     fixed = {real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))}
 
+    folders: dict[str, bool] = {}
+
     def own(target: str) -> bool:
         parent, filename = os.path.split(target)
-        if parent == scripts and _VENV_SCRIPT.fullmatch(filename):
+        if (parent == scripts and _VENV_SCRIPT.fullmatch(filename)) or target in fixed:
             return True
-        return target in fixed or os.path.islink(target) or os.path.isdir(target)
+        if parent not in folders:
+            folders[parent] = os.path.isdir(parent)
+        if not folders[parent]:
+            return False  # a folder not there yet holds nothing (one stat per folder in a new .venv)
+        try:
+            mode = os.lstat(target).st_mode
+        except OSError:
+            return False
+        return stat.S_ISLNK(mode) or stat.S_ISDIR(mode)
     return own
 
 
@@ -268,13 +305,12 @@ def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[Norm
     venv_own = _venv_own(venv)
     conflicts = []
     for target, hash_ in sorted(plan.targets.items()):
-        shown = os.path.relpath(target, root)
         if venv_own(target):
-            conflicts.append(f"{shown} (the environment's own)")
+            conflicts.append(f"{os.path.relpath(target, root)} (the environment's own)")
             continue
         owner = owners.get(target)
         if owner is not None and owner[0] != plan.name and owner[0] not in leaving and (not hash_ or owner[1] != hash_):
-            conflicts.append(f"{shown} (installed by {owner[0]})")
+            conflicts.append(f"{os.path.relpath(target, root)} (installed by {owner[0]})")
     if conflicts:
         more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
         raise _refuse(plan.wheel, f"would overwrite {', '.join(conflicts[:5])}{more}",

@@ -23,7 +23,7 @@ from satlock.buildenv import pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
-from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import filelock
@@ -153,6 +154,17 @@ class Cache:
         parent = self.root / bucket
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+
+    def build_dir(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
+        """Make the folder entry ``key`` with ``fill`` in a private folder and rename it into
+        place; a ``fill`` that fails leaves nothing behind, so no reader sees half an entry."""
+        tmp = self.new_tempdir(bucket)
+        try:
+            fill(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.install_dir(bucket, key, tmp)
 
     def install_dir(self, bucket: str, key: str, built: Path) -> Path:
         """Rename a folder made by ``new_tempdir`` into place; the first writer wins."""

@@ -163,7 +163,7 @@ def test_env_templates_expand_against_the_environment(tmp_path, env):
     cu13(tmp_path, site)
     record_only(site, "nvidia-nvjitlink", {"nvidia/cu13/lib/libnvJitLink.so.13": "", "nvidia/cu13/include/nvJitLink.h": ""})
     v = Venv(root=venv, python=venv / "bin" / "python", purelib=site, platlib=site, scripts=venv / "bin",
-             data=venv, headers=venv / "include", python_version="3.11.0")
+             data=venv, python_version="3.11.0")
     out = expand_env({
         "CUDA_HOME": "{cuda-home}",
         "JIT": "{dist:nvidia-nvjitlink}/lib",
@@ -183,7 +183,7 @@ def test_env_templates_expand_against_the_environment(tmp_path, env):
 def test_cuda_home_is_not_assembled_unless_a_template_uses_it(tmp_path, env):
     venv, site = env  # no nvcc installed: assembling would fail
     v = Venv(root=venv, python=venv / "bin" / "python", purelib=site, platlib=site, scripts=venv / "bin",
-             data=venv, headers=venv / "include", python_version="3.11.0")
+             data=venv, python_version="3.11.0")
     assert expand_env({"A": "{venv}"}, template_context(v)) == {"A": str(venv)}
 
 

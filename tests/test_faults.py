@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_wheel, project_toml, sha256_of
-from satlock.buildenv.install import verify_records
+from installcheck import verify_records
 from satlock.buildenv.venv import open_venv
 from satlock.cli.main import app
 from satlock.resolver.index import METADATA

@@ -15,7 +15,8 @@ import pytest
 
 from hostilekit import assert_one_error_line, raw_wheel, record_hash, run_cli, snapshot
 from indexbuilder import IndexServer, build_index, make_wheel, project_toml, sha256_of
-from satlock.buildenv.install import installed_distributions, verify_records
+from installcheck import verify_records
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.venv import open_venv
 
 

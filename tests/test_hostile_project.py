@@ -10,7 +10,7 @@ import tomlkit
 
 from hostilekit import assert_one_error_line, run_cli
 from indexbuilder import build_index, installed_wheel, make_wheel, project_toml
-from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.venv import open_venv
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -7,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from indexbuilder import make_wheel
-from satlock.buildenv import install as install_mod
-from satlock.buildenv.install import install_wheel, installed_distributions, recover_interrupted, uninstall, verify_records
+from installcheck import verify_records
+from satlock.buildenv import install as install_mod, uninstall as uninstall_mod, unpacked as unpacked_mod
+from satlock.buildenv.install import install_wheel
+from satlock.buildenv.installed import installed_distributions
+from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import create_venv
 from satlock.errors import InstallError, UnsafeArchiveError
 from satlock.cache import Cache
@@ -63,14 +67,20 @@ def test_wheel_member_with_dotdot_is_refused_and_nothing_installed(tmp_path, ven
     assert not (venv.purelib.parent / "escape.py").exists()
 
 
+def _rewritten(wheel: Path, dest: Path, member_suffix: str, change) -> Path:
+    """A copy of ``wheel`` in ``dest`` whose member ending in ``member_suffix`` is ``change(data)``,
+    its RECORD left as it was."""
+    dest.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(dest / wheel.name, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info, change(data) if info.filename.endswith(member_suffix) else data)
+    return dest / wheel.name
+
+
 def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
     good = make_wheel(tmp_path / "wheels", "demo", "1.0")
-    bad = tmp_path / "bad" / good.name
-    bad.parent.mkdir()
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
-        for info in src.infolist():
-            data = b"tampered = True\n" if info.filename == "demo/__init__.py" else src.read(info)
-            dst.writestr(info, data)
+    bad = _rewritten(good, tmp_path / "bad", "demo/__init__.py", lambda data: b"tampered = True\n")
     with pytest.raises(InstallError, match="didn't match RECORD"):
         install_wheel(bad, venv)
     assert installed_distributions(venv) == {}
@@ -79,8 +89,8 @@ def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
 def test_second_install_from_the_cache_does_not_unzip_again(tmp_path, venv, monkeypatch):
     cache = Cache(tmp_path / "cache")
     calls = []
-    real_unzip = install_mod._unzip_wheel
-    monkeypatch.setattr(install_mod, "_unzip_wheel", lambda w, d: (calls.append(w), real_unzip(w, d)))
+    real_unzip = unpacked_mod.unzip_wheel
+    monkeypatch.setattr(unpacked_mod, "unzip_wheel", lambda w, d: (calls.append(w), real_unzip(w, d)))
     wheel = demo_wheel(tmp_path)
     install_wheel(wheel, venv, cache=cache)
     uninstall(venv, "demo")
@@ -143,7 +153,7 @@ def test_crash_before_the_dist_info_is_moved_leaves_the_package_absent(tmp_path,
 
 def test_interrupted_uninstall_is_finished_by_recovery(tmp_path, venv, monkeypatch):
     install_wheel(demo_wheel(tmp_path), venv)
-    monkeypatch.setattr(install_mod, "_empty_trash", lambda *a, **k: None)
+    monkeypatch.setattr(uninstall_mod, "_empty_trash", lambda *a, **k: None)
     uninstall(venv, "demo")
     monkeypatch.undo()
     assert installed_distributions(venv) == {}
@@ -159,7 +169,7 @@ from pathlib import Path
 from packaging.pylock import Package, PackageWheel, Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-from satlock.buildenv.install import installed_distributions
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
 from satlock.buildenv.venv import open_venv
 
@@ -257,8 +267,70 @@ def test_a_damaged_cached_copy_is_noticed_and_unzipped_again(tmp_path, venv):
     wheel = demo_wheel(tmp_path)
     install_wheel(wheel, venv, cache=cache)
     uninstall(venv, "demo")
-    cached = next((tmp_path / "cache" / install_mod.UNPACKED_BUCKET).glob("*/demo/cli.py"))
+    cached = next((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo/cli.py"))
     cached.write_text("damaged = True\n")
     install_wheel(wheel, venv, cache=cache)
     assert verify_records(venv) == []
     assert (venv.purelib / "demo" / "cli.py").read_text() == "def main():\n    print('hello')\n"
+
+
+def _cached_copy(tmp_path: Path) -> Path:
+    return next((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo"))
+
+
+def test_a_link_or_fifo_planted_in_the_cached_copy_is_never_installed(tmp_path, venv):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo/data.txt": "same bytes\n"})
+    install_wheel(wheel, venv, cache=cache)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("same bytes\n")
+    cached = _cached_copy(tmp_path)
+    (cached / "data.txt").unlink()
+    (cached / "data.txt").symlink_to(outside)
+    (cached / "cli.py").unlink()
+    os.mkfifo(cached / "cli.py")
+    other = create_venv(tmp_path / "other")
+    install_wheel(wheel, other, cache=cache)
+    installed = other.purelib / "demo" / "data.txt"
+    assert not installed.is_symlink() and installed.read_text() == "same bytes\n"
+    assert (other.purelib / "demo" / "cli.py").read_text() == "def main():\n    print('hello')\n"
+    assert verify_records(other) == []
+
+
+def test_entry_points_come_from_the_verified_wheel_not_the_cached_copy(tmp_path, venv):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    install_wheel(wheel, venv, cache=cache)
+    entry_points = _cached_copy(tmp_path).parent / "demo-1.0.dist-info" / "entry_points.txt"
+    entry_points.write_text(ENTRY_POINTS + "evil = os:system\n")
+    other = create_venv(tmp_path / "other")
+    install_wheel(wheel, other, cache=cache)
+    assert (other.scripts / "hello-demo").exists() and not (other.scripts / "evil").exists()
+    assert (other.purelib / "demo-1.0.dist-info" / "entry_points.txt").read_text() == ENTRY_POINTS
+    assert verify_records(other) == []
+
+
+def test_a_wheel_of_an_unknown_wheel_version_is_refused(tmp_path, venv):
+    future = _rewritten(demo_wheel(tmp_path), tmp_path / "future", "/WHEEL",
+                        lambda data: data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 2.0"))
+    with pytest.raises(InstallError, match="Wheel-Version"):
+        install_wheel(future, venv)
+    assert installed_distributions(venv) == {}
+
+
+def test_where_the_file_system_refuses_hard_links_the_cached_files_are_copied(tmp_path, venv, monkeypatch):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
+
+    def cross_device(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    install_wheel(wheel, venv, cache=cache)
+    monkeypatch.undo()
+    installed = venv.purelib / "demo" / "cli.py"
+    assert installed.stat().st_nlink == 1
+    assert installed.read_text() == "def main():\n    print('hello')\n"
+    assert verify_records(venv) == []
+    assert subprocess.run([str(venv.scripts / "hello-demo")], capture_output=True, text=True).stdout == "hello\n"

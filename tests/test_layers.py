@@ -107,7 +107,6 @@ MAX_LINES = 450
 # is split.
 LONG_MODULES = {
     "satlock.resolver.solve",  # the solve loop and the package encoding
-    "satlock.buildenv.install",  # installing wheels and reading installed records
 }
 
 

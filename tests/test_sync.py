@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from indexbuilder import IndexServer, build_index, make_wheel, project_toml
-from satlock.buildenv.install import installed_distributions, verify_records
+from installcheck import verify_records
+from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.venv import open_venv
 from satlock.cli.main import app
 

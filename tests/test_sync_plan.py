@@ -9,7 +9,8 @@ from packaging.tags import sys_tags
 from packaging.version import Version
 
 from indexbuilder import make_wheel, sha256_of
-from satlock.buildenv.install import InstalledDist, installed_distributions, verify_records
+from installcheck import verify_records
+from satlock.buildenv.installed import InstalledDist, installed_distributions
 from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.errors import BuildError, HashMismatchError, LockError

@@ -1,0 +1,198 @@
+"""Laying out a wheel's files, as they will be installed, in a staging folder.
+
+The files come from the wheel unzipped in the cache (``unpacked.py``), which is
+untrusted: only the members the verified wheel lists are taken, each is hard-linked (one
+cheap call per file, as uv does; copied where the file system refuses links) and then
+hashed where it landed and held to the hash in the wheel's own RECORD, so a file changed,
+removed or replaced by a link in the cache is never installed. A script under
+``.data/scripts`` is checked before its ``#!python`` line is rewritten for the
+environment's interpreter. Entry-point scripts, the installer's own ``.dist-info`` files
+and RECORD are written here, with what ``installer`` generates for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from installer.records import Hash, RecordEntry
+from installer.scripts import Script
+from installer.utils import Scheme, construct_record_file, fix_shebang, get_launcher_kind
+
+from satlock.buildenv.wheelcheck import WheelPlan
+
+# Opening a file of the cache: never through a link, and never waiting on a FIFO planted there.
+_NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_BLOCK = 4 << 20
+
+
+@dataclass
+class Staged:
+    """A wheel laid out under a staging folder: each staged folder and the real folder it
+    goes to, and every way the cache's copy differed from the wheel (empty when it did not)."""
+
+    folders: dict[Path, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _digests(fd: int, algorithms: set[str]) -> tuple[dict[str, bytes], int]:
+    """The digests of what ``fd`` reads to its end, and its size: plain reads into exactly
+    sized buffers (most files of a wheel are small; ``hashlib.file_digest`` would zero a
+    256 KiB buffer for each)."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    size = 0
+    want = min(os.fstat(fd).st_size + 1, _BLOCK)
+    while block := os.read(fd, want):
+        size += len(block)
+        for h in hashes.values():
+            h.update(block)
+        want = _BLOCK
+    return {name: h.digest() for name, h in hashes.items()}, size
+
+
+class _Stager:
+    def __init__(self, plan: WheelPlan, schemes: dict[str, str], stage: Path) -> None:
+        self.plan = plan
+        self.schemes = schemes
+        self.staged = Staged()
+        self.made: set[str] = {str(stage)}
+        self.records: list[tuple[Scheme, RecordEntry]] = []
+        by_target: dict[str, Path] = {}
+        self.where: dict[str, str] = {}
+        for scheme, folder in schemes.items():
+            target = os.path.abspath(folder)
+            if target not in by_target:
+                by_target[target] = stage / str(len(by_target))
+                self.staged.folders[by_target[target]] = Path(target)
+            self.where[scheme] = str(by_target[target])
+
+    def _folder(self, folder: str) -> None:
+        """Make ``folder`` and the missing ones above it, one ``mkdir`` each (no ``stat`` first)."""
+        if folder not in self.made:
+            self._folder(os.path.dirname(folder))
+            os.mkdir(folder)
+            self.made.add(folder)
+
+    def _path(self, scheme: str, path: str) -> str:
+        target = os.path.join(self.where[scheme], path)
+        self._folder(os.path.dirname(target))
+        return target
+
+    def _write(self, scheme: str, path: str, data: bytes, executable: bool) -> None:
+        target = self._path(scheme, path)
+        with open(target, "wb") as f:
+            f.write(data)
+        if executable:
+            os.chmod(target, 0o755)
+        self.records.append((Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))))
+
+    def _promised(self, path: str, recorded: str) -> tuple[str, str] | None:
+        algorithm, _, value = recorded.partition("=")
+        if algorithm not in hashlib.algorithms_available or not value:
+            self.staged.problems.append(f"{path} has no usable hash in the wheel's RECORD")
+            return None
+        return algorithm, value
+
+    def script(self, path: str, source: str, recorded: str, interpreter: str) -> None:
+        """A ``.data/scripts`` file: checked as it is in the wheel, then its shebang rewritten."""
+        promised = self._promised(path, recorded)
+        if promised is None:
+            return
+        with open(os.open(source, _NO_FOLLOW), "rb", buffering=0) as f:
+            data = f.readall()
+            executable = bool(os.fstat(f.fileno()).st_mode & 0o111)
+        if _b64(hashlib.new(promised[0], data).digest()) != promised[1]:
+            self.staged.problems.append(f"{path} differs from the wheel")
+            return
+        with fix_shebang(io.BytesIO(data), interpreter) as stream:
+            self._write("scripts", path, stream.read(), executable)
+
+    def link(self, scheme: str, path: str, source: str, recorded: str) -> None:
+        """A file linked from the cache, then hashed where it landed and held to the wheel's RECORD."""
+        promised = self._promised(path, recorded)
+        if promised is None:
+            return
+        target = self._path(scheme, path)
+        try:
+            os.link(source, target, follow_symlinks=False)
+        except FileNotFoundError:
+            self.staged.problems.append(f"{path} is missing")
+            return
+        except OSError:
+            # No hard links here (another file system): a copy, of a regular file only.
+            with open(os.open(source, _NO_FOLLOW), "rb") as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+                os.chmod(target, 0o755 if os.fstat(src.fileno()).st_mode & 0o111 else 0o644)
+        try:
+            fd = os.open(target, _NO_FOLLOW)
+        except OSError:
+            self.staged.problems.append(f"{path} is a link in the cache, not a file")
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self.staged.problems.append(f"{path} is not a file in the cache")
+                return
+            digests, size = _digests(fd, {"sha256", promised[0]})
+        finally:
+            os.close(fd)
+        if _b64(digests[promised[0]]) != promised[1]:
+            self.staged.problems.append(f"{path} differs from the wheel")
+        self.records.append((Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size)))
+
+    def entry_point(self, name: str, module: str, attr: str, section: str, interpreter: str) -> None:
+        script_name, data = Script(name, module, attr, section).generate(interpreter, get_launcher_kind())  # type: ignore[arg-type]
+        self._write("scripts", script_name, data, True)
+
+    def record(self, root_scheme: str) -> None:
+        """RECORD, last: every file written, under the root scheme's ``.dist-info``."""
+        path = f"{self.plan.dist_info}/RECORD"
+        self.records.append((Scheme(root_scheme), RecordEntry(path, None, None)))
+        root = self.schemes[root_scheme]
+
+        def prefix(scheme: Scheme) -> str | None:
+            return None if scheme == root_scheme else os.path.relpath(self.schemes[scheme], start=root) + "/"
+
+        with construct_record_file(self.records, prefix) as stream:
+            data = stream.read()
+        with open(self._path(root_scheme, path), "wb") as f:
+            f.write(data)
+
+
+def stage_wheel(plan: WheelPlan, files: Path, schemes: dict[str, str], stage: Path, extra: dict[str, bytes],
+                interpreter: str) -> Staged:
+    """Write ``plan``'s wheel, as installed with ``schemes``, into new folders of the existing
+    folder ``stage`` from the unzipped copy ``files``; ``extra`` are the installer's own files
+    for its ``.dist-info``."""
+    stager = _Stager(plan, schemes, stage)
+    for name, module, attr, section in plan.entry_points:
+        stager.entry_point(name, module, attr, section, interpreter)
+    generated = {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in extra}
+    for key, recorded in plan.files.items():
+        if key in generated:
+            continue
+        scheme, path = key
+        source = os.path.join(files, plan.members[key])
+        try:
+            if scheme == "scripts":
+                stager.script(path, source, recorded, interpreter)
+            else:
+                stager.link(scheme, path, source, recorded)
+        except OSError as e:
+            if e.filename != source:
+                raise
+            # Unreadable in the cache (gone, a link, a folder): the cache's copy is damaged.
+            stager.staged.problems.append(f"{path} cannot be read from the cache: {e.strerror}")
+    for name, data in extra.items():
+        stager._write(plan.root_scheme, f"{plan.dist_info}/{name}", data, False)
+    stager.record(plan.root_scheme)
+    return stager.staged
