@@ -101,16 +101,15 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
 
 
 # No module of the package is longer than this: past it a module has several jobs.
-MAX_LINES = 450
+MAX_LINES = 420
 # Modules longer than that today, each being split by a change under way. An entry here
 # is not checked for staleness, so those changes merge green; remove it once its module
 # is split.
 LONG_MODULES = {
-    "satlock.resolver.solve",  # the solve loop and the package encoding
 }
 
 
-def test_no_module_is_over_450_lines() -> None:
+def test_no_module_is_over_420_lines() -> None:
     lengths = {m: len(p.read_text().splitlines()) for m, p in package_modules(REPO).items()}
     long = sorted(f"{m} ({n} lines)" for m, n in lengths.items() if n > MAX_LINES and m not in LONG_MODULES)
     assert not long, f"modules over {MAX_LINES} lines; split them by job:\n  " + "\n  ".join(long)
