@@ -174,31 +174,36 @@ def _common_json_files(resp: Response, entries: list, index: str | None) -> list
         if size is not None and (type(size) is not int or not 0 <= size < _TOML_INT_LIMIT):
             return None
         upload = entry.get("upload-time")
-        if upload is not None and not _is_timestamp(upload):
-            return None
+        if upload is not None:
+            if type(upload) is not str:
+                return None
+            try:
+                datetime.fromisoformat(upload)
+            except ValueError:
+                return None
+        # The dicts json.loads made belong to this parse alone: kept as they are, not copied.
         hashes = entry.get("hashes")
         if type(hashes) is dict and len(hashes) == 1 and type(hashes.get("sha256")) is str:
             digests.append(hashes["sha256"])
-            hashes = dict(hashes)
         else:
             hashes = _page_hashes(resp, "hashes", hashes, filename)
         field = "core-metadata" if "core-metadata" in entry else "dist-info-metadata"
         value = entry.get(field, False)
         if type(value) is dict and len(value) == 1 and type(value.get("sha256")) is str:
             digests.append(value["sha256"])
-            metadata: dict[str, str] | None = dict(value)
+            metadata: dict[str, str] | None = value
         else:
             metadata = _metadata_hashes(resp, field, value, filename)
         out.append(DistFile(
-            filename=filename,
-            url=_join(resp.url, url),
-            hashes=hashes,
-            requires_python=requires_python or None,
-            yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
-            size=size,
-            upload_time=upload or None,
-            metadata=metadata,
-            index=index,
+            filename,
+            url if url.startswith(_ABSOLUTE) else urljoin(resp.url, url),
+            hashes,
+            requires_python or None,
+            (yanked if isinstance(yanked, str) else "") if yanked else None,
+            size,
+            upload or None,
+            metadata,
+            index,
         ))
     joined = "".join(digests)
     if len(joined) != 64 * len(digests) or not _HEX_DIGITS.fullmatch(joined):
@@ -207,6 +212,7 @@ def _common_json_files(resp: Response, entries: list, index: str | None) -> list
 
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")
+_ABSOLUTE = ("https://", "http://")
 
 
 def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | None:
