@@ -30,19 +30,35 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
     excluded: dict[Version, str] = {}
     python = target.python_full_version
     versions: dict[str, Version | None] = {}
+    # A page repeats the same few tag sets across its versions: rank each once.
+    ranks: dict[tuple[str, str, str], int | None] = {}
     # Pages list thousands of files: split names by hand and parse each version once.
     for f in files:
-        split = split_filename(f.filename)
-        if split is None or not _same_name(split[0], name):
+        filename = f.filename
+        if filename.endswith(".whl"):
+            parts = filename[:-4].split("-")
+            if len(parts) not in (5, 6):
+                continue
+            raw_name, raw_version = parts[0], parts[1]
+            tag_set = (parts[-3], parts[-2], parts[-1])
+        else:
+            split = split_filename(filename)
+            if split is None:
+                continue
+            raw_name, raw_version = split[0], split[1]
+            tag_set = None
+        if not _same_name(raw_name, name):
             continue
-        raw_version, tag_strings = split[1], split[2]
         if raw_version not in versions:
             versions[raw_version] = _version(raw_version)
         version = versions[raw_version]
         if version is None:
             continue
-        if tag_strings is not None:
-            rank = target.best_rank(tag_strings)
+        if tag_set is not None:
+            if tag_set in ranks:
+                rank = ranks[tag_set]
+            else:
+                rank = ranks[tag_set] = target.best_rank(_expand_tags(*tag_set))
             if rank is None:
                 excluded.setdefault(version, "no wheel for this platform")
                 continue
@@ -107,6 +123,11 @@ def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
 @functools.lru_cache(maxsize=8192)
 def _same_name(raw: str, name: NormalizedName) -> bool:
     return canonicalize_name(raw) == name
+
+
+def _expand_tags(pythons: str, abis: str, platforms: str) -> list[str]:
+    """A wheel name's compressed tag set as ``interpreter-abi-platform`` strings (as ``split_filename``)."""
+    return [f"{i}-{a}-{p}" for i in pythons.split(".") for a in abis.split(".") for p in platforms.split(".")]
 
 
 def _version(raw: str) -> Version | None:

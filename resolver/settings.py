@@ -30,8 +30,10 @@ class IndexOptions:
 def default_index_url(cache: Cache) -> str:
     """``pypi_simple.PYPI_SIMPLE_ENDPOINT``, remembered in the cache per pypi-simple version.
 
-    Importing pypi_simple pulls in its whole HTTP stack (about 0.3 s, most of a warm
-    lock), so the constant is read from the library once and then from the cache.
+    Importing pypi_simple pulls in its whole HTTP stack and HTML parser (0.1-0.3 s, most
+    of a warm lock), so the constant is read once from the library's source, without
+    running it (importing it only if that source no longer assigns it a plain string),
+    and then from the cache.
     """
     from importlib.metadata import version
 
@@ -39,10 +41,36 @@ def default_index_url(cache: Cache) -> str:
     known = cache.read("constants-v1", key)
     if known:
         return known.decode()
-    from pypi_simple import PYPI_SIMPLE_ENDPOINT
+    endpoint = _assigned_string("pypi_simple", "PYPI_SIMPLE_ENDPOINT")
+    if endpoint is None:
+        from pypi_simple import PYPI_SIMPLE_ENDPOINT as endpoint
+    cache.write("constants-v1", key, endpoint.encode())
+    return endpoint
 
-    cache.write("constants-v1", key, PYPI_SIMPLE_ENDPOINT.encode())
-    return PYPI_SIMPLE_ENDPOINT
+
+def _assigned_string(module: str, name: str) -> str | None:
+    """The string literal a top-level ``name = "..."`` of ``module``'s source assigns, read
+    without importing the module; ``None`` when it has no such plain assignment."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    with open(spec.origin, "rb") as f:
+        tree = ast.parse(f.read(), spec.origin)
+    found = None
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            # The last assignment wins, as when the module runs; anything but a literal is left to the import.
+            found = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+    return found
 
 
 def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
