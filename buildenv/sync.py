@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -44,6 +44,7 @@ from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
+from satlock.parallel import WorkerPool
 from satlock.cache import Cache
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
@@ -259,7 +260,11 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
     if not items:
         return {}
     paths: dict[NormalizedName, Path] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # Daemon workers (satlock.parallel): on Ctrl-C a download stalled on its server is
+    # abandoned, not joined, so the command ends at once (a ThreadPoolExecutor joins it).
+    pool = WorkerPool(max_workers=max(1, jobs), name="satlock-download")
+    interrupted = False
+    try:
         futures: dict[Future[Path], SyncItem] = {}
         for item in items:
             if progress:
@@ -279,6 +284,11 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
                 paths[item.name] = future.result()
                 if progress:
                     progress("fetched", item.name)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return paths
 
 

@@ -35,7 +35,9 @@ QuietOpt = Annotated[bool, typer.Option("-q", "--quiet")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose")]
 
 
-def run(out: Output, fn: Callable[[], T]) -> T:
+def run(out: Output, fn: Callable[[], T], interrupted: str = "interrupted; nothing was written") -> T:
+    """``fn()`` with its errors as one line and a non-zero exit; Ctrl-C as the one line
+    ``interrupted`` (a command that may have changed something says so there) and exit 130."""
     from pyproject_hooks import BuildBackendWarning
 
     try:
@@ -48,7 +50,7 @@ def run(out: Output, fn: Callable[[], T]) -> T:
         out.error(e)
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
-        out.err.print("interrupted; nothing was written", markup=False)
+        out.err.print(interrupted, markup=False)
         raise typer.Exit(130) from None
 
 

@@ -200,7 +200,8 @@ def sync(
         else:
             out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
 
-    run(out, work)
+    # Each package is installed whole, but those done before Ctrl-C stay: the next sync finishes.
+    run(out, work, interrupted="interrupted; the environment may be partly synced: run `satlock sync` again")
 
 
 def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,

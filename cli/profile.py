@@ -15,13 +15,18 @@ from packaging.utils import canonicalize_name
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
 from satlock.errors import ConfigError, LockError
-from satlock.pyproject import find_pyproject
+from satlock.pyproject import find_pyproject, read_pyproject
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 
 
 def _pyproject(project: Path) -> Path:
     return find_pyproject(project.resolve())
+
+
+def _pyproject_text(path: Path) -> str:
+    """The file's text, once it is known to be UTF-8 TOML: the same error as lock and sync otherwise."""
+    return read_pyproject(path)[0]
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -55,7 +60,7 @@ def profile_add(
         from satlock.profiles.edit import add_profile, write_text_atomic
 
         path = _pyproject(project)
-        text = path.read_text(encoding="utf-8")
+        text = _pyproject_text(path)
         new = add_profile(text, name, build_requires=build_requires or [], env=_key_values(env, "--env"),
                           isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
                           config_settings=_key_values(config_setting, "--config-setting"), requires_dist=requires_dist or [],
@@ -95,7 +100,7 @@ def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
         from satlock.profiles.edit import remove_profile, write_text_atomic
 
         path = _pyproject(project)
-        write_text_atomic(path, remove_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
+        write_text_atomic(path, remove_profile(_pyproject_text(path), name, source=str(path)))
         out.info(f"profile {canonicalize_name(name)} removed")
 
     run(out, work)
@@ -110,7 +115,7 @@ def profile_list(project: ProjectOpt = Path(".")) -> None:
         from satlock.profiles.edit import list_profiles
 
         path = _pyproject(project)
-        for name, p in list_profiles(path.read_text(encoding="utf-8"), source=str(path)).items():
+        for name, p in list_profiles(_pyproject_text(path), source=str(path)).items():
             flags = [] if p.isolation else ["no isolation"]
             if p.metadata:
                 flags.append("static metadata")
@@ -128,7 +133,7 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
         from satlock.profiles.edit import show_profile
 
         path = _pyproject(project)
-        typer.echo(show_profile(path.read_text(encoding="utf-8"), name, source=str(path)))
+        typer.echo(show_profile(_pyproject_text(path), name, source=str(path)))
         expanded = _expanded_env(path.parent, name)
         if expanded is None:
             typer.echo("# the environment is expanded once `satlock sync` has created .venv")

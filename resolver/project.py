@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from satlock.errors import ConfigError, ProjectError
-from satlock.pyproject import find_pyproject
+from satlock.pyproject import find_pyproject, read_pyproject
 from satlock.profiles.schema import Profile, parse_profiles, profile_hash
 from satlock.resolver.origin import DEPENDENCIES, Origin
 from satlock.resolver.solve import RootRequirement
@@ -132,12 +131,7 @@ def _pydantic_line(e: ValidationError, path: Path) -> str:
 def load_project(root: Path) -> Project:
     """Read and validate the project in ``root``."""
     path = find_pyproject(root)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax error at that line") from None
-    except UnicodeDecodeError:
-        raise ProjectError(f"{path}: not UTF-8 text") from None
+    data = read_pyproject(path)[1]
     project = data.get("project")
     if not isinstance(project, dict):
         raise ProjectError(f"{path}: no [project] table", hint="add a [project] table with name, version and dependencies (PEP 621)")

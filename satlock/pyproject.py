@@ -14,3 +14,20 @@ def find_pyproject(start: Path) -> Path:
     if not path.is_file():
         raise ProjectError(f"no pyproject.toml in {start}", hint="run satlock in a project folder or pass --project DIR")
     return path
+
+
+def read_pyproject(path: Path) -> tuple[str, dict]:
+    """The text of ``path`` and its TOML data, or the one error every command gives for a
+    file that is not UTF-8 or not TOML (the profile commands edit the text, the others read the data)."""
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProjectError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax error at that line") from None

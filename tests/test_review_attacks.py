@@ -1,0 +1,95 @@
+"""Attacks from outside on the index/house splits: what a user or a hostile file sees."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hostilekit import assert_one_error_line, run_cli
+from indexbuilder import Faults, IndexServer, build_index, make_wheel, project_toml
+
+COMMANDS = [["lock"], ["sync"], ["profile", "list"], ["profile", "add", "x"], ["profile", "remove", "x"],
+            ["profile", "show", "x"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_says_the_same_line_for_a_pyproject_that_is_not_utf8(tmp_path, command):
+    (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "x\xff"\nversion = "1"\n')
+    result = run_cli(*command, "--project", tmp_path)
+    assert_one_error_line(result, f"{tmp_path / 'pyproject.toml'}: not UTF-8 text")
+    assert (tmp_path / "pyproject.toml").read_bytes() == b'[project]\nname = "x\xff"\nversion = "1"\n'
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_says_the_same_line_for_a_pyproject_that_is_not_toml(tmp_path, command):
+    (tmp_path / "pyproject.toml").write_text("garbage[[\n")
+    result = run_cli(*command, "--project", tmp_path)
+    assert_one_error_line(result, f"{tmp_path / 'pyproject.toml'}: invalid TOML: ")
+    assert "hint: fix the syntax error at that line" in result.output
+    assert (tmp_path / "pyproject.toml").read_text() == "garbage[[\n"
+
+
+def test_ctrl_c_while_sync_waits_on_stalled_downloads_exits_130_at_once(tmp_path):
+    """Ctrl-C while sync's download threads wait on a server that never answers: one line,
+    exit 130, without waiting for those downloads (the lock's own fetches already do this)."""
+    wheels = [make_wheel(tmp_path / "d", n, "1.0") for n in ("aaa", "bbb")]
+    simple = build_index(tmp_path / "idx", wheels)
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["aaa", "bbb"]))
+    server = IndexServer(simple.parent, Faults())
+    server._httpd.handle_error = lambda request, address: None
+    with server as s:
+        url = f"{s.url}/simple/"
+        assert run_cli("lock", "--project", proj, "--index-url", url, "--cache-dir", tmp_path / "c").exit_code == 0
+        s.faults.stall = {f"/files/{w.name}": 30 for w in wheels}
+        proc = subprocess.Popen([sys.executable, "-m", "satlock", "sync", "--project", str(proj), "--index-url", url,
+                                 "--cache-dir", str(tmp_path / "c")],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for(lambda: {f"/files/{w.name}" for w in wheels} <= {path for _, path, _ in s.requests})
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert len(output.splitlines()) == 1 and output.startswith("interrupted"), output
+    assert not any((proj / ".venv").glob("lib/python*/site-packages/aaa*"))
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the requests"
+        time.sleep(0.01)
+
+
+def test_ctrl_c_during_sync_installs_does_not_claim_nothing_was_written(tmp_path):
+    """Ctrl-C after sync has installed some packages: the one line must not say nothing was
+    written (the environment changed); it says how to finish, and the next sync does."""
+    names = [f"pkg{i:02d}" for i in range(40)]
+    files = {f"{{mod}}/m{j}.py": f"X = {j}\n" for j in range(100)}
+    wheels = [make_wheel(tmp_path / "d", n, "1.0", files={k.format(mod=n): v for k, v in files.items()}) for n in names]
+    simple = build_index(tmp_path / "idx", wheels).as_uri()
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(names))
+    assert run_cli("lock", "--project", proj, "--index-url", simple).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "satlock", "sync", "--frozen", "--project", str(proj),
+                             "--index-url", simple], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: any((proj / ".venv").glob("lib/python*/site-packages/pkg*.dist-info")), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    assert len(output.splitlines()) == 1 and "nothing was written" not in output, output
+    assert "satlock sync" in output
+    result = run_cli("sync", "--frozen", "--project", proj, "--index-url", simple)
+    assert result.exit_code == 0, result.output
