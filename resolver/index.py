@@ -59,6 +59,9 @@ class IndexClient:
                  cache: Cache, http: HttpClient, refresh: bool = False) -> None:
         for url in (index_url, *extra_index_urls):
             http.check_index_url(url)
+        # The user's own credentials, fixed before any page is read: a page cannot replace them.
+        for url in (index_url, *extra_index_urls, *find_links):
+            http.trust_credentials(url)
         self.index_url = _with_slash(index_url)
         self.extra_index_urls = tuple(_with_slash(u) for u in extra_index_urls)
         self.find_links = tuple(_find_links_dir(f) for f in find_links)

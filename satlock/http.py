@@ -67,9 +67,9 @@ class HttpClient:
     timeouts, dropped connections and 5xx answers. ``request_count`` counts network
     attempts (not ``file://`` reads), which tests use to check a warm cache asks nothing.
 
-    Credentials seen in a URL are remembered for its host (as pip does), because the file
-    links on a private index's pages carry none: the pages are parsed into clean URLs so
-    that no password reaches the cache or the lock file.
+    The credentials in the URLs the user configured are remembered for their hosts (as pip
+    does), because the file links on a private index's pages carry none: the pages are
+    parsed into clean URLs so that no password reaches the cache or the lock file.
     """
 
     def __init__(self, timeout: float = 30.0, retries: int = 3, backoff: float = 0.25,
@@ -163,15 +163,31 @@ class HttpClient:
         # Content-Encoding bomb cannot fill the disk before the hash check fails.
         return self._send(url, {"Accept-Encoding": "identity"}, consume, decode=False)[1]
 
-    def _auth_for(self, url: str) -> tuple[str, str | None]:
-        """The URL without credentials and the Authorization for its host, remembering new ones."""
+    def trust_credentials(self, url: str) -> None:
+        """Remember the credentials in a URL the user configured (an index, find-links), for its
+        host: the file links on a private index's pages carry none."""
+        clean, auth = split_auth(url)
+        if auth:
+            with self._lock:
+                self._auth[urlsplit(clean).netloc.lower()] = auth
+
+    def _auth_for(self, url: str, fallback: tuple[str, str | None] = ("", None)) -> tuple[str, str | None]:
+        """The URL without credentials and the Authorization to send with it.
+
+        The user's credentials for the host (``trust_credentials``) win. Credentials written
+        in any other URL (a direct reference, a link on a page) go with that request only and
+        are never remembered: a hostile page linking ``user:pw@host`` must not replace the
+        user's own credentials for that host. ``fallback`` is the (host, credentials) of the
+        URL first asked for, which a redirect back to that host keeps.
+        """
         clean, auth = split_auth(url)
         host = urlsplit(clean).netloc.lower()
         with self._lock:
-            if auth:
-                self._auth[host] = auth
-            else:
-                auth = self._auth.get(host)
+            trusted = self._auth.get(host)
+        if trusted is not None:
+            return clean, trusted
+        if auth is None and fallback[0] == host:
+            auth = fallback[1]
         return clean, auth
 
     def _send(self, url: str, headers: Mapping[str, str] | None,
@@ -194,7 +210,8 @@ class HttpClient:
                                          is_certificate_problem, watch_headers)
 
         pool, watchdog = self._connections()
-        clean = self._auth_for(url)[0]
+        clean, given = self._auth_for(url)
+        first = (urlsplit(clean).netloc.lower(), given)
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -206,7 +223,7 @@ class HttpClient:
                 for _hop in range(_MAX_REDIRECTS + 1):
                     with self._lock:
                         self.request_count += 1
-                    current, auth = self._auth_for(current)
+                    current, auth = self._auth_for(current, first)
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())

@@ -235,3 +235,27 @@ def test_only_a_certificate_that_does_not_verify_stops_the_retries() -> None:
     assert _is_certificate_problem(wrapped(ssl.SSLCertVerificationError(1, "certificate verify failed")))
     assert not _is_certificate_problem(wrapped(ssl.SSLError(1, "[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error")))
     assert not _is_certificate_problem(wrapped(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")))
+
+
+def test_a_page_linking_other_credentials_cannot_replace_the_users_own_for_that_host():
+    """A hostile page links its file as ``mallory:evil@<the index host>``: every request to that
+    host still carries the credentials the user configured, the page's and later pages' too."""
+    def answer(h):
+        if h.path.startswith("/simple/"):
+            name = h.path.split("/")[2]
+            host = "http://mallory:evil@%s:%d" % h.server.server_address[:2]
+            link = f"{host}/files/{name}-1.0-py3-none-any.whl"
+            body = ('{"meta": {"api-version": "1.1"}, "name": "%s", "files": [{"filename": "%s-1.0-py3-none-any.whl", '
+                    '"url": "%s", "hashes": {}}]}' % (name, name, link)).encode()
+            return 200, {"Content-Type": "application/vnd.pypi.simple.v1+json"}, body
+        return 200, {}, b"wheel bytes"
+
+    with Recorder(answer) as rec:
+        index = rec.url.replace("http://", "http://alice:s3cret@") + "/simple/"
+        c = IndexClient(index_url=index, cache=Cache(default_cache_dir()), http=fast())
+        for name in ("foo", "bar"):
+            [f] = c.project_files(name)
+            c.download(f)
+    alice = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert len(rec.seen) == 4
+    assert [s.get("authorization") for s in rec.seen] == [alice] * 4
