@@ -108,7 +108,12 @@ class _Stager:
         promised = self._promised(path, recorded)
         if promised is None:
             return
-        with open(os.open(source, _NO_FOLLOW), "rb", buffering=0) as f:
+        fd = os.open(source, _NO_FOLLOW)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self.staged.problems.append(f"{path} is not a file in the cache")
+            return
+        with open(fd, "rb", buffering=0) as f:
             data = f.readall()
             executable = bool(os.fstat(f.fileno()).st_mode & 0o111)
         if _b64(hashlib.new(promised[0], data).digest()) != promised[1]:
@@ -129,10 +134,18 @@ class _Stager:
             self.staged.problems.append(f"{path} is missing")
             return
         except OSError:
-            # No hard links here (another file system): a copy, of a regular file only.
-            with open(os.open(source, _NO_FOLLOW), "rb") as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-                os.chmod(target, 0o755 if os.fstat(src.fileno()).st_mode & 0o111 else 0o644)
+            # No hard links here (another file system, or a folder planted in the cache): a
+            # copy, of a regular file only.
+            fd = os.open(source, _NO_FOLLOW)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                self.staged.problems.append(f"{path} is not a file in the cache")
+                return
+            with open(fd, "rb") as src:
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                os.chmod(target, 0o755 if mode & 0o111 else 0o644)
         try:
             fd = os.open(target, _NO_FOLLOW)
         except OSError:

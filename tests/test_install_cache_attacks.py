@@ -1,0 +1,72 @@
+"""The cached unzipped copy shared by hard links stays out of reach of what happens to an
+installed environment, and a damaged copy never breaks or poisons the next install."""
+
+import os
+import shutil
+
+from installcheck import verify_records
+from satlock.buildenv.install import install_wheel
+from satlock.buildenv.venv import create_venv
+from satlock.cache import Cache
+from test_install import _cached_copy, demo_wheel
+
+HELLO = "def main():\n    print('hello')\n"
+
+
+def test_editing_an_installed_file_in_one_environment_never_reaches_the_next_install(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path)
+    first = create_venv(tmp_path / "first")
+    install_wheel(wheel, first, cache=cache)
+    with open(first.purelib / "demo" / "cli.py", "a") as f:  # in place, as an editor or a package might
+        f.write("poisoned = True\n")
+    second = create_venv(tmp_path / "second")
+    install_wheel(wheel, second, cache=cache)
+    assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
+    assert verify_records(second) == []
+
+
+def test_a_folder_planted_in_the_cached_copy_is_unzipped_again_where_links_are_refused(tmp_path, monkeypatch):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path)
+    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
+    cached = _cached_copy(tmp_path) / "cli.py"
+    cached.unlink()
+    cached.mkdir()
+    real_link = os.link
+
+    def cross_device(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    second = create_venv(tmp_path / "second")
+    install_wheel(wheel, second, cache=cache)
+    monkeypatch.setattr(os, "link", real_link)
+    assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
+    assert verify_records(second) == []
+
+
+def test_a_folder_planted_in_the_cached_copy_is_unzipped_again(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path)
+    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
+    cached = _cached_copy(tmp_path) / "cli.py"
+    cached.unlink()
+    cached.mkdir()
+    second = create_venv(tmp_path / "second")
+    install_wheel(wheel, second, cache=cache)
+    assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
+    assert verify_records(second) == []
+
+
+def test_a_folder_planted_in_place_of_a_data_script_is_unzipped_again(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path, files={"demo-1.0.data/scripts/tool": "#!python\nprint('tool')\n"})
+    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
+    cached = _cached_copy(tmp_path).parent / "demo-1.0.data" / "scripts" / "tool"
+    cached.unlink()
+    cached.mkdir()
+    second = create_venv(tmp_path / "second")
+    install_wheel(wheel, second, cache=cache)
+    assert (second.scripts / "tool").read_text().endswith("print('tool')\n")
+    assert verify_records(second) == []
