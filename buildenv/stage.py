@@ -30,6 +30,10 @@ from satlock.buildenv.wheelcheck import WheelPlan
 # Opening a file of the cache: never through a link, and never waiting on a FIFO planted there.
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _BLOCK = 4 << 20
+# Signatures of RECORD, which the wheel spec keeps out of RECORD itself.
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+# The modes unpacked.py gives the cache's files (and a copy gets).
+_MODES = (0o644, 0o755)
 
 
 @dataclass
@@ -152,8 +156,14 @@ class _Stager:
             self.staged.problems.append(f"{path} is a link in the cache, not a file")
             return
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
                 self.staged.problems.append(f"{path} is not a file in the cache")
+                return
+            if stat.S_IMODE(mode) not in _MODES:
+                # chmod'ed in the cache (or through an environment sharing the file by a hard
+                # link): setuid or writable by others must not spread to the next environment.
+                self.staged.problems.append(f"{path} has the permissions {stat.S_IMODE(mode):o} in the cache")
                 return
             digests, size = _digests(fd, {"sha256", promised[0]})
         finally:
@@ -190,6 +200,9 @@ def stage_wheel(plan: WheelPlan, files: Path, schemes: dict[str, str], stage: Pa
     for name, module, attr, section in plan.entry_points:
         stager.entry_point(name, module, attr, section, interpreter)
     generated = {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in extra}
+    # RECORD's signatures are never listed in RECORD (so have no hash to hold them to) and
+    # sign the wheel's RECORD, not the one written here: they are not installed.
+    generated |= {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in _SIGNATURES}
     for key, recorded in plan.files.items():
         if key in generated:
             continue

@@ -2,7 +2,8 @@
 installed environment, and a damaged copy never breaks or poisons the next install."""
 
 import os
-import shutil
+import stat
+import zipfile
 
 from installcheck import verify_records
 from satlock.buildenv.install import install_wheel
@@ -69,4 +70,27 @@ def test_a_folder_planted_in_place_of_a_data_script_is_unzipped_again(tmp_path):
     second = create_venv(tmp_path / "second")
     install_wheel(wheel, second, cache=cache)
     assert (second.scripts / "tool").read_text().endswith("print('tool')\n")
+    assert verify_records(second) == []
+
+
+def test_a_signed_wheel_whose_record_signature_is_not_in_record_installs(tmp_path):
+    # RECORD.jws and RECORD.p7s sign RECORD and so are never listed in it (the wheel spec).
+    wheel = demo_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.writestr("demo-1.0.dist-info/RECORD.jws", "{}")
+    for cache in (None, Cache(tmp_path / "cache")):
+        venv = create_venv(tmp_path / f"venv-{cache is None}")
+        install_wheel(wheel, venv, cache=cache)
+        assert (venv.purelib / "demo" / "cli.py").read_text() == HELLO
+
+
+def test_permissions_changed_through_one_environment_never_reach_the_next(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    wheel = demo_wheel(tmp_path)
+    first = create_venv(tmp_path / "first")
+    install_wheel(wheel, first, cache=cache)
+    os.chmod(first.purelib / "demo" / "cli.py", 0o4777)  # setuid, writable by anyone
+    second = create_venv(tmp_path / "second")
+    install_wheel(wheel, second, cache=cache)
+    assert stat.S_IMODE((second.purelib / "demo" / "cli.py").stat().st_mode) == 0o644
     assert verify_records(second) == []
