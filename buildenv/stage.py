@@ -71,6 +71,8 @@ class _Stager:
         self.staged = Staged()
         self.made: set[str] = {str(stage)}
         self.records: list[tuple[Scheme, RecordEntry]] = []
+        # The record of each file linked (or copied) from the cache, by where it landed.
+        self.linked: dict[str, tuple[Scheme, RecordEntry]] = {}
         by_target: dict[str, Path] = {}
         self.where: dict[str, str] = {}
         for scheme, folder in schemes.items():
@@ -132,6 +134,12 @@ class _Stager:
         if promised is None:
             return
         target = self._path(scheme, path)
+        if target in self.linked:
+            # The same file twice (at the wheel's root and under .data/ for the same folder):
+            # the later one wins, as with installer; the earlier link is dropped, never
+            # written through (it is the cache's file).
+            os.unlink(target)
+            self.records.remove(self.linked.pop(target))
         try:
             os.link(source, target, follow_symlinks=False)
         except FileNotFoundError:
@@ -147,7 +155,7 @@ class _Stager:
                 self.staged.problems.append(f"{path} is not a file in the cache")
                 return
             with open(fd, "rb") as src:
-                with open(target, "wb") as out:
+                with open(target, "xb") as out:
                     shutil.copyfileobj(src, out)
                 os.chmod(target, 0o755 if mode & 0o111 else 0o644)
         try:
@@ -170,7 +178,8 @@ class _Stager:
             os.close(fd)
         if _b64(digests[promised[0]]) != promised[1]:
             self.staged.problems.append(f"{path} differs from the wheel")
-        self.records.append((Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size)))
+        self.linked[target] = (Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size))
+        self.records.append(self.linked[target])
 
     def entry_point(self, name: str, module: str, attr: str, section: str, interpreter: str) -> None:
         script_name, data = Script(name, module, attr, section).generate(interpreter, get_launcher_kind())  # type: ignore[arg-type]

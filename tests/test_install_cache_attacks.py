@@ -94,3 +94,15 @@ def test_permissions_changed_through_one_environment_never_reach_the_next(tmp_pa
     install_wheel(wheel, second, cache=cache)
     assert stat.S_IMODE((second.purelib / "demo" / "cli.py").stat().st_mode) == 0o644
     assert verify_records(second) == []
+
+
+def test_a_file_both_at_the_root_and_under_data_for_the_same_folder_never_writes_into_the_cache(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    # purelib and platlib are one folder in a venv: the .data copy comes later and wins, as with installer.
+    wheel = demo_wheel(tmp_path, files={"demo/x.py": "one\n", "demo-1.0.data/platlib/demo/x.py": "two\n"})
+    for name in ("first", "second"):
+        venv = create_venv(tmp_path / name)
+        install_wheel(wheel, venv, cache=cache)
+        assert (venv.purelib / "demo" / "x.py").read_text() == "two\n"
+        assert verify_records(venv) == []
+        assert (_cached_copy(tmp_path) / "x.py").read_text() == "one\n"
