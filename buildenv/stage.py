@@ -30,6 +30,10 @@ from satlock.buildenv.wheelcheck import WheelPlan
 # Opening a file of the cache: never through a link, and never waiting on a FIFO planted there.
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _BLOCK = 4 << 20
+# Signatures of RECORD, which the wheel spec keeps out of RECORD itself.
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+# The modes unpacked.py gives the cache's files (and a copy gets).
+_MODES = (0o644, 0o755)
 
 
 @dataclass
@@ -67,6 +71,8 @@ class _Stager:
         self.staged = Staged()
         self.made: set[str] = {str(stage)}
         self.records: list[tuple[Scheme, RecordEntry]] = []
+        # The record of each file linked (or copied) from the cache, by where it landed.
+        self.linked: dict[str, tuple[Scheme, RecordEntry]] = {}
         by_target: dict[str, Path] = {}
         self.where: dict[str, str] = {}
         for scheme, folder in schemes.items():
@@ -108,7 +114,12 @@ class _Stager:
         promised = self._promised(path, recorded)
         if promised is None:
             return
-        with open(os.open(source, _NO_FOLLOW), "rb", buffering=0) as f:
+        fd = os.open(source, _NO_FOLLOW)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self.staged.problems.append(f"{path} is not a file in the cache")
+            return
+        with open(fd, "rb", buffering=0) as f:
             data = f.readall()
             executable = bool(os.fstat(f.fileno()).st_mode & 0o111)
         if _b64(hashlib.new(promised[0], data).digest()) != promised[1]:
@@ -123,31 +134,52 @@ class _Stager:
         if promised is None:
             return
         target = self._path(scheme, path)
+        if target in self.linked:
+            # The same file twice (at the wheel's root and under .data/ for the same folder):
+            # the later one wins, as with installer; the earlier link is dropped, never
+            # written through (it is the cache's file).
+            os.unlink(target)
+            self.records.remove(self.linked.pop(target))
         try:
             os.link(source, target, follow_symlinks=False)
         except FileNotFoundError:
             self.staged.problems.append(f"{path} is missing")
             return
         except OSError:
-            # No hard links here (another file system): a copy, of a regular file only.
-            with open(os.open(source, _NO_FOLLOW), "rb") as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-                os.chmod(target, 0o755 if os.fstat(src.fileno()).st_mode & 0o111 else 0o644)
+            # No hard links here (another file system, or a folder planted in the cache): a
+            # copy, of a regular file only.
+            fd = os.open(source, _NO_FOLLOW)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                self.staged.problems.append(f"{path} is not a file in the cache")
+                return
+            with open(fd, "rb") as src:
+                with open(target, "xb") as out:
+                    shutil.copyfileobj(src, out)
+                os.chmod(target, 0o755 if mode & 0o111 else 0o644)
         try:
             fd = os.open(target, _NO_FOLLOW)
         except OSError:
             self.staged.problems.append(f"{path} is a link in the cache, not a file")
             return
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
                 self.staged.problems.append(f"{path} is not a file in the cache")
+                return
+            if stat.S_IMODE(mode) not in _MODES:
+                # chmod'ed in the cache (or through an environment sharing the file by a hard
+                # link): setuid or writable by others must not spread to the next environment.
+                self.staged.problems.append(f"{path} has the permissions {stat.S_IMODE(mode):o} in the cache")
                 return
             digests, size = _digests(fd, {"sha256", promised[0]})
         finally:
             os.close(fd)
         if _b64(digests[promised[0]]) != promised[1]:
             self.staged.problems.append(f"{path} differs from the wheel")
-        self.records.append((Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size)))
+        self.linked[target] = (Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size))
+        self.records.append(self.linked[target])
 
     def entry_point(self, name: str, module: str, attr: str, section: str, interpreter: str) -> None:
         script_name, data = Script(name, module, attr, section).generate(interpreter, get_launcher_kind())  # type: ignore[arg-type]
@@ -177,6 +209,9 @@ def stage_wheel(plan: WheelPlan, files: Path, schemes: dict[str, str], stage: Pa
     for name, module, attr, section in plan.entry_points:
         stager.entry_point(name, module, attr, section, interpreter)
     generated = {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in extra}
+    # RECORD's signatures are never listed in RECORD (so have no hash to hold them to) and
+    # sign the wheel's RECORD, not the one written here: they are not installed.
+    generated |= {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in _SIGNATURES}
     for key, recorded in plan.files.items():
         if key in generated:
             continue

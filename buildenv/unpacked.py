@@ -37,8 +37,8 @@ def unzip_wheel(wheel: Path, dest: Path) -> None:
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
                 mode = info.external_attr >> 16
-                if mode and stat.S_ISREG(mode) and mode & 0o111:
-                    target.chmod(0o755)
+                # Exactly one of two modes, whatever the umask: installs hold the cache's files to them.
+                target.chmod(0o755 if mode and stat.S_ISREG(mode) and mode & 0o111 else 0o644)
     except zipfile.BadZipFile as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     except InstallerError as e:
