@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.matching import Dependency, Matcher
 from satlock.resolver.origin import CONSTRAINTS
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider

@@ -59,7 +59,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding
+from satlock.resolver.encoding import Encoding
 from satlock.resolver.expansion import PackageExpansion
 from satlock.resolver.matching import Dependency, Matcher
 from satlock.resolver.propagate import Model, Trail
