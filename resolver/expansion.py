@@ -7,49 +7,59 @@ their variables), the clauses of each build variant (resolver/variants.py), and 
 a choice requires breadth-first. It asks ``Matcher`` (resolver/matching.py) what a
 requirement means for the target and keeps no packaging rules of its own.
 
-The state it grows is the solver's own (set up in ``Solver.__init__``), listed below.
+The solver owns one ``Expansion`` and asks it to grow the encoding; the state it grows is
+listed in the class.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from typing import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from typing import Callable, Container, Iterable, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.matching import Dependency, Matcher
 from satlock.resolver.origin import CONSTRAINTS
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 from satlock.resolver.resolution import Policy, RootRequirement, SolveStats
 from satlock.resolver.variants import Variant, VariantTable
 
-# The most versions of one package expanded together while it walks back (see _with_batches).
+# The most versions of one package expanded together while it walks back (see with_batches).
 MAX_BATCH = 64
 
 
-class PackageExpansion:
-    """Growing the encoding from the provider's answers; mixed into ``Solver``."""
+class Expansion:
+    """Growing the encoding from the provider's answers; the solver owns one.
 
-    provider: Provider
-    policy: Policy
-    match: Matcher
-    enc: Encoding
-    stats: SolveStats
-    variants: VariantTable
-    roots: list[RootRequirement]
-    deps: dict[tuple[str, str], list[Dependency]]
-    provides: dict[tuple[str, str], frozenset[str] | None]
-    excluded: dict[NormalizedName, list[Exclusion]]
-    left_out: list[str]
-    _constraints: dict[NormalizedName, list[Requirement]]
-    _changes: Counter[NormalizedName]
-    _variant_deps: dict[int, list[Dependency]]
-    _picked_variant: dict[tuple[str, str], tuple[int, Variant] | None]
-    _build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]]
-    _model: object
+    Its state is its own: the encoding and the variant table (which the solver searches
+    in and reads), the metadata of every expanded candidate (``deps``, ``provides``), what
+    the provider left out, and the variant the solver picked for each candidate with
+    variants (``picked_variant``, written by the solver, read here to know what a
+    candidate requires) with the versions its next build is to be made against
+    (``build_versions``, likewise).
+    """
+
+    def __init__(self, provider: Provider, match: Matcher, policy: Policy, stats: SolveStats) -> None:
+        self.provider = provider
+        self.match = match
+        self.policy = policy
+        self.stats = stats
+        self.enc = Encoding()
+        self.variants = VariantTable(self.enc)
+        self.roots: list[RootRequirement] = []
+        self.deps: dict[tuple[str, str], list[Dependency]] = {}
+        self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
+        self.excluded: dict[NormalizedName, list[Exclusion]] = {}
+        self.left_out: list[str] = []
+        self.picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
+        self.build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
+        self._constraints: dict[NormalizedName, list[Requirement]] = {}
+        for r in policy.constraints:
+            self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
+        self._variant_deps: dict[int, list[Dependency]] = {}
 
     # -- building the encoding ---------------------------------------------------------
 
@@ -79,7 +89,7 @@ class PackageExpansion:
     def _matching(self, req: Requirement) -> list[Candidate]:
         return self.match.matching(req, self.enc.candidates_of[canonicalize_name(req.name)])
 
-    def _add_roots(self, roots: Sequence[RootRequirement]) -> None:
+    def add_roots(self, roots: Sequence[RootRequirement]) -> None:
         active = [r for r in roots if self.match.active(r.requirement.marker)]
         reqs = [(o, r.where) for r in active for o in self.match.overridden(r.requirement)]
         self.roots = [RootRequirement(req, where) for req, where in reqs]
@@ -112,7 +122,7 @@ class PackageExpansion:
         if builds_variants is not None and builds_variants(candidate):
             self.variants.open(candidate)
 
-    def _expand_or_leave_out(self, candidate: Candidate) -> None:
+    def expand_or_leave_out(self, candidate: Candidate) -> None:
         """Expand ``candidate``, or exclude it with the reason when its metadata cannot be had."""
         try:
             deps = self.provider.dependencies(candidate)
@@ -123,11 +133,11 @@ class PackageExpansion:
             return
         self._expand(candidate, deps)
 
-    def _extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
-        return self.match.with_extra(self.deps.get(candidate.key, []) + self._picked_variant_deps(candidate), extra)
+    def extra_requirements(self, candidate: Candidate, extra: str) -> list[Requirement]:
+        return self.match.with_extra(self.deps.get(candidate.key, []) + self.picked_variant_deps(candidate), extra)
 
     def _add_extra_clauses(self, candidate: Candidate, extra: str, evar: int) -> None:
-        reqs = self._extra_requirements(candidate, extra)
+        reqs = self.extra_requirements(candidate, extra)
         if not reqs:
             return
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
@@ -147,8 +157,8 @@ class PackageExpansion:
 
     # -- build variants (see resolver/variants.py) -----------------------------------------
 
-    def _picked_variant_deps(self, candidate: Candidate) -> list[Dependency]:
-        picked = self._picked_variant.get(candidate.key)
+    def picked_variant_deps(self, candidate: Candidate) -> list[Dependency]:
+        picked = self.picked_variant.get(candidate.key)
         return self._variant_deps.get(picked[0], []) if picked is not None else []
 
     def _add_variant(self, candidate: Candidate, variant: Variant, guard: int) -> None:
@@ -173,22 +183,24 @@ class PackageExpansion:
             self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
                              self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
 
-    def _variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
-        return [c for c in chosen.values() if self.variants.has_variants(c) and self._picked_variant.get(c.key) is None]
+    def variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
+        return [c for c in chosen.values() if self.variants.has_variants(c) and self.picked_variant.get(c.key) is None]
 
-    def _build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
-        """Build ``candidate`` against the versions ``chosen`` has and add that variant.
+    def build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate], model: Container[int]) -> None:
+        """Build ``candidate`` against the versions ``chosen`` has and add that variant
+        (``model`` is the solution that asked for it: its "not built yet" is blocked there).
 
         One build per round: what it declares can move other versions, and the next
         build should be made against those, not against versions about to change.
         """
-        against = {**self._build_versions.get(candidate.key, {}), **chosen}
+        against = {**self.build_versions.get(candidate.key, {}), **chosen}
         runtime = {n: c.version for n, c in against.items()}
         variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
-        self.variants.add(candidate, variant, against, self._model, self._add_variant)
+        self.variants.add(candidate, variant, against, model, self._add_variant)
         self.stats.expanded += 1
 
-    def _with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
+    def with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate],
+                     changes: Mapping[NormalizedName, int]) -> list[Candidate]:
         """Add a batch of the next preferred versions of packages that keep changing.
 
         A package whose version had to change twice is probably walking back through many
@@ -197,18 +209,18 @@ class PackageExpansion:
         """
         out = {c.key: c for c in todo}
         for name, c in chosen.items():
-            changes = self._changes[name]
-            if c.key in self.deps or changes < 2:
+            count = changes.get(name, 0)
+            if c.key in self.deps or count < 2:
                 continue
             # The versions right after the current one in preference order (where a walk back
             # goes next), and only those whose metadata is cheap (a wheel's): a batch never builds.
-            eligible = self._eligible(name)
+            eligible = self.eligible(name)
             after = eligible[eligible.index(c) + 1:] if c in eligible else []
-            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** changes, MAX_BATCH)]
+            batch = [x for x in after if x.key not in self.deps and x.wheels][: min(2 ** count, MAX_BATCH)]
             out.update((x.key, x) for x in batch)
         return list(out.values())
 
-    def _expand_ready(self, known: set[NormalizedName]) -> None:
+    def expand_ready(self, known: set[NormalizedName]) -> None:
         """Expand, without solving, the most preferred candidate of every name that appeared
         since ``known`` whose metadata the provider already has (prefetch fetched it).
 
@@ -222,12 +234,12 @@ class PackageExpansion:
                 return
             known.update(new)
             for name in new:
-                cands = self._eligible(name)
+                cands = self.eligible(name)
                 if cands and cands[0].key not in self.deps and self.provider.ready(cands[0]):
                     self._expand(cands[0], self.provider.dependencies(cands[0]))
                     self.stats.expanded += 1
 
-    def _walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
+    def walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
         """Breadth-first over what is required, choosing each package with ``pick``."""
         extras: dict[NormalizedName, set[str]] = {}
         order: list[NormalizedName] = []
@@ -254,12 +266,12 @@ class PackageExpansion:
                 continue
             if name not in order:
                 order.append(name)
-            reqs = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
+            reqs = [d.requirement for d in self.deps.get(c.key, []) + self.picked_variant_deps(c) if d.always]
             for extra in sorted(extras[name]):
-                reqs += self._extra_requirements(c, extra)
+                reqs += self.extra_requirements(c, extra)
             reach(sorted(reqs, key=lambda r: canonicalize_name(r.name)))
         return order, extras
 
-    def _eligible(self, name: NormalizedName) -> list[Candidate]:
+    def eligible(self, name: NormalizedName) -> list[Candidate]:
         """The candidates of ``name`` some requirement accepts, in preference order."""
         return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]

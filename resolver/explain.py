@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Exclusion
 
 

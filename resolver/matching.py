@@ -29,10 +29,16 @@ class Applies(enum.Enum):
 
 @dataclass(frozen=True)
 class Dependency:
-    """One requirement of a candidate (after overrides), and when it applies."""
+    """One requirement of a candidate (after overrides), and when it applies.
+
+    ``extras``: for one that needs an extra, the extras its marker names when it only
+    compares ``extra ==`` (see ``extras_named``): no other extra brings it in. ``None``
+    when that cannot be said (or it always applies): ask its marker.
+    """
 
     requirement: Requirement
     applies: Applies
+    extras: frozenset[str] | None = None
 
     @property
     def always(self) -> bool:
@@ -51,6 +57,7 @@ class Matcher:
         for r in overrides:
             self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
         self._markers: dict[tuple[int, str], tuple[Marker, bool]] = {}
+        self._extras_named: dict[int, tuple[Marker, frozenset[str] | None]] = {}
         self._matching: dict[tuple[str, str], list[Candidate]] = {}
 
     def matches(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -90,12 +97,78 @@ class Matcher:
 
     def dependencies(self, requires: Iterable[Requirement]) -> list[Dependency]:
         """A candidate's requirements after overrides, each with when it applies."""
-        return [Dependency(req, Applies.ALWAYS if self.active(req.marker) else Applies.WITH_EXTRA)
-                for raw in requires for req in self.overridden(raw)]
+        listed = []
+        for raw in requires:
+            for req in self.overridden(raw):
+                if self.active(req.marker):
+                    listed.append(Dependency(req, Applies.ALWAYS))
+                else:
+                    listed.append(Dependency(req, Applies.WITH_EXTRA, self._named(req.marker)))
+        return listed
 
     def with_extra(self, listed: Iterable[Dependency], extra: str) -> list[Requirement]:
-        """The requirements among ``listed`` that only ``extra`` brings in."""
-        return [d.requirement for d in listed if not d.always and self.active(d.requirement.marker, extra)]
+        """The requirements among ``listed`` that only ``extra`` brings in.
+
+        A package with hundreds of extras (boto3-stubs) asked for many of them would have
+        every marker evaluated once per extra; a marker that only says ``extra == "x"``
+        (the usual shape) is skipped for every other extra without evaluating it.
+        """
+        wanted = canonicalize_name(extra)
+        out = []
+        for d in listed:
+            if d.always or (d.extras is not None and wanted not in d.extras):
+                continue
+            if self.active(d.requirement.marker, extra):
+                out.append(d.requirement)
+        return out
+
+    def _named(self, marker: Marker | None) -> frozenset[str] | None:
+        """``extras_named(marker)``, remembered per marker (held in the entry, so its id stays its own)."""
+        if marker is None:
+            return None
+        hit = self._extras_named.get(id(marker))
+        if hit is None:
+            hit = self._extras_named[id(marker)] = (marker, extras_named(marker))
+        return hit[1]
 
     def supports_python(self, requires_python: SpecifierSet | None) -> bool:
         return requires_python is None or requires_python.contains(self.python, prereleases=True)
+
+
+def extras_named(marker: Marker) -> frozenset[str] | None:
+    """The extras ``marker`` compares ``extra ==`` with, when that is its only use of ``extra``.
+
+    Such a marker gives the same answer for every extra it does not name as for no extra
+    at all (each of those comparisons is false), so a requirement that needs an extra is
+    brought in by none but the named ones. ``None`` when the marker uses ``extra`` any
+    other way, or when its parsed form is not the one expected: then it is evaluated.
+    """
+    names: set[str] = set()
+
+    def is_extra(node: object) -> bool:
+        return type(node).__name__ == "Variable" and getattr(node, "value", None) == "extra"
+
+    def visit(items: object) -> bool:
+        if not isinstance(items, list):
+            return False
+        for item in items:
+            if isinstance(item, str) and item in ("and", "or"):
+                continue
+            if isinstance(item, list):
+                if not visit(item):
+                    return False
+                continue
+            if not (isinstance(item, tuple) and len(item) == 3):
+                return False
+            lhs, op, rhs = item
+            if not (is_extra(lhs) or is_extra(rhs)):
+                continue
+            other = rhs if is_extra(lhs) else lhs
+            if getattr(op, "value", None) != "==" or type(other).__name__ != "Value" or not isinstance(other.value, str):
+                return False
+            names.add(canonicalize_name(other.value))
+        return True
+
+    if not visit(getattr(marker, "_markers", None)) or "" in names:
+        return None
+    return frozenset(names)

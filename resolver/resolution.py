@@ -10,7 +10,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding
+from satlock.resolver.encoding import Encoding
 from satlock.resolver.origin import DEPENDENCIES, Origin
 from satlock.resolver.provider import Exclusion
 from satlock.resolver.variants import Variant

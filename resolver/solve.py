@@ -59,13 +59,12 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding
-from satlock.resolver.expansion import PackageExpansion
-from satlock.resolver.matching import Dependency, Matcher
+from satlock.resolver.expansion import Expansion
+from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
-from satlock.resolver.provider import Exclusion, Provider
+from satlock.resolver.provider import Provider
 from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
-from satlock.resolver.variants import Variant, VariantTable
+from satlock.resolver.variants import Variant
 
 __all__ = ["Policy", "Resolution", "RootRequirement", "SolveStats", "Solver", "Unsatisfiable"]
 
@@ -78,35 +77,26 @@ MAX_OPTIMISTIC_FAILURES = 3
 MAX_HINT_CONFLICTS = 4
 
 
-class Solver(PackageExpansion):
+class Solver:
     """One resolution: call ``solve`` once."""
 
     def __init__(self, provider: Provider, environment: Mapping[str, str], policy: Policy | None = None) -> None:
         self.provider = provider
         self.environment = dict(environment)
-        self.match = Matcher(self.environment, allow_prereleases=(policy or Policy()).allow_prereleases,
-                             overrides=(policy or Policy()).overrides)
         self.policy = policy or Policy()
-        self.enc = Encoding()
+        self.match = Matcher(self.environment, allow_prereleases=self.policy.allow_prereleases,
+                             overrides=self.policy.overrides)
         self.stats = SolveStats()
-        self.deps: dict[tuple[str, str], list[Dependency]] = {}
-        self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
-        self.excluded: dict[NormalizedName, list[Exclusion]] = {}
-        self.left_out: list[str] = []
-        self.roots: list[RootRequirement] = []
+        self.expansion = Expansion(provider, self.match, self.policy, self.stats)
+        # The expansion's encoding and variant table, which the search reads and decides in.
+        self.enc = self.expansion.enc
+        self.variants = self.expansion.variants
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
-        self._constraints: dict[NormalizedName, list[Requirement]] = {}
-        for r in self.policy.constraints:
-            self._constraints.setdefault(canonicalize_name(r.name), []).append(r)
-        self.variants = VariantTable(self.enc)
-        self._variant_deps: dict[int, list[Dependency]] = {}
-        self._picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
         self._model: Container[int] = set()
         self._base: Trail | None = None
         self._base_size = 0
         self._base_rewrites = 0
-        self._build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
 
     def _pick_variant(self, candidate: Candidate, model: Model, trail: Trail | None) -> Model:
         """Decide which variant of a chosen ``candidate`` the solution uses, preferred first.
@@ -132,7 +122,7 @@ class Solver(PackageExpansion):
         if trail is not None:
             trail.decide(found)
         chosen = next(variant for v, variant in options if v == found)
-        self._picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
+        self.expansion.picked_variant[candidate.key] = (found, chosen) if chosen is not None else None
         if chosen is None and trail is not None:
             model = self._pick_build_versions(candidate, model, trail)
         return model
@@ -145,7 +135,7 @@ class Solver(PackageExpansion):
         made against them."""
         versions: dict[NormalizedName, Candidate] = {}
         for name in self.variants.built_names(candidate):
-            cands = self._eligible(name)
+            cands = self.expansion.eligible(name)
             if self._chosen_in(model, cands) is None:
                 continue
             for c in cands:
@@ -156,7 +146,7 @@ class Solver(PackageExpansion):
                     trail.decide(v)
                     versions[name] = c
                     break
-        self._build_versions[candidate.key] = versions
+        self.expansion.build_versions[candidate.key] = versions
         return model
 
     # -- SAT calls ---------------------------------------------------------------------
@@ -237,7 +227,7 @@ class Solver(PackageExpansion):
         if model is None:
             model = self._sat(trail, units(kept))
         if model is None:
-            raise Unsatisfiable(self.enc, self.excluded)
+            raise Unsatisfiable(self.enc, self.expansion.excluded)
         return model, dict(kept)
 
     def _model_choice(self, model: Model, kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
@@ -253,7 +243,7 @@ class Solver(PackageExpansion):
 
         def pick(name: NormalizedName) -> Candidate | None:
             if name not in chosen:
-                cands = self._eligible(name)
+                cands = self.expansion.eligible(name)
                 index = self._chosen_in(model, cands)
                 if index is None or (kept is not None and (name not in kept or kept[name].key != cands[index].key)):
                     return None
@@ -261,7 +251,7 @@ class Solver(PackageExpansion):
                 self._pick_variant(cands[index], model, None)
             return chosen[name]
 
-        self._walk(pick)
+        self.expansion.walk(pick)
         return chosen
 
     def _optimize(self, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
@@ -277,7 +267,7 @@ class Solver(PackageExpansion):
             nonlocal model, signature, optimistic_failures
             if name in fixed:
                 return fixed[name]
-            cands = self._eligible(name)
+            cands = self.expansion.eligible(name)
             current = self._chosen_in(model, cands)
             if current is None:
                 return None
@@ -324,12 +314,12 @@ class Solver(PackageExpansion):
             trail.decide(self.enc.var(cands[hi]))
             model = self._pick_variant(cands[hi], model, trail)
             if self.variants.has_variants(cands[hi]):
-                picked = self._picked_variant.get(cands[hi].key)
+                picked = self.expansion.picked_variant.get(cands[hi].key)
                 signature = hash((signature, picked[0] if picked is not None else -1))
             return cands[hi]
 
         try:
-            self._walk(pick)
+            self.expansion.walk(pick)
         finally:
             trail.backtrack(start)
         self._model = model
@@ -338,7 +328,7 @@ class Solver(PackageExpansion):
     # -- the loop ------------------------------------------------------------------------
 
     def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
-        self._add_roots(roots)
+        self.expansion.add_roots(roots)
         previous: dict[NormalizedName, Candidate] = {}
         # Last round's arbitrary picks: kept as hints, since they held together and so spare
         # solver calls, but never expanded as if a preference had chosen them.
@@ -349,9 +339,9 @@ class Solver(PackageExpansion):
             # arbitrary picks, then the most preferred version of the project's requirements,
             # then of everything else.
             hints = {**previous, **{n: c for n, c in arbitrary.items() if n not in previous}}
-            root_names = [canonicalize_name(r.requirement.name) for r in self.roots]
+            root_names = [canonicalize_name(r.requirement.name) for r in self.expansion.roots]
             for name in [*root_names, *self.enc.candidates_of]:
-                cands = self._eligible(name)
+                cands = self.expansion.eligible(name)
                 if name not in hints and cands:
                     hints[name] = cands[0]
             # Grow the problem from a cheap model (one solver call) until everything it picks
@@ -362,53 +352,53 @@ class Solver(PackageExpansion):
             # dropped the model's choice is arbitrary, and the full search decides instead.
             preferred = {n: c for n, c in kept.items() if n not in arbitrary or arbitrary[n].key != c.key}
             chosen = self._model_choice(model, preferred)
-            todo = [c for c in chosen.values() if c.key not in self.deps]
+            todo = [c for c in chosen.values() if c.key not in self.expansion.deps]
             arbitrary = {}
             if not todo:
                 chosen = self._optimize(hints)
-                todo = [c for c in chosen.values() if c.key not in self.deps]
+                todo = [c for c in chosen.values() if c.key not in self.expansion.deps]
             else:
                 # The arbitrary walk reads variants from the model too; what it reads is no
                 # decision, so the variants picked for the preferred choice are kept.
-                decided_variants = dict(self._picked_variant)
+                decided_variants = dict(self.expansion.picked_variant)
                 arbitrary = {n: c for n, c in self._model_choice(model, None).items() if n not in chosen}
-                self._picked_variant = decided_variants
+                self.expansion.picked_variant = decided_variants
             for name, c in chosen.items():
                 if name in previous and previous[name].key != c.key:
                     self._changes[name] += 1
             previous = chosen
             if not todo:
                 # Builds last: only against a solution whose every other candidate is known.
-                builds = self._variants_to_build(chosen)
+                builds = self.expansion.variants_to_build(chosen)
                 if not builds:
                     break
-                self._build_variant(builds[0], chosen)
+                self.expansion.build_variant(builds[0], chosen, self._model)
                 continue
-            todo = self._with_batches(todo, chosen)
+            todo = self.expansion.with_batches(todo, chosen, self._changes)
             self.provider.prefetch([], todo)
             known = set(self.enc.candidates_of)
             for c in sorted(todo, key=lambda c: c.key):
-                self._expand_or_leave_out(c)
+                self.expansion.expand_or_leave_out(c)
             self.stats.expanded += len(todo)
-            self._expand_ready(known)
-        order, extras = self._walk(lambda n: chosen.get(n))
+            self.expansion.expand_ready(known)
+        order, extras = self.expansion.walk(lambda n: chosen.get(n))
         chosen = {n: chosen[n] for n in order}
         base: dict[NormalizedName, list[Requirement]] = {}
         by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
         warnings = []
         variants: dict[NormalizedName, Variant] = {}
         for name, c in chosen.items():
-            base[name] = [d.requirement for d in self.deps.get(c.key, []) + self._picked_variant_deps(c) if d.always]
-            picked = self._picked_variant.get(c.key)
+            base[name] = [d.requirement for d in self.expansion.deps.get(c.key, []) + self.expansion.picked_variant_deps(c) if d.always]
+            picked = self.expansion.picked_variant.get(c.key)
             if picked is not None:
                 variants[name] = picked[1]
             by_extra[name] = {}
             for extra in sorted(extras.get(name, ())):
-                provided = self.provides.get(c.key)
+                provided = self.expansion.provides.get(c.key)
                 if provided is not None and canonicalize_name(extra) not in provided:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
-                by_extra[name][extra] = self._extra_requirements(c, extra)
+                by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
-                          list(self.roots), list(self.left_out), variants)
+                          list(self.expansion.roots), list(self.expansion.left_out), variants)

@@ -36,7 +36,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
+from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Dependencies
 
 

@@ -1,164 +1,98 @@
-"""The clause algebra of resolver/cnf.py, checked by asking pycosat what its clauses allow.
+"""The clause algebra of resolver/cnf.py alone, with plain integers and no packages.
 
-Each test builds a small encoding through the public calls (a variable per candidate,
-``require`` with guards and extras, ``exclude``) and then checks which assignments the
-clauses admit, not how they are written: a different encoding of the same meaning passes.
+Each test asks pycosat which assignments the clauses admit, not how they are written:
+a different encoding of the same meaning passes.
 """
 
 from __future__ import annotations
 
+import ast
 from itertools import combinations
+from pathlib import Path
 
 import pycosat
 import pytest
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
-from satlock.resolver.candidates import Candidate
-from satlock.resolver.cnf import Encoding, Reason, ReasonKind
-from satlock.resolver.origin import CONSTRAINTS, DEPENDENCIES
+from satlock.resolver.cnf import Clauses
 
 
-def _cands(name: str, *versions: str) -> list[Candidate]:
-    return [Candidate(canonicalize_name(name), Version(v)) for v in versions]
+def _sat(cnf: Clauses, *units: int) -> bool:
+    """Whether the clauses hold with every literal in ``units`` true."""
+    return pycosat.solve(cnf.since(0) + [[u] for u in units], vars=cnf.num_vars) != "UNSAT"
 
 
-def _sat(enc: Encoding, *units: int) -> bool:
-    """Whether the encoding holds with every literal in ``units`` true."""
-    return pycosat.solve(enc.clauses + [[u] for u in units], vars=enc.num_vars) != "UNSAT"
+def _models(cnf: Clauses, over: list[int]) -> set[frozenset[int]]:
+    """Every distinct assignment of ``over`` (as the set of true variables) the clauses allow."""
+    return {frozenset(v for v in over if model[v - 1] > 0) for model in pycosat.itersolve(cnf.since(0), vars=cnf.num_vars)}
 
 
-def _models(enc: Encoding, over: list[int]) -> set[frozenset[int]]:
-    """Every distinct assignment of the variables ``over`` (as the set of true ones) the encoding allows."""
-    seen: set[frozenset[int]] = set()
-    for model in pycosat.itersolve(enc.clauses, vars=enc.num_vars):
-        seen.add(frozenset(v for v in over if model[v - 1] > 0))
-    return seen
+def test_variables_are_numbered_from_one_in_order() -> None:
+    cnf: Clauses[str] = Clauses()
+    assert [cnf.new_var() for _ in range(3)] == [1, 2, 3]
+    assert cnf.num_vars == 3 and cnf.count() == 0
 
 
-def _root(text: str) -> Reason:
-    return Reason(ReasonKind.ROOT, Requirement(text), where=DEPENDENCIES)
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 40])
+def test_at_most_one_admits_exactly_none_or_one_of_its_group(size: int) -> None:
+    cnf: Clauses[str] = Clauses()
+    group = cnf.at_most_one()
+    xs = [cnf.new_var() for _ in range(size)]
+    for x in xs:
+        group.add(x)
+    if size <= 5:
+        assert _models(cnf, xs) == {frozenset()} | {frozenset([x]) for x in xs}
+    for x, y in combinations(xs[:6], 2):
+        assert not _sat(cnf, x, y)
+    assert cnf.count() <= 3 * size, "linear in the size of the group, not pairwise"
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 8, 40])
-def test_at_most_one_candidate_of_a_name_is_true(count: int) -> None:
-    enc = Encoding()
-    cands = _cands("a", *(f"{i}.0" for i in range(count, 0, -1)))
-    enc.add_name(cands[0].name, cands)
-    vs = [enc.var(c) for c in cands]
-    assert all(_sat(enc, v) for v in vs)
-    assert _sat(enc, *(-v for v in vs)), "installing none of them is allowed"
-    for x, y in combinations(vs, 2):
-        assert not _sat(enc, x, y)
+def test_a_group_can_grow_after_its_variables_were_constrained_and_groups_are_independent() -> None:
+    cnf: Clauses[str] = Clauses()
+    first, second = cnf.at_most_one(), cnf.at_most_one()
+    a, b = cnf.new_var(), cnf.new_var()
+    first.add(a)
+    cnf.add([a, b])
+    first.add(b)
+    c, d = cnf.new_var(), cnf.new_var()
+    second.add(c)
+    second.add(d)
+    assert _models(cnf, [a, b]) == {frozenset([a]), frozenset([b])}
+    assert _sat(cnf, a, c) and not _sat(cnf, c, d)
 
 
-def test_at_most_one_admits_exactly_none_or_one_and_grows_linearly() -> None:
-    enc = Encoding()
-    cands = _cands("a", *(f"{i}.0" for i in range(6, 0, -1)))
-    enc.add_name(cands[0].name, cands)
-    vs = [enc.var(c) for c in cands]
-    assert _models(enc, vs) == {frozenset()} | {frozenset([v]) for v in vs}
-    big = Encoding()
-    many = _cands("b", *(f"{i}.0" for i in range(400, 0, -1)))
-    big.add_name(many[0].name, many)
-    for c in many:
-        big.var(c)
-    assert len(big.clauses) < 10 * len(many), "not pairwise: linear in the number of candidates"
+def test_only_gives_an_assignment_of_the_group_that_satisfies_its_clauses() -> None:
+    cnf: Clauses[str] = Clauses()
+    group = cnf.at_most_one()
+    xs = [cnf.new_var() for _ in range(5)]
+    for x in xs:
+        group.add(x)
+    for x in xs:
+        values = group.only(x)
+        assert {v for v in xs if values[v]} == {x}
+        assert _sat(cnf, *(v if true else -v for v, true in values.items()))
+    assert not any(group.only(0)[v] for v in xs), "a variable outside the group: none is true"
 
 
-def test_names_are_independent_and_a_candidate_keeps_its_variable() -> None:
-    enc = Encoding()
-    a, b = _cands("a", "2.0", "1.0"), _cands("b", "2.0", "1.0")
-    enc.add_name(a[0].name, a)
-    enc.add_name(b[0].name, b)
-    assert enc.var(a[0]) == enc.var(_cands("a", "2.0")[0])
-    assert _sat(enc, enc.var(a[0]), enc.var(b[1]))
-    assert enc.has_var(a[0]) and not enc.has_var(a[1])
+def test_clauses_keep_their_order_and_reasons_and_widening_counts_as_a_rewrite() -> None:
+    cnf: Clauses[str] = Clauses()
+    x, y, z = cnf.new_var(), cnf.new_var(), cnf.new_var()
+    assert cnf.add([x], "asked") == 0
+    index = cnf.add([-x, y])
+    cnf.add([-y], "forbidden")
+    assert not _sat(cnf)
+    assert cnf.with_reasons() == [([x], "asked"), ([-x, y], None), ([-y], "forbidden")]
+    assert cnf.since(1) == [[-x, y], [-y]]
+    cnf.extend(index, [z])
+    assert cnf.rewrites == 1 and cnf.since(1)[0] == [-x, y, z]
+    assert _sat(cnf) and not _sat(cnf, -z)
 
 
-def test_a_project_requirement_needs_one_of_its_matching_candidates() -> None:
-    enc = Encoding()
-    a = _cands("a", "3.0", "2.0", "1.0")
-    enc.add_name(a[0].name, a)
-    enc.require(_root("a>=2"), a[:2])
-    v3, v2 = enc.var(a[0]), enc.var(a[1])
-    assert _models(enc, [v3, v2]) == {frozenset([v3]), frozenset([v2])}
-
-
-def test_a_dependency_applies_only_when_its_parent_is_chosen() -> None:
-    enc = Encoding()
-    parent, child = _cands("p", "1.0")[0], _cands("c", "2.0", "1.0")
-    enc.add_name(parent.name, [parent])
-    enc.add_name(child[0].name, child)
-    p = enc.var(parent)
-    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("c>=2"), parent=parent), child[:1], guard=[p])
-    c2, c1 = enc.var(child[0]), enc.var(child[1])
-    assert not _sat(enc, p, -c2)
-    assert _sat(enc, -p, -c2, -c1), "without the parent nothing is needed"
-    assert not _sat(enc, p, c1)
-
-
-def test_a_clause_guarded_by_an_extra_needs_both_the_parent_and_the_extra() -> None:
-    enc = Encoding()
-    parent, child = _cands("p", "1.0")[0], _cands("c", "1.0")[0]
-    enc.add_name(parent.name, [parent])
-    enc.add_name(child.name, [child])
-    p, cli = enc.var(parent), enc.extra(parent.name, "cli")
-    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("c"), parent=parent, detail="cli"), [child], guard=[p, cli])
-    c = enc.var(child)
-    assert _sat(enc, p, -cli, -c)
-    assert _sat(enc, -p, cli, -c)
-    assert not _sat(enc, p, cli, -c)
-    assert enc.extra(parent.name, "cli") == cli, "one variable per name and extra"
-
-
-def test_a_requirement_with_extras_turns_the_extras_on() -> None:
-    enc = Encoding()
-    a = _cands("a", "1.0")
-    enc.add_name(a[0].name, a)
-    enc.require(_root("a[cli,docs]"), a, extras=["cli", "docs"])
-    cli, docs = enc.extra(a[0].name, "cli"), enc.extra(a[0].name, "docs")
-    assert not _sat(enc, -cli) and not _sat(enc, -docs)
-    assert _sat(enc, enc.var(a[0]), cli, docs)
-
-
-def test_a_requirement_nothing_matches_is_a_conflict_only_when_it_applies() -> None:
-    enc = Encoding()
-    parent = _cands("p", "1.0")[0]
-    enc.add_name(parent.name, [parent])
-    p = enc.var(parent)
-    enc.require(Reason(ReasonKind.DEPENDENCY, Requirement("missing"), parent=parent), [], guard=[p])
-    assert not _sat(enc, p)
-    assert _sat(enc, -p)
-    enc.require(_root("missing"), [])
-    assert not _sat(enc)
-
-
-@pytest.mark.parametrize("before", [True, False], ids=["excluded-first", "variable-first"])
-def test_an_excluded_candidate_is_never_chosen_whenever_its_variable_appears(before: bool) -> None:
-    enc = Encoding()
-    a = _cands("a", "2.0", "1.0")
-    enc.add_name(a[0].name, a)
-    reason = Reason(ReasonKind.CONSTRAINT, Requirement("a<2"), where=CONSTRAINTS)
-    if before:
-        enc.exclude(reason, a[0])
-    v2, v1 = enc.var(a[0]), enc.var(a[1])
-    if not before:
-        enc.exclude(reason, a[0])
-    assert not _sat(enc, v2)
-    assert _sat(enc, v1)
-
-
-def test_clauses_from_requirements_carry_their_reason_and_structure_carries_none() -> None:
-    enc = Encoding()
-    a = _cands("a", "3.0", "2.0", "1.0")
-    enc.add_name(a[0].name, a)
-    root = _root("a[cli]")
-    enc.require(root, a, extras=["cli"])
-    constraint = Reason(ReasonKind.CONSTRAINT, Requirement("a<3"), where=CONSTRAINTS)
-    enc.exclude(constraint, a[0])
-    assert len(enc.reasons) == len(enc.clauses)
-    assert {id(r) for r in enc.reasons if r is not None} == {id(root), id(constraint)}
-    structural = [c for c, r in zip(enc.clauses, enc.reasons) if r is None]
-    assert pycosat.solve(structural, vars=enc.num_vars) != "UNSAT", "structure alone never conflicts"
+def test_the_clause_algebra_imports_nothing_about_packages() -> None:
+    source = Path(__file__).resolve().parents[1] / "resolver" / "cnf.py"
+    imported = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert imported <= {"__future__", "typing"}

@@ -70,3 +70,18 @@ def test_the_solver_keeps_each_roots_origin_for_the_lock():
     roots = [RootRequirement(Requirement("a")), RootRequirement(Requirement("b"), Origin.extra("cli"))]
     resolution = Solver(MemoryProvider(index), ENV).solve(roots)
     assert [(r.requirement.name, r.where) for r in resolution.roots] == [("a", DEPENDENCIES), ("b", Origin.extra("cli"))]
+
+
+def test_an_extra_brings_in_the_same_requirements_whether_or_not_its_marker_is_skipped():
+    # Markers of every shape: only ``extra == "x"`` ones may be skipped for other extras;
+    # the answer must be what evaluating each marker with that extra gives.
+    requires = [Requirement(t) for t in (
+        "a; extra == 'cli'", "b; extra == 'Docs_Extra'", "c; extra == 'cli' and sys_platform == 'win32'",
+        "d; extra != 'cli'", "e; extra == 'cli' or extra == 'test'", "f; python_version < '3'", "g",
+        "h; 'test' == extra", "i; extra == 'cli' and extra == 'test'")]
+    match = Matcher(ENV)
+    listed = match.dependencies(requires)
+    for extra in ("cli", "docs-extra", "Docs_Extra", "test", "other", ""):
+        expected = [r for r in requires if r.marker is not None and not r.marker.evaluate({**ENV, "extra": ""})
+                    and r.marker.evaluate({**ENV, "extra": extra})]
+        assert match.with_extra(listed, extra) == expected, extra
