@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -45,6 +45,7 @@ from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
 from satlock.cache import Cache
+from satlock.parallel import WorkerPool
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
 FetchWheel = Callable[[Package, PackageWheel], Path]
@@ -259,7 +260,10 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
     if not items:
         return {}
     paths: dict[NormalizedName, Path] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # satlock.parallel's daemon workers: Ctrl-C never waits for a download that has stalled.
+    pool = WorkerPool(max_workers=max(1, jobs), name="satlock-fetch")
+    interrupted = False
+    try:
         futures: dict[Future[Path], SyncItem] = {}
         for item in items:
             if progress:
@@ -272,13 +276,16 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
             for future in done:
                 error = future.exception()
                 if error is not None:
-                    for other in pending:
-                        other.cancel()
                     raise error
                 item = futures[future]
                 paths[item.name] = future.result()
                 if progress:
                     progress("fetched", item.name)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return paths
 
 
