@@ -278,6 +278,22 @@ def test_interrupted_lock_leaves_the_old_lock_intact(sig, tmp_path, index, good_
         assert elapsed < 5, "Ctrl-C must not wait for stalled downloads"
 
 
+def _ctrl_c_once(proc: subprocess.Popen, ready, what: str) -> None:
+    """Send Ctrl-C to ``proc`` once ``ready()`` holds; it must end at once (without joining
+    threads stalled on the server) with exit 130 and one line."""
+    try:
+        _wait_for(ready, what=what)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    assert output.splitlines() == ["interrupted; nothing was written"]
+    assert elapsed < 5, "Ctrl-C must not wait for the stalled fetch threads"
+
+
 def test_ctrl_c_during_parallel_fetches_is_one_line_exit_130_and_writes_nothing(tmp_path, index):
     """Ctrl-C while fetch threads wait on a stalled server: the process ends at once, with
     one line and exit 130, without joining those threads, and it exits normally, so its
@@ -287,18 +303,8 @@ def test_ctrl_c_during_parallel_fetches_is_one_line_exit_130_and_writes_nothing(
     tmp.mkdir()
     with stalling_server(index, Faults(stall={"/simple/aaa/": 20, "/simple/ccc/": 20})) as s:
         proc = spawn("lock", "--project", proj, "--index-url", f"{s.url}/simple/", "--no-cache", env={"TMPDIR": str(tmp)})
-        try:
-            _wait_for(lambda: {"/simple/aaa/", "/simple/ccc/"} <= {path for _, path, _ in s.requests},
-                      what="both index requests, made in parallel")
-            start = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            output, _ = proc.communicate(timeout=10)
-            elapsed = time.monotonic() - start
-        finally:
-            proc.kill()
-    assert proc.returncode == 130, output
-    assert output.splitlines() == ["interrupted; nothing was written"]
-    assert elapsed < 5, "Ctrl-C must not wait for the stalled fetch threads"
+        _ctrl_c_once(proc, lambda: {"/simple/aaa/", "/simple/ccc/"} <= {path for _, path, _ in s.requests},
+                     "both index requests, made in parallel")
     assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml"]
     assert list(tmp.iterdir()) == []
 
@@ -313,18 +319,8 @@ def test_ctrl_c_during_sync_downloads_is_one_line_exit_130_and_installs_nothing(
                        "--cache-dir", tmp_path / "lockcache").exit_code == 0
         faults.stall[".whl"] = 20
         proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
-        try:
-            _wait_for(lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
-                      what="two wheel downloads, made in parallel")
-            start = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            output, _ = proc.communicate(timeout=10)
-            elapsed = time.monotonic() - start
-        finally:
-            proc.kill()
-    assert proc.returncode == 130, output
-    assert output.splitlines() == ["interrupted; nothing was written"]
-    assert elapsed < 5, "Ctrl-C must not wait for the stalled downloads"
+        _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
+                     "two wheel downloads, made in parallel")
     venv = open_venv(proj / ".venv")
     assert not any(Path(venv.purelib).glob("[abc][abc][abc]*")), "nothing of aaa, bbb or ccc is installed"
     assert not any(p.name.startswith(STAGE_PREFIX) for p in venv.root.iterdir())
