@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +55,12 @@ def from_sdist(archive: Path, sha256: str, cache: Cache) -> SourceTree:
     if root is None:
         if entry.exists():
             cache.discard(SOURCES_BUCKET, sha256)
-        tmp = cache.new_tempdir(SOURCES_BUCKET)
-        try:
+
+        def fill(tmp: Path) -> None:
             top = archive_module.extract_sdist(Path(archive), tmp / "tree")
             (tmp / "root").write_text(top.relative_to(tmp).as_posix(), encoding="utf-8")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        entry = cache.install_dir(SOURCES_BUCKET, sha256, tmp)
+
+        entry = cache.build_dir(SOURCES_BUCKET, sha256, fill)
         root = _read_root(entry)
         if root is None:
             raise BuildError(f"the unpacked sdist {Path(archive).name} in {entry} is incomplete",
@@ -164,13 +161,10 @@ def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
         return mirror, False
     if mirror.exists():
         cache.discard(GIT_BUCKET, digest(url))
-    tmp = cache.new_tempdir(GIT_BUCKET)
-    try:
-        _git(["clone", "--quiet", "--mirror", "--", url, str(tmp / "repo")], where)
-        built = tmp / "repo"
-        return cache.install_dir(GIT_BUCKET, digest(url), built), True
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    def fill(tmp: Path) -> None:
+        _git(["clone", "--quiet", "--mirror", "--", url, str(tmp)], where)  # git clones into an empty folder
+
+    return cache.build_dir(GIT_BUCKET, digest(url), fill), True
 
 
 def _resolve(mirror: Path, rev: str | None) -> str | None:
@@ -181,18 +175,15 @@ def _resolve(mirror: Path, rev: str | None) -> str | None:
 
 
 def _checkout(url: str, mirror: Path, commit: str, cache: Cache, where: str) -> Path:
-    tmp = cache.new_tempdir(SOURCES_BUCKET)
-    try:
+    def fill(tmp: Path) -> None:
         _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(tmp)], where)
         _git(["checkout", "--quiet", "--detach", commit], where, cwd=tmp)
         # Relative submodule URLs are relative to the real remote, not to our mirror.
         _git(["remote", "set-url", "origin", url], where, cwd=tmp)
         if (tmp / ".gitmodules").is_file():
             _git(["submodule", "update", "--quiet", "--init", "--recursive"], where, cwd=tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return cache.install_dir(SOURCES_BUCKET, f"git-{commit}", tmp)
+
+    return cache.build_dir(SOURCES_BUCKET, f"git-{commit}", fill)
 
 
 def _git_env() -> dict[str, str]:

@@ -277,8 +277,6 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
             for future in done:
                 error = future.exception()
                 if error is not None:
-                    for other in pending:
-                        other.cancel()
                     raise error
                 item = futures[future]
                 paths[item.name] = future.result()

@@ -28,7 +28,7 @@ from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
-from satlock.profiles.schema import profile_hash
+from satlock.profiles.schema import build_profile, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
@@ -148,14 +148,14 @@ class LockedBuilder:
         if ready is not None:
             return ready
         assert tree is not None
-        profile = self.pb.project.profiles.get(name)
-        isolated = profile is None or profile.isolation
+        profile = build_profile(self.pb.project.profiles, name)
+        isolated = profile.isolation
         build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, self._project_env_key(name, venv))
-        phash = profile_hash(profile) if profile else "no-profile"
+        phash = profile_key(profile)
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
-        env = expand_env(profile.env, template_context(build_venv)) if profile else {}
+        env = expand_env(profile.env, template_context(build_venv))
         if not isolated:
             env = {**self._build_only_tools(name, venv), **env}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
@@ -166,7 +166,7 @@ class LockedBuilder:
             epoch = int(source.upload_time.timestamp())
         try:
             wheel = pep517.build_wheel(tree.path, python=build_venv.python, env=env,
-                                       config_settings=dict(profile.config_settings) if profile else None,
+                                       config_settings=profile.config_settings,
                                        out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
                                        echo=self.pb.echo)
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_wheel, project_toml, sha256_of
 from installcheck import verify_records
+from satlock.buildenv.uninstall import STAGE_PREFIX
 from satlock.buildenv.venv import open_venv
 from satlock.cli.main import app
 from satlock.resolver.index import METADATA
@@ -277,6 +278,22 @@ def test_interrupted_lock_leaves_the_old_lock_intact(sig, tmp_path, index, good_
         assert elapsed < 5, "Ctrl-C must not wait for stalled downloads"
 
 
+def _ctrl_c_once(proc: subprocess.Popen, ready, what: str, line: str = "interrupted; nothing was written") -> None:
+    """Send Ctrl-C to ``proc`` once ``ready()`` holds; it must end at once (without joining
+    threads stalled on the server) with exit 130 and one line."""
+    try:
+        _wait_for(ready, what=what)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    assert output.splitlines() == [line]
+    assert elapsed < 5, "Ctrl-C must not wait for the stalled fetch threads"
+
+
 def test_ctrl_c_during_parallel_fetches_is_one_line_exit_130_and_writes_nothing(tmp_path, index):
     """Ctrl-C while fetch threads wait on a stalled server: the process ends at once, with
     one line and exit 130, without joining those threads, and it exits normally, so its
@@ -286,20 +303,28 @@ def test_ctrl_c_during_parallel_fetches_is_one_line_exit_130_and_writes_nothing(
     tmp.mkdir()
     with stalling_server(index, Faults(stall={"/simple/aaa/": 20, "/simple/ccc/": 20})) as s:
         proc = spawn("lock", "--project", proj, "--index-url", f"{s.url}/simple/", "--no-cache", env={"TMPDIR": str(tmp)})
-        try:
-            _wait_for(lambda: {"/simple/aaa/", "/simple/ccc/"} <= {path for _, path, _ in s.requests},
-                      what="both index requests, made in parallel")
-            start = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            output, _ = proc.communicate(timeout=10)
-            elapsed = time.monotonic() - start
-        finally:
-            proc.kill()
-    assert proc.returncode == 130, output
-    assert output.splitlines() == ["interrupted; nothing was written"]
-    assert elapsed < 5, "Ctrl-C must not wait for the stalled fetch threads"
+        _ctrl_c_once(proc, lambda: {"/simple/aaa/", "/simple/ccc/"} <= {path for _, path, _ in s.requests},
+                     "both index requests, made in parallel")
     assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml"]
     assert list(tmp.iterdir()) == []
+
+
+def test_ctrl_c_during_sync_downloads_is_one_line_exit_130_and_installs_nothing(tmp_path, index):
+    """Ctrl-C while sync's download threads wait on a stalled server: exit 130 at once with
+    one line, and no package (nor a staging folder) in .venv."""
+    proj = _project(tmp_path, ["aaa", "ccc"])
+    faults = Faults()
+    with stalling_server(index, faults) as s:
+        assert run_cli("lock", "--project", proj, "--index-url", f"{s.url}/simple/",
+                       "--cache-dir", tmp_path / "lockcache").exit_code == 0
+        faults.stall[".whl"] = 20
+        proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
+        _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
+                     "two wheel downloads, made in parallel",
+                     line="interrupted; the environment may be partly synced: run `satlock sync` again")
+    venv = open_venv(proj / ".venv")
+    assert not any(Path(venv.purelib).glob("[abc][abc][abc]*")), "nothing of aaa, bbb or ccc is installed"
+    assert not any(p.name.startswith(STAGE_PREFIX) for p in venv.root.iterdir())
 
 
 def _many_wheels(root: Path, count: int) -> tuple[Path, list[str]]:

@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from hostilekit import assert_one_error_line, run_cli
-from indexbuilder import Faults, IndexServer, build_index, make_wheel, project_toml
+from indexbuilder import build_index, make_wheel, project_toml
 
 COMMANDS = [["lock"], ["sync"], ["profile", "list"], ["profile", "add", "x"], ["profile", "remove", "x"],
             ["profile", "show", "x"]]
@@ -32,34 +31,6 @@ def test_every_command_says_the_same_line_for_a_pyproject_that_is_not_toml(tmp_p
     assert_one_error_line(result, f"{tmp_path / 'pyproject.toml'}: invalid TOML: ")
     assert "hint: fix the syntax error at that line" in result.output
     assert (tmp_path / "pyproject.toml").read_text() == "garbage[[\n"
-
-
-def test_ctrl_c_while_sync_waits_on_stalled_downloads_exits_130_at_once(tmp_path):
-    """Ctrl-C while sync's download threads wait on a server that never answers: one line,
-    exit 130, without waiting for those downloads (the lock's own fetches already do this)."""
-    wheels = [make_wheel(tmp_path / "d", n, "1.0") for n in ("aaa", "bbb")]
-    simple = build_index(tmp_path / "idx", wheels)
-    proj = tmp_path / "p"
-    proj.mkdir()
-    (proj / "pyproject.toml").write_text(project_toml(["aaa", "bbb"]))
-    server = IndexServer(simple.parent, Faults())
-    server._httpd.handle_error = lambda request, address: None
-    with server as s:
-        url = f"{s.url}/simple/"
-        assert run_cli("lock", "--project", proj, "--index-url", url, "--cache-dir", tmp_path / "c").exit_code == 0
-        s.faults.stall = {f"/files/{w.name}": 30 for w in wheels}
-        proc = subprocess.Popen([sys.executable, "-m", "satlock", "sync", "--project", str(proj), "--index-url", url,
-                                 "--cache-dir", str(tmp_path / "c")],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            _wait_for(lambda: {f"/files/{w.name}" for w in wheels} <= {path for _, path, _ in s.requests})
-            proc.send_signal(signal.SIGINT)
-            output, _ = proc.communicate(timeout=10)
-        finally:
-            proc.kill()
-    assert proc.returncode == 130, output
-    assert len(output.splitlines()) == 1 and output.startswith("interrupted"), output
-    assert not any((proj / ".venv").glob("lib/python*/site-packages/aaa*"))
 
 
 def _wait_for(predicate, timeout: float = 15.0) -> None:
