@@ -1,7 +1,8 @@
 """A warm lock reads everything from the cache: it asks the index nothing, and so does
 not even import the HTTP stack (urllib3, http.client, ssl), which is most of its start-up.
 And a lock whose packages all come as wheels builds nothing, so it does not load the build
-machinery (PEP 517 hooks, build environments, source trees) either.
+machinery (PEP 517 hooks, build environments, source trees) either, nor filelock (the
+cache is locked only to download a whole file or to build).
 Checked without timing anything, by what a fresh interpreter imported."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from indexbuilder import IndexServer, build_index, make_wheel, project_toml
 
 _HTTP_STACK = ("urllib3", "http.client", "ssl")
 _BUILD_MACHINERY = ("satlock.buildenv.pep517", "satlock.buildenv.environment", "satlock.buildenv.buildreqs",
-                    "satlock.buildenv.sources", "satlock.buildenv.install", "satlock.buildenv.venv")
+                    "satlock.buildenv.sources", "satlock.buildenv.install", "satlock.buildenv.venv", "filelock")
 _RUN = ("import json, sys\n"
         "from satlock.cli.entry import main\n"
         "modules = sys.argv[2:]\n"
