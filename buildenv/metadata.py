@@ -27,16 +27,12 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from satlock.buildenv import pep517, sources, wheelcache
-from satlock.buildenv.buildreqs import BuildEnvConflict, build_environment
-from satlock.buildenv.cuda import is_toolkit_distribution, template_context
-from satlock.buildenv.environment import BuildEnvSpec, ensure_build_env
 from satlock.buildenv.lockrecord import BuildRecord, build_source, lock_table
 from satlock.cache import Cache, digest
 from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
@@ -48,6 +44,14 @@ from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Resolution
 from satlock.resolver.target import Target, make_target
+
+if TYPE_CHECKING:
+    from satlock.buildenv import sources
+    from satlock.buildenv.environment import BuildEnvSpec
+
+# The build machinery (PEP 517 hooks, build environments, source trees, CUDA lookup) is
+# imported by the methods that build: a lock whose packages all have wheels or static
+# metadata never loads it.
 
 
 class ProfileBuilder:
@@ -70,6 +74,8 @@ class ProfileBuilder:
     def pin(self, name: NormalizedName, ref: DirectReference) -> DirectReference:
         if ref.kind != "vcs" or ref.commit_id:
             return ref
+        from satlock.buildenv import sources
+
         tree = sources.from_git(ref.url or "", ref.requested_revision, self.cache, ref.subdirectory)
         return replace(ref, commit_id=tree.commit)
 
@@ -83,6 +89,8 @@ class ProfileBuilder:
 
     def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                          runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], BuildRecord] | None:
+        from satlock.buildenv.buildreqs import BuildEnvConflict
+
         try:
             data, record = self._build_metadata(name, source, runtime)
         except BuildEnvConflict as e:
@@ -100,6 +108,10 @@ class ProfileBuilder:
 
     def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
+        from satlock.buildenv import pep517, wheelcache
+        from satlock.buildenv.cuda import template_context
+        from satlock.buildenv.environment import ensure_build_env
+
         tree = self._tree(source)
         profile = build_profile(self.project.profiles, name)
         system = pep517.build_system(tree.path)
@@ -153,6 +165,8 @@ class ProfileBuilder:
     # -- helpers ---------------------------------------------------------------------
 
     def _tree(self, source: DistFile | DirectReference) -> sources.SourceTree:
+        from satlock.buildenv import sources
+
         if isinstance(source, DistFile):
             path = self.client.download(source)
             return sources.from_sdist(path, source.sha256 or digest(source.url), self.cache)
@@ -174,6 +188,8 @@ class ProfileBuilder:
         """The build requirements solved for this interpreter (at the ``pins`` versions where
         they appear) and their wheels downloaded (buildenv/buildreqs.py). ``profile`` is
         not read: what it adds is in ``requires`` and ``pins`` already."""
+        from satlock.buildenv.buildreqs import build_environment
+
         return build_environment(self.client, self.target or make_target(), name, requires, pins or {})
 
     # -- the lock's record ----------------------------------------------------------------
@@ -189,6 +205,8 @@ class ProfileBuilder:
         for name, c in resolution.chosen.items():
             source = build_source(c)
             if name not in records and source is not None:
+                from satlock.buildenv import pep517
+
                 try:
                     requires = list(pep517.build_system(self._tree(source).path).requires)
                     packages, _spec = self.environment_spec(name, requires, None)
@@ -207,6 +225,8 @@ def template_requirements(profile: Profile, runtime: Mapping[NormalizedName, Ver
     brings NAME, ``{cuda-home}`` the CUDA toolkit wheels of the runtime solution (so the
     project lists them once, as dependencies); both at the runtime versions when the
     runtime has them (match-runtime pins them)."""
+    from satlock.buildenv.cuda import is_toolkit_distribution
+
     out: list[str] = []
     for value in profile.env.values():
         for template in template_names(value):

@@ -16,12 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import filelock
 import platformdirs
 
 from satlock.atomic import write_atomic
 from satlock.errors import IndexFormatError
+
+if TYPE_CHECKING:
+    import filelock
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
 # One safe file name: a digest, a sha256, ``git-<commit>`` or a distribution file name.
@@ -143,6 +146,9 @@ class Cache:
             target.unlink(missing_ok=True)
 
     def lock(self, bucket: str, key: str) -> filelock.FileLock:
+        # filelock costs about 20 ms to import, and a lock that downloads and builds nothing never takes one.
+        import filelock
+
         checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
         lock_dir.mkdir(parents=True, exist_ok=True)
