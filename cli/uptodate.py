@@ -31,8 +31,9 @@ _PACKAGES = ("satlock", "satlock.profiles", "satlock.resolver", "satlock.builden
 
 
 def cache_root(cache_dir: Path | None) -> Path:
-    """The cache folder as ``resolver.cache.default_cache_dir`` finds it, without importing it
-    (it pulls in filelock); a test keeps the two in agreement."""
+    """The cache folder as ``satlock.cache.default_cache_dir`` finds it, without importing
+    that module (and the standard modules it needs to write entries) on the fast path; a
+    test keeps the two in agreement."""
     if cache_dir is not None:
         return cache_dir
     env = os.environ.get("SATLOCK_CACHE_DIR")

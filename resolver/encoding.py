@@ -74,7 +74,7 @@ class Encoding:
 
     def __init__(self) -> None:
         self._cnf: Clauses[Reason] = Clauses()
-        self.var_of: dict[tuple[str, str], int] = {}
+        self._var_of: dict[tuple[str, str], int] = {}
         self.candidates_of: dict[NormalizedName, list[Candidate]] = {}
         self._extra_var: dict[tuple[NormalizedName, str], int] = {}
         self._extras_by_name: dict[NormalizedName, list[tuple[str, int]]] = {}
@@ -113,11 +113,11 @@ class Encoding:
 
     def var(self, candidate: Candidate) -> int:
         """The candidate's variable, created (and added to its name's at-most-one) on first use."""
-        v = self.var_of.get(candidate.key)
+        v = self._var_of.get(candidate.key)
         if v is not None:
             return v
         v = self._cnf.new_var()
-        self.var_of[candidate.key] = v
+        self._var_of[candidate.key] = v
         group = self._groups.get(candidate.name)
         if group is None:
             group = self._groups[candidate.name] = self._cnf.at_most_one()
@@ -130,7 +130,7 @@ class Encoding:
         return v
 
     def has_var(self, candidate: Candidate) -> bool:
-        return candidate.key in self.var_of
+        return candidate.key in self._var_of
 
     def only(self, name: NormalizedName, x: int) -> dict[int, bool]:
         """The values of ``name``'s candidate variables and at-most-one helpers when the
@@ -187,13 +187,13 @@ class Encoding:
         once it gets a variable); the name itself may still be absent."""
         self._only.setdefault(candidate.name, []).append((guard, candidate.key, reason))
         for other in self.candidates_of.get(candidate.name, []):
-            v = self.var_of.get(other.key)
+            v = self._var_of.get(other.key)
             if v is not None and other.key != candidate.key:
                 self._cnf.add([-guard, -v], reason)
 
     def exclude(self, reason: Reason, candidate: Candidate) -> None:
         """``candidate`` is never chosen (now or once it gets a variable)."""
-        if candidate.key in self.var_of:
-            self._cnf.add([-self.var_of[candidate.key]], reason)
+        if candidate.key in self._var_of:
+            self._cnf.add([-self._var_of[candidate.key]], reason)
         else:
             self._pending_exclusions.setdefault(candidate.key, []).append(reason)

@@ -60,7 +60,7 @@ def minimal_conflict(enc: Encoding) -> list[Reason]:
 
 
 _LOG = "; full log: "
-"""How ``indexprovider._unavailable_reason`` ends a reason that has a build log."""
+"""How ``provider.unavailable_reason`` ends a reason that has a build log."""
 
 
 def _versions(vs: list[str]) -> str:

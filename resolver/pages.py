@@ -18,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response, redact, remote_link_refusal
-from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_hash, is_dist_filename, is_safe_name, is_sha256
+from satlock.resolver.candidates import (VERIFIABLE_HASHES, DistFile, checked_hash, is_dist_filename, is_safe_name, is_sha256,
+                                         url_filename)
 
 __all__ = ["ACCEPT", "parse_project_page"]
 
@@ -350,7 +351,7 @@ def _parse_html(resp: Response, index: str | None) -> list[DistFile]:
     for attrs, text in parser.links:
         url = urljoin(base, attrs["href"] or "")
         parts = urlsplit(url)
-        filename = _dist_name(resp, unquote(parts.path.rsplit("/", 1)[-1]) or text)
+        filename = _dist_name(resp, url_filename(url) or text)
         if filename is None:
             continue
         alg, sep, hexdigest = parts.fragment.partition("=")
