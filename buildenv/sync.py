@@ -33,6 +33,7 @@ from packaging.pylock import (
     Pylock,
     PylockSelectError,
 )
+from packaging.direct_url import ArchiveInfo, DirectUrl, DirInfo, VcsInfo
 from packaging.markers import default_environment
 from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
@@ -139,24 +140,21 @@ def _file_url(path: Path) -> str:
     return path.resolve().as_uri()
 
 
-def direct_url_for(source: PackageWheel | SourceTree, lock_dir: Path) -> dict[str, Any] | None:
-    """The PEP 610 ``direct_url.json`` a package installed from ``source`` gets (None from an index)."""
+def direct_url_for(source: PackageWheel | SourceTree, lock_dir: Path) -> Mapping[str, Any] | None:
+    """The PEP 610 ``direct_url.json`` a package installed from ``source`` gets (None from an index),
+    made by ``packaging.direct_url`` (which also strips credentials from the URL)."""
     if isinstance(source, (PackageWheel, PackageSdist)):
         return None
+    subdirectory = source.subdirectory or None
     if isinstance(source, PackageVcs):
-        vcs_info: dict[str, Any] = {"vcs": source.type, "commit_id": source.commit_id}
-        if source.requested_revision:
-            vcs_info["requested_revision"] = source.requested_revision
+        vcs = VcsInfo(vcs=source.type, commit_id=source.commit_id or "", requested_revision=source.requested_revision or None)
         url = source.url or _file_url(lock_dir / str(source.path))
-        d: dict[str, Any] = {"url": url, "vcs_info": vcs_info}
-    elif isinstance(source, PackageDirectory):
-        d = {"url": _file_url(lock_dir / source.path), "dir_info": {"editable": bool(source.editable)} if source.editable else {}}
-    else:
-        url = source.url or _file_url(lock_dir / str(source.path))
-        d = {"url": url, "archive_info": {"hashes": dict(source.hashes)}}
-    if source.subdirectory:
-        d["subdirectory"] = source.subdirectory
-    return d
+        return DirectUrl(url=url, vcs_info=vcs, subdirectory=subdirectory).to_dict()
+    if isinstance(source, PackageDirectory):
+        return DirectUrl(url=_file_url(lock_dir / source.path), dir_info=DirInfo(editable=True if source.editable else None),
+                         subdirectory=subdirectory).to_dict()
+    url = source.url or _file_url(lock_dir / str(source.path))
+    return DirectUrl(url=url, archive_info=ArchiveInfo(hashes=dict(source.hashes)), subdirectory=subdirectory).to_dict()
 
 
 def _source_identity(direct_url: Mapping[str, Any] | None) -> tuple[Any, ...]:
