@@ -18,17 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from packaging.markers import Marker
-from packaging.pylock import (
-    Package,
-    PackageArchive,
-    PackageDirectory,
-    PackageSdist,
-    PackageVcs,
-    PackageWheel,
-    Pylock,
-    PylockUnsupportedVersionError,
-    PylockValidationError,
-)
+from packaging.pylock import (Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock,
+                              PylockUnsupportedVersionError, PylockValidationError)
 from packaging.requirements import Requirement
 from packaging.utils import (
     InvalidSdistFilename,
