@@ -93,6 +93,10 @@ def remote_link_refusal(url: str, allow_insecure_hosts: Collection[str] = ()) ->
         port = parts.port
     except ValueError:
         return "it is not a valid URL"
+    if any(c == "\\" or c.isspace() or ord(c) < 32 for c in parts.netloc):
+        # Parsers disagree on where such a host ends (``evil\\@127.0.0.1``): the host this
+        # rule reads must be the one connected to.
+        return "its host part holds a backslash, a space or a control character"
     scheme = parts.scheme.lower()
     if scheme == "https" and host:
         return None

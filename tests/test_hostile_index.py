@@ -706,7 +706,10 @@ def test_links_to_a_host_the_user_allowed_over_http_are_accepted():
 @pytest.mark.parametrize("bad", ["http://evil.example/f/foo-1.1-py3-none-any.whl",
                                  "HTTP://evil.example/f/foo-1.1-py3-none-any.whl",
                                  "http://files.example:80/f/foo-1.1-py3-none-any.whl",
-                                 "file:///etc/foo-1.1-py3-none-any.whl"])
+                                 "file:///etc/foo-1.1-py3-none-any.whl",
+                                 "http://evil.example\\@127.0.0.1/f/foo-1.1-py3-none-any.whl",
+                                 "https://evil.example\\@files.example/f/foo-1.1-py3-none-any.whl",
+                                 "http://127.0.0.1\t.evil.example/f/foo-1.1-py3-none-any.whl"])
 def test_each_link_on_a_json_page_is_held_to_the_rule_whatever_its_neighbours(bad):
     import json
 
