@@ -5,6 +5,8 @@ import os
 import stat
 import zipfile
 
+import pytest
+
 from installcheck import verify_records
 from satlock.buildenv.install import install_wheel
 from satlock.buildenv.venv import create_venv
@@ -27,27 +29,8 @@ def test_editing_an_installed_file_in_one_environment_never_reaches_the_next_ins
     assert verify_records(second) == []
 
 
-def test_a_folder_planted_in_the_cached_copy_is_unzipped_again_where_links_are_refused(tmp_path, monkeypatch):
-    cache = Cache(tmp_path / "cache")
-    wheel = demo_wheel(tmp_path)
-    install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
-    cached = _cached_copy(tmp_path) / "cli.py"
-    cached.unlink()
-    cached.mkdir()
-    real_link = os.link
-
-    def cross_device(*args, **kwargs):
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", cross_device)
-    second = create_venv(tmp_path / "second")
-    install_wheel(wheel, second, cache=cache)
-    monkeypatch.setattr(os, "link", real_link)
-    assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
-    assert verify_records(second) == []
-
-
-def test_a_folder_planted_in_the_cached_copy_is_unzipped_again(tmp_path):
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "links-refused"])
+def test_a_folder_planted_in_the_cached_copy_is_unzipped_again(tmp_path, monkeypatch, links):
     cache = Cache(tmp_path / "cache")
     wheel = demo_wheel(tmp_path)
     install_wheel(wheel, create_venv(tmp_path / "first"), cache=cache)
@@ -55,7 +38,13 @@ def test_a_folder_planted_in_the_cached_copy_is_unzipped_again(tmp_path):
     cached.unlink()
     cached.mkdir()
     second = create_venv(tmp_path / "second")
-    install_wheel(wheel, second, cache=cache)
+    with monkeypatch.context() as m:
+        if not links:
+            def cross_device(*args, **kwargs):
+                raise OSError(18, "Invalid cross-device link")
+
+            m.setattr(os, "link", cross_device)
+        install_wheel(wheel, second, cache=cache)
     assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
     assert verify_records(second) == []
 
