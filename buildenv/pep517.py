@@ -216,17 +216,25 @@ def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config
 
 def build_wheel(tree: Path, *, python: Path, env: Mapping[str, str], config_settings: Mapping[str, Any] | None = None,
                 out_dir: Path, log_path: Path, package: str, source_date_epoch: int | None = None,
-                echo: bool = False) -> Path:
+                echo: bool = False, editable: bool = False) -> Path:
     """Build a wheel of ``tree`` into ``out_dir`` and return its path.
 
     ``source_date_epoch`` makes backends that honour ``SOURCE_DATE_EPOCH`` reproducible.
+    ``editable`` asks for a PEP 660 editable wheel (``build_editable``), which points
+    the environment at ``tree`` instead of copying it.
     """
     if source_date_epoch is not None:
         env = {**env, "SOURCE_DATE_EPOCH": str(source_date_epoch)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
-    name = hooks.call("build_wheel", wheel_directory=str(out), config_settings=_settings(config_settings))
+    hook = "build_editable" if editable else "build_wheel"
+    try:
+        name = hooks.call(hook, wheel_directory=str(out), config_settings=_settings(config_settings))
+    except HookMissing:
+        raise BuildError(f"the build backend of {package} cannot make an editable install (it has no PEP 660 "
+                         "build_editable hook)",
+                         hint=f"drop editable = true from {package}'s source, or use a backend that supports PEP 660") from None
     wheel = out / name
     if not wheel.is_file() or not name.endswith(".whl"):
         raise BuildError(f"the build backend of {package} reported wheel {name!r} but did not write it to {out}",

@@ -151,7 +151,10 @@ class LockedBuilder:
         profile = build_profile(self.pb.project.profiles, name)
         isolated = profile.isolation
         build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, self._project_env_key(name, venv))
-        phash = profile_key(profile)
+        # An editable wheel points at the folder rather than holding a copy of it: its cache
+        # key adds the folder's path (the tree's key is its files only, wherever it lies).
+        editable = isinstance(source, PackageDirectory) and bool(source.editable)
+        phash = digest(profile_key(profile), "editable", str(tree.path)) if editable else profile_key(profile)
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
@@ -168,7 +171,7 @@ class LockedBuilder:
             wheel = pep517.build_wheel(tree.path, python=build_venv.python, env=env,
                                        config_settings=profile.config_settings,
                                        out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
-                                       echo=self.pb.echo)
+                                       echo=self.pb.echo, editable=editable)
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)
