@@ -28,7 +28,7 @@ from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
-from satlock.profiles.schema import build_profile, profile_key
+from satlock.profiles.schema import Profile, build_profile, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
@@ -142,6 +142,22 @@ class LockedBuilder:
             _packages, spec = self.pb.environment_spec(name, list(pep517.build_system(tree.path).requires), None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 
+    def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,
+                      profile: Profile, logs: Path) -> tuple[Venv, str]:
+        """The isolated environment for a PEP 660 build: ``base`` plus what the backend's
+        ``get_requires_for_build_editable`` asks for (the lock recorded the wheel build's
+        environment only; a local folder has no hash to keep frozen anyway)."""
+        env = expand_env(profile.env, template_context(base))
+        extra = pep517.get_requires_for_build_wheel(tree.path, python=base.python, env=env, config_settings=profile.config_settings,
+                                                    log_path=logs, package=name, echo=self.pb.echo, editable=True)
+        if not extra:
+            return base, base_key
+        recorded = self.environments.get(name)
+        requires = [f"{p.name}=={p.version}" for p in recorded.packages] if recorded is not None \
+            else list(pep517.build_system(tree.path).requires)
+        _packages, spec = self.pb.environment_spec(name, requires + extra, None)
+        return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
+
     def build_wheel(self, package: Package, source: Any, venv: Venv) -> Path:
         name = package.name
         tree, ready = self._tree(package, source)
@@ -155,6 +171,10 @@ class LockedBuilder:
         # key adds the folder's path (the tree's key is its files only, wherever it lies).
         editable = isinstance(source, PackageDirectory) and bool(source.editable)
         phash = digest(profile_key(profile), "editable", str(tree.path)) if editable else profile_key(profile)
+        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}-wheel.log")
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        if editable and isolated:
+            build_venv, env_key = self._editable_env(name, tree, build_venv, env_key, profile, logs)
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
@@ -162,8 +182,6 @@ class LockedBuilder:
         if not isolated:
             env = {**self._build_only_tools(name, venv), **env}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
-        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}-wheel.log")
-        logs.parent.mkdir(parents=True, exist_ok=True)
         epoch = DEFAULT_EPOCH
         if isinstance(source, PackageSdist) and source.upload_time is not None:
             epoch = int(source.upload_time.timestamp())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from indexbuilder import build_index, project_toml
+from indexbuilder import build_index, make_wheel, project_toml
 from satlock.cli.main import app
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def _project(tmp_path: Path, *, editable_hook: bool) -> Path:
 
 
 def _sync(project: Path, tmp_path: Path):
-    return runner.invoke(app, ["sync", "--project", str(project), "--index-url", (tmp_path / "index").as_uri(),
+    return runner.invoke(app, ["sync", "--project", str(project), "--index-url", (tmp_path / "index" / "simple").as_uri(),
                                "--cache-dir", str(tmp_path / "cache")])
 
 
@@ -93,3 +93,19 @@ def test_an_editable_source_whose_backend_has_no_pep660_hook_is_one_line(tmp_pat
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot make an editable install" in errors[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_an_editable_build_gets_what_get_requires_for_build_editable_asks_for(tmp_path):
+    """hatchling asks for ``editables`` only for an editable build: the build environment
+    gets it, from the project's index, although the lock recorded the wheel build's only."""
+    project = _project(tmp_path, editable_hook=True)
+    backend = tmp_path / "edpkg" / "_build" / "backend.py"
+    backend.write_text(backend.read_text().replace(
+        "def build_editable(", "def get_requires_for_build_editable(config_settings=None):\n    return ['edhelper']\n\n"
+                               "def build_editable(").replace(
+        'return _wheel(wheel_directory, {"_edpkg_editable.pth"', 'import edhelper\n    return _wheel(wheel_directory, {"_edpkg_editable.pth"'))
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "dists", "edhelper", "1.0")])
+    result = _sync(project, tmp_path)
+    assert result.exit_code == 0, result.output
+    (tmp_path / "edpkg" / "edpkg.py").write_text("VALUE = 3\n")
+    assert _value(project) == "3"
