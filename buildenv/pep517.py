@@ -185,11 +185,9 @@ def get_requires_for_build_wheel(tree: Path, *, python: Path, env: Mapping[str, 
     """The backend's extra build requirements (beyond ``[build-system] requires``); with
     ``editable``, those of its PEP 660 editable build (hatchling asks for ``editables``)."""
     hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
+    # pyproject_hooks answers [] for a backend without the hook.
     hook = "get_requires_for_build_editable" if editable else "get_requires_for_build_wheel"
-    try:
-        return list(hooks.call(hook, config_settings=_settings(config_settings)))
-    except HookMissing:
-        return []
+    return list(hooks.call(hook, config_settings=_settings(config_settings)))
 
 
 def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config_settings: Mapping[str, Any] | None = None,
