@@ -124,16 +124,7 @@ def test_isolated_sync_reinstalls_when_the_pin_moves(tmp_path, three_index, buil
     project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
     add_profile(project)
     assert invoke("sync", "--project", project, "--index-url", three_index).exit_code == 0
-    python = project / ".venv" / "bin" / "python"
-    summary = [python, "-c", "from importlib.metadata import metadata; print(metadata('seedext')['Summary'])"]
-    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against buildhelper 1.0"
-    toml = project / "pyproject.toml"
-    toml.write_text(toml.read_text().replace("buildhelper==1.0", "buildhelper==1.5"))
-    result = invoke("sync", "--project", project, "--index-url", three_index)
-    assert result.exit_code == 0, result.output
-    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against buildhelper 1.5"
-    again = invoke("sync", "--project", project, "--index-url", three_index)
-    assert again.exit_code == 0 and "up to date" in again.output, again.output
+    _moving_the_pin_rebuilds_then_syncs_nothing(project, three_index, "seedext", "buildhelper", "1.0", "1.5")
 
 
 def test_build_requirement_pinned_only_in_a_project_extra(tmp_path, three_index, build_log):
@@ -220,16 +211,7 @@ def test_sync_rebuilds_when_a_distribution_only_a_template_names_moves(tmp_path,
     assert result.exit_code == 0, result.output
     first = invoke("sync", "--project", project, "--index-url", z_index)
     assert first.exit_code == 0, first.output
-    python = project / ".venv" / "bin" / "python"
-    summary = [python, "-c", "from importlib.metadata import metadata; print(metadata('seedz')['Summary'])"]
-    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against zlibx 4.0"
-    toml = project / "pyproject.toml"
-    toml.write_text(toml.read_text().replace("zlibx==4.0", "zlibx==5.0"))
-    second = invoke("sync", "--project", project, "--index-url", z_index)
-    assert second.exit_code == 0, second.output
-    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == "built against zlibx 5.0"
-    third = invoke("sync", "--project", project, "--index-url", z_index)
-    assert third.exit_code == 0 and "up to date" in third.output, third.output
+    _moving_the_pin_rebuilds_then_syncs_nothing(project, z_index, "seedz", "zlibx", "4.0", "5.0")
 
 
 def test_build_requirement_that_excludes_the_pinned_runtime_version_is_named_in_the_conflict(tmp_path, three_index, build_log):
@@ -242,3 +224,18 @@ def test_build_requirement_that_excludes_the_pinned_runtime_version_is_named_in_
     assert "seedext 0.1 cannot be built against" in result.output, result.output
     assert built_against(build_log) == []
     assert not (project / "pylock.toml").exists()
+
+
+def _moving_the_pin_rebuilds_then_syncs_nothing(project, index: str, package: str, pinned: str, old: str, new: str) -> None:
+    """``package`` in .venv was built against ``pinned`` ``old``; moving the pin to ``new``
+    rebuilds it against ``new``, and the sync after that changes nothing."""
+    python = project / ".venv" / "bin" / "python"
+    summary = [python, "-c", f"from importlib.metadata import metadata; print(metadata('{package}')['Summary'])"]
+    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == f"built against {pinned} {old}"
+    toml = project / "pyproject.toml"
+    toml.write_text(toml.read_text().replace(f"{pinned}=={old}", f"{pinned}=={new}"))
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == f"built against {pinned} {new}"
+    again = invoke("sync", "--project", project, "--index-url", index)
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
