@@ -32,8 +32,6 @@ _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOC
 _BLOCK = 4 << 20
 # Signatures of RECORD, which the wheel spec keeps out of RECORD itself.
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
-# The modes unpacked.py gives the cache's files (and a copy gets).
-_MODES = (0o644, 0o755)
 
 
 @dataclass
@@ -121,18 +119,18 @@ class _Stager:
             return
         with open(fd, "rb", buffering=0) as f:
             data = f.readall()
-            executable = bool(os.fstat(f.fileno()).st_mode & 0o111)
         if _b64(hashlib.new(promised[0], data).digest()) != promised[1]:
             self.staged.problems.append(f"{path} differs from the wheel")
             return
         with fix_shebang(io.BytesIO(data), interpreter) as stream:
-            self._write("scripts", path, stream.read(), executable)
+            self._write("scripts", path, stream.read(), ("scripts", path) in self.plan.executable)
 
     def link(self, scheme: str, path: str, source: str, recorded: str) -> None:
         """A file linked from the cache, then hashed where it landed and held to the wheel's RECORD."""
         promised = self._promised(path, recorded)
         if promised is None:
             return
+        want = 0o755 if (scheme, path) in self.plan.executable else 0o644
         target = self._path(scheme, path)
         if target in self.linked:
             # The same file twice (at the wheel's root and under .data/ for the same folder):
@@ -157,7 +155,7 @@ class _Stager:
             with open(fd, "rb") as src:
                 with open(target, "xb") as out:
                     shutil.copyfileobj(src, out)
-                os.chmod(target, 0o755 if mode & 0o111 else 0o644)
+                os.chmod(target, want)
         try:
             fd = os.open(target, _NO_FOLLOW)
         except OSError:
@@ -168,10 +166,11 @@ class _Stager:
             if not stat.S_ISREG(mode):
                 self.staged.problems.append(f"{path} is not a file in the cache")
                 return
-            if stat.S_IMODE(mode) not in _MODES:
+            if stat.S_IMODE(mode) != want:
                 # chmod'ed in the cache (or through an environment sharing the file by a hard
-                # link): setuid or writable by others must not spread to the next environment.
-                self.staged.problems.append(f"{path} has the permissions {stat.S_IMODE(mode):o} in the cache")
+                # link): setuid, writable by others, or an exec bit flipped must not spread to
+                # the next environment; the mode is the verified wheel's.
+                self.staged.problems.append(f"{path} has the permissions {stat.S_IMODE(mode):o} in the cache, not {want:o}")
                 return
             digests, size = _digests(fd, {"sha256", promised[0]})
         finally:

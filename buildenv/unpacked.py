@@ -8,7 +8,6 @@ wheel lists, and hold each one to the hash in that wheel's own RECORD.
 from __future__ import annotations
 
 import shutil
-import stat
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
+from satlock.buildenv.wheelcheck import is_executable
 from satlock.cache import Cache, file_sha256
 from satlock.errors import InstallError
 
@@ -36,9 +36,8 @@ def unzip_wheel(wheel: Path, dest: Path) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
-                mode = info.external_attr >> 16
-                # Exactly one of two modes, whatever the umask: installs hold the cache's files to them.
-                target.chmod(0o755 if mode and stat.S_ISREG(mode) and mode & 0o111 else 0o644)
+                # Exactly the wheel's mode, whatever the umask: installs hold the cache's files to it.
+                target.chmod(0o755 if is_executable(info) else 0o644)
     except zipfile.BadZipFile as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     except InstallerError as e:

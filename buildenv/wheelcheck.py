@@ -64,6 +64,10 @@ class WheelPlan:
     root_scheme: str
     # (script name, module, attribute, section) of each entry point.
     entry_points: tuple[tuple[str, str, str, str], ...]
+    # The keys of ``files`` whose zip member is executable: the mode an installed file must
+    # have comes from the verified wheel, never from the cache's copy (which an environment
+    # sharing it by a hard link can chmod).
+    executable: frozenset[tuple[str, str]] = frozenset()
 
 
 def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
@@ -152,6 +156,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     folders: dict[str, str] = {}
     installed_files: dict[tuple[str, str], str] = {}
     sources: dict[tuple[str, str], str] = {}
+    executable: set[tuple[str, str]] = set()
     for info in members:
         if info.is_dir():
             continue
@@ -169,6 +174,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
             installed_files[(scheme, rest)] = record.get(path, "")
             sources[(scheme, rest)] = path
+            if is_executable(info):
+                executable.add((scheme, rest))
     entry_points: list[tuple[str, str, str, str]] = []
     if "entry_points.txt" in files:
         try:
@@ -181,7 +188,14 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             filename = f"{script}.exe" if os.name == "nt" else script
             targets.setdefault(real_path(os.path.join(schemes["scripts"], filename), folders), "")
     return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files,
-                     sources, dist_info, root_scheme, tuple(entry_points))
+                     sources, dist_info, root_scheme, tuple(entry_points), frozenset(executable))
+
+
+def is_executable(info: zipfile.ZipInfo) -> bool:
+    """Whether a wheel member is installed executable: a regular file with an exec bit in
+    its zip attributes (a member without Unix attributes is not)."""
+    mode = info.external_attr >> 16
+    return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
 
 
 def _record(data: bytes, wheel: Path) -> dict[str, str]:

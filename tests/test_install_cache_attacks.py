@@ -16,6 +16,11 @@ from test_install import _cached_copy, demo_wheel
 HELLO = "def main():\n    print('hello')\n"
 
 
+def _refuse_link(*args, **kwargs):
+    """``os.link`` on a file system without hard links: installs copy instead."""
+    raise OSError(18, "Invalid cross-device link")
+
+
 def test_editing_an_installed_file_in_one_environment_never_reaches_the_next_install(tmp_path):
     cache = Cache(tmp_path / "cache")
     wheel = demo_wheel(tmp_path)
@@ -40,10 +45,7 @@ def test_a_folder_planted_in_the_cached_copy_is_unzipped_again(tmp_path, monkeyp
     second = create_venv(tmp_path / "second")
     with monkeypatch.context() as m:
         if not links:
-            def cross_device(*args, **kwargs):
-                raise OSError(18, "Invalid cross-device link")
-
-            m.setattr(os, "link", cross_device)
+            m.setattr(os, "link", _refuse_link)
         install_wheel(wheel, second, cache=cache)
     assert (second.purelib / "demo" / "cli.py").read_text() == HELLO
     assert verify_records(second) == []
@@ -82,6 +84,36 @@ def test_permissions_changed_through_one_environment_never_reach_the_next(tmp_pa
     second = create_venv(tmp_path / "second")
     install_wheel(wheel, second, cache=cache)
     assert stat.S_IMODE((second.purelib / "demo" / "cli.py").stat().st_mode) == 0o644
+    assert verify_records(second) == []
+
+
+def _with_executable(wheel, members):
+    """``wheel`` rewritten with ``members`` marked executable in its zip attributes."""
+    with zipfile.ZipFile(wheel) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            if info.filename in members:
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            zf.writestr(info, data)
+    return wheel
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "links-refused"])
+def test_an_exec_bit_flipped_through_one_environment_never_reaches_the_next(tmp_path, monkeypatch, links):
+    cache = Cache(tmp_path / "cache")
+    wheel = _with_executable(demo_wheel(tmp_path, files={"demo/run.sh": "echo run\n"}), {"demo/run.sh"})
+    first = create_venv(tmp_path / "first")
+    install_wheel(wheel, first, cache=cache)
+    assert stat.S_IMODE((first.purelib / "demo" / "run.sh").stat().st_mode) == 0o755
+    os.chmod(first.purelib / "demo" / "cli.py", 0o755)  # both are modes a cached file may have:
+    os.chmod(first.purelib / "demo" / "run.sh", 0o644)  # only the wheel says which one is right
+    second = create_venv(tmp_path / "second")
+    if not links:
+        monkeypatch.setattr(os, "link", _refuse_link)
+    install_wheel(wheel, second, cache=cache)
+    assert stat.S_IMODE((second.purelib / "demo" / "cli.py").stat().st_mode) == 0o644
+    assert stat.S_IMODE((second.purelib / "demo" / "run.sh").stat().st_mode) == 0o755
     assert verify_records(second) == []
 
 
