@@ -1,11 +1,14 @@
-"""The console script: answer ``satlock --help`` and an up-to-date ``satlock lock`` at once.
+"""The console script: answer the commands it fully understands without typer.
 
-Importing the full CLI (typer, rich, pydantic, urllib3 through the resolver) takes about
-0.3 s, more than either of these commands needs in all. So this entry point handles the
-two of them itself (standard library, platformdirs and packaging's version string only)
-and hands every other command line, and every case it is not sure of, to
-``satlock.cli.main``, which behaves exactly as before. The help text is typer's own, rendered into ``helptext.py`` (a test keeps its commands and summaries
-identical); the up-to-date answer is the full check's, remembered by ``uptodate.py``.
+Importing typer (and pydantic, which typer uses to coerce option values) costs about
+0.15 s, a quarter of a warm lock, and the full CLI with the resolver 0.3 s, more than
+``satlock --help`` or an up-to-date ``satlock lock`` need in all. So this entry point
+prints the top-level help itself (typer's own text, rendered into ``helptext.py``; a test
+keeps its commands and summaries identical), answers an up-to-date lock from
+``uptodate.py`` (the full check's remembered answer), and runs ``lock`` and ``sync``
+(cli/commands.py) straight away when cli/options.py can read their command line. Every
+other command line, and every one it is not sure of (help, errors, odd spellings), goes
+to typer in ``satlock.cli.main``, which behaves exactly as before.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# ``lock`` flags the remembered answer covers: the project and target are part of its key,
-# the rest cannot change whether a lock is kept. Anything else goes through the full CLI.
-# Values: whether the flag takes an argument.
-_LOCK_FLAGS = {"--project": True, "--python-version": True, "--platform": True, "--cache-dir": True,
-               "-q": False, "--quiet": False, "-v": False, "--verbose": False, "--offline": False}
+from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse
+
+# ``lock`` options the remembered answer covers: the project and target are part of its key,
+# the rest cannot change whether a lock is kept. Any other option goes through the full check.
+_MEMO_DESTS = frozenset({"project", "python_version", "platform", "cache_dir", "quiet", "verbose", "offline"})
 # Environment settings the full CLI reads as index flags (which make it re-resolve).
 _INDEX_ENV = ("SATLOCK_INDEX_URL", "SATLOCK_EXTRA_INDEX_URL", "SATLOCK_FIND_LINKS")
 
@@ -36,27 +39,12 @@ class PlainLock:
 
 
 def parse_plain_lock(args: list[str]) -> PlainLock | None:
-    """The arguments after ``lock``, or ``None`` when the full CLI must read them."""
-    given: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        flag, eq, value = args[i].partition("=")
-        takes_value = _LOCK_FLAGS.get(flag)
-        if takes_value is None or flag in given or (eq and not takes_value):
-            return None
-        if takes_value and not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("-"):
-                return None
-            i += 1
-            value = args[i]
-        if takes_value and not value:
-            return None
-        given[flag] = value
-        i += 1
-    return PlainLock(project=Path(given.get("--project", ".")).resolve(), python_version=given.get("--python-version"),
-                     platform=given.get("--platform"),
-                     cache_dir=Path(given["--cache-dir"]) if "--cache-dir" in given else None,
-                     quiet="-q" in given or "--quiet" in given)
+    """The arguments after ``lock``, or ``None`` when the full check must read them."""
+    values = parse(LOCK_OPTIONS, args, {})
+    if values is None or any(values[o.dest] != o.default for o in LOCK_OPTIONS if o.dest not in _MEMO_DESTS):
+        return None
+    return PlainLock(project=values["project"].resolve(), python_version=values["python_version"],
+                     platform=values["platform"], cache_dir=values["cache_dir"], quiet=values["quiet"])
 
 
 def _environment_is_plain() -> bool:
@@ -96,6 +84,15 @@ def main() -> None:
         sys.stdout.write(HELP)
         return
     if args[:1] == ["lock"] and lock_if_current(args[1:]):
+        return
+    options = {"lock": LOCK_OPTIONS, "sync": SYNC_OPTIONS}.get(args[0]) if args else None
+    values = parse(options, args[1:], os.environ) if options else None
+    if values is not None:
+        from satlock.cli import commands
+
+        code = commands.call(commands.lock if args[0] == "lock" else commands.sync, values)
+        if code:
+            sys.exit(code)
         return
     from satlock.cli.main import main as full_cli
 

@@ -1,246 +1,28 @@
-"""The ``satlock`` command: parse arguments, call the project model and the layers below, print.
+"""The ``satlock`` typer app: the commands' help, and every command line the console
+script's fast path (cli/entry.py) leaves to typer.
 
-Every ``SatlockError`` becomes ``error: <one line>`` (plus ``hint:``) on stderr and a
-non-zero exit, and Ctrl-C one line and exit 130 (cli/common.py ``run``); nothing is
+``lock`` and ``sync`` are cli/commands.py's, with the options cli/options.py declares;
+every ``SatlockError`` becomes ``error: <one line>`` (plus ``hint:``) on stderr and a
+non-zero exit, and Ctrl-C one line and exit 130 (cli/output.py ``exit_code``); nothing is
 written when a command fails. The ``profile`` commands are in cli/profile.py.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
-
 import typer
-from packaging.utils import canonicalize_name
 
-from satlock.cli import uptodate
-from satlock.cli.common import IndexFlags, ProjectOpt, QuietOpt, VerboseOpt, run, with_index_flags
-from satlock.cli.output import Output
+from satlock.cli import commands
+from satlock.cli.common import typer_command
+from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS
 from satlock.cli.profile import profile_app
-from satlock.errors import ConfigError, LockError, SatlockError
-
-if TYPE_CHECKING:
-    from packaging.pylock import Pylock
-
-    from satlock.cache import Cache
-    from satlock.resolver.index import IndexClient
-    from satlock.resolver.locking import LockOptions, LockResult
-    from satlock.resolver.project import Project
-    from satlock.resolver.target import Target
-
-# The resolver and buildenv layers are imported inside the commands that use them, so
-# `satlock profile ...` and `--help` of a command do not load the index client.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Lock and sync Python projects with a SAT solver and declarative build profiles.")
 app.add_typer(profile_app, name="profile")
 
 
-@app.command()
-@with_index_flags
-def lock(
-    project: ProjectOpt = Path("."),
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if pylock.toml is out of date; write nothing.")] = False,
-    *,
-    flags: IndexFlags,
-    python_version: Annotated[Optional[str], typer.Option("--python-version", help="Lock for this Python version.")] = None,
-    platform: Annotated[Optional[str], typer.Option("--platform", help="Lock for this platform (linux, macos, windows or a wheel platform tag).")] = None,
-    upgrade: Annotated[bool, typer.Option("--upgrade", "-U", help="Ignore the versions in the existing lock.")] = False,
-    upgrade_package: Annotated[Optional[list[str]], typer.Option("--upgrade-package", "-P", help="Upgrade just this package.")] = None,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Resolve the project's dependencies, extras and groups into pylock.toml."""
-    out = Output(quiet, verbose)
-
-    def work() -> None:
-        from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
-        from satlock.resolver.settings import make_client
-        from satlock.resolver.project import load_project
-
-        start = time.perf_counter()
-        proj = load_project(project.resolve())
-        lock_path = proj.root / LOCK_NAME
-        if check:
-            reason = stale_reason(proj, read_lock(lock_path))
-            if reason:
-                raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`")
-            out.info(f"{lock_path} is up to date")
-            return
-        previous = None
-        if lock_path.exists():
-            try:
-                previous = read_lock(lock_path)
-            except LockError as e:
-                out.warn(f"ignoring the existing lock: {e.message}")
-        lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
-                                   upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
-        if previous is not None and not (flags.options.refresh or flags.given) and lock_is_current(proj, previous, lock_options):
-            _remember_if_current(proj.root, lock_options, flags)
-            out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
-            return
-        cache = flags.cache()
-        client = make_client(proj, flags.options, cache)
-        result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
-        _remember_if_current(proj.root, lock_options, flags)
-        s = result.resolution.stats
-        out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
-                  f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
-        verb = "Locked" if changed else "Lock unchanged:"
-        out.info(f"{verb} {len(result.lock.packages)} packages in {time.perf_counter() - start:.2f}s -> {lock_path}")
-
-    run(out, work)
-
-
-def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags) -> None:
-    """Record that a plain ``satlock lock`` would keep the lock in ``root`` as it is, so
-    that the next one is answered by cli/entry.py without importing all of satlock.
-
-    The check runs again on the files as they are now, between two digests of them, so a
-    file edited meanwhile is never recorded as current.
-    """
-    from satlock.cache import default_cache_dir
-    from satlock.resolver.lockfile import LOCK_NAME, read_lock
-    from satlock.resolver.locking import LockOptions, lock_is_current
-    from satlock.resolver.project import load_project
-
-    if flags.no_cache:
-        return
-    key = uptodate.memo_key(root, options.python_version, options.platform)
-    plain = LockOptions(python_version=options.python_version, platform=options.platform)
-    try:
-        lock = read_lock(root / LOCK_NAME)
-        current = lock_is_current(load_project(root), lock, plain)
-    except SatlockError:
-        return
-    if current and key == uptodate.memo_key(root, options.python_version, options.platform):
-        uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
-
-
-@app.command()
-@with_index_flags
-def sync(
-    project: ProjectOpt = Path("."),
-    extra: Annotated[Optional[list[str]], typer.Option("--extra", help="Install this extra too.")] = None,
-    all_extras: Annotated[bool, typer.Option("--all-extras", help="Install every extra.")] = False,
-    group: Annotated[Optional[list[str]], typer.Option("--group", help="Install this dependency group too.")] = None,
-    no_default_groups: Annotated[bool, typer.Option("--no-default-groups", help="Leave out the default groups (dev).")] = False,
-    frozen: Annotated[bool, typer.Option("--frozen", help="Install the lock as it is; never re-lock or read the index.")] = False,
-    locked: Annotated[bool, typer.Option("--locked", help="Fail instead of re-locking when the lock is stale.")] = False,
-    python: Annotated[Optional[Path], typer.Option("--python", help="Interpreter for a new .venv.")] = None,
-    reinstall: Annotated[bool, typer.Option("--reinstall", help="Reinstall every package.")] = False,
-    no_build: Annotated[bool, typer.Option("--no-build", help="Refuse to build source packages.")] = False,
-    allow_outside_project: Annotated[bool, typer.Option(
-        "--allow-outside-project",
-        help="Build a lock's local folder outside the project even when pyproject.toml does not declare it.")] = False,
-    *,
-    flags: IndexFlags,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
-    out = Output(quiet, verbose)
-
-    def work() -> None:
-        from satlock.buildenv.metadata import ProfileBuilder
-        from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
-        from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
-        from satlock.resolver.settings import make_client
-        from satlock.resolver.project import load_project
-
-        if frozen and locked:
-            raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
-        start = time.perf_counter()
-        proj = load_project(project.resolve())
-        check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
-        lock_path = proj.root / LOCK_NAME
-        cache = flags.cache()
-        client = make_client(proj, flags.options, cache)
-        target, interpreter = _interpreter_target(proj.root / ".venv", python)
-        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
-        if frozen:
-            current = read_lock(lock_path)
-        else:
-            current = read_lock(lock_path) if lock_path.exists() else None
-            reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
-            if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
-                reason = "it was made for another interpreter"
-            if reason is not None:
-                if locked:
-                    raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                result, _changed = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
-                                                   interpreter)
-                current = result.lock
-                out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
-        extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
-        requested_groups = [canonicalize_name(g) for g in group or []]
-        check_locked(current, lock_path, extras, requested_groups)
-        groups = None
-        if no_default_groups or group:
-            groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
-        request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
-                              reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
-        counts = {"fetched": 0, "installed": 0}
-
-        with out.status("Installing") as show:
-            def progress(event: str, name: str) -> None:
-                out.debug(f"{event} {name}")
-                if event in counts:
-                    counts[event] += 1
-                doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
-                show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
-
-            report = sync_project(proj, current, request, builder, progress=progress)
-        if report.changed:
-            out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
-                     f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
-        else:
-            out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
-
-    # Each package is installed whole, but those done before Ctrl-C stay: the next sync finishes.
-    run(out, work, interrupted="interrupted; the environment may be partly synced: run `satlock sync` again")
-
-
-def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,
-                    out: Output, verbose: bool, python: Path | None = None) -> tuple[LockResult, bool]:
-    """Lock (building metadata with the project's profiles, build environments made from
-    ``python``) and write the lock atomically; the one path both ``lock`` and ``sync`` take.
-    Returns the result and whether the file changed."""
-    from satlock.buildenv.metadata import ProfileBuilder
-    from satlock.resolver.lockfile import LOCK_NAME, write_lock
-    from satlock.resolver.locking import lock_project
-
-    builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
-    with out.status("Resolving dependencies"):
-        result = lock_project(proj, options, client, previous=previous, builder=builder)
-    for w in result.warnings:
-        out.warn(w)
-    if verbose:
-        for w in result.resolution.left_out:
-            out.warn(w)
-    return result, write_lock(proj.root / LOCK_NAME, result.lock)
-
-
-def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | None, Path | None]:
-    """The target and interpreter of the environment ``sync`` installs into (the .venv there,
-    or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
-    from satlock.buildenv.sync import marker_environment
-    from satlock.buildenv.venv import create_venv, open_venv
-    from satlock.resolver.target import Target
-
-    if (venv_root / "pyvenv.cfg").exists():
-        venv = open_venv(venv_root)
-    elif python is not None:
-        venv = create_venv(venv_root, python)
-    else:
-        return None, None
-    if venv.same_interpreter:
-        return None, None
-    environment, tags = marker_environment(venv)
-    return Target(environment, tuple(tags)), venv.python
+app.command(name="lock")(typer_command(LOCK_OPTIONS, commands.lock))
+app.command(name="sync")(typer_command(SYNC_OPTIONS, commands.sync))
 
 
 def main() -> None:

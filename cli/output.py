@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -46,3 +47,25 @@ class Output:
             return
         with self.err.status(message) as live:
             yield lambda text: live.update(text)
+
+
+def exit_code(out: Output, fn: Callable[[], None], interrupted: str = "interrupted; nothing was written") -> int:
+    """Run ``fn``: 0 when it succeeds; a ``SatlockError`` printed as one line and its exit
+    code; Ctrl-C printed as the one line ``interrupted`` (a command that may have changed
+    something says so there) and 130. The typer commands and the console script's fast
+    path both end here, so their error lines are the same."""
+    from pyproject_hooks import BuildBackendWarning
+
+    try:
+        with warnings.catch_warnings():
+            # pyproject_hooks re-raises a backend's own warnings here (numpy's setup.py: a
+            # screenful about BLAS); they are the backend's chatter, not satlock's to print.
+            warnings.simplefilter("ignore", BuildBackendWarning)
+            fn()
+    except SatlockError as e:
+        out.error(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        out.err.print(interrupted, markup=False)
+        return 130
+    return 0

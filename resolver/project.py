@@ -10,27 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupResolver
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from satlock.errors import ConfigError, ProjectError
+from satlock.errors import ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
-from satlock.profiles.schema import Profile, parse_profiles, profile_hash
 from satlock.resolver.origin import DEPENDENCIES, Origin
 from satlock.resolver.solve import RootRequirement
 
+if TYPE_CHECKING:
+    from satlock.profiles.schema import Profile
 
-class SourceSpec(BaseModel):
-    """One ``[tool.satlock.sources]`` entry: exactly one of path, url or git."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+@dataclass(frozen=True)
+class SourceSpec:
+    """One ``[tool.satlock.sources]`` entry: exactly one of path, url or git (checked where it is used)."""
+
     path: str | None = None
     url: str | None = None
     git: str | None = None
@@ -39,19 +40,27 @@ class SourceSpec(BaseModel):
     editable: bool = False
 
 
-class Settings(BaseModel):
-    """``[tool.satlock]``: index settings, sources, resolution policy (profiles are validated separately)."""
+@dataclass(frozen=True)
+class Settings:
+    """``[tool.satlock]``: index settings, sources, resolution policy (profiles are validated
+    separately). The defaults are those of a project without the table; a table is checked
+    by resolver/toolsettings.py."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    index_url: str | None = Field(None, alias="index-url")
-    extra_index_urls: list[str] = Field(default_factory=list, alias="extra-index-urls")
-    find_links: list[str] = Field(default_factory=list, alias="find-links")
-    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    sources: dict[str, SourceSpec] = field(default_factory=dict)
     prerelease: Literal["if-necessary", "allow"] = "if-necessary"
-    constraints: list[str] = Field(default_factory=list)
-    overrides: list[str] = Field(default_factory=list)
-    allow_insecure_hosts: list[str] = Field(default_factory=list, alias="allow-insecure-hosts")
-    profiles: dict[str, Any] = Field(default_factory=dict)
+    constraints: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    allow_insecure_hosts: list[str] = field(default_factory=list)
+    profiles: dict[str, Any] = field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        """Everything but the profiles, as JSON data (for the inputs hash)."""
+        data = asdict(self)
+        del data["profiles"]
+        return data
 
 
 @dataclass
@@ -83,6 +92,10 @@ class Project:
         return [_requirement(c, self.pyproject, "tool.satlock.overrides") for c in self.settings.overrides]
 
     def profile_hashes(self) -> dict[str, str]:
+        if not self.profiles:
+            return {}
+        from satlock.profiles.schema import profile_hash
+
         return {name: profile_hash(p) for name, p in sorted(self.profiles.items())}
 
     def inputs_hash(self) -> str:
@@ -92,7 +105,7 @@ class Project:
             "dependencies": [str(r) for r in self.dependencies],
             "optional": {k: [str(r) for r in v] for k, v in sorted(self.optional.items())},
             "groups": {k: [str(r) for r in v] for k, v in sorted(self.groups.items())},
-            "settings": self.settings.model_dump(mode="json", exclude={"profiles"}),
+            "settings": self.settings.dump(),
             "profiles": self.profile_hashes(),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -120,14 +133,6 @@ def _requirement(text: Any, path: Path, where: str) -> Requirement:
                            hint="use PEP 508 syntax, e.g. \"requests>=2.31\"") from None
 
 
-def _pydantic_line(e: ValidationError, path: Path) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"{path}: [tool.satlock] unknown key '{loc}'"
-    return f"{path}: [tool.satlock] {loc}: {err['msg']}"
-
-
 def load_project(root: Path) -> Project:
     """Read and validate the project in ``root``."""
     path = find_pyproject(root)
@@ -153,11 +158,8 @@ def load_project(root: Path) -> Project:
         optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
     groups = _groups(data.get("dependency-groups", {}), path)
     tool = data.get("tool", {}).get("satlock", {})
-    try:
-        settings = Settings.model_validate(tool)
-    except ValidationError as e:
-        raise ConfigError(_pydantic_line(e, path)) from None
-    profiles = parse_profiles(settings.profiles, source=str(path)) if settings.profiles else {}
+    settings = _settings(tool, path)
+    profiles = _profiles(settings.profiles, path) if settings.profiles else {}
     proj = Project(root=root, pyproject=path, name=canonicalize_name(name) if isinstance(name, str) else None,
                    requires_python=requires_python, dependencies=dependencies, optional=optional, groups=groups,
                    settings=settings, profiles=profiles)
@@ -165,6 +167,22 @@ def load_project(root: Path) -> Project:
     proj.constraints()
     proj.overrides()
     return proj
+
+
+def _settings(tool: Any, path: Path) -> Settings:
+    """The ``[tool.satlock]`` table: the defaults when there is none (pydantic is not even
+    imported then), else the table checked by resolver/toolsettings.py."""
+    if isinstance(tool, dict) and not tool:
+        return Settings()
+    from satlock.resolver.toolsettings import validate_settings
+
+    return validate_settings(tool, path)
+
+
+def _profiles(raw: dict[str, Any], path: Path) -> dict[NormalizedName, Profile]:
+    from satlock.profiles.schema import parse_profiles
+
+    return parse_profiles(raw, source=str(path))
 
 
 def _named_lists(raw: Any, path: Path, where: str, kind: str) -> dict[str, list[Any]]:

@@ -59,3 +59,20 @@ def test_a_lock_of_wheels_only_does_not_load_the_build_machinery(tmp_path):
     (project / "pyproject.toml").write_text(project_toml(["foo"]))
     assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _BUILD_MACHINERY) == []
     assert 'name = "foo"' in (project / "pylock.toml").read_text()
+
+
+_CLI_FRAMEWORK = ("typer", "click", "rich.markdown", "markdown_it")
+
+
+def test_a_plain_lock_command_line_loads_no_cli_framework(tmp_path):
+    """``satlock lock`` with options the console script reads itself (cli/options.py) runs
+    without typer; the help and error lines stay typer's (tests/test_cli_options.py)."""
+    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
+    index = build_index(tmp_path / "index", wheels)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _CLI_FRAMEWORK) == []
+    (project / "pylock.toml").unlink()
+    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _CLI_FRAMEWORK) == []
+    assert 'name = "foo"' in (project / "pylock.toml").read_text()

@@ -1,0 +1,249 @@
+"""``satlock lock`` and ``satlock sync`` themselves, without the command-line parser.
+
+Both the typer app (cli/main.py) and the console script's fast path (cli/entry.py) call
+these with the values cli/options.py declares, so the two run the very same code. Each
+returns the exit code; a ``SatlockError`` has then been printed as one ``error:`` line
+(cli/output.py ``exit_code``). Nothing here imports typer or pydantic; the resolver and
+buildenv layers are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from packaging.utils import canonicalize_name
+
+from satlock.cli import uptodate
+from satlock.cli.options import INDEX_DESTS
+from satlock.cli.output import Output, exit_code
+from satlock.errors import ConfigError, LockError, SatlockError
+
+if TYPE_CHECKING:
+    from packaging.pylock import Pylock
+
+    from satlock.cache import Cache
+    from satlock.resolver.index import IndexClient
+    from satlock.resolver.locking import LockOptions, LockResult
+    from satlock.resolver.project import Project
+    from satlock.resolver.settings import IndexOptions
+    from satlock.resolver.target import Target
+
+
+@dataclass(frozen=True)
+class IndexFlags:
+    """The index and cache flags ``lock`` and ``sync`` share (cli/options.py ``INDEX_OPTIONS``)."""
+
+    options: IndexOptions
+    # Whether an index was named (flag or environment): then a lock is resolved again.
+    given: bool
+    no_cache: bool
+    cache_dir: Path | None
+
+    def cache(self) -> Cache:
+        from satlock.cache import Cache, default_cache_dir
+
+        if self.no_cache:
+            return Cache.temporary()
+        return Cache(self.cache_dir or default_cache_dir())
+
+
+def index_flags(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
+                refresh: bool, no_cache: bool, cache_dir: Path | None, allow_insecure_host: list[str] | None,
+                timeout: float) -> IndexFlags:
+    from satlock.resolver.settings import IndexOptions
+
+    options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
+                           offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+    return IndexFlags(options, bool(index_url or extra_index_url or find_links), no_cache, cache_dir)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Environment variables give space-separated lists."""
+    if values is None:
+        return None
+    return [part for v in values for part in v.split()]
+
+
+def call(command: Callable[..., int], values: dict[str, Any]) -> int:
+    """``command`` with the parsed option ``values``, the index ones folded into ``flags``."""
+    flags = index_flags(**{k: v for k, v in values.items() if k in INDEX_DESTS})
+    return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
+
+
+def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | None, platform: str | None, upgrade: bool,
+         upgrade_package: list[str] | None, quiet: bool, verbose: bool) -> int:
+    """Resolve the project's dependencies, extras and groups into pylock.toml."""
+    out = Output(quiet, verbose)
+
+    def work() -> None:
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.settings import make_client
+        from satlock.resolver.project import load_project
+
+        start = time.perf_counter()
+        proj = load_project(project.resolve())
+        lock_path = proj.root / LOCK_NAME
+        if check:
+            reason = stale_reason(proj, read_lock(lock_path))
+            if reason:
+                raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`")
+            out.info(f"{lock_path} is up to date")
+            return
+        previous = None
+        if lock_path.exists():
+            try:
+                previous = read_lock(lock_path)
+            except LockError as e:
+                out.warn(f"ignoring the existing lock: {e.message}")
+        lock_options = LockOptions(python_version=python_version, platform=platform, upgrade=upgrade,
+                                   upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
+        if previous is not None and not (flags.options.refresh or flags.given) and lock_is_current(proj, previous, lock_options):
+            _remember_if_current(proj.root, lock_options, flags)
+            out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
+            return
+        cache = flags.cache()
+        client = make_client(proj, flags.options, cache)
+        result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
+        _remember_if_current(proj.root, lock_options, flags)
+        s = result.resolution.stats
+        out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
+                  f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
+        verb = "Locked" if changed else "Lock unchanged:"
+        out.info(f"{verb} {len(result.lock.packages)} packages in {time.perf_counter() - start:.2f}s -> {lock_path}")
+
+    return exit_code(out, work)
+
+
+def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags) -> None:
+    """Record that a plain ``satlock lock`` would keep the lock in ``root`` as it is, so
+    that the next one is answered by cli/entry.py without importing all of satlock.
+
+    The check runs again on the files as they are now, between two digests of them, so a
+    file edited meanwhile is never recorded as current.
+    """
+    from satlock.cache import default_cache_dir
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+    from satlock.resolver.locking import LockOptions, lock_is_current
+    from satlock.resolver.project import load_project
+
+    if flags.no_cache:
+        return
+    key = uptodate.memo_key(root, options.python_version, options.platform)
+    plain = LockOptions(python_version=options.python_version, platform=options.platform)
+    try:
+        lock = read_lock(root / LOCK_NAME)
+        current = lock_is_current(load_project(root), lock, plain)
+    except SatlockError:
+        return
+    if current and key == uptodate.memo_key(root, options.python_version, options.platform):
+        uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
+
+
+def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[str] | None, no_default_groups: bool,
+         frozen: bool, locked: bool, python: Path | None, reinstall: bool, no_build: bool, allow_outside_project: bool,
+         flags: IndexFlags, quiet: bool, verbose: bool) -> int:
+    """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
+    out = Output(quiet, verbose)
+
+    def work() -> None:
+        from satlock.buildenv.metadata import ProfileBuilder
+        from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
+        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.settings import make_client
+        from satlock.resolver.project import load_project
+
+        if frozen and locked:
+            raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
+        start = time.perf_counter()
+        proj = load_project(project.resolve())
+        check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
+        lock_path = proj.root / LOCK_NAME
+        cache = flags.cache()
+        client = make_client(proj, flags.options, cache)
+        target, interpreter = _interpreter_target(proj.root / ".venv", python)
+        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
+        if frozen:
+            current = read_lock(lock_path)
+        else:
+            current = read_lock(lock_path) if lock_path.exists() else None
+            reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
+            if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
+                reason = "it was made for another interpreter"
+            if reason is not None:
+                if locked:
+                    raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
+                result, _changed = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
+                                                   interpreter)
+                current = result.lock
+                out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
+        extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
+        requested_groups = [canonicalize_name(g) for g in group or []]
+        check_locked(current, lock_path, extras, requested_groups)
+        groups = None
+        if no_default_groups or group:
+            groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
+        request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
+                              reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
+        counts = {"fetched": 0, "installed": 0}
+
+        with out.status("Installing") as show:
+            def progress(event: str, name: str) -> None:
+                out.debug(f"{event} {name}")
+                if event in counts:
+                    counts[event] += 1
+                doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
+                show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
+
+            report = sync_project(proj, current, request, builder, progress=progress)
+        if report.changed:
+            out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
+                     f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
+        else:
+            out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
+
+    # Each package is installed whole, but those done before Ctrl-C stay: the next sync finishes.
+    return exit_code(out, work, interrupted="interrupted; the environment may be partly synced: run `satlock sync` again")
+
+
+def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,
+                    out: Output, verbose: bool, python: Path | None = None) -> tuple[LockResult, bool]:
+    """Lock (building metadata with the project's profiles, build environments made from
+    ``python``) and write the lock atomically; the one path both ``lock`` and ``sync`` take.
+    Returns the result and whether the file changed."""
+    from satlock.buildenv.metadata import ProfileBuilder
+    from satlock.resolver.lockfile import LOCK_NAME, write_lock
+    from satlock.resolver.locking import lock_project
+
+    builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
+    with out.status("Resolving dependencies"):
+        result = lock_project(proj, options, client, previous=previous, builder=builder)
+    for w in result.warnings:
+        out.warn(w)
+    if verbose:
+        for w in result.resolution.left_out:
+            out.warn(w)
+    return result, write_lock(proj.root / LOCK_NAME, result.lock)
+
+
+def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | None, Path | None]:
+    """The target and interpreter of the environment ``sync`` installs into (the .venv there,
+    or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
+    from satlock.buildenv.sync import marker_environment
+    from satlock.buildenv.venv import create_venv, open_venv
+    from satlock.resolver.target import Target
+
+    if (venv_root / "pyvenv.cfg").exists():
+        venv = open_venv(venv_root)
+    elif python is not None:
+        venv = create_venv(venv_root, python)
+    else:
+        return None, None
+    if venv.same_interpreter:
+        return None, None
+    environment, tags = marker_environment(venv)
+    return Target(environment, tuple(tags)), venv.python

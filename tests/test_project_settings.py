@@ -1,0 +1,42 @@
+"""``[tool.satlock]`` is validated with pydantic only when a project has the table, and the
+settings (and so the lock's inputs hash) come out the same either way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from satlock.resolver.project import Settings, load_project
+from satlock.resolver.toolsettings import _SettingsModel, validate_settings
+
+from indexbuilder import project_toml
+
+_FULL = {
+    "index-url": "http://127.0.0.1:1/simple", "extra-index-urls": ["http://127.0.0.1:2/simple"], "find-links": ["w"],
+    "sources": {"a": {"path": "../a", "editable": True}, "b": {"git": "https://127.0.0.1/b.git", "rev": "v1",
+                                                                "subdirectory": "sub"}},
+    "prerelease": "allow", "constraints": ["x<2"], "overrides": ["y==1"], "allow-insecure-hosts": ["h"],
+    "profiles": {"c": {"build-requires": ["setuptools"]}},
+}
+
+
+@pytest.mark.parametrize("table", [{}, _FULL, {"sources": {"a": {"url": "https://127.0.0.1/a.whl"}}}, {"prerelease": "if-necessary"}])
+def test_the_plain_settings_dump_as_the_pydantic_model_did(table: dict) -> None:
+    """The inputs hash of a lock (``lock --check``) reads this dump: a lock made before
+    the settings became plain data must stay current."""
+    expected = _SettingsModel.model_validate(table).model_dump(mode="json", exclude={"profiles"})
+    assert validate_settings(table, Path("pyproject.toml")).dump() == expected
+    if not table:
+        assert Settings().dump() == expected
+
+
+def test_a_project_without_a_satlock_table_is_read_without_pydantic(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(project_toml(["foo", "bar>=1"]))
+    code = ("import sys\nfrom pathlib import Path\nfrom satlock.resolver.project import load_project\n"
+            f"p = load_project(Path({str(tmp_path)!r}))\nprint(p.inputs_hash(), 'pydantic' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1] == "False"
+    assert out[0] == load_project(tmp_path).inputs_hash()
