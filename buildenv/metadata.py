@@ -36,7 +36,7 @@ from packaging.version import Version
 from satlock.buildenv.lockrecord import BuildRecord, build_source, lock_table
 from satlock.cache import Cache, digest
 from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
-from satlock.profiles.schema import Profile, build_profile, profile_key
+from satlock.profiles.builds import AnyProfile, build_profile, profile_key
 from satlock.profiles.templates import expand_env, template_names
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
@@ -183,7 +183,7 @@ class ProfileBuilder:
         sha = dict(source.hashes).get("sha256") or digest(str(path))
         return sources.from_sdist(path, sha, self.cache)
 
-    def environment_spec(self, name: NormalizedName, requires: list[str], profile: Profile | None,
+    def environment_spec(self, name: NormalizedName, requires: list[str], profile: AnyProfile | None,
                          pins: Mapping[NormalizedName, Version] | None = None) -> tuple[list[tuple[Candidate, DistFile]], BuildEnvSpec]:
         """The build requirements solved for this interpreter (at the ``pins`` versions where
         they appear) and their wheels downloaded (buildenv/buildreqs.py). ``profile`` is
@@ -220,7 +220,7 @@ class ProfileBuilder:
         return lock_table(records, resolution.chosen)
 
 
-def template_requirements(profile: Profile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
+def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
     """What the profile's env templates refer to, as build requirements: ``{dist:NAME}``
     brings NAME, ``{cuda-home}`` the CUDA toolkit wheels of the runtime solution (so the
     project lists them once, as dependencies); both at the runtime versions when the

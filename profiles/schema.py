@@ -194,18 +194,6 @@ def profile_hash(profile: Profile) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# A package without a profile builds as pip would build it: nothing added to its build
-# environment, isolated, no environment variables, and its build requirements resolved
-# freely (there is no profile asking them to match the runtime).
-NO_PROFILE = Profile(match_runtime=False)
-
-
-def build_profile(profiles: Mapping[NormalizedName, Profile], name: NormalizedName) -> Profile:
-    """The profile ``name`` builds with: its own, or ``NO_PROFILE``."""
-    return profiles.get(name, NO_PROFILE)
-
-
-def profile_key(profile: Profile) -> str:
-    """The profile's part of a build's cache key: its hash, or ``no-profile`` for ``NO_PROFILE``
-    (a profile written out the same is still the user's, and keyed by its hash)."""
-    return "no-profile" if profile is NO_PROFILE else profile_hash(profile)
+# Which profile a package builds with (its own or NO_PROFILE, plain data) is profiles/builds.py's,
+# so that a lock without profiles need not import this module; the names stay importable here.
+from satlock.profiles.builds import NO_PROFILE, build_profile, profile_key  # noqa: E402,F401

@@ -9,7 +9,6 @@ most profiles use none of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Callable, Mapping
 
@@ -124,6 +123,8 @@ def expand_env(env: Mapping[str, str], context: TemplateContext) -> dict[str, st
 def installed_files(site_packages: Path, name: str) -> list[Path] | None:
     """Absolute paths of the files distribution ``name`` installed (its RECORD), or None
     when it is not installed in ``site_packages``."""
+    from importlib import metadata  # only here: a lock that expands no template never loads it
+
     wanted = canonicalize_name(name)
     for dist in metadata.distributions(path=[str(site_packages)]):
         dist_name = dist.metadata["Name"] if dist.metadata else None

@@ -30,7 +30,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import BuildError, MetadataError, NetworkError, ProjectError, ResolutionError, SatlockError
-from satlock.profiles.schema import Profile, build_profile
+from satlock.profiles.builds import AnyProfile, build_profile
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, checked_filename, filename_from_url
 from satlock.cache import digest
 from satlock.parallel import WorkerPool
@@ -75,7 +75,7 @@ class IndexProvider:
 
     def __init__(self, client: IndexClient, target: Target, *, builder: MetadataBuilder | None = None,
                  direct: Mapping[NormalizedName, DirectReference] | None = None,
-                 profiles: Mapping[NormalizedName, Profile] | None = None,
+                 profiles: Mapping[NormalizedName, AnyProfile] | None = None,
                  pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16,
                  only: Mapping[NormalizedName, Version] | None = None) -> None:
         self.client = client

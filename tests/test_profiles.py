@@ -313,3 +313,18 @@ def test_cuda_home_in_the_log_suggests_the_cuda_home_template_and_the_nvcc_wheel
 def test_a_log_without_a_known_cause_gets_no_suggestion():
     assert suggest_fix("pkg", "error: command 'gcc' failed: No such file or directory") is None
     assert suggest_fix("mypkg", "ModuleNotFoundError: No module named 'mypkg'") is None
+
+
+def test_no_profile_builds_exactly_as_the_default_pydantic_profile_would() -> None:
+    """NO_PROFILE is plain data (so a lock without profiles never imports pydantic); every
+    field of the schema's Profile must read the same on it as on Profile(match_runtime=False)."""
+    from satlock.profiles.builds import NO_PROFILE, build_profile, profile_key
+
+    default = Profile(match_runtime=False)
+    assert set(Profile.model_fields) == set(NO_PROFILE.__dataclass_fields__)
+    for name in Profile.model_fields:
+        assert getattr(NO_PROFILE, name) == getattr(default, name), name
+        assert type(getattr(NO_PROFILE, name)) is type(getattr(default, name)), name
+    assert build_profile({}, "x") is NO_PROFILE and profile_key(NO_PROFILE) == "no-profile"
+    own = parse_profiles({"x": {"match-runtime": False}}, source="pyproject.toml")
+    assert build_profile(own, "x") is own["x"] and profile_key(own["x"]) == profile_hash(own["x"])

@@ -61,18 +61,19 @@ def test_a_lock_of_wheels_only_does_not_load_the_build_machinery(tmp_path):
     assert 'name = "foo"' in (project / "pylock.toml").read_text()
 
 
-_CLI_FRAMEWORK = ("typer", "click", "rich.markdown", "markdown_it")
+_NOT_NEEDED = ("typer", "click", "rich.markdown", "markdown_it", "pydantic", "satlock.profiles.schema")
 
 
-def test_a_plain_lock_command_line_loads_no_cli_framework(tmp_path):
+def test_a_plain_lock_of_a_project_without_satlock_tables_loads_no_cli_framework_and_no_pydantic(tmp_path):
     """``satlock lock`` with options the console script reads itself (cli/options.py) runs
-    without typer; the help and error lines stay typer's (tests/test_cli_options.py)."""
+    without typer (the help and error lines stay typer's: tests/test_cli_options.py), and a
+    project without [tool.satlock] is read without pydantic (nothing there to validate)."""
     wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
     index = build_index(tmp_path / "index", wheels)
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text(project_toml(["foo"]))
-    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _CLI_FRAMEWORK) == []
+    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _NOT_NEEDED) == []
     (project / "pylock.toml").unlink()
-    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _CLI_FRAMEWORK) == []
+    assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _NOT_NEEDED) == []
     assert 'name = "foo"' in (project / "pylock.toml").read_text()
