@@ -28,7 +28,7 @@ from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import HashMismatchError, LockError
-from satlock.profiles.schema import Profile, build_profile, profile_key
+from satlock.profiles.builds import AnyProfile, build_profile, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
@@ -143,7 +143,7 @@ class LockedBuilder:
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 
     def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,
-                      profile: Profile, logs: Path) -> tuple[Venv, str]:
+                      profile: AnyProfile, logs: Path) -> tuple[Venv, str]:
         """The isolated environment for a PEP 660 build: ``base`` plus what the backend's
         ``get_requires_for_build_editable`` asks for (the lock recorded the wheel build's
         environment only; a local folder has no hash to keep frozen anyway)."""

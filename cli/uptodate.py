@@ -16,6 +16,7 @@ script (``cli/entry.py``) uses it before typer, rich or pydantic are loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -44,8 +45,10 @@ def cache_root(cache_dir: Path | None) -> Path:
     return Path(platformdirs.user_cache_dir("satlock", appauthor=False))
 
 
+@functools.cache
 def _code_fingerprint() -> bytes:
-    """Size and modification time of every source file of satlock, and the packaging version."""
+    """Size and modification time of every source file of satlock, and the packaging version:
+    the code this process loaded, so it is walked once however many keys the process makes."""
     import packaging
 
     parts = [packaging.__version__]

@@ -77,3 +77,21 @@ def test_a_plain_lock_of_a_project_without_satlock_tables_loads_no_cli_framework
     (project / "pylock.toml").unlink()
     assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _NOT_NEEDED) == []
     assert 'name = "foo"' in (project / "pylock.toml").read_text()
+
+
+def test_a_sync_of_wheels_loads_no_cli_framework_and_no_pydantic(tmp_path):
+    """``satlock sync`` (re-locking first, then installing into a new .venv) of a project
+    without [tool.satlock] needs neither typer nor pydantic."""
+    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
+    index = build_index(tmp_path / "index", wheels)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    code = ("import json, sys\nfrom satlock.cli.entry import main\n"
+            f"sys.argv = ['satlock', 'sync', '-q', '--index-url', {index.as_uri() + '/'!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print('\\nLOADED=' + json.dumps(sorted(m for m in {list(_NOT_NEEDED)!r} if m in sys.modules)))\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project, env=env, check=True)
+    assert json.loads(proc.stdout.rpartition("\nLOADED=")[2]) == []
+    assert list((project / ".venv").glob("lib/python*/site-packages/foo-1.0.dist-info"))
