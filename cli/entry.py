@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse
 
@@ -76,6 +77,23 @@ def lock_if_current(args: list[str]) -> bool:
     return True
 
 
+def _run_fast(name: str, values: dict[str, Any]) -> None:
+    """Run ``lock`` or ``sync`` with parsed ``values``, ending as typer's standalone mode
+    would: Ctrl-C outside the command's own handling exits 130, a closed pipe exits 1 quietly."""
+    from satlock.cli import commands
+
+    try:
+        code = commands.call(commands.lock if name == "lock" else commands.sync, values)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # Nothing more can be said; keep the interpreter's final flush from raising again.
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        sys.exit(1)
+    if code:
+        sys.exit(code)
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args == ["--help"]:
@@ -88,11 +106,7 @@ def main() -> None:
     options = {"lock": LOCK_OPTIONS, "sync": SYNC_OPTIONS}.get(args[0]) if args else None
     values = parse(options, args[1:], os.environ) if options else None
     if values is not None:
-        from satlock.cli import commands
-
-        code = commands.call(commands.lock if args[0] == "lock" else commands.sync, values)
-        if code:
-            sys.exit(code)
+        _run_fast(args[0], values)
         return
     from satlock.cli.main import main as full_cli
 
