@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse
-
 # ``lock`` options the remembered answer covers: the project and target are part of its key,
 # the rest cannot change whether a lock is kept. Any other option goes through the full check.
 _MEMO_DESTS = frozenset({"project", "python_version", "platform", "cache_dir", "quiet", "verbose", "offline"})
@@ -41,6 +39,8 @@ class PlainLock:
 
 def parse_plain_lock(args: list[str]) -> PlainLock | None:
     """The arguments after ``lock``, or ``None`` when the full check must read them."""
+    from satlock.cli.options import LOCK_OPTIONS, parse
+
     values = parse(LOCK_OPTIONS, args, {})
     if values is None or any(values[o.dest] != o.default for o in LOCK_OPTIONS if o.dest not in _MEMO_DESTS):
         return None
@@ -103,8 +103,11 @@ def main() -> None:
         return
     if args[:1] == ["lock"] and lock_if_current(args[1:]):
         return
-    options = {"lock": LOCK_OPTIONS, "sync": SYNC_OPTIONS}.get(args[0]) if args else None
-    values = parse(options, args[1:], os.environ) if options else None
+    values = None
+    if args[:1] == ["lock"] or args[:1] == ["sync"]:
+        from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse
+
+        values = parse(LOCK_OPTIONS if args[0] == "lock" else SYNC_OPTIONS, args[1:], os.environ)
     if values is not None:
         _run_fast(args[0], values)
         return
