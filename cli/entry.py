@@ -96,6 +96,9 @@ def _run_fast(name: str, values: dict[str, Any]) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+        # A shell-completion request (typer reads _<PROG>_COMPLETE): only typer answers it.
+        args = []
     if args == ["--help"]:
         from satlock.cli.helptext import HELP
 

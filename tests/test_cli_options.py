@@ -152,3 +152,16 @@ def test_a_bad_project_gives_the_same_error_line_with_or_without_typer(tmp_path:
     assert script == typer_only
     code, _, err = script
     assert code != 0 and err.startswith("error: ") and len(err.strip().splitlines()) <= 2, err
+
+
+def test_a_shell_completion_request_is_left_to_typer(tmp_path: Path) -> None:
+    """typer answers ``_SATLOCK_COMPLETE`` requests before reading options; the fast path
+    must not run a lock instead."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "1"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}
+    env.update(_SATLOCK_COMPLETE="bash_complete", COMP_WORDS="satlock lock --of", COMP_CWORD="2",
+               SATLOCK_CACHE_DIR=str(tmp_path / "cache"))
+    script = "import sys; sys.argv = ['satlock', 'lock', '--offline']\nfrom satlock.cli.entry import main\nmain()\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert not (tmp_path / "pylock.toml").exists()
+    assert "error:" not in proc.stderr
