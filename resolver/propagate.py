@@ -14,9 +14,9 @@ The answers are the same as the full problem's (unit propagation is sound; the r
 problem together with the trail has exactly the full problem's models), only the model may
 differ where nothing decides it, and the search's result never depends on that.
 
-Propagation counts, per clause, its true literals and its literals not yet false (no
-watched literals: the trail only grows, except while a question's own literals are tried,
-and those are undone right after).
+Propagation watches two literals per clause. A question asked with a model at hand (the
+preference search always has one) is sent as its connected component only, numbered
+densely, when that is small (see ``Trail._component``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ REFRESH = 256
 # early, and a long propagation (a package with a thousand versions) costs more in Python
 # than the solver call it might save.
 PROBE_LIMIT = 100
+# The most clauses a question's component may have to be solved on its own (see
+# ``Trail._component``); past it the whole reduced problem is sent.
+COMPONENT_LIMIT = 3000
+# After a component was too big, the trail grows this much before the walk is tried again.
+COMPONENT_RETRY = 64
 
 
 def _slot(lit: int) -> int:
@@ -92,6 +97,8 @@ class Trail:
         self.conflict = False
         self._contradicted: int | None = None
         self.solver_calls = 0
+        # The last components found too big (see solve): the trail length then, what the walk saw.
+        self._too_big: list[tuple[int, set[int]]] = []
 
     def add(self, clauses: Sequence[Sequence[int]], num_vars: int) -> None:
         """Add clauses (and variables up to ``num_vars``); only while nothing is decided
@@ -200,6 +207,7 @@ class Trail:
         if self._contradicted is not None and self._contradicted >= mark:
             self._contradicted = None
         self.undo(mark)
+        self._too_big = [(at, walked) for at, walked in self._too_big if at <= mark]
         while self._caches and self._caches[-1][0] > mark:
             self._caches.pop()
 
@@ -213,6 +221,19 @@ class Trail:
         if not self._assign([lit]):
             self.undo(before)
             self._contradicted = before
+
+    @property
+    def contradicted(self) -> bool:
+        """Whether a decision contradicted the earlier ones (every question is then unsatisfiable)."""
+        return self._contradicted is not None
+
+    def occurrences(self, var: int) -> list[int]:
+        """The indices of the clauses over ``var`` (either sign), for ``clause``."""
+        return self._occ[2 * var] + self._occ[2 * var + 1]
+
+    def clause(self, index: int) -> list[int]:
+        """The clause at ``index`` (its literals in some order; do not change it)."""
+        return self._clauses[index]
 
     def is_false(self, lit: int) -> bool:
         value = self.value[lit if lit > 0 else -lit]
@@ -298,39 +319,34 @@ class Trail:
             self.undo(before)
             self._contradicted = before
 
-    def repair(self, model: Model, changes: Mapping[int, bool]) -> Model | None:
-        """``model`` with ``changes``, if that is still a model of the clauses (only the
-        clauses over a changed variable can break); None when one does.
+    def solve(self, units: Sequence[int] = (), clause: Sequence[int] | None = None,
+              model: Model | None = None) -> Model | None:
+        """A model of the clauses, the trail, ``units`` and ``clause``; None when there is none.
 
-        A model satisfies the clauses and the decisions, so it agrees with everything the
-        trail derived; the repaired one does too, and so it answers a question that it
-        satisfies as well as a solver call would.
+        With ``model`` (a model of the clauses that agrees with the trail), only the
+        question's component is solved when it is small (see ``_component``), the rest
+        of the answer taken from ``model``.
         """
-        if not changes or self.conflict or self._contradicted is not None:
-            return None
-        repaired = model.changed(changes)
-        occ, clauses = self._occ, self._clauses
-        seen: set[int] = set()
-        for var in changes:
-            if var > self.num_vars:
-                return None
-            for index in occ[2 * var] + occ[2 * var + 1]:
-                if index in seen:
-                    continue
-                seen.add(index)
-                if not any(repaired.holds(lit) for lit in clauses[index]):
-                    return None
-        return repaired
-
-    def solve(self, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
-        """A model of the clauses, the trail, ``units`` and ``clause``; None when there is none."""
         if self.refuted(units, clause):
             return None
         extra = [[u] for u in units]
         if clause is not None:
             extra.append([lit for lit in clause if not self.is_false(lit)])
         self.solver_calls += 1
-        result = pycosat.solve(self._problem() + extra, vars=self.num_vars)
+        local = None
+        start = [abs(lit) for c in extra for lit in c if not self.value[abs(lit)]]
+        if model is not None and start and not any(self._satisfied(c) for c in extra):
+            # A component found too big a moment ago is most likely still too big.
+            length = len(self._trail)
+            if not any(start[0] in walked and length < at + COMPONENT_RETRY for at, walked in self._too_big):
+                local = self._component(start)
+        if local is not None:
+            group, variables = local
+            number = {var: i for i, var in enumerate(variables, 1)}
+            result = pycosat.solve([[number[lit] if lit > 0 else -number[-lit] for lit in c] for c in group + extra],
+                                   vars=len(variables))
+        else:
+            result = pycosat.solve(self._problem() + extra, vars=self.num_vars)
         if result == "UNSAT":
             if clause is not None and not units:
                 # No literal of ``clause`` can be true with the trail: say so once for all.
@@ -338,4 +354,56 @@ class Trail:
             return None
         if result == "UNKNOWN":
             raise RuntimeError("pycosat gave up")
+        if local is not None and model is not None:
+            return model.changed({var: lit > 0 for var, lit in zip(local[1], result)})
         return Model(bytes(self.value), result)
+
+    def _satisfied(self, clause: Sequence[int]) -> bool:
+        value = self.value
+        return any(value[lit if lit > 0 else -lit] == (TRUE if lit > 0 else FALSE) for lit in clause)
+
+    def _component(self, start: Sequence[int]) -> tuple[list[list[int]], list[int]] | None:
+        """The open clauses (without their false literals) connected to the variables
+        ``start`` through open variables, and those variables; None past COMPONENT_LIMIT
+        clauses.
+
+        Under the trail the open clauses fall apart into groups that share no open
+        variable (a decided package's other versions satisfy their clauses, which drop
+        out). A question touches only its own group; given a model of everything that
+        agrees with the trail, the other groups are satisfied by it as they are, so
+        solving the group alone gives the same answer: a group that is unsatisfiable
+        makes the whole so, and a model of the group with the old model elsewhere
+        satisfies every clause, since none crosses groups. pycosat's time grows with the
+        variables it is given (it decides every one), so a small group numbered densely
+        is answered far faster than the whole; finding it costs Python time in
+        proportion to its size, hence the bound.
+        """
+        value, occ, clauses = self.value, self._occ, self._clauses
+        seen_vars = {var for var in start if not value[var]}
+        stack = list(seen_vars)
+        seen_clauses: set[int] = set()
+        group: list[list[int]] = []
+        while stack:
+            var = stack.pop()
+            for index in occ[2 * var] + occ[2 * var + 1]:
+                if index in seen_clauses:
+                    continue
+                seen_clauses.add(index)
+                open_lits = []
+                for lit in clauses[index]:
+                    current = value[lit if lit > 0 else -lit]
+                    if not current:
+                        open_lits.append(lit)
+                    elif (current == TRUE) == (lit > 0):
+                        break
+                else:
+                    group.append(open_lits)
+                    if len(group) > COMPONENT_LIMIT:
+                        self._too_big = [*self._too_big[-3:], (len(self._trail), seen_vars)]
+                        return None
+                    for lit in open_lits:
+                        w = lit if lit > 0 else -lit
+                        if w not in seen_vars:
+                            seen_vars.add(w)
+                            stack.append(w)
+        return group, sorted(seen_vars)

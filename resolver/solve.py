@@ -42,18 +42,19 @@ versions of that solution (one build per round) and the loop goes on.
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
-most preferred version that is still possible. Before each question it checks whether the
-current model, moved to that version, is still a model (often it is: the model's pick was
-arbitrary); and every question goes through a unit-propagation trail of the decisions
-(resolver/propagate.py), which answers some without the solver and sends the others
-reduced to the clauses the decisions leave open.
+most preferred version that is still possible. Before each question it looks for a model
+near the current one with the package at that version and a few dependencies moved along
+(resolver/repair.py; often there is one: the model's picks were arbitrary); and every
+question goes through a unit-propagation trail of the decisions (resolver/propagate.py),
+which answers some without the solver and sends the others reduced to the clauses the
+decisions leave open, or only their part the question touches.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Container, Mapping, Sequence
+from typing import Container, Hashable, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -63,6 +64,7 @@ from satlock.resolver.expansion import Expansion
 from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
 from satlock.resolver.provider import Provider
+from satlock.resolver.repair import repair
 from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
 from satlock.resolver.variants import Variant
 
@@ -161,14 +163,26 @@ class Solver:
         self.stats.solve_seconds += time.perf_counter() - start
         return self._base
 
-    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
-        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None."""
+    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None,
+             model: Model | None = None) -> Model | None:
+        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None
+        (``model``, one that agrees with the trail, lets the trail solve only what the question touches)."""
         calls = trail.solver_calls
         start = time.perf_counter()
-        model = trail.solve(units, clause)
+        model = trail.solve(units, clause, model)
         self.stats.solve_seconds += time.perf_counter() - start
         self.stats.solver_calls += trail.solver_calls - calls
         return model
+
+    def _move(self, var: int, model: Model) -> tuple[Hashable, Mapping[int, bool]] | None:
+        """What making ``var`` true in ``model`` takes, for ``repair``: a candidate moves its
+        name to it (every other candidate of the name false), an extra just becomes true."""
+        name = self.enc.name_of(var)
+        if name is not None:
+            return name, self.enc.move(name, var, model.__contains__)
+        if self.enc.is_extra(var):
+            return ("extra", var), {var: True}
+        return None
 
     def _chosen_in(self, model: Model, cands: list[Candidate]) -> int | None:
         for i, c in enumerate(cands):
@@ -297,13 +311,15 @@ class Solver:
                 # Often the best remaining version fits the current model as it is (the
                 # model's pick was arbitrary): check that without the solver.
                 best = self.enc.var(cands[lo])
-                changes = {v: b for v, b in self.enc.only(name, best).items() if (v in model) != b}
-                repaired = trail.repair(model, changes)
+                searched = time.perf_counter()
+                repaired = repair(trail, model, name, self.enc.move(name, best, model.__contains__),
+                                  lambda var, model=model: self._move(var, model))
+                self.stats.solve_seconds += time.perf_counter() - searched
                 if repaired is not None:
                     model, hi = repaired, lo
                     break
                 end = min(lo + width, hi)
-                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]])
+                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]], model=model)
                 if better is None:
                     lo, width = end, width * 2
                 else:
