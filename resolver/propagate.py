@@ -287,15 +287,17 @@ class Trail:
             return False
         if not units:
             # Failed literals: one whose propagation ends in a conflict is false under the
-            # trail, for good (until a backtrack).
+            # trail, for good (until a backtrack). The question is refuted only if every
+            # literal fails, so the probing stops at the first that does not.
             for lit in clause:
                 if value[lit if lit > 0 else -lit]:
                     continue
                 mark = self.mark()
                 failed = not self._assign([lit], PROBE_LIMIT)
                 self.undo(mark)
-                if failed:
-                    self._learn([-lit])
+                if not failed:
+                    break
+                self._learn([-lit])
         return all(value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE) for lit in clause)
 
     def consistent_prefix(self, lits: Sequence[int]) -> int:

@@ -12,8 +12,9 @@ problem; this module looks for that nearby model first, by a bounded greedy loca
   version the clause accepts: a dependency's new requirement, say), which changes more
   variables and so checks more clauses;
 * a package moves at most once, a variable the trail has assigned never changes against
-  it, and a clause that cannot be mended that way (one that needs a package to move back,
-  or away from a decided version) ends the search: the solver answers instead.
+  it (nor one the caller keeps), and a clause that cannot be mended that way (one that
+  needs a package to move back, or away from a decided version) ends the search: the
+  solver answers instead.
 
 A model found is a model of the clauses that agrees with the trail's assignments (so with
 its decisions and everything they imply), so it answers the question as a solver call
@@ -24,7 +25,7 @@ that. A search that gives up costs only Python time; the solver is then asked as
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Hashable, Mapping
+from typing import Callable, Container, Hashable, Mapping
 
 from satlock.resolver.propagate import TRUE, Model, Trail
 
@@ -39,9 +40,11 @@ MAX_CHECKS = 3_000
 Move = Callable[[int], "tuple[Hashable, Mapping[int, bool]] | None"]
 
 
-def repair(trail: Trail, model: Model, group: Hashable, values: Mapping[int, bool], move: Move) -> Model | None:
+def repair(trail: Trail, model: Model, group: Hashable, values: Mapping[int, bool], move: Move,
+           keep: Container[int] = ()) -> Model | None:
     """``model`` with ``group`` moved to ``values`` and as few other moves as the greedy
-    search needs to keep every clause true; None when it finds none within its bounds."""
+    search needs to keep every clause true, no variable of ``keep`` changed; None when it
+    finds none within its bounds."""
     if trail.conflict or trail.contradicted:
         return None
     assigned = trail.value
@@ -60,7 +63,7 @@ def repair(trail: Trail, model: Model, group: Hashable, values: Mapping[int, boo
         for var, want in values.items():
             if holds(var) == want:
                 continue
-            if var >= len(assigned):
+            if var >= len(assigned) or var in keep:
                 return None
             fixed = assigned[var]
             if fixed and (fixed == TRUE) != want:

@@ -61,6 +61,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.expansion import Expansion
+from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
 from satlock.resolver.provider import Provider
@@ -74,9 +75,6 @@ __all__ = ["Policy", "Resolution", "RootRequirement", "SolveStats", "Solver", "U
 # How often one optimisation pass may try "this package's best version plus every hint"
 # before it falls back to plain binary searches (each failed try costs a solver call).
 MAX_OPTIMISTIC_FAILURES = 3
-# How many conflicting hints one pass looks for (each costs a binary search) before it
-# starts from the model it has; the greedy search then settles the rest.
-MAX_HINT_CONFLICTS = 4
 
 
 class Solver:
@@ -191,58 +189,22 @@ class Solver:
         return None
 
     def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[Model, dict[NormalizedName, Candidate]]:
-        """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
-
-        Each conflicting hint costs a binary search for the longest prefix that still holds;
-        with consistent hints this is a single solver call. Unit propagation of the hints in
-        order bounds that prefix for free, and the search asks at the bound first.
-        """
-        pending = [(n, c) for n, c in hints.items() if self.enc.has_var(c)]
-        kept: list[tuple[NormalizedName, Candidate]] = []
-        model: Model | None = None
+        """A model, and the hints it keeps: a maximal subset that holds together, earlier
+        hints first (see resolver/hints.py)."""
         trail = self._trail()
 
-        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[int]:
-            return [self.enc.var(c) for _, c in pairs]
+        def extend(model: Model, name: NormalizedName, var: int, keep: Container[int]) -> Model | None:
+            searched = time.perf_counter()
+            moved = repair(trail, model, name, self.enc.move(name, var, model.__contains__),
+                           lambda v: self._move(v, model), keep)
+            self.stats.solve_seconds += time.perf_counter() - searched
+            return moved
 
-        # Unit propagation bounds the longest prefix of hints that can hold, for free.
-        bound = trail.consistent_prefix(units(pending))
-        trial = self._sat(trail, units(pending)) if bound == len(pending) else None
-        if trial is not None:
-            return trial, dict(pending)
-        # (Were the clauses unsatisfiable on their own, no prefix would hold, and the last
-        # step below says so.)
-        conflicts = 0
-        while pending and conflicts < MAX_HINT_CONFLICTS:
-            conflicts += 1
-            if conflicts > 1:  # the first time, all of ``pending`` was just asked for
-                bound = trail.consistent_prefix(units(kept + pending)) - len(kept)
-                trial = self._sat(trail, units(kept + pending)) if bound == len(pending) else None
-                if trial is not None:
-                    return trial, dict(kept + pending)
-            lo, hi = 0, min(len(pending) - 1, bound)
-            if lo < hi:
-                # Where propagation found the conflict is usually where it is: ask there first.
-                trial = self._sat(trail, units(kept + pending[:hi]))
-                if trial is not None:
-                    model, lo = trial, hi
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                trial = self._sat(trail, units(kept + pending[:mid]))
-                if trial is None:
-                    hi = mid - 1
-                else:
-                    # The model may keep more hints than asked: the prefix it keeps holds.
-                    model, lo = trial, mid
-                    while lo < hi and self.enc.var(pending[lo][1]) in trial:
-                        lo += 1
-            kept += pending[:lo]
-            pending = pending[lo + 1:]
-        if model is None:
-            model = self._sat(trail, units(kept))
+        model, kept = consistent_hints([(n, self.enc.var(c)) for n, c in hints.items() if self.enc.has_var(c)],
+                                       trail, lambda units: self._sat(trail, units), extend)
         if model is None:
             raise Unsatisfiable(self.enc, self.expansion.excluded)
-        return model, dict(kept)
+        return model, {n: hints[n] for n in kept}
 
     def _model_choice(self, model: Model, kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
         """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
