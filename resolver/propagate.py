@@ -55,7 +55,7 @@ def _rank(value: bytearray, lit: int) -> int:
 
 class Model:
     """A satisfying assignment: the trail's values where it decided, the solver's elsewhere,
-    and ``changes`` over both (a model repaired without the solver, see ``Trail.repair``)."""
+    and ``changes`` over both (a model moved without the solver, see resolver/repair.py)."""
 
     __slots__ = ("_values", "_solution", "_changes")
 
@@ -138,7 +138,7 @@ class Trail:
         # A reduced problem stays valid with the new clauses reduced the same way (the trail's
         # literals since it was computed are sent as units anyway).
         for _, reduced in self._caches:
-            reduced.extend(self._reduce(range(first_new, len(self._clauses))))
+            reduced.extend(self._reduce(self._clauses[first_new:]))
 
     # -- propagation ---------------------------------------------------------------------
 
@@ -245,22 +245,24 @@ class Trail:
         """The clauses not satisfied by the trail, without their false literals, plus the
         trail's literals as units.
 
-        Reducing costs a pass over every clause, so it is done again only once the trail has
-        grown a good deal since; until then the literals assigned since are sent as units.
+        Reducing costs a pass over the last reduced problem (the trail only grew since, so
+        what it left out stays satisfied), so it is done again only once the trail has grown
+        a good deal since; until then the literals assigned since are sent as units.
         """
         trail = self._trail
         if not self._caches or len(trail) - self._caches[-1][0] > max(REFRESH, len(self._clauses) // 8):
-            self._caches.append((len(trail), self._reduce(range(len(self._clauses)))))
+            last = self._caches[-1][1] if self._caches else self._clauses
+            self._caches.append((len(trail), self._reduce(last)))
         at, reduced = self._caches[-1]
         return reduced + [[lit] for lit in trail[at:]]
 
-    def _reduce(self, indices: Iterable[int]) -> list[list[int]]:
-        """The clauses at ``indices`` that the trail does not satisfy, without their false literals."""
-        value, clauses = self.value, self._clauses
+    def _reduce(self, clauses: Iterable[list[int]]) -> list[list[int]]:
+        """The ``clauses`` that the trail does not satisfy, without their false literals."""
+        value = self.value
         reduced = []
-        for index in indices:
+        for clause in clauses:
             open_lits = []
-            for lit in clauses[index]:
+            for lit in clause:
                 current = value[lit if lit > 0 else -lit]
                 if not current:
                     open_lits.append(lit)
