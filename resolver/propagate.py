@@ -21,7 +21,7 @@ densely, when that is small (see ``Trail._component``).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Container, Iterable, Mapping, Sequence
 
 import pycosat
 
@@ -98,7 +98,7 @@ class Trail:
         self._contradicted: int | None = None
         self.solver_calls = 0
         # The last components found too big (see solve): the trail length then, what the walk saw.
-        self._too_big: list[tuple[int, set[int]]] = []
+        self._too_big: list[tuple[int, Container[int]]] = []
 
     def add(self, clauses: Sequence[Sequence[int]], num_vars: int) -> None:
         """Add clauses (and variables up to ``num_vars``); only while nothing is decided
@@ -345,10 +345,9 @@ class Trail:
             if not any(start[0] in walked and length < at + COMPONENT_RETRY for at, walked in self._too_big):
                 local = self._component(start)
         if local is not None:
-            group, variables = local
-            number = {var: i for i, var in enumerate(variables, 1)}
-            result = pycosat.solve([[number[lit] if lit > 0 else -number[-lit] for lit in c] for c in group + extra],
-                                   vars=len(variables))
+            group, number = local
+            result = pycosat.solve(group + [[number[lit] if lit > 0 else -number[-lit] for lit in c] for c in extra],
+                                   vars=len(number))
         else:
             result = pycosat.solve(self._problem() + extra, vars=self.num_vars)
         if result == "UNSAT":
@@ -366,10 +365,10 @@ class Trail:
         value = self.value
         return any(value[lit if lit > 0 else -lit] == (TRUE if lit > 0 else FALSE) for lit in clause)
 
-    def _component(self, start: Sequence[int]) -> tuple[list[list[int]], list[int]] | None:
+    def _component(self, start: Sequence[int]) -> tuple[list[list[int]], dict[int, int]] | None:
         """The open clauses (without their false literals) connected to the variables
-        ``start`` through open variables, and those variables; None past COMPONENT_LIMIT
-        clauses.
+        ``start`` through open variables, numbered densely as they are found, and the
+        numbering (in order); None past COMPONENT_LIMIT clauses.
 
         Under the trail the open clauses fall apart into groups that share no open
         variable (a decided package's other versions satisfy their clauses, which drop
@@ -383,8 +382,11 @@ class Trail:
         proportion to its size, hence the bound.
         """
         value, occ, clauses = self.value, self._occ, self._clauses
-        seen_vars = {var for var in start if not value[var]}
-        stack = list(seen_vars)
+        number: dict[int, int] = {}
+        for var in start:
+            if not value[var] and var not in number:
+                number[var] = len(number) + 1
+        stack = list(number)
         seen_clauses: set[int] = set()
         group: list[list[int]] = []
         while stack:
@@ -401,13 +403,16 @@ class Trail:
                     elif (current == TRUE) == (lit > 0):
                         break
                 else:
-                    group.append(open_lits)
-                    if len(group) > COMPONENT_LIMIT:
-                        self._too_big = [*self._too_big[-3:], (len(self._trail), seen_vars)]
+                    if len(group) >= COMPONENT_LIMIT:
+                        self._too_big = [*self._too_big[-3:], (len(self._trail), number.keys())]
                         return None
+                    dense = []
                     for lit in open_lits:
                         w = lit if lit > 0 else -lit
-                        if w not in seen_vars:
-                            seen_vars.add(w)
+                        n = number.get(w)
+                        if n is None:
+                            n = number[w] = len(number) + 1
                             stack.append(w)
-        return group, sorted(seen_vars)
+                        dense.append(n if lit > 0 else -n)
+                    group.append(dense)
+        return group, number
