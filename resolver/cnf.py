@@ -18,7 +18,7 @@ tells a reader that kept its own copy to start over.
 
 from __future__ import annotations
 
-from typing import Generic, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 Clause = list[int]
 R = TypeVar("R")
@@ -72,9 +72,11 @@ class AtMostOne:
         self._clauses = clauses
         # (variable, helper): the helper s_i means "one of x_1..x_i is true" (None for x_1).
         self._members: list[tuple[int, int | None]] = []
+        self._position: dict[int, int] = {}
 
     def add(self, x: int) -> None:
         """Add ``x`` to the group: appending x_n adds s_{n-1} with its three clauses."""
+        self._position[x] = len(self._members)
         if not self._members:
             self._members.append((x, None))
             return
@@ -86,14 +88,28 @@ class AtMostOne:
         self._clauses.add([-x, -s])
         self._members.append((x, s))
 
-    def only(self, x: int) -> dict[int, bool]:
-        """The values of the group's variables and helpers when ``x`` is the only one true
-        (``x`` need not be in the group: then none is)."""
-        values: dict[int, bool] = {}
-        seen = False
-        for var, helper in self._members:
-            if helper is not None:
-                values[helper] = seen  # "one of the earlier variables is true"
-            values[var] = var == x
-            seen = seen or var == x
-        return values
+    def move(self, x: int, holds: Callable[[int], bool]) -> dict[int, bool]:
+        """What changes in an assignment (``holds`` says which variables are true) that
+        satisfies the group when member ``x`` becomes the only one true: ``x``, the member
+        true before (if any) and the helpers in between; a few lookups, not one per member.
+
+        A helper h_i says "one of the members before i is true", so it is false up to the
+        true member and true after it; where no member is true the helpers are still
+        monotone. The first true helper, found by bisection, tells which member is true.
+        """
+        members = self._members
+        lo, hi = 1, len(members)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if holds(members[mid][1]):  # type: ignore[arg-type]
+                hi = mid
+            else:
+                lo = mid + 1
+        first_true = lo
+        target = self._position[x]
+        changes = {members[i][1]: i > target for i in range(min(target + 1, first_true), max(target + 1, first_true))}
+        changes[x] = True  # type: ignore[index]
+        before = members[first_true - 1][0] if first_true >= 1 else None
+        if before is not None and before != x and holds(before):
+            changes[before] = False
+        return changes  # type: ignore[return-value]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -82,6 +82,8 @@ class Encoding:
         self._groups: dict[NormalizedName, AtMostOne] = {}
         self._pending_exclusions: dict[tuple[str, str], list[Reason]] = {}
         self._only: dict[NormalizedName, list[tuple[int, tuple[str, str], Reason | None]]] = {}
+        self._name_of_var: dict[int, NormalizedName] = {}
+        self._extra_vars: set[int] = set()
 
     # -- the clause algebra, read-only ----------------------------------------------------
 
@@ -118,6 +120,7 @@ class Encoding:
             return v
         v = self._cnf.new_var()
         self._var_of[candidate.key] = v
+        self._name_of_var[v] = candidate.name
         group = self._groups.get(candidate.name)
         if group is None:
             group = self._groups[candidate.name] = self._cnf.at_most_one()
@@ -132,11 +135,14 @@ class Encoding:
     def has_var(self, candidate: Candidate) -> bool:
         return candidate.key in self._var_of
 
-    def only(self, name: NormalizedName, x: int) -> dict[int, bool]:
-        """The values of ``name``'s candidate variables and at-most-one helpers when the
-        candidate variable ``x`` is the only one true."""
-        group = self._groups.get(name)
-        return group.only(x) if group is not None else {}
+    def name_of(self, var: int) -> NormalizedName | None:
+        """The name whose candidate ``var`` stands for; None for any other variable."""
+        return self._name_of_var.get(var)
+
+    def move(self, name: NormalizedName, x: int, holds: Callable[[int], bool]) -> dict[int, bool]:
+        """What changes in a model (``holds``) when the candidate variable ``x`` of ``name``
+        becomes its only one true (see ``AtMostOne.move``)."""
+        return self._groups[name].move(x, holds)
 
     # -- extras -----------------------------------------------------------------------------
 
@@ -146,9 +152,14 @@ class Encoding:
         v = self._extra_var.get(key)
         if v is None:
             v = self._extra_var[key] = self._cnf.new_var()
+            self._extra_vars.add(v)
             self._extras_by_name.setdefault(name, []).append((extra, v))
             self._new_extras.append(key)
         return v
+
+    def is_extra(self, var: int) -> bool:
+        """Whether ``var`` is the variable of some ``name[extra]``."""
+        return var in self._extra_vars
 
     def take_new_extra(self) -> tuple[NormalizedName, str] | None:
         """The newest extra ``name[extra]`` that got a variable and was not taken yet (the

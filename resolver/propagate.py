@@ -14,14 +14,14 @@ The answers are the same as the full problem's (unit propagation is sound; the r
 problem together with the trail has exactly the full problem's models), only the model may
 differ where nothing decides it, and the search's result never depends on that.
 
-Propagation counts, per clause, its true literals and its literals not yet false (no
-watched literals: the trail only grows, except while a question's own literals are tried,
-and those are undone right after).
+Propagation watches two literals per clause. A question asked with a model at hand (the
+preference search always has one) is sent as its connected component only, numbered
+densely, when that is small (see ``Trail._component``).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Container, Iterable, Mapping, Sequence
 
 import pycosat
 
@@ -34,6 +34,11 @@ REFRESH = 256
 # early, and a long propagation (a package with a thousand versions) costs more in Python
 # than the solver call it might save.
 PROBE_LIMIT = 100
+# The most clauses a question's component may have to be solved on its own (see
+# ``Trail._component``); past it the whole reduced problem is sent.
+COMPONENT_LIMIT = 3000
+# After a component was too big, the trail grows this much before the walk is tried again.
+COMPONENT_RETRY = 64
 
 
 def _slot(lit: int) -> int:
@@ -50,7 +55,7 @@ def _rank(value: bytearray, lit: int) -> int:
 
 class Model:
     """A satisfying assignment: the trail's values where it decided, the solver's elsewhere,
-    and ``changes`` over both (a model repaired without the solver, see ``Trail.repair``)."""
+    and ``changes`` over both (a model moved without the solver, see resolver/repair.py)."""
 
     __slots__ = ("_values", "_solution", "_changes")
 
@@ -92,6 +97,8 @@ class Trail:
         self.conflict = False
         self._contradicted: int | None = None
         self.solver_calls = 0
+        # The last components found too big (see solve): the trail length then, what the walk saw.
+        self._too_big: list[tuple[int, Container[int]]] = []
 
     def add(self, clauses: Sequence[Sequence[int]], num_vars: int) -> None:
         """Add clauses (and variables up to ``num_vars``); only while nothing is decided
@@ -131,7 +138,7 @@ class Trail:
         # A reduced problem stays valid with the new clauses reduced the same way (the trail's
         # literals since it was computed are sent as units anyway).
         for _, reduced in self._caches:
-            reduced.extend(self._reduce(range(first_new, len(self._clauses))))
+            reduced.extend(self._reduce(self._clauses[first_new:]))
 
     # -- propagation ---------------------------------------------------------------------
 
@@ -200,6 +207,7 @@ class Trail:
         if self._contradicted is not None and self._contradicted >= mark:
             self._contradicted = None
         self.undo(mark)
+        self._too_big = [(at, walked) for at, walked in self._too_big if at <= mark]
         while self._caches and self._caches[-1][0] > mark:
             self._caches.pop()
 
@@ -214,6 +222,19 @@ class Trail:
             self.undo(before)
             self._contradicted = before
 
+    @property
+    def contradicted(self) -> bool:
+        """Whether a decision contradicted the earlier ones (every question is then unsatisfiable)."""
+        return self._contradicted is not None
+
+    def occurrences(self, var: int) -> list[int]:
+        """The indices of the clauses over ``var`` (either sign), for ``clause``."""
+        return self._occ[2 * var] + self._occ[2 * var + 1]
+
+    def clause(self, index: int) -> list[int]:
+        """The clause at ``index`` (its literals in some order; do not change it)."""
+        return self._clauses[index]
+
     def is_false(self, lit: int) -> bool:
         value = self.value[lit if lit > 0 else -lit]
         return value == (FALSE if lit > 0 else TRUE)
@@ -224,22 +245,24 @@ class Trail:
         """The clauses not satisfied by the trail, without their false literals, plus the
         trail's literals as units.
 
-        Reducing costs a pass over every clause, so it is done again only once the trail has
-        grown a good deal since; until then the literals assigned since are sent as units.
+        Reducing costs a pass over the last reduced problem (the trail only grew since, so
+        what it left out stays satisfied), so it is done again only once the trail has grown
+        a good deal since; until then the literals assigned since are sent as units.
         """
         trail = self._trail
         if not self._caches or len(trail) - self._caches[-1][0] > max(REFRESH, len(self._clauses) // 8):
-            self._caches.append((len(trail), self._reduce(range(len(self._clauses)))))
+            last = self._caches[-1][1] if self._caches else self._clauses
+            self._caches.append((len(trail), self._reduce(last)))
         at, reduced = self._caches[-1]
         return reduced + [[lit] for lit in trail[at:]]
 
-    def _reduce(self, indices: Iterable[int]) -> list[list[int]]:
-        """The clauses at ``indices`` that the trail does not satisfy, without their false literals."""
-        value, clauses = self.value, self._clauses
+    def _reduce(self, clauses: Iterable[list[int]]) -> list[list[int]]:
+        """The ``clauses`` that the trail does not satisfy, without their false literals."""
+        value = self.value
         reduced = []
-        for index in indices:
+        for clause in clauses:
             open_lits = []
-            for lit in clauses[index]:
+            for lit in clause:
                 current = value[lit if lit > 0 else -lit]
                 if not current:
                     open_lits.append(lit)
@@ -266,15 +289,17 @@ class Trail:
             return False
         if not units:
             # Failed literals: one whose propagation ends in a conflict is false under the
-            # trail, for good (until a backtrack).
+            # trail, for good (until a backtrack). The question is refuted only if every
+            # literal fails, so the probing stops at the first that does not.
             for lit in clause:
                 if value[lit if lit > 0 else -lit]:
                     continue
                 mark = self.mark()
                 failed = not self._assign([lit], PROBE_LIMIT)
                 self.undo(mark)
-                if failed:
-                    self._learn([-lit])
+                if not failed:
+                    break
+                self._learn([-lit])
         return all(value[lit if lit > 0 else -lit] == (FALSE if lit > 0 else TRUE) for lit in clause)
 
     def consistent_prefix(self, lits: Sequence[int]) -> int:
@@ -298,39 +323,33 @@ class Trail:
             self.undo(before)
             self._contradicted = before
 
-    def repair(self, model: Model, changes: Mapping[int, bool]) -> Model | None:
-        """``model`` with ``changes``, if that is still a model of the clauses (only the
-        clauses over a changed variable can break); None when one does.
+    def solve(self, units: Sequence[int] = (), clause: Sequence[int] | None = None,
+              model: Model | None = None) -> Model | None:
+        """A model of the clauses, the trail, ``units`` and ``clause``; None when there is none.
 
-        A model satisfies the clauses and the decisions, so it agrees with everything the
-        trail derived; the repaired one does too, and so it answers a question that it
-        satisfies as well as a solver call would.
+        With ``model`` (a model of the clauses that agrees with the trail), only the
+        question's component is solved when it is small (see ``_component``), the rest
+        of the answer taken from ``model``.
         """
-        if not changes or self.conflict or self._contradicted is not None:
-            return None
-        repaired = model.changed(changes)
-        occ, clauses = self._occ, self._clauses
-        seen: set[int] = set()
-        for var in changes:
-            if var > self.num_vars:
-                return None
-            for index in occ[2 * var] + occ[2 * var + 1]:
-                if index in seen:
-                    continue
-                seen.add(index)
-                if not any(repaired.holds(lit) for lit in clauses[index]):
-                    return None
-        return repaired
-
-    def solve(self, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
-        """A model of the clauses, the trail, ``units`` and ``clause``; None when there is none."""
         if self.refuted(units, clause):
             return None
         extra = [[u] for u in units]
         if clause is not None:
             extra.append([lit for lit in clause if not self.is_false(lit)])
         self.solver_calls += 1
-        result = pycosat.solve(self._problem() + extra, vars=self.num_vars)
+        local = None
+        start = [abs(lit) for c in extra for lit in c if not self.value[abs(lit)]]
+        if model is not None and start and not any(self._satisfied(c) for c in extra):
+            # A component found too big a moment ago is most likely still too big.
+            length = len(self._trail)
+            if not any(start[0] in walked and length < at + COMPONENT_RETRY for at, walked in self._too_big):
+                local = self._component(start)
+        if local is not None:
+            group, number = local
+            result = pycosat.solve(group + [[number[lit] if lit > 0 else -number[-lit] for lit in c] for c in extra],
+                                   vars=len(number))
+        else:
+            result = pycosat.solve(self._problem() + extra, vars=self.num_vars)
         if result == "UNSAT":
             if clause is not None and not units:
                 # No literal of ``clause`` can be true with the trail: say so once for all.
@@ -338,4 +357,62 @@ class Trail:
             return None
         if result == "UNKNOWN":
             raise RuntimeError("pycosat gave up")
+        if local is not None and model is not None:
+            return model.changed({var: lit > 0 for var, lit in zip(local[1], result)})
         return Model(bytes(self.value), result)
+
+    def _satisfied(self, clause: Sequence[int]) -> bool:
+        value = self.value
+        return any(value[lit if lit > 0 else -lit] == (TRUE if lit > 0 else FALSE) for lit in clause)
+
+    def _component(self, start: Sequence[int]) -> tuple[list[list[int]], dict[int, int]] | None:
+        """The open clauses (without their false literals) connected to the variables
+        ``start`` through open variables, numbered densely as they are found, and the
+        numbering (in order); None past COMPONENT_LIMIT clauses.
+
+        Under the trail the open clauses fall apart into groups that share no open
+        variable (a decided package's other versions satisfy their clauses, which drop
+        out). A question touches only its own group; given a model of everything that
+        agrees with the trail, the other groups are satisfied by it as they are, so
+        solving the group alone gives the same answer: a group that is unsatisfiable
+        makes the whole so, and a model of the group with the old model elsewhere
+        satisfies every clause, since none crosses groups. pycosat's time grows with the
+        variables it is given (it decides every one), so a small group numbered densely
+        is answered far faster than the whole; finding it costs Python time in
+        proportion to its size, hence the bound.
+        """
+        value, occ, clauses = self.value, self._occ, self._clauses
+        number: dict[int, int] = {}
+        for var in start:
+            if not value[var] and var not in number:
+                number[var] = len(number) + 1
+        stack = list(number)
+        seen_clauses: set[int] = set()
+        group: list[list[int]] = []
+        while stack:
+            var = stack.pop()
+            for index in occ[2 * var] + occ[2 * var + 1]:
+                if index in seen_clauses:
+                    continue
+                seen_clauses.add(index)
+                open_lits = []
+                for lit in clauses[index]:
+                    current = value[lit if lit > 0 else -lit]
+                    if not current:
+                        open_lits.append(lit)
+                    elif (current == TRUE) == (lit > 0):
+                        break
+                else:
+                    if len(group) >= COMPONENT_LIMIT:
+                        self._too_big = [*self._too_big[-3:], (len(self._trail), number.keys())]
+                        return None
+                    dense = []
+                    for lit in open_lits:
+                        w = lit if lit > 0 else -lit
+                        n = number.get(w)
+                        if n is None:
+                            n = number[w] = len(number) + 1
+                            stack.append(w)
+                        dense.append(n if lit > 0 else -n)
+                    group.append(dense)
+        return group, number

@@ -26,7 +26,12 @@ class RootRequirement:
 
 @dataclass
 class SolveStats:
-    """How hard the SAT core worked; printed by ``-v`` and by the SAT-core benchmark."""
+    """How hard the SAT core worked; printed by ``-v`` and by the SAT-core benchmark.
+
+    ``solve_seconds`` counts every question's time (pycosat and the trail's work around it:
+    probing, reducing, the component walk), building the trail, and the model repairs
+    that answer questions without pycosat; not the propagation of each decision.
+    """
 
     variables: int = 0
     clauses: int = 0

@@ -42,27 +42,30 @@ versions of that solution (one build per round) and the loop goes on.
 pycosat is not incremental, so each call re-sends the clauses; the search keeps calls few
 by starting from the hinted model, by asking the solver only when a package's current
 version is not already its most preferred one, and then with a galloping search from the
-most preferred version that is still possible. Before each question it checks whether the
-current model, moved to that version, is still a model (often it is: the model's pick was
-arbitrary); and every question goes through a unit-propagation trail of the decisions
-(resolver/propagate.py), which answers some without the solver and sends the others
-reduced to the clauses the decisions leave open.
+most preferred version that is still possible. Before each question it looks for a model
+near the current one with the package at that version and a few dependencies moved along
+(resolver/repair.py; often there is one: the model's picks were arbitrary); and every
+question goes through a unit-propagation trail of the decisions (resolver/propagate.py),
+which answers some without the solver and sends the others reduced to the clauses the
+decisions leave open, or only their part the question touches.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Container, Mapping, Sequence
+from typing import Container, Hashable, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.expansion import Expansion
+from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
 from satlock.resolver.provider import Provider
+from satlock.resolver.repair import repair
 from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
 from satlock.resolver.variants import Variant
 
@@ -72,9 +75,6 @@ __all__ = ["Policy", "Resolution", "RootRequirement", "SolveStats", "Solver", "U
 # How often one optimisation pass may try "this package's best version plus every hint"
 # before it falls back to plain binary searches (each failed try costs a solver call).
 MAX_OPTIMISTIC_FAILURES = 3
-# How many conflicting hints one pass looks for (each costs a binary search) before it
-# starts from the model it has; the greedy search then settles the rest.
-MAX_HINT_CONFLICTS = 4
 
 
 class Solver:
@@ -161,14 +161,26 @@ class Solver:
         self.stats.solve_seconds += time.perf_counter() - start
         return self._base
 
-    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None) -> Model | None:
-        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None."""
+    def _sat(self, trail: Trail, units: Sequence[int] = (), clause: Sequence[int] | None = None,
+             model: Model | None = None) -> Model | None:
+        """A model of the clauses with ``trail``'s decisions, ``units`` and ``clause``, or None
+        (``model``, one that agrees with the trail, lets the trail solve only what the question touches)."""
         calls = trail.solver_calls
         start = time.perf_counter()
-        model = trail.solve(units, clause)
+        model = trail.solve(units, clause, model)
         self.stats.solve_seconds += time.perf_counter() - start
         self.stats.solver_calls += trail.solver_calls - calls
         return model
+
+    def _move(self, var: int, model: Model) -> tuple[Hashable, Mapping[int, bool]] | None:
+        """What making ``var`` true in ``model`` takes, for ``repair``: a candidate moves its
+        name to it (every other candidate of the name false), an extra just becomes true."""
+        name = self.enc.name_of(var)
+        if name is not None:
+            return name, self.enc.move(name, var, model.__contains__)
+        if self.enc.is_extra(var):
+            return ("extra", var), {var: True}
+        return None
 
     def _chosen_in(self, model: Model, cands: list[Candidate]) -> int | None:
         for i, c in enumerate(cands):
@@ -177,58 +189,22 @@ class Solver:
         return None
 
     def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[Model, dict[NormalizedName, Candidate]]:
-        """A model, and the hints it keeps: a maximal subset that holds together, earlier hints first.
-
-        Each conflicting hint costs a binary search for the longest prefix that still holds;
-        with consistent hints this is a single solver call. Unit propagation of the hints in
-        order bounds that prefix for free, and the search asks at the bound first.
-        """
-        pending = [(n, c) for n, c in hints.items() if self.enc.has_var(c)]
-        kept: list[tuple[NormalizedName, Candidate]] = []
-        model: Model | None = None
+        """A model, and the hints it keeps: a maximal subset that holds together, earlier
+        hints first (see resolver/hints.py)."""
         trail = self._trail()
 
-        def units(pairs: list[tuple[NormalizedName, Candidate]]) -> list[int]:
-            return [self.enc.var(c) for _, c in pairs]
+        def extend(model: Model, name: NormalizedName, var: int, keep: Container[int]) -> Model | None:
+            searched = time.perf_counter()
+            moved = repair(trail, model, name, self.enc.move(name, var, model.__contains__),
+                           lambda v: self._move(v, model), keep)
+            self.stats.solve_seconds += time.perf_counter() - searched
+            return moved
 
-        # Unit propagation bounds the longest prefix of hints that can hold, for free.
-        bound = trail.consistent_prefix(units(pending))
-        trial = self._sat(trail, units(pending)) if bound == len(pending) else None
-        if trial is not None:
-            return trial, dict(pending)
-        # (Were the clauses unsatisfiable on their own, no prefix would hold, and the last
-        # step below says so.)
-        conflicts = 0
-        while pending and conflicts < MAX_HINT_CONFLICTS:
-            conflicts += 1
-            if conflicts > 1:  # the first time, all of ``pending`` was just asked for
-                bound = trail.consistent_prefix(units(kept + pending)) - len(kept)
-                trial = self._sat(trail, units(kept + pending)) if bound == len(pending) else None
-                if trial is not None:
-                    return trial, dict(kept + pending)
-            lo, hi = 0, min(len(pending) - 1, bound)
-            if lo < hi:
-                # Where propagation found the conflict is usually where it is: ask there first.
-                trial = self._sat(trail, units(kept + pending[:hi]))
-                if trial is not None:
-                    model, lo = trial, hi
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                trial = self._sat(trail, units(kept + pending[:mid]))
-                if trial is None:
-                    hi = mid - 1
-                else:
-                    # The model may keep more hints than asked: the prefix it keeps holds.
-                    model, lo = trial, mid
-                    while lo < hi and self.enc.var(pending[lo][1]) in trial:
-                        lo += 1
-            kept += pending[:lo]
-            pending = pending[lo + 1:]
-        if model is None:
-            model = self._sat(trail, units(kept))
+        model, kept = consistent_hints([(n, self.enc.var(c)) for n, c in hints.items() if self.enc.has_var(c)],
+                                       trail, lambda units: self._sat(trail, units), extend)
         if model is None:
             raise Unsatisfiable(self.enc, self.expansion.excluded)
-        return model, dict(kept)
+        return model, {n: hints[n] for n in kept}
 
     def _model_choice(self, model: Model, kept: Mapping[NormalizedName, Candidate] | None) -> dict[NormalizedName, Candidate]:
         """What ``model`` installs where it kept a preferred hint (anywhere with ``None``),
@@ -297,13 +273,15 @@ class Solver:
                 # Often the best remaining version fits the current model as it is (the
                 # model's pick was arbitrary): check that without the solver.
                 best = self.enc.var(cands[lo])
-                changes = {v: b for v, b in self.enc.only(name, best).items() if (v in model) != b}
-                repaired = trail.repair(model, changes)
+                searched = time.perf_counter()
+                repaired = repair(trail, model, name, self.enc.move(name, best, model.__contains__),
+                                  lambda var, model=model: self._move(var, model))
+                self.stats.solve_seconds += time.perf_counter() - searched
                 if repaired is not None:
                     model, hi = repaired, lo
                     break
                 end = min(lo + width, hi)
-                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]])
+                better = self._sat(trail, clause=[self.enc.var(c) for c in cands[lo:end]], model=model)
                 if better is None:
                     lo, width = end, width * 2
                 else:

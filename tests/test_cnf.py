@@ -60,17 +60,19 @@ def test_a_group_can_grow_after_its_variables_were_constrained_and_groups_are_in
     assert _sat(cnf, a, c) and not _sat(cnf, c, d)
 
 
-def test_only_gives_an_assignment_of_the_group_that_satisfies_its_clauses() -> None:
+def test_moving_to_a_member_changes_exactly_what_makes_it_the_only_one_true() -> None:
     cnf: Clauses[str] = Clauses()
     group = cnf.at_most_one()
-    xs = [cnf.new_var() for _ in range(5)]
+    xs = [cnf.new_var() for _ in range(6)]
     for x in xs:
         group.add(x)
-    for x in xs:
-        values = group.only(x)
-        assert {v for v in xs if values[v]} == {x}
-        assert _sat(cnf, *(v if true else -v for v, true in values.items()))
-    assert not any(group.only(0)[v] for v in xs), "a variable outside the group: none is true"
+    # Every model of the group (one member true, or none with any monotone helpers), moved to every member.
+    for model in pycosat.itersolve(cnf.since(0), vars=cnf.num_vars):
+        before = {abs(lit): lit > 0 for lit in model}
+        for x in xs:
+            after = {**before, **group.move(x, lambda v: before[v])}
+            assert {v for v in xs if after[v]} == {x}
+            assert _sat(cnf, *(v if true else -v for v, true in after.items()))
 
 
 def test_clauses_keep_their_order_and_reasons_and_widening_counts_as_a_rewrite() -> None:

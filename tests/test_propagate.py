@@ -57,16 +57,6 @@ def test_backtracking_takes_back_the_decisions_and_what_was_learnt_under_them():
     assert model is not None and 3 in model and 1 not in model
 
 
-def test_a_repaired_model_is_kept_only_when_every_clause_still_holds():
-    trail = Trail()
-    trail.add([[1, 2], [-1, 3]], 3)  # 1 or 2; 1 -> 3
-    model = trail.solve(units=[2, -1, -3])
-    assert model is not None
-    assert trail.repair(model, {1: True}) is None  # 1 without 3 breaks 1 -> 3
-    repaired = trail.repair(model, {1: True, 3: True, 2: False})
-    assert repaired is not None and 1 in repaired and 3 in repaired and 2 not in repaired
-
-
 def test_contradictory_clauses_make_every_question_unsatisfiable():
     trail = Trail()
     trail.add([[1], [-1]], 2)
@@ -96,3 +86,40 @@ def test_consistent_prefix_counts_the_literals_that_propagate_together():
     assert trail.consistent_prefix([1, 4, 3]) == 2  # 1 forces 2, which forbids 3
     assert trail.consistent_prefix([4, 3]) == 2
     assert trail.solve(units=[3]) is not None  # nothing stayed assigned
+
+
+def test_given_a_model_every_question_still_gets_the_full_problems_answer_and_a_real_model():
+    # With a model at hand only the question's component is solved; the answer must not change.
+    for seed in range(60):
+        clauses = _random_problem(seed, num_vars=16, num_clauses=30)
+        trail = Trail()
+        trail.add(clauses, 16)
+        model = trail.solve()
+        if model is None:
+            continue
+        rng = random.Random(seed)
+        decisions: list[int] = []
+        for lit in rng.sample([v * s for v in range(1, 17) for s in (1, -1)], 5):
+            if not model.holds(lit):
+                continue
+            decisions.append(lit)
+            trail.decide(lit)
+            for window in itertools.combinations(range(1, 17), 2):
+                question = [list(window)]
+                expected = pycosat.solve(clauses + [[d] for d in decisions] + question, vars=16) != "UNSAT"
+                answer = trail.solve(clause=list(window), model=model)
+                assert (answer is not None) == expected
+                if answer is not None:
+                    assert _satisfies(answer, clauses + [[d] for d in decisions] + question)
+                    model = answer
+
+
+def test_a_question_about_a_separate_part_of_the_problem_keeps_the_rest_of_the_model():
+    trail = Trail()
+    # Two independent parts: 1..3 and 4..6.
+    trail.add([[-1, 2], [-2, -3], [4, 5], [-5, 6]], 6)
+    model = trail.solve(units=[1, 4, -5, -6])
+    assert model is not None
+    answer = trail.solve(clause=[3], model=model)
+    assert answer is not None and 3 in answer and 1 not in answer
+    assert 4 in answer and 5 not in answer and 6 not in answer
