@@ -141,9 +141,20 @@ class DistFile:
         filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
         if not is_safe_name(filename) or ("sha256" in hashes and not is_sha256(hashes["sha256"])):
             raise ValueError(f"invalid cached file row for {filename!r:.120}")
-        return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
-                   size=size, upload_time=upload, metadata=metadata,
-                   index=index)
+        return cls.of_fields(filename, url, hashes, requires_python, yanked, size, upload, metadata, index)
+
+    @classmethod
+    def of_fields(cls, filename: str, url: str, hashes: Mapping[str, str], requires_python: str | None,
+                  yanked: str | None, size: int | None, upload_time: str | None,
+                  metadata: Mapping[str, str] | None, index: str | None) -> DistFile:
+        """``DistFile(...)`` with every field given in order, for callers that make thousands
+        (a page's files, a cached listing): the frozen dataclass ``__init__`` sets each field
+        through ``object.__setattr__``, which cost more than the rest of reading a file's row."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", {
+            "filename": filename, "url": url, "hashes": hashes, "requires_python": requires_python, "yanked": yanked,
+            "size": size, "upload_time": upload_time, "metadata": metadata, "index": index})
+        return made
 
     @property
     def is_wheel(self) -> bool:
@@ -245,6 +256,15 @@ class Candidate:
     def __post_init__(self) -> None:
         # The solver looks keys up hundreds of thousands of times; str(Version) is not free.
         object.__setattr__(self, "key", (self.name, str(self.version)))
+
+    @classmethod
+    def listed(cls, name: NormalizedName, version: Version, version_text: str, files: tuple[DistFile, ...]) -> Candidate:
+        """A candidate from an index listing, whose caller already has ``str(version)`` as
+        ``version_text``: a listing makes thousands, and ``str(Version)`` cost more than the rest."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", {"name": name, "version": version, "files": files, "direct": None,
+                                              "key": (name, version_text)})
+        return made
 
     @property
     def wheels(self) -> tuple[DistFile, ...]:

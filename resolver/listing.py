@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import marshal
+import re
 from typing import Collection, Iterable
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -30,6 +31,7 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
     excluded: dict[Version, str] = {}
     python = target.python_full_version
     versions: dict[str, Version | None] = {}
+    texts: dict[Version, str] = {}  # str(version), worked out once per version
     # A page repeats the same few tag sets across its versions: rank each once.
     ranks: dict[tuple[str, str, str], int | None] = {}
     # Pages list thousands of files: split names by hand and parse each version once.
@@ -50,7 +52,9 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
         if not _same_name(raw_name, name):
             continue
         if raw_version not in versions:
-            versions[raw_version] = _version(raw_version)
+            versions[raw_version] = version = _version(raw_version)
+            if version is not None and version not in texts:
+                texts[version] = _text(raw_version, version)
         version = versions[raw_version]
         if version is None:
             continue
@@ -64,7 +68,7 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
                 continue
         else:
             rank = 1 << 30
-        if f.yanked is not None and str(version) not in pinned:
+        if f.yanked is not None and texts[version] not in pinned:
             excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
             continue
         if not f.python_ok(python):
@@ -74,7 +78,7 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
     cands = []
     for version in sorted(by_version, reverse=True):
         entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
-        cands.append(Candidate(name, version, tuple(f for _, f in entries)))
+        cands.append(Candidate.listed(name, version, texts[version], tuple(f for _, f in entries)))
         excluded.pop(version, None)
     return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
 
@@ -107,7 +111,8 @@ def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList |
         return None
     try:
         versions, excluded = marshal.loads(raw)
-        return CandidateList([Candidate(name, Version(v), tuple(DistFile.from_row(r) for r in rows)) for v, rows in versions],
+        return CandidateList([Candidate.listed(name, _stored_version(v), v, tuple(DistFile.from_row(r) for r in rows))
+                              for v, rows in versions],
                              [Exclusion(v, reason) for v, reason in excluded])
     except (EOFError, ValueError, TypeError, InvalidVersion):
         cache.discard(CANDIDATES, key)
@@ -115,7 +120,7 @@ def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList |
 
 
 def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
-    data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
+    data = ([(c.key[1], [f.to_row() for f in c.files]) for c in listing.candidates],
             [(e.version, e.reason) for e in listing.excluded])
     cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
 
@@ -128,6 +133,23 @@ def _same_name(raw: str, name: NormalizedName) -> bool:
 def _expand_tags(pythons: str, abis: str, platforms: str) -> list[str]:
     """A wheel name's compressed tag set as ``interpreter-abi-platform`` strings (as ``split_filename``)."""
     return [f"{i}-{a}-{p}" for i in pythons.split(".") for a in abis.split(".") for p in platforms.split(".")]
+
+
+# A release segment in its normal form: ``str(Version(raw)) == raw`` without asking packaging.
+_NORMAL_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+
+
+def _text(raw: str, version: Version) -> str:
+    """``str(version)``, the raw text itself when that is already normal (most versions on a page)."""
+    return raw if _NORMAL_RELEASE.fullmatch(raw) else str(version)
+
+
+def _stored_version(text: str) -> Version:
+    """A version from a cached listing, which must be the normal form it was stored in."""
+    version = Version(text)
+    if _text(text, version) != text:
+        raise ValueError(f"cached version {text!r:.80} is not in normal form")
+    return version
 
 
 def _version(raw: str) -> Version | None:
