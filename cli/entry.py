@@ -89,6 +89,9 @@ def lock_if_current(args: list[str]) -> bool:
 
 
 def main() -> None:
+    from satlock.collector import pace_for_one_command
+
+    pace_for_one_command()
     args = sys.argv[1:]
     if args == ["--help"]:
         from satlock.cli.helptext import HELP

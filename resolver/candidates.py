@@ -130,10 +130,12 @@ class DistFile:
     index: str | None = None
 
     def to_row(self) -> tuple:
-        """Plain data for the cache (``marshal``-able)."""
-        return (self.filename, self.url, dict(self.hashes), self.requires_python, self.yanked, self.size,
-                self.upload_time,
-                dict(self.metadata) if self.metadata is not None else None, self.index)
+        """Plain data for the cache (``marshal``-able); a listing stores thousands, so the
+        dicts a page parse made are stored as they are, not copied."""
+        hashes, metadata = self.hashes, self.metadata
+        return (self.filename, self.url, hashes if type(hashes) is dict else dict(hashes), self.requires_python,
+                self.yanked, self.size, self.upload_time,
+                metadata if metadata is None or type(metadata) is dict else dict(metadata), self.index)
 
     @classmethod
     def from_row(cls, row: tuple) -> DistFile:

@@ -77,8 +77,10 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
         by_version.setdefault(version, []).append((rank, f))
     cands = []
     for version in sorted(by_version, reverse=True):
-        entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
-        cands.append(Candidate.listed(name, version, texts[version], tuple(f for _, f in entries)))
+        entries = by_version[version]
+        if len(entries) > 1:
+            entries.sort(key=_best_file_first)
+        cands.append(Candidate.listed(name, version, texts[version], tuple([f for _, f in entries])))
         excluded.pop(version, None)
     return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
 
@@ -123,6 +125,10 @@ def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
     data = ([(c.key[1], [f.to_row() for f in c.files]) for c in listing.candidates],
             [(e.version, e.reason) for e in listing.excluded])
     cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
+
+
+def _best_file_first(entry: tuple[int, DistFile]) -> tuple[int, str]:
+    return entry[0], entry[1].filename
 
 
 @functools.lru_cache(maxsize=8192)

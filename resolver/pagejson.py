@@ -17,9 +17,8 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import DistFile
-from satlock.resolver.pages import (_TOML_INT_LIMIT, _check_api_version, _dist_name, _is_timestamp, _metadata_hashes,
-                                    _page_hashes)
+from satlock.resolver.candidates import DistFile, is_dist_filename
+from satlock.resolver.pages import _TOML_INT_LIMIT, _check_api_version, _is_timestamp, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]
 
@@ -74,13 +73,18 @@ def common_json_files(resp: Response, index: str | None) -> list[DistFile] | Non
 
 
 def _common_files(resp: Response, entries: list[_File], index: str | None) -> list[DistFile] | None:
+    if not entries:
+        return []
+    if not _all_safe([entry.filename for entry in entries]):
+        return None  # the careful pass names the file
     out: list[DistFile] = []
     digests: list[str] = []
     uploads: list[str] = []
+    make, unset, base = DistFile.of_fields, msgspec.UNSET, resp.url
     for entry in entries:
-        filename = _dist_name(resp, entry.filename)
-        if filename is None:
-            continue
+        filename = entry.filename
+        if not is_dist_filename(filename):
+            continue  # eggs, installers: not read, as in the careful pass
         url = entry.url
         if not url:
             return None
@@ -93,35 +97,36 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         if upload:
             uploads.append(upload)
         value = entry.core_metadata
-        if value is msgspec.UNSET:
+        if value is unset:
             field, value = "dist-info-metadata", entry.dist_info_metadata
-            if value is msgspec.UNSET:
-                value = False
         else:
             field = "core-metadata"
-        if type(value) is dict and len(value) == 1 and "sha256" in value:
+        if value is unset or value is None or value is False:
+            metadata: dict[str, str] | None = None
+        elif type(value) is dict and len(value) == 1 and "sha256" in value:
             digests.append(value["sha256"])
-            metadata: dict[str, str] | None = value
+            metadata = value
         else:
             metadata = _metadata_hashes(resp, field, value, filename)
         yanked = entry.yanked
-        out.append(DistFile.of_fields(
-            filename,
-            url if url.startswith(_ABSOLUTE) else urljoin(resp.url, url),
-            hashes,
-            entry.requires_python or None,
-            (yanked if isinstance(yanked, str) else "") if yanked else None,
-            entry.size,
-            upload or None,
-            metadata,
-            index,
-        ))
+        out.append(make(filename, url if url.startswith(_ABSOLUTE) else urljoin(base, url), hashes,
+                        entry.requires_python or None, (yanked if isinstance(yanked, str) else "") if yanked else None,
+                        entry.size, upload or None, metadata, index))
     joined = "".join(digests)
     if len(joined) != 64 * len(digests) or not _HEX_DIGITS.fullmatch(joined):
         return None
     if uploads and not _COMMON_TIMES.fullmatch("\n".join(uploads) + "\n") and not all(map(_is_timestamp, uploads)):
         return None
     return out
+
+
+def _all_safe(names: list[str]) -> bool:
+    """``is_safe_name`` of every name, by a few scans of them all joined with NUL (which
+    no safe name holds): no separator, no ``..``, none empty or starting with a dot."""
+    joined = "\0".join(names)
+    padded = f"\0{joined}\0"
+    return (padded.count("\0") == len(names) + 1 and "\0\0" not in padded and "\0." not in padded
+            and ".." not in joined and "/" not in joined and "\\" not in joined)
 
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")
