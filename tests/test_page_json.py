@@ -120,3 +120,17 @@ def test_every_upload_time_the_bulk_match_takes_is_one_fromisoformat_takes():
                  "2023-01-01T00:60:00Z", "2023-13-01T00:00:00Z", "2023-01-01T00:00:00.1234567Z"):
         assert not _COMMON_TIMES.fullmatch(text + "\n")
     assert _COMMON_TIMES.fullmatch("2024-01-31T03:04:05.123456Z\n2024-04-30T00:00:00Z\n")
+
+
+def test_the_joined_name_scan_refuses_exactly_the_names_is_safe_name_refuses():
+    import itertools
+
+    from satlock.resolver.candidates import is_safe_name
+    from satlock.resolver.pagejson import _all_safe
+
+    pieces = ["a", ".", "/", "\\", "\0", ""]
+    names = sorted({"".join(p) for n in range(4) for p in itertools.product(pieces, repeat=n)})
+    for pair in itertools.product(names, repeat=2):
+        assert _all_safe(list(pair)) == all(map(is_safe_name, pair)), pair
+    for name in names:
+        assert _all_safe([name]) == is_safe_name(name), name
