@@ -32,9 +32,11 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
     python = target.python_full_version
     versions: dict[str, Version | None] = {}
     texts: dict[Version, str] = {}  # str(version), worked out once per version
-    # A page repeats the same few tag sets across its versions: rank each once.
+    # A page repeats the same few tag sets, names as written and Requires-Python strings
+    # across its thousands of files: each is worked out once, in these dicts.
     ranks: dict[tuple[str, str, str], int | None] = {}
-    # Pages list thousands of files: split names by hand and parse each version once.
+    same_name: dict[str, bool] = {}
+    python_ok: dict[str, bool] = {}
     for f in files:
         filename = f.filename
         if filename.endswith(".whl"):
@@ -42,20 +44,24 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
             if len(parts) not in (5, 6):
                 continue
             raw_name, raw_version = parts[0], parts[1]
-            tag_set = (parts[-3], parts[-2], parts[-1])
+            tag_set: tuple[str, str, str] | None = (parts[-3], parts[-2], parts[-1])
         else:
             split = split_filename(filename)
             if split is None:
                 continue
             raw_name, raw_version = split[0], split[1]
             tag_set = None
-        if not _same_name(raw_name, name):
+        ok = same_name.get(raw_name)
+        if ok is None:
+            ok = same_name[raw_name] = _same_name(raw_name, name)
+        if not ok:
             continue
-        if raw_version not in versions:
+        if raw_version in versions:
+            version = versions[raw_version]
+        else:
             versions[raw_version] = version = _version(raw_version)
             if version is not None and version not in texts:
                 texts[version] = _text(raw_version, version)
-        version = versions[raw_version]
         if version is None:
             continue
         if tag_set is not None:
@@ -71,9 +77,14 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
         if f.yanked is not None and texts[version] not in pinned:
             excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
             continue
-        if not f.python_ok(python):
-            excluded.setdefault(version, f"requires Python {f.requires_python}")
-            continue
+        requires_python = f.requires_python
+        if requires_python:
+            fits = python_ok.get(requires_python)
+            if fits is None:
+                fits = python_ok[requires_python] = f.python_ok(python)
+            if not fits:
+                excluded.setdefault(version, f"requires Python {requires_python}")
+                continue
         by_version.setdefault(version, []).append((rank, f))
     cands = []
     for version in sorted(by_version, reverse=True):
@@ -82,7 +93,7 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
             entries.sort(key=_best_file_first)
         cands.append(Candidate.listed(name, version, texts[version], tuple([f for _, f in entries])))
         excluded.pop(version, None)
-    return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
+    return CandidateList(cands, [Exclusion(texts[v], r) for v, r in excluded.items()])
 
 
 def wheel_for_another_target(c: Candidate, files: Iterable[DistFile]) -> DistFile | None:
