@@ -189,7 +189,11 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="satlock-http-deadlines", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][1] == token:
+                # Woken only when this deadline comes before the one it sleeps until: every
+                # request's deadline is usually the latest, and waking the thread for each
+                # one cost a thread switch per request.
+                self._cond.notify()
         return token
 
     def cancel(self, token: int) -> None:
