@@ -82,6 +82,32 @@ def is_safe_name(name: str) -> bool:
             and "/" not in name and "\\" not in name and "\0" not in name)
 
 
+def all_safe_names(names: list[str]) -> bool:
+    """``is_safe_name`` of every name, by a few scans of them all joined with NUL (which no
+    safe name holds): no separator, no ``..``, none empty or starting with a dot. Pages and
+    cached listings hold thousands of names."""
+    joined = "\0".join(names)
+    padded = f"\0{joined}\0"
+    return (padded.count("\0") == len(names) + 1 and "\0\0" not in padded and "\0." not in padded
+            and ".." not in joined and "/" not in joined and "\\" not in joined)
+
+
+def check_rows(rows: list[tuple]) -> None:
+    """``from_row``'s checks over a cached listing's rows at once; ``ValueError`` (or
+    ``TypeError``, ``IndexError``) for a row no page parse could have made."""
+    if not rows:
+        return
+    if not all_safe_names([row[0] for row in rows]):
+        raise ValueError("invalid file name in cached rows")
+    digests = [hashes["sha256"] for hashes in (row[2] for row in rows) if "sha256" in hashes]
+    joined = "".join(digests)
+    if len(joined) != 64 * len(digests) or not _SHA256_RUN.fullmatch(joined):
+        raise ValueError("invalid sha256 in cached rows")
+
+
+_SHA256_RUN = re.compile(r"[0-9a-f]*")
+
+
 def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:
     """The file name at the end of ``url``, unquoted and checked (``checked_filename``).
 

@@ -15,7 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.cache import Cache
-from satlock.resolver.candidates import Candidate, DistFile, split_filename
+from satlock.resolver.candidates import Candidate, DistFile, check_rows, split_filename
 from satlock.resolver.provider import CandidateList, Exclusion
 from satlock.resolver.target import Target
 
@@ -124,10 +124,13 @@ def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList |
         return None
     try:
         versions, excluded = marshal.loads(raw)
-        return CandidateList([Candidate.listed(name, _stored_version(v), v, tuple(DistFile.from_row(r) for r in rows))
+        # ``DistFile.from_row``'s checks, done over all the rows at once: a listing holds thousands.
+        check_rows([row for _, rows in versions for row in rows])
+        make = DistFile.of_fields
+        return CandidateList([Candidate.listed(name, _stored_version(v), v, tuple([make(*row) for row in rows]))
                               for v, rows in versions],
                              [Exclusion(v, reason) for v, reason in excluded])
-    except (EOFError, ValueError, TypeError, InvalidVersion):
+    except (EOFError, ValueError, TypeError, IndexError, InvalidVersion):
         cache.discard(CANDIDATES, key)
         return None
 

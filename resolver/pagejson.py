@@ -17,7 +17,7 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import DistFile, is_dist_filename
+from satlock.resolver.candidates import DistFile, all_safe_names, is_dist_filename
 from satlock.resolver.pages import _TOML_INT_LIMIT, _check_api_version, _is_timestamp, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]
@@ -75,7 +75,7 @@ def common_json_files(resp: Response, index: str | None) -> list[DistFile] | Non
 def _common_files(resp: Response, entries: list[_File], index: str | None) -> list[DistFile] | None:
     if not entries:
         return []
-    if not _all_safe([entry.filename for entry in entries]):
+    if not all_safe_names([entry.filename for entry in entries]):
         return None  # the careful pass names the file
     out: list[DistFile] = []
     digests: list[str] = []
@@ -118,15 +118,6 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
     if uploads and not _COMMON_TIMES.fullmatch("\n".join(uploads) + "\n") and not all(map(_is_timestamp, uploads)):
         return None
     return out
-
-
-def _all_safe(names: list[str]) -> bool:
-    """``is_safe_name`` of every name, by a few scans of them all joined with NUL (which
-    no safe name holds): no separator, no ``..``, none empty or starting with a dot."""
-    joined = "\0".join(names)
-    padded = f"\0{joined}\0"
-    return (padded.count("\0") == len(names) + 1 and "\0\0" not in padded and "\0." not in padded
-            and ".." not in joined and "/" not in joined and "\\" not in joined)
 
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")

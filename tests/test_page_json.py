@@ -126,7 +126,7 @@ def test_the_joined_name_scan_refuses_exactly_the_names_is_safe_name_refuses():
     import itertools
 
     from satlock.resolver.candidates import is_safe_name
-    from satlock.resolver.pagejson import _all_safe
+    from satlock.resolver.candidates import all_safe_names as _all_safe
 
     pieces = ["a", ".", "/", "\\", "\0", ""]
     names = sorted({"".join(p) for n in range(4) for p in itertools.product(pieces, repeat=n)})
