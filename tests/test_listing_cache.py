@@ -72,3 +72,14 @@ def test_a_version_not_in_normal_form_makes_the_entry_a_miss(tmp_path):
     cache = Cache(tmp_path)
     cache.write_sealed(CANDIDATES, "k", marshal.dumps(([("1.00", [_file("foo-1.0.tar.gz").to_row()])], [])))
     assert read_cached(cache, "k", "foo") is None
+
+
+def test_the_fast_constructors_set_every_field_a_dataclass_init_sets():
+    from dataclasses import fields
+
+    made = DistFile.of_fields("foo-1.0.tar.gz", "https://h/f", {}, None, None, None, None, None, None)
+    assert set(vars(made)) == {f.name for f in fields(DistFile)}
+    assert vars(made) == vars(DistFile("foo-1.0.tar.gz", "https://h/f", {}))
+    listed = Candidate.listed("foo", Version("1.0"), "1.0", (made,))
+    assert set(vars(listed)) == {f.name for f in fields(Candidate)}
+    assert vars(listed) == vars(Candidate("foo", Version("1.0"), (made,)))
