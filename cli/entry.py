@@ -95,6 +95,9 @@ def _run_fast(name: str, values: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    from satlock.collector import pace_for_one_command
+
+    pace_for_one_command()
     args = sys.argv[1:]
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
         # A shell-completion request (typer reads _<PROG>_COMPLETE): only typer answers it.

@@ -82,6 +82,32 @@ def is_safe_name(name: str) -> bool:
             and "/" not in name and "\\" not in name and "\0" not in name)
 
 
+def all_safe_names(names: list[str]) -> bool:
+    """``is_safe_name`` of every name, by a few scans of them all joined with NUL (which no
+    safe name holds): no separator, no ``..``, none empty or starting with a dot. Pages and
+    cached listings hold thousands of names."""
+    joined = "\0".join(names)
+    padded = f"\0{joined}\0"
+    return (padded.count("\0") == len(names) + 1 and "\0\0" not in padded and "\0." not in padded
+            and ".." not in joined and "/" not in joined and "\\" not in joined)
+
+
+def check_rows(rows: list[tuple]) -> None:
+    """``from_row``'s checks over a cached listing's rows at once; ``ValueError`` (or
+    ``TypeError``, ``IndexError``) for a row no page parse could have made."""
+    if not rows:
+        return
+    if not all_safe_names([row[0] for row in rows]):
+        raise ValueError("invalid file name in cached rows")
+    digests = [hashes["sha256"] for hashes in (row[2] for row in rows) if "sha256" in hashes]
+    joined = "".join(digests)
+    if len(joined) != 64 * len(digests) or not _SHA256_RUN.fullmatch(joined):
+        raise ValueError("invalid sha256 in cached rows")
+
+
+_SHA256_RUN = re.compile(r"[0-9a-f]*")
+
+
 def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:
     """The file name at the end of ``url``, unquoted and checked (``checked_filename``).
 
@@ -130,10 +156,12 @@ class DistFile:
     index: str | None = None
 
     def to_row(self) -> tuple:
-        """Plain data for the cache (``marshal``-able)."""
-        return (self.filename, self.url, dict(self.hashes), self.requires_python, self.yanked, self.size,
-                self.upload_time,
-                dict(self.metadata) if self.metadata is not None else None, self.index)
+        """Plain data for the cache (``marshal``-able); a listing stores thousands, so the
+        dicts a page parse made are stored as they are, not copied."""
+        hashes, metadata = self.hashes, self.metadata
+        return (self.filename, self.url, hashes if type(hashes) is dict else dict(hashes), self.requires_python,
+                self.yanked, self.size, self.upload_time,
+                metadata if metadata is None or type(metadata) is dict else dict(metadata), self.index)
 
     @classmethod
     def from_row(cls, row: tuple) -> DistFile:
@@ -141,9 +169,20 @@ class DistFile:
         filename, url, hashes, requires_python, yanked, size, upload, metadata, index = row
         if not is_safe_name(filename) or ("sha256" in hashes and not is_sha256(hashes["sha256"])):
             raise ValueError(f"invalid cached file row for {filename!r:.120}")
-        return cls(filename=filename, url=url, hashes=hashes, requires_python=requires_python, yanked=yanked,
-                   size=size, upload_time=upload, metadata=metadata,
-                   index=index)
+        return cls.of_fields(filename, url, hashes, requires_python, yanked, size, upload, metadata, index)
+
+    @classmethod
+    def of_fields(cls, filename: str, url: str, hashes: Mapping[str, str], requires_python: str | None,
+                  yanked: str | None, size: int | None, upload_time: str | None,
+                  metadata: Mapping[str, str] | None, index: str | None) -> DistFile:
+        """``DistFile(...)`` with every field given in order, for callers that make thousands
+        (a page's files, a cached listing): the frozen dataclass ``__init__`` sets each field
+        through ``object.__setattr__``, which cost more than the rest of reading a file's row."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", {
+            "filename": filename, "url": url, "hashes": hashes, "requires_python": requires_python, "yanked": yanked,
+            "size": size, "upload_time": upload_time, "metadata": metadata, "index": index})
+        return made
 
     @property
     def is_wheel(self) -> bool:
@@ -245,6 +284,15 @@ class Candidate:
     def __post_init__(self) -> None:
         # The solver looks keys up hundreds of thousands of times; str(Version) is not free.
         object.__setattr__(self, "key", (self.name, str(self.version)))
+
+    @classmethod
+    def listed(cls, name: NormalizedName, version: Version, version_text: str, files: tuple[DistFile, ...]) -> Candidate:
+        """A candidate from an index listing, whose caller already has ``str(version)`` as
+        ``version_text``: a listing makes thousands, and ``str(Version)`` cost more than the rest."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", {"name": name, "version": version, "files": files, "direct": None,
+                                              "key": (name, version_text)})
+        return made
 
     @property
     def wheels(self) -> tuple[DistFile, ...]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import marshal
+import re
 from typing import Collection, Iterable
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.cache import Cache
-from satlock.resolver.candidates import Candidate, DistFile, split_filename
+from satlock.resolver.candidates import Candidate, DistFile, check_rows, split_filename
 from satlock.resolver.provider import CandidateList, Exclusion
 from satlock.resolver.target import Target
 
@@ -30,9 +31,12 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
     excluded: dict[Version, str] = {}
     python = target.python_full_version
     versions: dict[str, Version | None] = {}
-    # A page repeats the same few tag sets across its versions: rank each once.
+    texts: dict[Version, str] = {}  # str(version), worked out once per version
+    # A page repeats the same few tag sets, names as written and Requires-Python strings
+    # across its thousands of files: each is worked out once, in these dicts.
     ranks: dict[tuple[str, str, str], int | None] = {}
-    # Pages list thousands of files: split names by hand and parse each version once.
+    same_name: dict[str, bool] = {}
+    python_ok: dict[str, bool] = {}
     for f in files:
         filename = f.filename
         if filename.endswith(".whl"):
@@ -40,18 +44,24 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
             if len(parts) not in (5, 6):
                 continue
             raw_name, raw_version = parts[0], parts[1]
-            tag_set = (parts[-3], parts[-2], parts[-1])
+            tag_set: tuple[str, str, str] | None = (parts[-3], parts[-2], parts[-1])
         else:
             split = split_filename(filename)
             if split is None:
                 continue
             raw_name, raw_version = split[0], split[1]
             tag_set = None
-        if not _same_name(raw_name, name):
+        ok = same_name.get(raw_name)
+        if ok is None:
+            ok = same_name[raw_name] = _same_name(raw_name, name)
+        if not ok:
             continue
-        if raw_version not in versions:
-            versions[raw_version] = _version(raw_version)
-        version = versions[raw_version]
+        if raw_version in versions:
+            version = versions[raw_version]
+        else:
+            versions[raw_version] = version = _version(raw_version)
+            if version is not None and version not in texts:
+                texts[version] = _text(raw_version, version)
         if version is None:
             continue
         if tag_set is not None:
@@ -64,19 +74,26 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
                 continue
         else:
             rank = 1 << 30
-        if f.yanked is not None and str(version) not in pinned:
+        if f.yanked is not None and texts[version] not in pinned:
             excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
             continue
-        if not f.python_ok(python):
-            excluded.setdefault(version, f"requires Python {f.requires_python}")
-            continue
+        requires_python = f.requires_python
+        if requires_python:
+            fits = python_ok.get(requires_python)
+            if fits is None:
+                fits = python_ok[requires_python] = f.python_ok(python)
+            if not fits:
+                excluded.setdefault(version, f"requires Python {requires_python}")
+                continue
         by_version.setdefault(version, []).append((rank, f))
     cands = []
     for version in sorted(by_version, reverse=True):
-        entries = sorted(by_version[version], key=lambda e: (e[0], e[1].filename))
-        cands.append(Candidate(name, version, tuple(f for _, f in entries)))
+        entries = by_version[version]
+        if len(entries) > 1:
+            entries.sort(key=_best_file_first)
+        cands.append(Candidate.listed(name, version, texts[version], tuple([f for _, f in entries])))
         excluded.pop(version, None)
-    return CandidateList(cands, [Exclusion(str(v), r) for v, r in excluded.items()])
+    return CandidateList(cands, [Exclusion(texts[v], r) for v, r in excluded.items()])
 
 
 def wheel_for_another_target(c: Candidate, files: Iterable[DistFile]) -> DistFile | None:
@@ -107,17 +124,25 @@ def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList |
         return None
     try:
         versions, excluded = marshal.loads(raw)
-        return CandidateList([Candidate(name, Version(v), tuple(DistFile.from_row(r) for r in rows)) for v, rows in versions],
+        # ``DistFile.from_row``'s checks, done over all the rows at once: a listing holds thousands.
+        check_rows([row for _, rows in versions for row in rows])
+        make = DistFile.of_fields
+        return CandidateList([Candidate.listed(name, _stored_version(v), v, tuple([make(*row) for row in rows]))
+                              for v, rows in versions],
                              [Exclusion(v, reason) for v, reason in excluded])
-    except (EOFError, ValueError, TypeError, InvalidVersion):
+    except (EOFError, ValueError, TypeError, IndexError, InvalidVersion):
         cache.discard(CANDIDATES, key)
         return None
 
 
 def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
-    data = ([(str(c.version), [f.to_row() for f in c.files]) for c in listing.candidates],
+    data = ([(c.key[1], [f.to_row() for f in c.files]) for c in listing.candidates],
             [(e.version, e.reason) for e in listing.excluded])
     cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
+
+
+def _best_file_first(entry: tuple[int, DistFile]) -> tuple[int, str]:
+    return entry[0], entry[1].filename
 
 
 @functools.lru_cache(maxsize=8192)
@@ -128,6 +153,23 @@ def _same_name(raw: str, name: NormalizedName) -> bool:
 def _expand_tags(pythons: str, abis: str, platforms: str) -> list[str]:
     """A wheel name's compressed tag set as ``interpreter-abi-platform`` strings (as ``split_filename``)."""
     return [f"{i}-{a}-{p}" for i in pythons.split(".") for a in abis.split(".") for p in platforms.split(".")]
+
+
+# A release segment in its normal form: ``str(Version(raw)) == raw`` without asking packaging.
+_NORMAL_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+
+
+def _text(raw: str, version: Version) -> str:
+    """``str(version)``, the raw text itself when that is already normal (most versions on a page)."""
+    return raw if _NORMAL_RELEASE.fullmatch(raw) else str(version)
+
+
+def _stored_version(text: str) -> Version:
+    """A version from a cached listing, which must be the normal form it was stored in."""
+    version = Version(text)
+    if _text(text, version) != text:
+        raise ValueError(f"cached version {text!r:.80} is not in normal form")
+    return version
 
 
 def _version(raw: str) -> Version | None:

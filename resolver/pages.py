@@ -116,6 +116,13 @@ _TOML_INT_LIMIT = 2**63
 
 
 def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
+    # msgspec is imported here, not with this module: a warm lock parses no page.
+    from satlock.resolver.pagejson import common_json_files
+
+    fast = common_json_files(resp, index)
+    if fast is not None:
+        return fast
+    # The careful pass: the first bad field, in page order, is named in the error.
     try:
         data = json.loads(resp.body)
     except ValueError as exc:
@@ -131,89 +138,12 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
     if not isinstance(version, str):
         raise _bad_field(resp, "meta.api-version", version)
     _check_api_version(resp, version)
-    try:
-        fast = _common_json_files(resp, data["files"], index)
-    except IndexFormatError:
-        fast = None  # the careful pass below finds the first bad field, in page order, and names it
-    if fast is not None:
-        return fast
     out = []
     for entry in data["files"]:
         file = _json_file(resp, entry, index)
         if file is not None:
             out.append(file)
     return out
-
-
-def _common_json_files(resp: Response, entries: list, index: str | None) -> list[DistFile] | None:
-    """The files of a page in the shape nearly every index gives, with the checks of
-    ``_json_file`` done in bulk; ``None`` when the page holds anything else.
-
-    The same checks, only cheaper: the sha256 digests are checked by one match over all of
-    them joined, and any field outside the common shape goes through the same per-field
-    check ``_json_file`` uses. Any error sends the caller to the careful per-file pass, so
-    the error a bad page gives (the first bad field, in page order) stays the same.
-    """
-    out: list[DistFile] = []
-    digests: list[str] = []
-    for entry in entries:
-        if type(entry) is not dict:
-            return None
-        name, url = entry.get("filename"), entry.get("url")
-        if type(name) is not str or type(url) is not str or not url:
-            return None
-        filename = _dist_name(resp, name)
-        if filename is None:
-            continue
-        requires_python = entry.get("requires-python")
-        if requires_python is not None and type(requires_python) is not str:
-            return None
-        yanked = entry.get("yanked", False)
-        if yanked is not False and not isinstance(yanked, (bool, str)):
-            return None
-        size = entry.get("size")
-        if size is not None and (type(size) is not int or not 0 <= size < _TOML_INT_LIMIT):
-            return None
-        upload = entry.get("upload-time")
-        if upload is not None:
-            if type(upload) is not str:
-                return None
-            try:
-                datetime.fromisoformat(upload)
-            except ValueError:
-                return None
-        # The dicts json.loads made belong to this parse alone: kept as they are, not copied.
-        hashes = entry.get("hashes")
-        if type(hashes) is dict and len(hashes) == 1 and type(hashes.get("sha256")) is str:
-            digests.append(hashes["sha256"])
-        else:
-            hashes = _page_hashes(resp, "hashes", hashes, filename)
-        field = "core-metadata" if "core-metadata" in entry else "dist-info-metadata"
-        value = entry.get(field, False)
-        if type(value) is dict and len(value) == 1 and type(value.get("sha256")) is str:
-            digests.append(value["sha256"])
-            metadata: dict[str, str] | None = value
-        else:
-            metadata = _metadata_hashes(resp, field, value, filename)
-        out.append(DistFile(
-            filename,
-            url if url.startswith(_ABSOLUTE) else urljoin(resp.url, url),
-            hashes,
-            requires_python or None,
-            (yanked if isinstance(yanked, str) else "") if yanked else None,
-            size,
-            upload or None,
-            metadata,
-            index,
-        ))
-    joined = "".join(digests)
-    if len(joined) != 64 * len(digests) or not _HEX_DIGITS.fullmatch(joined):
-        return None
-    return out
-
-
-_HEX_DIGITS = re.compile(r"[0-9a-f]*")
-_ABSOLUTE = ("https://", "http://")
 
 
 def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | None:

@@ -118,6 +118,7 @@ class _Member:
 
 
 def _central_directory(reader: _RangeReader) -> list[_Member]:
+    """The members of the zip named ``*.dist-info/METADATA``, every entry checked on the way."""
     tail = reader.read(max(0, reader.total - min(reader.total, _TAIL)), min(reader.total, _TAIL))
     eocd = tail.rfind(b"PK\x05\x06")
     if eocd < 0:
@@ -138,16 +139,27 @@ def _central_directory(reader: _RangeReader) -> list[_Member]:
     for _ in range(count):
         if cd[pos: pos + 4] != b"PK\x01\x02":
             raise zipfile.BadZipFile("bad central directory entry")
-        method, = struct.unpack("<H", cd[pos + 10: pos + 12])
-        csize, usize = struct.unpack("<LL", cd[pos + 20: pos + 28])
-        name_len, extra_len, comment_len = struct.unpack("<HHH", cd[pos + 28: pos + 34])
-        (offset,) = struct.unpack("<L", cd[pos + 42: pos + 46])
-        name = cd[pos + 46: pos + 46 + name_len].decode("utf-8", errors="replace")
-        extra = cd[pos + 46 + name_len: pos + 46 + name_len + extra_len]
-        csize, offset = _zip64_fields(extra, usize, csize, offset)
-        members.append(_Member(name, offset, csize, method))
+        if pos + 46 <= len(cd):
+            method, csize, usize, name_len, extra_len, comment_len, offset = _CD_ENTRY.unpack_from(cd, pos)
+        else:  # a cut entry: the same struct.error, field by field, as for every entry before
+            method, = struct.unpack("<H", cd[pos + 10: pos + 12])
+            csize, usize = struct.unpack("<LL", cd[pos + 20: pos + 28])
+            name_len, extra_len, comment_len = struct.unpack("<HHH", cd[pos + 28: pos + 34])
+            (offset,) = struct.unpack("<L", cd[pos + 42: pos + 46])
+        raw_name = cd[pos + 46: pos + 46 + name_len]
+        if extra_len:
+            extra = cd[pos + 46 + name_len: pos + 46 + name_len + extra_len]
+            csize, offset = _zip64_fields(extra, usize, csize, offset)
+        # Only a METADATA member can be picked, and a wheel has thousands of others: their
+        # names are not decoded (UTF-8 decoding keeps an ASCII ending, so none is missed).
+        if raw_name.endswith(b".dist-info/METADATA"):
+            members.append(_Member(raw_name.decode("utf-8", errors="replace"), offset, csize, method))
         pos += 46 + name_len + extra_len + comment_len
     return members
+
+
+# A central directory entry's fixed part: method, sizes, name/extra/comment lengths, header offset.
+_CD_ENTRY = struct.Struct("<4x6xH8xLLHHH8xL")
 
 
 def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int]:

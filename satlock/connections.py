@@ -13,15 +13,17 @@ import heapq
 import itertools
 import socket
 import ssl
+import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import urllib3
 import urllib3.connection
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    LocationParseError,
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
@@ -29,8 +31,9 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from urllib3.util.connection import allowed_gai_family
 
-__all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "failure_reason",
+__all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "failure_reason",
            "is_certificate_problem", "watch_headers"]
 
 CHUNK = 1 << 20
@@ -88,13 +91,80 @@ _deadline = threading.local()
 
 
 @contextmanager
-def watch_headers(deadline: float, watchdog: Watchdog) -> Iterator[None]:
-    """Requests made by this thread inside the block wait for their headers until ``deadline`` at most."""
+def watch_headers(deadline: float, watchdog: Watchdog, lookups: Lookups | None = None) -> Iterator[None]:
+    """Requests made by this thread inside the block wait for their headers until ``deadline``
+    at most, and find the addresses of the hosts they connect to in ``lookups``."""
     _deadline.watch = (deadline, watchdog)
+    _deadline.lookups = lookups
     try:
         yield
     finally:
         _deadline.watch = None
+        _deadline.lookups = None
+
+
+class Lookups:
+    """Each host's addresses, looked up once for all the connections a client opens to it.
+
+    A cold lock opens a connection per worker thread to the index and to its file host,
+    twenty or more, and each connection looked its host up again, most of them at the
+    same moment. One lost DNS answer costs the resolver's whole retry timeout (5 s with
+    glibc's defaults), and on a network that loses one lookup in forty that stalled one
+    cold lock in three. Here the first connection to a host looks it up while the others
+    wait for its answer; a failed lookup is not remembered, so the next one asks again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+        self._pending: dict[tuple[str, int], threading.Event] = {}
+
+    def addresses(self, host: str, port: int) -> list[tuple[Any, ...]]:
+        """``socket.getaddrinfo``'s answer for a TCP connection to ``host``, as urllib3 asks it."""
+        key = (host, port)
+        while True:
+            with self._lock:
+                if key in self._found:
+                    return self._found[key]
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    done = self._pending[key] = threading.Event()
+            if waiting is not None:
+                waiting.wait()
+                continue  # answered, or failed: then this thread asks itself
+            try:
+                found = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+                with self._lock:
+                    self._found[key] = found
+                return found
+            finally:
+                with self._lock:
+                    del self._pending[key]
+                done.set()
+
+
+def _connect_first(addresses: list[tuple[Any, ...]], timeout: object, source_address: tuple[str, int] | None,
+                   socket_options: list[tuple[int, int, int | bytes]] | None) -> socket.socket:
+    """A socket connected to the first of ``addresses`` that answers (urllib3's ``create_connection``
+    after its lookup)."""
+    error: OSError | None = None
+    for family, kind, proto, _name, address in addresses:
+        sock = None
+        try:
+            sock = socket.socket(family, kind, proto)
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            error = exc
+            if sock is not None:
+                sock.close()
+    raise error if error is not None else OSError("the host has no address")
 
 
 class Watchdog:
@@ -119,7 +189,11 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="satlock-http-deadlines", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][1] == token:
+                # Woken only when this deadline comes before the one it sleeps until: every
+                # request's deadline is usually the latest, and waking the thread for each
+                # one cost a thread switch per request.
+                self._cond.notify()
         return token
 
     def cancel(self, token: int) -> None:
@@ -164,6 +238,29 @@ class _HeadersDeadline:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
         finally:
             watchdog.cancel(token)
+
+    def _new_conn(self) -> socket.socket:
+        """urllib3's connect, with the host's addresses from the client's ``Lookups``."""
+        lookups: Lookups | None = getattr(_deadline, "lookups", None)
+        if lookups is None:
+            return super()._new_conn()  # type: ignore[misc, no-any-return]
+        host = self._dns_host.strip("[]")  # type: ignore[attr-defined]
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            raise LocationParseError(f"'{host}', label empty or too long") from None
+        try:
+            sock = _connect_first(lookups.addresses(host, self.port), self.timeout,  # type: ignore[attr-defined]
+                                  self.source_address, self.socket_options)  # type: ignore[attr-defined]
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined, arg-type]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "  # type: ignore[attr-defined]
+                                            f"(connect timeout={self.timeout})") from exc  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc  # type: ignore[arg-type]
+        sys.audit("http.client.connect", self, self.host, self.port)  # type: ignore[attr-defined]
+        return sock
 
     def _expire(self) -> None:
         sock = self.sock

@@ -36,7 +36,7 @@ __all__ = ["HttpClient", "Response", "check_index_url", "redact", "is_loopback",
 if TYPE_CHECKING:
     import urllib3
 
-    from satlock.connections import Watchdog
+    from satlock.connections import Lookups, Watchdog
 
 USER_AGENT = "satlock/0.1"
 _FILE_CHUNK = 1 << 20
@@ -82,10 +82,10 @@ class HttpClient:
         self.request_count = 0
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
-        self._transport: tuple[urllib3.PoolManager, Watchdog] | None = None
+        self._transport: tuple[urllib3.PoolManager, Watchdog, Lookups] | None = None
 
-    def _connections(self) -> tuple[urllib3.PoolManager, Watchdog]:
-        """The connection pool and the deadline watchdog, made on first use, with one TLS
+    def _connections(self) -> tuple[urllib3.PoolManager, Watchdog, Lookups]:
+        """The connection pool, the deadline watchdog and the hosts' addresses, made on first use, with one TLS
         context for every connection: loading the
         system's certificates once per connection cost more CPU than parsing the pages.
 
@@ -95,7 +95,7 @@ class HttpClient:
         import urllib3
         from urllib3.util.ssl_ import create_urllib3_context
 
-        from satlock.connections import HTTPPool, HTTPSPool, Watchdog
+        from satlock.connections import HTTPPool, HTTPSPool, Lookups, Watchdog
 
         with self._lock:
             if self._transport is None:
@@ -103,7 +103,7 @@ class HttpClient:
                 context.load_default_certs()
                 pool = urllib3.PoolManager(num_pools=32, maxsize=16, block=False, ssl_context=context)
                 pool.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
-                self._transport = (pool, Watchdog())
+                self._transport = (pool, Watchdog(), Lookups())
             return self._transport
 
     def check_index_url(self, url: str) -> None:
@@ -209,7 +209,7 @@ class HttpClient:
         from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
                                          is_certificate_problem, watch_headers)
 
-        pool, watchdog = self._connections()
+        pool, watchdog, lookups = self._connections()
         clean, given = self._auth_for(url)
         first = (urlsplit(clean).netloc.lower(), given)
         reason = ""
@@ -227,7 +227,7 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    with watch_headers(deadline, watchdog):
+                    with watch_headers(deadline, watchdog, lookups):
                         resp = pool.request("GET", current, headers=all_headers, preload_content=False,
                                              retries=False, redirect=False,
                                              timeout=urllib3.Timeout(connect=left, read=left))

@@ -1,5 +1,6 @@
 """A warm lock reads everything from the cache: it asks the index nothing, and so does
-not even import the HTTP stack (urllib3, http.client, ssl), which is most of its start-up.
+not even import the HTTP stack (urllib3, http.client, ssl), which is most of its start-up,
+nor msgspec, which only decodes the pages a cold lock fetches.
 And a lock whose packages all come as wheels builds nothing, so it does not load the build
 machinery (PEP 517 hooks, build environments, source trees) either, nor filelock (the
 cache is locked only to download a whole file or to build).
@@ -46,7 +47,7 @@ def test_a_warm_lock_asks_the_index_nothing_and_loads_no_http_stack(tmp_path):
         cold = (project / "pylock.toml").read_bytes()
         (project / "pylock.toml").unlink()
         before = len(srv.requests)
-        assert _lock(project, f"{srv.url}/simple", tmp_path / "cache") == []
+        assert _lock(project, f"{srv.url}/simple", tmp_path / "cache", (*_HTTP_STACK, "msgspec")) == []
         assert len(srv.requests) == before
     assert (project / "pylock.toml").read_bytes() == cold
 

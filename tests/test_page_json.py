@@ -1,0 +1,136 @@
+"""The bulk pass over a PEP 691 page (``resolver/pagejson.py``) gives exactly what the
+careful per-file pass gives, for the common shape and for every shape it hands back."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from satlock.errors import IndexFormatError
+from satlock.http import Response
+from satlock.resolver.index import parse_project_page
+from satlock.resolver.pagejson import _COMMON_TIMES, common_json_files
+from satlock.resolver.pages import _json_file
+
+SHA = "ab" * 32
+URL = "https://h/simple/a/"
+
+
+def _page(files: list, meta: object = None) -> Response:
+    body = {"meta": {"api-version": "1.1"} if meta is None else meta, "name": "a", "files": files}
+    return Response(URL, 200, {"content-type": "application/vnd.pypi.simple.v1+json"}, json.dumps(body).encode())
+
+
+def _file(version: str, **over: object) -> dict:
+    entry = {"filename": f"a-{version}-py3-none-any.whl", "url": f"https://files.h/a-{version}-py3-none-any.whl",
+             "hashes": {"sha256": SHA}, "requires-python": ">=3.8", "yanked": False, "size": 10,
+             "upload-time": "2024-01-02T03:04:05.123456Z", "core-metadata": {"sha256": SHA}}
+    entry.update(over)
+    return {k: v for k, v in entry.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+def _rows(files: list) -> list[tuple]:
+    return [(f.filename, f.url, dict(f.hashes), f.requires_python, f.yanked, f.size, f.upload_time,
+             None if f.metadata is None else dict(f.metadata), f.index) for f in files]
+
+
+def _careful(resp: Response) -> list[tuple]:
+    files = [_json_file(resp, e, "i") for e in json.loads(resp.body)["files"]]
+    return _rows([f for f in files if f is not None])
+
+
+ODD_BUT_VALID = [
+    {"hashes": {"sha256": SHA.upper()}},
+    {"hashes": {"sha256": SHA, "sha512": "cd" * 64}},
+    {"hashes": {}},
+    {"hashes": None},
+    {"hashes": _DROP},
+    {"core-metadata": "true"},
+    {"core-metadata": True},
+    {"core-metadata": "sha256=" + SHA},
+    {"core-metadata": None},
+    {"core-metadata": _DROP, "dist-info-metadata": {"sha256": SHA}},
+    {"core-metadata": _DROP, "dist-info-metadata": True},
+    {"core-metadata": _DROP},
+    {"yanked": "broken"},
+    {"yanked": ""},
+    {"yanked": True},
+    {"requires-python": ""},
+    {"requires-python": None},
+    {"size": None},
+    {"size": 2**63 - 1},
+    {"upload-time": None},
+    {"upload-time": "2024-02-29T00:00:00Z"},
+    {"upload-time": "2024-01-02T03:04:05+00:00"},
+    {"upload-time": "2024-01-02T03:04:05.1234567Z"},
+    {"url": "../../a-1.0-py3-none-any.whl"},
+    {"filename": "a-1.0.exe", "size": "not checked for a file that is not a distribution"},
+    {"filename": "a-1.0.tar.gz", "url": "https://files.h/a-1.0.tar.gz"},
+    {"unknown-field": [[[["ignored"]]]]},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_BUT_VALID, ids=[json.dumps(o, default=str)[:60] for o in ODD_BUT_VALID])
+def test_an_odd_but_valid_file_among_common_ones_reads_as_the_careful_pass_reads_it(odd):
+    resp = _page([_file("0.9"), _file("1.0", **odd), _file("1.1")])
+    assert _rows(parse_project_page(resp, index="i")) == _careful(resp)
+
+
+def test_a_page_of_common_files_is_taken_by_the_bulk_pass_with_every_field():
+    resp = _page([_file("1.0"), _file("2.0", yanked="broken", **{"core-metadata": False}), _file("3.0", url="/a-3.whl")])
+    fast = common_json_files(resp, "i")
+    assert fast is not None and _rows(fast) == _careful(resp)
+
+
+@pytest.mark.parametrize("odd", [{"size": True}, {"size": -1}, {"size": 2**63}, {"size": 1.0}, {"yanked": None},
+                                 {"yanked": 1}, {"url": ""}, {"url": 5}, {"filename": "../a-1.0-py3-none-any.whl"},
+                                 {"hashes": {"sha256": "0" * 63}}, {"hashes": {"sha256": 5}}, {"upload-time": "2023-02-29T00:00:00Z"},
+                                 {"upload-time": "yesterday"}, {"requires-python": 3}, {"core-metadata": 1}])
+def test_a_file_the_bulk_pass_cannot_take_is_left_to_the_careful_pass(odd):
+    resp = _page([_file("1.0"), _file("1.1", **odd)])
+    assert common_json_files(resp, "i") is None
+    with pytest.raises(IndexFormatError) as bulk:
+        parse_project_page(resp)
+    with pytest.raises(IndexFormatError) as careful:
+        [_json_file(resp, e, None) for e in json.loads(resp.body)["files"]]
+    assert bulk.value.message == careful.value.message
+
+
+@pytest.mark.parametrize("meta, said", [({"api-version": 1}, "invalid 'meta.api-version'"), ([], "invalid 'meta'"),
+                                        ({"api-version": "2.0"}, "simple API version 2.0")])
+def test_a_bad_meta_table_is_the_same_error_whichever_pass_finds_it(meta, said):
+    with pytest.raises(IndexFormatError, match=said):
+        parse_project_page(_page([_file("1.0")], meta=meta))
+
+
+def test_every_upload_time_the_bulk_match_takes_is_one_fromisoformat_takes():
+    day = date(2023, 1, 1)
+    while day < date(2025, 1, 1):
+        for clock in ("00:00:00Z", "23:59:59.999999Z", "12:30:00.5Z"):
+            text = f"{day.isoformat()}T{clock}"
+            if _COMMON_TIMES.fullmatch(text + "\n"):
+                datetime.fromisoformat(text)
+        day += timedelta(days=1)
+    for text in ("2023-02-29T00:00:00Z", "2023-04-31T00:00:00Z", "0000-01-01T00:00:00Z", "2023-01-01T24:00:00Z",
+                 "2023-01-01T00:60:00Z", "2023-13-01T00:00:00Z", "2023-01-01T00:00:00.1234567Z"):
+        assert not _COMMON_TIMES.fullmatch(text + "\n")
+    assert _COMMON_TIMES.fullmatch("2024-01-31T03:04:05.123456Z\n2024-04-30T00:00:00Z\n")
+
+
+def test_the_joined_name_scan_refuses_exactly_the_names_is_safe_name_refuses():
+    import itertools
+
+    from satlock.resolver.candidates import is_safe_name
+    from satlock.resolver.candidates import all_safe_names as _all_safe
+
+    pieces = ["a", ".", "/", "\\", "\0", ""]
+    names = sorted({"".join(p) for n in range(4) for p in itertools.product(pieces, repeat=n)})
+    for pair in itertools.product(names, repeat=2):
+        assert _all_safe(list(pair)) == all(map(is_safe_name, pair)), pair
+    for name in names:
+        assert _all_safe([name]) == is_safe_name(name), name
