@@ -103,7 +103,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
                                    upgrade_packages={canonicalize_name(n) for n in upgrade_package or []})
         if previous is not None and not (flags.options.refresh or flags.given) and lock_is_current(proj, previous, lock_options):
             _remember_if_current(proj.root, lock_options, flags)
-            out.info(f"{lock_path} is up to date ({len(previous.packages)} packages); use --upgrade to look for newer versions")
+            out.info(uptodate.up_to_date_message(lock_path, len(previous.packages)))
             return
         cache = flags.cache()
         client = make_client(proj, flags.options, cache)
@@ -113,7 +113,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
                   f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
         verb = "Locked" if changed else "Lock unchanged:"
-        out.info(f"{verb} {len(result.lock.packages)} packages in {time.perf_counter() - start:.2f}s -> {lock_path}")
+        out.info(f"{verb} {uptodate.packages_phrase(len(result.lock.packages))} in {time.perf_counter() - start:.2f}s -> {lock_path}")
 
     return exit_code(out, work)
 
@@ -180,7 +180,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                 result, _changed = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
                                                    interpreter)
                 current = result.lock
-                out.info(f"Locked {len(current.packages)} packages -> {lock_path}")
+                out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path}")
         extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
         requested_groups = [canonicalize_name(g) for g in group or []]
         check_locked(current, lock_path, extras, requested_groups)

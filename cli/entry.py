@@ -73,7 +73,7 @@ def lock_if_current(args: list[str]) -> bool:
         return False
     if not request.quiet:
         lock_path = request.project / uptodate.LOCK_NAME
-        sys.stderr.write(f"{lock_path} is up to date ({packages} packages); use --upgrade to look for newer versions\n")
+        sys.stderr.write(uptodate.up_to_date_message(lock_path, packages) + "\n")
     return True
 
 
@@ -106,6 +106,11 @@ def main() -> None:
         from satlock.cli.helptext import HELP
 
         sys.stdout.write(HELP)
+        return
+    if args == ["--version"]:
+        from satlock import __version__
+
+        sys.stdout.write(f"satlock {__version__}\n")
         return
     if args[:1] == ["lock"] and lock_if_current(args[1:]):
         return

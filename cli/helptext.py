@@ -13,7 +13,8 @@ HELP = (
     ' profiles.                                                                      \n'
     '                                                                                \n'
     '╭─ Options ────────────────────────────────────────────────────────────────────╮\n'
-    '│ --help        <bool>  Show this message and exit.                            │\n'
+    "│ --version        <bool>  Show satlock's version and exit.                    │\n"
+    '│ --help           <bool>  Show this message and exit.                         │\n'
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '╭─ Commands ───────────────────────────────────────────────────────────────────╮\n'
     "│ lock     Resolve the project's dependencies, extras and groups into          │\n"

@@ -53,7 +53,7 @@ def profile_add(
     project: ProjectOpt = Path("."),
     quiet: QuietOpt = False,
 ) -> None:
-    """Create or update [tool.satlock.profiles.NAME], keeping the rest of pyproject.toml as it is."""
+    r"""Create or update \[tool.satlock.profiles.NAME], keeping the rest of pyproject.toml as it is."""
     out = Output(quiet)
 
     def work() -> None:
@@ -93,7 +93,7 @@ def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
 
 @profile_app.command("remove")
 def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
-    """Remove [tool.satlock.profiles.NAME]."""
+    r"""Remove \[tool.satlock.profiles.NAME]."""
     out = Output()
 
     def work() -> None:

@@ -31,6 +31,16 @@ LOCK_NAME = "pylock.toml"
 _PACKAGES = ("satlock", "satlock.profiles", "satlock.resolver", "satlock.buildenv", "satlock.cli")
 
 
+def packages_phrase(count: int) -> str:
+    """``1 package``, ``2 packages``: the count as the lock messages say it."""
+    return f"{count} package" if count == 1 else f"{count} packages"
+
+
+def up_to_date_message(lock_path: Path, packages: int) -> str:
+    """The one line both the full check and the remembered answer print, so the two cannot drift."""
+    return f"{lock_path} is up to date ({packages_phrase(packages)}); use --upgrade to look for newer versions"
+
+
 def cache_root(cache_dir: Path | None) -> Path:
     """The cache folder as ``satlock.cache.default_cache_dir`` finds it, without importing
     that module (and the standard modules it needs to write entries) on the fast path; a

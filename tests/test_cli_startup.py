@@ -71,6 +71,18 @@ def _entry(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.Completed
     return proc, json.loads(heavy) if heavy else []
 
 
+def test_version_is_the_same_from_the_console_script_and_typer_without_importing_typer(tmp_path: Path) -> None:
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    fast, heavy = _entry(["--version"], tmp_path)
+    code = "from satlock.cli.main import app; app(['--version'], prog_name='satlock')"
+    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env())
+    assert (fast.returncode, fast.stdout) == (0, f"satlock {version}\n")
+    assert (full.returncode, full.stdout) == (0, f"satlock {version}\n")
+    assert heavy == []
+
+
 def _words(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
@@ -135,6 +147,22 @@ def test_an_up_to_date_lock_is_answered_without_the_full_cli(locked_project: Pat
     assert (locked_project / "pylock.toml").read_bytes() == before
     quiet, heavy = _lock(locked_project, "-q", cache=cache)
     assert (quiet.returncode, quiet.stderr, heavy) == (0, "", [])
+
+
+def test_a_one_package_lock_says_package_not_packages_on_both_paths(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["alpha"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    cache = tmp_path / "cache"
+    first, _ = _lock(proj, cache=cache)
+    assert first.returncode == 0 and "Locked 1 package in" in first.stderr, first.stderr
+    remembered, _ = _lock(proj, cache=cache)
+    checked, _ = _lock(proj, "--no-cache", cache=cache)
+    assert "(1 package);" in remembered.stderr
+    assert remembered.stderr == checked.stderr
 
 
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:

@@ -291,3 +291,11 @@ def test_profile_for_a_package_the_project_does_not_use_is_written_with_a_warnin
     assert result.exit_code == 0, result.output
     assert "warning: seedpgk is neither a dependency of the project nor in the lock" in result.output
     assert "seedpgk" in tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
+
+
+def test_profile_help_names_the_table_it_edits() -> None:
+    """Rich markup must not swallow ``[tool.satlock.profiles.NAME]`` from the help."""
+    for args in (["profile", "--help"], ["profile", "add", "--help"], ["profile", "remove", "--help"]):
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "[tool.satlock.profiles.NAME]" in result.output, result.output
