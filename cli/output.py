@@ -2,50 +2,70 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterator
-
-from rich.console import Console
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from satlock.errors import SatlockError
 from satlock.http import redact
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 @dataclass
 class Output:
+    """Lines for people on stderr: styled by rich on a terminal (or with ``FORCE_COLOR``),
+    written as they are otherwise, so a piped or scripted run never imports rich (a tenth
+    of a warm lock's start-up) and never sees rich's emoji codes or wrapping applied."""
+
     quiet: bool = False
     verbose: bool = False
+    _console: Console | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+    def _styled(self) -> Console | None:
+        if self._console is None and (sys.stderr.isatty() or os.environ.get("FORCE_COLOR")):
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """One line as it is; every caller has redacted it already."""
+        console = self._styled()
+        if console is None:
+            sys.stderr.write(text + "\n")
+        else:
+            console.print(text, markup=False, style=style)
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(redact(message), markup=False)
+            self.line(redact(message))
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            self.err.print(redact(message), markup=False, style="dim")
+            self.line(redact(message), style="dim")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"warning: {redact(message)}", markup=False, style="yellow")
+        self.line(f"warning: {redact(message)}", style="yellow")
 
     def error(self, error: SatlockError) -> None:
         # Every message passes the one redaction: a URL with credentials may reach any of them.
-        self.err.print(f"error: {redact(error.message)}", markup=False, style="bold red")
+        self.line(f"error: {redact(error.message)}", style="bold red")
         if error.hint:
-            self.err.print(f"hint: {redact(error.hint)}", markup=False)
+            self.line(f"hint: {redact(error.hint)}")
 
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
         """A spinner line on terminals; yields a function that changes its text."""
-        if self.quiet or not sys.stderr.isatty():
+        console = None if self.quiet or not sys.stderr.isatty() else self._styled()
+        if console is None:
             yield lambda _text: None
             return
-        with self.err.status(message) as live:
+        with console.status(message) as live:
             yield lambda text: live.update(text)
 
 
@@ -66,6 +86,6 @@ def exit_code(out: Output, fn: Callable[[], None], interrupted: str = "interrupt
         out.error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        out.err.print(interrupted, markup=False)
+        out.line(interrupted)
         return 130
     return 0

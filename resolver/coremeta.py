@@ -22,7 +22,7 @@ MAX_MEMBER_BYTES = 64 << 20
 
 def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     """Name, version and dependencies from a METADATA/PKG-INFO file; corrupt input is a MetadataError."""
-    raw, _unparsed = parse_email(data)
+    raw, _unparsed = parse_email(_header_block(data))
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
         raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
@@ -37,6 +37,20 @@ def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     # older metadata may declare extras only in Requires-Dist markers, so there we cannot tell.
     declared = "provides_extra" in raw or _metadata_version(raw) >= Version("2.1")
     return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
+
+
+def _header_block(data: bytes) -> bytes:
+    """The header fields of a metadata file, without the body after its first blank line.
+
+    The body is the long description (most of a wheel's METADATA: a whole README), where
+    nothing the solver reads can be, and the email parser's line-by-line pass over it was
+    most of reading the file. Cut only at a plain ``\\n\\n``: a file with a ``\\r`` in its
+    headers (CRLF or old Mac line ends) is parsed whole, as before.
+    """
+    end = data.find(b"\n\n")
+    if end < 0 or b"\r" in data[:end]:
+        return data
+    return data[:end + 1]
 
 
 def _metadata_version(raw: Mapping[str, Any]) -> Version:

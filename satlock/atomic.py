@@ -7,7 +7,6 @@ temporary file in the same folder, then rename it over the target (atomic on POS
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 
@@ -21,7 +20,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, private: boo
     path = Path(path)
     # The kernel applies the umask to a new file's mode itself, so nothing here changes
     # the process umask (which other threads may be creating files under).
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
