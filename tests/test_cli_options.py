@@ -165,3 +165,22 @@ def test_a_shell_completion_request_is_left_to_typer(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert not (tmp_path / "pylock.toml").exists()
     assert "error:" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["lock"], ["lock", "--refresh"], ["sync", "-q"]])
+def test_a_cache_folder_that_cannot_be_written_is_one_error_line_with_or_without_typer(tmp_path: Path,
+                                                                                      command: list[str]) -> None:
+    from indexbuilder import build_index, make_wheel, project_toml
+
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "wheels", "alpha", "1.0")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["alpha"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("")
+    script, typer_only = _both_ways([*command, "--cache-dir", str(not_a_folder)], proj)
+    assert script == typer_only
+    code, _, err = script
+    assert code != 0 and err.startswith(f"error: cannot write to the cache folder {not_a_folder}"), err
+    assert len(err.strip().splitlines()) == 2 and "hint:" in err and "Traceback" not in err
+    assert not (proj / "pylock.toml").exists()
