@@ -49,15 +49,14 @@ def parse_plain_lock(args: list[str]) -> PlainLock | None:
 
 
 def _environment_is_plain() -> bool:
-    """No index setting in the environment (the full CLI re-resolves then), and a timeout it accepts."""
+    """No index setting in the environment (the full CLI re-resolves then), and a timeout
+    spelled as cli/options.py reads it the way typer does (``float()`` also takes spellings
+    typer refuses, such as Arabic-Indic digits)."""
+    from satlock.cli.options import LOCK_OPTIONS, parse
+
     if any(name in os.environ for name in _INDEX_ENV):
         return False
-    timeout = os.environ.get("SATLOCK_HTTP_TIMEOUT")
-    try:
-        float(timeout or 0)
-    except ValueError:
-        return False
-    return True
+    return parse(LOCK_OPTIONS, [], {"SATLOCK_HTTP_TIMEOUT": os.environ.get("SATLOCK_HTTP_TIMEOUT", "")}) is not None
 
 
 def lock_if_current(args: list[str]) -> bool:
