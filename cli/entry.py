@@ -17,7 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 # ``lock`` options the remembered answer covers: the project and target are part of its key,
 # the rest cannot change whether a lock is kept. Any other option goes through the full check.
@@ -86,11 +86,16 @@ def _run_fast(name: str, values: dict[str, Any]) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
-        # Nothing more can be said; keep the interpreter's final flush from raising again.
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-        sys.exit(1)
+        _end_on_closed_pipe()
     if code:
         sys.exit(code)
+
+
+def _end_on_closed_pipe() -> NoReturn:
+    """Exit 1 without a word, as typer's standalone mode does when the reader of the output went away."""
+    # Nothing more can be said; keep the interpreter's final flush from raising again.
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    sys.exit(1)
 
 
 def main() -> None:
@@ -101,13 +106,17 @@ def main() -> None:
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
         # A shell-completion request (typer reads _<PROG>_COMPLETE): only typer answers it.
         args = []
-    if args == ["--help"]:
-        from satlock.cli.helptext import HELP
+    try:
+        if args == ["--help"]:
+            from satlock.cli.helptext import HELP
 
-        sys.stdout.write(HELP)
-        return
-    if args[:1] == ["lock"] and lock_if_current(args[1:]):
-        return
+            sys.stdout.write(HELP)
+            sys.stdout.flush()
+            return
+        if args[:1] == ["lock"] and lock_if_current(args[1:]):
+            return
+    except BrokenPipeError:
+        _end_on_closed_pipe()
     values = None
     if args[:1] == ["lock"] or args[:1] == ["sync"]:
         from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse

@@ -245,3 +245,16 @@ def test_a_timeout_in_the_environment_typer_refuses_is_refused_on_the_shortcut_t
                             SATLOCK_HTTP_TIMEOUT="\u0661\u0662")
     assert "typer" in heavy
     assert refused.returncode == 2 and "SATLOCK_HTTP_TIMEOUT" in refused.stderr
+
+
+def test_help_into_a_closed_pipe_ends_quietly_with_exit_1_as_typer_does(tmp_path: Path) -> None:
+    """``satlock --help | true``: typer exits 1 without a word; so must the stored help."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        code = "import sys; sys.argv = ['satlock', '--help']\nfrom satlock.cli.entry import main\nmain()\n"
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_clean_env(), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (1, "")
