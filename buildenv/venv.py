@@ -114,6 +114,9 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except FileNotFoundError:
         raise InstallError(f"interpreter {python} not found", hint="pass --python with the path of an existing interpreter") from None
+    except OSError as e:  # a folder, a file that is not a program
+        raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}",
+                           hint="pass --python with the path of an existing interpreter") from None
     except subprocess.CalledProcessError as e:
         raise InstallError(f"could not create a virtual environment at {root}: {e.stderr.strip()[-300:]}") from None
     return open_venv(root)

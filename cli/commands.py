@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from satlock.cli import uptodate
 from satlock.cli.options import INDEX_DESTS
 from satlock.cli.output import Output, exit_code
-from satlock.errors import ConfigError, LockError, SatlockError
+from satlock.errors import ConfigError, LockError, ProjectError, SatlockError
 
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
@@ -73,6 +73,16 @@ def call(command: Callable[..., int], values: dict[str, Any]) -> int:
     return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
 
 
+def project_folder(project: Path) -> Path:
+    """``--project`` made absolute with its links followed. A current folder deleted
+    meanwhile (another shell removed the project) or a symlink loop is one error line."""
+    try:
+        return project.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
+        raise ProjectError(f"cannot find the project folder {project}: {getattr(exc, 'strerror', None) or exc}",
+                           hint="run satlock in an existing project folder or pass --project DIR") from None
+
+
 def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | None, platform: str | None, upgrade: bool,
          upgrade_package: list[str] | None, quiet: bool, verbose: bool) -> int:
     """Resolve the project's dependencies, extras and groups into pylock.toml."""
@@ -85,7 +95,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
         from satlock.resolver.project import load_project
 
         start = time.perf_counter()
-        proj = load_project(project.resolve())
+        proj = load_project(project_folder(project))
         lock_path = proj.root / LOCK_NAME
         if check:
             reason = stale_reason(proj, read_lock(lock_path))
@@ -160,7 +170,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         if frozen and locked:
             raise ConfigError("--frozen and --locked cannot be used together", hint="--frozen installs the lock as it is; --locked checks it first")
         start = time.perf_counter()
-        proj = load_project(project.resolve())
+        proj = load_project(project_folder(project))
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
         cache = flags.cache()

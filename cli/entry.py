@@ -17,7 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 # ``lock`` options the remembered answer covers: the project and target are part of its key,
 # the rest cannot change whether a lock is kept. Any other option goes through the full check.
@@ -44,20 +44,23 @@ def parse_plain_lock(args: list[str]) -> PlainLock | None:
     values = parse(LOCK_OPTIONS, args, {})
     if values is None or any(values[o.dest] != o.default for o in LOCK_OPTIONS if o.dest not in _MEMO_DESTS):
         return None
-    return PlainLock(project=values["project"].resolve(), python_version=values["python_version"],
+    try:
+        project = values["project"].resolve()
+    except (OSError, RuntimeError):  # a deleted current folder, a symlink loop: the full CLI says so
+        return None
+    return PlainLock(project=project, python_version=values["python_version"],
                      platform=values["platform"], cache_dir=values["cache_dir"], quiet=values["quiet"])
 
 
 def _environment_is_plain() -> bool:
-    """No index setting in the environment (the full CLI re-resolves then), and a timeout it accepts."""
+    """No index setting in the environment (the full CLI re-resolves then), and a timeout
+    spelled as cli/options.py reads it the way typer does (``float()`` also takes spellings
+    typer refuses, such as Arabic-Indic digits)."""
+    from satlock.cli.options import LOCK_OPTIONS, parse
+
     if any(name in os.environ for name in _INDEX_ENV):
         return False
-    timeout = os.environ.get("SATLOCK_HTTP_TIMEOUT")
-    try:
-        float(timeout or 0)
-    except ValueError:
-        return False
-    return True
+    return parse(LOCK_OPTIONS, [], {"SATLOCK_HTTP_TIMEOUT": os.environ.get("SATLOCK_HTTP_TIMEOUT", "")}) is not None
 
 
 def lock_if_current(args: list[str]) -> bool:
@@ -87,11 +90,16 @@ def _run_fast(name: str, values: dict[str, Any]) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
-        # Nothing more can be said; keep the interpreter's final flush from raising again.
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-        sys.exit(1)
+        _end_on_closed_pipe()
     if code:
         sys.exit(code)
+
+
+def _end_on_closed_pipe() -> NoReturn:
+    """Exit 1 without a word, as typer's standalone mode does when the reader of the output went away."""
+    # Nothing more can be said; keep the interpreter's final flush from raising again.
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    sys.exit(1)
 
 
 def main() -> None:
@@ -102,18 +110,23 @@ def main() -> None:
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
         # A shell-completion request (typer reads _<PROG>_COMPLETE): only typer answers it.
         args = []
-    if args == ["--help"]:
-        from satlock.cli.helptext import HELP
+    try:
+        if args == ["--help"]:
+            from satlock.cli.helptext import HELP
 
-        sys.stdout.write(HELP)
-        return
-    if args == ["--version"]:
-        from satlock import __version__
+            sys.stdout.write(HELP)
+            sys.stdout.flush()
+            return
+        if args == ["--version"]:
+            from satlock import __version__
 
-        sys.stdout.write(f"satlock {__version__}\n")
-        return
-    if args[:1] == ["lock"] and lock_if_current(args[1:]):
-        return
+            sys.stdout.write(f"satlock {__version__}\n")
+            sys.stdout.flush()
+            return
+        if args[:1] == ["lock"] and lock_if_current(args[1:]):
+            return
+    except BrokenPipeError:
+        _end_on_closed_pipe()
     values = None
     if args[:1] == ["lock"] or args[:1] == ["sync"]:
         from satlock.cli.options import LOCK_OPTIONS, SYNC_OPTIONS, parse

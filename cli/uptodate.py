@@ -83,8 +83,10 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
         return None
     h = hashlib.sha256()
     for part in (BUCKET.encode(), _code_fingerprint(), sys.version.encode(), sys.platform.encode(),
-                 os.uname().machine.encode() if hasattr(os, "uname") else b"", str(python_version).encode(),
-                 str(platform).encode(), pyproject, lock):
+                 os.uname().machine.encode() if hasattr(os, "uname") else b"",
+                 # repr: no target (None) and a target spelled "None", which the full check
+                 # refuses, must be different keys.
+                 repr(python_version).encode(), repr(platform).encode(), pyproject, lock):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()

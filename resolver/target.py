@@ -85,6 +85,13 @@ def _manylinux_family(platform: str) -> list[str]:
 
 
 _MACHINES = {"win_amd64": "AMD64", "win_arm64": "ARM64", "win32": "x86"}
+# The wheel platform tags ``--platform`` takes. Every older glibc, musl or macOS version
+# than the one named becomes a tag too, so those numbers are kept to two digits: a typo
+# such as macosx_1100_0 would otherwise be enumerated until memory runs out.
+_PLATFORM_TAG = re.compile(r"(?:(?:manylinux|musllinux)_\d{1,2}_\d{1,2}|manylinux(?:1|2010|2014)|macosx_\d{1,2}_\d{1,2}|linux|win)"
+                           r"_[a-z0-9_]+|win32")
+# Every older minor version of the target Python becomes a tag too.
+_MAX_MINOR = 99
 
 
 def _markers_of_tag(platform: str) -> dict[str, str]:
@@ -109,6 +116,9 @@ def make_target(python_version: str | None = None, platform: str | None = None) 
         except ValueError:
             raise ConfigError(f"--python-version {python_version!r} is not a version", hint="use e.g. --python-version 3.12") from None
         release = list(v.release) + [0] * (3 - len(v.release))
+        if release[1] > _MAX_MINOR:
+            raise ConfigError(f"--python-version {python_version!r} is not a Python version",
+                              hint="use e.g. --python-version 3.12")
         env["python_version"] = f"{release[0]}.{release[1]}"
         env["python_full_version"] = ".".join(map(str, release[:3]))
         env["implementation_version"] = env["python_full_version"]
@@ -117,7 +127,7 @@ def make_target(python_version: str | None = None, platform: str | None = None) 
         if platform in _PLATFORMS:
             markers, platforms = _PLATFORMS[platform]
             env.update(markers)
-        elif platform.startswith(("manylinux", "musllinux", "macosx", "win", "linux")):
+        elif _PLATFORM_TAG.fullmatch(platform):
             platforms = [platform]
             env.update(_markers_of_tag(platform))
         else:

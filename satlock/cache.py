@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from satlock.atomic import write_atomic
-from satlock.errors import IndexFormatError
+from satlock.errors import ConfigError, IndexFormatError
 
 if TYPE_CHECKING:
     import filelock
@@ -127,15 +127,31 @@ class Cache:
     def write(self, bucket: str, key: str, data: bytes) -> Path:
         dest = self.path(bucket, key)
         if dest.parent not in self._folders:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder(dest.parent)
             self._folders.add(dest.parent)
         try:
-            write_atomic(dest, data, private=True)
-        except FileNotFoundError:
-            # The folder was discarded since (a corrupt entry dropped by another reader).
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(dest, data, private=True)
+            try:
+                write_atomic(dest, data, private=True)
+            except FileNotFoundError:
+                # The folder was discarded since (a corrupt entry dropped by another reader).
+                self._make_folder(dest.parent)
+                write_atomic(dest, data, private=True)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         return dest
+
+    def _make_folder(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> ConfigError:
+        """The error for a cache root that cannot be written (``--cache-dir`` naming a file, a
+        folder under /proc, a read-only disk): which folder, and how to choose another,
+        rather than a traceback from deep inside a lock or a sync."""
+        return ConfigError(f"cannot write to the cache folder {self.root}: {exc.strerror or exc}",
+                           hint=f"pass --cache-dir DIR or set {CACHE_ENV} to a folder you can write, or use --no-cache")
 
     def discard(self, bucket: str, key: str) -> None:
         """Drop an entry found corrupt, so the next reader fetches it again."""
@@ -151,15 +167,18 @@ class Cache:
 
         checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        self._make_folder(lock_dir)
         return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place."""
         checked_key(bucket, "tmp")
         parent = self.root / bucket
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+        self._make_folder(parent)
+        try:
+            return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 
     def build_dir(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
         """Make the folder entry ``key`` with ``fill`` in a private folder and rename it into

@@ -165,3 +165,47 @@ def test_a_shell_completion_request_is_left_to_typer(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert not (tmp_path / "pylock.toml").exists()
     assert "error:" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["lock"], ["lock", "--refresh"], ["sync", "-q"]])
+def test_a_cache_folder_that_cannot_be_written_is_one_error_line_with_or_without_typer(tmp_path: Path,
+                                                                                      command: list[str]) -> None:
+    from indexbuilder import build_index, make_wheel, project_toml
+
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "wheels", "alpha", "1.0")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["alpha"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("")
+    script, typer_only = _both_ways([*command, "--cache-dir", str(not_a_folder)], proj)
+    assert script == typer_only
+    code, _, err = script
+    assert code != 0 and err.startswith(f"error: cannot write to the cache folder {not_a_folder}"), err
+    assert len(err.strip().splitlines()) == 2 and "hint:" in err and "Traceback" not in err
+    assert not (proj / "pylock.toml").exists()
+
+
+@pytest.mark.parametrize("command", [["lock"], ["lock", "--offline", "-q"], ["sync", "--frozen"]])
+def test_a_project_path_that_is_a_symlink_loop_is_one_error_line_with_or_without_typer(tmp_path: Path,
+                                                                                      command: list[str]) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    script, typer_only = _both_ways([*command, "--project", "loop"], tmp_path)
+    assert script == typer_only
+    code, _, err = script
+    assert code == 1 and err.startswith("error: cannot find the project folder loop"), err
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("entry", ["satlock.cli.entry", "satlock.cli.main"])
+@pytest.mark.parametrize("command", [["lock"], ["sync"]])
+def test_a_current_folder_deleted_meanwhile_is_one_error_line(tmp_path: Path, entry: str, command: list[str]) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); sys.argv = ['satlock', *{command!r}]\n"
+            f"from {entry} import main\nmain()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}
+    env.update(COLUMNS="100", SATLOCK_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot find the project folder ."), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 2

@@ -250,3 +250,39 @@ def test_a_damaged_record_is_no_answer(tmp_path: Path) -> None:
 if __name__ == "__main__":
     lines = "".join(f"    {line!r}\n" for line in typer_help().splitlines(keepends=True))
     (REPO / "cli" / "helptext.py").write_text(_GENERATED.format(lines=lines))
+
+
+@pytest.mark.parametrize("flag", ["--platform", "--python-version"])
+def test_a_target_spelled_none_is_never_taken_for_no_target(locked_project: Path, tmp_path: Path, flag: str) -> None:
+    """The remembered answer for a plain lock must not answer ``--platform None``, which the
+    full check rejects as an unknown platform."""
+    cache = tmp_path / "cache"
+    assert _lock(locked_project, cache=cache)[0].returncode == 0
+    assert _lock(locked_project, cache=cache)[1] == []  # recorded: the plain lock takes the shortcut
+    odd, heavy = _lock(locked_project, flag, "None", cache=cache)
+    assert "pydantic" in heavy
+    assert odd.returncode == 1 and odd.stderr.startswith(f"error: {flag} 'None' is not"), odd.stderr
+
+
+def test_a_timeout_in_the_environment_typer_refuses_is_refused_on_the_shortcut_too(locked_project: Path,
+                                                                                  tmp_path: Path) -> None:
+    """``float()`` reads Arabic-Indic digits; typer does not, and says so (exit 2)."""
+    cache = tmp_path / "cache"
+    assert _lock(locked_project, cache=cache)[0].returncode == 0
+    refused, heavy = _entry(["lock", "--project", str(locked_project)], tmp_path, SATLOCK_CACHE_DIR=str(cache),
+                            SATLOCK_HTTP_TIMEOUT="\u0661\u0662")
+    assert "typer" in heavy
+    assert refused.returncode == 2 and "SATLOCK_HTTP_TIMEOUT" in refused.stderr
+
+
+def test_help_into_a_closed_pipe_ends_quietly_with_exit_1_as_typer_does(tmp_path: Path) -> None:
+    """``satlock --help | true``: typer exits 1 without a word; so must the stored help."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        code = "import sys; sys.argv = ['satlock', '--help']\nfrom satlock.cli.entry import main\nmain()\n"
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_clean_env(), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (1, "")

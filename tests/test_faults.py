@@ -149,6 +149,20 @@ BAD_INPUTS = {
     "unknown-tool-satlock-key": BadInput(project_toml(["aaa"]) + "\n[tool.satlock]\nindex-ulr = 'x'\n", ["lock"],
                                          ["pyproject.toml", "unknown key 'index-ulr'"]),
     "python-version-not-a-version": BadInput(project_toml(["aaa"]), ["lock", "--python-version", "abc"], ["--python-version", "abc"]),
+    # Every older minor version becomes a tag: an absurd one must be refused, not enumerated.
+    "python-version-minor-out-of-range": BadInput(project_toml(["aaa"]), ["lock", "--python-version", "3.5000"],
+                                                  ["--python-version", "3.5000"]),
+    "platform-tag-with-a-word-for-a-number": BadInput(project_toml(["aaa"]), ["lock", "--platform", "manylinux_2_x_x86_64"],
+                                                      ["--platform", "manylinux_2_x_x86_64"]),
+    "platform-tag-without-architecture": BadInput(project_toml(["aaa"]), ["lock", "--platform", "manylinux_2_17"],
+                                                  ["--platform", "manylinux_2_17"]),
+    "platform-tag-glibc-out-of-range": BadInput(project_toml(["aaa"]), ["lock", "--platform", "manylinux_2_5000_x86_64"],
+                                                ["--platform", "manylinux_2_5000_x86_64"]),
+    "platform-tag-macos-out-of-range": BadInput(project_toml(["aaa"]), ["lock", "--platform", "macosx_5000_0_arm64"],
+                                                ["--platform", "macosx_5000_0_arm64"]),
+    "platform-tag-macos-words": BadInput(project_toml(["aaa"]), ["lock", "--platform", "macosx_a_b_arm64"],
+                                         ["--platform", "macosx_a_b_arm64"]),
+    "python-that-is-a-folder": BadInput(project_toml(["aaa"]), ["sync", "--python", "/"], ["interpreter /", "cannot be run"]),
 }
 
 
