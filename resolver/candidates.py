@@ -99,13 +99,21 @@ def check_rows(rows: list[tuple]) -> None:
         return
     if not all_safe_names([row[0] for row in rows]):
         raise ValueError("invalid file name in cached rows")
-    digests = [hashes["sha256"] for hashes in (row[2] for row in rows) if "sha256" in hashes]
-    joined = "".join(digests)
-    if len(joined) != 64 * len(digests) or not _SHA256_RUN.fullmatch(joined):
+    if not all_sha256([hashes["sha256"] for hashes in (row[2] for row in rows) if "sha256" in hashes]):
         raise ValueError("invalid sha256 in cached rows")
 
 
-_SHA256_RUN = re.compile(r"[0-9a-f]*")
+def all_sha256(digests: list[str]) -> bool:
+    """``is_sha256`` of every digest, by one match over them all joined with newlines
+    (pages and cached listings hold thousands). The match alone would take one digest
+    of 63 digits beside one of 65: the length says each line is one whole digest."""
+    if not digests:
+        return True
+    lines = "\n".join(digests)
+    return len(lines) == 65 * len(digests) - 1 and _SHA256_LINES.fullmatch(lines) is not None
+
+
+_SHA256_LINES = re.compile(r"[0-9a-f]{64}(?:\n[0-9a-f]{64})*")
 
 
 def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:

@@ -17,7 +17,7 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import DistFile, all_safe_names, is_dist_filename
+from satlock.resolver.candidates import DistFile, all_safe_names, all_sha256, is_dist_filename
 from satlock.resolver.pages import _TOML_INT_LIMIT, _check_api_version, _is_timestamp, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]
@@ -61,8 +61,11 @@ def common_json_files(resp: Response, index: str | None) -> list[DistFile] | Non
     the caller to the careful per-file pass, so the error a bad page gives (the first bad
     field, in page order) stays the same.
     """
+    body = resp.body
+    if not body.isascii() and not _is_utf8(body):
+        return None  # msgspec does not check the bytes of fields it skips; the careful pass refuses them
     try:
-        page = _DECODE_PAGE(resp.body)
+        page = _DECODE_PAGE(body)
     except (msgspec.DecodeError, RecursionError):
         return None
     _check_api_version(resp, page.meta.api_version)
@@ -94,7 +97,7 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         else:
             hashes = _page_hashes(resp, "hashes", hashes, filename)
         upload = entry.upload_time
-        if upload:
+        if upload is not None:
             uploads.append(upload)
         value = entry.core_metadata
         if value is unset:
@@ -112,15 +115,29 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         out.append(make(filename, url if url.startswith(_ABSOLUTE) else urljoin(base, url), hashes,
                         entry.requires_python or None, (yanked if isinstance(yanked, str) else "") if yanked else None,
                         entry.size, upload or None, metadata, index))
-    joined = "".join(digests)
-    if len(joined) != 64 * len(digests) or not _HEX_DIGITS.fullmatch(joined):
+    if not all_sha256(digests):
         return None
-    if uploads and not _COMMON_TIMES.fullmatch("\n".join(uploads) + "\n") and not all(map(_is_timestamp, uploads)):
+    if uploads and not _common_times(uploads) and not all(map(_is_timestamp, uploads)):
         return None
     return out
 
 
-_HEX_DIGITS = re.compile(r"[0-9a-f]*")
+def _is_utf8(body: bytes) -> bool:
+    """Whether ``json.loads``, which the careful pass uses, decodes ``body`` as UTF-8."""
+    try:
+        body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _common_times(uploads: list[str]) -> bool:
+    """Every upload time in the common form, by one match over them all, one a line (the
+    count of lines says no time holds a line break, which would make it two)."""
+    lines = "\n".join(uploads) + "\n"
+    return lines.count("\n") == len(uploads) and _COMMON_TIMES.fullmatch(lines) is not None
+
+
 _ABSOLUTE = ("https://", "http://")
 # Upload times in the form indexes give them, each one ``datetime.fromisoformat`` takes (a
 # day that only some months or years have, such as 02-29, is left to it).

@@ -124,7 +124,7 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
         return fast
     # The careful pass: the first bad field, in page order, is named in the error.
     try:
-        data = json.loads(resp.body)
+        data = json.loads(resp.body, parse_int=_json_int)
     except ValueError as exc:
         raise _not_simple(resp, f"invalid JSON ({exc})") from None
     except RecursionError:
@@ -144,6 +144,18 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
         if file is not None:
             out.append(file)
     return out
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as ``json.loads`` reads it, except one too long for Python's ``int``
+    conversion (4300 digits), read as the float it rounds to (an infinity): the JSON is
+    valid, and the bulk pass takes a page with such a number in a field it skips. No
+    field of a page takes a number that large, so it is still refused where it matters."""
+    return int(text) if len(text) <= _INT_DIGITS else float(text)
+
+
+# Below Python's default limit on the digits ``int(str)`` converts (``sys.get_int_max_str_digits``).
+_INT_DIGITS = 4000
 
 
 def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | None:

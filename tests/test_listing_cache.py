@@ -68,6 +68,14 @@ def test_a_bad_row_makes_the_entry_a_miss_and_drops_it(tmp_path, bad):
     assert not Path(tmp_path, CANDIDATES, "k").exists()
 
 
+def test_sha256_digests_whose_lengths_only_add_up_are_a_miss(tmp_path):
+    cache = Cache(tmp_path)
+    rows = [_file("foo-1.0-py3-none-any.whl", hashes={"sha256": "a" * 63}).to_row(),
+            _file("foo-1.0.tar.gz", hashes={"sha256": "a" * 65}).to_row()]
+    cache.write_sealed(CANDIDATES, "k", marshal.dumps(([("1.0", rows)], [])))
+    assert read_cached(cache, "k", "foo") is None
+
+
 def test_a_version_not_in_normal_form_makes_the_entry_a_miss(tmp_path):
     cache = Cache(tmp_path)
     cache.write_sealed(CANDIDATES, "k", marshal.dumps(([("1.00", [_file("foo-1.0.tar.gz").to_row()])], [])))
