@@ -11,7 +11,8 @@ import pytest
 from satlock.errors import IndexFormatError
 from satlock.http import Response
 from satlock.resolver.index import parse_project_page
-from satlock.resolver.pagejson import _COMMON_TIMES, common_json_files
+from satlock.resolver.candidates import _COMMON_TIMES
+from satlock.resolver.pagejson import common_json_files
 from satlock.resolver.pages import _json_file
 
 SHA = "ab" * 32
