@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NetworkError, UnsafeArchiveError
+from satlock.errors import ZIPFILE_REFUSALS, MetadataError, NetworkError, UnsafeArchiveError
 from satlock.http import HttpClient, Response, redact, url_to_path
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import strip_fragment, verify
@@ -251,9 +251,7 @@ def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
             return data
     except FileNotFoundError:
         raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, UnicodeDecodeError) as exc:
-        # RuntimeError: an encrypted member; NotImplementedError (a subclass): an unknown compression;
-        # UnicodeDecodeError: a member name flagged UTF-8 that is not.
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, *ZIPFILE_REFUSALS) as exc:
         raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
                             hint="remove the broken file, or report it to the index") from None
 
