@@ -162,6 +162,9 @@ def _central_directory(reader: _RangeReader) -> list[_Member]:
                 location -= 76
     if cd_offset + cd_size != location:
         raise zipfile.BadZipFile("the central directory is not just before the end record")
+    if cd_size > _MAX_CENTRAL_DIRECTORY:
+        raise zipfile.BadZipFile(f"a central directory of {cd_size} bytes; refusing to read more than "
+                                 f"{_MAX_CENTRAL_DIRECTORY >> 20} MiB of it into memory")
     cd = reader.read(cd_offset, cd_size)
     members, pos = [], 0
     while pos < cd_size:
@@ -188,6 +191,10 @@ def _member_name(raw: bytes, flags: int) -> str:
         raise zipfile.BadZipFile(f"member name {raw!r:.80} is flagged UTF-8 but is not") from None
 
 
+# The largest central directory read by range requests: it is held in memory, and the file
+# size it may be as large as is the server's to claim. Real wheels with tens of thousands of
+# members have a few MiB.
+_MAX_CENTRAL_DIRECTORY = 64 << 20
 # A central directory entry's fixed part: flags, method, CRC, sizes, name/extra/comment lengths, header offset.
 _CD_ENTRY = struct.Struct("<8xHH4xLLLHHH8xL")
 

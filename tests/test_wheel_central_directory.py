@@ -188,3 +188,27 @@ def test_a_member_name_flagged_utf8_that_is_not_is_one_error_from_the_whole_file
     cd = _central(b"pkg/\xff.py", b"", 0, flags=0x800) + _central(NAME, META, len(odd))
     data = odd + _local(NAME, META) + cd + _eocd(2, len(cd), len(odd) + len(body))
     assert _whole_file(data, tmp_path) is None
+
+
+def test_a_central_directory_claimed_larger_than_any_wheel_has_is_refused_unasked():
+    """The end record says where the directory is and how big: a hostile server, free to
+    claim a file of any size, would have the whole of it read into memory in one range."""
+    claimed = 3 << 30
+    tail = _eocd(1, claimed - 22, 0)
+    asked: list[int] = []
+
+    class Huge:
+        def get(self, url: str, headers: dict | None = None, **_: object) -> Response:
+            first, last = (headers or {})["Range"].removeprefix("bytes=").split("-")
+            start, end = (claimed - int(last), claimed - 1) if not first else (int(first), int(last))
+            asked.append(end - start + 1)
+            # Zeros, then the end record; a range too large to make in memory is answered short.
+            at = claimed - len(tail)
+            body = b"" if end - start >= 1 << 20 else (bytes(max(0, min(end + 1, at) - start))
+                                                     + tail[max(0, start - at): max(0, end + 1 - at)])
+            return Response(url, 206, {"content-range": f"bytes {start}-{end}/{claimed}"}, body)
+
+    file = DistFile("pkg-1.0-py3-none-any.whl", "https://files.example/pkg-1.0-py3-none-any.whl")
+    with pytest.raises(MetadataError, match="is not a valid wheel"):
+        fetch_metadata(Huge(), file, lambda f: pytest.fail("no whole download expected"))  # type: ignore[arg-type]
+    assert max(asked) <= 1 << 20, asked
