@@ -25,7 +25,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from satlock.errors import BuildError, UnsafeArchiveError
+from satlock.errors import ZIPFILE_REFUSALS, BuildError, UnsafeArchiveError
 
 # What an archive may unpack to: this many times its own size, but never less than the
 # floor (small archives of text legitimately compress well) nor more than the cap. Real
@@ -212,7 +212,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
                 mode = info.external_attr >> 16
                 if mode and stat.S_ISREG(mode) and mode & 0o111:
                     os.chmod(extracted, 0o755)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, *ZIPFILE_REFUSALS) as e:
         raise BuildError(f"cannot unpack {archive}: {e}", hint="the file is corrupt or not a zip archive; delete it from the cache and retry") from None
 
 

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
-from satlock.errors import BuildError, ProjectError
+from satlock.errors import ZIPFILE_REFUSALS, BuildError, ProjectError
 
 LEGACY_REQUIRES = ["setuptools>=40.8.0"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -266,6 +266,6 @@ def _extract_dist_info(wheel: Path, dest: Path, package: str) -> Path:
                 target = dest.joinpath(*parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(zf.read(n))
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, *ZIPFILE_REFUSALS) as e:
         raise BuildError(f"the wheel built for {package} ({wheel.name}) is not a valid zip file: {e}") from None
     return dest / info

@@ -17,7 +17,7 @@ from installer.sources import WheelFile
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.wheelcheck import is_executable
 from satlock.cache import Cache, file_sha256
-from satlock.errors import InstallError
+from satlock.errors import ZIPFILE_REFUSALS, InstallError
 
 UNPACKED_BUCKET = "unpacked-v1"
 
@@ -38,7 +38,7 @@ def unzip_wheel(wheel: Path, dest: Path) -> None:
                     shutil.copyfileobj(src, out)
                 # Exactly the wheel's mode, whatever the umask: installs hold the cache's files to it.
                 target.chmod(0o755 if is_executable(info) else 0o644)
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, *ZIPFILE_REFUSALS) as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     except InstallerError as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="report it to the package's maintainers") from None

@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.venv import Venv
-from satlock.errors import InstallError
+from satlock.errors import ZIPFILE_REFUSALS, InstallError
 
 if TYPE_CHECKING:
     from satlock.buildenv.installed import InstalledDist
@@ -136,7 +136,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             dist_info = infos[0]
             files = {n: _read_member(zf, wheel, by_name[f"{dist_info}/{n}"])
                      for n in ("METADATA", "WHEEL", "RECORD", "entry_points.txt") if f"{dist_info}/{n}" in by_name}
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, *ZIPFILE_REFUSALS) as e:
         raise _refuse(wheel, f"is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     for required in ("METADATA", "WHEEL", "RECORD"):
         if required not in files:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Mapping
 
 from packaging.specifiers import SpecifierSet
@@ -93,19 +94,86 @@ def all_safe_names(names: list[str]) -> bool:
 
 
 def check_rows(rows: list[tuple]) -> None:
-    """``from_row``'s checks over a cached listing's rows at once; ``ValueError`` (or
-    ``TypeError``, ``IndexError``) for a row no page parse could have made."""
+    """``ValueError`` (or ``TypeError``) for cached listing rows that no page parse could
+    have made: each field of the type and grammar the page parsers give it (links are
+    the caller's to check: which may be linked depends on the index and the settings).
+
+    A listing holds thousands of rows: the fields are checked column by column, each by a
+    few scans of them all (a join raises ``TypeError`` for a value that is not a string).
+    """
     if not rows:
         return
-    if not all_safe_names([row[0] for row in rows]):
+    if {type(row) for row in rows} != {tuple} or {len(row) for row in rows} != {9}:
+        raise ValueError("cached rows of the wrong shape")
+    names, urls, hashes, pythons, yanks, sizes, uploads, metadata, indexes = zip(*rows)
+    if not all_safe_names(list(names)):
         raise ValueError("invalid file name in cached rows")
-    digests = [hashes["sha256"] for hashes in (row[2] for row in rows) if "sha256" in hashes]
-    joined = "".join(digests)
-    if len(joined) != 64 * len(digests) or not _SHA256_RUN.fullmatch(joined):
+    if ({type(url) for url in urls} != {str}
+            or not {type(value) for column in (pythons, yanks, uploads, indexes) for value in column} <= _TEXT):
+        raise ValueError("invalid text field in cached rows")
+    counts = [size for size in sizes if size is not None]
+    if not {type(size) for size in counts} <= {int} or counts and not (min(counts) >= 0 and max(counts) < TOML_INT_LIMIT):
+        raise ValueError("invalid size in cached rows")
+    if not all_timestamps([upload for upload in uploads if upload is not None]):
+        raise ValueError("invalid upload time in cached rows")
+    tables = [*hashes, *[table for table in metadata if table is not None]]
+    if {type(table) for table in tables} != {dict}:
+        raise ValueError("invalid hashes in cached rows")
+    if not all_sha256([table["sha256"] for table in tables if "sha256" in table]):
         raise ValueError("invalid sha256 in cached rows")
+    if set().union(*tables) - {"sha256"}:  # rare: other algorithms, each checked as a page's are
+        for alg, value in (item for table in tables for item in table.items() if item[0] != "sha256"):
+            try:
+                if checked_hash(alg, value, "cached rows") != (alg, value):
+                    raise ValueError("hash in cached rows not as a page parse writes it")
+            except IndexFormatError:
+                raise ValueError("invalid hash in cached rows") from None
 
 
-_SHA256_RUN = re.compile(r"[0-9a-f]*")
+_TEXT = {str, type(None)}
+# TOML integers are signed 64-bit: no larger size comes from a page.
+TOML_INT_LIMIT = 2**63
+
+
+def all_sha256(digests: list[str]) -> bool:
+    """``is_sha256`` of every digest, by one match over them all joined with newlines
+    (pages and cached listings hold thousands). The match alone would take one digest
+    of 63 digits beside one of 65: the length says each line is one whole digest."""
+    if not digests:
+        return True
+    lines = "\n".join(digests)
+    return len(lines) == 65 * len(digests) - 1 and _SHA256_LINES.fullmatch(lines) is not None
+
+
+_SHA256_LINES = re.compile(r"[0-9a-f]{64}(?:\n[0-9a-f]{64})*")
+
+
+def is_timestamp(value: object) -> bool:
+    """An ISO 8601 time as the lock writer will parse it (``datetime.fromisoformat``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def all_timestamps(texts: list[str]) -> bool:
+    """``is_timestamp`` of every text: one match over them all for the form indexes give
+    (one a line; the count of lines says no text holds a line break, which would make it
+    two), and one at a time for any other."""
+    lines = "\n".join(texts) + "\n"
+    if lines.count("\n") == len(texts) and _COMMON_TIMES.fullmatch(lines) is not None:
+        return True
+    return all(map(is_timestamp, texts))
+
+
+# Upload times in the form indexes give them, each one ``datetime.fromisoformat`` takes (a
+# day that only some months or years have, such as 02-29, is left to it).
+_COMMON_TIMES = re.compile(
+    r"(?:(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z\n)*")
 
 
 def filename_from_url(url: str, where: str | None = None, *, dist: bool = True) -> str:

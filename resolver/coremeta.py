@@ -13,7 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError
+from satlock.errors import ZIPFILE_REFUSALS, MetadataError
 from satlock.resolver.provider import Dependencies
 
 # The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
@@ -107,6 +107,6 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
                         found[rest] = f.read(MAX_MEMBER_BYTES)
                 if len(found) == len(wanted):
                     break
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, *ZIPFILE_REFUSALS):
         raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
     return found

@@ -31,11 +31,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import Cache, digest, file_sha256
 from satlock.errors import ConfigError, IndexFormatError, MetadataError, NetworkError
-from satlock.http import HttpClient, Response, redact, strip_credentials, url_to_path
+from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import download, file_key
 from satlock.resolver.pagecache import PAGES, Page, PageEntry, validators
-from satlock.resolver.pages import ACCEPT, parse_project_page
+from satlock.resolver.pages import ACCEPT, link_refusal, parse_project_page
 from satlock.resolver.wheelmetadata import MAX_METADATA_BYTES, check_metadata, fetch_metadata, valid_metadata
 
 # ACCEPT, PAGES, MAX_METADATA_BYTES and parse_project_page are imported from here by callers and tests.
@@ -174,13 +174,36 @@ class IndexClient:
             self._parsed[(public, page.sha256, resp.url)] = files
         return files
 
+    def may_link(self, files: list[DistFile]) -> bool:
+        """Whether ``files`` (a cached listing's) link only what this client's pages and
+        find-links folders could have given: each names one of our indexes and its links
+        pass the rule for that index's pages with this run's insecure hosts; a find-links
+        file is one in our folders. A cache entry is untrusted: a link changed there would
+        otherwise be fetched, or read from this machine, as if a page had given it."""
+        by_index: dict[str | None, list[str]] = {}
+        for f in files:
+            by_index.setdefault(f.index, []).append(f.url)
+        ours = {strip_credentials(index) for index in self.indexes}
+        for index, urls in by_index.items():
+            if index is None:
+                local = {p.as_uri() for folder in self.find_links for p in self._folder_listing(folder)}
+                if not local.issuperset(urls):
+                    return False
+            elif index not in ours or link_refusal(urls, local=urlsplit(index).scheme == "file",
+                                                   allow_insecure_hosts=self.http.allow_insecure_hosts) is not None:
+                return False
+        return True
+
     def _read_page(self, key: str) -> PageEntry | None:
         raw = self.cache.read(PAGES, key)
         if raw is None:
             return None
         entry = PageEntry.decode(raw)
-        if entry is None:
+        # Only remote pages are cached: one whose URL is not where a fetch could have ended
+        # (a file:// URL would let its page link files on this machine) was changed on disk.
+        if entry is None or remote_link_refusal(entry.response.url, self.http.allow_insecure_hosts) is not None:
             self.cache.discard(PAGES, key)
+            return None
         return entry
 
     def _write_page(self, key: str, page: Page) -> None:

@@ -191,7 +191,7 @@ class IndexProvider:
         """Candidates from the index, cached on disk under the page's fingerprint and the target."""
         pinned = sorted(self.pins.get(name, set()))
         key = digest(self.client.page_fingerprint(name), self.target.fingerprint, *pinned)
-        cached = read_cached(self.client.cache, key, name)
+        cached = read_cached(self.client.cache, key, name, self.client.may_link)
         if cached is not None:
             return cached
         listing = candidates_from_files(name, self.client.project_files(name), self.target, self.pins.get(name, set()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import marshal
 import re
-from typing import Collection, Iterable
+from typing import Callable, Collection, Iterable
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -117,8 +117,14 @@ def wheel_for_another_target(c: Candidate, files: Iterable[DistFile]) -> DistFil
     return min(wheels, key=lambda f: (f.metadata is None, "-none-any" not in f.filename, f.filename), default=None)
 
 
-def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList | None:
-    """The candidate list stored under ``key``; a broken entry is dropped and read as a miss."""
+def read_cached(cache: Cache, key: str, name: NormalizedName,
+                may_link: Callable[[list[DistFile]], bool]) -> CandidateList | None:
+    """The candidate list stored under ``key``; a broken entry is dropped and read as a miss.
+
+    The entry is untrusted: each row must be one a page parse could have made
+    (``check_rows``), and ``may_link`` says whether the files' links are ones this run's
+    pages and find-links folders could have given.
+    """
     raw = cache.read_sealed(CANDIDATES, key)
     if raw is None:
         return None
@@ -127,9 +133,14 @@ def read_cached(cache: Cache, key: str, name: NormalizedName) -> CandidateList |
         # ``DistFile.from_row``'s checks, done over all the rows at once: a listing holds thousands.
         check_rows([row for _, rows in versions for row in rows])
         make = DistFile.of_fields
-        return CandidateList([Candidate.listed(name, _stored_version(v), v, tuple([make(*row) for row in rows]))
-                              for v, rows in versions],
-                             [Exclusion(v, reason) for v, reason in excluded])
+        listing = CandidateList([Candidate.listed(name, _stored_version(v), v, tuple([make(*row) for row in rows]))
+                                 for v, rows in versions],
+                                [Exclusion(v, reason) for v, reason in excluded])
+        if {type(text) for exclusion in listing.excluded for text in (exclusion.version, exclusion.reason)} - {str}:
+            raise ValueError("cached exclusion that is not text")
+        if not may_link([f for c in listing.candidates for f in c.files]):
+            raise ValueError("cached link this run may not fetch")
+        return listing
     except (EOFError, ValueError, TypeError, IndexError, InvalidVersion):
         cache.discard(CANDIDATES, key)
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -54,24 +55,36 @@ class PageEntry:
         return time.time() - self.fetched_at < _max_age(self.response.header("cache-control"))
 
     def encode(self) -> bytes:
-        keep = {k: v for k, v in self.response.headers.items()
-                if k in ("content-type", "etag", "last-modified", "cache-control")}
+        keep = {k: v for k, v in self.response.headers.items() if k in _KEPT}
         head = {"url": self.response.url, "status": self.response.status, "headers": keep,
                 "fetched_at": self.fetched_at, "sha256": self.sha256}
         return b"".join((json.dumps(head).encode(), b"\n", self.response.body))
 
     @classmethod
     def decode(cls, raw: bytes) -> PageEntry | None:
+        """The entry ``encode`` wrote; ``None`` for anything else. The cache is untrusted: a
+        header of another shape (a value of another type, a status never written, a
+        header not kept) or a body that does not match its sha256 is a miss, not a crash."""
         head_raw, sep, body = raw.partition(b"\n")
-        sha256 = hashlib.sha256(body).hexdigest()
         try:
             head = json.loads(head_raw)
-            ok = sep and head["sha256"] == sha256
-            resp = Response(url=str(head["url"]), status=int(head["status"]), headers=dict(head["headers"]), body=body)
-            fetched = float(head["fetched_at"])
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, RecursionError):
             return None
-        return cls(resp, fetched, sha256) if ok else None
+        if not sep or type(head) is not dict:
+            return None
+        url, status, headers, fetched = head.get("url"), head.get("status"), head.get("headers"), head.get("fetched_at")
+        if (type(url) is not str or type(status) is not int or status not in (200, 404) or type(headers) is not dict
+                or not all(name in _KEPT and type(value) is str for name, value in headers.items())
+                or type(fetched) is not float or not math.isfinite(fetched)):
+            return None
+        sha256 = hashlib.sha256(body).hexdigest()
+        if head.get("sha256") != sha256:
+            return None
+        return cls(Response(url=url, status=status, headers=headers, body=body), fetched, sha256)
+
+
+# The headers an entry keeps: what parsing and revalidating the page need.
+_KEPT = ("content-type", "etag", "last-modified", "cache-control")
 
 
 def _max_age(cache_control: str | None) -> float:

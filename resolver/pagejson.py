@@ -9,7 +9,6 @@ Python are done once over all of a page's digests and upload times joined.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 from urllib.parse import urljoin
 
@@ -17,8 +16,8 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import DistFile, all_safe_names, is_dist_filename
-from satlock.resolver.pages import _TOML_INT_LIMIT, _check_api_version, _is_timestamp, _metadata_hashes, _page_hashes
+from satlock.resolver.candidates import TOML_INT_LIMIT, DistFile, all_safe_names, all_sha256, all_timestamps, is_dist_filename
+from satlock.resolver.pages import _check_api_version, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]
 
@@ -32,7 +31,7 @@ class _File(msgspec.Struct, rename={"requires_python": "requires-python", "uploa
     hashes: dict[str, str] | None = None
     requires_python: str | None = None
     yanked: bool | str = False
-    size: Annotated[int, msgspec.Meta(ge=0, le=_TOML_INT_LIMIT - 1)] | None = None
+    size: Annotated[int, msgspec.Meta(ge=0, le=TOML_INT_LIMIT - 1)] | None = None
     upload_time: str | None = None
     core_metadata: bool | str | dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
     dist_info_metadata: bool | str | dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
@@ -61,8 +60,11 @@ def common_json_files(resp: Response, index: str | None) -> list[DistFile] | Non
     the caller to the careful per-file pass, so the error a bad page gives (the first bad
     field, in page order) stays the same.
     """
+    body = resp.body
+    if not body.isascii() and not _is_utf8(body):
+        return None  # msgspec does not check the bytes of fields it skips; the careful pass refuses them
     try:
-        page = _DECODE_PAGE(resp.body)
+        page = _DECODE_PAGE(body)
     except (msgspec.DecodeError, RecursionError):
         return None
     _check_api_version(resp, page.meta.api_version)
@@ -94,7 +96,7 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         else:
             hashes = _page_hashes(resp, "hashes", hashes, filename)
         upload = entry.upload_time
-        if upload:
+        if upload is not None:
             uploads.append(upload)
         value = entry.core_metadata
         if value is unset:
@@ -112,18 +114,18 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         out.append(make(filename, url if url.startswith(_ABSOLUTE) else urljoin(base, url), hashes,
                         entry.requires_python or None, (yanked if isinstance(yanked, str) else "") if yanked else None,
                         entry.size, upload or None, metadata, index))
-    joined = "".join(digests)
-    if len(joined) != 64 * len(digests) or not _HEX_DIGITS.fullmatch(joined):
-        return None
-    if uploads and not _COMMON_TIMES.fullmatch("\n".join(uploads) + "\n") and not all(map(_is_timestamp, uploads)):
+    if not all_sha256(digests) or not all_timestamps(uploads):
         return None
     return out
 
 
-_HEX_DIGITS = re.compile(r"[0-9a-f]*")
+def _is_utf8(body: bytes) -> bool:
+    """Whether ``json.loads``, which the careful pass uses, decodes ``body`` as UTF-8."""
+    try:
+        body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 _ABSOLUTE = ("https://", "http://")
-# Upload times in the form indexes give them, each one ``datetime.fromisoformat`` takes (a
-# day that only some months or years have, such as 02-29, is left to it).
-_COMMON_TIMES = re.compile(
-    r"(?:(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z\n)*")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from html.parser import HTMLParser
 from typing import Collection
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -18,10 +17,10 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response, redact, remote_link_refusal
-from satlock.resolver.candidates import (VERIFIABLE_HASHES, DistFile, checked_hash, is_dist_filename, is_safe_name, is_sha256,
-                                         url_filename)
+from satlock.resolver.candidates import (TOML_INT_LIMIT, VERIFIABLE_HASHES, DistFile, checked_hash, is_dist_filename,
+                                         is_safe_name, is_sha256, is_timestamp, url_filename)
 
-__all__ = ["ACCEPT", "parse_project_page"]
+__all__ = ["ACCEPT", "link_refusal", "parse_project_page"]
 
 # What satlock asks an index for, best first: the pages this module reads.
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -44,27 +43,39 @@ def parse_project_page(resp: Response, *, index: str | None = None,
     else:
         raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
                                hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
-    local_page = urlsplit(resp.url).scheme.lower() == "file"
+    refused = link_refusal([f.url for f in files], local=urlsplit(resp.url).scheme.lower() == "file",
+                           allow_insecure_hosts=allow_insecure_hosts)
+    if refused is not None:
+        raise IndexFormatError(f"{redact(resp.url)}: refusing the link to {redact(refused[0])}: {refused[1]}",
+                               hint="the index links files satlock will not fetch; report it to the index")
+    return files
+
+
+def link_refusal(urls: list[str], *, local: bool, allow_insecure_hosts: Collection[str]) -> tuple[str, str] | None:
+    """The first of ``urls`` a page may not link, and why; ``None`` when it may link them all.
+
+    A remote page may link what the http rule allows (``remote_link_refusal``); a local
+    page (a ``file://`` index) may also link local files.
+    """
     by_origin: dict[str, str | None] = {}
     last_origin = None
-    for f in files:
-        if last_origin is not None and f.url.startswith(last_origin):
+    for url in urls:
+        if last_origin is not None and url.startswith(last_origin):
             continue  # the same origin as the file before (the pattern stops at the first "/"), allowed
         # The rule depends on the scheme and host alone, and a page links a few hosts at most.
-        origin = _ORIGIN.match(f.url)
+        origin = _ORIGIN.match(url)
         if origin is None:
-            if local_page and urlsplit(f.url).scheme.lower() == "file":
+            if local and urlsplit(url).scheme.lower() == "file":
                 continue
-            refusal = remote_link_refusal(f.url, allow_insecure_hosts)
+            refusal = remote_link_refusal(url, allow_insecure_hosts)
         elif origin[0] in by_origin:
             refusal = by_origin[origin[0]]
         else:
             refusal = by_origin[origin[0]] = remote_link_refusal(origin[0] + "/", allow_insecure_hosts)
         if refusal is not None:
-            raise IndexFormatError(f"{redact(resp.url)}: refusing the link to {redact(f.url)}: {refusal}",
-                                   hint="the index links files satlock will not fetch; report it to the index")
+            return url, refusal
         last_origin = origin[0] + "/" if origin is not None else None
-    return files
+    return None
 
 
 # The scheme and host of an http(s) URL with nothing ``urlsplit`` would strip or reinterpret.
@@ -111,8 +122,6 @@ def _check_api_version(resp: Response, version: object) -> None:
                                hint="upgrade satlock or use another index")
 
 
-# TOML integers are signed 64-bit; a larger size from a page would make pylock.toml unreadable to other tools.
-_TOML_INT_LIMIT = 2**63
 
 
 def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
@@ -124,7 +133,7 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
         return fast
     # The careful pass: the first bad field, in page order, is named in the error.
     try:
-        data = json.loads(resp.body)
+        data = json.loads(resp.body, parse_int=_json_int)
     except ValueError as exc:
         raise _not_simple(resp, f"invalid JSON ({exc})") from None
     except RecursionError:
@@ -146,6 +155,18 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
     return out
 
 
+def _json_int(text: str) -> int | float:
+    """A JSON integer as ``json.loads`` reads it, except one too long for Python's ``int``
+    conversion (4300 digits), read as the float it rounds to (an infinity): the JSON is
+    valid, and the bulk pass takes a page with such a number in a field it skips. No
+    field of a page takes a number that large, so it is still refused where it matters."""
+    return int(text) if len(text) <= _INT_DIGITS else float(text)
+
+
+# Below Python's default limit on the digits ``int(str)`` converts (``sys.get_int_max_str_digits``).
+_INT_DIGITS = 4000
+
+
 def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | None:
     """One PEP 691 file entry, each field checked against its type; ``None`` for a non-distribution file."""
     if not isinstance(entry, dict):
@@ -165,10 +186,10 @@ def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | N
     if not isinstance(yanked, (bool, str)):
         raise _bad_field(resp, "yanked", yanked, filename)
     size = entry.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < _TOML_INT_LIMIT):
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < TOML_INT_LIMIT):
         raise _bad_field(resp, "size", size, filename)
     upload = entry.get("upload-time")
-    if upload is not None and not _is_timestamp(upload):
+    if upload is not None and not is_timestamp(upload):
         raise _bad_field(resp, "upload-time", upload, filename)
     field = "core-metadata" if "core-metadata" in entry else "dist-info-metadata"
     metadata = _metadata_hashes(resp, field, entry.get(field, False), filename)
@@ -183,17 +204,6 @@ def _json_file(resp: Response, entry: object, index: str | None) -> DistFile | N
         metadata=metadata,
         index=index,
     )
-
-
-def _is_timestamp(value: object) -> bool:
-    """An ISO 8601 time as the lock writer will parse it (``datetime.fromisoformat``)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _join(base: str, url: str) -> str:

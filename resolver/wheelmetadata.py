@@ -21,14 +21,16 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from satlock.errors import MetadataError, NetworkError, UnsafeArchiveError
+from satlock.errors import ZIPFILE_REFUSALS, MetadataError, NetworkError, UnsafeArchiveError
 from satlock.http import HttpClient, Response, redact, url_to_path
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import strip_fragment, verify
 
 __all__ = ["MAX_METADATA_BYTES", "fetch_metadata", "valid_metadata", "check_metadata"]
 
-_TAIL = 65536
+# The end of the file read first: the end record and the longest comment after it, the
+# window zipfile searches for the end record.
+_TAIL = (1 << 16) + 22
 # The most core metadata satlock reads for one wheel (uv caps it too): a METADATA member
 # that inflates past this is refused rather than decompressed into memory.
 MAX_METADATA_BYTES = 5 << 20
@@ -52,7 +54,7 @@ def fetch_metadata(http: HttpClient, file: DistFile, download: Callable[[DistFil
 def _metadata_by_range(http: HttpClient, file: DistFile) -> bytes | None:
     """METADATA through range requests, or ``None`` when the server does not do ranges."""
     url = strip_fragment(file.url)
-    tail = http.get(url, {"Range": f"bytes=-{_TAIL}"}, partial=True)
+    tail = http.get(url, {"Range": f"bytes=-{_TAIL}"}, partial=True, max_bytes=_TAIL)
     if tail.status != 206:
         return None
     total = _content_range_total(tail)
@@ -76,11 +78,12 @@ class _RangeReader:
         self.start, self.buf = total - len(tail), tail
 
     def read(self, offset: int, length: int) -> bytes:
-        if offset < 0 or offset + length > self.total:
+        if offset < 0 or length < 0 or offset + length > self.total:
             raise zipfile.BadZipFile(f"offset {offset}+{length} outside the file ({self.total} bytes)")
         if offset >= self.start:
             return self.buf[offset - self.start: offset - self.start + length]
-        resp = self.http.get(self.url, {"Range": f"bytes={offset}-{offset + length - 1}"}, partial=True)
+        # A server that sends more than was asked is refused, not read into memory.
+        resp = self.http.get(self.url, {"Range": f"bytes={offset}-{offset + length - 1}"}, partial=True, max_bytes=length)
         if resp.status != 206 or len(resp.body) != length:
             raise zipfile.BadZipFile(f"server answered a range request with HTTP {resp.status}")
         if offset + length >= self.start:
@@ -89,77 +92,111 @@ class _RangeReader:
         return resp.body
 
     def read_member(self, member: _Member, file: DistFile) -> bytes:
-        # The local header's extra field may differ from the central directory's; read a
-        # little more than needed in one request and fetch again only if that was short.
+        """The member's bytes, held to the checks zipfile makes when it reads one: its local
+        header names it, it is not encrypted, and what it inflates to has its CRC."""
         if member.compressed_size > MAX_METADATA_BYTES:
             raise _metadata_too_large(file)
+        if member.flags & 0x1:
+            raise zipfile.BadZipFile(f"{member.name} is encrypted")
+        # The local header's extra field may differ from the central directory's; read a
+        # little more than needed in one request and fetch again only if that was short.
         guess = 30 + len(member.name) + 256 + member.compressed_size
         head = self.read(member.offset, min(guess, self.total - member.offset))
-        if head[:4] != b"PK\x03\x04":
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile("bad local file header")
+        flags, = struct.unpack("<H", head[6:8])
         name_len, extra_len = struct.unpack("<HH", head[26:30])
+        if _member_name(head[30: 30 + name_len], flags) != member.name:
+            raise zipfile.BadZipFile(f"file name in directory {member.name!r} and header differ")
         start = 30 + name_len + extra_len
         data = head[start: start + member.compressed_size]
         if len(data) < member.compressed_size:
             data = self.read(member.offset + start, member.compressed_size)
         if member.method == zipfile.ZIP_STORED:
-            return data
-        if member.method == zipfile.ZIP_DEFLATED:
-            inflated = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
-            if len(inflated) > MAX_METADATA_BYTES:
+            content = data
+        elif member.method == zipfile.ZIP_DEFLATED:
+            content = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
+            if len(content) > MAX_METADATA_BYTES:
                 raise _metadata_too_large(file)
-            return inflated
-        raise zipfile.BadZipFile(f"unsupported compression method {member.method} for {member.name}")
+        else:
+            raise zipfile.BadZipFile(f"unsupported compression method {member.method} for {member.name}")
+        if zlib.crc32(content) != member.crc:
+            raise zipfile.BadZipFile(f"bad CRC-32 for {member.name}")
+        return content
 
 
 class _Member:
-    def __init__(self, name: str, offset: int, compressed_size: int, method: int) -> None:
-        self.name, self.offset, self.compressed_size, self.method = name, offset, compressed_size, method
+    def __init__(self, name: str, offset: int, compressed_size: int, method: int, crc: int, flags: int) -> None:
+        self.name, self.offset, self.compressed_size, self.method, self.crc, self.flags = (
+            name, offset, compressed_size, method, crc, flags)
 
 
 def _central_directory(reader: _RangeReader) -> list[_Member]:
-    """The members of the zip named ``*.dist-info/METADATA``, every entry checked on the way."""
-    tail = reader.read(max(0, reader.total - min(reader.total, _TAIL)), min(reader.total, _TAIL))
-    eocd = tail.rfind(b"PK\x05\x06")
-    if eocd < 0:
+    """The members of the zip named ``*.dist-info/METADATA``, every entry checked on the way.
+
+    The directory is found and walked as zipfile (which installs the wheel) finds and
+    walks it, so the METADATA read here is the one zipfile reads: the end record at the
+    very end, else the last one in the tail; a zip64 record just before its locator; the
+    entries the directory's size holds, whatever their count says. Where zipfile would
+    move every offset (data before the zip) this refuses instead.
+    """
+    size = min(reader.total, _TAIL)
+    tail = reader.read(reader.total - size, size)
+    if tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
+        eocd = len(tail) - 22  # no comment: the record is the last 22 bytes
+    else:
+        eocd = tail.rfind(b"PK\x05\x06")
+    if eocd < 0 or eocd + 22 > len(tail):
         raise zipfile.BadZipFile("no end of central directory record")
-    eocd_pos = reader.total - len(tail) + eocd
-    _sig, _disk, _cd_disk, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[eocd: eocd + 22])
-    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
-        locator = reader.read(eocd_pos - 20, 20)
-        if locator[:4] != b"PK\x06\x07":
-            raise zipfile.BadZipFile("no zip64 locator")
-        (z64_pos,) = struct.unpack("<Q", locator[8:16])
-        record = reader.read(z64_pos, 56)
-        if record[:4] != b"PK\x06\x06":
-            raise zipfile.BadZipFile("bad zip64 end record")
-        count, cd_size, cd_offset = struct.unpack("<QQQ", record[32:56])
+    location = reader.total - len(tail) + eocd
+    cd_size, cd_offset = struct.unpack("<LL", tail[eocd + 12: eocd + 20])
+    if location >= 20:
+        locator = reader.read(location - 20, 20)
+        if locator[:4] == b"PK\x06\x07":
+            disk, _record_at, disks = struct.unpack("<LQL", locator[4:])
+            if disk != 0 or disks > 1:
+                raise zipfile.BadZipFile("zipfiles that span multiple disks are not supported")
+            record = reader.read(location - 76, 56) if location >= 76 else b""
+            if record[:4] == b"PK\x06\x06":
+                cd_size, cd_offset = struct.unpack("<QQ", record[40:56])
+                location -= 76
+    if cd_offset + cd_size != location:
+        raise zipfile.BadZipFile("the central directory is not just before the end record")
+    if cd_size > _MAX_CENTRAL_DIRECTORY:
+        raise zipfile.BadZipFile(f"a central directory of {cd_size} bytes; refusing to read more than "
+                                 f"{_MAX_CENTRAL_DIRECTORY >> 20} MiB of it into memory")
     cd = reader.read(cd_offset, cd_size)
     members, pos = [], 0
-    for _ in range(count):
-        if cd[pos: pos + 4] != b"PK\x01\x02":
+    while pos < cd_size:
+        if pos + 46 > cd_size or cd[pos: pos + 4] != b"PK\x01\x02":
             raise zipfile.BadZipFile("bad central directory entry")
-        if pos + 46 <= len(cd):
-            method, csize, usize, name_len, extra_len, comment_len, offset = _CD_ENTRY.unpack_from(cd, pos)
-        else:  # a cut entry: the same struct.error, field by field, as for every entry before
-            method, = struct.unpack("<H", cd[pos + 10: pos + 12])
-            csize, usize = struct.unpack("<LL", cd[pos + 20: pos + 28])
-            name_len, extra_len, comment_len = struct.unpack("<HHH", cd[pos + 28: pos + 34])
-            (offset,) = struct.unpack("<L", cd[pos + 42: pos + 46])
+        flags, method, crc, csize, usize, name_len, extra_len, comment_len, offset = _CD_ENTRY.unpack_from(cd, pos)
         raw_name = cd[pos + 46: pos + 46 + name_len]
         if extra_len:
             extra = cd[pos + 46 + name_len: pos + 46 + name_len + extra_len]
             csize, offset = _zip64_fields(extra, usize, csize, offset)
         # Only a METADATA member can be picked, and a wheel has thousands of others: their
-        # names are not decoded (UTF-8 decoding keeps an ASCII ending, so none is missed).
+        # names are not decoded (either decoding keeps an ASCII ending, so none is missed).
         if raw_name.endswith(b".dist-info/METADATA"):
-            members.append(_Member(raw_name.decode("utf-8", errors="replace"), offset, csize, method))
+            members.append(_Member(_member_name(raw_name, flags), offset, csize, method, crc, flags))
         pos += 46 + name_len + extra_len + comment_len
     return members
 
 
-# A central directory entry's fixed part: method, sizes, name/extra/comment lengths, header offset.
-_CD_ENTRY = struct.Struct("<4x6xH8xLLHHH8xL")
+def _member_name(raw: bytes, flags: int) -> str:
+    """A member's name decoded as zipfile decodes it: UTF-8 when flagged so, else cp437."""
+    try:
+        return raw.decode("utf-8") if flags & 0x800 else raw.decode("cp437")
+    except UnicodeDecodeError:
+        raise zipfile.BadZipFile(f"member name {raw!r:.80} is flagged UTF-8 but is not") from None
+
+
+# The largest central directory read by range requests: it is held in memory, and the file
+# size it may be as large as is the server's to claim. Real wheels with tens of thousands of
+# members have a few MiB.
+_MAX_CENTRAL_DIRECTORY = 64 << 20
+# A central directory entry's fixed part: flags, method, CRC, sizes, name/extra/comment lengths, header offset.
+_CD_ENTRY = struct.Struct("<8xHH4xLLLHHH8xL")
 
 
 def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int]:
@@ -221,8 +258,7 @@ def _metadata_from_zip(path: Path, file: DistFile) -> bytes:
             return data
     except FileNotFoundError:
         raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
-        # RuntimeError: an encrypted member; NotImplementedError (a subclass): an unknown compression.
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, *ZIPFILE_REFUSALS) as exc:
         raise MetadataError(f"{file.filename} ({path}) is not a valid wheel: {exc}",
                             hint="remove the broken file, or report it to the index") from None
 

@@ -111,13 +111,15 @@ class Lookups:
     same moment. One lost DNS answer costs the resolver's whole retry timeout (5 s with
     glibc's defaults), and on a network that loses one lookup in forty that stalled one
     cold lock in three. Here the first connection to a host looks it up while the others
-    wait for its answer; a failed lookup is not remembered, so the next one asks again.
+    wait for its answer. A failed lookup fails the connections that waited for it too
+    (asking again in turn, each after the last, held twenty connections for twenty
+    resolver timeouts), and is not remembered: the next connection asks again.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._found: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
-        self._pending: dict[tuple[str, int], threading.Event] = {}
+        self._pending: dict[tuple[str, int], _Lookup] = {}
 
     def addresses(self, host: str, port: int) -> list[tuple[Any, ...]]:
         """``socket.getaddrinfo``'s answer for a TCP connection to ``host``, as urllib3 asks it."""
@@ -128,19 +130,34 @@ class Lookups:
                     return self._found[key]
                 waiting = self._pending.get(key)
                 if waiting is None:
-                    done = self._pending[key] = threading.Event()
-            if waiting is not None:
-                waiting.wait()
-                continue  # answered, or failed: then this thread asks itself
-            try:
-                found = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
-                with self._lock:
-                    self._found[key] = found
-                return found
-            finally:
-                with self._lock:
-                    del self._pending[key]
-                done.set()
+                    mine = self._pending[key] = _Lookup()
+            if waiting is None:
+                break
+            waiting.done.wait()
+            if waiting.failure is not None:
+                raise socket.gaierror(*waiting.failure.args)
+            # Answered, or the asker was interrupted by something else: look again.
+        try:
+            found = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            mine.failure = exc
+            raise
+        else:
+            with self._lock:
+                self._found[key] = found  # before the waiters wake, or they would ask again
+            return found
+        finally:
+            with self._lock:
+                del self._pending[key]
+            mine.done.set()
+
+
+class _Lookup:
+    """One lookup in progress: the connections waiting for it, and how it failed."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.failure: socket.gaierror | None = None
 
 
 def _connect_first(addresses: list[tuple[Any, ...]], timeout: object, source_address: tuple[str, int] | None,

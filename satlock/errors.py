@@ -72,3 +72,10 @@ class ProfileError(SatlockError):
 
 class InstallError(SatlockError):
     """Installing into the virtual environment failed."""
+
+
+# What zipfile raises for a zip it will not read besides ``zipfile.BadZipFile``: a
+# ``RuntimeError`` for an encrypted member, a ``NotImplementedError`` (a ``RuntimeError``
+# too) for a compression method or zip version it lacks, a ``UnicodeDecodeError`` for a
+# member name flagged UTF-8 that is not. A hostile zip is one error, not a traceback.
+ZIPFILE_REFUSALS: tuple[type[Exception], ...] = (RuntimeError, UnicodeDecodeError)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -56,3 +57,27 @@ def test_a_host_that_does_not_resolve_is_one_error_and_asked_again_on_each_retry
         client.get("https://no-such-host.invalid/simple/x/")
     assert "unknown host" in err.value.message
     assert asked == ["no-such-host.invalid"] * 3
+
+
+def test_connections_waiting_on_a_lookup_that_fails_share_its_failure_instead_of_asking_in_turn(monkeypatch):
+    asked: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(host)
+        time.sleep(0.5)  # a resolver that gives up slowly, as a lost answer does
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client = HttpClient(timeout=3, retries=0, backoff=0)
+
+    def fetch(_: int) -> str:
+        with pytest.raises(NetworkError) as err:
+            client.get("https://dead.invalid/simple/x/")
+        return err.value.message
+
+    started = time.monotonic()
+    messages = fetch_many(fetch, range(8), max_workers=8)
+    # In turn, eight lookups took 4 s, past the 3 s timeout, and most read "timed out".
+    assert time.monotonic() - started < 2.5
+    assert len(asked) < 8
+    assert all("unknown host" in m for m in messages), messages

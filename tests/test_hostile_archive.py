@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -137,3 +138,62 @@ def test_sync_refuses_the_hostile_sdist_that_lock_did_not_need_to_unpack(tmp_pat
     assert_one_error_line(result, "evil-1.0.tar.gz is unsafe", "symlink")
     assert list(victim.iterdir()) == []
     assert {k: v for k, v in snapshot(project).items() if not k.startswith(".venv")} == before
+
+
+def _odd_zip(defect: str) -> bytes:
+    """A wheel-shaped zip with one defect zipfile refuses by raising something other than BadZipFile."""
+    import struct
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pkg/__init__.py", b"x = 1\n" * 100)
+        zf.writestr("pkg-1.0/pyproject.toml", b"[project]\nname = 'pkg'\nversion = '1.0'\n")
+        zf.writestr("pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
+        zf.writestr("pkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("pkg-1.0.dist-info/RECORD", "")
+    data = bytearray(buf.getvalue())
+    for header, at in ((b"PK\x03\x04", 0), (b"PK\x01\x02", 2)):  # each member's local header, then its directory entry
+        pos = data.find(header)
+        while pos >= 0:
+            if defect == "compression method 99":
+                data[pos + at + 8: pos + at + 10] = struct.pack("<H", 99)
+            elif defect == "encrypted":
+                data[pos + at + 6: pos + at + 8] = struct.pack("<H", 1)
+            elif defect == "needs zip version 9.9" and at:
+                data[pos + 6: pos + 8] = struct.pack("<H", 99)
+            pos = data.find(header, pos + 4)
+    if defect == "name flagged utf-8 that is not":
+        data = bytearray(data.replace(b"pkg/__init__.py", b"pkg/__init\xff_.py"))
+        for header, at in ((b"PK\x03\x04", 0), (b"PK\x01\x02", 2)):
+            pos = data.find(header)
+            data[pos + at + 6: pos + at + 8] = struct.pack("<H", 0x800)
+    return bytes(data)
+
+
+ZIP_DEFECTS = ["compression method 99", "encrypted", "needs zip version 9.9", "name flagged utf-8 that is not"]
+
+
+@pytest.mark.parametrize("defect", ZIP_DEFECTS)
+@pytest.mark.parametrize("reader", ["install wheel", "unzip wheel", "unpack zip sdist", "read zip sdist members",
+                                    "extract built wheel metadata"])
+def test_a_zip_that_zipfile_refuses_is_one_satlock_error_not_a_traceback(tmp_path: Path, reader: str, defect: str) -> None:
+    from satlock.buildenv import pep517, unpacked, wheelcheck
+    from satlock.errors import SatlockError
+    from satlock.resolver import coremeta
+
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    wheel.write_bytes(_odd_zip(defect))
+    sdist = tmp_path / "pkg-1.0.zip"
+    sdist.write_bytes(_odd_zip(defect))
+    out = tmp_path / "out"
+    run = {"install wheel": lambda: None,
+           "unzip wheel": lambda: unpacked.unzip_wheel(wheel, out),
+           "unpack zip sdist": lambda: archive._extract_zip(sdist, out),
+           "read zip sdist members": lambda: coremeta.read_sdist_files(str(sdist), ["pyproject.toml"]),
+           "extract built wheel metadata": lambda: pep517._extract_dist_info(wheel, out, "pkg")}[reader]
+    venv = SimpleNamespace(python_version="3.11", purelib=out, platlib=out, scripts=out, data=out, root=out)
+    if reader == "install wheel":
+        run = lambda: wheelcheck.read_wheel(wheel, venv)  # type: ignore[arg-type]  # noqa: E731
+    with pytest.raises(SatlockError):
+        run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import socket
 import threading
 import time
@@ -539,6 +540,36 @@ def test_metadata_that_inflates_past_the_cap_is_refused(tmp_path, how):
                                                          + b"A" * (MAX_METADATA_BYTES + 10) + b"\n\n")}
         with Hostile(routes) as srv:
             result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    one_error(result, "larger than")
+
+
+@pytest.mark.parametrize("which", ["tail", "member"])
+def test_a_range_answer_longer_than_the_range_asked_is_refused_unread(tmp_path, which):
+    # METADATA far enough from the end that reading it takes a range of its own.
+    wheel = tmp_path / "foo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("foo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n")
+        zf.writestr("foo/data.bin", os.urandom(256 << 10))
+    data = wheel.read_bytes()
+    flood = b"\0" * (32 << 20)
+
+    def ranges(handler: BaseHTTPRequestHandler):
+        spec = handler.headers.get("Range")
+        if not spec:
+            return 200, {"Content-Type": "application/octet-stream"}, data
+        start_s, end_s = spec.split("=", 1)[1].split("-")
+        tail = not start_s
+        start, end = (len(data) - int(end_s), len(data) - 1) if tail else (int(start_s), int(end_s))
+        start = max(start, 0)
+        body = data[start:end + 1]
+        if tail == (which == "tail"):
+            body = flood + body  # a range of 32 MiB and more, whatever was asked
+        return 206, {"Content-Range": f"bytes {start}-{end}/{len(data)}"}, body
+
+    routes = {"/simple/foo/": html_page(f'<a href="../../files/{wheel.name}#sha256={sha256_of(wheel)}">x</a>'),
+              f"/files/{wheel.name}": ranges}
+    with Hostile(routes) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
     one_error(result, "larger than")
 
 

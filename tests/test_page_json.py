@@ -11,7 +11,8 @@ import pytest
 from satlock.errors import IndexFormatError
 from satlock.http import Response
 from satlock.resolver.index import parse_project_page
-from satlock.resolver.pagejson import _COMMON_TIMES, common_json_files
+from satlock.resolver.candidates import _COMMON_TIMES
+from satlock.resolver.pagejson import common_json_files
 from satlock.resolver.pages import _json_file
 
 SHA = "ab" * 32
@@ -134,3 +135,57 @@ def test_the_joined_name_scan_refuses_exactly_the_names_is_safe_name_refuses():
         assert _all_safe(list(pair)) == all(map(is_safe_name, pair)), pair
     for name in names:
         assert _all_safe([name]) == is_safe_name(name), name
+
+
+def _both_passes(resp: Response) -> tuple[object, object]:
+    """What ``parse_project_page`` gives (the bulk pass, falling back) and what the careful pass alone gives."""
+    import satlock.resolver.pagejson as pagejson
+
+    def outcome() -> object:
+        try:
+            return _rows(parse_project_page(resp, index="i"))
+        except IndexFormatError as e:
+            return e.message
+
+    bulk = outcome()
+    saved = pagejson.common_json_files
+    pagejson.common_json_files = lambda page, index: None
+    try:
+        return bulk, outcome()
+    finally:
+        pagejson.common_json_files = saved
+
+
+def _body(body: bytes) -> Response:
+    return Response(URL, 200, {"content-type": "application/vnd.pypi.simple.v1+json"}, body)
+
+
+def _with_raw(value: bytes, *, key: str = "x", api: str = "1.1") -> Response:
+    """A page of one common file whose ``key`` holds ``value`` as raw bytes (not always valid JSON)."""
+    page = _page([_file("1.0", **{key: "@@"})], meta={"api-version": api})
+    return _body(page.body.replace(b'"@@"', value))
+
+
+HOSTILE_PAGES = {
+    "empty upload time": lambda: _page([_file("1.0", **{"upload-time": ""})]),
+    "two upload times in one": lambda: _page([_file("1.0", **{"upload-time": "2024-01-02T03:04:05Z\n2024-01-02T03:04:05Z"})]),
+    "sha256 digests of 63 and 65 digits": lambda: _page([_file("1.0", hashes={"sha256": "a" * 63}),
+                                                          _file("1.1", hashes={"sha256": "a" * 65})]),
+    "sha256 digests of 0 and 128 digits": lambda: _page([_file("1.0", hashes={"sha256": ""}),
+                                                          _file("1.1", hashes={"sha256": "a" * 128})]),
+    "metadata sha256 of 0 and 128 digits": lambda: _page([_file("1.0", **{"core-metadata": {"sha256": ""}}),
+                                                           _file("1.1", **{"core-metadata": {"sha256": "a" * 128}})]),
+    "invalid utf-8 in an unknown file key": lambda: _with_raw(b'"\xff"'),
+    "an overlong utf-8 slash in an unknown key": lambda: _with_raw(b'"\xc0\xaf"'),
+    "invalid utf-8 beside api version 2": lambda: _with_raw(b'"\xff"', api="2.0"),
+    "utf-8 encoded surrogate in an unknown key": lambda: _with_raw(b'"\xed\xa0\x80"'),
+    "a 5000-digit number in an unknown key": lambda: _with_raw(b"9" * 5000),
+    "a 5000-digit size": lambda: _with_raw(b"9" * 5000, key="size"),
+    "a 5000-digit negative number beside api version 2": lambda: _with_raw(b"-" + b"9" * 5000, api="2.0"),
+}
+
+
+@pytest.mark.parametrize("make", HOSTILE_PAGES.values(), ids=HOSTILE_PAGES.keys())
+def test_a_hostile_page_reads_the_same_whether_the_bulk_pass_takes_it_or_not(make):
+    bulk, careful = _both_passes(make())
+    assert bulk == careful

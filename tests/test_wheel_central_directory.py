@@ -5,7 +5,9 @@ and zip64 extra fields; a cut central directory is still one "not a valid wheel"
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 
 import pytest
 
@@ -70,3 +72,143 @@ def test_a_central_directory_cut_short_is_one_not_a_valid_wheel_error():
     broken = data[: eocd + 12] + cut + data[eocd + 16:]
     with pytest.raises(MetadataError, match="is not a valid wheel"):
         _read(broken)
+
+
+# Hostile zips, assembled by hand: stored members, each part's fields chosen by the test.
+EVIL = b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\nRequires-Dist: evil\n"
+NAME = b"pkg-1.0.dist-info/METADATA"
+
+
+def _local(name: bytes, data: bytes, *, crc: int | None = None, flags: int = 0) -> bytes:
+    crc = zlib.crc32(data) if crc is None else crc
+    return struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, 0, 0, 0, crc, len(data), len(data), len(name), 0) + name + data
+
+
+def _central(name: bytes, data: bytes, offset: int, *, flags: int = 0) -> bytes:
+    return struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, 0, 0, 0, zlib.crc32(data), len(data), len(data),
+                       len(name), 0, 0, 0, 0, 0, offset) + name
+
+
+def _eocd(count: int, cd_size: int, cd_offset: int) -> bytes:
+    return struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, cd_size, cd_offset, 0)
+
+
+def _zip64_end(count: int, cd_size: int, cd_offset: int) -> bytes:
+    return struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+
+
+def _zip64_locator(record_at: int) -> bytes:
+    return struct.pack("<4sLQL", b"PK\x06\x07", 0, record_at, 1)
+
+
+def _members(members: list[tuple[bytes, bytes]], start: int = 0) -> tuple[bytes, bytes]:
+    """The local entries and the central directory of ``members``, the first entry at ``start``."""
+    body, cd = b"", b""
+    for name, data in members:
+        cd += _central(name, data, start + len(body))
+        body += _local(name, data)
+    return body, cd
+
+
+def _counted_short() -> bytes:
+    """Two METADATA members of one name; the entry count says there is only the first."""
+    body, cd = _members([(NAME, META), (b"pkg/x.py", b""), (NAME, EVIL)])
+    return body + cd + _eocd(1, len(cd), len(body))
+
+
+def _zip64_locator_elsewhere() -> bytes:
+    """The zip64 record zipfile reads (just before the locator) lists one directory; the
+    locator points to another record, planted earlier, listing another."""
+    evil_body, evil_cd = _members([(NAME, EVIL)])
+    planted = _zip64_end(1, len(evil_cd), len(evil_body))
+    head = evil_body + evil_cd + planted
+    body, cd = _members([(NAME, META)], start=len(head))
+    where = len(head) + len(body)
+    return (head + body + cd + _zip64_end(1, len(cd), where) + _zip64_locator(len(evil_body) + len(evil_cd))
+            + _eocd(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF))
+
+
+def _directory_offset_elsewhere() -> bytes:
+    """The end record's directory offset names one directory; the one just before it (which
+    zipfile reads, moving every offset by the difference) is another."""
+    evil_body, evil_cd = _members([(NAME, EVIL)])
+    body, cd = _members([(NAME, META)], start=len(evil_body) + len(evil_cd))
+    moved = len(evil_cd) + len(body)  # where zipfile finds the directory, less where the record says
+    cd = _central(NAME, META, len(evil_body) + len(evil_cd) - moved)
+    return evil_body + evil_cd + body + cd + _eocd(1, len(cd), len(evil_body))
+
+
+def _bad_crc() -> bytes:
+    body = _local(NAME, META, crc=0)
+    cd = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, len(META), len(META), len(NAME), 0, 0, 0, 0, 0, 0) + NAME
+    return body + cd + _eocd(1, len(cd), len(body))
+
+
+def _names_differ() -> bytes:
+    body, cd = _members([(NAME, META)])
+    body = body.replace(NAME, b"pkg-1.0.dist-info/METADATX")
+    return body + cd + _eocd(1, len(cd), len(body))
+
+
+HOSTILE_ZIPS = {
+    "an entry count short of the entries": _counted_short,
+    "a zip64 locator pointing to a planted record": _zip64_locator_elsewhere,
+    "a directory offset that is not where the directory is": _directory_offset_elsewhere,
+    "a METADATA member whose CRC does not match": _bad_crc,
+    "a local header naming another member": _names_differ,
+}
+
+
+def _whole_file(data: bytes, tmp_path) -> bytes | None:
+    """What the whole-file reader (zipfile) gives, ``None`` for an error."""
+    from satlock.resolver.wheelmetadata import _metadata_from_zip
+
+    path = tmp_path / "pkg-1.0-py3-none-any.whl"
+    path.write_bytes(data)
+    try:
+        return _metadata_from_zip(path, DistFile(path.name, path.as_uri()))
+    except MetadataError:
+        return None
+
+
+@pytest.mark.parametrize("make", HOSTILE_ZIPS.values(), ids=HOSTILE_ZIPS.keys())
+def test_range_reads_of_a_hostile_zip_give_what_zipfile_gives_or_one_error(make, tmp_path):
+    data = make()
+    try:
+        got = _read(data)
+    except MetadataError as e:
+        assert "is not a valid wheel" in e.message
+        return
+    assert got == _whole_file(data, tmp_path)
+
+
+def test_a_member_name_flagged_utf8_that_is_not_is_one_error_from_the_whole_file_reader(tmp_path):
+    body, cd = _members([(NAME, META)])
+    odd = _local(b"pkg/\xff.py", b"", flags=0x800)
+    cd = _central(b"pkg/\xff.py", b"", 0, flags=0x800) + _central(NAME, META, len(odd))
+    data = odd + _local(NAME, META) + cd + _eocd(2, len(cd), len(odd) + len(body))
+    assert _whole_file(data, tmp_path) is None
+
+
+def test_a_central_directory_claimed_larger_than_any_wheel_has_is_refused_unasked():
+    """The end record says where the directory is and how big: a hostile server, free to
+    claim a file of any size, would have the whole of it read into memory in one range."""
+    claimed = 3 << 30
+    tail = _eocd(1, claimed - 22, 0)
+    asked: list[int] = []
+
+    class Huge:
+        def get(self, url: str, headers: dict | None = None, **_: object) -> Response:
+            first, last = (headers or {})["Range"].removeprefix("bytes=").split("-")
+            start, end = (claimed - int(last), claimed - 1) if not first else (int(first), int(last))
+            asked.append(end - start + 1)
+            # Zeros, then the end record; a range too large to make in memory is answered short.
+            at = claimed - len(tail)
+            body = b"" if end - start >= 1 << 20 else (bytes(max(0, min(end + 1, at) - start))
+                                                     + tail[max(0, start - at): max(0, end + 1 - at)])
+            return Response(url, 206, {"content-range": f"bytes {start}-{end}/{claimed}"}, body)
+
+    file = DistFile("pkg-1.0-py3-none-any.whl", "https://files.example/pkg-1.0-py3-none-any.whl")
+    with pytest.raises(MetadataError, match="is not a valid wheel"):
+        fetch_metadata(Huge(), file, lambda f: pytest.fail("no whole download expected"))  # type: ignore[arg-type]
+    assert max(asked) <= 1 << 20, asked
