@@ -11,15 +11,20 @@ it did before them (commit 2a7ba66). Random indexes, read as a cold lock reads t
 from __future__ import annotations
 
 import random
+from typing import Mapping
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from satlock.resolver import propagate, repair
 from satlock.resolver.explain import explain
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.memory import MemoryProvider
-from satlock.resolver.solve import RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.provider import Dependencies
+from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.variants import Variant
 
 ENV = {"python_version": "3.12", "python_full_version": "3.12.4", "sys_platform": "linux", "os_name": "posix",
        "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_release": "",
@@ -139,3 +144,62 @@ def test_the_conflict_story_without_the_shortcuts_is_the_one_before_them(monkeyp
     "(pyrex fixture: 917 -> 1099 solver calls, 3.4 -> 3.8 s)."))
 def test_a_conflict_is_told_as_before_the_search_shortcuts() -> None:
     assert _lock(CONFLICT_INDEX, CONFLICT_ROOTS) == STORY_BEFORE
+
+
+class BuildingProvider(ColdProvider):
+    """Packages whose metadata comes from a match-runtime build: built against the runtime's
+    version of each build requirement, or its newest where the runtime has none, and
+    pinning what they were built against (``install_requires=["torch==" + torch.__version__]``)."""
+
+    def __init__(self, index: Index, builds: Mapping[str, list[str]]) -> None:
+        super().__init__(index)
+        self._builds = {canonicalize_name(n): [Requirement(r) for r in reqs] for n, reqs in builds.items()}
+        self._versions = {canonicalize_name(n): sorted(map(Version, vs), reverse=True) for n, vs in index.items()}
+
+    def builds_variants(self, candidate: Candidate) -> bool:
+        return candidate.name in self._builds
+
+    def dependencies(self, candidate: Candidate) -> Dependencies:
+        return Dependencies() if self.builds_variants(candidate) else super().dependencies(candidate)
+
+    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | None:
+        against = []
+        for req in self._builds[candidate.name]:
+            name = canonicalize_name(req.name)
+            version = runtime.get(name) or next((v for v in self._versions[name] if v in req.specifier), None)
+            if version is None or version not in req.specifier:
+                return None
+            against.append(Candidate(name, version))
+        pins = tuple(Requirement(f"{c.name}=={c.version}") for c in against)
+        return Variant(tuple(against), Dependencies(super().dependencies(candidate).requires + pins))
+
+
+# Found by differential testing against 2a7ba66. tool, core and ext are built match-runtime,
+# each pinning what it was built against; ext's first build (against base 4.2, whose
+# core~=2.0 cannot be had) conflicts, so ext is built again. dep, which only ext's build
+# needs, is locked at 1.0. Whether the model at hand then had dep (nothing needs it) was
+# arbitrary, and decided whether ext's second build took dep 1.0 or its newest.
+BUILD_INDEX: Index = {
+    "base": {"4.0": [], "4.1": [], "4.2": ["core~=2.0"]},
+    "core": {"3.1": []},
+    "dep": {"1.0": [], "1.2": []},
+    "ext": {"3.0": []},
+    "tool": {"3.1": []},
+}
+BUILDS = {"tool": ["core"], "core": ["ext>=2.1"], "ext": ["base>=3.0", "dep"]}
+
+
+def _built_lock() -> dict[str, str]:
+    solver = Solver(BuildingProvider(BUILD_INDEX, BUILDS), ENV, Policy(preferences={canonicalize_name("dep"): Version("1.0")}))
+    resolution = solver.solve([RootRequirement(Requirement("tool"))])
+    return {n: str(c.version) for n, c in resolution.chosen.items()} | {
+        f"{n} built against": v.describe() for n, v in resolution.variants.items()}
+
+
+def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_search_shortcuts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with_shortcuts = _built_lock()
+    _without_shortcuts(monkeypatch)
+    assert with_shortcuts == _built_lock()
+    # As 2a7ba66 locked it: nothing but ext's build needs dep, so ext is built against its newest.
+    assert with_shortcuts["dep"] == "1.2" and with_shortcuts["ext built against"] == "base 4.1, dep 1.2"
