@@ -129,20 +129,14 @@ class Solver:
 
     def _pick_build_versions(self, candidate: Candidate, model: Model, trail: Trail) -> Model:
         """For a build still to be made: the versions of its build environment's packages
-        that the decisions so far need (the blocks in variants.py need a version other than
-        the one already built against, when a build conflicted), each the most preferred
-        that stays satisfiable. The next build is made against them.
-
-        Whether a package is needed is asked of the decisions, not read from ``model``:
-        where nothing needs it, whether the model has it is arbitrary (it depends on which
-        model the search happened to hold), and so would be the build and the lock.
-        """
+        that the runtime does not reach but the model has (the blocks in variants.py leave
+        the model a version other than the one already built against, when a build
+        conflicted), each the most preferred that stays satisfiable. The next build is
+        made against them."""
         versions: dict[NormalizedName, Candidate] = {}
         for name in self.variants.built_names(candidate):
             cands = self.expansion.eligible(name)
             if self._chosen_in(model, cands) is None:
-                continue
-            if self._sat(trail, [-self.enc.var(c) for c in cands]) is not None:
                 continue
             for c in cands:
                 v = self.enc.var(c)
