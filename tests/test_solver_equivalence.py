@@ -202,9 +202,10 @@ def _built_lock() -> dict[str, str]:
     "solve.py _pick_build_versions decides a build-environment package only where the model at hand has "
     "it; where nothing needs it that is arbitrary, and the hints' model extended by repair has dep where "
     "2a7ba66's pycosat model had not, so ext is built against dep 1.0 instead of its newest. Asking the "
-    "decisions instead (absent where it can be) makes the lock model-independent but changes 66 of 7,500 "
-    "random match-runtime locks from 2a7ba66's (the shortcuts change 2); matching 2a7ba66 exactly needs "
-    "its pycosat models, i.e. no repair in consistent_hints. The lead's call."))
+    "decisions instead (absent where it can be) makes this lock model-independent, but on 7,500 random "
+    "match-runtime indexes it differs from 2a7ba66 on 66 (25 other locks, 5 unsatisfiable where 2a7ba66 "
+    "locks), where the shortcuts differ on 4 (1 other lock, 1 other story, 2 needing over 40 builds); "
+    "matching 2a7ba66 needs its pycosat models, i.e. no repair in consistent_hints. The lead's call."))
 def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_search_shortcuts(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with_shortcuts = _built_lock()
