@@ -194,6 +194,14 @@ class Solver:
         trail = self._trail()
 
         def extend(model: Model, name: NormalizedName, var: int, keep: Container[int]) -> Model | None:
+            if self.variants.any_open():
+                # With match-runtime builds the model at hand decides what the next build is
+                # made against (``_pick_build_versions``, variants.py's blocks); a repaired
+                # model fills those arbitrary places differently from the solver's, which
+                # changed locks and made one conflicting build into a dozen rebuilds
+                # (tests/test_solver_equivalence.py). So there only the solver's models
+                # count, here and in ``_optimize``.
+                return None
             searched = time.perf_counter()
             moved = repair(trail, model, name, self.enc.move(name, var, model.__contains__),
                            lambda v: self._move(v, model), keep)
@@ -274,8 +282,9 @@ class Solver:
                 # model's pick was arbitrary): check that without the solver.
                 best = self.enc.var(cands[lo])
                 searched = time.perf_counter()
-                repaired = repair(trail, model, name, self.enc.move(name, best, model.__contains__),
-                                  lambda var, model=model: self._move(var, model))
+                repaired = None if self.variants.any_open() else repair(
+                    trail, model, name, self.enc.move(name, best, model.__contains__),
+                    lambda var, model=model: self._move(var, model))
                 self.stats.solve_seconds += time.perf_counter() - searched
                 if repaired is not None:
                     model, hi = repaired, lo

@@ -90,6 +90,10 @@ class VariantTable:
     def has_variants(self, candidate: Candidate) -> bool:
         return candidate.key in self._entries
 
+    def any_open(self) -> bool:
+        """Whether any candidate has variants (a match-runtime build) in the clauses so far."""
+        return bool(self._entries)
+
     def open(self, candidate: Candidate) -> None:
         """``candidate`` has variants: from now on choosing it means choosing one of them (or U)."""
         if candidate.key in self._entries:

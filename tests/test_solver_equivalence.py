@@ -198,14 +198,6 @@ def _built_lock() -> dict[str, str]:
         f"{n} built against": v.describe() for n, v in resolution.variants.items()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "solve.py _pick_build_versions decides a build-environment package only where the model at hand has "
-    "it; where nothing needs it that is arbitrary, and the hints' model extended by repair has dep where "
-    "2a7ba66's pycosat model had not, so ext is built against dep 1.0 instead of its newest. Asking the "
-    "decisions instead (absent where it can be) makes this lock model-independent, but on 7,500 random "
-    "match-runtime indexes it differs from 2a7ba66 on 66 (25 other locks, 5 unsatisfiable where 2a7ba66 "
-    "locks), where the shortcuts differ on 4 (1 other lock, 1 other story, 2 needing over 40 builds); "
-    "matching 2a7ba66 needs its pycosat models, i.e. no repair in consistent_hints. The lead's call."))
 def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_search_shortcuts(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with_shortcuts = _built_lock()
@@ -215,13 +207,6 @@ def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_searc
     assert with_shortcuts["dep"] == "1.2" and with_shortcuts["ext built against"] == "base 4.1, dep 1.2"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Same cause as the match-runtime lock above: after the first build (against helper 2.0, which needs "
-    "a missing package) the hints' model extended by repair mends the block of variants.py by moving "
-    "numeric in (its first other version, 4.1rc1), where 2a7ba66's pycosat model left numeric out; "
-    "_pick_build_versions then decides numeric because the model has it, and each build's block, read "
-    "from such models, leaves the next version open: 16 builds (each a real sdist build) instead of 2, "
-    "same lock."))
 def test_a_build_that_conflicted_is_made_again_once_as_before_the_search_shortcuts() -> None:
     # Found by differential testing against 2a7ba66 (which builds twice).
     index: Index = {
