@@ -30,6 +30,7 @@ from packaging.version import InvalidVersion, Version
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.venv import Venv
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
+from satlock.resolver.matching import evaluate_marker
 
 if TYPE_CHECKING:
     from satlock.buildenv.installed import InstalledDist
@@ -234,7 +235,7 @@ def active_requirements(metadata: bytes, environment: Mapping[str, str]) -> list
             req = Requirement(str(raw))
         except InvalidRequirement:
             continue
-        if req.marker is None or req.marker.evaluate(env):
+        if req.marker is None or evaluate_marker(req.marker, env):
             out.append(req)
     return out
 

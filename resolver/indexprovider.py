@@ -37,6 +37,7 @@ from satlock.parallel import WorkerPool
 from satlock.resolver.coremeta import parse_metadata, read_sdist_files, static_sdist_metadata
 from satlock.resolver.index import IndexClient
 from satlock.resolver.listing import candidates_from_files, read_cached, store_cached, wheel_for_another_target
+from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion, unavailable_reason
 from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.target import Target
@@ -335,7 +336,7 @@ class IndexProvider:
         def needs(deps: Dependencies | None) -> list[NormalizedName]:
             if deps is None:
                 return []
-            return [canonicalize_name(r.name) for r in deps.requires if r.marker is None or r.marker.evaluate(environment)]
+            return [canonicalize_name(r.name) for r in deps.requires if r.marker is None or evaluate_marker(r.marker, environment)]
 
         def walk(name: NormalizedName) -> list[NormalizedName]:
             listing = self._quietly(self.candidates, name)

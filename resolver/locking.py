@@ -24,6 +24,7 @@ from satlock.resolver.candidates import Candidate
 from satlock.resolver.directrefs import collect_direct
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
+from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
 from satlock.resolver.origin import DEPENDENCIES
 from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
@@ -105,7 +106,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                         constraints=project.constraints(), overrides=project.overrides())
         # A requirement whose marker is false for the target need not exist on any index.
         root_names = sorted({canonicalize_name(r.requirement.name) for r in roots
-                             if r.requirement.marker is None or r.requirement.marker.evaluate({**target.environment, "extra": ""})})
+                             if r.requirement.marker is None or evaluate_marker(r.requirement.marker, {**target.environment, "extra": ""})})
         provider.prefetch(root_names, [])
         for name in root_names:
             listing = provider.candidates(name)

@@ -11,12 +11,13 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from packaging.markers import Marker
+from packaging.markers import Marker, UndefinedComparison
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from satlock.errors import MetadataError
 from satlock.resolver.candidates import Candidate
 
 
@@ -88,7 +89,7 @@ class Matcher:
         key = (id(marker), extra)
         hit = self._markers.get(key)
         if hit is None:
-            hit = self._markers[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
+            hit = self._markers[key] = (marker, evaluate_marker(marker, {**self.environment, "extra": extra}))
         return hit[1]
 
     def overridden(self, req: Requirement) -> list[Requirement]:
@@ -172,3 +173,23 @@ def extras_named(marker: Marker) -> frozenset[str] | None:
     if not visit(getattr(marker, "_markers", None)) or "" in names:
         return None
     return frozenset(names)
+
+
+def evaluate_marker(marker: Marker, environment: Mapping[str, str]) -> bool:
+    """``marker.evaluate(environment)``, with PEP 440's arbitrary equality between strings.
+
+    PEP 508 allows ``===`` in markers, and PEP 440 defines it as plain string equality;
+    packaging evaluates it only where both sides read as versions and raises for the rest
+    (pyzmq 20.0.0: ``implementation_name === "pypy"``). Such a marker is evaluated with
+    ``==``, which compares those strings as strings; one that still cannot be evaluated
+    is a metadata error, one line, not a traceback.
+    """
+    try:
+        return marker.evaluate(environment)
+    except UndefinedComparison:
+        pass
+    try:
+        return Marker(str(marker).replace(" === ", " == ")).evaluate(environment)
+    except UndefinedComparison as e:
+        raise MetadataError(f"cannot evaluate the marker '{marker}': {e}",
+                            hint="the package's metadata uses a comparison PEP 508 leaves undefined") from None

@@ -32,3 +32,40 @@ def test_a_file_of_headers_only_and_one_with_a_long_description_read_the_same() 
 def test_a_name_only_in_the_description_is_still_no_name() -> None:
     with pytest.raises(MetadataError, match="no Name or Version"):
         parse_metadata(b"Metadata-Version: 2.1\n\nName: demo\nVersion: 1.0\n", "demo")
+
+
+@pytest.mark.parametrize(("marker", "holds"), [('implementation_name === "pypy"', False),
+                                               ('implementation_name === "cpython"', True),
+                                               ('python_version === "3.12"', True)])
+def test_arbitrary_equality_in_a_marker_compares_strings(marker: str, holds: bool) -> None:
+    """pyzmq 20.0.0 declares ``py ; implementation_name === "pypy"``: packaging refuses to
+    evaluate it; PEP 440 defines ``===`` as string equality, so it holds exactly then."""
+    from packaging.markers import Marker
+
+    from satlock.resolver.matching import evaluate_marker
+
+    env = {"implementation_name": "cpython", "python_version": "3.12", "python_full_version": "3.12.4"}
+    assert evaluate_marker(Marker(marker), env) is holds
+
+
+def test_a_lock_through_an_arbitrary_equality_marker_follows_it(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from indexbuilder import build_index, make_wheel, project_toml
+
+    dists = tmp_path / "dists"
+    wheels = [make_wheel(dists, "pyzmq", "20.0.0", requires=['py; implementation_name === "pypy"',
+                                                             'zz; implementation_name === "cpython"']),
+              make_wheel(dists, "py", "1.0"), make_wheel(dists, "zz", "1.0")]
+    index = build_index(tmp_path / "index", wheels)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["pyzmq"]))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}, "SATLOCK_CACHE_DIR": str(tmp_path / "c")}
+    proc = subprocess.run([sys.executable, "-m", "satlock", "lock", "--index-url", index.as_uri() + "/"],
+                          capture_output=True, text=True, cwd=project, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lock = (project / "pylock.toml").read_text()
+    assert 'name = "zz"' in lock and 'name = "py"' not in lock
