@@ -39,14 +39,19 @@ def _lock(project: Path, index_url: str, cache: Path, modules: tuple[str, ...] =
     return json.loads(proc.stdout.rpartition("\nLOADED=")[2])
 
 
-def test_a_warm_lock_asks_the_index_nothing_and_loads_no_http_stack(tmp_path):
+def _foo_needing_bar(tmp_path: Path) -> tuple[Path, Path]:
+    """A local index of two wheels (foo 1.0 requires bar; bar 2.0) and a project asking for foo."""
     wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
-    root = tmp_path / "index"
-    build_index(root, wheels)
+    index = build_index(tmp_path / "index", wheels)
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text(project_toml(["foo"]))
-    with IndexServer(root) as srv:
+    return index, project
+
+
+def test_a_warm_lock_asks_the_index_nothing_and_loads_no_http_stack(tmp_path):
+    index, project = _foo_needing_bar(tmp_path)
+    with IndexServer(index.parent) as srv:
         assert "urllib3" in _lock(project, f"{srv.url}/simple", tmp_path / "cache")
         cold = (project / "pylock.toml").read_bytes()
         (project / "pylock.toml").unlink()
@@ -57,11 +62,7 @@ def test_a_warm_lock_asks_the_index_nothing_and_loads_no_http_stack(tmp_path):
 
 
 def test_a_lock_of_wheels_only_does_not_load_the_build_machinery(tmp_path):
-    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
-    index = build_index(tmp_path / "index", wheels)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    index, project = _foo_needing_bar(tmp_path)
     assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _BUILD_MACHINERY) == []
     assert 'name = "foo"' in (project / "pylock.toml").read_text()
 
@@ -73,11 +74,7 @@ def test_a_plain_lock_of_a_project_without_satlock_tables_loads_no_cli_framework
     """``satlock lock`` with options the console script reads itself (cli/options.py) runs
     without typer (the help and error lines stay typer's: tests/test_cli_options.py), and a
     project without [tool.satlock] is read without pydantic (nothing there to validate)."""
-    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
-    index = build_index(tmp_path / "index", wheels)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    index, project = _foo_needing_bar(tmp_path)
     assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _NOT_NEEDED) == []
     (project / "pylock.toml").unlink()
     assert _lock(project, index.as_uri() + "/", tmp_path / "cache", _NOT_NEEDED) == []
@@ -87,11 +84,7 @@ def test_a_plain_lock_of_a_project_without_satlock_tables_loads_no_cli_framework
 def test_a_sync_of_wheels_loads_no_cli_framework_and_no_pydantic(tmp_path):
     """``satlock sync`` (re-locking first, then installing into a new .venv) of a project
     without [tool.satlock] needs neither typer nor pydantic."""
-    wheels = [make_wheel(tmp_path / "dists", "foo", "1.0", requires=["bar"]), make_wheel(tmp_path / "dists", "bar", "2.0")]
-    index = build_index(tmp_path / "index", wheels)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    index, project = _foo_needing_bar(tmp_path)
     code = ("import json, sys\nfrom satlock.cli.entry import main\n"
             f"sys.argv = ['satlock', 'sync', '-q', '--index-url', {index.as_uri() + '/'!r}]\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
