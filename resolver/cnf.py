@@ -49,6 +49,10 @@ class Clauses(Generic[R]):
         self._clauses[index] = self._clauses[index] + list(literals)
         self.rewrites += 1
 
+    def clause(self, index: int) -> Clause:
+        """The clause at ``index``, as it is now (do not change it)."""
+        return self._clauses[index]
+
     def count(self) -> int:
         return len(self._clauses)
 

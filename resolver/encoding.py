@@ -84,6 +84,7 @@ class Encoding:
         self._only: dict[NormalizedName, list[tuple[int, tuple[str, str], Reason | None]]] = {}
         self._name_of_var: dict[int, NormalizedName] = {}
         self._extra_vars: set[int] = set()
+        self._requiring: dict[NormalizedName, list[int]] = {}
 
     # -- the clause algebra, read-only ----------------------------------------------------
 
@@ -175,11 +176,19 @@ class Encoding:
     def require(self, reason: Reason, matching: Sequence[Candidate], *, guard: Sequence[int] = (), extras: Sequence[str] = ()) -> None:
         """``guard`` implies one of ``matching`` (and the requested ``extras`` of its name)."""
         negated_guard = [-g for g in guard]
-        self._cnf.add(negated_guard + [self.var(c) for c in matching], reason)
+        index = self._cnf.add(negated_guard + [self.var(c) for c in matching], reason)
+        if matching:
+            self._requiring.setdefault(matching[0].name, []).append(index)
         if extras and reason.requirement is not None:
             name = canonicalize_name(reason.requirement.name)
             for extra in extras:
                 self._cnf.add(negated_guard + [self.extra(name, extra)], reason)
+
+    def requiring(self, name: NormalizedName) -> list[Clause]:
+        """The clauses (as they are now) that ask for a candidate of ``name``, each under its
+        guard: what ``domain`` in resolver/solve.py reads to tell which versions a decision
+        already rules out."""
+        return [self._cnf.clause(i) for i in self._requiring.get(name, ())]
 
     def new_variable(self) -> int:
         """A variable that stands for no candidate (a build variant, say); the caller gives it clauses."""

@@ -169,3 +169,14 @@ def test_no_solution_raises_unsatisfiable() -> None:
 def test_a_requirement_on_an_unknown_project_is_unsatisfiable() -> None:
     with pytest.raises(Unsatisfiable):
         _solve({"a": {"1.0": []}}, "a", "ghost")
+
+
+def test_versions_a_decided_requirement_rules_out_are_not_asked_about_one_by_one() -> None:
+    # sdk==1.20 asks for core 1.23.*, seven hundred releases below the newest core (as
+    # boto3 pins botocore). The newest core that sdk accepts must be found without walking
+    # down the newer releases one solver call after another.
+    core = {f"1.{minor}.{patch}": [] for minor in range(20, 31) for patch in range(100)}
+    index = {"sdk": {"1.20": ["core>=1.23,<1.24"], "1.21": ["core>=1.24"]}, "core": core}
+    resolution = _solve(index, "sdk==1.20", "core")
+    assert _picked(resolution) == {"sdk": "1.20", "core": "1.23.99"}
+    assert resolution.stats.solver_calls <= 8  # 35 when each newer release was asked about
