@@ -53,6 +53,10 @@ class Clauses(Generic[R]):
         """The clause at ``index``, as it is now (do not change it)."""
         return self._clauses[index]
 
+    def reason(self, index: int) -> R | None:
+        """The reason of the clause at ``index``."""
+        return self._reasons[index]
+
     def count(self) -> int:
         return len(self._clauses)
 

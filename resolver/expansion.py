@@ -14,7 +14,7 @@ listed in the class.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Container, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -186,9 +186,10 @@ class Expansion:
     def variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
         return [c for c in chosen.values() if self.variants.has_variants(c) and self.picked_variant.get(c.key) is None]
 
-    def build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate], model: Container[int]) -> None:
-        """Build ``candidate`` against the versions ``chosen`` has and add that variant
-        (``model`` is the solution that asked for it: its "not built yet" is blocked there).
+    def build_variant(self, candidate: Candidate, chosen: Mapping[NormalizedName, Candidate]) -> None:
+        """Build ``candidate`` against the versions ``chosen`` has (and those the search
+        picked for its build environment) and add that variant; its "not built yet" is
+        blocked under those versions.
 
         One build per round: what it declares can move other versions, and the next
         build should be made against those, not against versions about to change.
@@ -196,7 +197,7 @@ class Expansion:
         against = {**self.build_versions.get(candidate.key, {}), **chosen}
         runtime = {n: c.version for n, c in against.items()}
         variant = self.provider.build_variant(candidate, runtime)  # type: ignore[attr-defined]
-        self.variants.add(candidate, variant, against, model, self._add_variant)
+        self.variants.add(candidate, variant, against, self._add_variant)
         self.stats.expanded += 1
 
     def with_batches(self, todo: list[Candidate], chosen: Mapping[NormalizedName, Candidate],

@@ -61,6 +61,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
+from satlock.resolver.domain import open_candidates
 from satlock.resolver.expansion import Expansion
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
@@ -94,7 +95,6 @@ class Solver:
         self.variants = self.expansion.variants
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
-        self._model: Container[int] = set()
         self._base: Trail | None = None
         self._base_size = 0
         self._base_rewrites = 0
@@ -129,18 +129,24 @@ class Solver:
         return model
 
     def _pick_build_versions(self, candidate: Candidate, model: Model, trail: Trail) -> Model:
-        """For a build still to be made: the versions of its build environment's packages
-        that the runtime does not reach but the model has (the blocks in variants.py leave
-        the model a version other than the one already built against, when a build
-        conflicted), each the most preferred that stays satisfiable. The next build is
-        made against them."""
+        """For a build still to be made: the version of each package its builds were made
+        against, the most preferred that stays satisfiable (the blocks in variants.py rule
+        out the versions a build that conflicted was made against). The next build is made
+        against them; a package none of whose versions is a choice yet is built against its
+        newest.
+
+        Decided here, never read from the model: a model may have a version of a package
+        nothing needs, arbitrarily, and the lock must not depend on which model pycosat
+        returns.
+        """
         versions: dict[NormalizedName, Candidate] = {}
         for name in self.variants.built_names(candidate):
-            cands = self.expansion.eligible(name)
-            if self._chosen_in(model, cands) is None:
-                continue
-            for c in cands:
-                v = self.enc.var(c)
+            asked: set[int] = set()
+            for c in self.expansion.eligible(name):
+                v = self.enc.var_of(c)
+                if v in asked:
+                    continue  # a variable shared by several candidates stands for the first
+                asked.add(v)
                 trial = model if v in model else self._sat(trail, [v])
                 if trial is not None:
                     model = trial
@@ -185,42 +191,9 @@ class Solver:
 
     def _chosen_in(self, model: Model, cands: list[Candidate]) -> int | None:
         for i, c in enumerate(cands):
-            if self.enc.var(c) in model:
+            if self.enc.var_of(c) in model:
                 return i
         return None
-
-    def _open(self, trail: Trail, name: NormalizedName, cands: list[Candidate], lo: int, hi: int) -> list[int]:
-        """The indices from ``lo`` up to ``hi`` (a feasible one, always kept) of the
-        candidates of ``name`` that the decisions leave possible as far as at-most-one tells.
-
-        Unit propagation does not see it: once boto3 1.20.0 is decided, its requirement
-        ``botocore>=1.23.0,<1.24.0`` is a clause over botocore alone, so every other botocore
-        is ruled out by the name's at-most-one, but only through a chain of a thousand helper
-        variables. A requirement on ``name`` whose every literal is false under the trail but
-        its candidates of ``name`` must have one of them chosen; a candidate outside it (or
-        false under the trail) cannot be. The galloping search then asks only about the rest
-        (on the backtracking set, 25 solver calls a round spent walking down botocore's
-        versions were spent before).
-        """
-        name_of, is_false = self.enc.name_of, trail.is_false
-        accepted: list[set[int]] = []
-        for clause in self.enc.requiring(name):
-            allowed = set()
-            for lit in clause:
-                if is_false(lit):
-                    continue
-                if lit < 0 or name_of(lit) != name:
-                    break
-                allowed.add(lit)
-            else:
-                accepted.append(allowed)
-        open_ = []
-        for i in range(lo, hi):
-            v = self.enc.var(cands[i])
-            if not is_false(v) and all(v in allowed for allowed in accepted):
-                open_.append(i)
-        open_.append(hi)
-        return open_
 
     def _consistent_hints(self, hints: Mapping[NormalizedName, Candidate]) -> tuple[Model, dict[NormalizedName, Candidate]]:
         """A model, and the hints it keeps: a maximal subset that holds together, earlier
@@ -242,7 +215,7 @@ class Solver:
             self.stats.solve_seconds += time.perf_counter() - searched
             return moved
 
-        model, kept = consistent_hints([(n, self.enc.var(c)) for n, c in hints.items() if self.enc.has_var(c)],
+        model, kept = consistent_hints([(n, self.enc.var_of(c)) for n, c in hints.items() if self.enc.has_var(c)],
                                        trail, lambda units: self._sat(trail, units), extend)
         if model is None:
             raise Unsatisfiable(self.enc, self.expansion.excluded)
@@ -297,17 +270,17 @@ class Solver:
             if proven is not None and proven[0] == (signature, len(cands)):
                 lo = min(proven[1], current)
             hi = current
-            # Only the versions the decisions leave possible are asked about (``_open``).
+            # Only the versions the decisions leave possible are asked about (resolver/domain.py).
             searched = time.perf_counter()
-            open_ = self._open(trail, name, cands, lo, hi)
+            open_ = open_candidates(self.enc, trail, name, cands, lo, hi)
             self.stats.solve_seconds += time.perf_counter() - searched
-            rest = [self.enc.var(c) for n, c in hints.items()
+            rest = [self.enc.var_of(c) for n, c in hints.items()
                     if n not in fixed and n != name and self.enc.has_var(c)] if len(open_) > 1 else []
             if rest and optimistic_failures < MAX_OPTIMISTIC_FAILURES:
                 # Ask for the best remaining version together with the hints of every package
                 # not fixed yet: when it holds, the new model settles the rest without calls.
                 # (With no hint left to settle, the search below asks a smaller question.)
-                trial = self._sat(trail, [self.enc.var(cands[open_[0]]), *rest])
+                trial = self._sat(trail, [self.enc.var_of(cands[open_[0]]), *rest])
                 if trial is not None:
                     model, open_ = trial, open_[:1]
                 else:
@@ -320,7 +293,7 @@ class Solver:
             while first < last:
                 # Often the best remaining version fits the current model as it is (the
                 # model's pick was arbitrary): check that without the solver.
-                best = self.enc.var(cands[open_[first]])
+                best = self.enc.var_of(cands[open_[first]])
                 searched = time.perf_counter()
                 repaired = None if self.variants.any_open() else repair(
                     trail, model, name, self.enc.move(name, best, model.__contains__),
@@ -330,7 +303,7 @@ class Solver:
                     model, last = repaired, first
                     break
                 end = min(first + width, last)
-                better = self._sat(trail, clause=[self.enc.var(cands[i]) for i in open_[first:end]], model=model)
+                better = self._sat(trail, clause=[self.enc.var_of(cands[i]) for i in open_[first:end]], model=model)
                 if better is None:
                     first, width = end, width * 2
                 else:
@@ -339,7 +312,7 @@ class Solver:
             self._proven[name] = ((signature, len(cands)), hi)
             signature = hash((signature, name, hi))
             fixed[name] = cands[hi]
-            trail.decide(self.enc.var(cands[hi]))
+            trail.decide(self.enc.var_of(cands[hi]))
             model = self._pick_variant(cands[hi], model, trail)
             if self.variants.has_variants(cands[hi]):
                 picked = self.expansion.picked_variant.get(cands[hi].key)
@@ -350,7 +323,6 @@ class Solver:
             self.expansion.walk(pick)
         finally:
             trail.backtrack(start)
-        self._model = model
         return fixed
 
     # -- the loop ------------------------------------------------------------------------
@@ -401,7 +373,7 @@ class Solver:
                 builds = self.expansion.variants_to_build(chosen)
                 if not builds:
                     break
-                self.expansion.build_variant(builds[0], chosen, self._model)
+                self.expansion.build_variant(builds[0], chosen)
                 continue
             todo = self.expansion.with_batches(todo, chosen, self._changes)
             self.provider.prefetch([], todo)

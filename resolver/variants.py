@@ -118,18 +118,18 @@ class VariantTable:
         return None
 
     def add(self, candidate: Candidate, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
-            model: Container[int], dependency_clauses: "DependencyAdder") -> int | None:
+            dependency_clauses: "DependencyAdder") -> int | None:
         """Add a variant built against the ``runtime`` choice (``None``: that choice cannot be
-        built), and block "not built yet" under the ``model`` it was asked from. Returns the
-        variant's variable, or ``None`` when it adds nothing new."""
+        built), and block "not built yet" under that choice. Returns the variant's
+        variable, or ``None`` when it adds nothing new."""
         entry = self._entries[candidate.key]
         if variant is None:
             # Its build environment cannot take these versions: say so when this blocks a lock.
-            self._block(entry, variant, runtime, model, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
+            self._block(entry, variant, runtime, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:
-                self._block(entry, variant, runtime, model)
+                self._block(entry, variant, runtime)
                 return None
         v = self.enc.new_variable()
         entry.variants.append((v, variant))
@@ -141,30 +141,33 @@ class VariantTable:
             self.enc.only_version(v, built, Reason(ReasonKind.BUILT_AGAINST, pin, parent=candidate, detail=what))
         dependency_clauses(candidate, variant, v)
         # After its dependencies: they may introduce names of the build environment.
-        self._block(entry, variant, runtime, model)
+        self._block(entry, variant, runtime)
         return v
 
     def _block(self, entry: _Entry, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
-               model: Container[int], reason: Reason | None = None) -> None:
-        """``U`` is false while the model has what this build was made against.
+               reason: Reason | None = None) -> None:
+        """``U`` is false while the solution has what this build was made against.
 
-        Every name of the build environment is read from ``model`` (so each block excludes
-        the model that asked for the build, and the loop cannot ask twice); for a name the
-        model does not have, only choosing another version than the one built against
-        lifts the block.
+        Every name of the build environment is read from ``runtime``, the versions the build
+        was asked for (so each block excludes the solution that asked for the build, and the
+        loop cannot ask twice); not from the model, whose versions of packages nothing needs
+        are arbitrary, and the lock must not depend on which model pycosat returns. For a
+        name ``runtime`` does not have, only choosing another version than the one built
+        against lifts the block.
         """
         built = {c.name: c for c in variant.built_against} if variant is not None else dict(runtime)
         clause = [-entry.unbuilt]
         for name in sorted(built):
-            vars_of = [(c, self.enc.var(c)) for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
-            in_model = [v for _, v in vars_of if v in model]
-            if in_model:
-                clause.append(-in_model[0])
+            if name in runtime:
+                clause.append(-self.enc.var(runtime[name]))
             else:
                 # Absent at runtime: built against its newest. Every other version of it
                 # becomes choosable (a variable), so the solver may ask for a build against
-                # one of those instead when this build conflicts.
-                clause += [self.enc.var(c) for c in self.enc.candidates_of.get(name, []) if c.key != built[name].key]
+                # one of those instead when this build conflicts; but not a pre-release that
+                # no requirement accepts (PEP 440: not chosen unless asked for).
+                others = [c for c in self.enc.candidates_of.get(name, []) if c.key != built[name].key
+                          and (self.enc.has_var(c) or not c.version.is_prerelease)]
+                clause += self.enc.vars_for(others)
         self.enc.add_clause(clause, reason)
 
     def built_names(self, candidate: Candidate) -> list[NormalizedName]:
