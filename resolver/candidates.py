@@ -136,16 +136,21 @@ TOML_INT_LIMIT = 2**63
 
 
 def all_sha256(digests: list[str]) -> bool:
-    """``is_sha256`` of every digest, by one match over them all joined with newlines
-    (pages and cached listings hold thousands). The match alone would take one digest
-    of 63 digits beside one of 65: the length says each line is one whole digest."""
+    """``is_sha256`` of every digest, by a few C-speed scans of them all joined with
+    newlines (pages and cached listings hold thousands; a regex match over them cost ten
+    times more): the total length, the count of newlines and a newline at every 65th
+    place say each line is one whole digest of 64 characters, and deleting the 16 hex
+    digits and the newlines from the ASCII bytes leaves nothing only when every
+    character is one of them."""
     if not digests:
         return True
     lines = "\n".join(digests)
-    return len(lines) == 65 * len(digests) - 1 and _SHA256_LINES.fullmatch(lines) is not None
+    count = len(digests)
+    return (len(lines) == 65 * count - 1 and lines.isascii() and lines.count("\n") == count - 1
+            and lines[64::65] == "\n" * (count - 1) and not lines.encode("ascii").translate(None, _SHA256_BYTES))
 
 
-_SHA256_LINES = re.compile(r"[0-9a-f]{64}(?:\n[0-9a-f]{64})*")
+_SHA256_BYTES = b"0123456789abcdef\n"
 
 
 def is_timestamp(value: object) -> bool:
