@@ -23,9 +23,15 @@ from satlock.resolver.pages import _check_api_version, _metadata_hashes, _page_h
 __all__ = ["common_json_files"]
 
 
-class _File(msgspec.Struct, rename={"requires_python": "requires-python", "upload_time": "upload-time",
-                                    "core_metadata": "core-metadata", "dist_info_metadata": "dist-info-metadata"}):
-    """A PEP 691 file entry of the types ``_json_file`` accepts (``msgspec`` checks them in C)."""
+class _File(msgspec.Struct, gc=False,
+            rename={"requires_python": "requires-python", "upload_time": "upload-time",
+                    "core_metadata": "core-metadata", "dist_info_metadata": "dist-info-metadata"}):
+    """A PEP 691 file entry of the types ``_json_file`` accepts (``msgspec`` checks them in C).
+
+    Not tracked by the cyclic collector (``gc=False``): its fields are text, numbers and
+    dicts of text, which can hold no cycle, and a page decodes tens of thousands of them;
+    tracked, they set off young-generation passes that walked them again and again.
+    """
 
     filename: str
     url: str
