@@ -32,10 +32,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.cache import Cache, digest, file_sha256
 from satlock.errors import ConfigError, IndexFormatError, MetadataError, NetworkError
 from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
-from satlock.resolver.candidates import DistFile
+from satlock.resolver.candidates import DistFile, FileTable
 from satlock.resolver.downloads import download, file_key
 from satlock.resolver.pagecache import PAGES, Page, PageEntry, validators
-from satlock.resolver.pages import ACCEPT, link_refusal, parse_project_page
+from satlock.resolver.pages import ACCEPT, link_refusal, parse_project_page, parse_project_table
 from satlock.resolver.wheelmetadata import MAX_METADATA_BYTES, check_metadata, fetch_metadata, valid_metadata
 
 # ACCEPT, PAGES, MAX_METADATA_BYTES and parse_project_page are imported from here by callers and tests.
@@ -69,9 +69,9 @@ class IndexClient:
         self.http = http
         self.refresh = refresh
         self._lock = threading.Lock()
-        self._projects: dict[NormalizedName, list[DistFile]] = {}
+        self._projects: dict[NormalizedName, FileTable] = {}
         self._pages: dict[NormalizedName, Page | None] = {}
-        self._parsed: dict[tuple[str, str, str], list[DistFile]] = {}
+        self._parsed: dict[tuple[str, str, str], FileTable] = {}
         self._folders: dict[Path, list[Path]] = {}
         self._local_hashes: dict[Path, str] = {}
 
@@ -84,19 +84,23 @@ class IndexClient:
 
     def project_files(self, name: str) -> list[DistFile]:
         """Every file offered for ``name`` by the first index that has it, plus find-links files."""
+        return self.project_table(name).files()
+
+    def project_table(self, name: str) -> FileTable:
+        """``project_files`` as a table whose files are made only when asked for: the
+        candidate listing asks for the third a target can use."""
         project = canonicalize_name(name)
         with self._lock:
             known = self._projects.get(project)
         if known is not None:
-            return list(known)
-        files: list[DistFile] = []
+            return known
         page = self._first_page(project)
-        if page is not None:
-            files.extend(self._parse(page) or [])
-        files.extend(self._find_links_files(project))
+        table = self._parse(page) if page is not None else None
+        local = self._find_links_files(project)
+        if table is None or local:
+            table = FileTable.of([*(table.files() if table is not None else ()), *local])
         with self._lock:
-            self._projects.setdefault(project, files)
-        return list(files)
+            return self._projects.setdefault(project, table)
 
     def page_fingerprint(self, name: str) -> str:
         """A digest of everything ``project_files(name)`` is made from, without parsing it.
@@ -158,7 +162,7 @@ class IndexClient:
         self._write_page(key, page)
         return page
 
-    def _parse(self, page: Page) -> list[DistFile] | None:
+    def _parse(self, page: Page) -> FileTable | None:
         resp = page.response
         if resp.status == 404:
             return None
@@ -169,7 +173,7 @@ class IndexClient:
             known = self._parsed.get((public, page.sha256, resp.url))
         if known is not None:
             return known
-        files = parse_project_page(resp, index=public, allow_insecure_hosts=self.http.allow_insecure_hosts)
+        files = parse_project_table(resp, index=public, allow_insecure_hosts=self.http.allow_insecure_hosts)
         with self._lock:
             self._parsed[(public, page.sha256, resp.url)] = files
         return files

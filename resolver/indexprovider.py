@@ -195,7 +195,7 @@ class IndexProvider:
         cached = read_cached(self.client.cache, key, name, self.client.may_link)
         if cached is not None:
             return cached
-        listing = candidates_from_files(name, self.client.project_files(name), self.target, self.pins.get(name, set()))
+        listing = candidates_from_files(name, self.client.project_table(name), self.target, self.pins.get(name, set()))
         store_cached(self.client.cache, key, listing)
         return listing
 

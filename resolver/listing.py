@@ -15,30 +15,38 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.cache import Cache
-from satlock.resolver.candidates import Candidate, DistFile, check_rows, split_filename
+from satlock.resolver.candidates import Candidate, DistFile, FileTable, check_rows, requires_python_ok, split_filename
 from satlock.resolver.provider import CandidateList, Exclusion
 from satlock.resolver.target import Target
 
 CANDIDATES = "candidates-v1"
 
 
-def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], target: Target,
+def candidates_from_files(name: NormalizedName, files: FileTable | Iterable[DistFile], target: Target,
                           pinned: Collection[str]) -> CandidateList:
     """The candidates of ``name`` newest first, each with the files ``target`` can use, best
     wheel first; and the versions left out, with why (no wheel for the platform, yanked
-    unless pinned with ``==`` (PEP 592), or their Requires-Python)."""
-    by_version: dict[Version, list[tuple[int, DistFile]]] = {}
-    excluded: dict[Version, str] = {}
+    unless pinned with ``==`` (PEP 592), or their Requires-Python).
+
+    Read from the table's columns: a ``DistFile`` is made only for a file a candidate keeps.
+    """
+    table = files if isinstance(files, FileTable) else FileTable.of(list(files))
+    yanks, pythons = table.yanked, table.requires_python
     python = target.python_full_version
-    versions: dict[str, Version | None] = {}
-    texts: dict[Version, str] = {}  # str(version), worked out once per version
+    # Versions are numbered in the order first met; equal versions written differently
+    # (``1.0``, ``1.0.0``) share a number, the first one's. Numbers hash faster than ``Version``s.
+    numbers: dict[str, int | None] = {}  # by version as written
+    number_of: dict[Version, int] = {}
+    versions: list[Version] = []
+    texts: list[str] = []  # str(version), worked out once per version
+    by_version: dict[int, list[tuple[int, str, int]]] = {}
+    excluded: dict[int, str] = {}
     # A page repeats the same few tag sets, names as written and Requires-Python strings
     # across its thousands of files: each is worked out once, in these dicts.
     ranks: dict[tuple[str, str, str], int | None] = {}
     same_name: dict[str, bool] = {}
     python_ok: dict[str, bool] = {}
-    for f in files:
-        filename = f.filename
+    for i, filename in enumerate(table.filenames):
         if filename.endswith(".whl"):
             parts = filename[:-4].split("-")
             if len(parts) not in (5, 6):
@@ -56,13 +64,11 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
             ok = same_name[raw_name] = _same_name(raw_name, name)
         if not ok:
             continue
-        if raw_version in versions:
-            version = versions[raw_version]
+        if raw_version in numbers:
+            number = numbers[raw_version]
         else:
-            versions[raw_version] = version = _version(raw_version)
-            if version is not None and version not in texts:
-                texts[version] = _text(raw_version, version)
-        if version is None:
+            number = numbers[raw_version] = _number(raw_version, number_of, versions, texts)
+        if number is None:
             continue
         if tag_set is not None:
             if tag_set in ranks:
@@ -70,30 +76,46 @@ def candidates_from_files(name: NormalizedName, files: Iterable[DistFile], targe
             else:
                 rank = ranks[tag_set] = target.best_rank(_expand_tags(*tag_set))
             if rank is None:
-                excluded.setdefault(version, "no wheel for this platform")
+                excluded.setdefault(number, "no wheel for this platform")
                 continue
         else:
             rank = 1 << 30
-        if f.yanked is not None and texts[version] not in pinned:
-            excluded.setdefault(version, f"yanked{': ' + f.yanked if f.yanked else ''}")
+        yanked = yanks[i]
+        if yanked is not None and texts[number] not in pinned:
+            excluded.setdefault(number, f"yanked{': ' + yanked if yanked else ''}")
             continue
-        requires_python = f.requires_python
+        requires_python = pythons[i]
         if requires_python:
             fits = python_ok.get(requires_python)
             if fits is None:
-                fits = python_ok[requires_python] = f.python_ok(python)
+                fits = python_ok[requires_python] = requires_python_ok(requires_python, python)
             if not fits:
-                excluded.setdefault(version, f"requires Python {requires_python}")
+                excluded.setdefault(number, f"requires Python {requires_python}")
                 continue
-        by_version.setdefault(version, []).append((rank, f))
+        by_version.setdefault(number, []).append((rank, filename, i))
     cands = []
-    for version in sorted(by_version, reverse=True):
-        entries = by_version[version]
+    make = table.file
+    for number in sorted(by_version, key=versions.__getitem__, reverse=True):
+        entries = by_version[number]
         if len(entries) > 1:
-            entries.sort(key=_best_file_first)
-        cands.append(Candidate.listed(name, version, texts[version], tuple([f for _, f in entries])))
-        excluded.pop(version, None)
-    return CandidateList(cands, [Exclusion(texts[v], r) for v, r in excluded.items()])
+            entries.sort()  # best rank, then name; the page's order among equal ones (the place breaks ties)
+        cands.append(Candidate.listed(name, versions[number], texts[number], tuple([make(i) for _, _, i in entries])))
+        excluded.pop(number, None)
+    return CandidateList(cands, [Exclusion(texts[n], r) for n, r in excluded.items()])
+
+
+def _number(raw: str, number_of: dict[Version, int], versions: list[Version], texts: list[str]) -> int | None:
+    """The number of the version written ``raw`` (a new one for a version not met
+    before); ``None`` when ``raw`` is not a version."""
+    version = _version(raw)
+    if version is None:
+        return None
+    number = number_of.get(version)
+    if number is None:
+        number = number_of[version] = len(versions)
+        versions.append(version)
+        texts.append(_text(raw, version))
+    return number
 
 
 def wheel_for_another_target(c: Candidate, files: Iterable[DistFile]) -> DistFile | None:
@@ -150,10 +172,6 @@ def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
     data = ([(c.key[1], [f.to_row() for f in c.files]) for c in listing.candidates],
             [(e.version, e.reason) for e in listing.excluded])
     cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
-
-
-def _best_file_first(entry: tuple[int, DistFile]) -> tuple[int, str]:
-    return entry[0], entry[1].filename
 
 
 @functools.lru_cache(maxsize=8192)

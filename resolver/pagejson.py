@@ -16,15 +16,22 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import TOML_INT_LIMIT, DistFile, all_safe_names, all_sha256, all_timestamps, is_dist_filename
+from satlock.resolver.candidates import (TOML_INT_LIMIT, DistFile, FileTable, all_safe_names, all_sha256, all_timestamps,
+                                         is_dist_filename)
 from satlock.resolver.pages import _check_api_version, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]
 
 
-class _File(msgspec.Struct, rename={"requires_python": "requires-python", "upload_time": "upload-time",
-                                    "core_metadata": "core-metadata", "dist_info_metadata": "dist-info-metadata"}):
-    """A PEP 691 file entry of the types ``_json_file`` accepts (``msgspec`` checks them in C)."""
+class _File(msgspec.Struct, gc=False,
+            rename={"requires_python": "requires-python", "upload_time": "upload-time",
+                    "core_metadata": "core-metadata", "dist_info_metadata": "dist-info-metadata"}):
+    """A PEP 691 file entry of the types ``_json_file`` accepts (``msgspec`` checks them in C).
+
+    Not tracked by the cyclic collector (``gc=False``): its fields are text, numbers and
+    dicts of text, which can hold no cycle, and a page decodes tens of thousands of them;
+    tracked, they set off young-generation passes that walked them again and again.
+    """
 
     filename: str
     url: str
@@ -49,16 +56,17 @@ class _JsonPage(msgspec.Struct):
 _DECODE_PAGE = msgspec.json.Decoder(_JsonPage).decode
 
 
-def common_json_files(resp: Response, index: str | None) -> list[DistFile] | None:
+def common_json_files(resp: Response, index: str | None) -> FileTable | None:
     """The files of a page in the shape nearly every index gives, with the checks of
     ``_json_file`` done in bulk; ``None`` when the page holds anything else.
 
     The same checks, only cheaper: the JSON is decoded straight into typed entries (a
-    field of another type fails the decode), the sha256 digests are checked by one match
+    field of another type fails the decode), the sha256 digests are checked by one scan
     over all of them joined, and so are the upload times; any field outside the common
     shape goes through the same per-field check ``_json_file`` uses. Any failure sends
     the caller to the careful per-file pass, so the error a bad page gives (the first bad
-    field, in page order) stays the same.
+    field, in page order) stays the same. Every entry is checked here; only making each
+    file's ``DistFile`` waits until it is asked for (``FileTable``).
     """
     body = resp.body
     if not body.isascii() and not _is_utf8(body):
@@ -74,27 +82,29 @@ def common_json_files(resp: Response, index: str | None) -> list[DistFile] | Non
         return None
 
 
-def _common_files(resp: Response, entries: list[_File], index: str | None) -> list[DistFile] | None:
+def _common_files(resp: Response, entries: list[_File], index: str | None) -> FileTable | None:
     if not entries:
-        return []
+        return FileTable.of([])
     if not all_safe_names([entry.filename for entry in entries]):
         return None  # the careful pass names the file
-    out: list[DistFile] = []
+    kept: list[_File] = []
     digests: list[str] = []
     uploads: list[str] = []
-    make, unset, base = DistFile.of_fields, msgspec.UNSET, resp.url
+    # The normal form of the few hash tables outside the common shape, by place in ``kept``.
+    odd_hashes: dict[int, dict[str, str]] = {}
+    odd_metadata: dict[int, dict[str, str] | None] = {}
+    unset = msgspec.UNSET
     for entry in entries:
         filename = entry.filename
         if not is_dist_filename(filename):
             continue  # eggs, installers: not read, as in the careful pass
-        url = entry.url
-        if not url:
+        if not entry.url:
             return None
         hashes = entry.hashes
         if hashes is not None and len(hashes) == 1 and "sha256" in hashes:
             digests.append(hashes["sha256"])
         else:
-            hashes = _page_hashes(resp, "hashes", hashes, filename)
+            odd_hashes[len(kept)] = _page_hashes(resp, "hashes", hashes, filename)
         upload = entry.upload_time
         if upload is not None:
             uploads.append(upload)
@@ -104,19 +114,36 @@ def _common_files(resp: Response, entries: list[_File], index: str | None) -> li
         else:
             field = "core-metadata"
         if value is unset or value is None or value is False:
-            metadata: dict[str, str] | None = None
+            pass
         elif type(value) is dict and len(value) == 1 and "sha256" in value:
             digests.append(value["sha256"])
-            metadata = value
         else:
-            metadata = _metadata_hashes(resp, field, value, filename)
-        yanked = entry.yanked
-        out.append(make(filename, url if url.startswith(_ABSOLUTE) else urljoin(base, url), hashes,
-                        entry.requires_python or None, (yanked if isinstance(yanked, str) else "") if yanked else None,
-                        entry.size, upload or None, metadata, index))
+            odd_metadata[len(kept)] = _metadata_hashes(resp, field, value, filename)
+        kept.append(entry)
     if not all_sha256(digests) or not all_timestamps(uploads):
         return None
-    return out
+    base = resp.url
+    urls = [url if url.startswith(_ABSOLUTE) else urljoin(base, url) for url in [entry.url for entry in kept]]
+
+    def make(i: int) -> DistFile:
+        entry = kept[i]
+        hashes = odd_hashes[i] if i in odd_hashes else entry.hashes
+        if i in odd_metadata:
+            metadata = odd_metadata[i]
+        else:
+            value = entry.core_metadata
+            if value is unset:
+                value = entry.dist_info_metadata
+            metadata = value if type(value) is dict else None
+        yanked = entry.yanked
+        return DistFile.of_fields(entry.filename, urls[i], hashes, entry.requires_python or None,
+                                  (yanked if isinstance(yanked, str) else "") if yanked else None,
+                                  entry.size, entry.upload_time or None, metadata, index)
+
+    return FileTable([entry.filename for entry in kept], urls,
+                     [(yanked if isinstance(yanked, str) else "") if yanked else None
+                      for yanked in [entry.yanked for entry in kept]],
+                     [entry.requires_python or None for entry in kept], make)
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -17,10 +17,10 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response, redact, remote_link_refusal
-from satlock.resolver.candidates import (TOML_INT_LIMIT, VERIFIABLE_HASHES, DistFile, checked_hash, is_dist_filename,
-                                         is_safe_name, is_sha256, is_timestamp, url_filename)
+from satlock.resolver.candidates import (TOML_INT_LIMIT, VERIFIABLE_HASHES, DistFile, FileTable, checked_hash,
+                                         is_dist_filename, is_safe_name, is_sha256, is_timestamp, url_filename)
 
-__all__ = ["ACCEPT", "link_refusal", "parse_project_page"]
+__all__ = ["ACCEPT", "link_refusal", "parse_project_page", "parse_project_table"]
 
 # What satlock asks an index for, best first: the pages this module reads.
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -35,20 +35,27 @@ def parse_project_page(resp: Response, *, index: str | None = None,
     no path in them, and a remote page links only files the http rule allows. Anything
     else is one error naming the page and the field.
     """
+    return parse_project_table(resp, index=index, allow_insecure_hosts=allow_insecure_hosts).files()
+
+
+def parse_project_table(resp: Response, *, index: str | None = None,
+                        allow_insecure_hosts: Collection[str] = ()) -> FileTable:
+    """``parse_project_page`` with the same checks, all done here, but each file's
+    ``DistFile`` made only when asked for: a lock asks for about a third of them."""
     ctype = (resp.header("content-type") or "").split(";", 1)[0].strip().lower()
     if ctype in ("application/vnd.pypi.simple.v1+json", "application/json"):
-        files = _parse_json(resp, index)
+        table = _parse_json(resp, index)
     elif ctype in ("application/vnd.pypi.simple.v1+html", "text/html"):
-        files = _parse_html(resp, index)
+        table = FileTable.of(_parse_html(resp, index))
     else:
         raise IndexFormatError(f"{redact(resp.url)} is not a simple index page (content type {ctype or 'missing'!r})",
                                hint="point the index URL at a PEP 503/691 simple index, usually ending in /simple/")
-    refused = link_refusal([f.url for f in files], local=urlsplit(resp.url).scheme.lower() == "file",
+    refused = link_refusal(table.urls, local=urlsplit(resp.url).scheme.lower() == "file",
                            allow_insecure_hosts=allow_insecure_hosts)
     if refused is not None:
         raise IndexFormatError(f"{redact(resp.url)}: refusing the link to {redact(refused[0])}: {refused[1]}",
                                hint="the index links files satlock will not fetch; report it to the index")
-    return files
+    return table
 
 
 def link_refusal(urls: list[str], *, local: bool, allow_insecure_hosts: Collection[str]) -> tuple[str, str] | None:
@@ -124,7 +131,7 @@ def _check_api_version(resp: Response, version: object) -> None:
 
 
 
-def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
+def _parse_json(resp: Response, index: str | None) -> FileTable:
     # msgspec is imported here, not with this module: a warm lock parses no page.
     from satlock.resolver.pagejson import common_json_files
 
@@ -152,7 +159,7 @@ def _parse_json(resp: Response, index: str | None) -> list[DistFile]:
         file = _json_file(resp, entry, index)
         if file is not None:
             out.append(file)
-    return out
+    return FileTable.of(out)
 
 
 def _json_int(text: str) -> int | float:
