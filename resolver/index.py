@@ -32,8 +32,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.cache import Cache, digest, file_sha256
 from satlock.errors import ConfigError, IndexFormatError, MetadataError, NetworkError
 from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
-from satlock.resolver.candidates import DistFile, FileTable
+from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import download, file_key
+from satlock.resolver.filetable import FileTable
 from satlock.resolver.pagecache import PAGES, Page, PageEntry, validators
 from satlock.resolver.pages import ACCEPT, link_refusal, parse_project_page, parse_project_table
 from satlock.resolver.wheelmetadata import MAX_METADATA_BYTES, check_metadata, fetch_metadata, valid_metadata

@@ -15,7 +15,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.cache import Cache
-from satlock.resolver.candidates import Candidate, DistFile, FileTable, check_rows, requires_python_ok, split_filename
+from satlock.resolver.candidates import Candidate, DistFile, check_rows, requires_python_ok, split_filename
+from satlock.resolver.filetable import FileTable
 from satlock.resolver.provider import CandidateList, Exclusion
 from satlock.resolver.target import Target
 

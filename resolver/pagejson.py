@@ -16,8 +16,9 @@ import msgspec
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response
-from satlock.resolver.candidates import (TOML_INT_LIMIT, DistFile, FileTable, all_safe_names, all_sha256, all_timestamps,
+from satlock.resolver.candidates import (TOML_INT_LIMIT, DistFile, all_safe_names, all_sha256, all_timestamps,
                                          is_dist_filename)
+from satlock.resolver.filetable import FileTable
 from satlock.resolver.pages import _check_api_version, _metadata_hashes, _page_hashes
 
 __all__ = ["common_json_files"]

@@ -17,8 +17,9 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import IndexFormatError
 from satlock.http import Response, redact, remote_link_refusal
-from satlock.resolver.candidates import (TOML_INT_LIMIT, VERIFIABLE_HASHES, DistFile, FileTable, checked_hash,
+from satlock.resolver.candidates import (TOML_INT_LIMIT, VERIFIABLE_HASHES, DistFile, checked_hash,
                                          is_dist_filename, is_safe_name, is_sha256, is_timestamp, url_filename)
+from satlock.resolver.filetable import FileTable
 
 __all__ = ["ACCEPT", "link_refusal", "parse_project_page", "parse_project_table"]
 
