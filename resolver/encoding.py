@@ -101,6 +101,7 @@ class Encoding:
         self._members: dict[int, list[tuple[str, str]]] = {}
         self._positive: dict[int, list[int]] = {}
         self._negative: dict[int, list[int]] = {}
+        self._with_vars: dict[NormalizedName, list[Candidate]] = {}
 
     # -- the clause algebra, read-only ----------------------------------------------------
 
@@ -129,6 +130,7 @@ class Encoding:
     def add_name(self, name: NormalizedName, candidates: Sequence[Candidate]) -> None:
         """Introduce the candidates of ``name``, in preference order (no variables yet)."""
         self.candidates_of[name] = list(candidates)
+        self._with_vars.pop(name, None)
 
     def var(self, candidate: Candidate) -> int:
         """The candidate's own variable, created (and added to its name's at-most-one) on
@@ -175,6 +177,7 @@ class Encoding:
         """A new variable for the candidates ``keys`` of ``name``, in its at-most-one; with
         ``rules``, the exclusions and pins already stated about them apply to it."""
         v = self._cnf.new_var()
+        self._with_vars.pop(name, None)
         self._members[v] = keys
         self._positive[v] = []
         self._negative[v] = []
@@ -216,6 +219,15 @@ class Encoding:
             if occurrences is not None:
                 occurrences.append(index)
         return index
+
+    def with_vars(self, name: NormalizedName) -> list[Candidate]:
+        """The candidates of ``name`` that have a variable, in preference order (kept until
+        one more gets a variable: the search asks for them hundreds of times; do not change
+        the list)."""
+        found = self._with_vars.get(name)
+        if found is None:
+            found = self._with_vars[name] = [c for c in self.candidates_of.get(name, []) if c.key in self._var_of]
+        return found
 
     def has_var(self, candidate: Candidate) -> bool:
         return candidate.key in self._var_of

@@ -275,4 +275,4 @@ class Expansion:
 
     def eligible(self, name: NormalizedName) -> list[Candidate]:
         """The candidates of ``name`` some requirement accepts, in preference order."""
-        return [c for c in self.enc.candidates_of.get(name, []) if self.enc.has_var(c)]
+        return self.enc.with_vars(name)
