@@ -47,7 +47,10 @@ near the current one with the package at that version and a few dependencies mov
 (resolver/repair.py; often there is one: the model's picks were arbitrary); and every
 question goes through a unit-propagation trail of the decisions (resolver/propagate.py),
 which answers some without the solver and sends the others reduced to the clauses the
-decisions leave open, or only their part the question touches.
+decisions leave open, or only their part the question touches. Versions that a decided
+requirement rules out through at-most-one are not asked about at all (resolver/domain.py),
+and the clauses are small to begin with: candidates no clause tells apart share a variable
+(resolver/encoding.py).
 """
 
 from __future__ import annotations
