@@ -91,10 +91,11 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
     def work() -> None:
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
-        from satlock.resolver.settings import make_client
+        from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
 
         start = time.perf_counter()
+        check_index_options(flags.options)
         proj = load_project(project_folder(project))
         lock_path = proj.root / LOCK_NAME
         if check:

@@ -60,7 +60,9 @@ def _environment_is_plain() -> bool:
 
     if any(name in os.environ for name in _INDEX_ENV):
         return False
-    return parse(LOCK_OPTIONS, [], {"SATLOCK_HTTP_TIMEOUT": os.environ.get("SATLOCK_HTTP_TIMEOUT", "")}) is not None
+    values = parse(LOCK_OPTIONS, [], {"SATLOCK_HTTP_TIMEOUT": os.environ.get("SATLOCK_HTTP_TIMEOUT", "")})
+    # A timeout no request could use (0, -1, nan, inf) is the full CLI's error line to give.
+    return values is not None and 0 < values["timeout"] < float("inf")
 
 
 def lock_if_current(args: list[str]) -> bool:

@@ -6,9 +6,11 @@ Precedence: a flag or environment variable (``IndexOptions``, filled by the CLI)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from satlock.cache import Cache
+from satlock.errors import ConfigError
 from satlock.http import HttpClient
 from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project
@@ -73,8 +75,17 @@ def _assigned_string(module: str, name: str) -> str | None:
     return found
 
 
+def check_index_options(options: IndexOptions) -> None:
+    """Refuse options no request could use (a command checks them before anything else,
+    also when the lock turns out to be up to date and no request is made)."""
+    if not (math.isfinite(options.timeout) and options.timeout > 0):
+        raise ConfigError(f"--timeout (or SATLOCK_HTTP_TIMEOUT) must be a positive number of seconds, not {options.timeout:g}",
+                          hint="pass --timeout 30, say")
+
+
 def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
     """The index client for ``project``: each setting from the options if given, else the file."""
+    check_index_options(options)
     s = project.settings
     index_url = options.index_url or s.index_url or default_index_url(cache)
     extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls

@@ -209,3 +209,27 @@ def test_a_current_folder_deleted_meanwhile_is_one_error_line(tmp_path: Path, en
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 1 and proc.stderr.startswith("error: cannot find the project folder ."), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "-inf"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_one_error_line(value: str, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    for args, env in (([f"--timeout={value}"], {}), ([], {"SATLOCK_HTTP_TIMEOUT": value})):
+        result = subprocess.run([sys.executable, "-m", "satlock", "lock", "--project", str(tmp_path), "--offline", *args],
+                                capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+        assert result.returncode != 0
+        assert result.stderr.startswith("error: --timeout (or SATLOCK_HTTP_TIMEOUT) must be a positive number"), result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "pylock.toml").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_a_bad_timeout_is_an_error_even_when_the_lock_is_up_to_date(value: str, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-m", "satlock", "lock", "--project", str(tmp_path), "--offline"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert first.returncode == 0, first.stderr
+    for args, extra in (([f"--timeout={value}"], {}), ([], {"SATLOCK_HTTP_TIMEOUT": value})):
+        again = subprocess.run([sys.executable, "-m", "satlock", "lock", "--project", str(tmp_path), *args],
+                               capture_output=True, text=True, env={**env, **extra}, timeout=60)
+        assert again.returncode != 0 and again.stderr.startswith("error: --timeout"), again.stderr
