@@ -21,7 +21,9 @@ profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward sour
 
 
 def _pyproject(project: Path) -> Path:
-    return find_pyproject(project.resolve())
+    from satlock.cli.commands import project_folder
+
+    return find_pyproject(project_folder(project))
 
 
 def _pyproject_text(path: Path) -> str:

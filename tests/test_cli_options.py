@@ -233,3 +233,21 @@ def test_a_bad_timeout_is_an_error_even_when_the_lock_is_up_to_date(value: str, 
         again = subprocess.run([sys.executable, "-m", "satlock", "lock", "--project", str(tmp_path), *args],
                                capture_output=True, text=True, env={**env, **extra}, timeout=60)
         assert again.returncode != 0 and again.stderr.startswith("error: --timeout"), again.stderr
+
+
+@pytest.mark.parametrize("command", [["profile", "list"], ["profile", "show", "foo"], ["profile", "remove", "foo"],
+                                     ["profile", "add", "foo", "--build-requires", "torch"]])
+def test_a_profile_command_in_a_deleted_folder_or_a_symlink_loop_is_one_error_line(tmp_path: Path, command: list[str]) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); sys.argv = ['satlock', *{command!r}]\n"
+            "from satlock.cli.entry import main\nmain()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_")}
+    env.update(COLUMNS="100", SATLOCK_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot find the project folder ."), proc.stderr
+    (tmp_path / "loop").symlink_to("loop")
+    proc = subprocess.run([sys.executable, "-m", "satlock", *command, "--project", "loop"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot find the project folder loop"), proc.stderr
+    assert "Traceback" not in proc.stderr
