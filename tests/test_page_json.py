@@ -182,7 +182,20 @@ HOSTILE_PAGES = {
     "a 5000-digit number in an unknown key": lambda: _with_raw(b"9" * 5000),
     "a 5000-digit size": lambda: _with_raw(b"9" * 5000, key="size"),
     "a 5000-digit negative number beside api version 2": lambda: _with_raw(b"-" + b"9" * 5000, api="2.0"),
+    "a file name given twice, the last climbing out": lambda: _twice("filename", '"../a-1.0.tar.gz"'),
+    "a link given twice, the last to a local file": lambda: _twice("url", '"file:///etc/passwd"'),
+    "a sha256 given twice, the last not hex": lambda: _body(_page([_file("1.0")]).body.replace(
+        f'"hashes": {{"sha256": "{SHA}"'.encode(), f'"hashes": {{"sha256": "{SHA}", "sha256": "zz"'.encode(), 1)),
+    "a hash table given twice, the last with a short digest": lambda: _twice("hashes", '{"sha256": "abc"}'),
+    "the files list given twice, the last with a bad name": lambda: _body(_page([_file("1.0")]).body[:-1]
+                                                                        + b', "files": [{"filename": "../x.whl", "url": "u"}]}'),
 }
+
+
+def _twice(key: str, last: str) -> Response:
+    """A page of one common file whose ``key`` is given again, after the good one, as ``last``
+    (JSON readers differ on which of two equal keys wins: both passes must read the same one)."""
+    return _body(_page([_file("1.0")]).body.replace(b'"upload-time"', f'"{key}": {last}, "upload-time"'.encode(), 1))
 
 
 @pytest.mark.parametrize("make", HOSTILE_PAGES.values(), ids=HOSTILE_PAGES.keys())
