@@ -118,8 +118,8 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
             return
         cache = flags.cache()
         client = make_client(proj, flags.options, cache)
-        result, changed = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
-        _remember_if_current(proj.root, lock_options, flags)
+        result, changed, text = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)
+        _remember_if_current(proj.root, lock_options, flags, (result.lock, text))
         s = result.resolution.stats
         out.debug(f"solver: {s.variables} variables, {s.clauses} clauses, {s.solver_calls} calls, "
                   f"{s.solve_seconds:.3f}s in SAT, {s.rounds} rounds, {s.expanded} candidates expanded")
@@ -129,12 +129,15 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
     return exit_code(out, work)
 
 
-def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags) -> None:
+def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
+                         written: tuple[Pylock, str] | None = None) -> None:
     """Record that a plain ``satlock lock`` would keep the lock in ``root`` as it is, so
     that the next one is answered by cli/entry.py without importing all of satlock.
 
     The check runs again on the files as they are now, between two digests of them, so a
-    file edited meanwhile is never recorded as current.
+    file edited meanwhile is never recorded as current. ``written`` is the lock just
+    written and its text: while the file still holds that text, the lock is not read
+    back (27 ms on the large set).
     """
     from satlock.cache import default_cache_dir
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
@@ -146,9 +149,12 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags) ->
     key = uptodate.memo_key(root, options.python_version, options.platform)
     plain = LockOptions(python_version=options.python_version, platform=options.platform)
     try:
-        lock = read_lock(root / LOCK_NAME)
+        if written is not None and (root / LOCK_NAME).read_bytes() == written[1].encode("utf-8"):
+            lock = written[0]
+        else:
+            lock = read_lock(root / LOCK_NAME)
         current = lock_is_current(load_project(root), lock, plain)
-    except SatlockError:
+    except (SatlockError, OSError):
         return
     if current and key == uptodate.memo_key(root, options.python_version, options.platform):
         uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
@@ -188,7 +194,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             if reason is not None:
                 if locked:
                     raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                result, _changed = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
+                result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
                                                    interpreter)
                 current = result.lock
                 out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path}")
@@ -222,12 +228,12 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
 
 
 def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,
-                    out: Output, verbose: bool, python: Path | None = None) -> tuple[LockResult, bool]:
+                    out: Output, verbose: bool, python: Path | None = None) -> tuple[LockResult, bool, str]:
     """Lock (building metadata with the project's profiles, build environments made from
     ``python``) and write the lock atomically; the one path both ``lock`` and ``sync`` take.
-    Returns the result and whether the file changed."""
+    Returns the result, whether the file changed, and its text."""
     from satlock.buildenv.metadata import ProfileBuilder
-    from satlock.resolver.lockfile import LOCK_NAME, write_lock
+    from satlock.resolver.lockfile import LOCK_NAME, dumps, write_lock_text
     from satlock.resolver.locking import lock_project
 
     builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
@@ -238,7 +244,8 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
     if verbose:
         for w in result.resolution.left_out:
             out.warn(w)
-    return result, write_lock(proj.root / LOCK_NAME, result.lock)
+    text = dumps(result.lock)
+    return result, write_lock_text(proj.root / LOCK_NAME, text), text
 
 
 def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | None, Path | None]:

@@ -204,7 +204,11 @@ def write_lock(path: Path, lock: Pylock) -> bool:
 
     Returns whether the content changed.
     """
-    text = dumps(lock)
+    return write_lock_text(path, dumps(lock))
+
+
+def write_lock_text(path: Path, text: str) -> bool:
+    """``write_lock`` of a lock already made into text (``dumps``)."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
     write_atomic(path, text.encode("utf-8"))
