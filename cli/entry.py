@@ -61,7 +61,9 @@ def _environment_is_plain() -> bool:
     if any(name in os.environ for name in _INDEX_ENV):
         return False
     values = parse(LOCK_OPTIONS, [], {"SATLOCK_HTTP_TIMEOUT": os.environ.get("SATLOCK_HTTP_TIMEOUT", "")})
-    # A timeout no request could use (0, -1, nan, inf) is the full CLI's error line to give.
+    # A timeout no request could use (0, -1, nan, inf) is the full CLI's error line to give
+    # (resolver/settings.py ``check_index_options``, the same rule; not imported here, since
+    # the remembered answer must not load the index client).
     return values is not None and 0 < values["timeout"] < float("inf")
 
 

@@ -197,11 +197,21 @@ BUILD_INDEX: Index = {
 BUILDS = {"tool": ["core"], "core": ["ext>=2.1"], "ext": ["base>=3.0", "dep"]}
 
 
+# The existing lock's version of dep, preferred as a re-lock prefers it.
+DEP_LOCKED = Policy(preferences={canonicalize_name("dep"): Version("1.0")})
+
+
+def _built_lock_of(index: Index, builds: Mapping[str, list[str]], root: str,
+                   policy: Policy | None = None) -> tuple[dict[str, str], int]:
+    """The chosen versions and what each build was made against, and how many builds were made."""
+    provider = BuildingProvider(index, builds)
+    resolution = Solver(provider, ENV, policy).solve([RootRequirement(Requirement(root))])
+    return ({n: str(c.version) for n, c in resolution.chosen.items()}
+            | {f"{n} built against": v.describe() for n, v in resolution.variants.items()}), provider.builds
+
+
 def _built_lock() -> dict[str, str]:
-    solver = Solver(BuildingProvider(BUILD_INDEX, BUILDS), ENV, Policy(preferences={canonicalize_name("dep"): Version("1.0")}))
-    resolution = solver.solve([RootRequirement(Requirement("tool"))])
-    return {n: str(c.version) for n, c in resolution.chosen.items()} | {
-        f"{n} built against": v.describe() for n, v in resolution.variants.items()}
+    return _built_lock_of(BUILD_INDEX, BUILDS, "tool", DEP_LOCKED)[0]
 
 
 def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_search_shortcuts(
@@ -212,17 +222,20 @@ def test_a_lock_with_match_runtime_builds_is_the_same_with_and_without_the_searc
     assert with_shortcuts["dep"] == "1.0" and with_shortcuts["ext built against"] == "base 4.1, dep 1.0"
 
 
+# ext's build needs helper, whose newest cannot be had, and numeric up to 3.1.
+HELPER_INDEX: Index = {
+    "ext": {"1.1": []},
+    "helper": {"1.0": [], "1.1": [], "2.0": ["missing"]},
+    "numeric": {"2.0": [], "2.1rc1": [], "2.2": [], "3.0": [], "3.1": [], "4.1rc1": []},
+}
+HELPER_BUILDS = {"ext": ["numeric>=2.0,<=3.1", "helper"]}
+
+
 def test_a_build_that_conflicted_is_made_again_once_as_before_the_search_shortcuts() -> None:
     # Found by differential testing against 2a7ba66 (which builds twice).
-    index: Index = {
-        "ext": {"1.1": []},
-        "helper": {"1.0": [], "1.1": [], "2.0": ["missing"]},
-        "numeric": {"2.0": [], "2.1rc1": [], "2.2": [], "3.0": [], "3.1": [], "4.1rc1": []},
-    }
-    provider = BuildingProvider(index, {"ext": ["numeric>=2.0,<=3.1", "helper"]})
-    resolution = Solver(provider, ENV).solve([RootRequirement(Requirement("ext"))])
-    assert resolution.variants[canonicalize_name("ext")].describe() == "helper 1.1, numeric 3.1"
-    assert provider.builds == 2
+    lock, builds = _built_lock_of(HELPER_INDEX, HELPER_BUILDS, "ext")
+    assert lock["ext built against"] == "helper 1.1, numeric 3.1"
+    assert builds == 2
 
 
 class _ShuffledSolver:
@@ -246,25 +259,11 @@ class _ShuffledSolver:
         return [v if value[abs(to[v])] == (to[v] > 0) else -v for v in range(1, n + 1)]
 
 
-def _built_lock_of(index: Index, builds: Mapping[str, list[str]], root: str,
-                   policy: Policy | None = None) -> tuple[dict[str, str], int]:
-    provider = BuildingProvider(index, builds)
-    resolution = Solver(provider, ENV, policy).solve([RootRequirement(Requirement(root))])
-    return ({n: str(c.version) for n, c in resolution.chosen.items()}
-            | {f"{n} built against": v.describe() for n, v in resolution.variants.items()}), provider.builds
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_a_lock_with_match_runtime_builds_does_not_depend_on_the_models_pycosat_returns(
         seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    dep_locked = Policy(preferences={canonicalize_name("dep"): Version("1.0")})
-    helper_index: Index = {
-        "ext": {"1.1": []},
-        "helper": {"1.0": [], "1.1": [], "2.0": ["missing"]},
-        "numeric": {"2.0": [], "2.1rc1": [], "2.2": [], "3.0": [], "3.1": [], "4.1rc1": []},
-    }
-    cases = [(BUILD_INDEX, BUILDS, "tool", dep_locked), (BUILD_INDEX, BUILDS, "tool", None),
-             (helper_index, {"ext": ["numeric>=2.0,<=3.1", "helper"]}, "ext", None)]
+    cases = [(BUILD_INDEX, BUILDS, "tool", DEP_LOCKED), (BUILD_INDEX, BUILDS, "tool", None),
+             (HELPER_INDEX, HELPER_BUILDS, "ext", None)]
     expected = [_built_lock_of(*case) for case in cases]
     monkeypatch.setattr(propagate, "pycosat", _ShuffledSolver(seed))
     assert [_built_lock_of(*case) for case in cases] == expected
