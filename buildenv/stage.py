@@ -47,18 +47,22 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def _digests(fd: int, algorithms: set[str]) -> tuple[dict[str, bytes], int]:
-    """The digests of what ``fd`` reads to its end, and its size: plain reads into exactly
-    sized buffers (most files of a wheel are small; ``hashlib.file_digest`` would zero a
-    256 KiB buffer for each)."""
+def _digests(fd: int, size_hint: int, algorithms: set[str]) -> tuple[dict[str, bytes], int]:
+    """The digests of what ``fd`` reads to its end, and its size. Most files of a wheel are
+    small: one read of ``size_hint`` + 1 bytes (the size ``fstat`` gave) finds the end with
+    no second call, and the buffer is exactly sized (``hashlib.file_digest`` would zero a
+    256 KiB one for each file)."""
+    want = min(size_hint + 1, _BLOCK)
+    block = os.read(fd, want)
+    if len(block) < want and algorithms == {"sha256"}:
+        return {"sha256": hashlib.sha256(block).digest()}, len(block)
     hashes = {name: hashlib.new(name) for name in algorithms}
     size = 0
-    want = min(os.fstat(fd).st_size + 1, _BLOCK)
-    while block := os.read(fd, want):
+    while block:
         size += len(block)
         for h in hashes.values():
             h.update(block)
-        want = _BLOCK
+        block = os.read(fd, _BLOCK)
     return {name: h.digest() for name, h in hashes.items()}, size
 
 
@@ -69,6 +73,7 @@ class _Stager:
         self.staged = Staged()
         self.made: set[str] = {str(stage)}
         self.records: list[tuple[Scheme, RecordEntry]] = []
+        self.scheme = {name: Scheme(name) for name in schemes}
         # The record of each file linked (or copied) from the cache, by where it landed.
         self.linked: dict[str, tuple[Scheme, RecordEntry]] = {}
         by_target: dict[str, Path] = {}
@@ -88,8 +93,11 @@ class _Stager:
             self.made.add(folder)
 
     def _path(self, scheme: str, path: str) -> str:
-        target = os.path.join(self.where[scheme], path)
-        self._folder(os.path.dirname(target))
+        # ``path`` is a checked relative member name with "/" separators (wheelcheck.py).
+        target = f"{self.where[scheme]}/{path}"
+        folder = target.rpartition("/")[0]
+        if folder not in self.made:
+            self._folder(folder)
         return target
 
     def _write(self, scheme: str, path: str, data: bytes, executable: bool) -> None:
@@ -147,7 +155,8 @@ class _Stager:
             # No hard links here (another file system, or a folder planted in the cache): a
             # copy, of a regular file only.
             fd = os.open(source, _NO_FOLLOW)
-            mode = os.fstat(fd).st_mode
+            info = os.fstat(fd)
+            mode = info.st_mode
             if not stat.S_ISREG(mode):
                 os.close(fd)
                 self.staged.problems.append(f"{path} is not a file in the cache")
@@ -162,7 +171,8 @@ class _Stager:
             self.staged.problems.append(f"{path} is a link in the cache, not a file")
             return
         try:
-            mode = os.fstat(fd).st_mode
+            info = os.fstat(fd)
+            mode = info.st_mode
             if not stat.S_ISREG(mode):
                 self.staged.problems.append(f"{path} is not a file in the cache")
                 return
@@ -172,12 +182,13 @@ class _Stager:
                 # the next environment; the mode is the verified wheel's.
                 self.staged.problems.append(f"{path} has the permissions {stat.S_IMODE(mode):o} in the cache, not {want:o}")
                 return
-            digests, size = _digests(fd, {"sha256", promised[0]})
+            digests, size = _digests(fd, info.st_size, {"sha256", promised[0]})
         finally:
             os.close(fd)
-        if _b64(digests[promised[0]]) != promised[1]:
+        sha256 = _b64(digests["sha256"])
+        if (sha256 if promised[0] == "sha256" else _b64(digests[promised[0]])) != promised[1]:
             self.staged.problems.append(f"{path} differs from the wheel")
-        self.linked[target] = (Scheme(scheme), RecordEntry(path, Hash("sha256", _b64(digests["sha256"])), size))
+        self.linked[target] = (self.scheme[scheme], RecordEntry(path, Hash("sha256", sha256), size))
         self.records.append(self.linked[target])
 
     def entry_point(self, name: str, module: str, attr: str, section: str, interpreter: str) -> None:
@@ -211,11 +222,12 @@ def stage_wheel(plan: WheelPlan, files: Path, schemes: dict[str, str], stage: Pa
     # RECORD's signatures are never listed in RECORD (so have no hash to hold them to) and
     # sign the wheel's RECORD, not the one written here: they are not installed.
     generated |= {(plan.root_scheme, f"{plan.dist_info}/{name}") for name in _SIGNATURES}
+    root = str(files)
     for key, recorded in plan.files.items():
         if key in generated:
             continue
         scheme, path = key
-        source = os.path.join(files, plan.members[key])
+        source = f"{root}/{plan.members[key]}"
         try:
             if scheme == "scripts":
                 stager.script(path, source, recorded, interpreter)

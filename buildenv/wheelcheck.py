@@ -69,6 +69,8 @@ class WheelPlan:
     # have comes from the verified wheel, never from the cache's copy (which an environment
     # sharing it by a hard link can chmod).
     executable: frozenset[tuple[str, str]] = frozenset()
+    # METADATA's Requires-Dist values, as written.
+    requires_dist: tuple[str, ...] = ()
 
 
 def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
@@ -94,6 +96,19 @@ def real_path(path: str, folders: dict[str, str] | None = None) -> str:
     if folders is None:
         return os.path.join(os.path.realpath(folder), filename)
     return os.path.join(_real_folder(folder, folders), filename)
+
+
+def _member_path(schemes: Mapping[str, str], scheme: str, rest: str, folders: dict[str, str],
+                 in_folder: dict[tuple[str, str], str]) -> str:
+    """``real_path`` of the member ``rest`` installed under ``scheme``, each of a wheel's
+    folders resolved once (``in_folder``) instead of once per file."""
+    folder, _, filename = rest.rpartition("/")
+    if filename in ("", ".", "..") or os.sep in filename or (os.altsep and os.altsep in filename):
+        return real_path(os.path.join(schemes[scheme], rest), folders)
+    resolved = in_folder.get((scheme, folder))
+    if resolved is None:
+        resolved = in_folder[(scheme, folder)] = _real_folder(os.path.abspath(os.path.join(schemes[scheme], folder)), folders)
+    return resolved + filename if resolved.endswith(os.sep) else f"{resolved}{os.sep}{filename}"
 
 
 def _real_folder(folder: str, folders: dict[str, str]) -> str:
@@ -155,6 +170,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     record = _record(files["RECORD"], wheel)
     targets: dict[str, str] = {}
     folders: dict[str, str] = {}
+    in_folder: dict[tuple[str, str], str] = {}
     installed_files: dict[tuple[str, str], str] = {}
     sources: dict[tuple[str, str], str] = {}
     executable: set[tuple[str, str]] = set()
@@ -171,7 +187,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         top = rest.split("/", 1)[0]
         if scheme in ("purelib", "platlib") and top.endswith(".dist-info") and top != dist_info:
             raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
-        targets[real_path(os.path.join(schemes[scheme], rest), folders)] = record.get(path, "")
+        targets[_member_path(schemes, scheme, rest, folders, in_folder)] = record.get(path, "")
         if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
             installed_files[(scheme, rest)] = record.get(path, "")
             sources[(scheme, rest)] = path
@@ -189,7 +205,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             filename = f"{script}.exe" if os.name == "nt" else script
             targets.setdefault(real_path(os.path.join(schemes["scripts"], filename), folders), "")
     return WheelPlan(wheel, canonicalize_name(str(name)), str(version), files["METADATA"], targets, installed_files,
-                     sources, dist_info, root_scheme, tuple(entry_points), frozenset(executable))
+                     sources, dist_info, root_scheme, tuple(entry_points), frozenset(executable),
+                     tuple(str(r) for r in meta.get_all("Requires-Dist") or []))
 
 
 def is_executable(info: zipfile.ZipInfo) -> bool:
@@ -225,14 +242,13 @@ def check_identity(plan: WheelPlan, name: NormalizedName, version: Version | Non
                                "that is not the locked package: run `satlock lock` again, or report it to the index")
 
 
-def active_requirements(metadata: bytes, environment: Mapping[str, str]) -> list[Requirement]:
-    """The ``Requires-Dist`` of ``metadata`` that apply in ``environment`` without any extra."""
-    msg = email.parser.BytesHeaderParser().parsebytes(metadata)
+def active_requirements(requires_dist: Iterable[str], environment: Mapping[str, str]) -> list[Requirement]:
+    """The ``Requires-Dist`` values that apply in ``environment`` without any extra."""
     env = {**environment, "extra": ""}
     out = []
-    for raw in msg.get_all("Requires-Dist") or []:
+    for raw in requires_dist:
         try:
-            req = Requirement(str(raw))
+            req = Requirement(raw)
         except InvalidRequirement:
             continue
         if req.marker is None or evaluate_marker(req.marker, env):
@@ -249,7 +265,7 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
     dependency the wheel's METADATA declares for this environment must therefore be
     among the package's locked ``dependencies``, at a version it accepts.
     """
-    for req in active_requirements(plan.metadata, environment):
+    for req in active_requirements(plan.requires_dist, environment):
         dep = canonicalize_name(req.name)
         if dep == plan.name:
             continue
