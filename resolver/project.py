@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.errors import ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
 from satlock.resolver.origin import DEPENDENCIES, Origin
-from satlock.resolver.solve import RootRequirement
+from satlock.resolver.resolution import RootRequirement
 
 if TYPE_CHECKING:
     from satlock.profiles.schema import Profile
