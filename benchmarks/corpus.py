@@ -30,7 +30,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -350,38 +349,37 @@ def _lock_twice(name: str, tool: str, command: list[str], output: Path, workdir:
     return attempts[0], attempts[1]
 
 
-def measure(name: str, timeout: float, logs: Path, check: bool) -> Result:
+def measure(name: str, timeout: float, logs: Path, check: bool, scratches: run.Scratch) -> Result:
     source = CORPUS_DIR / name
     result = Result(name, project_kind(source / "pyproject.toml"))
-    with tempfile.TemporaryDirectory(prefix=f"satlock-corpus-{name}-") as tmp:
-        scratch = Path(tmp)
-        env = run.tool_env(scratch)
-        ours_dir, theirs_dir = scratch / "satlock", scratch / "uv"
-        shutil.copytree(source, ours_dir)
-        shutil.copytree(source, theirs_dir)
-        result.satlock_cold, result.satlock_warm = _lock_twice(
-            name, "satlock", satlock_lock_command(), ours_dir / "pylock.toml", ours_dir, env, timeout, logs)
-        groups = project_groups(source / "pyproject.toml")
-        result.uv_cold, result.uv_warm = _lock_twice(
-            name, "uv", uv_compile_command(groups), theirs_dir / "requirements.txt", theirs_dir, env, timeout, logs)
-        ours = satlock_pins(ours_dir / "pylock.toml") if (ours_dir / "pylock.toml").exists() else None
-        theirs = uv_pins(theirs_dir / "requirements.txt") if (theirs_dir / "requirements.txt").exists() else None
-        result.satlock_packages = None if ours is None else len(ours)
-        result.uv_packages = None if theirs is None else len(theirs)
-        if ours is not None and theirs is not None:
-            result.differences = differences(ours, theirs)
-        if check:
-            cache = Path(env["SATLOCK_CACHE_DIR"])
-            try:
-                if ours is not None:
-                    result.satlock_check = check_answer(source, cache, ours)
-                if theirs is not None:
-                    result.uv_check = check_answer(source, cache, theirs)
-            except ImportError as exc:
-                result.check_error = f"satlock is not importable here: {exc}"
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                # A broken check must not lose the timings of a long run; the table says why.
-                result.check_error = f"{type(exc).__name__}: {exc}"
+    scratch = scratches.folder(name)
+    env = run.tool_env(scratch)
+    ours_dir, theirs_dir = scratch / "satlock", scratch / "uv"
+    shutil.copytree(source, ours_dir)
+    shutil.copytree(source, theirs_dir)
+    result.satlock_cold, result.satlock_warm = _lock_twice(
+        name, "satlock", satlock_lock_command(), ours_dir / "pylock.toml", ours_dir, env, timeout, logs)
+    groups = project_groups(source / "pyproject.toml")
+    result.uv_cold, result.uv_warm = _lock_twice(
+        name, "uv", uv_compile_command(groups), theirs_dir / "requirements.txt", theirs_dir, env, timeout, logs)
+    ours = satlock_pins(ours_dir / "pylock.toml") if (ours_dir / "pylock.toml").exists() else None
+    theirs = uv_pins(theirs_dir / "requirements.txt") if (theirs_dir / "requirements.txt").exists() else None
+    result.satlock_packages = None if ours is None else len(ours)
+    result.uv_packages = None if theirs is None else len(theirs)
+    if ours is not None and theirs is not None:
+        result.differences = differences(ours, theirs)
+    if check:
+        cache = Path(env["SATLOCK_CACHE_DIR"])
+        try:
+            if ours is not None:
+                result.satlock_check = check_answer(source, cache, ours)
+            if theirs is not None:
+                result.uv_check = check_answer(source, cache, theirs)
+        except ImportError as exc:
+            result.check_error = f"satlock is not importable here: {exc}"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # A broken check must not lose the timings of a long run; the table says why.
+            result.check_error = f"{type(exc).__name__}: {exc}"
     return result
 
 
@@ -536,12 +534,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     versions = {"satlock": run.tool_version("satlock"), "uv": run.tool_version("uv")}
     results: list[Result] = []
-    for name in options.projects:
-        results.append(measure(name, options.timeout, logs, options.check))
-        # Written after every project, so an interrupted run still leaves its table.
-        table = render(results, versions, run.machine_description(), options.timeout, date)
-        (options.out / "corpus.md").write_text(table)
-        (options.out / "corpus.json").write_text(json.dumps([_as_json(r) for r in results], indent=1))
+    # Nothing is deleted until every project is timed (run.Scratch says why).
+    scratches = run.Scratch()
+    try:
+        for name in options.projects:
+            results.append(measure(name, options.timeout, logs, options.check, scratches))
+            # Written after every project, so an interrupted run still leaves its table.
+            table = render(results, versions, run.machine_description(), options.timeout, date)
+            (options.out / "corpus.md").write_text(table)
+            (options.out / "corpus.json").write_text(json.dumps([_as_json(r) for r in results], indent=1))
+    finally:
+        scratches.close()
     print(table)
     cold = median_ratio(results, "cold")
     print(f"median cold satlock/uv: {_fmt(cold)}")

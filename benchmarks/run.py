@@ -547,26 +547,46 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure_lock(tool: LockTool, set_name: str, runs: int, timeout: float) -> Row:
+class Scratch:
+    """The folders of one benchmark run, all removed only once nothing is timed any more.
+
+    Removing a folder of thousands of files slows down the next ones made on the same file
+    system for a while: ext4 without a journal (as on the benchmark machine) skips every
+    inode freed in the last 30 seconds when it allocates one, so a ``mkdir`` after a big
+    delete scans past all of them. Deleting one tool's caches between runs would charge
+    that to whichever tool is timed next. The only delete while timing is the one that is
+    part of the measurement: a warm sync's ``.venv``, removed just before, for every tool.
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="satlock-bench-"))
+
+    def folder(self, name: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def measure_lock(tool: LockTool, set_name: str, runs: int, timeout: float, scratches: Scratch) -> Row:
     row = Row(set_name, tool.name)
     for run in range(runs):
-        with tempfile.TemporaryDirectory(prefix=f"satlock-bench-{tool.name}-") as tmp:
-            scratch = Path(tmp)
-            workdir = scratch / "project"
-            shutil.copytree(SETS_DIR / set_name, workdir)
-            tool.prepare(workdir)
-            project, _ = project_info(workdir)
-            env = tool_env(scratch)
-            for phase in ("cold", "warm"):
-                (workdir / tool.output).unlink(missing_ok=True)
-                seconds, error = timed(tool.command(), workdir, env, timeout)
-                outcome = _lock_outcome(tool, workdir, project, scratch, seconds, error, phase)
-                getattr(row, phase).append(outcome)
-                _log(f"[{set_name}] {tool.name} {phase} run {run + 1}/{runs}: "
-                     + (f"{seconds:.2f} s, {outcome.packages} packages" if not outcome.error
-                        else outcome.error))
-                if outcome.error:
-                    return row  # a failing tool fails the same way again; save the time
+        scratch = scratches.folder(f"{tool.name}-{set_name}")
+        workdir = scratch / "project"
+        shutil.copytree(SETS_DIR / set_name, workdir)
+        tool.prepare(workdir)
+        project, _ = project_info(workdir)
+        env = tool_env(scratch)
+        for phase in ("cold", "warm"):
+            (workdir / tool.output).unlink(missing_ok=True)
+            seconds, error = timed(tool.command(), workdir, env, timeout)
+            outcome = _lock_outcome(tool, workdir, project, scratch, seconds, error, phase)
+            getattr(row, phase).append(outcome)
+            _log(f"[{set_name}] {tool.name} {phase} run {run + 1}/{runs}: "
+                 + (f"{seconds:.2f} s, {outcome.packages} packages" if not outcome.error
+                    else outcome.error))
+            if outcome.error:
+                return row  # a failing tool fails the same way again; save the time
     return row
 
 
@@ -610,36 +630,35 @@ SYNC_TOOL_DEFS: dict[str, SyncTool] = {
 }
 
 
-def measure_sync(sync: SyncTool, set_name: str, runs: int, timeout: float) -> Row:
+def measure_sync(sync: SyncTool, set_name: str, runs: int, timeout: float, scratches: Scratch) -> Row:
     row = Row(set_name, sync.name)
     locker = LOCK_TOOLS[sync.lock_tool]
-    with tempfile.TemporaryDirectory(prefix=f"satlock-bench-sync-{sync.name}-") as tmp:
-        locked = Path(tmp) / "locked"
-        shutil.copytree(SETS_DIR / set_name, locked / "project")
-        locker.prepare(locked / "project")
-        _seconds, error = timed(locker.command(), locked / "project", tool_env(locked), timeout)
-        if error:
-            row.cold.append(Outcome(error=f"lock failed: {error}"))
-            _log(f"[sync {set_name}] {sync.name}: lock failed: {error}")
-            return row
-        for run in range(runs):
-            scratch = Path(tmp) / f"run{run}"
-            workdir = scratch / "project"
-            shutil.copytree(locked / "project", workdir)
-            project, _ = project_info(workdir)
-            env = tool_env(scratch)
-            for phase in ("cold", "warm"):
-                shutil.rmtree(workdir / ".venv", ignore_errors=True)
-                sync.before(workdir)
-                seconds, error = timed(sync.command(workdir), workdir, env, timeout)
-                outcome = (Outcome(error=error) if error else
-                           Outcome(seconds=seconds, packages=installed_packages(workdir / ".venv", project)))
-                getattr(row, phase).append(outcome)
-                _log(f"[sync {set_name}] {sync.name} {phase} run {run + 1}/{runs}: "
-                     + (f"{seconds:.2f} s, {outcome.packages} installed" if not error else error))
-                if error:
-                    return row
-            shutil.rmtree(scratch, ignore_errors=True)
+    tmp = scratches.folder(f"sync-{sync.name}")
+    locked = Path(tmp) / "locked"
+    shutil.copytree(SETS_DIR / set_name, locked / "project")
+    locker.prepare(locked / "project")
+    _seconds, error = timed(locker.command(), locked / "project", tool_env(locked), timeout)
+    if error:
+        row.cold.append(Outcome(error=f"lock failed: {error}"))
+        _log(f"[sync {set_name}] {sync.name}: lock failed: {error}")
+        return row
+    for run in range(runs):
+        scratch = Path(tmp) / f"run{run}"
+        workdir = scratch / "project"
+        shutil.copytree(locked / "project", workdir)
+        project, _ = project_info(workdir)
+        env = tool_env(scratch)
+        for phase in ("cold", "warm"):
+            shutil.rmtree(workdir / ".venv", ignore_errors=True)
+            sync.before(workdir)
+            seconds, error = timed(sync.command(workdir), workdir, env, timeout)
+            outcome = (Outcome(error=error) if error else
+                       Outcome(seconds=seconds, packages=installed_packages(workdir / ".venv", project)))
+            getattr(row, phase).append(outcome)
+            _log(f"[sync {set_name}] {sync.name} {phase} run {run + 1}/{runs}: "
+                 + (f"{seconds:.2f} s, {outcome.packages} installed" if not error else error))
+            if error:
+                return row
     return row
 
 
@@ -744,6 +763,14 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"on {', '.join(heavy)} (see --allow-wheel-downloads)")
 
     options.out.mkdir(parents=True, exist_ok=True)
+    scratches = Scratch()
+    try:
+        return _measure_all(options, broken, skip_heavy, scratches)
+    finally:
+        scratches.close()
+
+
+def _measure_all(options: Options, broken: dict[str, str], skip_heavy: bool, scratches: Scratch) -> int:
     runs = {s: options.runs_for(s) for s in options.sets}
     rows: list[Row] = []
     for set_name in options.sets:
@@ -755,7 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(Row(set_name, tool, cold=[Outcome(
                     error="skipped: index has no PEP 658 metadata, would download whole wheels")]))
                 continue
-            rows.append(measure_lock(LOCK_TOOLS[tool], set_name, runs[set_name], options.timeout))
+            rows.append(measure_lock(LOCK_TOOLS[tool], set_name, runs[set_name], options.timeout, scratches))
     table = render_lock_table(rows, make_meta(options.tools, runs, options.timeout))
     (options.out / "lock.md").write_text(table)
     print(table)
@@ -770,7 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sync_rows.append(Row(options.sync_set, tool, cold=[Outcome(error=problem)]))
                 continue
             sync_rows.append(measure_sync(SYNC_TOOL_DEFS[tool], options.sync_set,
-                                          sync_runs[options.sync_set], options.timeout))
+                                          sync_runs[options.sync_set], options.timeout, scratches))
         sync_table = render_sync_table(sync_rows, make_meta(
             ("satlock", "uv", "pip-compile", "pip"), sync_runs, options.timeout))
         (options.out / "sync.md").write_text(sync_table)
