@@ -319,12 +319,12 @@ class IndexProvider:
             return candidate.key in self._deps
 
     def prefetch(self, names: Iterable[NormalizedName], candidates: Sequence[Candidate]) -> None:
-        """Fetch pages and metadata in parallel, speculating along the newest versions.
+        """Fetch pages and metadata in parallel, speculating along the likely versions.
 
-        For each new name, the page is fetched, then the newest candidate's metadata, then
-        (transitively) the pages of what that candidate needs for the target. The solver
-        usually picks exactly those, so a cold lock waits once for the whole dependency
-        tree instead of once per level of it.
+        For each new name, the page is fetched, then the metadata of the version the solver
+        will most likely pick (``_likely``), then (transitively) the pages of what that
+        candidate needs for the target. The solver usually picks exactly those, so a cold
+        lock waits once for the whole dependency tree instead of once per level of it.
         """
         new = [n for n in names if n not in self._lists]
         todo = [c for c in candidates if c.key not in self._deps]
@@ -333,30 +333,31 @@ class IndexProvider:
         environment = {**self.target.environment, "extra": ""}
         scheduled: set[NormalizedName] = set(self._lists) | set(new)
 
-        def needs(deps: Dependencies | None) -> list[NormalizedName]:
+        def needs(deps: Dependencies | None) -> list[tuple[NormalizedName, SpecifierSet]]:
             if deps is None:
                 return []
-            return [canonicalize_name(r.name) for r in deps.requires if r.marker is None or evaluate_marker(r.marker, environment)]
+            return [(canonicalize_name(r.name), r.specifier) for r in deps.requires
+                    if r.marker is None or evaluate_marker(r.marker, environment)]
 
-        def walk(name: NormalizedName) -> list[NormalizedName]:
+        def walk(name: NormalizedName, specifier: SpecifierSet) -> list[tuple[NormalizedName, SpecifierSet]]:
             listing = self._quietly(self.candidates, name)
-            newest = listing.candidates[0] if listing and listing.candidates else None
-            if newest is None or newest.direct is not None or not newest.wheels:
+            likely = _likely(listing.candidates, specifier) if listing else None
+            if likely is None or likely.direct is not None or not likely.wheels:
                 return []
-            return needs(self._quietly(self.dependencies, newest))
+            return needs(self._quietly(self.dependencies, likely))
 
-        def expand(c: Candidate) -> list[NormalizedName]:
+        def expand(c: Candidate) -> list[tuple[NormalizedName, SpecifierSet]]:
             return needs(self._quietly(self.dependencies, c))
 
         pool = self._executor()
-        pending = {pool.submit(walk, n) for n in new} | {pool.submit(expand, c) for c in todo}
+        pending = {pool.submit(walk, n, SpecifierSet()) for n in new} | {pool.submit(expand, c) for c in todo}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                for name in future.result():
+                for name, specifier in future.result():
                     if name not in scheduled:
                         scheduled.add(name)
-                        pending.add(pool.submit(walk, name))
+                        pending.add(pool.submit(walk, name, specifier))
 
     def close(self) -> None:
         """Stop the fetch threads: queued prefetches are cancelled, none is waited for.
@@ -385,6 +386,20 @@ class IndexProvider:
             return fn(arg)
         except (SatlockError, CandidateUnavailable):
             return None
+
+
+def _likely(candidates: Sequence[Candidate], specifier: SpecifierSet) -> Candidate | None:
+    """The candidate (newest first) a solver most likely picks for a requirement with
+    ``specifier``: the newest final release it accepts, else the newest pre-release it
+    accepts, else the newest. Only a guess for prefetching (the first requirement that
+    reached a name is the one used)."""
+    fallback = None
+    for c in candidates:
+        if specifier.contains(c.version, prereleases=True):
+            if not c.version.is_prerelease:
+                return c
+            fallback = fallback or c
+    return fallback or (candidates[0] if candidates else None)
 
 
 def _as_url(ref: DirectReference) -> str:

@@ -330,6 +330,24 @@ def test_without_metadata_files_only_ranges_of_wheels_are_read(tmp_path):
     assert all(rng or method == "HEAD" for method, rng in wheel_requests), wheel_requests
 
 
+def test_a_cold_lock_reads_no_metadata_of_newer_pre_releases_or_of_versions_a_requirement_excludes(tmp_path):
+    # What the lock fetches ahead (the version it will most likely pick, and that version's
+    # dependencies) is what it ends up picking: no wasted request, and no chain of
+    # dependencies discovered only once the solver chose (a cold lock's longest wait).
+    d = tmp_path / "d"
+    build_index(tmp_path / "srv", [
+        make_wheel(d, "a", "1.0", requires=["b<2"]), make_wheel(d, "a", "2.0.dev1", requires=["c"]),
+        make_wheel(d, "b", "1.0", requires=["e"]), make_wheel(d, "b", "2.0", requires=["c"]),
+        make_wheel(d, "c", "1.0"), make_wheel(d, "e", "1.0"),
+    ], metadata_files=True)
+    project = write_project(tmp_path / "p", ["a"])
+    with IndexServer(tmp_path / "srv") as server:
+        assert locked(project, server.url + "/simple/") == {"a": "1.0", "b": "1.0", "e": "1.0"}
+    metadata = sorted(p.rsplit("/", 1)[-1] for _, p, _ in server.requests if p.endswith(".metadata"))
+    assert metadata == ["a-1.0-py3-none-any.whl.metadata", "b-1.0-py3-none-any.whl.metadata",
+                        "e-1.0-py3-none-any.whl.metadata"]
+
+
 # -- where packages come from --------------------------------------------------------------
 
 
