@@ -84,17 +84,28 @@ def lock_if_current(args: list[str]) -> bool:
     return True
 
 
-def _run_fast(name: str, values: dict[str, Any]) -> None:
+def _run_fast(name: str, values: dict[str, Any], end_process: bool) -> None:
     """Run ``lock`` or ``sync`` with parsed ``values``, ending as typer's standalone mode
-    would: Ctrl-C outside the command's own handling exits 130, a closed pipe exits 1 quietly."""
+    would: Ctrl-C outside the command's own handling exits 130, a closed pipe exits 1 quietly.
+
+    With ``end_process`` (the console script), the process ends as soon as the command has
+    finished. Everything it wrote is closed, its locks are released and its builds waited
+    for; what is left is a heap of pages, listings and clauses whose teardown changes
+    nothing and took 20 to 30 ms on the benchmark sets. Not with ``--no-cache``, whose
+    temporary cache folder is removed when the interpreter exits.
+    """
     from satlock.cli import commands
 
     try:
         code = commands.call(commands.lock if name == "lock" else commands.sync, values)
+        sys.stdout.flush()
+        sys.stderr.flush()
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
         _end_on_closed_pipe()
+    if end_process and not values.get("no_cache"):
+        os._exit(code)
     if code:
         sys.exit(code)
 
@@ -106,7 +117,12 @@ def _end_on_closed_pipe() -> NoReturn:
     sys.exit(1)
 
 
-def main() -> None:
+def console() -> None:
+    """The ``satlock`` console script: ``main``, ending the process as soon as a command is done."""
+    main(end_process=True)
+
+
+def main(*, end_process: bool = False) -> None:
     from satlock.collector import pace_for_one_command
 
     pace_for_one_command()
@@ -137,7 +153,7 @@ def main() -> None:
 
         values = parse(LOCK_OPTIONS if args[0] == "lock" else SYNC_OPTIONS, args[1:], os.environ)
     if values is not None:
-        _run_fast(args[0], values)
+        _run_fast(args[0], values, end_process)
         return
     from satlock.cli.main import main as full_cli
 

@@ -1,3 +1,3 @@
-from satlock.cli.entry import main
+from satlock.cli.entry import console
 
-main()
+console()

@@ -286,3 +286,30 @@ def test_help_into_a_closed_pipe_ends_quietly_with_exit_1_as_typer_does(tmp_path
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (1, "")
+
+
+def _console(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m satlock``: the console script, which ends the process once a command is done."""
+    return subprocess.run([sys.executable, "-m", "satlock", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_the_console_script_ends_with_the_commands_output_exit_code_and_files_complete(tmp_path: Path) -> None:
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "w", "foo", "1.0")])
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    env = _clean_env(SATLOCK_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    url = index.as_uri() + "/"
+    done = _console(["lock", "--index-url", url], project, env)
+    assert done.returncode == 0 and done.stderr.startswith("Locked 1 package")
+    assert 'name = "foo"' in (project / LOCK_NAME).read_text()
+    synced = _console(["sync", "--frozen"], project, env)
+    assert synced.returncode == 0 and "Installed 1" in synced.stderr
+    assert list((project / ".venv").glob("lib/python*/site-packages/foo-1.0.dist-info/RECORD"))
+    failed = _console(["lock", "--index-url", url, "--timeout", "0"], project, env)
+    assert failed.returncode != 0 and failed.stderr.startswith("error:")
+    # --no-cache's throw-away cache folder is still removed when the process ends.
+    (project / LOCK_NAME).unlink()
+    assert _console(["lock", "--index-url", url, "--no-cache"], project, env).returncode == 0
+    assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("satlock-nocache-")]
