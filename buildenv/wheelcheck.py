@@ -182,6 +182,9 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             scheme, _, rest = path[len(data_dir) + 1:].partition("/")
             if scheme not in _SCHEMES or not rest:
                 raise _refuse(wheel, f"{path} is in an unknown install scheme {scheme!r}")
+            if rest.startswith("/"):
+                # Joined to its scheme's folder it would be an absolute path, and its RECORD row too.
+                raise _refuse(wheel, f"{path} is not a path relative to its install scheme {scheme!r}")
         else:
             scheme, rest = root_scheme, path
         top = rest.split("/", 1)[0]
