@@ -357,3 +357,20 @@ def test_a_data_member_whose_path_in_its_scheme_starts_with_a_slash_is_refused(t
         with pytest.raises(InstallError, match="not a path relative to its install scheme"):
             install_wheel(wheel, venv, cache=cache)
         assert installed_distributions(venv) == {}
+
+
+@pytest.mark.parametrize("algorithm", ["shake_128", "shake_256"])
+def test_a_record_hash_of_no_fixed_length_is_refused_with_one_error(tmp_path, venv, algorithm):
+    # hashlib's shake digests need a length RECORD cannot give: they once crashed the install.
+    wheel = demo_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    record = entries["demo-1.0.dist-info/RECORD"].decode().replace("demo/cli.py,sha256=", f"demo/cli.py,{algorithm}=")
+    entries["demo-1.0.dist-info/RECORD"] = record.encode()
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    for cache in (None, Cache(tmp_path / "cache")):
+        with pytest.raises(InstallError, match=f"demo/cli.py has a {algorithm} hash in RECORD"):
+            install_wheel(wheel, venv, cache=cache)
+        assert installed_distributions(venv) == {}
