@@ -93,11 +93,14 @@ class _Stager:
             self.made.add(folder)
 
     def _path(self, scheme: str, path: str) -> str:
-        # ``path`` is a checked relative member name with "/" separators (wheelcheck.py).
+        # ``path`` is a checked member name with "/" separators and no "..", but may be spelt
+        # "a//b", "./a/b" or start with "/" (".data/purelib//a"): its folder is normalised
+        # once, as read_wheel maps it, so ``mkdir`` never meets "a/" or "a/." already made.
         target = f"{self.where[scheme]}/{path}"
         folder = target.rpartition("/")[0]
         if folder not in self.made:
-            self._folder(folder)
+            self._folder(os.path.normpath(folder))
+            self.made.add(folder)
         return target
 
     def _write(self, scheme: str, path: str, data: bytes, executable: bool) -> None:

@@ -41,6 +41,8 @@ _MAX_DIST_INFO_FILE = 64 * 1024 * 1024
 _VENV_SCRIPT = re.compile(r"(python|pypy)(\d+(\.\d+)*)?(w|t|-config)?(\.exe)?|activate(\..*)?|deactivate(\..*)?|activate_this\.py",
                           re.IGNORECASE)
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+# hashlib algorithms whose digest() needs a length.
+_NO_FIXED_LENGTH = frozenset({"shake_128", "shake_256"})
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,9 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
             scheme, _, rest = path[len(data_dir) + 1:].partition("/")
             if scheme not in _SCHEMES or not rest:
                 raise _refuse(wheel, f"{path} is in an unknown install scheme {scheme!r}")
+            if rest.startswith("/"):
+                # Joined to its scheme's folder it would be an absolute path, and its RECORD row too.
+                raise _refuse(wheel, f"{path} is not a path relative to its install scheme {scheme!r}")
         else:
             scheme, rest = root_scheme, path
         top = rest.split("/", 1)[0]
@@ -221,7 +226,12 @@ def _record(data: bytes, wheel: Path) -> dict[str, str]:
         rows = list(csv.reader(data.decode("utf-8").splitlines()))
     except (UnicodeDecodeError, csv.Error) as e:
         raise _refuse(wheel, f"its RECORD is unreadable: {e}") from None
-    return {row[0]: row[1] for row in rows if len(row) >= 2}
+    record = {row[0]: row[1] for row in rows if len(row) >= 2}
+    for algorithm in {value.partition("=")[0] for value in record.values()} & _NO_FIXED_LENGTH:
+        # A shake digest's length is not in RECORD: nothing could check the file against it.
+        path = next(p for p, value in record.items() if value.partition("=")[0] == algorithm)
+        raise _refuse(wheel, f"{path} has a {algorithm} hash in RECORD, which has no fixed length")
+    return record
 
 
 def check_identity(plan: WheelPlan, name: NormalizedName, version: Version | None, where: str) -> None:

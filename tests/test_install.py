@@ -334,3 +334,43 @@ def test_where_the_file_system_refuses_hard_links_the_cached_files_are_copied(tm
     assert installed.read_text() == "def main():\n    print('hello')\n"
     assert verify_records(venv) == []
     assert subprocess.run([str(venv.scripts / "hello-demo")], capture_output=True, text=True).stdout == "hello\n"
+
+
+@pytest.mark.parametrize("member", ["demo//extra.py", "demo///extra.py", "./demo/extra.py", "demo/./extra.py",
+                                    "demo-1.0.data/purelib/demo//extra.py"])
+def test_a_member_spelt_with_doubled_slashes_or_dot_folders_installs_where_its_plain_spelling_would(tmp_path, member):
+    # read_wheel maps these spellings to the plain path (conflict checks rely on it): staging must agree.
+    wheel = demo_wheel(tmp_path, files={member: "extra = 1\n"})
+    cache = Cache(tmp_path / "cache")
+    for name, with_cache in (("none", None), ("fills-cache", cache), ("from-cache", cache)):
+        venv = create_venv(tmp_path / name)
+        install_wheel(wheel, venv, cache=with_cache)
+        assert (venv.purelib / "demo" / "extra.py").read_text() == "extra = 1\n"
+        assert verify_records(venv) == []
+
+
+@pytest.mark.parametrize("scheme", ["purelib", "data", "headers", "scripts"])
+def test_a_data_member_whose_path_in_its_scheme_starts_with_a_slash_is_refused(tmp_path, venv, scheme):
+    # Joined to the scheme's folder "demo-1.0.data/data//x" would be the absolute path /x.
+    wheel = demo_wheel(tmp_path, files={f"demo-1.0.data/{scheme}//x": "x = 1\n"})
+    for cache in (None, Cache(tmp_path / "cache")):
+        with pytest.raises(InstallError, match="not a path relative to its install scheme"):
+            install_wheel(wheel, venv, cache=cache)
+        assert installed_distributions(venv) == {}
+
+
+@pytest.mark.parametrize("algorithm", ["shake_128", "shake_256"])
+def test_a_record_hash_of_no_fixed_length_is_refused_with_one_error(tmp_path, venv, algorithm):
+    # hashlib's shake digests need a length RECORD cannot give: they once crashed the install.
+    wheel = demo_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    record = entries["demo-1.0.dist-info/RECORD"].decode().replace("demo/cli.py,sha256=", f"demo/cli.py,{algorithm}=")
+    entries["demo-1.0.dist-info/RECORD"] = record.encode()
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    for cache in (None, Cache(tmp_path / "cache")):
+        with pytest.raises(InstallError, match=f"demo/cli.py has a {algorithm} hash in RECORD"):
+            install_wheel(wheel, venv, cache=cache)
+        assert installed_distributions(venv) == {}
