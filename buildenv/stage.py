@@ -54,7 +54,9 @@ def _digests(fd: int, size_hint: int, algorithms: set[str]) -> tuple[dict[str, b
     256 KiB one for each file)."""
     want = min(size_hint + 1, _BLOCK)
     block = os.read(fd, want)
-    if len(block) < want and algorithms == {"sha256"}:
+    # Exactly fstat's size when asked for one more byte: the end. A read that came back
+    # short of it (a file system that returns less than asked) goes on reading instead.
+    if len(block) == size_hint < want and algorithms == {"sha256"}:
         return {"sha256": hashlib.sha256(block).digest()}, len(block)
     hashes = {name: hashlib.new(name) for name in algorithms}
     size = 0
