@@ -98,8 +98,9 @@ def _run_fast(name: str, values: dict[str, Any], end_process: bool) -> None:
 
     try:
         code = commands.call(commands.lock if name == "lock" else commands.sync, values)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process was started without it (``>&-``)
+                stream.flush()
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
@@ -71,6 +72,18 @@ class MetadataBuilder(Protocol):
         ``None`` when the build environment cannot take those versions."""
 
 
+@dataclass(frozen=True)
+class Speculation:
+    """What the solver is told beyond the requirements prefetch walks along, for it to fetch
+    the version the solver will pick: the project's own requirements (what a root name is
+    guessed by), ``[tool.satlock] overrides`` (they replace the requirements on their name)
+    and ``prerelease = "allow"``."""
+
+    roots: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
+    overrides: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
+    allow_prereleases: bool = False
+
+
 class IndexProvider:
     """Candidates and dependencies for the target, from an ``IndexClient``."""
 
@@ -78,7 +91,7 @@ class IndexProvider:
                  direct: Mapping[NormalizedName, DirectReference] | None = None,
                  profiles: Mapping[NormalizedName, AnyProfile] | None = None,
                  pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16,
-                 only: Mapping[NormalizedName, Version] | None = None) -> None:
+                 only: Mapping[NormalizedName, Version] | None = None, speculation: Speculation | None = None) -> None:
         self.client = client
         self.target = target
         self.builder = builder
@@ -89,6 +102,7 @@ class IndexProvider:
         # is fetched, not even speculatively.
         self.only = dict(only or {})
         self.jobs = jobs
+        self.speculation = speculation or Speculation()
         self._lists: dict[NormalizedName, CandidateList] = {}
         self._deps: dict[tuple[str, str], Dependencies] = {}
         self._unavailable: dict[tuple[str, str], CandidateUnavailable] = {}
@@ -339,9 +353,12 @@ class IndexProvider:
             return [(canonicalize_name(r.name), r.specifier) for r in deps.requires
                     if r.marker is None or evaluate_marker(r.marker, environment)]
 
+        guess = self.speculation
+
         def walk(name: NormalizedName, specifier: SpecifierSet) -> list[tuple[NormalizedName, SpecifierSet]]:
             listing = self._quietly(self.candidates, name)
-            likely = _likely(listing.candidates, specifier) if listing else None
+            specifier = guess.overrides.get(name, specifier)
+            likely = _likely(listing.candidates, specifier, guess.allow_prereleases) if listing else None
             if likely is None or likely.direct is not None or not likely.wheels:
                 return []
             return needs(self._quietly(self.dependencies, likely))
@@ -350,7 +367,7 @@ class IndexProvider:
             return needs(self._quietly(self.dependencies, c))
 
         pool = self._executor()
-        pending = {pool.submit(walk, n, SpecifierSet()) for n in new} | {pool.submit(expand, c) for c in todo}
+        pending = {pool.submit(walk, n, guess.roots.get(n, SpecifierSet())) for n in new} | {pool.submit(expand, c) for c in todo}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -388,18 +405,13 @@ class IndexProvider:
             return None
 
 
-def _likely(candidates: Sequence[Candidate], specifier: SpecifierSet) -> Candidate | None:
+def _likely(candidates: Sequence[Candidate], specifier: SpecifierSet, allow_prereleases: bool = False) -> Candidate | None:
     """The candidate (newest first) a solver most likely picks for a requirement with
-    ``specifier``: the newest final release it accepts, else the newest pre-release it
-    accepts, else the newest. Only a guess for prefetching (the first requirement that
-    reached a name is the one used)."""
-    fallback = None
-    for c in candidates:
-        if specifier.contains(c.version, prereleases=True):
-            if not c.version.is_prerelease:
-                return c
-            fallback = fallback or c
-    return fallback or (candidates[0] if candidates else None)
+    ``specifier``: the newest it accepts, pre-releases taken as ``Matcher.matches`` takes
+    them (PEP 440), else the newest. Only a guess for prefetching (the first requirement
+    that reached a name is the one used)."""
+    accepted = specifier.filter(candidates, prereleases=True if allow_prereleases else None, key=lambda c: c.version)
+    return next(iter(accepted), candidates[0] if candidates else None)
 
 
 def _as_url(ref: DirectReference) -> str:

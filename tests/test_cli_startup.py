@@ -313,3 +313,28 @@ def test_the_console_script_ends_with_the_commands_output_exit_code_and_files_co
     (project / LOCK_NAME).unlink()
     assert _console(["lock", "--index-url", url, "--no-cache"], project, env).returncode == 0
     assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("satlock-nocache-")]
+
+
+def _console_closed(redirect: str, args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m satlock`` started by a shell with ``redirect`` (``>&-``: no stdout at all,
+    ``sys.stdout`` is None); what is left of stdout and stderr is captured."""
+    return subprocess.run(["sh", "-c", f'exec "$@" {redirect}', "sh", sys.executable, "-m", "satlock", *args],
+                          capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_the_console_script_ends_lock_and_sync_with_exit_0_when_started_without_stdout_or_stderr(tmp_path: Path) -> None:
+    """A process started with ``>&-`` (cron lines, scripts) has no ``sys.stdout``; lock and
+    sync print nothing there and end 0, as they did before the console script ended the
+    process itself, not with a traceback from flushing a stream that does not exist.
+    ``-q 2>&-`` likewise for ``sys.stderr``."""
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "w", "foo", "1.0")])
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo"]))
+    env = _clean_env(SATLOCK_CACHE_DIR=str(tmp_path / "cache"))
+    locked = _console_closed(">&-", ["lock", "--index-url", index.as_uri() + "/"], project, env)
+    assert (locked.returncode, locked.stderr.startswith("Locked 1 package")) == (0, True), locked.stderr
+    synced = _console_closed(">&-", ["sync", "--frozen"], project, env)
+    assert (synced.returncode, "Installed 1" in synced.stderr) == (0, True), synced.stderr
+    quiet = _console_closed("2>&-", ["sync", "--frozen", "--reinstall", "-q"], project, env)
+    assert (quiet.returncode, quiet.stdout) == (0, "")

@@ -348,6 +348,31 @@ def test_a_cold_lock_reads_no_metadata_of_newer_pre_releases_or_of_versions_a_re
                         "e-1.0-py3-none-any.whl.metadata"]
 
 
+
+@pytest.mark.parametrize("dependencies, tool", [
+    (["a>=2.0.dev1"], ""),  # the project's own requirement asks for the pre-release
+    (["x"], ""),  # x needs a>=1.0.dev0, which admits pre-releases (PEP 440)
+    (["a"], '[tool.satlock]\nprerelease = "allow"\n'),
+    (["y"], '[tool.satlock]\noverrides = ["a>=2.0.dev1"]\n'),  # the override replaces y's a<2
+], ids=["root-pre-release", "dependency-pre-release", "prerelease-allow", "override"])
+def test_a_cold_lock_reads_metadata_of_the_pre_release_it_picks_and_of_nothing_else(tmp_path, dependencies, tool):
+    # The prefetch guesses as the solver chooses: a requirement naming a pre-release, or
+    # prerelease = "allow", makes the newest pre-release the pick, and the guess must not be
+    # the final release (whose dependency chain would be fetched for nothing).
+    d = tmp_path / "d"
+    build_index(tmp_path / "srv", [
+        make_wheel(d, "x", "1.0", requires=["a>=1.0.dev0"]), make_wheel(d, "y", "1.0", requires=["a<2"]),
+        make_wheel(d, "a", "1.0", requires=["b"]), make_wheel(d, "a", "2.0.dev1", requires=["c"]),
+        make_wheel(d, "b", "1.0", requires=["e"]), make_wheel(d, "c", "1.0"), make_wheel(d, "e", "1.0"),
+    ], metadata_files=True)
+    project = write_project(tmp_path / "p", dependencies, tool=tool)
+    with IndexServer(tmp_path / "srv") as server:
+        picked = locked(project, server.url + "/simple/")
+    assert {n: v for n, v in picked.items() if n not in ("x", "y")} == {"a": "2.0.dev1", "c": "1.0"}
+    metadata = sorted(p.rsplit("/", 1)[-1] for _, p, _ in server.requests if p.endswith(".metadata"))
+    assert metadata == sorted(f"{n}-{v}-py3-none-any.whl.metadata" for n, v in picked.items())
+
+
 # -- where packages come from --------------------------------------------------------------
 
 
