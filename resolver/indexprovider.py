@@ -74,7 +74,7 @@ class MetadataBuilder(Protocol):
 
 @dataclass(frozen=True)
 class Speculation:
-    """What the solver is told beyond the requirements prefetch walks along, for it to fetch
+    """What the prefetch needs beyond the requirements it walks along, to fetch
     the version the solver will pick: the project's own requirements (what a root name is
     guessed by), ``[tool.satlock] overrides`` (they replace the requirements on their name)
     and ``prerelease = "allow"``."""
