@@ -160,8 +160,7 @@ class _Stager:
             # No hard links here (another file system, or a folder planted in the cache): a
             # copy, of a regular file only.
             fd = os.open(source, _NO_FOLLOW)
-            info = os.fstat(fd)
-            mode = info.st_mode
+            mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 os.close(fd)
                 self.staged.problems.append(f"{path} is not a file in the cache")
