@@ -7,11 +7,16 @@ wheel lists, and hold each one to the hash in that wheel's own RECORD.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import shutil
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from installer.exceptions import InstallerError
+from installer.records import RecordEntry, parse_record_file
 from installer.sources import WheelFile
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
@@ -20,28 +25,65 @@ from satlock.cache import Cache, file_sha256
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
 
 UNPACKED_BUCKET = "unpacked-v1"
+_CHUNK = 1 << 20
 
 
 def unzip_wheel(wheel: Path, dest: Path) -> None:
-    """Check the wheel's members and RECORD, then unzip it into ``dest``."""
+    """Check the wheel's members and RECORD, then unzip it into ``dest``, holding each file
+    to its RECORD hash and size as it is written (one decompression per member)."""
     try:
         with zipfile.ZipFile(wheel) as zf:
             members = safe_zip_members(zf, wheel)
             check_unpacked_size(wheel, wheel.stat().st_size, sum(i.file_size for i in members))
-            WheelFile(zf).validate_record()
+            source = WheelFile(zf)
+            # Every member listed, with a hash and a size (RECORD and its signatures without):
+            # the contents are checked below, as each member is written.
+            source.validate_record(validate_contents=False)
+            rows = {row[0]: row for row in parse_record_file(source.read_dist_info("RECORD").splitlines())}
+            made = {str(dest)}
             for info in members:
                 if info.is_dir():
                     continue
-                target = dest / info.filename
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target = os.path.join(dest, info.filename)
+                folder = os.path.dirname(target)
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                # A member's row passed validate_record's own parse (other rows are not read).
+                row = rows.get(info.filename)
+                entry = RecordEntry.from_elements(*row) if row is not None else None
                 with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                # Exactly the wheel's mode, whatever the umask: installs hold the cache's files to it.
-                target.chmod(0o755 if is_executable(info) else 0o644)
+                    if entry is None or entry.hash_ is None:
+                        shutil.copyfileobj(src, out, _CHUNK)
+                    else:
+                        _copy_checked(src, out, entry, wheel, info.filename)
+                    # Exactly the wheel's mode, whatever the umask: installs hold the cache's files to it.
+                    os.fchmod(out.fileno(), 0o755 if is_executable(info) else 0o644)
     except (zipfile.BadZipFile, *ZIPFILE_REFUSALS) as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     except InstallerError as e:
         raise InstallError(f"{wheel} is not a valid wheel: {e}", hint="report it to the package's maintainers") from None
+
+
+def _copy_checked(src: IO[bytes], out: IO[bytes], entry: RecordEntry, wheel: Path, name: str) -> None:
+    """Copy ``src`` to ``out`` and refuse it unless its hash and size are ``entry``'s."""
+    assert entry.hash_ is not None
+    try:
+        digest = hashlib.new(entry.hash_.name)
+    except ValueError:
+        digest = None
+    if digest is None or not digest.digest_size:  # unknown here, or a shake digest (no fixed length)
+        raise InstallError(f"{wheel} is not a valid wheel: {name} has a {entry.hash_.name} hash in RECORD, "
+                           "which cannot be checked", hint="report it to the package's maintainers")
+    size = 0
+    while chunk := src.read(_CHUNK):
+        digest.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+    got = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+    if got != entry.hash_.value or size != entry.size:
+        raise InstallError(f"{wheel} is not a valid wheel: hash / size of {name} didn't match RECORD",
+                           hint="report it to the package's maintainers")
 
 
 def unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | None) -> Path:

@@ -86,6 +86,46 @@ def test_wheel_whose_files_do_not_match_its_record_is_refused(tmp_path, venv):
     assert installed_distributions(venv) == {}
 
 
+def _with_record(wheel: Path, dest: Path, change) -> Path:
+    """A copy of ``wheel`` in ``dest`` whose RECORD text is ``change(text)``."""
+    dest.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(dest / wheel.name, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info, change(data.decode()).encode() if info.filename.endswith("/RECORD") else data)
+    return dest / wheel.name
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d, w: _rewritten(w, d, "demo/__init__.py", lambda data: b"tampered = True\n"),  # other bytes, other size
+    lambda d, w: _rewritten(w, d, "demo/__init__.py", lambda data: data[:-1] + bytes([data[-1] ^ 1])),  # same size
+    lambda d, w: _rewritten(w, d, "demo/__init__.py", lambda data: data + b"\n"),  # one byte more
+    lambda d, w: _with_record(w, d, lambda text: text.replace("sha256=", "shake_128=", 1)),
+    lambda d, w: _with_record(w, d, lambda text: text.replace("sha256=", "nosuchhash=", 1)),
+], ids=["other-bytes", "same-size", "one-byte-more", "shake-digest", "unknown-algorithm"])
+def test_a_wheel_whose_files_do_not_match_its_record_leaves_nothing_in_the_cache_or_the_environment(tmp_path, venv, tamper):
+    bad = tamper(tmp_path / "bad", make_wheel(tmp_path / "wheels", "demo", "1.0"))
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(InstallError) as caught:
+        install_wheel(bad, venv, cache=cache)
+    assert "not a valid wheel" in caught.value.message or "RECORD" in caught.value.message
+    assert installed_distributions(venv) == {}
+    assert not list((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo"))
+
+
+def test_a_wheel_unzipped_into_the_cache_has_exactly_its_files_and_modes(tmp_path):
+    wheel = make_wheel(tmp_path / "wheels", "demo", "1.0", files={"demo/a//b.py": "b = 1\n", "demo/big.bin": "x" * 3_000_000})
+    dest = tmp_path / "out"
+    dest.mkdir()
+    unpacked_mod.unzip_wheel(wheel, dest)
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if not info.is_dir():
+                written = dest / info.filename
+                assert written.read_bytes() == zf.read(info)
+                assert written.stat().st_mode & 0o777 == (0o755 if (info.external_attr >> 16) & 0o111 else 0o644)
+
+
 def test_second_install_from_the_cache_does_not_unzip_again(tmp_path, venv, monkeypatch):
     cache = Cache(tmp_path / "cache")
     calls = []
