@@ -180,6 +180,9 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         if info.is_dir():
             continue
         path = info.filename
+        if path.rpartition("/")[2] == ".":
+            # "pkg/mod/." names a folder, not a file: unzipped it would overwrite one.
+            raise _refuse(wheel, f"{path} is not a file name")
         if path.startswith(data_dir + "/"):
             scheme, _, rest = path[len(data_dir) + 1:].partition("/")
             if scheme not in _SCHEMES or not rest:

@@ -113,6 +113,15 @@ def test_a_wheel_whose_files_do_not_match_its_record_leaves_nothing_in_the_cache
     assert not list((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).glob("*/demo"))
 
 
+def test_a_wheel_member_named_like_a_folder_is_refused_as_a_malformed_wheel(tmp_path, venv):
+    wheel = make_wheel(tmp_path / "wheels", "demo", "1.0", files={"demo/c/.": "x = 1\n"})
+    with pytest.raises(InstallError, match=r"demo/c/\. is not a file name"):
+        install_wheel(wheel, venv, cache=Cache(tmp_path / "cache"))
+    assert installed_distributions(venv) == {}
+    assert not (tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).exists() or \
+        not list((tmp_path / "cache" / unpacked_mod.UNPACKED_BUCKET).iterdir())
+
+
 def test_a_wheel_unzipped_into_the_cache_has_exactly_its_files_and_modes(tmp_path):
     wheel = make_wheel(tmp_path / "wheels", "demo", "1.0", files={"demo/a//b.py": "b = 1\n", "demo/big.bin": "x" * 3_000_000})
     dest = tmp_path / "out"
