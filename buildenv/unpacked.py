@@ -7,7 +7,6 @@ wheel lists, and hold each one to the hash in that wheel's own RECORD.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import IO
 from installer.exceptions import InstallerError
 from installer.records import RecordEntry, parse_record_file
 from installer.sources import WheelFile
+from installer.utils import copyfileobj_with_hashing
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.wheelcheck import is_executable
@@ -69,18 +69,13 @@ def _copy_checked(src: IO[bytes], out: IO[bytes], entry: RecordEntry, wheel: Pat
     """Copy ``src`` to ``out`` and refuse it unless its hash and size are ``entry``'s."""
     assert entry.hash_ is not None
     try:
-        digest = hashlib.new(entry.hash_.name)
+        checkable = hashlib.new(entry.hash_.name).digest_size > 0  # 0: a shake digest, no fixed length
     except ValueError:
-        digest = None
-    if digest is None or not digest.digest_size:  # unknown here, or a shake digest (no fixed length)
+        checkable = False
+    if not checkable:
         raise InstallError(f"{wheel} is not a valid wheel: {name} has a {entry.hash_.name} hash in RECORD, "
                            "which cannot be checked", hint="report it to the package's maintainers")
-    size = 0
-    while chunk := src.read(_CHUNK):
-        digest.update(chunk)
-        out.write(chunk)
-        size += len(chunk)
-    got = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+    got, size = copyfileobj_with_hashing(src, out, entry.hash_.name)
     if got != entry.hash_.value or size != entry.size:
         raise InstallError(f"{wheel} is not a valid wheel: hash / size of {name} didn't match RECORD",
                            hint="report it to the package's maintainers")
