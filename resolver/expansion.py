@@ -54,6 +54,8 @@ class Expansion:
         self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
         self.left_out: list[str] = []
+        # Candidates kept out by a requirement by URL the project does not name (matching.py).
+        self.by_url: list[tuple[Candidate, Requirement]] = []
         self.picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
         self.build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
         self._constraints: dict[NormalizedName, list[Requirement]] = {}
@@ -113,7 +115,10 @@ class Expansion:
         always = [d.requirement for d in listed if d.always]
         self._ensure_names(canonicalize_name(r.name) for r in always)
         for req in always:
-            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), self._matching(req), guard=[v], extras=sorted(req.extras))
+            matching = self._matching(req)
+            if req.url and not matching:
+                self.by_url.append((candidate, req))
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), matching, guard=[v], extras=sorted(req.extras))
         name = candidate.name
         for extra, evar in self.enc.extras_of(name):
             self._add_extra_clauses(candidate, extra, evar)

@@ -13,12 +13,15 @@ from collections import defaultdict
 from typing import Mapping
 
 import pycosat
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from satlock.resolver.candidates import Candidate
 from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Exclusion
+from satlock.urls import redact
 
 
 def minimal_conflict(enc: Encoding) -> list[Reason]:
@@ -123,6 +126,12 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             lines.append(f"{name} {_versions(versions)} {'requires' if len(versions) == 1 else 'require'} Python {suffix}")
         else:
             lines.append(f"{name} {_versions(versions)} {verb} on {what}{suffix}")
+    by_url = {canonicalize_name(r.requirement.name): r.requirement.url for r in reasons
+              if r.kind == ReasonKind.DEPENDENCY and r.requirement is not None and r.requirement.url}
+    for name, url in sorted(by_url.items()):
+        if not any(c.direct is not None for c in enc.candidates_of.get(name, [])):
+            lines.append(f"{name} is asked for by URL, and satlock takes a package from a URL only when the project "
+                         f"names it: add `{name} @ {redact(url)}` to the project's dependencies if you trust it")
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
         if not cands:
@@ -133,3 +142,22 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
+
+
+def passed_over_for_urls(by_url: list[tuple[Candidate, Requirement]], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+    """A warning for each locked package whose newer version was kept out only because it
+    needs a package by a URL the project does not name: the older version is not what a
+    user of pip (which fetches the URL) or uv (which stops there) would expect in silence."""
+    newest: dict[NormalizedName, tuple[Candidate, Requirement]] = {}
+    for candidate, req in by_url:
+        locked = chosen.get(candidate.name)
+        if locked is not None and locked.version < candidate.version:
+            if candidate.name not in newest or newest[candidate.name][0].version < candidate.version:
+                newest[candidate.name] = (candidate, req)
+    warnings = []
+    for name, (candidate, req) in sorted(newest.items()):
+        dep, url = canonicalize_name(req.name), redact(req.url or "")
+        warnings.append(f"{chosen[name]} is locked, not {candidate}: {candidate} needs {dep} from the URL {url}, and "
+                        f"satlock takes a package from a URL only when the project names it; add `{dep} @ {url}` "
+                        "to the project's dependencies if you trust it")
+    return warnings

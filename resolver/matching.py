@@ -59,14 +59,23 @@ class Matcher:
             self._overrides.setdefault(canonicalize_name(r.name), []).append(r)
         self._markers: dict[tuple[int, str], tuple[Marker, bool]] = {}
         self._extras_named: dict[int, tuple[Marker, frozenset[str] | None]] = {}
-        self._matching: dict[tuple[str, str], list[Candidate]] = {}
+        self._matching: dict[tuple[str, str, bool], list[Candidate]] = {}
 
     def matches(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The candidates a requirement accepts; pre-releases as pip does (PEP 440)."""
+        """The candidates a requirement accepts; pre-releases as pip does (PEP 440).
+
+        A requirement by URL (``y @ https://...``) in a package's metadata is met only by the
+        project's own direct reference for that name: satlock never fetches a URL that an
+        index's metadata names (it could point anywhere, this machine's files included), and
+        a same-named package from the index is not what was asked for (dependency
+        confusion). uv refuses the same way; pip would fetch the URL.
+        """
         spec: SpecifierSet = req.specifier
         direct = [c for c in candidates if c.direct is not None]
         if direct:
             return [c for c in direct if spec.contains(c.version, prereleases=True)]
+        if req.url:
+            return []
         if self.allow_prereleases:
             ok = set(spec.filter((c.version for c in candidates), prereleases=True))
         else:
@@ -76,7 +85,7 @@ class Matcher:
     def matching(self, req: Requirement, candidates: Sequence[Candidate]) -> list[Candidate]:
         """``matches``, remembered per name and specifier (``candidates`` are the name's
         whole list, which does not change once known)."""
-        key = (canonicalize_name(req.name), str(req.specifier))
+        key = (canonicalize_name(req.name), str(req.specifier), bool(req.url))
         if key not in self._matching:
             self._matching[key] = self.matches(req, candidates)
         return self._matching[key]

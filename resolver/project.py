@@ -86,10 +86,10 @@ class Project:
         return roots
 
     def constraints(self) -> list[Requirement]:
-        return [_requirement(c, self.pyproject, "tool.satlock.constraints") for c in self.settings.constraints]
+        return [_versions_only(c, self.pyproject, "tool.satlock.constraints") for c in self.settings.constraints]
 
     def overrides(self) -> list[Requirement]:
-        return [_requirement(c, self.pyproject, "tool.satlock.overrides") for c in self.settings.overrides]
+        return [_versions_only(c, self.pyproject, "tool.satlock.overrides") for c in self.settings.overrides]
 
     def profile_hashes(self) -> dict[str, str]:
         if not self.profiles:
@@ -131,6 +131,17 @@ def _requirement(text: Any, path: Path, where: str) -> Requirement:
         first = str(e).splitlines()[0]
         raise ProjectError(f"{path}: {where}: {text!r} is not a valid requirement ({first})",
                            hint="use PEP 508 syntax, e.g. \"requests>=2.31\"") from None
+
+
+def _versions_only(text: Any, path: Path, where: str) -> Requirement:
+    """A constraint or override: it narrows which versions the indexes give, so a URL there
+    would be a source satlock never reads from; the project's dependencies are where a
+    package is taken from a URL."""
+    req = _requirement(text, path, where)
+    if req.url:
+        raise ProjectError(f"{path}: {where}: {text!r} names a URL; constraints and overrides name versions only",
+                           hint=f"put \"{req.name} @ {req.url}\" in [project.dependencies] to take {req.name} from that URL")
+    return req
 
 
 def load_project(root: Path) -> Project:

@@ -66,6 +66,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.domain import open_candidates
 from satlock.resolver.expansion import Expansion
+from satlock.resolver.explain import passed_over_for_urls
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
@@ -402,7 +403,9 @@ class Solver:
                 if provided is not None and canonicalize_name(extra) not in provided:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
                 by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
+        warnings += passed_over_for_urls(self.expansion.by_url, chosen)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
                           list(self.expansion.roots), list(self.expansion.left_out), variants)
+

@@ -1,0 +1,108 @@
+"""A package from an index whose metadata asks for another package by URL (``y @ https://...``).
+
+satlock takes a package from a URL only when the project itself names it there: the URL
+is never fetched on an index's say-so, and a same-named package from the index is never
+put in its place (dependency confusion). uv refuses the same way; pip would fetch the URL.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hostilekit import assert_one_error_line, run_cli
+from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+
+
+def _project(tmp_path: Path, dependencies: list[str]) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(dependencies))
+    return project
+
+
+def _locked(project: Path) -> dict[str, str]:
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    return {p["name"]: p["version"] for p in lock["packages"]}
+
+
+def test_a_url_dependency_of_an_index_package_is_neither_fetched_nor_replaced_by_the_index_package(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    with IndexServer(served) as server:
+        url = f"{server.url}/elsewhere/y-2.0-py3-none-any.whl"
+        make_wheel(served / "elsewhere", "y", "2.0")
+        build_index(served, [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {url}"]), make_wheel(tmp_path / "d", "y", "1.0")])
+        project = _project(tmp_path, ["a"])
+        result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/")
+        requested = [path for _method, path, _range in server.requests]
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"a 1.0 depends on y @ {url}" in result.output
+    assert f"add `y @ {url}` to the project's dependencies" in result.output
+    assert requested and not any(path.startswith("/elsewhere/") for path in requested)
+    assert not (project / "pylock.toml").exists()
+
+
+def test_a_url_dependency_is_taken_from_the_url_the_project_names_for_it(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {elsewhere.as_uri()}"]),
+                                             make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, ["a", f"y @ {elsewhere.as_uri()}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "2.0"}
+
+
+def test_a_newer_version_needing_a_url_is_passed_over_with_a_warning_that_says_how_to_take_it(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "2.0", requires=[f"y @ {elsewhere.as_uri()}"]),
+        make_wheel(tmp_path / "d", "a", "1.0", requires=["y"]),
+        make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, ["a"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "1.0"}
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.output
+    assert "a 1.0 is locked, not a 2.0" in warnings[0] and f"add `y @ {elsewhere.as_uri()}`" in warnings[0]
+
+
+def test_a_url_dependency_behind_an_extra_matters_only_when_the_extra_is_asked_for(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {elsewhere.as_uri()} ; extra == 'x'"], extras={"x": []}),
+        make_wheel(tmp_path / "d", "y", "1.0")])
+    plain = _project(tmp_path, ["a"])
+    assert run_cli("lock", "--project", plain, "--index-url", index.as_uri()).exit_code == 0
+    assert _locked(plain) == {"a": "1.0"}
+    (plain / "pyproject.toml").write_text(project_toml(["a[x]"]))
+    result = run_cli("lock", "--project", plain, "--index-url", index.as_uri())
+    assert result.exit_code == 1, result.output
+    assert f"add `y @ {elsewhere.as_uri()}`" in result.output
+
+
+def test_an_override_puts_the_index_package_in_place_of_a_url_dependency(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {elsewhere.as_uri()}"]),
+                                             make_wheel(tmp_path / "d", "y", "1.0")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["a"], tool='[tool.satlock]\noverrides = ["y==1.0"]\n'))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "1.0"}
+
+
+@pytest.mark.parametrize("key", ["constraints", "overrides"])
+def test_a_url_in_constraints_or_overrides_is_refused_with_where_to_put_it(tmp_path, key):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["a"], tool=f'[tool.satlock]\n{key} = ["y @ https://example.com/y-1.0.tar.gz"]\n'))
+    result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "none").as_uri())
+    assert_one_error_line(result, f"tool.satlock.{key}", "names a URL")
+    assert 'hint: put "y @ https://example.com/y-1.0.tar.gz" in [project.dependencies]' in result.output
+    assert not (project / "pylock.toml").exists()
