@@ -147,7 +147,10 @@ class Expansion:
             return
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
-            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), self._matching(req),
+            matching = self._matching(req)
+            if req.url and not matching:
+                self.by_url.append((candidate, req))
+            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), matching,
                              guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:

@@ -144,20 +144,52 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
 
 
-def passed_over_for_urls(by_url: list[tuple[Candidate, Requirement]], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requirement]],
+                         chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
     """A warning for each locked package whose newer version was kept out only because it
     needs a package by a URL the project does not name: the older version is not what a
-    user of pip (which fetches the URL) or uv (which stops there) would expect in silence."""
-    newest: dict[NormalizedName, tuple[Candidate, Requirement]] = {}
+    user of pip (which fetches the URL) or uv (which stops there) would expect in silence.
+
+    "Only" is asked of the clauses: the newer version cannot be chosen with them all, and
+    can once its requirements by URL are dropped. A version that something else keeps out
+    too (a dependency no index has, a pin of the project) would not be locked by naming
+    the URL, so the warning would send the user on a useless errand.
+    """
+    needs: dict[tuple[str, str], list[Requirement]] = {}
+    passed: dict[NormalizedName, dict[tuple[str, str], Candidate]] = {}
     for candidate, req in by_url:
         locked = chosen.get(candidate.name)
-        if locked is not None and locked.version < candidate.version:
-            if candidate.name not in newest or newest[candidate.name][0].version < candidate.version:
-                newest[candidate.name] = (candidate, req)
+        if locked is None or locked.version >= candidate.version:
+            continue
+        passed.setdefault(candidate.name, {})[candidate.key] = candidate
+        listed = needs.setdefault(candidate.key, [])
+        if all(str(r) != str(req) for r in listed):
+            listed.append(req)
     warnings = []
-    for name, (candidate, req) in sorted(newest.items()):
-        dep, url = canonicalize_name(req.name), redact(req.url or "")
-        warnings.append(f"{chosen[name]} is locked, not {candidate}: {candidate} needs {dep} from the URL {url}, and "
-                        f"satlock takes a package from a URL only when the project names it; add `{dep} @ {url}` "
-                        "to the project's dependencies if you trust it")
+    for name in sorted(passed):
+        for candidate in sorted(passed[name].values(), key=lambda c: c.version, reverse=True):
+            if not _kept_out_only_by_urls(enc, candidate):
+                continue
+            reqs = sorted(needs[candidate.key], key=lambda r: canonicalize_name(r.name))
+            named = [(canonicalize_name(r.name), redact(r.url or "")) for r in reqs]
+            what = " and ".join(f"{dep} from the URL {url}" for dep, url in named)
+            add = " and ".join(f"`{dep} @ {url}`" for dep, url in named)
+            warnings.append(f"{chosen[name]} is locked, not {candidate}: {candidate} needs {what}, and "
+                            f"satlock takes a package from a URL only when the project names it; add {add} "
+                            f"to the project's dependencies if you trust {'it' if len(named) == 1 else 'them'}")
+            break
     return warnings
+
+
+def _kept_out_only_by_urls(enc: Encoding, candidate: Candidate) -> bool:
+    """Whether ``candidate`` cannot be chosen, and could be without its requirements by URL."""
+    def by_url(reason: Reason | None) -> bool:
+        return (reason is not None and reason.kind in (ReasonKind.DEPENDENCY, ReasonKind.VARIANT)
+                and reason.parent is not None and reason.parent.key == candidate.key
+                and reason.requirement is not None and bool(reason.requirement.url))
+
+    pairs = enc.clauses_with_reasons()
+    chosen = [[enc.var_of(candidate)]]
+    if pycosat.solve([c for c, _ in pairs] + chosen, vars=enc.num_vars) != "UNSAT":
+        return False
+    return pycosat.solve([c for c, r in pairs if not by_url(r)] + chosen, vars=enc.num_vars) != "UNSAT"

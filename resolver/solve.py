@@ -403,7 +403,7 @@ class Solver:
                 if provided is not None and canonicalize_name(extra) not in provided:
                     warnings.append(f"{c} does not provide the extra '{extra}'")
                 by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
-        warnings += passed_over_for_urls(self.expansion.by_url, chosen)
+        warnings += passed_over_for_urls(self.enc, self.expansion.by_url, chosen)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,

@@ -106,3 +106,49 @@ def test_a_url_in_constraints_or_overrides_is_refused_with_where_to_put_it(tmp_p
     assert_one_error_line(result, f"tool.satlock.{key}", "names a URL")
     assert 'hint: put "y @ https://example.com/y-1.0.tar.gz" in [project.dependencies]' in result.output
     assert not (project / "pylock.toml").exists()
+
+
+def _warnings(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("warning:")]
+
+
+@pytest.mark.parametrize("also", [["zzz>=5"], ["z>=2"]], ids=["missing-dependency", "root-pins-it-out"])
+def test_no_url_warning_for_a_newer_version_that_something_else_keeps_out_too(tmp_path, also):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "2.0", requires=[f"y @ {elsewhere.as_uri()}", *also]),
+        make_wheel(tmp_path / "d", "a", "1.0", requires=["y"]),
+        make_wheel(tmp_path / "d", "y", "1.0"), make_wheel(tmp_path / "d", "z", "1.0"), make_wheel(tmp_path / "d", "z", "2.0")])
+    project = _project(tmp_path, ["a", "z<2"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project)["a"] == "1.0"
+    assert _warnings(result.output) == [], result.output
+
+
+def test_a_newer_version_passed_over_for_a_url_dependency_of_an_asked_extra_is_warned_about(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "2.0", extras={"x": [f"y @ {elsewhere.as_uri()}"]}),
+        make_wheel(tmp_path / "d", "a", "1.0", extras={"x": ["y"]}),
+        make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, ["a[x]"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "1.0"}
+    warnings = _warnings(result.output)
+    assert len(warnings) == 1, result.output
+    assert "a 1.0 is locked, not a 2.0" in warnings[0] and f"add `y @ {elsewhere.as_uri()}`" in warnings[0]
+
+
+def test_the_url_warning_names_every_url_dependency_the_newer_version_needs(tmp_path):
+    ey, ew = make_wheel(tmp_path / "elsewhere", "y", "2.0"), make_wheel(tmp_path / "elsewhere", "w", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "2.0", requires=[f"y @ {ey.as_uri()}", f"w @ {ew.as_uri()}"]),
+        make_wheel(tmp_path / "d", "a", "1.0")])
+    project = _project(tmp_path, ["a"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    warnings = _warnings(result.output)
+    assert len(warnings) == 1, result.output
+    assert f"y @ {ey.as_uri()}" in warnings[0] and f"w @ {ew.as_uri()}" in warnings[0]
