@@ -22,6 +22,7 @@ from satlock.resolver.candidates import Candidate, DistFile
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider
+from satlock.resolver.matching import Matcher
 from satlock.resolver.origin import Origin
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.target import Target
@@ -36,6 +37,14 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
     """Solve ``requires`` (the build requirements of ``name``) for ``target``; every package
     of the build environment that ``pins`` names takes that version. One wheel each."""
     reqs = [Requirement(r) for r in requires]
+    match = Matcher(target.environment)
+    by_url = [r for r in reqs if r.url and match.active(r.marker)]
+    if by_url:
+        # Not a conflict with the runtime (BuildEnvConflict would try another variant): no
+        # version of anything makes this build environment, whatever it is built against.
+        raise BuildError(f"{name} needs {by_url[0]} to build; satlock takes build requirements from the indexes only, "
+                         "and never fetches a URL that a package's metadata names",
+                         hint=f"build {name} yourself and name its wheel by path in the project's dependencies")
     constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
     provider = IndexProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
     solver = Solver(provider, target.environment, Policy(constraints=constraints))

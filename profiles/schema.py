@@ -36,6 +36,14 @@ def _check_requirement(value: str) -> str:
     return value
 
 
+def _check_build_requirement(value: str) -> str:
+    """A build requirement names versions: a build environment is resolved from the indexes
+    alone (buildenv/buildreqs.py), so a URL here would be a source never read from."""
+    if Requirement(_check_requirement(value)).url:
+        raise _invalid(f"{value!r} names a URL; a build environment takes its packages from the indexes only")
+    return value
+
+
 def _parses_as(parse: Callable[[str], object], invalid: type[Exception], what: str) -> Callable[[str | None], str | None]:
     """A validator of an optional string that ``parse`` must accept."""
 
@@ -80,6 +88,7 @@ def _check_setting(value: Any) -> str | list[str]:
 
 
 RequirementStr = Annotated[str, AfterValidator(_check_requirement)]
+BuildRequirementStr = Annotated[str, AfterValidator(_check_build_requirement)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 EnvValue = Annotated[str, AfterValidator(_check_template)]
 SettingValue = Annotated[str | list[str], PlainValidator(_check_setting)]
@@ -108,7 +117,7 @@ class Profile(BaseModel):
 
     model_config = _CONFIG
 
-    build_requires: list[RequirementStr] = Field(default_factory=list)
+    build_requires: list[BuildRequirementStr] = Field(default_factory=list)
     match_runtime: bool = True
     isolation: bool = True
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hostilekit import assert_one_error_line, run_cli
-from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
 
 
 def _project(tmp_path: Path, dependencies: list[str]) -> Path:
@@ -152,3 +152,35 @@ def test_the_url_warning_names_every_url_dependency_the_newer_version_needs(tmp_
     warnings = _warnings(result.output)
     assert len(warnings) == 1, result.output
     assert f"y @ {ey.as_uri()}" in warnings[0] and f"w @ {ew.as_uri()}" in warnings[0]
+
+
+def test_a_url_in_a_profiles_build_requires_is_refused_with_where_to_put_it(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    tool = '[tool.satlock.profiles.s]\nbuild-requires = ["y @ https://u:secret@example.com/y-1.0-py3-none-any.whl"]\n'
+    (project / "pyproject.toml").write_text(project_toml(["s"], tool=tool))
+    result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "none").as_uri())
+    assert_one_error_line(result, "build-requires", "names a URL")
+    assert "secret" not in result.output
+    assert not (project / "pylock.toml").exists()
+
+
+def test_a_url_in_an_index_sdists_build_requirements_is_neither_fetched_nor_replaced_and_says_so(tmp_path):
+    served = tmp_path / "served"
+    tools = [installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel", "packaging")]
+    with IndexServer(served) as server:
+        url = f"{server.url}/elsewhere/y-2.0-py3-none-any.whl"
+        make_wheel(served / "elsewhere", "y", "2.0")
+        pyproject = (f'[build-system]\nrequires = ["setuptools>=61", "y @ {url}"]\nbuild-backend = "setuptools.build_meta"\n\n'
+                     '[project]\nname = "s"\nversion = "1.0"\ndynamic = ["dependencies"]\n')
+        sdist = make_sdist(tmp_path / "d", "s", "1.0", pyproject=pyproject, pkg_info=False,
+                           setup_py="from setuptools import setup\nsetup()\n")
+        build_index(served, [*tools, sdist, make_wheel(tmp_path / "d", "y", "1.0")])
+        project = _project(tmp_path, ["s"])
+        result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/")
+        requested = [path for _method, path, _range in server.requests]
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"y @ {url}" in result.output and "from the indexes only" in result.output, result.output
+    assert not any(path.startswith("/elsewhere/") for path in requested)
+    assert not (project / "pylock.toml").exists()
