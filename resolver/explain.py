@@ -127,7 +127,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         else:
             lines.append(f"{name} {_versions(versions)} {verb} on {what}{suffix}")
     by_url = {canonicalize_name(r.requirement.name): r.requirement.url for r in reasons
-              if r.kind == ReasonKind.DEPENDENCY and r.requirement is not None and r.requirement.url}
+              if r.kind in (ReasonKind.DEPENDENCY, ReasonKind.VARIANT) and r.requirement is not None and r.requirement.url}
     for name, url in sorted(by_url.items()):
         if not any(c.direct is not None for c in enc.candidates_of.get(name, [])):
             lines.append(f"{name} is asked for by URL, and satlock takes a package from a URL only when the project "

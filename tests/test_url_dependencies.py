@@ -184,3 +184,22 @@ def test_a_url_in_an_index_sdists_build_requirements_is_neither_fetched_nor_repl
     assert f"y @ {url}" in result.output and "from the indexes only" in result.output, result.output
     assert not any(path.startswith("/elsewhere/") for path in requested)
     assert not (project / "pylock.toml").exists()
+
+
+def test_a_url_dependency_of_a_profiled_build_says_how_to_take_it(tmp_path):
+    elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
+    tools = [installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel", "packaging")]
+    setup = f"from setuptools import setup\nsetup(name='s', version='1.0', packages=['s'], install_requires=['y @ {elsewhere.as_uri()}'])\n"
+    index = build_index(tmp_path / "index", [*tools, make_sdist(tmp_path / "d", "s", "1.0", pyproject="", pkg_info=False, setup_py=setup),
+                                             make_wheel(tmp_path / "d", "y", "1.0")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["s"], tool='[tool.satlock.profiles.s]\nbuild-requires = ["wheel"]\n'))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 1, result.output
+    assert f"add `y @ {elsewhere.as_uri()}` to the project's dependencies" in result.output
+    (project / "pyproject.toml").write_text(project_toml(["s", f"y @ {elsewhere.as_uri()}"],
+                                                         tool='[tool.satlock.profiles.s]\nbuild-requires = ["wheel"]\n'))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"s": "1.0", "y": "2.0"}
