@@ -255,15 +255,21 @@ def check_identity(plan: WheelPlan, name: NormalizedName, version: Version | Non
                                "that is not the locked package: run `satlock lock` again, or report it to the index")
 
 
-def active_requirements(requires_dist: Iterable[str], environment: Mapping[str, str]) -> list[Requirement]:
-    """The ``Requires-Dist`` values that apply in ``environment`` without any extra."""
+def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> list[Requirement]:
+    """The wheel's ``Requires-Dist`` values that apply in ``environment`` without any extra.
+
+    One that does not parse refuses the wheel: the resolver refuses such metadata from the
+    index, so skipping it here would let the wheel's own copy declare what was never checked.
+    """
     env = {**environment, "extra": ""}
     out = []
-    for raw in requires_dist:
+    for raw in plan.requires_dist:
         try:
             req = Requirement(raw)
-        except InvalidRequirement:
-            continue
+        except InvalidRequirement as e:
+            first = str(e).splitlines()[0]
+            raise _refuse(plan.wheel, f"its METADATA Requires-Dist {raw!r} is not a valid requirement ({first})",
+                          hint="the wheel was refused and the environment is unchanged; report it to the package's maintainers") from None
         if req.marker is None or evaluate_marker(req.marker, env):
             out.append(req)
     return out
@@ -278,7 +284,7 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
     dependency the wheel's METADATA declares for this environment must therefore be
     among the package's locked ``dependencies``, at a version it accepts.
     """
-    for req in active_requirements(plan.requires_dist, environment):
+    for req in _active_requirements(plan, environment):
         dep = canonicalize_name(req.name)
         if dep == plan.name:
             continue

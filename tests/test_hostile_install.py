@@ -137,6 +137,18 @@ def test_wheel_whose_metadata_needs_what_the_lock_never_resolved_is_refused(tmp_
     assert "payload" not in _installed(project) and "aaa" not in _installed(project)
 
 
+@pytest.mark.parametrize("requirement", ["payload\n >=1.0", "payload (", "pay load"])
+def test_wheel_whose_metadata_has_a_requirement_that_does_not_parse_is_refused(tmp_path: Path, serve,
+                                                                               requirement: str) -> None:
+    """The resolver refuses such metadata from the index; the wheel's own copy cannot slip one past the check."""
+    simple = _metadata_lie(tmp_path, [requirement])
+    url = serve(simple)
+    project = _project(tmp_path / "p", ["aaa"])
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", "Requires-Dist", "not a valid requirement")
+    assert _installed(project) == {}
+
+
 def test_wheel_dependency_outside_this_environment_or_behind_an_extra_is_fine(tmp_path: Path, serve) -> None:
     simple = _metadata_lie(tmp_path, ['payload ; sys_platform == "no-such-os"', 'payload ; extra == "more"'])
     url = serve(simple)
