@@ -119,8 +119,9 @@ class Expansion:
             if req.url and not matching:
                 self.by_url.append((candidate, req))
             self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), matching, guard=[v], extras=sorted(req.extras))
-        name = candidate.name
-        for extra, evar in self.enc.extras_of(name):
+        extras = self.enc.extras_of(candidate.name)
+        self._ensure_names(canonicalize_name(r.name) for extra, _ in extras for r in self.extra_requirements(candidate, extra))
+        for extra, evar in extras:
             self._add_extra_clauses(candidate, extra, evar)
         self._drain_new_extras()
         builds_variants = getattr(self.provider, "builds_variants", None)
@@ -154,14 +155,27 @@ class Expansion:
                              guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:
-        while (new := self.enc.take_new_extra()) is not None:
-            name, extra = new
-            evar = self.enc.extra(name, extra)
-            for c in self.enc.candidates_of[name]:
-                if c.key in self.deps:
-                    self._add_extra_clauses(c, extra, evar)
-                for v, variant in self.variants.variant_vars(c):
-                    self._add_variant_extra_clauses(c, variant, v, extra, evar)
+        """The clauses of every extra asked for since the last call, and of those they ask for.
+
+        Each round's extras have the names they bring in fetched together first: the pages
+        of a package with a hundred extras, each naming one more package (boto3-stubs), were
+        otherwise fetched one after another, the next only once the last had arrived.
+        """
+        while True:
+            batch = []
+            while (new := self.enc.take_new_extra()) is not None:
+                batch.append(new)
+            if not batch:
+                return
+            self._ensure_names(canonicalize_name(r.name) for name, extra in batch for c in self.enc.candidates_of[name]
+                               if c.key in self.deps for r in self.extra_requirements(c, extra))
+            for name, extra in batch:
+                evar = self.enc.extra(name, extra)
+                for c in self.enc.candidates_of[name]:
+                    if c.key in self.deps:
+                        self._add_extra_clauses(c, extra, evar)
+                    for v, variant in self.variants.variant_vars(c):
+                        self._add_variant_extra_clauses(c, variant, v, extra, evar)
 
     # -- build variants (see resolver/variants.py) -----------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -79,6 +81,40 @@ def test_extra_of_a_dependency_pulls_in_the_extras_requirements(tmp_path):
     project = write_project(tmp_path / "p", ["b[x]"])
     assert locked(project, url) == {"b": "1.0", "c": "1.0"}
     assert "marker" not in package(project, "c")
+
+
+def test_the_packages_of_many_extras_are_fetched_together_not_one_after_another(tmp_path, monkeypatch):
+    """boto3-stubs has a hundred extras, each naming one more package: asked for all at once,
+    their pages must be fetched in parallel (a cold lock of localstack waited for them one by one)."""
+    from satlock.http import HttpClient
+
+    names = [f"part-{i}" for i in range(8)]
+    stubs = make_wheel(tmp_path / "d", "stubs", "1.0", extras={n: [n] for n in names})
+    url = index_url(tmp_path, [stubs] + [make_wheel(tmp_path / "d", n, "1.0") for n in names])
+    project = write_project(tmp_path / "p", [f"stubs[{','.join(names)}]"])
+    in_flight, most = [0], [0]
+    lock_ = threading.Lock()
+    get = HttpClient.get
+
+    def slow_get(self, url, *args, **kwargs):
+        part = "/part-" in url and url.endswith("/")
+        if part:
+            with lock_:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            time.sleep(0.2)
+        try:
+            return get(self, url, *args, **kwargs)
+        finally:
+            if part:
+                with lock_:
+                    in_flight[0] -= 1
+
+    monkeypatch.setattr(HttpClient, "get", slow_get)
+    result = lock(project, "--index-url", url)
+    assert result.exit_code == 0, result.output
+    assert set(names) <= set(versions(project))
+    assert most[0] >= 4, f"at most {most[0]} of the extras' pages were fetched at a time"
 
 
 def test_optional_dependency_is_locked_with_an_extras_marker(tmp_path):
