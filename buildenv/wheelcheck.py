@@ -268,7 +268,7 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
             req = Requirement(raw)
         except InvalidRequirement as e:
             first = str(e).splitlines()[0]
-            raise _refuse(plan.wheel, f"its METADATA Requires-Dist {raw!r} is not a valid requirement ({first})",
+            raise _refuse(plan.wheel, f"its METADATA Requires-Dist {raw!r:.120} is not a valid requirement ({first})",
                           hint="the wheel was refused and the environment is unchanged; report it to the package's maintainers") from None
         if req.marker is None or evaluate_marker(req.marker, env):
             out.append(req)
