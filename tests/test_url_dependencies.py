@@ -16,10 +16,10 @@ from hostilekit import assert_one_error_line, run_cli
 from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
 
 
-def _project(tmp_path: Path, dependencies: list[str]) -> Path:
+def _project(tmp_path: Path, dependencies: list[str], tool: str = "") -> Path:
     project = tmp_path / "project"
     project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(dependencies))
+    (project / "pyproject.toml").write_text(project_toml(dependencies, tool=tool))
     return project
 
 
@@ -89,9 +89,7 @@ def test_an_override_puts_the_index_package_in_place_of_a_url_dependency(tmp_pat
     elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
     index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {elsewhere.as_uri()}"]),
                                              make_wheel(tmp_path / "d", "y", "1.0")])
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["a"], tool='[tool.satlock]\noverrides = ["y==1.0"]\n'))
+    project = _project(tmp_path, ["a"], tool='[tool.satlock]\noverrides = ["y==1.0"]\n')
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"a": "1.0", "y": "1.0"}
@@ -99,9 +97,7 @@ def test_an_override_puts_the_index_package_in_place_of_a_url_dependency(tmp_pat
 
 @pytest.mark.parametrize("key", ["constraints", "overrides"])
 def test_a_url_in_constraints_or_overrides_is_refused_with_where_to_put_it(tmp_path, key):
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["a"], tool=f'[tool.satlock]\n{key} = ["y @ https://example.com/y-1.0.tar.gz"]\n'))
+    project = _project(tmp_path, ["a"], tool=f'[tool.satlock]\n{key} = ["y @ https://example.com/y-1.0.tar.gz"]\n')
     result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "none").as_uri())
     assert_one_error_line(result, f"tool.satlock.{key}", "names a URL")
     assert 'hint: put "y @ https://example.com/y-1.0.tar.gz" in [project.dependencies]' in result.output
@@ -155,10 +151,8 @@ def test_the_url_warning_names_every_url_dependency_the_newer_version_needs(tmp_
 
 
 def test_a_url_in_a_profiles_build_requires_is_refused_with_where_to_put_it(tmp_path):
-    project = tmp_path / "project"
-    project.mkdir()
     tool = '[tool.satlock.profiles.s]\nbuild-requires = ["y @ https://u:secret@example.com/y-1.0-py3-none-any.whl"]\n'
-    (project / "pyproject.toml").write_text(project_toml(["s"], tool=tool))
+    project = _project(tmp_path, ["s"], tool=tool)
     result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "none").as_uri())
     assert_one_error_line(result, "build-requires", "names a URL")
     assert "secret" not in result.output
@@ -192,9 +186,7 @@ def test_a_url_dependency_of_a_profiled_build_says_how_to_take_it(tmp_path):
     setup = f"from setuptools import setup\nsetup(name='s', version='1.0', packages=['s'], install_requires=['y @ {elsewhere.as_uri()}'])\n"
     index = build_index(tmp_path / "index", [*tools, make_sdist(tmp_path / "d", "s", "1.0", pyproject="", pkg_info=False, setup_py=setup),
                                              make_wheel(tmp_path / "d", "y", "1.0")])
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["s"], tool='[tool.satlock.profiles.s]\nbuild-requires = ["wheel"]\n'))
+    project = _project(tmp_path, ["s"], tool='[tool.satlock.profiles.s]\nbuild-requires = ["wheel"]\n')
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 1, result.output
     assert f"add `y @ {elsewhere.as_uri()}` to the project's dependencies" in result.output
