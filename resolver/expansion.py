@@ -115,10 +115,7 @@ class Expansion:
         always = [d.requirement for d in listed if d.always]
         self._ensure_names(canonicalize_name(r.name) for r in always)
         for req in always:
-            matching = self._matching(req)
-            if req.url and not matching:
-                self.by_url.append((candidate, req))
-            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), matching, guard=[v], extras=sorted(req.extras))
+            self._require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate), req, candidate, [v])
         extras = self.enc.extras_of(candidate.name)
         self._ensure_names(canonicalize_name(r.name) for extra, _ in extras for r in self.extra_requirements(candidate, extra))
         for extra, evar in extras:
@@ -148,11 +145,16 @@ class Expansion:
             return
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
-            matching = self._matching(req)
-            if req.url and not matching:
-                self.by_url.append((candidate, req))
-            self.enc.require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), matching,
-                             guard=[self.enc.var(candidate), evar], extras=sorted(req.extras))
+            self._require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), req, candidate,
+                          [self.enc.var(candidate), evar])
+
+    def _require(self, reason: Reason, req: Requirement, candidate: Candidate, guard: list[int]) -> None:
+        """``guard`` implies ``req`` (of ``candidate``); one by URL that nothing meets is
+        remembered, for the warning that says how to take it (matching.py)."""
+        matching = self._matching(req)
+        if req.url and not matching:
+            self.by_url.append((candidate, req))
+        self.enc.require(reason, matching, guard=guard, extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:
         """The clauses of every extra asked for since the last call, and of those they ask for.
