@@ -172,7 +172,12 @@ def build_lock(resolution: Resolution, inputs: LockInputs, *,
     try:
         lock.validate()
     except PylockValidationError as e:
-        raise LockError(f"satlock produced an invalid lock ({e}); this is a bug") from None
+        # Every field comes from the index or from satlock's cache, which anyone who can
+        # write there may change: a listing row naming another project's file ends here.
+        raise LockError(f"the lock made from the index and satlock's cache is not valid ({e}); "
+                        "a cached listing may have been changed",
+                        hint="run again with --no-cache; if that locks, delete satlock's cache folder, "
+                             "else report it as a satlock bug") from None
     return lock
 
 

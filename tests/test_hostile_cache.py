@@ -83,6 +83,43 @@ def test_a_cached_listing_whose_link_was_changed_is_a_miss(setup, link):
     assert _lock_urls(proj) == served
 
 
+@pytest.mark.parametrize("other", [("bar", "1.0"), ("foo", "2.0")])
+def test_a_cached_listing_naming_a_file_of_another_project_or_version_is_one_error_that_says_how_to_recover(
+        tmp_path, other):
+    """The row keeps the other file's true link and hash, so only its name gives it away:
+    checking every cached row's name cost a warm lock of the large set about 50 ms, so the lock's
+    own validation catches it, and says the cache may have been changed, not "a bug"."""
+    root = tmp_path / "index"
+    build_index(root, [make_wheel(tmp_path / "d", "foo", "1.0"), make_wheel(tmp_path / "d", "foo", "2.0"),
+                       make_wheel(tmp_path / "d", "bar", "1.0")], formats=("json",))
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["foo==1.0", "bar"]))
+    cache = tmp_path / "cache"
+    with IndexServer(root) as srv:
+        index = srv.url + "/simple"
+        assert _lock(proj, cache, index).exit_code == 0
+        entries = {}
+        for entry in (cache / CANDIDATES).iterdir():
+            versions, excluded = marshal.loads(_unseal(entry.read_bytes()))
+            entries[versions[0][1][0][0].split("-")[0]] = (entry, versions, excluded)
+        rows = {(f, v): row for _, versions, _ in entries.values() for v, rs in versions for row in rs
+                for f in [row[0].split("-")[0]]}
+        entry, versions, excluded = entries["foo"]
+        swapped = [(v, [rows[other] if v == "1.0" else row for row in rs]) for v, rs in versions]
+        Cache(cache).write_sealed(CANDIDATES, entry.name, marshal.dumps((swapped, excluded)))
+        result = _lock(proj, cache, index)
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and not (proj / "pylock.toml").exists()
+        [error] = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert "a cached listing may have been changed" in error and "bug" not in error
+        assert "--no-cache" in result.output
+        fresh = runner.invoke(app, ["lock", "--project", str(proj), "--index-url", index, "--no-cache"])
+    assert fresh.exit_code == 0, fresh.output
+    [foo] = [p for p in tomllib.loads((proj / "pylock.toml").read_text())["packages"] if p["name"] == "foo"]
+    assert [w["name"] for w in foo["wheels"]] == ["foo-1.0-py3-none-any.whl"]
+
+
 def _change_page(cache: Path, head_change, body: bytes | None = None) -> None:
     [entry] = (cache / PAGES).iterdir()
     head, _, old_body = entry.read_bytes().partition(b"\n")
