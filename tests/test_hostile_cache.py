@@ -103,8 +103,7 @@ def test_a_cached_listing_naming_a_file_of_another_project_or_version_is_one_err
         for entry in (cache / CANDIDATES).iterdir():
             versions, excluded = marshal.loads(_unseal(entry.read_bytes()))
             entries[versions[0][1][0][0].split("-")[0]] = (entry, versions, excluded)
-        rows = {(f, v): row for _, versions, _ in entries.values() for v, rs in versions for row in rs
-                for f in [row[0].split("-")[0]]}
+        rows = {(row[0].split("-")[0], v): row for _, versions, _ in entries.values() for v, rs in versions for row in rs}
         entry, versions, excluded = entries["foo"]
         swapped = [(v, [rows[other] if v == "1.0" else row for row in rs]) for v, rs in versions]
         Cache(cache).write_sealed(CANDIDATES, entry.name, marshal.dumps((swapped, excluded)))
