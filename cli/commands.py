@@ -237,7 +237,9 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
     from satlock.resolver.locking import lock_project
 
     builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
-    with out.status("Resolving dependencies"):
+    # The index pages, listings and metadata the lock fetches are written to the cache
+    # while it goes on, and all of them before the lock file is.
+    with out.status("Resolving dependencies"), cache.writes_behind():
         result = lock_project(proj, options, client, previous=previous, builder=builder)
     for w in result.warnings:
         out.warn(w)

@@ -213,7 +213,7 @@ class IndexClient:
 
     def _write_page(self, key: str, page: Page) -> None:
         if page.response.status in (200, 404):
-            self.cache.write(PAGES, key, PageEntry(page.response, time.time(), page.sha256).encode())
+            self.cache.write_soon(PAGES, key, PageEntry(page.response, time.time(), page.sha256).encode())
 
     # -- find-links ------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class IndexClient:
             self.cache.discard(METADATA, key)
         data = fetch_metadata(self.http, file, self.download)
         check_metadata(data, file)
-        self.cache.write_sealed(METADATA, key, data)
+        self.cache.write_sealed_soon(METADATA, key, data)
         return data
 
     # -- downloads -------------------------------------------------------------------

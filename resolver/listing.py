@@ -172,7 +172,7 @@ def read_cached(cache: Cache, key: str, name: NormalizedName,
 def store_cached(cache: Cache, key: str, listing: CandidateList) -> None:
     data = ([(c.key[1], [f.to_row() for f in c.files]) for c in listing.candidates],
             [(e.version, e.reason) for e in listing.excluded])
-    cache.write_sealed(CANDIDATES, key, marshal.dumps(data))
+    cache.write_sealed_soon(CANDIDATES, key, marshal.dumps(data))
 
 
 @functools.lru_cache(maxsize=8192)

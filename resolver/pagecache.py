@@ -54,11 +54,13 @@ class PageEntry:
     def fresh(self) -> bool:
         return time.time() - self.fetched_at < _max_age(self.response.header("cache-control"))
 
-    def encode(self) -> bytes:
+    def encode(self) -> tuple[bytes, bytes]:
+        """The entry as a header line and the body, in two parts that are written one after
+        the other (``Cache.write``), so the page of megabytes is not copied to join them."""
         keep = {k: v for k, v in self.response.headers.items() if k in _KEPT}
         head = {"url": self.response.url, "status": self.response.status, "headers": keep,
                 "fetched_at": self.fetched_at, "sha256": self.sha256}
-        return b"".join((json.dumps(head).encode(), b"\n", self.response.body))
+        return json.dumps(head).encode() + b"\n", self.response.body
 
     @classmethod
     def decode(cls, raw: bytes) -> PageEntry | None:

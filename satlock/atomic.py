@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = False, private: bool = False) -> None:
+def write_atomic(path: Path, data: bytes | Sequence[bytes], *, durable: bool = False, private: bool = False) -> None:
     """Replace ``path`` with ``data``, keeping the permissions of a file already there.
+
+    ``data`` may come in parts (a header line and a page of megabytes), written one after
+    the other: joining them first would copy the large part, and fresh memory for that copy
+    cost a cold lock more than writing it.
 
     ``durable`` also syncs the data to disk first, for files a person edits (pyproject.toml);
     cache entries and locks that can be made again skip that cost. ``private`` leaves the
@@ -24,7 +29,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, private: boo
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in (data,) if isinstance(data, bytes) else data:
+                f.write(part)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -14,14 +14,16 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import platformdirs
 
 from satlock.atomic import write_atomic
 from satlock.errors import ConfigError, IndexFormatError
+from satlock.writebehind import WriteBehind
 
 if TYPE_CHECKING:
     import filelock
@@ -81,6 +83,10 @@ def _unseal(raw: bytes) -> bytes | None:
     return data
 
 
+def _sealed(data: bytes) -> tuple[bytes, bytes]:
+    return _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode(), data
+
+
 class Cache:
     """A folder of cache buckets; ``Cache.temporary()`` serves ``--no-cache``."""
 
@@ -88,6 +94,7 @@ class Cache:
         self.root = Path(root)
         self._folders: set[Path] = set()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._behind: WriteBehind | None = None
 
     @classmethod
     def temporary(cls) -> Cache:
@@ -101,8 +108,12 @@ class Cache:
         return self.root / bucket / key
 
     def read(self, bucket: str, key: str) -> bytes | None:
+        path = self.path(bucket, key)
+        behind = self._behind
+        if behind is not None and (queued := behind.pending(bucket, key)) is not None:
+            return queued
         try:
-            return self.path(bucket, key).read_bytes()
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -122,9 +133,41 @@ class Cache:
 
     def write_sealed(self, bucket: str, key: str, data: bytes) -> Path:
         """``write``, with the entry's length and sha256 in a header line that ``read_sealed`` checks."""
-        return self.write(bucket, key, _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data)
+        return self.write(bucket, key, _sealed(data))
 
-    def write(self, bucket: str, key: str, data: bytes) -> Path:
+    def write_soon(self, bucket: str, key: str, data: bytes | Sequence[bytes]) -> None:
+        """``write``, done by the cache's writer thread while the caller goes on, inside
+        ``writes_behind``; outside it, at once. For entries whose path nobody needs."""
+        checked_key(bucket, key)
+        behind = self._behind
+        if behind is None:
+            self.write(bucket, key, data)
+        else:
+            behind.put(bucket, key, (data,) if isinstance(data, bytes) else data)
+
+    def write_sealed_soon(self, bucket: str, key: str, data: bytes) -> None:
+        """``write_sealed`` as ``write_soon`` does it."""
+        self.write_soon(bucket, key, _sealed(data))
+
+    @contextmanager
+    def writes_behind(self) -> Iterator[None]:
+        """Inside the block, ``write_soon`` hands its entries to one writer thread; on the way
+        out, wait for all of them. A write that failed is raised then, unless the block is
+        already raising (the block's error is the one to report)."""
+        if self._behind is not None:
+            yield  # the outer block waits
+            return
+        behind = self._behind = WriteBehind(self.write)
+        done = False
+        try:
+            yield
+            done = True
+        finally:
+            behind.close(raise_failure=done)
+            self._behind = None
+
+    def write(self, bucket: str, key: str, data: bytes | Sequence[bytes]) -> Path:
+        """Store ``data`` (given whole, or in parts written one after the other) under ``key``."""
         dest = self.path(bucket, key)
         if dest.parent not in self._folders:
             self._make_folder(dest.parent)

@@ -43,3 +43,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path
         pass
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["pylock.toml"]
+
+
+def test_data_given_in_parts_is_written_as_one_file(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "entry", (b"head\n", b"body" * 10_000), private=True)
+    assert (tmp_path / "entry").read_bytes() == b"head\n" + b"body" * 10_000
