@@ -163,8 +163,12 @@ class Cache:
             yield
             done = True
         finally:
-            behind.close(raise_failure=done)
-            self._behind = None
+            try:
+                behind.close(raise_failure=done)
+            finally:
+                # Also when ``close`` raises (the failed write, a second Ctrl-C): a closed
+                # writer left here would make the next block a nested one nobody waits for.
+                self._behind = None
 
     def write(self, bucket: str, key: str, data: bytes | Sequence[bytes]) -> Path:
         """Store ``data`` (given whole, or in parts written one after the other) under ``key``."""

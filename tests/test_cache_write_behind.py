@@ -61,3 +61,16 @@ def test_a_blocks_own_error_is_not_replaced_by_a_failed_cache_write(tmp_path: Pa
         with cache.writes_behind():
             cache.write_soon("simple-v1", "k", b"page")
             raise NetworkError("the index went away")
+
+
+def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(tmp_path: Path) -> None:
+    root = tmp_path / "a-file"
+    root.write_text("")
+    cache = Cache(root)
+    for _ in range(2):
+        went_on = False
+        with pytest.raises(ConfigError, match="cannot write to the cache folder"):
+            with cache.writes_behind():
+                cache.write_soon("simple-v1", "k", b"page")
+                went_on = True
+        assert went_on, "the failure was raised into the writing thread, not when the block ended"
