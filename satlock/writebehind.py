@@ -15,8 +15,6 @@ import queue
 import threading
 from typing import Callable, Sequence
 
-from satlock.errors import ConfigError
-
 __all__ = ["WriteBehind"]
 
 Parts = Sequence[bytes]
@@ -26,8 +24,10 @@ class WriteBehind:
     """A queue of cache writes and the one thread that does them, in the order given.
 
     ``write(bucket, key, parts)`` is the cache's own atomic write. The first write that
-    fails (an unwritable cache folder) is raised by ``close``, and the writes queued after
-    it are dropped: they would fail the same way. ``put`` does not raise it: the fetch
+    fails (an unwritable cache folder, or anything else) is raised by ``close``, and the
+    writes queued after it are dropped: they would fail the same way. A failure kept in
+    this thread instead would end it, and every later entry would be lost behind a
+    command that reports success. ``put`` does not raise it: the fetch
     threads that call it treat an error as that version's problem, and an unwritable
     cache is the command's.
     """
@@ -37,7 +37,7 @@ class WriteBehind:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[str, str, Parts] | None] = queue.SimpleQueue()
         self._pending: dict[tuple[str, str], Parts] = {}
-        self._failure: ConfigError | None = None
+        self._failure: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="satlock-cache-writer", daemon=True)
         self._thread.start()
@@ -72,9 +72,8 @@ class WriteBehind:
             if self._failure is None:
                 try:
                     self._write(bucket, key, parts)
-                except ConfigError as exc:
-                    with self._lock:
-                        self._failure = exc
+                except BaseException as exc:  # handed to ``close``, on the thread that waits for the writes
+                    self._failure = exc
             with self._lock:
                 if self._pending.get((bucket, key)) is parts:
                     del self._pending[(bucket, key)]

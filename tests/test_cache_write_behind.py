@@ -74,3 +74,20 @@ def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(tmp
                 cache.write_soon("simple-v1", "k", b"page")
                 went_on = True
         assert went_on, "the failure was raised into the writing thread, not when the block ended"
+
+class _Unexpected(Exception):
+    """A write failing some way the cache does not turn into its own error."""
+
+
+def test_a_write_failing_in_an_unexpected_way_is_raised_when_the_block_ends(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lost in the writer thread, it would leave every later entry unwritten behind a lock
+    # that reports success, and print a thread's traceback.
+    def failing(*args: object, **kwargs: object) -> None:
+        raise _Unexpected("disk said no")
+
+    monkeypatch.setattr("satlock.cache.write_atomic", failing)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(_Unexpected):
+        with cache.writes_behind():
+            cache.write_soon("simple-v1", "k", b"page")
