@@ -52,7 +52,8 @@ class WriteBehind:
         self._write(bucket, key, parts)  # a straggler after ``close``: nobody would wait for the writer
 
     def pending(self, bucket: str, key: str) -> bytes | None:
-        """The entry ``key`` while it is queued and not yet written, else ``None``."""
+        """The entry ``key`` while it is queued and not yet written (or not written for a
+        failure, until ``close``), else ``None``."""
         with self._lock:
             parts = self._pending.get((bucket, key))
         return None if parts is None else b"".join(parts)
@@ -74,6 +75,8 @@ class WriteBehind:
                     self._write(bucket, key, parts)
                 except BaseException as exc:  # handed to ``close``, on the thread that waits for the writes
                     self._failure = exc
+            if self._failure is not None:
+                continue  # not on disk: still answered from memory, until the block ends with the failure
             with self._lock:
                 if self._pending.get((bucket, key)) is parts:
                     del self._pending[(bucket, key)]

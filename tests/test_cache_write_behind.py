@@ -8,6 +8,7 @@ cache folder that cannot be written is still the one error the command ends with
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -63,18 +64,6 @@ def test_a_blocks_own_error_is_not_replaced_by_a_failed_cache_write(tmp_path: Pa
             raise NetworkError("the index went away")
 
 
-def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(tmp_path: Path) -> None:
-    root = tmp_path / "a-file"
-    root.write_text("")
-    cache = Cache(root)
-    for _ in range(2):
-        went_on = False
-        with pytest.raises(ConfigError, match="cannot write to the cache folder"):
-            with cache.writes_behind():
-                cache.write_soon("simple-v1", "k", b"page")
-                went_on = True
-        assert went_on, "the failure was raised into the writing thread, not when the block ended"
-
 class _Unexpected(Exception):
     """A write failing some way the cache does not turn into its own error."""
 
@@ -91,3 +80,28 @@ def test_a_write_failing_in_an_unexpected_way_is_raised_when_the_block_ends(tmp_
     with pytest.raises(_Unexpected):
         with cache.writes_behind():
             cache.write_soon("simple-v1", "k", b"page")
+
+
+def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(tmp_path: Path) -> None:
+    root = tmp_path / "a-file"
+    root.write_text("")
+    cache = Cache(root)
+    for _ in range(2):
+        went_on = False
+        with pytest.raises(ConfigError, match="cannot write to the cache folder"):
+            with cache.writes_behind():
+                cache.write_soon("simple-v1", "k", b"page")
+                went_on = True
+        assert went_on, "the failure was raised into the writing thread, not when the block ended"
+
+
+def test_entries_queued_after_a_failed_write_are_still_read_back_until_the_block_ends(tmp_path: Path) -> None:
+    root = tmp_path / "a-file"
+    root.write_text("")
+    cache = Cache(root)
+    with pytest.raises(ConfigError):
+        with cache.writes_behind():
+            for n in range(20):
+                cache.write_soon("simple-v1", f"k{n}", b"page %d" % n)
+            time.sleep(0.2)  # the writer has failed on the first and gone through the rest
+            assert [cache.read("simple-v1", f"k{n}") for n in range(20)] == [b"page %d" % n for n in range(20)]
