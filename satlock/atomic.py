@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def write_atomic(path: Path, data: bytes | Sequence[bytes], *, durable: bool = False, private: bool = False) -> None:

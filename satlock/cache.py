@@ -14,10 +14,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import platformdirs
 
@@ -84,6 +84,7 @@ def _unseal(raw: bytes) -> bytes | None:
 
 
 def _sealed(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` behind the header line ``_unseal`` checks, as two parts (the data is not copied)."""
     return _SEAL + f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode(), data
 
 
