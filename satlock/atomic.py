@@ -7,8 +7,8 @@ temporary file in the same folder, then rename it over the target (atomic on POS
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def write_atomic(path: Path, data: bytes | Sequence[bytes], *, durable: bool = False, private: bool = False) -> None:
