@@ -23,10 +23,11 @@ import platformdirs
 
 from satlock.atomic import write_atomic
 from satlock.errors import ConfigError, IndexFormatError
-from satlock.writebehind import WriteBehind
 
 if TYPE_CHECKING:
     import filelock
+
+    from satlock.writebehind import WriteBehind
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
 # One safe file name: a digest, a sha256, ``git-<commit>`` or a distribution file name.
@@ -158,6 +159,8 @@ class Cache:
         if self._behind is not None:
             yield  # the outer block waits
             return
+        from satlock.writebehind import WriteBehind  # an up-to-date lock, which writes nothing, does not import it
+
         behind = self._behind = WriteBehind(self.write)
         done = False
         try:
