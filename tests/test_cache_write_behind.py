@@ -44,23 +44,25 @@ def test_outside_the_block_an_entry_is_written_at_once(tmp_path: Path) -> None:
     assert (tmp_path / "cache" / "simple-v1" / "k").read_bytes() == b"now"
 
 
-def test_a_cache_that_cannot_be_written_fails_the_block_with_the_cache_error(tmp_path: Path) -> None:
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Cache:
+    """A cache whose root is a file: no entry can be written under it."""
     root = tmp_path / "a-file"
     root.write_text("")
-    cache = Cache(root)
+    return Cache(root)
+
+
+def test_a_cache_that_cannot_be_written_fails_the_block_with_the_cache_error(unwritable: Cache) -> None:
     with pytest.raises(ConfigError, match="cannot write to the cache folder"):
-        with cache.writes_behind():
-            cache.write_soon("simple-v1", "k", b"page")
-            cache.write_sealed_soon("metadata-v2", "k", b"meta")
+        with unwritable.writes_behind():
+            unwritable.write_soon("simple-v1", "k", b"page")
+            unwritable.write_sealed_soon("metadata-v2", "k", b"meta")
 
 
-def test_a_blocks_own_error_is_not_replaced_by_a_failed_cache_write(tmp_path: Path) -> None:
-    root = tmp_path / "a-file"
-    root.write_text("")
-    cache = Cache(root)
+def test_a_blocks_own_error_is_not_replaced_by_a_failed_cache_write(unwritable: Cache) -> None:
     with pytest.raises(NetworkError, match="the index went away"):
-        with cache.writes_behind():
-            cache.write_soon("simple-v1", "k", b"page")
+        with unwritable.writes_behind():
+            unwritable.write_soon("simple-v1", "k", b"page")
             raise NetworkError("the index went away")
 
 
@@ -82,26 +84,20 @@ def test_a_write_failing_in_an_unexpected_way_is_raised_when_the_block_ends(tmp_
             cache.write_soon("simple-v1", "k", b"page")
 
 
-def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(tmp_path: Path) -> None:
-    root = tmp_path / "a-file"
-    root.write_text("")
-    cache = Cache(root)
+def test_after_a_block_whose_write_failed_the_next_block_writes_behind_again(unwritable: Cache) -> None:
     for _ in range(2):
         went_on = False
         with pytest.raises(ConfigError, match="cannot write to the cache folder"):
-            with cache.writes_behind():
-                cache.write_soon("simple-v1", "k", b"page")
+            with unwritable.writes_behind():
+                unwritable.write_soon("simple-v1", "k", b"page")
                 went_on = True
         assert went_on, "the failure was raised into the writing thread, not when the block ended"
 
 
-def test_entries_queued_after_a_failed_write_are_still_read_back_until_the_block_ends(tmp_path: Path) -> None:
-    root = tmp_path / "a-file"
-    root.write_text("")
-    cache = Cache(root)
+def test_entries_queued_after_a_failed_write_are_still_read_back_until_the_block_ends(unwritable: Cache) -> None:
     with pytest.raises(ConfigError):
-        with cache.writes_behind():
+        with unwritable.writes_behind():
             for n in range(20):
-                cache.write_soon("simple-v1", f"k{n}", b"page %d" % n)
+                unwritable.write_soon("simple-v1", f"k{n}", b"page %d" % n)
             time.sleep(0.2)  # the writer has failed on the first and gone through the rest
-            assert [cache.read("simple-v1", f"k{n}") for n in range(20)] == [b"page %d" % n for n in range(20)]
+            assert [unwritable.read("simple-v1", f"k{n}") for n in range(20)] == [b"page %d" % n for n in range(20)]
