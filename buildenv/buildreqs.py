@@ -25,6 +25,7 @@ from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.matching import Matcher
 from satlock.resolver.origin import Origin
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.speculation import Speculation
 from satlock.resolver.target import Target
 
 
@@ -46,7 +47,10 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
                          "and never fetches a URL that a package's metadata names",
                          hint=f"build {name} yourself and name its wheel by path in the project's dependencies")
     constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
-    provider = IndexProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins)
+    # The prefetch guesses each name's version by these requirements, as a lock guesses by
+    # the project's: unguided, ``setuptools<60`` fetched the newest setuptools' metadata first.
+    provider = IndexProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins,
+                             speculation=Speculation.of(reqs, target))
     solver = Solver(provider, target.environment, Policy(constraints=constraints))
     try:
         with provider:

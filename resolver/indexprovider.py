@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
@@ -41,6 +40,7 @@ from satlock.resolver.listing import candidates_from_files, read_cached, store_c
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.provider import CandidateList, CandidateUnavailable, Dependencies, Exclusion, unavailable_reason
 from satlock.resolver.pyprojectmeta import static_metadata
+from satlock.resolver.speculation import Speculation, likely
 from satlock.resolver.target import Target
 from satlock.resolver.variants import Variant
 
@@ -70,18 +70,6 @@ class MetadataBuilder(Protocol):
         """The metadata of a build with the build requirements at the ``runtime`` versions
         where it has them, the build environment it ran in, and the builder's record of it;
         ``None`` when the build environment cannot take those versions."""
-
-
-@dataclass(frozen=True)
-class Speculation:
-    """What the prefetch needs beyond the requirements it walks along, to fetch
-    the version the solver will pick: the project's own requirements (what a root name is
-    guessed by), ``[tool.satlock] overrides`` (they replace the requirements on their name)
-    and ``prerelease = "allow"``."""
-
-    roots: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
-    overrides: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
-    allow_prereleases: bool = False
 
 
 class IndexProvider:
@@ -336,7 +324,7 @@ class IndexProvider:
         """Fetch pages and metadata in parallel, speculating along the likely versions.
 
         For each new name, the page is fetched, then the metadata of the version the solver
-        will most likely pick (``_likely``), then (transitively) the pages of what that
+        will most likely pick (``speculation.likely``), then (transitively) the pages of what that
         candidate needs for the target. The solver usually picks exactly those, so a cold
         lock waits once for the whole dependency tree instead of once per level of it.
         """
@@ -358,10 +346,10 @@ class IndexProvider:
         def walk(name: NormalizedName, specifier: SpecifierSet) -> list[tuple[NormalizedName, SpecifierSet]]:
             listing = self._quietly(self.candidates, name)
             specifier = guess.overrides.get(name, specifier)
-            likely = _likely(listing.candidates, specifier, guess.allow_prereleases) if listing else None
-            if likely is None or likely.direct is not None or not likely.wheels:
+            pick = likely(listing.candidates, specifier, guess.allow_prereleases) if listing else None
+            if pick is None or pick.direct is not None or not pick.wheels:
                 return []
-            return needs(self._quietly(self.dependencies, likely))
+            return needs(self._quietly(self.dependencies, pick))
 
         def expand(c: Candidate) -> list[tuple[NormalizedName, SpecifierSet]]:
             return needs(self._quietly(self.dependencies, c))
@@ -403,15 +391,6 @@ class IndexProvider:
             return fn(arg)
         except (SatlockError, CandidateUnavailable):
             return None
-
-
-def _likely(candidates: Sequence[Candidate], specifier: SpecifierSet, allow_prereleases: bool = False) -> Candidate | None:
-    """The candidate (newest first) a solver most likely picks for a requirement with
-    ``specifier``: the newest it accepts, pre-releases taken as ``Matcher.matches`` takes
-    them (PEP 440), else the newest. Only a guess for prefetching (the first requirement
-    that reached a name is the one used)."""
-    accepted = specifier.filter(candidates, prereleases=True if allow_prereleases else None, key=lambda c: c.version)
-    return next(iter(accepted), candidates[0] if candidates else None)
 
 
 def _as_url(ref: DirectReference) -> str:

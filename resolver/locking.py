@@ -9,12 +9,11 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from packaging.markers import Marker
 from packaging.pylock import Pylock
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -27,11 +26,12 @@ from satlock.resolver.directrefs import collect_direct
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
-from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder, Speculation
+from satlock.resolver.indexprovider import IndexProvider, MetadataBuilder
 from satlock.resolver.origin import DEPENDENCIES
 from satlock.resolver.lockfile import TOOL_FORMAT, LockInputs, build_lock, lock_format, locked_versions, satlock_table
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Policy, Resolution, RootRequirement, Solver, Unsatisfiable
+from satlock.resolver.speculation import Speculation
 from satlock.resolver.target import Target, make_target
 
 
@@ -75,18 +75,6 @@ def _pins(roots: list[RootRequirement]) -> dict[NormalizedName, set[str]]:
     return pins
 
 
-def _specifiers(requirements: Iterable[Requirement], target: Target) -> dict[NormalizedName, SpecifierSet]:
-    """Each name's specifiers from ``requirements`` whose markers hold for ``target``, all
-    together: what the prefetch guesses the solver's pick by (``Speculation``)."""
-    environment = {**target.environment, "extra": ""}
-    found: dict[NormalizedName, SpecifierSet] = {}
-    for req in requirements:
-        if req.marker is None or evaluate_marker(req.marker, environment):
-            name = canonicalize_name(req.name)
-            found[name] = found.get(name, SpecifierSet()) & req.specifier
-    return found
-
-
 def _unconditional_pins(roots: list[RootRequirement], overridden: set[NormalizedName]) -> dict[NormalizedName, Version]:
     """``name==V`` in ``project.dependencies`` without a marker (and no override on the
     name): no other version of the name can be in any solution, so none is fetched."""
@@ -110,8 +98,8 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
     direct = collect_direct(project, client)
-    guess = Speculation(roots=_specifiers((r.requirement for r in roots), target), overrides=_specifiers(project.overrides(), target),
-                        allow_prereleases=project.settings.prerelease == "allow")
+    guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
+                           allow_prereleases=project.settings.prerelease == "allow")
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
                              speculation=guess,
                              only=_unconditional_pins(roots, {canonicalize_name(o.name) for o in project.overrides()}))
