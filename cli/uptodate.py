@@ -57,11 +57,20 @@ def cache_root(cache_dir: Path | None) -> Path:
 
 @functools.cache
 def _code_fingerprint() -> bytes:
-    """Size and modification time of every source file of satlock, and the packaging version:
-    the code this process loaded, so it is walked once however many keys the process makes."""
+    """Size and modification time of every source file of satlock, the packaging version and
+    pydantic's version file (pydantic validates the profiles the full check reads; an upgrade
+    may judge them otherwise): the code this process loaded, so it is walked once however
+    many keys the process makes. pydantic is found, not imported: that is what this saves."""
     import packaging
 
     parts = [packaging.__version__]
+    pydantic = importlib.util.find_spec("pydantic")
+    if pydantic is not None and pydantic.origin is not None:
+        try:
+            st = os.stat(Path(pydantic.origin).parent / "version.py")
+            parts.append(f"pydantic:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append("pydantic:?")
     for package in _PACKAGES:
         spec = importlib.util.find_spec(package)
         for folder in (spec.submodule_search_locations or []) if spec else []:

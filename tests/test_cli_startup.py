@@ -338,3 +338,31 @@ def test_the_console_script_ends_lock_and_sync_with_exit_0_when_started_without_
     assert (synced.returncode, "Installed 1" in synced.stderr) == (0, True), synced.stderr
     quiet = _console_closed("2>&-", ["sync", "--frozen", "--reinstall", "-q"], project, env)
     assert (quiet.returncode, quiet.stdout) == (0, "")
+
+
+def test_another_pydantic_is_another_key_so_the_full_check_judges_the_profiles_again(tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.machinery
+    import importlib.util
+
+    fake = tmp_path / "site" / "pydantic"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "version.py").write_text("VERSION = '2.7.0'\n")
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> importlib.machinery.ModuleSpec | None:
+        if name == "pydantic":
+            return importlib.machinery.ModuleSpec("pydantic", None, origin=str(fake / "__init__.py"))
+        return real_find_spec(name, *args)
+
+    monkeypatch.setattr(uptodate.importlib.util, "find_spec", find_spec)
+    (tmp_path / "pyproject.toml").write_text(project_toml(["alpha"]))
+    (tmp_path / LOCK_NAME).write_text("lock-version = '1.0'\n")
+    keys = []
+    for version in ("2.7.0", "2.10.12"):
+        (fake / "version.py").write_text(f"VERSION = '{version}'\n")
+        uptodate._code_fingerprint.cache_clear()
+        keys.append(uptodate.memo_key(tmp_path, None, None))
+    uptodate._code_fingerprint.cache_clear()
+    assert keys[0] is not None and keys[0] != keys[1]
