@@ -55,7 +55,12 @@ def _specifiers(requirements: Iterable[Requirement], target: Target) -> dict[Nor
 def likely(candidates: Sequence[Candidate], specifier: SpecifierSet, allow_prereleases: bool = False) -> Candidate | None:
     """The candidate (newest first) a solver most likely picks for a requirement with
     ``specifier``: the newest it accepts, pre-releases taken as ``Matcher.matches`` takes
-    them (PEP 440), else the newest. Only a guess for prefetching (the first requirement
-    that reached a name is the one used)."""
-    accepted = specifier.filter(candidates, prereleases=True if allow_prereleases else None, key=lambda c: c.version)
-    return next(iter(accepted), candidates[0] if candidates else None)
+    them (PEP 440), else what a requirement without a specifier takes: not a newer
+    pre-release that nothing asked for, whose dependencies would be fetched for nothing.
+    Only a guess for prefetching (the first requirement that reached a name is the one used)."""
+    prereleases = True if allow_prereleases else None
+    for spec in (specifier, SpecifierSet()):
+        pick = next(iter(spec.filter(candidates, prereleases=prereleases, key=lambda c: c.version)), None)
+        if pick is not None:
+            return pick
+    return None

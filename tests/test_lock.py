@@ -409,6 +409,20 @@ def test_a_cold_lock_reads_metadata_of_the_pre_release_it_picks_and_of_nothing_e
     assert metadata == sorted(f"{n}-{v}-py3-none-any.whl.metadata" for n, v in picked.items())
 
 
+def test_a_cold_lock_guesses_no_pre_release_for_a_requirement_no_version_satisfies(tmp_path):
+    # x 2.0 needs a>=5, which no a satisfies: the guess for a is what a plain requirement
+    # takes (a 1.0, the one x 1.0 ends up needing), not the newer pre-release and its chain.
+    d = tmp_path / "d"
+    build_index(tmp_path / "srv", [
+        make_wheel(d, "x", "1.0", requires=["a<2"]), make_wheel(d, "x", "2.0", requires=["a>=5"]),
+        make_wheel(d, "a", "1.0"), make_wheel(d, "a", "2.0.dev1", requires=["c"]), make_wheel(d, "c", "1.0"),
+    ], metadata_files=True)
+    project = write_project(tmp_path / "p", ["x"])
+    with IndexServer(tmp_path / "srv") as server:
+        assert locked(project, server.url + "/simple/") == {"a": "1.0", "x": "1.0"}
+    assert not [p for _, p, _ in server.requests if "2.0.dev1" in p or "/c" in p]
+
+
 # -- where packages come from --------------------------------------------------------------
 
 
