@@ -25,9 +25,9 @@ __all__ = ["Speculation", "likely"]
 @dataclass(frozen=True)
 class Speculation:
     """What the prefetch needs beyond the requirements it walks along, to fetch
-    the version the solver will pick: the project's own requirements (what a root name is
-    guessed by), ``[tool.satlock] overrides`` (they replace the requirements on their name)
-    and ``prerelease = "allow"``."""
+    the version the solver will pick: the solve's own requirements, a project's or a build
+    environment's (what a root name is guessed by), ``[tool.satlock] overrides`` (they
+    replace the requirements on their name) and ``prerelease = "allow"``."""
 
     roots: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
     overrides: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)

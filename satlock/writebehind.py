@@ -27,9 +27,8 @@ class WriteBehind:
     fails (an unwritable cache folder, or anything else) is raised by ``close``, and the
     writes queued after it are dropped: they would fail the same way. A failure kept in
     this thread instead would end it, and every later entry would be lost behind a
-    command that reports success. ``put`` does not raise it: the fetch
-    threads that call it treat an error as that version's problem, and an unwritable
-    cache is the command's.
+    command that reports success. ``put`` does not raise it: the fetch threads that call
+    it treat an error as that version's problem, and an unwritable cache is the command's.
     """
 
     def __init__(self, write: Callable[[str, str, Parts], object]) -> None:
