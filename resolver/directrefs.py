@@ -1,8 +1,8 @@
 """Direct references: ``name @ URL`` in a requirement and ``[tool.satlock.sources]`` entries,
 turned into ``DirectReference`` values the provider and the lock use.
 
-A git URL is parsed here and nowhere else: ``git+URL[@REV][#subdirectory=DIR]``. An
-archive gets its sha256 here, once, because a lock pins every file it names.
+A git URL is parsed by ``sourceurls.py``. An archive gets its sha256 here, once, because
+a lock pins every file it names.
 """
 
 from __future__ import annotations
@@ -18,24 +18,7 @@ from satlock.errors import ConfigError
 from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project, SourceSpec
-
-
-def parse_git_url(url: str) -> DirectReference:
-    """``git+URL[@REV][#subdirectory=DIR]`` (PEP 508 / pip's VCS form) as a ``vcs`` reference.
-
-    The revision is an ``@`` in the URL's path only, so ``git+ssh://git@host/repo`` keeps
-    its user; ``subdirectory`` is the one fragment key read.
-    """
-    rest = url.removeprefix("git+")
-    rest, _, fragment = rest.partition("#")
-    sub = None
-    for part in fragment.split("&"):
-        if part.startswith("subdirectory="):
-            sub = part.split("=", 1)[1]
-    rev = None
-    if "@" in urlsplit(rest).path:
-        rest, rev = rest.rsplit("@", 1)
-    return DirectReference("vcs", url=rest, requested_revision=rev, subdirectory=sub)
+from satlock.resolver.sourceurls import parse_git_url
 
 
 def direct_reference(url: str, base: Path) -> DirectReference:

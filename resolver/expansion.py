@@ -25,6 +25,7 @@ from satlock.resolver.matching import Dependency, Matcher
 from satlock.resolver.origin import CONSTRAINTS
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
 from satlock.resolver.resolution import Policy, RootRequirement, SolveStats
+from satlock.resolver.sourceurls import same_source
 from satlock.resolver.variants import Variant, VariantTable
 
 # The most versions of one package expanded together while it walks back (see with_batches).
@@ -56,6 +57,9 @@ class Expansion:
         self.left_out: list[str] = []
         # Candidates kept out by a requirement by URL the project does not name (matching.py).
         self.by_url: list[tuple[Candidate, Requirement]] = []
+        # Requirements by a URL other than the source the project names for that package,
+        # met by the project's source all the same: (the candidate, its extra or "", the requirement).
+        self.other_source: list[tuple[Candidate, str, Requirement]] = []
         self.picked_variant: dict[tuple[str, str], tuple[int, Variant] | None] = {}
         self.build_versions: dict[tuple[str, str], dict[NormalizedName, Candidate]] = {}
         self._constraints: dict[NormalizedName, list[Requirement]] = {}
@@ -146,14 +150,18 @@ class Expansion:
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
             self._require(Reason(ReasonKind.DEPENDENCY, req, parent=candidate, detail=extra), req, candidate,
-                          [self.enc.var(candidate), evar])
+                          [self.enc.var(candidate), evar], extra)
 
-    def _require(self, reason: Reason, req: Requirement, candidate: Candidate, guard: list[int]) -> None:
+    def _require(self, reason: Reason, req: Requirement, candidate: Candidate, guard: list[int], extra: str = "") -> None:
         """``guard`` implies ``req`` (of ``candidate``); one by URL that nothing meets is
-        remembered, for the warning that says how to take it (matching.py)."""
+        remembered, for the warning that says how to take it, and one by a URL that the
+        project's own source for the name is met by, for the warning that says which was
+        taken (matching.py)."""
         matching = self._matching(req)
         if req.url and not matching:
             self.by_url.append((candidate, req))
+        elif req.url and any(c.direct is not None and not same_source(c.direct, req.url) for c in matching):
+            self.other_source.append((candidate, extra, req))
         self.enc.require(reason, matching, guard=guard, extras=sorted(req.extras))
 
     def _drain_new_extras(self) -> None:

@@ -181,6 +181,25 @@ def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requiremen
     return warnings
 
 
+def taken_from_the_project(other_source: list[tuple[Candidate, str, Requirement]],
+                           chosen: Mapping[NormalizedName, Candidate],
+                           extras: Mapping[NormalizedName, set[str]]) -> list[str]:
+    """A warning for each locked package that asks for a dependency by a URL other than the
+    source the project names for it: the project's source is locked in its place, as the
+    project asked, but a package built against another revision may not work with it. uv
+    stops there (unless overridden) and pip reports a conflict, so it is not left unsaid."""
+    warnings: dict[str, None] = {}
+    for candidate, extra, req in other_source:
+        name = canonicalize_name(req.name)
+        taken = chosen.get(name)
+        if (chosen.get(candidate.name) is not candidate or taken is None or taken.direct is None
+                or (extra and extra not in extras.get(candidate.name, ()))):
+            continue
+        warnings[f"{candidate} asks for {name} @ {redact(req.url or '')}, but {name} is locked from the "
+                 f"project's source {redact(taken.direct.display())}, which is taken for every requirement of {name}"] = None
+    return list(warnings)
+
+
 def _kept_out_only_by_urls(enc: Encoding, candidate: Candidate) -> bool:
     """Whether ``candidate`` cannot be chosen, and could be without its requirements by URL."""
     def by_url(reason: Reason | None) -> bool:

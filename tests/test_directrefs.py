@@ -8,7 +8,8 @@ import pytest
 
 from satlock.cache import file_sha256
 from satlock.errors import ConfigError
-from satlock.resolver.directrefs import direct_reference, hash_archive, parse_git_url
+from satlock.resolver.directrefs import direct_reference, hash_archive
+from satlock.resolver.sourceurls import parse_git_url
 
 
 @pytest.mark.parametrize("url, expected", [

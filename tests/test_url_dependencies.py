@@ -195,3 +195,46 @@ def test_a_url_dependency_of_a_profiled_build_says_how_to_take_it(tmp_path):
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"s": "1.0", "y": "2.0"}
+
+
+def _warnings(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("warning:")]
+
+
+def test_a_url_dependency_naming_another_source_than_the_projects_is_met_by_the_projects_and_says_so(tmp_path):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    theirs = make_wheel(tmp_path / "theirs", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {theirs.as_uri()}"])])
+    project = _project(tmp_path, ["a", f"y @ {ours.as_uri()}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    (y,) = [p for p in lock["packages"] if p["name"] == "y"]
+    assert y["archive"]["path"] == "../ours/y-2.0-py3-none-any.whl"
+    (warning,) = _warnings(result.output)
+    assert f"a 1.0 asks for y @ {theirs.as_uri()}" in warning and str(ours) in warning
+
+
+@pytest.mark.parametrize("fragment", ["", "#egg=y"])
+def test_a_url_dependency_naming_the_projects_own_source_gives_no_warning(tmp_path, fragment):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {ours.as_uri()}{fragment}"])])
+    project = _project(tmp_path, ["a", f"y @ {ours.as_uri()}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _warnings(result.output) == []
+
+
+def test_another_source_behind_an_extra_not_asked_for_gives_no_warning(tmp_path):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    theirs = make_wheel(tmp_path / "theirs", "y", "2.0")
+    index = build_index(tmp_path / "index", [
+        make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {theirs.as_uri()} ; extra == 'x'"], extras={"x": []})])
+    project = _project(tmp_path, ["a", f"y @ {ours.as_uri()}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _warnings(result.output) == []
+    (project / "pyproject.toml").write_text(project_toml(["a[x]", f"y @ {ours.as_uri()}"]))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert len(_warnings(result.output)) == 1
