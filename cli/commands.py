@@ -9,6 +9,7 @@ buildenv layers are imported inside the commands that use them.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +54,12 @@ class IndexFlags:
 def index_flags(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
                 refresh: bool, no_cache: bool, cache_dir: Path | None, allow_insecure_host: list[str] | None,
                 timeout: float) -> IndexFlags:
+    from satlock.proxies import Proxies
     from satlock.resolver.settings import IndexOptions
 
     options = IndexOptions(index_url=index_url, extra_index_urls=_split(extra_index_url), find_links=_split(find_links),
-                           offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [])
+                           offline=offline, refresh=refresh, timeout=timeout, allow_insecure_hosts=allow_insecure_host or [],
+                           proxies=Proxies.from_environ(os.environ))
     return IndexFlags(options, bool(index_url or extra_index_url or find_links), no_cache, cache_dir)
 
 

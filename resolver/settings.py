@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from satlock.cache import Cache
 from satlock.errors import ConfigError
 from satlock.http import HttpClient
+from satlock.proxies import Proxies
 from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project
 
@@ -27,6 +28,7 @@ class IndexOptions:
     refresh: bool = False
     timeout: float = 30.0
     allow_insecure_hosts: list[str] = field(default_factory=list)
+    proxies: Proxies = field(default_factory=Proxies)
 
 
 def default_index_url(cache: Cache) -> str:
@@ -91,7 +93,7 @@ def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexC
     extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
     find_links = options.find_links if options.find_links is not None else [
         str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]
-    http = HttpClient(timeout=options.timeout, offline=options.offline,
+    http = HttpClient(timeout=options.timeout, offline=options.offline, proxies=options.proxies,
                       allow_insecure_hosts=[*options.allow_insecure_hosts, *s.allow_insecure_hosts])
     return IndexClient(index_url=index_url, extra_index_urls=extra, find_links=find_links, cache=cache, http=http,
                        refresh=options.refresh)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 import socket
 import ssl
 import sys
@@ -28,13 +29,14 @@ from urllib3.exceptions import (
     NameResolutionError,
     NewConnectionError,
     ProtocolError,
+    ProxyError,
     ReadTimeoutError,
     SSLError,
 )
 from urllib3.util.connection import allowed_gai_family
 
 __all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "failure_reason",
-           "is_certificate_problem", "watch_headers"]
+           "is_certificate_problem", "tunnel_refusal", "watch_headers"]
 
 CHUNK = 1 << 20
 
@@ -55,9 +57,25 @@ def is_certificate_problem(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
+def tunnel_refusal(exc: BaseException) -> int | None:
+    """The HTTP status a proxy refused a ``CONNECT`` with (407: it wants credentials), if
+    that is what ``exc`` is: the answer will be the same on a retry."""
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if not isinstance(exc, ProxyError):
+        return None
+    match = re.search(r"Tunnel connection failed: (\d{3})", str(exc.original_error))
+    return int(match.group(1)) if match else None
+
+
 def failure_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
+    if isinstance(exc, ProxyError):
+        # Connecting to the proxy, or its tunnel, failed: said as for the index, and the
+        # caller names the proxy.
+        inner = exc.original_error
+        return failure_reason(inner, timeout) if isinstance(inner, BaseException) else "could not connect"
     # NewConnectionError subclasses ConnectTimeoutError: it must be told apart first, or a
     # refused connection or an unknown host would read "timed out".
     if isinstance(exc, NameResolutionError):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeV
 from urllib.parse import urljoin, urlsplit
 
 from satlock.errors import NetworkError
+from satlock.proxies import Proxies, Proxy
 from satlock.urls import (check_index_url, is_loopback, redact, remote_link_refusal, split_auth, strip_credentials,
                           url_to_path)
 
@@ -73,16 +74,19 @@ class HttpClient:
     """
 
     def __init__(self, timeout: float = 30.0, retries: int = 3, backoff: float = 0.25,
-                 allow_insecure_hosts: Collection[str] = (), offline: bool = False) -> None:
+                 allow_insecure_hosts: Collection[str] = (), offline: bool = False,
+                 proxies: Proxies = Proxies()) -> None:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.allow_insecure_hosts = tuple(allow_insecure_hosts)
         self.offline = offline
+        self.proxies = proxies
         self.request_count = 0
         self._lock = threading.Lock()
         self._auth: dict[str, str] = {}
         self._transport: tuple[urllib3.PoolManager, Watchdog, Lookups] | None = None
+        self._proxied: dict[Proxy, urllib3.ProxyManager] = {}
 
     def _connections(self) -> tuple[urllib3.PoolManager, Watchdog, Lookups]:
         """The connection pool, the deadline watchdog and the hosts' addresses, made on first use, with one TLS
@@ -105,6 +109,26 @@ class HttpClient:
                 pool.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
                 self._transport = (pool, Watchdog(), Lookups())
             return self._transport
+
+    def _pool_for(self, url: str) -> tuple[urllib3.PoolManager, Proxy | None]:
+        """The connections a request for ``url`` goes over: through its proxy (one pool
+        manager per proxy, made on first use) or straight to the host."""
+        pool, _watchdog, _lookups = self._connections()
+        proxy = self.proxies.for_url(url)
+        if proxy is None:
+            return pool, None
+        import urllib3
+
+        with self._lock:
+            through = self._proxied.get(proxy)
+            if through is None:
+                context = pool.connection_pool_kw["ssl_context"]
+                headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+                through = self._proxied[proxy] = urllib3.ProxyManager(
+                    proxy.url, num_pools=32, maxsize=16, block=False, ssl_context=context, proxy_ssl_context=context,
+                    proxy_headers=headers)
+                through.pool_classes_by_scheme = pool.pool_classes_by_scheme
+            return through, proxy
 
     def check_index_url(self, url: str) -> None:
         check_index_url(url, self.allow_insecure_hosts)
@@ -207,9 +231,9 @@ class HttpClient:
         from urllib3.exceptions import HTTPError
 
         from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
-                                         is_certificate_problem, watch_headers)
+                                         is_certificate_problem, tunnel_refusal, watch_headers)
 
-        pool, watchdog, lookups = self._connections()
+        _pool, watchdog, lookups = self._connections()
         clean, given = self._auth_for(url)
         first = (urlsplit(clean).netloc.lower(), given)
         reason = ""
@@ -219,6 +243,7 @@ class HttpClient:
             resp = None
             deadline = time.monotonic() + self.timeout
             current = clean
+            proxy = None
             try:
                 for _hop in range(_MAX_REDIRECTS + 1):
                     with self._lock:
@@ -227,6 +252,7 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
+                    pool, proxy = self._pool_for(current)
                     with watch_headers(deadline, watchdog, lookups):
                         resp = pool.request("GET", current, headers=all_headers, preload_content=False,
                                              retries=False, redirect=False,
@@ -251,6 +277,10 @@ class HttpClient:
                 if resp.status >= 500:
                     raise Retryable(f"HTTP {resp.status}")
                 if resp.status >= 400 and resp.status != 404:
+                    if resp.status == 407 and proxy is not None:
+                        raise NetworkError(f"cannot fetch {shown}: the proxy {proxy.url} ({proxy.variable}) asks for "
+                                           "credentials (HTTP 407)",
+                                           hint=f"put the proxy's user and password in {proxy.variable}: http://USER:PASSWORD@HOST:PORT")
                     raise NetworkError(
                         f"cannot fetch {shown}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
                         hint="check the credentials for this index" if resp.status in (401, 403) else None)
@@ -262,13 +292,22 @@ class HttpClient:
                 reason = str(exc) if isinstance(exc, Retryable) else failure_reason(exc, self.timeout)
                 if time.monotonic() >= deadline and not isinstance(exc, Retryable):
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
+                if proxy is not None:
+                    reason = redact(f"{reason}, through the proxy {proxy.url} ({proxy.variable})")
                 if is_certificate_problem(exc):
                     break  # a certificate problem will not fix itself on retry
+                refused = tunnel_refusal(exc)
+                if refused is not None and proxy is not None:
+                    hint = (f"put the proxy's user and password in {proxy.variable}: http://USER:PASSWORD@HOST:PORT"
+                            if refused == 407 else f"check {proxy.variable}, or add the host to NO_PROXY")
+                    raise NetworkError(f"cannot fetch {shown}: the proxy {proxy.url} ({proxy.variable}) refused "
+                                       f"to connect to {urlsplit(current).hostname} (HTTP {refused})", hint=hint) from None
             finally:
                 if resp is not None:
                     resp.release_conn()
-        raise NetworkError(f"cannot fetch {shown}: {reason} (tried {attempt + 1} times)",
-                           hint="check the network and the index URL, or use --offline with a warm cache")
+        hint = (f"check the proxy in {proxy.variable}, or add the host to NO_PROXY" if proxy is not None
+                else "check the network and the index URL, or use --offline with a warm cache")
+        raise NetworkError(f"cannot fetch {shown}: {reason} (tried {attempt + 1} times)", hint=hint)
 
 
 def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str]) -> dict[str, str]:

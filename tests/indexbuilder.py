@@ -15,6 +15,7 @@ import html
 import io
 import json
 import re
+import ssl
 import sys
 import tarfile
 import threading
@@ -213,8 +214,11 @@ class Faults:
 class IndexServer:
     """Serve a folder on 127.0.0.1 like a simple index, with ranges and a request log."""
 
-    def __init__(self, root: Path, faults: Faults | None = None, on_request: Callable[[str], None] | None = None) -> None:
+    def __init__(self, root: Path, faults: Faults | None = None, on_request: Callable[[str], None] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """``tls`` serves https:// (as ``localhost``, the name its certificate must carry)."""
         self.root = Path(root)
+        self.tls = tls
         self.faults = faults or Faults()
         self.requests: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
@@ -308,13 +312,15 @@ class IndexServer:
                     super().handle_error(request, client_address)
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"https://localhost:{port}" if self.tls is not None else f"http://{host}:{port}"
 
     def __enter__(self) -> IndexServer:
         self._thread.start()

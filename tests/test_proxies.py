@@ -1,0 +1,189 @@
+"""Requests through the proxy the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
+``ALL_PROXY``, ``NO_PROXY``), as pip and uv make them."""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hostilekit import assert_one_error_line, run_cli
+from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+from proxykit import ProxyServer
+from satlock.errors import ConfigError
+from satlock.proxies import Proxies
+
+
+def _served(tmp_path: Path) -> Path:
+    served = tmp_path / "served"
+    build_index(served, [make_wheel(tmp_path / "d", "a", "1.0", requires=["b"]), make_wheel(tmp_path / "d", "b", "2.0")])
+    return served
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["a"]))
+    return project
+
+
+def _locked(project: Path) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in tomllib.loads((project / "pylock.toml").read_text())["packages"]}
+
+
+def test_an_http_index_is_locked_and_synced_through_http_proxy(tmp_path, monkeypatch):
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path)) as index, ProxyServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
+        assert result.exit_code == 0, result.output
+        synced = run_cli("sync", "--project", project, "--index-url", f"{index.url}/simple/")
+        assert synced.exit_code == 0, synced.output
+    assert _locked(project) == {"a": "1.0", "b": "2.0"}
+    asked = [target for method, target, _auth in proxy.requests]
+    assert f"{index.url}/simple/a/" in asked and any(t.endswith(".whl") for t in asked)
+    assert len(index.requests) == len(proxy.requests)
+
+
+def test_an_https_index_is_reached_through_a_connect_tunnel(tmp_path, monkeypatch):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path), tls=context) as index, ProxyServer() as proxy:
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        monkeypatch.setenv("https_proxy", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "b": "2.0"}
+    port = index.url.rsplit(":", 1)[1]
+    assert proxy.requests and all(r[:2] == ("CONNECT", f"localhost:{port}") for r in proxy.requests)
+    assert index.requests
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost,127.0.0.0/8", "*", " foo.example 127.0.0.1 "])
+def test_no_proxy_sends_requests_straight_to_the_host(tmp_path, monkeypatch, no_proxy):
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path)) as index, ProxyServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
+    assert result.exit_code == 0, result.output
+    assert proxy.requests == [] and index.requests
+
+
+def test_the_credentials_in_the_proxy_url_go_to_the_proxy_and_nowhere_else(tmp_path, monkeypatch):
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path)) as index, ProxyServer(credentials=("alice", "s3cr@t")) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("alice:s3cr%40t"))
+        result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
+    assert result.exit_code == 0, result.output
+    assert proxy.requests and all(auth is not None for _m, _t, auth in proxy.requests)
+    assert "s3cr" not in (project / "pylock.toml").read_text()
+
+
+@pytest.mark.parametrize("variable, https", [("HTTP_PROXY", False), ("HTTPS_PROXY", True)])
+def test_a_proxy_that_wants_other_credentials_is_one_error_line_without_the_password(tmp_path, monkeypatch, variable, https):
+    project = _project(tmp_path)
+    with ProxyServer(credentials=("alice", "right")) as proxy:
+        monkeypatch.setenv(variable, proxy.url("alice:wrong-pw"))
+        index = "https://localhost:1/simple/" if https else "http://127.0.0.1:1/simple/"
+        result = run_cli("lock", "--project", project, "--index-url", index)
+    assert_one_error_line(result, "407", variable, proxy.url())
+    assert "wrong-pw" not in result.output
+    assert len(proxy.requests) == 1  # asked once: the same credentials get the same answer
+    assert not (project / "pylock.toml").exists()
+
+
+def test_a_proxy_that_is_down_is_named_in_the_error(tmp_path, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://bob:hunter2@127.0.0.1:{port}")
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/", "--timeout", "5")
+    assert_one_error_line(result, "connection refused", f"through the proxy http://127.0.0.1:{port} (HTTPS_PROXY)")
+    assert "hunter2" not in result.output
+
+
+def test_a_socks_proxy_is_refused_naming_the_variable_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALL_PROXY", "socks5://carol:pw123@127.0.0.1:1080")
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/")
+    assert_one_error_line(result, "ALL_PROXY", "socks5://", "http:// and https:// proxies")
+    assert "pw123" not in result.output
+
+
+def test_an_all_proxy_other_tools_use_does_not_stop_requests_with_their_own_variable(tmp_path, monkeypatch):
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path)) as index, ProxyServer() as proxy:
+        monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
+    assert result.exit_code == 0, result.output
+    assert proxy.requests
+
+
+def test_a_file_index_is_read_whatever_the_proxy_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:1")
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", (_served(tmp_path) / "simple").as_uri())
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("environ, url, expected", [
+    ({"HTTPS_PROXY": "http://p:1"}, "https://index.example/simple/", "http://p:1"),
+    ({"HTTPS_PROXY": "http://p:1"}, "http://index.example/simple/", None),
+    ({"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "https://x.example/", "http://lower:1"),
+    ({"https_proxy": "", "HTTPS_PROXY": "http://upper:1"}, "https://x.example/", None),
+    ({"ALL_PROXY": "http://all:1"}, "http://x.example/", "http://all:1"),
+    ({"ALL_PROXY": "http://all:1", "HTTP_PROXY": "http://own:1"}, "http://x.example/", "http://own:1"),
+    ({"HTTP_PROXY": "http://p:1", "REQUEST_METHOD": "GET"}, "http://x.example/", None),
+    ({"http_proxy": "http://p:1", "REQUEST_METHOD": "GET"}, "http://x.example/", "http://p:1"),
+    ({"HTTPS_PROXY": "p.example:3128"}, "https://x.example/", "http://p.example:3128"),
+    ({"HTTPS_PROXY": "https://p.example"}, "https://x.example/", "https://p.example:443"),
+    ({"HTTPS_PROXY": "http://p:1"}, "file:///srv/simple/", None),
+])
+def test_the_proxy_a_url_goes_through(environ, url, expected):
+    proxy = Proxies.from_environ(environ).for_url(url)
+    assert (proxy.url if proxy else None) == expected
+
+
+@pytest.mark.parametrize("no_proxy, url, bypassed", [
+    ("example.com", "https://example.com/", True),
+    ("example.com", "https://files.example.com/", True),
+    (".example.com", "https://example.com/", True),
+    ("*.example.com", "https://a.b.example.com/", True),
+    ("example.com", "https://notexample.com/", False),
+    ("example.com:8443", "https://example.com:8443/", True),
+    ("example.com:8443", "https://example.com/", False),
+    ("10.0.0.0/8", "http://10.20.30.40/", True),
+    ("10.0.0.0/8", "http://11.0.0.1/", False),
+    ("::1", "http://[::1]:8080/", True),
+    ("[::1]:8080", "http://[::1]:8080/", True),
+    ("EXAMPLE.com", "https://Example.COM./", True),
+    ("*", "https://anything.example/", True),
+    ("", "https://anything.example/", False),
+])
+def test_no_proxy_matches_hosts_subdomains_networks_and_ports(no_proxy, url, bypassed):
+    proxies = Proxies.from_environ({"HTTPS_PROXY": "http://p:1", "HTTP_PROXY": "http://p:1", "NO_PROXY": no_proxy})
+    assert (proxies.for_url(url) is None) == bypassed
+
+
+@pytest.mark.parametrize("value", ["socks5://h:1080", "http://", "http://h:notaport", "ftp://h"])
+def test_a_proxy_value_satlock_cannot_use_is_a_config_error_naming_the_variable(value):
+    with pytest.raises(ConfigError, match="HTTPS_PROXY"):
+        Proxies.from_environ({"HTTPS_PROXY": value}).for_url("https://x.example/")
+
+
+def test_the_proxy_settings_do_not_show_a_password_in_their_repr():
+    proxies = Proxies.from_environ({"HTTPS_PROXY": "http://u:topsecret@p:1"})
+    assert "topsecret" not in repr(proxies) and "topsecret" not in repr(proxies.for_url("https://x.example/"))
