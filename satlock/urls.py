@@ -25,13 +25,20 @@ _USERINFO = re.compile(r"(?<=://)[^/?#\r\n\t'\"<>]*@")
 
 
 def redact(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it replaced by ``****@``.
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``****@`` (``git@`` kept).
 
     The one redaction used for every message, log line and debug output: it works on
     text rather than on a parsed URL, so a URL too broken to parse (the very case an
     "invalid index URL" error reports) and a git error quoting its remote are redacted too.
     """
-    return _USERINFO.sub("****@", text)
+    return _USERINFO.sub(_masked, text)
+
+
+def _masked(userinfo: re.Match[str]) -> str:
+    """``****@`` for a user and password, or a user alone (often a token); ``git@`` is kept:
+    it is the user of every git-over-SSH URL, no secret, and a hint that tells the user to
+    write ``y @ git+ssh://****@host/...`` would give them a URL that does not work."""
+    return "git@" if userinfo.group(0) == "git@" else "****@"
 
 
 def is_loopback(host: str) -> bool:

@@ -158,6 +158,12 @@ def test_redact_hides_user_and_password():
     assert redact("https://host/simple/") == "https://host/simple/"
 
 
+def test_redact_keeps_the_git_user_of_an_ssh_url_but_not_its_password():
+    assert redact("y @ git+ssh://git@example.com/org/y.git@v1") == "y @ git+ssh://git@example.com/org/y.git@v1"
+    assert redact("git+ssh://git:pw@example.com/org/y") == "git+ssh://****@example.com/org/y"
+    assert redact("git+https://gitlab-ci-token:abc@example.com/org/y") == "git+https://****@example.com/org/y"
+
+
 def test_credentials_are_sent_as_basic_auth_and_never_shown():
     with Recorder(lambda h: (401, {}, b"who are you")) as rec:
         url = rec.url.replace("http://", "http://alice:s3cret@") + "/simple/foo/"
