@@ -131,7 +131,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
     for name, url in sorted(by_url.items()):
         if not any(c.direct is not None for c in enc.candidates_of.get(name, [])):
             lines.append(f"{name} is asked for by URL, and satlock takes a package from a URL only when the project "
-                         f"names it: add `{name} @ {redact(url)}` to the project's dependencies if you trust it")
+                         f"names it: add {_named_by_url(name, url)} to the project's dependencies if you trust it")
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
         if not cands:
@@ -142,6 +142,16 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
+
+
+def _named_by_url(name: str, url: str) -> str:
+    """What the project would write to take ``name`` from ``url``. A relative ``file:`` URL
+    is relative to wherever the package was built, not to the project: copied as it is, it
+    would name another path, so the user is asked for the path on their machine instead."""
+    rest = url.removeprefix("file:")
+    if rest != url and not rest.startswith("/"):
+        return f"`{name} @ file:///...` (the absolute path of what {redact(url)} names; it is relative to where the package was built)"
+    return f"`{name} @ {redact(url)}`"
 
 
 def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requirement]],
@@ -171,9 +181,9 @@ def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requiremen
             if not _kept_out_only_by_urls(enc, candidate):
                 continue
             reqs = sorted(needs[candidate.key], key=lambda r: canonicalize_name(r.name))
-            named = [(canonicalize_name(r.name), redact(r.url or "")) for r in reqs]
-            what = " and ".join(f"{dep} from the URL {url}" for dep, url in named)
-            add = " and ".join(f"`{dep} @ {url}`" for dep, url in named)
+            named = [(canonicalize_name(r.name), r.url or "") for r in reqs]
+            what = " and ".join(f"{dep} from the URL {redact(url)}" for dep, url in named)
+            add = " and ".join(_named_by_url(dep, url) for dep, url in named)
             warnings.append(f"{chosen[name]} is locked, not {candidate}: {candidate} needs {what}, and "
                             f"satlock takes a package from a URL only when the project names it; add {add} "
                             f"to the project's dependencies if you trust {'it' if len(named) == 1 else 'them'}")

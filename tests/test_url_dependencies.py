@@ -238,3 +238,12 @@ def test_another_source_behind_an_extra_not_asked_for_gives_no_warning(tmp_path)
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 0, result.output
     assert len(_warnings(result.output)) == 1
+
+
+def test_a_relative_file_url_dependency_is_not_offered_to_be_copied_as_it_is(tmp_path):
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=["y @ file:../y"])])
+    project = _project(tmp_path, ["a"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 1, result.output
+    assert "add `y @ file:///...` (the absolute path of what file:../y names" in result.output
+    assert "add `y @ file:../y`" not in result.output
