@@ -7,6 +7,7 @@ a lock pins every file it names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,8 +16,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
 from satlock.errors import ConfigError
+from satlock.urls import redact
 from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
+from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.sourceurls import parse_git_url
 
@@ -68,12 +71,29 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
     return replace(ref, hashes=(("sha256", file_sha256(path)),))
 
 
-def collect_direct(project: Project, client: IndexClient) -> dict[NormalizedName, DirectReference]:
-    """Every package the project names by source or URL, with archives hashed."""
+def collect_direct(project: Project, client: IndexClient, environment: Mapping[str, str]) -> dict[NormalizedName, DirectReference]:
+    """Every package the project names by source or URL for the target ``environment``, with
+    archives hashed.
+
+    A ``y @ URL`` whose marker is false for the target is left out: the URL is meant for
+    another platform or Python, and ``y`` comes from the index here, as pip and uv take it.
+    Two URLs for one name, both in force, are refused: which one was meant cannot be guessed.
+    """
     direct: dict[NormalizedName, DirectReference] = {}
     for name, spec in project.settings.sources.items():
         direct[canonicalize_name(name)] = source_reference(name, spec, project.root)
+    by_url: dict[NormalizedName, tuple[str, DirectReference]] = {}
     for root in project.root_requirements():
-        if root.requirement.url:
-            direct[canonicalize_name(root.requirement.name)] = direct_reference(root.requirement.url, project.root)
+        req = root.requirement
+        if not req.url or (req.marker is not None and not evaluate_marker(req.marker, {**environment, "extra": ""})):
+            continue
+        name = canonicalize_name(req.name)
+        ref = direct_reference(req.url, project.root)
+        seen = by_url.get(name)
+        if seen is not None and seen[1] != ref:
+            raise ConfigError(f"{project.pyproject}: {name} is named from two URLs for this target: "
+                              f"{redact(seen[0])} and {redact(req.url)}",
+                              hint="keep one, or give each a marker that is false where the other applies")
+        by_url[name] = (req.url, ref)
+        direct[name] = ref
     return {n: hash_archive(r, client) for n, r in direct.items()}

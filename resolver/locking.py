@@ -97,7 +97,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
-    direct = collect_direct(project, client)
+    direct = collect_direct(project, client, target.environment)
     guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
                            allow_prereleases=project.settings.prerelease == "allow")
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),

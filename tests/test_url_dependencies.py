@@ -247,3 +247,39 @@ def test_a_relative_file_url_dependency_is_not_offered_to_be_copied_as_it_is(tmp
     assert result.exit_code == 1, result.output
     assert "add `y @ file:///...` (the absolute path of what file:../y names" in result.output
     assert "add `y @ file:../y`" not in result.output
+
+
+def test_a_project_url_whose_marker_is_false_for_the_target_leaves_the_package_to_the_index(tmp_path):
+    windows_only = make_wheel(tmp_path / "ours", "y", "9.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=["y"]),
+                                             make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, ["a", f"y @ {windows_only.as_uri()} ; sys_platform == 'win32'"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri(), "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "1.0"}
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri(), "--platform", "windows")
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "9.0"}
+
+
+def test_a_url_per_platform_gives_each_target_its_own(tmp_path):
+    on_linux = make_wheel(tmp_path / "linux", "y", "2.0")
+    on_windows = make_wheel(tmp_path / "windows", "y", "3.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {on_linux.as_uri()} ; sys_platform == 'linux'",
+                                  f"y @ {on_windows.as_uri()} ; sys_platform == 'win32'"])
+    for platform, version in (("linux", "2.0"), ("windows", "3.0")):
+        result = run_cli("lock", "--project", project, "--index-url", index.as_uri(), "--platform", platform)
+        assert result.exit_code == 0, result.output
+        assert _locked(project) == {"y": version}
+
+
+def test_two_urls_for_one_package_in_force_together_are_refused_naming_both(tmp_path):
+    first = make_wheel(tmp_path / "first", "y", "2.0")
+    second = make_wheel(tmp_path / "second", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {first.as_uri()}"], tool="")
+    (project / "pyproject.toml").write_text(project_toml([f"y @ {first.as_uri()}"], optional={"x": [f"y @ {second.as_uri()}"]}))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert_one_error_line(result, "y is named from two URLs", first.as_uri(), second.as_uri())
+    assert not (project / "pylock.toml").exists()
