@@ -25,10 +25,16 @@ from satlock.resolver.sourceurls import parse_git_url
 
 
 def direct_reference(url: str, base: Path) -> DirectReference:
-    """A PEP 508 ``name @ url`` as a pylock source kind; relative ``file:`` paths from ``base``."""
-    if url.startswith("git+"):
-        return parse_git_url(url)
-    parts = urlsplit(url)
+    """A PEP 508 ``name @ url`` as a pylock source kind; relative ``file:`` paths from ``base``.
+
+    A URL whose host does not parse is the user's to fix: one error line, not a traceback.
+    """
+    try:
+        if url.startswith("git+"):
+            return parse_git_url(url)
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise ConfigError(f"{redact(url)}: the URL does not parse ({e})", hint="fix the URL in the requirement") from None
     if parts.scheme == "file":
         path = Path(unquote(parts.path))
         if not path.is_absolute():

@@ -18,7 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from satlock.resolver.candidates import Candidate
+from satlock.resolver.candidates import Candidate, DirectReference
 from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.provider import Exclusion
 from satlock.urls import redact
@@ -206,8 +206,19 @@ def taken_from_the_project(other_source: list[tuple[Candidate, str, Requirement]
                 or (extra and extra not in extras.get(candidate.name, ()))):
             continue
         warnings[f"{candidate} asks for {name} @ {redact(req.url or '')}, but {name} is locked from the "
-                 f"project's source {redact(taken.direct.display())}, which is taken for every requirement of {name}"] = None
+                 f"project's source {redact(_as_requirement_url(taken.direct))}, which is taken for every requirement of {name}"] = None
     return list(warnings)
+
+
+def _as_requirement_url(ref: DirectReference) -> str:
+    """The project's source as a requirement would name it (``git+`` and ``#subdirectory=``
+    included), so that a git source and a folder at the same place do not read alike."""
+    text = ref.display()
+    if ref.kind == "vcs" and not text.startswith("git+"):
+        text = f"git+{text}"
+    if ref.subdirectory:
+        text += f"#subdirectory={ref.subdirectory}"
+    return text
 
 
 def _kept_out_only_by_urls(enc: Encoding, candidate: Candidate) -> bool:

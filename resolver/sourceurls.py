@@ -8,9 +8,12 @@ say so; it reads only the URL's text (metadata is untrusted: no path it names is
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+import posixpath
+from urllib.parse import unquote, urlsplit
 
 from satlock.resolver.candidates import DirectReference
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def parse_git_url(url: str) -> DirectReference:
@@ -34,12 +37,41 @@ def _fragment(fragment: str, key: str) -> str | None:
     return None
 
 
-def _repository(url: str) -> str:
-    """A git repository's URL as compared: scheme and host in lower case, no trailing
-    ``/`` or ``.git`` (``https://host/org/repo.git/`` and ``https://HOST/org/repo`` are one)."""
+def _canonical(url: str, *, git: bool) -> tuple[str, str, str, str]:
+    """A URL as compared, the way uv's ``CanonicalUrl`` reads one: scheme and host in lower
+    case, no credentials (the project's token and the metadata's lack of one name one
+    place), no default port, the path percent-decoded without a trailing ``/``, ``.git``
+    off a repository, ``github.com`` paths in lower case (GitHub ignores their case), and
+    a ``file:`` URL's ``localhost`` and dot segments gone.
+
+    Raises ``ValueError`` for a URL that does not parse (a bad host or port).
+    """
     parts = urlsplit(url)
-    path = parts.path.rstrip("/").removesuffix(".git")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+    scheme = parts.scheme.lower().removeprefix("git+")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    path = unquote(parts.path)
+    if scheme == "file":
+        host = "" if host == "localhost" else host
+        path = posixpath.normpath(path) if path.startswith("/") else path
+    path = path.rstrip("/")
+    if git:
+        path = path.removesuffix(".git")
+    if host == "github.com":
+        path = path.lower()
+    return scheme, host, path, parts.query
+
+
+def _subdirectory(sub: str | None) -> str | None:
+    """A subdirectory as compared: ``./sub/`` is ``sub``, and ``.`` is none."""
+    if not sub:
+        return None
+    sub = posixpath.normpath(sub).strip("/")
+    return None if sub in ("", ".") else sub
 
 
 def _same_revision(ref: DirectReference, rev: str | None) -> bool:
@@ -56,21 +88,38 @@ def same_source(ref: DirectReference, url: str) -> bool:
 
     Git: the same repository and subdirectory, and the same revision unless the URL gives
     none. An archive by URL: the same URL once its fragment is set aside, and no sha256 in
-    the fragment that differs from the one recorded. A ``file:`` URL: the same absolute path.
+    the fragment that differs from the one recorded. A ``file:`` URL: the same absolute path
+    on this host. URLs are compared as ``_canonical`` reads them, and the subdirectory is
+    part of every kind of source. A URL that does not parse is another source: metadata is
+    untrusted, and a bad URL in it must not stop a lock it was never going to be used in.
     """
+    try:
+        return _same_source(ref, url)
+    except ValueError:
+        return False
+
+
+def _same_source(ref: DirectReference, url: str) -> bool:
     if url.startswith("git+"):
         theirs = parse_git_url(url)
         return (ref.kind == "vcs" and ref.url is not None and theirs.url is not None
-                and _repository(ref.url) == _repository(theirs.url)
-                and (ref.subdirectory or None) == (theirs.subdirectory or None)
+                and _canonical(ref.url, git=True) == _canonical(theirs.url, git=True)
+                and _subdirectory(ref.subdirectory) == _subdirectory(theirs.subdirectory)
                 and _same_revision(ref, theirs.requested_revision))
+    if ref.kind == "vcs":
+        return False
     base, _, fragment = url.partition("#")
-    parts = urlsplit(base)
-    if parts.scheme == "file":
-        path = unquote(parts.path)
-        return ref.kind != "vcs" and ref.path is not None and path.startswith("/") and path.rstrip("/") == ref.path.rstrip("/")
-    if ref.kind != "archive" or ref.url is None or ref.url.partition("#")[0] != base:
+    ours_base, _, ours_fragment = (ref.url or "").partition("#")
+    ours_sub = ref.subdirectory or _fragment(ours_fragment, "subdirectory")
+    if _subdirectory(ours_sub) != _subdirectory(_fragment(fragment, "subdirectory")):
         return False
     claimed = _fragment(fragment, "sha256")
     recorded = dict(ref.hashes).get("sha256")
-    return claimed is None or recorded is None or claimed.lower() == recorded.lower()
+    if claimed is not None and recorded is not None and claimed.lower() != recorded.lower():
+        return False
+    canonical = _canonical(base, git=False)
+    scheme, host, path, _query = canonical
+    if scheme == "file":
+        return (ref.path is not None and host == "" and path.startswith("/")
+                and path == posixpath.normpath(ref.path).rstrip("/"))
+    return ref.kind == "archive" and ref.url is not None and _canonical(ours_base, git=False) == canonical

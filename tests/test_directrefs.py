@@ -42,3 +42,9 @@ def test_local_archive_is_hashed_once_and_keeps_its_fields(tmp_path):
     assert ref.kind == "archive" and ref.path == str(archive)
     assert ref.hashes == (("sha256", file_sha256(archive)),)
     assert hash_archive(ref, client=None) is ref
+
+
+@pytest.mark.parametrize("url", ["git+https://[abc/repo", "https://[zz]/y-1.0.tar.gz", "file://[zz]/y"])
+def test_a_project_url_that_does_not_parse_is_a_config_error(tmp_path, url):
+    with pytest.raises(ConfigError, match="does not parse"):
+        direct_reference(url, tmp_path)

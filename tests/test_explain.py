@@ -101,3 +101,19 @@ def test_a_dependency_of_an_extra_says_which_extra() -> None:
     assert "the project requires c>=1 (in project.dependencies)" in lines
     assert any(line.startswith("a 1.0 depends on c<1") and line.endswith("(with the extra 'cli')") for line in lines)
     assert len(lines) == 3
+
+
+def test_a_dependency_taken_from_the_projects_git_source_names_it_as_a_git_url_with_its_subdirectory():
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    from satlock.resolver.candidates import Candidate, DirectReference
+    from satlock.resolver.explain import taken_from_the_project
+
+    asking = Candidate(canonicalize_name("a"), Version("1.0"))
+    ours = Candidate(canonicalize_name("y"), Version("2.0"),
+                     direct=DirectReference("vcs", url="https://user:pw@example.com/repo", requested_revision="v1", subdirectory="sub"))
+    (warning,) = taken_from_the_project([(asking, "", Requirement("y @ file:///example.com/repo"))],
+                                        {asking.name: asking, ours.name: ours}, {})
+    assert warning.startswith("a 1.0 asks for y @ file:///example.com/repo, but y is locked from the project's source "
+                              "git+https://****@example.com/repo@v1#subdirectory=sub,")

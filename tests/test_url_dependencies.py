@@ -283,3 +283,15 @@ def test_two_urls_for_one_package_in_force_together_are_refused_naming_both(tmp_
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert_one_error_line(result, "y is named from two URLs", first.as_uri(), second.as_uri())
     assert not (project / "pylock.toml").exists()
+
+
+@pytest.mark.parametrize("url", ["git+https://[abc/repo", "https://[zz]/y-2.0-py3-none-any.whl", "file://[zz]/y"])
+def test_a_url_dependency_that_does_not_parse_is_another_source_than_the_projects_and_stops_nothing(tmp_path, url):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {url}"])])
+    project = _project(tmp_path, ["a", f"y @ {ours.as_uri()}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"a": "1.0", "y": "2.0"}
+    (warning,) = _warnings(result.output)
+    assert f"a 1.0 asks for y @ {url}" in warning
