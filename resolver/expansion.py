@@ -203,8 +203,7 @@ class Expansion:
         self._ensure_names(canonicalize_name(r.name) for r in always)
         what = variant.describe()
         for req in always:
-            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), self._matching(req), guard=[guard],
-                             extras=sorted(req.extras))
+            self._require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=what), req, candidate, [guard])
         for extra, evar in self.enc.extras_of(candidate.name):
             self._add_variant_extra_clauses(candidate, variant, guard, extra, evar)
 
@@ -212,8 +211,8 @@ class Expansion:
         reqs = self.match.with_extra(self._variant_deps.get(guard, []), extra)
         self._ensure_names(canonicalize_name(r.name) for r in reqs)
         for req in reqs:
-            self.enc.require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
-                             self._matching(req), guard=[guard, evar], extras=sorted(req.extras))
+            self._require(Reason(ReasonKind.VARIANT, req, parent=candidate, detail=f"{variant.describe()}; extra '{extra}'"),
+                          req, candidate, [guard, evar], extra)
 
     def variants_to_build(self, chosen: Mapping[NormalizedName, Candidate]) -> list[Candidate]:
         return [c for c in chosen.values() if self.variants.has_variants(c) and self.picked_variant.get(c.key) is None]

@@ -441,3 +441,19 @@ def test_a_failing_build_says_which_versions_it_was_built_against(tmp_path, dist
     assert len(errors) == 1, result.output
     assert "failext" in errors[0] and "built against" in errors[0] and "buildhelper 2.0" in errors[0], result.output
     assert not (project / "pylock.toml").exists()
+
+
+def test_a_built_variant_asking_for_another_source_than_the_projects_is_warned_about(tmp_path, dists):
+    ours = make_wheel(tmp_path / "ours", "zdep", "1.0")
+    theirs = make_wheel(tmp_path / "theirs", "zdep", "1.0")
+    setup_py = SEEDEXT_SETUP.replace('name="seedext"', 'name="urlext"').replace('packages=["seedext"]', 'packages=["urlext"]') \
+        .replace('list(getattr(buildhelper, "EXTRA", []))', f'["zdep @ {theirs.as_uri()}"]')
+    urlext = make_sdist(tmp_path / "d", "urlext", "0.1", pyproject="", setup_py=setup_py, pkg_info=False)
+    index = build_index(tmp_path / "index", [*dists, urlext]).as_uri()
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "urlext", f"zdep @ {ours.as_uri()}"])
+    result = invoke("profile", "add", "urlext", "--build-requires", "buildhelper", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert any(f"urlext 0.1 asks for zdep @ {theirs.as_uri()}" in w for w in warnings), result.output
