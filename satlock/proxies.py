@@ -134,6 +134,24 @@ def _checked(variable: str, value: str) -> Proxy:
     if not parts.hostname:
         raise ConfigError(f"{variable} names no proxy host: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     clean, authorization = split_auth(urlunsplit((parts.scheme.lower(), parts.netloc, "", "", "")))
+    if not _is_host(clean, parts.hostname):
+        raise ConfigError(f"{variable} is not a proxy URL: {shown}",
+                          hint=f"set {variable} to http://HOST:PORT, or unset it")
     if port is None:
         clean += ":443" if parts.scheme.lower() == "https" else ":80"
     return Proxy(clean, authorization, variable)
+
+
+def _is_host(url: str, hostname: str) -> bool:
+    """Whether urllib3 can connect to the host of ``url``: a host it cannot parse ("pro xy")
+    or a name with an empty label ("a..b") failed every try as a network error that
+    blamed the index."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        parse_url(url)
+        hostname.encode("idna")
+    except (LocationParseError, UnicodeError):
+        return False
+    return True

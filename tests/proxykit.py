@@ -112,10 +112,11 @@ class ScriptedProxy:
         self.hits = 0
         self._answer = answer
         self._sock = socket.create_server(("127.0.0.1", 0))
+        self._address = self._sock.getsockname()[:2]
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def url(self, userinfo: str = "") -> str:
-        host, port = self._sock.getsockname()[:2]
+        host, port = self._address
         return f"http://{userinfo + '@' if userinfo else ''}{host}:{port}"
 
     def _serve(self) -> None:

@@ -250,3 +250,50 @@ def test_a_proxy_trickling_its_answer_to_connect_is_held_to_the_timeout(tmp_path
         result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/", "--timeout", "1")
     assert time.monotonic() - started < 15  # four tries of a second, not of a minute
     assert_one_error_line(result, "timed out after 1s", "HTTPS_PROXY")
+
+
+@pytest.mark.parametrize("variable, https", [("HTTP_PROXY", False), ("HTTPS_PROXY", True)])
+def test_the_hint_for_a_proxy_that_wants_credentials_says_where_they_go(tmp_path, monkeypatch, variable, https):
+    def wants_credentials(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(wants_credentials) as proxy:
+        monkeypatch.setenv(variable, proxy.url())
+        index = "https://localhost:1/simple/" if https else "http://127.0.0.1:1/simple/"
+        result = run_cli("lock", "--project", project, "--index-url", index)
+    assert_one_error_line(result, "407", variable)
+    assert "USER:PASSWORD@" in result.output and "****" not in result.output
+
+
+@pytest.mark.parametrize("value", ["http://pro xy:3128", "http://a..b:3128"])
+def test_a_proxy_host_that_is_no_host_name_is_one_error_naming_the_variable(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("HTTP_PROXY", value)
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, "HTTP_PROXY is not a proxy URL")
+    assert "tried" not in result.output
+
+
+def test_an_answer_the_forwarding_proxy_refuses_with_names_the_proxy(tmp_path, monkeypatch):
+    def forbidden(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(forbidden) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, "HTTP 403", f"through the proxy {proxy.url()} (HTTP_PROXY)")
+    assert "HTTP_PROXY" in result.output.split("hint:", 1)[1]
+
+
+def test_a_proxy_that_cannot_reach_the_index_is_asked_again_like_the_index_itself(tmp_path, monkeypatch):
+    def bad_gateway(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(bad_gateway) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/")
+    assert_one_error_line(result, "HTTP 502", "HTTPS_PROXY", "localhost", "tried 4 times")
+    assert proxy.hits == 4
