@@ -71,10 +71,14 @@ class Proxies:
         """
         if self.http is None and self.https is None:
             return None
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return None  # no URL to connect to: the request fails as it does without a proxy
         scheme = parts.scheme.lower()
         chosen = self.https if scheme == "https" else self.http if scheme == "http" else None
-        if chosen is None or not parts.hostname or self.bypasses(parts.hostname, parts.port or (443 if scheme == "https" else 80)):
+        if chosen is None or not parts.hostname or self.bypasses(parts.hostname, port or (443 if scheme == "https" else 80)):
             return None
         return _checked(*chosen)
 

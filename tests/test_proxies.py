@@ -297,3 +297,13 @@ def test_a_proxy_that_cannot_reach_the_index_is_asked_again_like_the_index_itsel
         result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/")
     assert_one_error_line(result, "HTTP 502", "HTTPS_PROXY", "localhost", "tried 4 times")
     assert proxy.hits == 4
+
+
+@pytest.mark.parametrize("port", ["99999", "abc"])
+def test_a_direct_reference_with_a_port_no_url_can_have_is_one_error_line_with_a_proxy_set(tmp_path, monkeypatch, port):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml([f"a @ https://localhost:{port}/a-1.0-py3-none-any.whl"]))
+    result = run_cli("lock", "--project", project, "--index-url", (_served(tmp_path) / "simple").as_uri(), "--timeout", "1")
+    assert_one_error_line(result, f"https://localhost:{port}/a-1.0-py3-none-any.whl")
