@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
 from satlock.errors import ConfigError
+from satlock.http import redact
 from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project, SourceSpec
@@ -25,7 +26,10 @@ def direct_reference(url: str, base: Path) -> DirectReference:
     """A PEP 508 ``name @ url`` as a pylock source kind; relative ``file:`` paths from ``base``."""
     if url.startswith("git+"):
         return parse_git_url(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "https://[::1/x": an unclosed IPv6 address
+        raise ConfigError(f"{redact(url)} is not a valid URL ({exc})", hint="fix the URL in the requirement") from None
     if parts.scheme == "file":
         path = Path(unquote(parts.path))
         if not path.is_absolute():

@@ -42,3 +42,9 @@ def test_local_archive_is_hashed_once_and_keeps_its_fields(tmp_path):
     assert ref.kind == "archive" and ref.path == str(archive)
     assert ref.hashes == (("sha256", file_sha256(archive)),)
     assert hash_archive(ref, client=None) is ref
+
+
+@pytest.mark.parametrize("url", ["https://[::1/a-1.0-py3-none-any.whl", "https://u:pw@[bad/a.whl"])
+def test_a_direct_reference_that_is_no_url_is_a_config_error(url):
+    with pytest.raises(ConfigError, match="not a valid URL"):
+        direct_reference(url, Path("/unused"))
