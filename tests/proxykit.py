@@ -1,5 +1,6 @@
 """A forwarding proxy on 127.0.0.1 for the tests: ``CONNECT`` tunnels and absolute-form GETs,
-with optional Basic credentials, logging what it was asked."""
+with optional Basic credentials, logging what it was asked; and ``ScriptedProxy``, one that
+misbehaves as a test tells it to."""
 
 from __future__ import annotations
 
