@@ -254,7 +254,8 @@ class Watchdog:
 
 
 class _HeadersDeadline:
-    """Connection mixin: the wait for the status line and headers ends at the request's deadline.
+    """Connection mixin: connecting (a proxy's tunnel and the TLS handshake included) and the
+    wait for the status line and headers end at the request's deadline.
 
     A socket timeout bounds each read, so a server sending its headers a byte at a time
     would never trip it; the watchdog shuts the socket down instead, and ``_send`` reports
@@ -264,13 +265,25 @@ class _HeadersDeadline:
     sock: socket.socket | None
 
     def getresponse(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        with self._watched():
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+    def connect(self) -> None:
+        """Held to the deadline too: through a proxy, connecting waits for the proxy's answer
+        to ``CONNECT``, and a proxy trickling it held a request for minutes past the timeout."""
+        with self._watched():
+            super().connect()  # type: ignore[misc]
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
         watch: tuple[float, Watchdog] | None = getattr(_deadline, "watch", None)
         if watch is None:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+            yield
+            return
         at, watchdog = watch
         token = watchdog.watch(at, self._expire)
         try:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+            yield
         finally:
             watchdog.cancel(token)
 

@@ -279,11 +279,9 @@ class HttpClient:
                 if resp.status >= 400 and resp.status != 404:
                     if resp.status == 407 and proxy is not None:
                         raise NetworkError(f"cannot fetch {shown}: the proxy {proxy.url} ({proxy.variable}) asks for "
-                                           "credentials (HTTP 407)",
-                                           hint=f"put the proxy's user and password in {proxy.variable}: http://USER:PASSWORD@HOST:PORT")
-                    raise NetworkError(
-                        f"cannot fetch {shown}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
-                        hint="check the credentials for this index" if resp.status in (401, 403) else None)
+                                           "credentials (HTTP 407)", hint=_proxy_credentials_hint(proxy))
+                    raise _refusal(shown, resp.status, resp.reason or "",
+                                   proxy if proxy is not None and urlsplit(current).scheme == "http" else None)
                 result = consume(resp, body_chunks(resp, deadline, decode))
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
@@ -298,16 +296,41 @@ class HttpClient:
                     break  # a certificate problem will not fix itself on retry
                 refused = tunnel_refusal(exc)
                 if refused is not None and proxy is not None:
-                    hint = (f"put the proxy's user and password in {proxy.variable}: http://USER:PASSWORD@HOST:PORT"
-                            if refused == 407 else f"check {proxy.variable}, or add the host to NO_PROXY")
+                    host = urlsplit(current).hostname
+                    if refused >= 500:
+                        # The proxy could not reach the host: asked again, as a host that
+                        # cannot be reached directly is.
+                        reason = f"the proxy {proxy.url} ({proxy.variable}) could not connect to {host} (HTTP {refused})"
+                        continue
+                    hint = (_proxy_credentials_hint(proxy) if refused == 407
+                            else f"check {proxy.variable}, or add the host to NO_PROXY")
                     raise NetworkError(f"cannot fetch {shown}: the proxy {proxy.url} ({proxy.variable}) refused "
-                                       f"to connect to {urlsplit(current).hostname} (HTTP {refused})", hint=hint) from None
+                                       f"to connect to {host} (HTTP {refused})", hint=hint) from None
             finally:
                 if resp is not None:
                     resp.release_conn()
         hint = (f"check the proxy in {proxy.variable}, or add the host to NO_PROXY" if proxy is not None
                 else "check the network and the index URL, or use --offline with a warm cache")
         raise NetworkError(f"cannot fetch {shown}: {reason} (tried {attempt + 1} times)", hint=hint)
+
+
+def _proxy_credentials_hint(proxy: Proxy) -> str:
+    """Where the credentials go, written without a URL: every hint is redacted, and
+    ``http://USER:PASSWORD@HOST`` would read ``http://****@HOST``."""
+    return f"give the proxy's user and password in {proxy.variable}, as USER:PASSWORD@ before the proxy's host"
+
+
+def _refusal(shown: str, status: int, reason: str, forwarded_by: Proxy | None) -> NetworkError:
+    """A 4xx answer. A proxy forwarding the request may have given it rather than the
+    index, so the error names it: "check the credentials for this index" alone sent
+    people to credentials the index never saw."""
+    through = f", through the proxy {forwarded_by.url} ({forwarded_by.variable})" if forwarded_by else ""
+    hint = None
+    if status in (401, 403):
+        hint = "check the credentials for this index"
+        if forwarded_by is not None:
+            hint += f", and whether the proxy in {forwarded_by.variable} lets the request through (or add the host to NO_PROXY)"
+    return NetworkError(f"cannot fetch {shown}: HTTP {status} {reason}".rstrip() + through, hint=hint)
 
 
 def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str]) -> dict[str, str]:

@@ -71,10 +71,14 @@ class Proxies:
         """
         if self.http is None and self.https is None:
             return None
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return None  # no URL to connect to: the request fails as it does without a proxy
         scheme = parts.scheme.lower()
         chosen = self.https if scheme == "https" else self.http if scheme == "http" else None
-        if chosen is None or not parts.hostname or self.bypasses(parts.hostname, parts.port or (443 if scheme == "https" else 80)):
+        if chosen is None or not parts.hostname or self.bypasses(parts.hostname, port or (443 if scheme == "https" else 80)):
             return None
         return _checked(*chosen)
 
@@ -134,6 +138,24 @@ def _checked(variable: str, value: str) -> Proxy:
     if not parts.hostname:
         raise ConfigError(f"{variable} names no proxy host: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     clean, authorization = split_auth(urlunsplit((parts.scheme.lower(), parts.netloc, "", "", "")))
+    if not _is_host(clean, parts.hostname):
+        raise ConfigError(f"{variable} is not a proxy URL: {shown}",
+                          hint=f"set {variable} to http://HOST:PORT, or unset it")
     if port is None:
         clean += ":443" if parts.scheme.lower() == "https" else ":80"
     return Proxy(clean, authorization, variable)
+
+
+def _is_host(url: str, hostname: str) -> bool:
+    """Whether urllib3 can connect to the host of ``url``: a host it cannot parse ("pro xy")
+    or a name with an empty label ("a..b") failed every try as a network error that
+    blamed the index."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        parse_url(url)
+        hostname.encode("idna")
+    except (LocationParseError, UnicodeError):
+        return False
+    return True

@@ -1,5 +1,6 @@
 """A forwarding proxy on 127.0.0.1 for the tests: ``CONNECT`` tunnels and absolute-form GETs,
-with optional Basic credentials, logging what it was asked."""
+with optional Basic credentials, logging what it was asked; and ``ScriptedProxy``, one that
+misbehaves as a test tells it to."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import http.client
 import select
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-_PASSED_ON = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges")
+_PASSED_ON = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "Location")
 
 
 class ProxyServer:
@@ -19,6 +21,7 @@ class ProxyServer:
 
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.requests: list[tuple[str, str, str | None]] = []
+        self.headers: list[dict[str, str]] = []  # every request's headers, in the order of ``requests``
         expected = None
         if credentials is not None:
             expected = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
@@ -33,6 +36,7 @@ class ProxyServer:
             def _allowed(self) -> bool:
                 given = self.headers.get("Proxy-Authorization")
                 proxy.requests.append((self.command, self.path, given))
+                proxy.headers.append(dict(self.headers.items()))
                 if expected is None or given == expected:
                     return True
                 self.send_response(407)
@@ -99,3 +103,48 @@ class ProxyServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class ScriptedProxy:
+    """A misbehaving proxy on 127.0.0.1: each connection's request head is read, then
+    ``answer(sock)`` does what it likes with the socket; ``hits`` counts the connections."""
+
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self.hits = 0
+        self._answer = answer
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._address = self._sock.getsockname()[:2]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, userinfo: str = "") -> str:
+        host, port = self._address
+        return f"http://{userinfo + '@' if userinfo else ''}{host}:{port}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                self._answer(conn)
+            except OSError:
+                return
+
+    def __enter__(self) -> ScriptedProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

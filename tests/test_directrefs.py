@@ -44,7 +44,8 @@ def test_local_archive_is_hashed_once_and_keeps_its_fields(tmp_path):
     assert hash_archive(ref, client=None) is ref
 
 
-@pytest.mark.parametrize("url", ["git+https://[abc/repo", "https://[zz]/y-1.0.tar.gz", "file://[zz]/y"])
+@pytest.mark.parametrize("url", ["git+https://[abc/repo", "https://[zz]/y-1.0.tar.gz", "file://[zz]/y",
+                                 "https://[::1/a-1.0-py3-none-any.whl", "https://u:pw@[bad/a.whl"])
 def test_a_project_url_that_does_not_parse_is_a_config_error(tmp_path, url):
     with pytest.raises(ConfigError, match="does not parse"):
         direct_reference(url, tmp_path)

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from hostilekit import assert_one_error_line, run_cli
 from indexbuilder import IndexServer, build_index, make_wheel, project_toml
-from proxykit import ProxyServer
+from proxykit import ProxyServer, ScriptedProxy
 from satlock.errors import ConfigError
 from satlock.proxies import Proxies
 
@@ -78,6 +81,48 @@ def test_no_proxy_sends_requests_straight_to_the_host(tmp_path, monkeypatch, no_
         result = run_cli("lock", "--project", project, "--index-url", f"{index.url}/simple/")
     assert result.exit_code == 0, result.output
     assert proxy.requests == [] and index.requests
+
+
+class _Redirector:
+    """Answers every GET on 127.0.0.1 with a 302 to the same path on ``target``."""
+
+    def __init__(self, target: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.mark.parametrize("no_proxy, proxied_host", [("localhost", "127.0.0.1"), ("127.0.0.1", "localhost"), ("", None)])
+def test_each_hop_of_a_redirect_goes_through_the_proxy_or_not_by_its_own_host(tmp_path, monkeypatch, no_proxy, proxied_host):
+    project = _project(tmp_path)
+    with IndexServer(_served(tmp_path)) as index, ProxyServer() as proxy:
+        redirector = _Redirector(index.url.replace("127.0.0.1", "localhost"))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        try:
+            result = run_cli("lock", "--project", project, "--index-url", f"{redirector.url}/simple/")
+        finally:
+            redirector.close()
+    assert result.exit_code == 0, result.output
+    hosts = {target.split("/")[2].split(":")[0] for _m, target, _a in proxy.requests}
+    assert hosts == ({proxied_host} if proxied_host else {"127.0.0.1", "localhost"})
 
 
 def test_the_credentials_in_the_proxy_url_go_to_the_proxy_and_nowhere_else(tmp_path, monkeypatch):
@@ -187,3 +232,78 @@ def test_a_proxy_value_satlock_cannot_use_is_a_config_error_naming_the_variable(
 def test_the_proxy_settings_do_not_show_a_password_in_their_repr():
     proxies = Proxies.from_environ({"HTTPS_PROXY": "http://u:topsecret@p:1"})
     assert "topsecret" not in repr(proxies) and "topsecret" not in repr(proxies.for_url("https://x.example/"))
+
+
+def _trickle(sock: socket.socket) -> None:
+    """An answer to CONNECT that never ends: a byte of one endless header line every 0.1s."""
+    sock.sendall(b"HTTP/1.1 200 Connection established\r\nX-Slow: ")
+    for _ in range(200):
+        sock.sendall(b"a")
+        time.sleep(0.1)
+
+
+def test_a_proxy_trickling_its_answer_to_connect_is_held_to_the_timeout(tmp_path, monkeypatch):
+    project = _project(tmp_path)
+    with ScriptedProxy(_trickle) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        started = time.monotonic()
+        result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/", "--timeout", "1")
+    assert time.monotonic() - started < 15  # four tries of a second, not of a minute
+    assert_one_error_line(result, "timed out after 1s", "HTTPS_PROXY")
+
+
+@pytest.mark.parametrize("variable, https", [("HTTP_PROXY", False), ("HTTPS_PROXY", True)])
+def test_the_hint_for_a_proxy_that_wants_credentials_says_where_they_go(tmp_path, monkeypatch, variable, https):
+    def wants_credentials(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(wants_credentials) as proxy:
+        monkeypatch.setenv(variable, proxy.url())
+        index = "https://localhost:1/simple/" if https else "http://127.0.0.1:1/simple/"
+        result = run_cli("lock", "--project", project, "--index-url", index)
+    assert_one_error_line(result, "407", variable)
+    assert "USER:PASSWORD@" in result.output and "****" not in result.output
+
+
+@pytest.mark.parametrize("value", ["http://pro xy:3128", "http://a..b:3128"])
+def test_a_proxy_host_that_is_no_host_name_is_one_error_naming_the_variable(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("HTTP_PROXY", value)
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, "HTTP_PROXY is not a proxy URL")
+    assert "tried" not in result.output
+
+
+def test_an_answer_the_forwarding_proxy_refuses_with_names_the_proxy(tmp_path, monkeypatch):
+    def forbidden(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(forbidden) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, "HTTP 403", f"through the proxy {proxy.url()} (HTTP_PROXY)")
+    assert "HTTP_PROXY" in result.output.split("hint:", 1)[1]
+
+
+def test_a_proxy_that_cannot_reach_the_index_is_asked_again_like_the_index_itself(tmp_path, monkeypatch):
+    def bad_gateway(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    project = _project(tmp_path)
+    with ScriptedProxy(bad_gateway) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", "https://localhost:1/simple/")
+    assert_one_error_line(result, "HTTP 502", "HTTPS_PROXY", "localhost", "tried 4 times")
+    assert proxy.hits == 4
+
+
+@pytest.mark.parametrize("port", ["99999", "abc"])
+def test_a_direct_reference_with_a_port_no_url_can_have_is_one_error_line_with_a_proxy_set(tmp_path, monkeypatch, port):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml([f"a @ https://localhost:{port}/a-1.0-py3-none-any.whl"]))
+    result = run_cli("lock", "--project", project, "--index-url", (_served(tmp_path) / "simple").as_uri(), "--timeout", "1")
+    assert_one_error_line(result, f"https://localhost:{port}/a-1.0-py3-none-any.whl")
