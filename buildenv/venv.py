@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -95,6 +96,22 @@ def open_venv(root: Path) -> Venv:
         s = json.loads(out)
     return Venv(root=root, python=python, purelib=Path(s["purelib"]), platlib=Path(s["platlib"]),
                 scripts=Path(s["scripts"]), data=Path(s["data"]), python_version=s["version"], same_interpreter=_is_running_interpreter(python))
+
+
+@contextmanager
+def removed_if_failed(root: Path) -> Iterator[None]:
+    """Remove the environment at ``root`` if the block fails and there was none before it.
+
+    An environment that was there stays, with whatever was installed before the failure:
+    removing it would lose the user's packages; a new one holds nothing they had.
+    """
+    fresh = not os.path.lexists(root)
+    try:
+        yield
+    except BaseException:
+        if fresh and os.path.lexists(root):
+            shutil.rmtree(root, ignore_errors=True)
+        raise
 
 
 def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -> Venv:

@@ -172,6 +172,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
     def work() -> None:
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
+        from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
         from satlock.resolver.settings import make_client
@@ -183,48 +184,51 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         proj = load_project(project_folder(project))
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
-        cache = flags.cache()
-        client = make_client(proj, flags.options, cache)
-        target, interpreter = _interpreter_target(proj.root / ".venv", python)
-        builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
-        if frozen:
-            current = read_lock(lock_path)
-        else:
-            current = read_lock(lock_path) if lock_path.exists() else None
-            reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
-            if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
-                reason = "it was made for another interpreter"
-            if reason is not None:
-                if locked:
-                    raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
-                                                   interpreter)
-                current = result.lock
-                out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path}")
-        extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
-        requested_groups = [canonicalize_name(g) for g in group or []]
-        check_locked(current, lock_path, extras, requested_groups)
-        groups = None
-        if no_default_groups or group:
-            groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
-        request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
-                              reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
-        counts = {"fetched": 0, "installed": 0}
+        # A .venv this sync creates (for --python, before locking) is removed again if the
+        # sync fails, so a failed first sync leaves the project as it found it.
+        with removed_if_failed(proj.root / ".venv"):
+            cache = flags.cache()
+            client = make_client(proj, flags.options, cache)
+            target, interpreter = _interpreter_target(proj.root / ".venv", python)
+            builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
+            if frozen:
+                current = read_lock(lock_path)
+            else:
+                current = read_lock(lock_path) if lock_path.exists() else None
+                reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
+                if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
+                    reason = "it was made for another interpreter"
+                if reason is not None:
+                    if locked:
+                        raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
+                    result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
+                                                       interpreter)
+                    current = result.lock
+                    out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path}")
+            extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
+            requested_groups = [canonicalize_name(g) for g in group or []]
+            check_locked(current, lock_path, extras, requested_groups)
+            groups = None
+            if no_default_groups or group:
+                groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
+            request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
+                                  reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
+            counts = {"fetched": 0, "installed": 0}
 
-        with out.status("Installing") as show:
-            def progress(event: str, name: str) -> None:
-                out.debug(f"{event} {name}")
-                if event in counts:
-                    counts[event] += 1
-                doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
-                show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
+            with out.status("Installing") as show:
+                def progress(event: str, name: str) -> None:
+                    out.debug(f"{event} {name}")
+                    if event in counts:
+                        counts[event] += 1
+                    doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
+                    show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
 
-            report = sync_project(proj, current, request, builder, progress=progress)
-        if report.changed:
-            out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
-                     f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
-        else:
-            out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
+                report = sync_project(proj, current, request, builder, progress=progress)
+            if report.changed:
+                out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
+                         f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
+            else:
+                out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
 
     # Each package is installed whole, but those done before Ctrl-C stay: the next sync finishes.
     return exit_code(out, work, interrupted="interrupted; the environment may be partly synced: run `satlock sync` again")

@@ -159,3 +159,36 @@ def test_frozen_sync_of_an_extra_the_stale_lock_lacks_says_to_relock(tmp_path: P
     assert result.exit_code != 0
     assert "out of date" in result.output and "satlock lock" in result.output
     assert _tree(project) == before
+
+
+def test_a_sync_that_fails_before_installing_leaves_no_new_venv_behind(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple"]).exit_code == 0
+    for wheel in (served.root / "files").glob("helper-2.0-*.whl"):
+        wheel.unlink()  # the lock's wheel is gone from the index: the download fails
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert not (project / ".venv").exists()
+
+
+def test_a_sync_that_fails_keeps_the_venv_it_found(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    _project(project, ["app-core", "fancy"])
+    assert runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple"]).exit_code == 0
+    for wheel in (served.root / "files").glob("fancy-*.whl"):
+        wheel.unlink()
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code != 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+
+
+def test_a_sync_with_python_whose_lock_fails_leaves_no_new_venv_behind(tmp_path: Path, served: IndexServer) -> None:
+    import sys
+
+    project = _project(tmp_path / "p", ["no-such-package"])
+    result = _sync(project, served, "--python", sys.executable)
+    assert result.exit_code != 0, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert not (project / ".venv").exists()
