@@ -110,10 +110,9 @@ class HttpClient:
                 self._transport = (pool, Watchdog(), Lookups())
             return self._transport
 
-    def _pool_for(self, url: str) -> tuple[urllib3.PoolManager, Proxy | None]:
+    def _pool_for(self, url: str, pool: urllib3.PoolManager) -> tuple[urllib3.PoolManager, Proxy | None]:
         """The connections a request for ``url`` goes over: through its proxy (one pool
-        manager per proxy, made on first use) or straight to the host."""
-        pool, _watchdog, _lookups = self._connections()
+        manager per proxy, made on first use) or straight to the host (``pool``)."""
         proxy = self.proxies.for_url(url)
         if proxy is None:
             return pool, None
@@ -233,7 +232,7 @@ class HttpClient:
         from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
                                          is_certificate_problem, tunnel_refusal, watch_headers)
 
-        _pool, watchdog, lookups = self._connections()
+        direct, watchdog, lookups = self._connections()
         clean, given = self._auth_for(url)
         first = (urlsplit(clean).netloc.lower(), given)
         reason = ""
@@ -252,7 +251,7 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
-                    pool, proxy = self._pool_for(current)
+                    pool, proxy = self._pool_for(current, direct)
                     with watch_headers(deadline, watchdog, lookups):
                         resp = pool.request("GET", current, headers=all_headers, preload_content=False,
                                              retries=False, redirect=False,
