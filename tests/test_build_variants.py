@@ -409,8 +409,7 @@ def test_sync_verifies_build_environment_wheels_before_it_installs_anything(tmp_
     result = invoke("sync", "--project", project, "--frozen", "--cache-dir", tmp_path / "fresh-cache")
     assert result.exit_code == 1
     assert "0" * 64 in result.output
-    site = next((project / ".venv").rglob("site-packages"))
-    assert not list(site.glob("buildhelper*"))
+    assert not (project / ".venv").exists()  # made by this sync, and removed with nothing installed
 
 
 def test_sync_relocks_a_lock_made_for_another_interpreter_for_the_one_it_installs_into(tmp_path, index, build_log):

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_wheel, project_toml, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.uninstall import STAGE_PREFIX
-from satlock.buildenv.venv import open_venv
+from satlock.buildenv.venv import create_venv, open_venv
 from satlock.cli.main import app
 from satlock.resolver.index import METADATA
 
@@ -331,6 +331,21 @@ def test_ctrl_c_during_sync_downloads_is_one_line_exit_130_and_installs_nothing(
     with stalling_server(index, faults) as s:
         assert run_cli("lock", "--project", proj, "--index-url", f"{s.url}/simple/",
                        "--cache-dir", tmp_path / "lockcache").exit_code == 0
+        faults.stall[".whl"] = 20
+        proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
+        _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
+                     "two wheel downloads, made in parallel",
+                     line="interrupted; the environment may be partly synced: run `satlock sync` again")
+    assert not (proj / ".venv").exists(), "the .venv this sync made is removed with nothing installed"
+
+
+def test_ctrl_c_during_sync_downloads_into_an_existing_venv_installs_nothing(tmp_path, index):
+    proj = _project(tmp_path, ["aaa", "ccc"])
+    faults = Faults()
+    with stalling_server(index, faults) as s:
+        assert run_cli("lock", "--project", proj, "--index-url", f"{s.url}/simple/",
+                       "--cache-dir", tmp_path / "lockcache").exit_code == 0
+        create_venv(proj / ".venv")
         faults.stall[".whl"] = 20
         proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
         _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,

@@ -40,6 +40,9 @@ def _lock_and_sync(project: Path, url: str, *args: str):
 
 
 def _installed(project: Path) -> dict[str, str]:
+    """What the project's environment holds; nothing when a failed first sync removed it."""
+    if not (project / ".venv").exists():
+        return {}
     return {n: d.version for n, d in installed_distributions(open_venv(project / ".venv")).items()}
 
 
