@@ -36,7 +36,7 @@ from urllib3.exceptions import (
 from urllib3.util.connection import allowed_gai_family
 
 __all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "failure_reason",
-           "is_certificate_problem", "tunnel_refusal", "watch_headers"]
+           "is_certificate_problem", "is_unparsable_host", "tunnel_refusal", "watch_headers"]
 
 CHUNK = 1 << 20
 
@@ -68,9 +68,19 @@ def tunnel_refusal(exc: BaseException) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def is_unparsable_host(exc: BaseException) -> bool:
+    """A URL whose host cannot be parsed (``a..b``, a label over 63 characters): another
+    try would fail the same way."""
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return isinstance(exc, LocationParseError)
+
+
 def failure_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
+    if isinstance(exc, LocationParseError):
+        return f"the host name does not parse ({exc})"
     if isinstance(exc, ProxyError):
         # Connecting to the proxy, or its tunnel, failed: said as for the index, and the
         # caller names the proxy.

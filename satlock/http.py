@@ -230,7 +230,7 @@ class HttpClient:
         from urllib3.exceptions import HTTPError
 
         from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
-                                         is_certificate_problem, tunnel_refusal, watch_headers)
+                                         is_certificate_problem, is_unparsable_host, tunnel_refusal, watch_headers)
 
         direct, watchdog, lookups = self._connections()
         clean, given = self._auth_for(url)
@@ -291,8 +291,8 @@ class HttpClient:
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
                 if proxy is not None:
                     reason = redact(f"{reason}, through the proxy {proxy.url} ({proxy.variable})")
-                if is_certificate_problem(exc):
-                    break  # a certificate problem will not fix itself on retry
+                if is_certificate_problem(exc) or is_unparsable_host(exc):
+                    break  # neither a certificate problem nor a bad host name will fix itself on retry
                 refused = tunnel_refusal(exc)
                 if refused is not None and proxy is not None:
                     host = urlsplit(current).hostname
@@ -310,7 +310,8 @@ class HttpClient:
                     resp.release_conn()
         hint = (f"check the proxy in {proxy.variable}, or add the host to NO_PROXY" if proxy is not None
                 else "check the network and the index URL, or use --offline with a warm cache")
-        raise NetworkError(f"cannot fetch {shown}: {reason} (tried {attempt + 1} times)", hint=hint)
+        tries = "tried once" if attempt == 0 else f"tried {attempt + 1} times"
+        raise NetworkError(f"cannot fetch {shown}: {reason} ({tries})", hint=hint)
 
 
 def _proxy_credentials_hint(proxy: Proxy) -> str:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hostilekit import assert_one_error_line, run_cli
 from indexbuilder import Faults, IndexServer, build_index, make_wheel
 
 from satlock.errors import ConfigError, NetworkError
@@ -265,3 +266,11 @@ def test_a_page_linking_other_credentials_cannot_replace_the_users_own_for_that_
     alice = "Basic " + base64.b64encode(b"alice:s3cret").decode()
     assert len(rec.seen) == 4
     assert [s.get("authorization") for s in rec.seen] == [alice] * 4
+
+
+def test_an_index_host_that_does_not_parse_fails_at_once_saying_so(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\ndependencies = ["six"]\n')
+    result = run_cli("lock", "--project", project, "--index-url", "https://a..b/simple/")
+    assert_one_error_line(result, "the host name does not parse", "a..b", "(tried once)")
