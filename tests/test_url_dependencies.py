@@ -295,3 +295,13 @@ def test_a_url_dependency_that_does_not_parse_is_another_source_than_the_project
     assert _locked(project) == {"a": "1.0", "y": "2.0"}
     (warning,) = _warnings(result.output)
     assert f"a 1.0 asks for y @ {url}" in warning
+
+
+def test_one_file_named_by_an_absolute_and_a_relative_url_is_one_source(tmp_path):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {ours.as_uri()}"], tool="")
+    (project / "pyproject.toml").write_text(project_toml([f"y @ {ours.as_uri()}"], optional={"x": [f"y @ file:../ours/{ours.name}"]}))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"y": "2.0"}
