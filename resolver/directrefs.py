@@ -37,6 +37,9 @@ def direct_reference(url: str, base: Path) -> DirectReference:
     except ValueError as e:
         raise ConfigError(f"{redact(url)}: the URL does not parse ({e})", hint="fix the URL in the requirement") from None
     if parts.scheme == "file":
+        if parts.netloc.lower() not in ("", "localhost"):
+            raise ConfigError(f"{redact(url)}: a file: URL with a host ({parts.netloc}) names a file on that host, not on this machine",
+                              hint="write file:///ABSOLUTE/PATH, or file:RELATIVE/PATH from the project folder")
         path = Path(unquote(parts.path))
         if not path.is_absolute():
             path = base / path
