@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
+
 from satlock.errors import InstallError
 
 _SCHEME_SCRIPT = (
@@ -98,26 +100,46 @@ def open_venv(root: Path) -> Venv:
                 scripts=Path(s["scripts"]), data=Path(s["data"]), python_version=s["version"], same_interpreter=_is_running_interpreter(python))
 
 
+# The environments ``create_venv`` made in this process, so that ``removed_if_failed``
+# removes only one of those: a .venv that another sync made meanwhile is not its to remove.
+_made_here: set[str] = set()
+
+
 @contextmanager
 def removed_if_failed(root: Path) -> Iterator[None]:
-    """Remove the environment at ``root`` if the block fails and there was none before it.
+    """Remove the environment at ``root`` if the block fails, there was none before it, and
+    this process made the one there now.
 
     An environment that was there stays, with whatever was installed before the failure:
-    removing it would lose the user's packages; a new one holds nothing they had.
+    removing it would lose the user's packages; a new one holds nothing they had. One that
+    a second sync made while this one was resolving holds what that sync installed, and
+    one that a sync is installing into (its lock is held) is in use: both stay too.
     """
+    key = os.path.abspath(root)
     fresh = not os.path.lexists(root)
     try:
         yield
     except BaseException:
-        if fresh and os.path.lexists(root):
-            shutil.rmtree(root, ignore_errors=True)
+        if fresh and key in _made_here and os.path.isdir(root) and not os.path.islink(root):
+            try:
+                with filelock.FileLock(os.path.join(key, ".satlock-sync.lock"), timeout=0):
+                    shutil.rmtree(root, ignore_errors=True)
+            except filelock.Timeout:
+                pass
         raise
+    finally:
+        _made_here.discard(key)
 
 
 def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -> Venv:
     """Create an environment at ``root`` (no pip unless ``seed``), or open the one already there."""
     if (root / "pyvenv.cfg").exists():
         return open_venv(root)
+    if os.path.lexists(root) and not root.is_dir():
+        raise InstallError(f"cannot create a virtual environment at {root}: something that is not a folder is there",
+                           hint=f"remove or rename {root} and run again")
+    if not os.path.lexists(root):
+        _made_here.add(os.path.abspath(root))
     if python is None or _is_running_interpreter(Path(python)):
         try:
             venv.EnvBuilder(symlinks=os.name != "nt", with_pip=seed).create(str(root))

@@ -7,6 +7,7 @@ a lock pins every file it names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,9 @@ def direct_reference(url: str, base: Path) -> DirectReference:
     except ValueError as e:
         raise ConfigError(f"{redact(url)}: the URL does not parse ({e})", hint="fix the URL in the requirement") from None
     if parts.scheme == "file":
+        if parts.netloc.lower() not in ("", "localhost"):
+            raise ConfigError(f"{redact(url)}: a file: URL with a host ({parts.netloc}) names a file on that host, not on this machine",
+                              hint="write file:///ABSOLUTE/PATH, or file:RELATIVE/PATH from the project folder")
         path = Path(unquote(parts.path))
         if not path.is_absolute():
             path = base / path
@@ -77,6 +81,12 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
     return replace(ref, hashes=(("sha256", file_sha256(path)),))
 
 
+def _same_place(ref: DirectReference) -> DirectReference:
+    """``ref`` with its path normalised, so that one file named by an absolute and by a
+    relative ``file:`` URL (``/p/ours/y.whl``, ``/p/project/../ours/y.whl``) is one source."""
+    return replace(ref, path=os.path.normpath(ref.path)) if ref.path else ref
+
+
 def collect_direct(project: Project, client: IndexClient, environment: Mapping[str, str]) -> dict[NormalizedName, DirectReference]:
     """Every package the project names by source or URL for the target ``environment``, with
     archives hashed.
@@ -96,7 +106,7 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
         name = canonicalize_name(req.name)
         ref = direct_reference(req.url, project.root)
         seen = by_url.get(name)
-        if seen is not None and seen[1] != ref:
+        if seen is not None and _same_place(seen[1]) != _same_place(ref):
             raise ConfigError(f"{project.pyproject}: {name} is named from two URLs for this target: "
                               f"{redact(seen[0])} and {redact(req.url)}",
                               hint="keep one, or give each a marker that is false where the other applies")

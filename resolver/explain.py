@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Mapping
+from urllib.parse import urlsplit
 
 import pycosat
 from packaging.requirements import Requirement
@@ -146,11 +147,17 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
 
 def _named_by_url(name: str, url: str) -> str:
     """What the project would write to take ``name`` from ``url``. A relative ``file:`` URL
-    is relative to wherever the package was built, not to the project: copied as it is, it
-    would name another path, so the user is asked for the path on their machine instead."""
-    rest = url.removeprefix("file:")
-    if rest != url and not rest.startswith("/"):
-        return f"`{name} @ file:///...` (the absolute path of what {redact(url)} names; it is relative to where the package was built)"
+    or path is relative to wherever the package was built, not to the project, and in
+    ``file://../y`` the ``..`` is a host: copied as it is, either would name another path
+    (or none), so the user is asked for the path on their machine instead."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"`{name} @ {redact(url)}`"
+    scheme = parts.scheme.lower()
+    if scheme == "" or (scheme == "file" and not (parts.netloc.lower() in ("", "localhost") and parts.path.startswith("/"))):
+        why = "it names a host, not a path" if parts.netloc else "it is relative to where the package was built"
+        return f"`{name} @ file:///...` (the absolute path on this machine of what {redact(url)} names; {why})"
     return f"`{name} @ {redact(url)}`"
 
 

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from packaging.markers import Marker, UndefinedComparison
+from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -197,6 +197,9 @@ def evaluate_marker(marker: Marker, environment: Mapping[str, str]) -> bool:
         return marker.evaluate(environment)
     except UndefinedComparison:
         pass
+    except UndefinedEnvironmentName as e:
+        raise MetadataError(f"cannot evaluate the marker '{marker}': it names {e}, which only a lock file's markers may",
+                            hint="the package's metadata uses a marker name of PEP 751 lock files") from None
     try:
         return Marker(str(marker).replace(" === ", " == ")).evaluate(environment)
     except UndefinedComparison as e:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupResolver
+from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -126,11 +127,22 @@ def _requirement(text: Any, path: Path, where: str) -> Requirement:
     if not isinstance(text, str):
         raise ProjectError(f"{path}: {where}: {text!r} is not a string", hint="write each requirement as a PEP 508 string, e.g. \"requests>=2\"")
     try:
-        return Requirement(text)
+        req = Requirement(text)
     except InvalidRequirement as e:
         first = str(e).splitlines()[0]
         raise ProjectError(f"{path}: {where}: {text!r} is not a valid requirement ({first})",
                            hint="use PEP 508 syntax, e.g. \"requests>=2.31\"") from None
+    if req.marker is not None:
+        # packaging parses the PEP 751 names ``extras`` and ``dependency_groups`` but cannot
+        # evaluate them outside a lock file: refused here, not a traceback mid-lock.
+        try:
+            req.marker.evaluate({"extra": ""})
+        except UndefinedEnvironmentName as e:
+            raise ProjectError(f"{path}: {where}: {text!r}: the marker names {e}, which only a lock file's markers may (PEP 751)",
+                               hint="list the requirement under its extra or group instead of naming them in a marker") from None
+        except UndefinedComparison:
+            pass  # ``===`` between strings: evaluate_marker reads it when locking
+    return req
 
 
 def _versions_only(text: Any, path: Path, where: str) -> Requirement:

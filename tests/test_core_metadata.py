@@ -69,3 +69,15 @@ def test_a_lock_through_an_arbitrary_equality_marker_follows_it(tmp_path) -> Non
     assert proc.returncode == 0, proc.stderr
     lock = (project / "pylock.toml").read_text()
     assert 'name = "zz"' in lock and 'name = "py"' not in lock
+
+
+@pytest.mark.parametrize("marker", ["'x' in extras", "'dev' in dependency_groups"])
+def test_a_lock_file_marker_in_a_packages_metadata_is_a_metadata_error(marker: str) -> None:
+    """Only a lock file's markers may name ``extras`` or ``dependency_groups`` (PEP 751):
+    one in a package's metadata is its error, one line, not a packaging traceback."""
+    from packaging.markers import Marker
+
+    from satlock.resolver.matching import evaluate_marker
+
+    with pytest.raises(MetadataError, match="lock file"):
+        evaluate_marker(Marker(marker), {"python_version": "3.12", "extra": ""})

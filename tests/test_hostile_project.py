@@ -62,6 +62,19 @@ def test_unusual_but_valid_group_and_extra_names_still_lock(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize("requirement", ["aaa ; 'dev' in dependency_groups", "aaa ; 'x' in extras",
+                                         "payload @ https://example.invalid/payload-1.0-py3-none-any.whl ; 'x' in extras"])
+def test_a_lock_file_marker_in_a_project_requirement_is_one_error_line(tmp_path: Path, requirement: str) -> None:
+    """``extras`` and ``dependency_groups`` are PEP 751 lock-file marker names; a project's
+    requirement that names them cannot be evaluated (it was a packaging traceback)."""
+    url = _index(tmp_path, "aaa", "payload")
+    project = _project(tmp_path / "p", project_toml([requirement]))
+    for command in ("lock", "sync"):
+        result = run_cli(command, "--project", project, "--index-url", url)
+        assert_one_error_line(result, "pyproject.toml", "project.dependencies[0]", "lock file")
+    assert sorted(p.name for p in project.iterdir()) == ["pyproject.toml"]
+
+
 # -- NUL in a profile's env ------------------------------------------------------------------------
 
 

@@ -192,3 +192,32 @@ def test_a_sync_with_python_whose_lock_fails_leaves_no_new_venv_behind(tmp_path:
     assert result.exit_code != 0, result.output
     assert "error:" in result.output and "Traceback" not in result.output
     assert not (project / ".venv").exists()
+
+
+def test_a_failed_sync_leaves_a_venv_another_sync_made_meanwhile(tmp_path: Path, served: IndexServer, monkeypatch) -> None:
+    import venv
+
+    from satlock.resolver import locking
+
+    project = _project(tmp_path / "p", ["no-such-package"])
+    resolve = locking.lock_project
+
+    def another_sync_makes_the_venv_while_this_one_resolves(*args, **kwargs):
+        venv.EnvBuilder(symlinks=True).create(str(project / ".venv"))
+        (project / ".venv" / "theirs.txt").write_text("installed by the other sync")
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(locking, "lock_project", another_sync_makes_the_venv_while_this_one_resolves)
+    result = _sync(project, served)
+    assert result.exit_code != 0, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert (project / ".venv" / "theirs.txt").read_text() == "installed by the other sync"
+
+
+def test_a_venv_path_that_is_a_file_is_one_error_line_and_stays(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    (project / ".venv").write_text("not an environment")
+    result = _sync(project, served)
+    assert result.exit_code != 0
+    assert result.output.count("error:") == 1 and ".venv" in result.output, result.output
+    assert (project / ".venv").read_text() == "not an environment"

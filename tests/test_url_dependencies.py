@@ -240,13 +240,35 @@ def test_another_source_behind_an_extra_not_asked_for_gives_no_warning(tmp_path)
     assert len(_warnings(result.output)) == 1
 
 
-def test_a_relative_file_url_dependency_is_not_offered_to_be_copied_as_it_is(tmp_path):
-    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=["y @ file:../y"])])
+@pytest.mark.parametrize("url", ["file:../y", "file:y", "file:./y", "FILE:../y", "../y", "y-1.0.tar.gz", "file://../y", "file://./y",
+                                 "file://otherhost/srv/y"])
+def test_a_relative_file_url_dependency_is_not_offered_to_be_copied_as_it_is(tmp_path, url):
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {url}"])])
     project = _project(tmp_path, ["a"])
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 1, result.output
-    assert "add `y @ file:///...` (the absolute path of what file:../y names" in result.output
-    assert "add `y @ file:../y`" not in result.output
+    assert f"add `y @ file:///...` (the absolute path on this machine of what {url} names" in result.output
+    assert f"add `y @ {url}`" not in result.output
+
+
+@pytest.mark.parametrize("url", ["file:///srv/y", "file://localhost/srv/y", "file:/srv/y"])
+def test_an_absolute_file_url_dependency_is_offered_as_it_is(tmp_path, url):
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ {url}"])])
+    project = _project(tmp_path, ["a"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 1, result.output
+    assert f"add `y @ {url}` to the project's dependencies" in result.output
+
+
+@pytest.mark.parametrize("spelling", ["file://../ours/{name}", "file://otherhost{path}"])
+def test_a_project_file_url_naming_a_host_is_refused_not_read_as_a_local_path(tmp_path, spelling):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    url = spelling.format(name=ours.name, path=ours)
+    project = _project(tmp_path, [f"y @ {url}"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert_one_error_line(result, url, "host")
+    assert not (project / "pylock.toml").exists()
 
 
 def test_a_project_url_whose_marker_is_false_for_the_target_leaves_the_package_to_the_index(tmp_path):
@@ -295,3 +317,13 @@ def test_a_url_dependency_that_does_not_parse_is_another_source_than_the_project
     assert _locked(project) == {"a": "1.0", "y": "2.0"}
     (warning,) = _warnings(result.output)
     assert f"a 1.0 asks for y @ {url}" in warning
+
+
+def test_one_file_named_by_an_absolute_and_a_relative_url_is_one_source(tmp_path):
+    ours = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {ours.as_uri()}"], tool="")
+    (project / "pyproject.toml").write_text(project_toml([f"y @ {ours.as_uri()}"], optional={"x": [f"y @ file:../ours/{ours.name}"]}))
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"y": "2.0"}
