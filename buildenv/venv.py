@@ -100,35 +100,36 @@ def open_venv(root: Path) -> Venv:
                 scripts=Path(s["scripts"]), data=Path(s["data"]), python_version=s["version"], same_interpreter=_is_running_interpreter(python))
 
 
-# The environments ``create_venv`` made in this process, so that ``removed_if_failed``
-# removes only one of those: a .venv that another sync made meanwhile is not its to remove.
-_made_here: set[str] = set()
-
-
 @contextmanager
 def removed_if_failed(root: Path) -> Iterator[None]:
     """Remove the environment at ``root`` if the block fails, there was none before it, and
-    this process made the one there now.
+    nothing is installed in it.
 
     An environment that was there stays, with whatever was installed before the failure:
-    removing it would lose the user's packages; a new one holds nothing they had. One that
-    a second sync made while this one was resolving holds what that sync installed, and
-    one that a sync is installing into (its lock is held) is in use: both stay too.
+    removing it would lose the user's packages. A new one that holds packages stays too,
+    as any failed sync leaves what it installed (and one a second sync made and filled
+    while this one was resolving is not this one's to remove), and so does one a sync is
+    installing into (its lock is held). What is left to remove is an empty environment
+    the failure would otherwise leave behind.
     """
-    key = os.path.abspath(root)
     fresh = not os.path.lexists(root)
     try:
         yield
     except BaseException:
-        if fresh and key in _made_here and os.path.isdir(root) and not os.path.islink(root):
-            try:
-                with filelock.FileLock(os.path.join(key, ".satlock-sync.lock"), timeout=0):
-                    shutil.rmtree(root, ignore_errors=True)
-            except filelock.Timeout:
-                pass
+        if fresh and os.path.isdir(root) and not os.path.islink(root):
+            _remove_if_empty(root)
         raise
-    finally:
-        _made_here.discard(key)
+
+
+def _remove_if_empty(root: Path) -> None:
+    try:
+        with filelock.FileLock(os.path.join(root, ".satlock-sync.lock"), timeout=0):
+            venv = open_venv(root)
+            sites = {venv.purelib, venv.platlib}
+            if not any(next(Path(site).glob("*.dist-info"), None) for site in sites):
+                shutil.rmtree(root, ignore_errors=True)
+    except (filelock.Timeout, InstallError, OSError):
+        pass  # in use, not an environment after all, or unreadable: left as it is
 
 
 def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -> Venv:
@@ -138,8 +139,6 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
     if os.path.lexists(root) and not root.is_dir():
         raise InstallError(f"cannot create a virtual environment at {root}: something that is not a folder is there",
                            hint=f"remove or rename {root} and run again")
-    if not os.path.lexists(root):
-        _made_here.add(os.path.abspath(root))
     if python is None or _is_running_interpreter(Path(python)):
         try:
             venv.EnvBuilder(symlinks=os.name != "nt", with_pip=seed).create(str(root))

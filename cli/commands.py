@@ -185,7 +185,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
         # A .venv this sync creates (for --python, before locking) is removed again if the
-        # sync fails, so a failed first sync leaves the project as it found it.
+        # sync fails with nothing installed in it, so a failed first sync leaves the project
+        # as it found it.
         with removed_if_failed(proj.root / ".venv"):
             cache = flags.cache()
             client = make_client(proj, flags.options, cache)

@@ -204,14 +204,16 @@ def test_a_failed_sync_leaves_a_venv_another_sync_made_meanwhile(tmp_path: Path,
 
     def another_sync_makes_the_venv_while_this_one_resolves(*args, **kwargs):
         venv.EnvBuilder(symlinks=True).create(str(project / ".venv"))
-        (project / ".venv" / "theirs.txt").write_text("installed by the other sync")
+        info = Path(open_venv(project / ".venv").purelib) / "theirs-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: theirs\nVersion: 1.0\n")
         return resolve(*args, **kwargs)
 
     monkeypatch.setattr(locking, "lock_project", another_sync_makes_the_venv_while_this_one_resolves)
     result = _sync(project, served)
     assert result.exit_code != 0, result.output
     assert "error:" in result.output and "Traceback" not in result.output
-    assert (project / ".venv" / "theirs.txt").read_text() == "installed by the other sync"
+    assert _installed(project) == {"theirs": "1.0"}
 
 
 def test_a_venv_path_that_is_a_file_is_one_error_line_and_stays(tmp_path: Path, served: IndexServer) -> None:
