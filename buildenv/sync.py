@@ -42,10 +42,11 @@ from packaging.version import InvalidVersion, Version
 from satlock.buildenv.install import install_wheel
 from satlock.buildenv.installed import InstalledDist, installed_distributions
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
+from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
-from satlock.parallel import WorkerPool
+from satlock.parallel import WorkerPool, fetch_many
 from satlock.cache import Cache
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
@@ -324,6 +325,11 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     return owners, plans
 
 
+def _wheel_sha256(item: SyncItem) -> str | None:
+    """The lock's sha256 of a wheel it names, which the download was just held to."""
+    return item.source.hashes.get("sha256") if isinstance(item.source, PackageWheel) else None
+
+
 def _check_built(item: SyncItem, wheel: Path) -> None:
     try:
         name, version, _build, _tags = parse_wheel_filename(Path(wheel).name)
@@ -365,7 +371,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
     def install(item: SyncItem, wheel: Path) -> None:
         if progress:
             progress("install", item.name)
-        sha256 = item.source.hashes.get("sha256") if isinstance(item.source, PackageWheel) else None
+        sha256 = _wheel_sha256(item)
         inputs = None if item.is_wheel else (build_inputs or {}).get(item.name)
         install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
                       sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs,
@@ -380,6 +386,12 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
         owners, plans = _preflight(plan, wheels, fetched, venv, installed)
+        if cache is not None:
+            # Every wheel is unzipped into the cache now, each file held to its RECORD as it
+            # is written, so one whose files do not match its RECORD (or that unpacks to a
+            # bomb) is refused before anything changes; the installs link from there. In
+            # parallel: inflating, hashing and writing release the GIL.
+            fetch_many(lambda item: cached_unpacked(fetched[item.name], cache, _wheel_sha256(item)), wheels, max_workers=jobs)
         recover_interrupted(venv)
         for dist in plan.to_remove:
             if progress:

@@ -90,6 +90,11 @@ def unpacked(wheel: Path, cache: Cache | None, scratch: Path, sha256: str | None
         dest.mkdir()
         unzip_wheel(wheel, dest)
         return dest
+    return cached_unpacked(wheel, cache, sha256)
+
+
+def cached_unpacked(wheel: Path, cache: Cache, sha256: str | None) -> Path:
+    """The cache's entry for ``wheel``, unzipped (and each file held to RECORD) if missing."""
     key = sha256 or file_sha256(wheel)
     ready = cache.path(UNPACKED_BUCKET, key)
     if ready.is_dir():

@@ -17,7 +17,7 @@ from hostilekit import assert_one_error_line, raw_wheel, record_hash, run_cli, s
 from indexbuilder import IndexServer, build_index, make_wheel, project_toml, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.venv import open_venv
+from satlock.buildenv.venv import create_venv, open_venv
 
 
 @pytest.fixture()
@@ -310,3 +310,21 @@ def test_built_wheel_replaced_in_the_cache_is_built_again(tmp_path: Path) -> Non
     assert wheelcache.cached_wheel(cache, "src", "profile", "env") == stored
     stored.write_bytes(evil.read_bytes())
     assert wheelcache.cached_wheel(cache, "src", "profile", "env") is None
+
+
+def test_wheel_whose_file_differs_from_its_record_is_refused_before_any_other_is_installed(tmp_path: Path, serve) -> None:
+    good = raw_wheel(tmp_path / "d", "aaa", "1.0", {"aaa/__init__.py": b"A = 1\n"})
+    bad = raw_wheel(tmp_path / "d", "zzz", "1.0", {"zzz/__init__.py": b"Z = 1\n"})
+    with zipfile.ZipFile(bad) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    members["zzz/__init__.py"] = b"Z = 2\n"  # same size, another hash than RECORD says
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    simple = build_index(tmp_path / "index", [good, bad])
+    url = serve(simple)
+    project = _project(tmp_path / "p", ["aaa", "zzz"])
+    create_venv(project / ".venv")
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "zzz-1.0-py3-none-any.whl is not a valid wheel", "didn't match RECORD")
+    assert _installed(project) == {}
