@@ -46,7 +46,7 @@ from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, InstallError, LockError
-from satlock.parallel import WorkerPool, fetch_many
+from satlock.parallel import WorkerPool
 from satlock.cache import Cache
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
@@ -389,9 +389,11 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it
             # is written, so one whose files do not match its RECORD (or that unpacks to a
-            # bomb) is refused before anything changes; the installs link from there. In
-            # parallel: inflating, hashing and writing release the GIL.
-            fetch_many(lambda item: cached_unpacked(fetched[item.name], cache, _wheel_sha256(item)), wheels, max_workers=jobs)
+            # bomb) is refused before anything changes; the installs link from there. One
+            # after another: unzipping them on 8 threads made a cold sync of the medium set
+            # slower (1.55 s against 1.32 s), the writes and the GIL contending.
+            for item in wheels:
+                cached_unpacked(fetched[item.name], cache, _wheel_sha256(item))
         recover_interrupted(venv)
         for dist in plan.to_remove:
             if progress:
