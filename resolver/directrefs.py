@@ -93,11 +93,12 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
 
     A ``y @ URL`` whose marker is false for the target is left out: the URL is meant for
     another platform or Python, and ``y`` comes from the index here, as pip and uv take it.
-    Two URLs for one name, both in force, are refused: which one was meant cannot be guessed.
+    Two URLs for one name, both in force, are refused: which one was meant cannot be
+    guessed; so is a URL for a name ``[tool.satlock.sources]`` names elsewhere.
     """
-    direct: dict[NormalizedName, DirectReference] = {}
-    for name, spec in project.settings.sources.items():
-        direct[canonicalize_name(name)] = source_reference(name, spec, project.root)
+    sources = {canonicalize_name(name): source_reference(name, spec, project.root)
+               for name, spec in project.settings.sources.items()}
+    direct: dict[NormalizedName, DirectReference] = dict(sources)
     by_url: dict[NormalizedName, tuple[str, DirectReference]] = {}
     for root in project.root_requirements():
         req = root.requirement
@@ -110,6 +111,11 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
             raise ConfigError(f"{project.pyproject}: {name} is named from two URLs for this target: "
                               f"{redact(seen[0])} and {redact(req.url)}",
                               hint="keep one, or give each a marker that is false where the other applies")
+        source = sources.get(name)
+        if source is not None and _same_place(replace(source, editable=False)) != _same_place(ref):
+            raise ConfigError(f"{project.pyproject}: {name} is named both by the URL {redact(req.url)} and in "
+                              f"[tool.satlock.sources] ({redact(source.display())})",
+                              hint=f"keep one: drop the URL from the requirement, or {name}'s entry from [tool.satlock.sources]")
         by_url[name] = (req.url, ref)
         direct[name] = ref
     return {n: hash_archive(r, client) for n, r in direct.items()}

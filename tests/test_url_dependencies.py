@@ -327,3 +327,22 @@ def test_one_file_named_by_an_absolute_and_a_relative_url_is_one_source(tmp_path
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"y": "2.0"}
+
+
+def test_a_url_for_a_name_the_sources_table_names_elsewhere_is_refused_naming_both(tmp_path):
+    by_url = make_wheel(tmp_path / "by-url", "y", "2.0")
+    by_source = make_wheel(tmp_path / "by-source", "y", "3.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {by_url.as_uri()}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{by_source}" }}\n')
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert_one_error_line(result, "y is named both by the URL", by_url.as_uri(), "[tool.satlock.sources]", str(by_source))
+    assert not (project / "pylock.toml").exists()
+
+
+def test_a_url_naming_what_the_sources_table_names_is_one_source(tmp_path):
+    wheel = make_wheel(tmp_path / "ours", "y", "2.0")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {wheel.as_uri()}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{wheel}" }}\n')
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"y": "2.0"}
