@@ -103,7 +103,7 @@ def open_venv(root: Path) -> Venv:
 @contextmanager
 def removed_if_failed(root: Path) -> Iterator[None]:
     """Remove the environment at ``root`` if the block fails, there was none before it, and
-    nothing is installed in it.
+    its site-packages holds nothing.
 
     An environment that was there stays, with whatever was installed before the failure:
     removing it would lose the user's packages. A new one that holds packages stays too,
@@ -125,8 +125,10 @@ def _remove_if_empty(root: Path) -> None:
     try:
         with filelock.FileLock(os.path.join(root, ".satlock-sync.lock"), timeout=0):
             venv = open_venv(root)
+            # Nothing at all in site-packages, not only no .dist-info: a package pip or
+            # setup.py installed with an .egg-info, a bare module or a .pth is the user's too.
             sites = {venv.purelib, venv.platlib}
-            if not any(next(Path(site).glob("*.dist-info"), None) for site in sites):
+            if not any(Path(site).is_dir() and next(Path(site).iterdir(), None) for site in sites):
                 shutil.rmtree(root, ignore_errors=True)
     except (filelock.Timeout, InstallError, OSError):
         pass  # in use, not an environment after all, or unreadable: left as it is

@@ -216,6 +216,29 @@ def test_a_failed_sync_leaves_a_venv_another_sync_made_meanwhile(tmp_path: Path,
     assert _installed(project) == {"theirs": "1.0"}
 
 
+def test_a_failed_sync_leaves_a_venv_made_meanwhile_holding_a_package_without_a_dist_info(tmp_path: Path, served: IndexServer,
+                                                                                         monkeypatch) -> None:
+    import venv
+
+    from satlock.resolver import locking
+
+    project = _project(tmp_path / "p", ["no-such-package"])
+    resolve = locking.lock_project
+
+    def the_user_makes_the_venv_and_installs_an_egg_info_package(*args, **kwargs):
+        venv.EnvBuilder(symlinks=True).create(str(project / ".venv"))
+        site = Path(open_venv(project / ".venv").purelib)
+        (site / "legacy-1.0-py3.11.egg-info").write_text("Metadata-Version: 1.0\nName: legacy\nVersion: 1.0\n")
+        (site / "legacy.py").write_text("WHO = 'the user'\n")
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(locking, "lock_project", the_user_makes_the_venv_and_installs_an_egg_info_package)
+    result = _sync(project, served)
+    assert result.exit_code != 0, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert (Path(open_venv(project / ".venv").purelib) / "legacy.py").read_text() == "WHO = 'the user'\n"
+
+
 def test_a_venv_path_that_is_a_file_is_one_error_line_and_stays(tmp_path: Path, served: IndexServer) -> None:
     project = _project(tmp_path / "p", ["app-core"])
     (project / ".venv").write_text("not an environment")
