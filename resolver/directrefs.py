@@ -82,9 +82,10 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
 
 
 def _same_place(ref: DirectReference) -> DirectReference:
-    """``ref`` with its path normalised, so that one file named by an absolute and by a
-    relative ``file:`` URL (``/p/ours/y.whl``, ``/p/project/../ours/y.whl``) is one source."""
-    return replace(ref, path=os.path.normpath(ref.path)) if ref.path else ref
+    """``ref`` with its path made real, so that one file named by an absolute and by a
+    relative ``file:`` URL (``/p/ours/y.whl``, ``/p/project/../ours/y.whl``), or through a
+    symlinked folder (as ``[tool.satlock.sources]`` paths are resolved), is one source."""
+    return replace(ref, path=os.path.realpath(ref.path)) if ref.path else ref
 
 
 def collect_direct(project: Project, client: IndexClient, environment: Mapping[str, str]) -> dict[NormalizedName, DirectReference]:
@@ -117,5 +118,6 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
                               f"[tool.satlock.sources] ({redact(source.display())})",
                               hint=f"keep one: drop the URL from the requirement, or {name}'s entry from [tool.satlock.sources]")
         by_url[name] = (req.url, ref)
-        direct[name] = ref
+        # The same place named both ways keeps the sources entry, and with it ``editable``.
+        direct[name] = ref if source is None else source
     return {n: hash_archive(r, client) for n, r in direct.items()}

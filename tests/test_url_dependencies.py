@@ -346,3 +346,24 @@ def test_a_url_naming_what_the_sources_table_names_is_one_source(tmp_path):
     result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"y": "2.0"}
+
+
+def test_a_url_naming_through_a_symlinked_folder_what_the_sources_table_names_is_one_source(tmp_path):
+    wheel = make_wheel(tmp_path / "ours", "y", "2.0")
+    (tmp_path / "vendor").symlink_to(tmp_path / "ours")
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ file:../vendor/{wheel.name}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{wheel}" }}\n')
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _locked(project) == {"y": "2.0"}
+
+
+def test_a_url_naming_the_folder_an_editable_source_names_keeps_it_editable(tmp_path):
+    from satlock.resolver.directrefs import collect_direct
+    from satlock.resolver.project import load_project
+
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "pyproject.toml").write_text('[project]\nname = "y"\nversion = "1.0"\n')
+    project = _project(tmp_path, ["y @ file:../y"], tool='[tool.satlock.sources]\ny = { path = "../y", editable = true }\n')
+    direct = collect_direct(load_project(project), None, {"python_version": "3.11", "sys_platform": "linux"})
+    assert direct["y"].kind == "directory" and direct["y"].editable
