@@ -35,7 +35,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-__all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "failure_reason",
+__all__ = ["CHUNK", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "check_host", "failure_reason",
            "is_certificate_problem", "is_unparsable_host", "tunnel_refusal", "watch_headers"]
 
 CHUNK = 1 << 20
@@ -74,6 +74,16 @@ def is_unparsable_host(exc: BaseException) -> bool:
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     return isinstance(exc, LocationParseError)
+
+
+def check_host(host: str) -> None:
+    """Raise ``LocationParseError`` for a host name no lookup can take (an empty label, one
+    over 63 characters). Checked before a request too, not only when connecting: through a
+    proxy, the proxy looks the host up, and each try would reach it and fail alike."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
 
 
 def failure_reason(exc: BaseException, timeout: float) -> str:
@@ -303,10 +313,7 @@ class _HeadersDeadline:
         if lookups is None:
             return super()._new_conn()  # type: ignore[misc, no-any-return]
         host = self._dns_host.strip("[]")  # type: ignore[attr-defined]
-        try:
-            host.encode("idna")
-        except UnicodeError:
-            raise LocationParseError(f"'{host}', label empty or too long") from None
+        check_host(host)
         try:
             sock = _connect_first(lookups.addresses(host, self.port), self.timeout,  # type: ignore[attr-defined]
                                   self.source_address, self.socket_options)  # type: ignore[attr-defined]

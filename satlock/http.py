@@ -229,7 +229,7 @@ class HttpClient:
         import urllib3
         from urllib3.exceptions import HTTPError
 
-        from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, failure_reason,
+        from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, check_host, failure_reason,
                                          is_certificate_problem, is_unparsable_host, tunnel_refusal, watch_headers)
 
         direct, watchdog, lookups = self._connections()
@@ -251,6 +251,7 @@ class HttpClient:
                     all_headers = {"User-Agent": USER_AGENT, **({"Authorization": auth} if auth else {}),
                                    **(headers or {})}
                     left = max(0.01, deadline - time.monotonic())
+                    check_host(urlsplit(current).hostname or "")
                     pool, proxy = self._pool_for(current, direct)
                     with watch_headers(deadline, watchdog, lookups):
                         resp = pool.request("GET", current, headers=all_headers, preload_content=False,

@@ -307,3 +307,15 @@ def test_a_direct_reference_with_a_port_no_url_can_have_is_one_error_line_with_a
     (project / "pyproject.toml").write_text(project_toml([f"a @ https://localhost:{port}/a-1.0-py3-none-any.whl"]))
     result = run_cli("lock", "--project", project, "--index-url", (_served(tmp_path) / "simple").as_uri(), "--timeout", "1")
     assert_one_error_line(result, f"https://localhost:{port}/a-1.0-py3-none-any.whl")
+
+
+@pytest.mark.parametrize("scheme, variable", [("http", "http_proxy"), ("https", "https_proxy")])
+def test_an_index_host_that_does_not_parse_fails_at_once_through_a_proxy_too(tmp_path, monkeypatch, scheme, variable):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["six"]))
+    with ProxyServer() as proxy:
+        monkeypatch.setenv(variable, proxy.url())
+        result = run_cli("lock", "--project", project, "--index-url", f"{scheme}://a..b/simple/", "--allow-insecure-host", "a..b")
+    assert_one_error_line(result, "the host name does not parse", "a..b", "(tried once)")
+    assert proxy.requests == []
