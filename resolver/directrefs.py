@@ -22,7 +22,7 @@ from satlock.resolver.candidates import DirectReference, DistFile, filename_from
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
-from satlock.resolver.sourceurls import parse_git_url
+from satlock.resolver.sourceurls import parse_git_url, same_source
 
 
 def direct_reference(url: str, base: Path) -> DirectReference:
@@ -88,6 +88,13 @@ def _same_place(ref: DirectReference) -> DirectReference:
     return replace(ref, path=os.path.realpath(ref.path)) if ref.path else ref
 
 
+def _one_source(known: DirectReference, ref: DirectReference, url: str) -> bool:
+    """Whether ``url`` (read as ``ref``) names what ``known`` does: the same real path, or
+    the same source as ``same_source`` compares a git repository or an archive URL
+    (``git+https://host/y@v1`` and ``https://HOST/y.git`` at ``v1`` are one)."""
+    return _same_place(known) == _same_place(ref) or same_source(known, url)
+
+
 def collect_direct(project: Project, client: IndexClient, environment: Mapping[str, str]) -> dict[NormalizedName, DirectReference]:
     """Every package the project names by source or URL for the target ``environment``, with
     archives hashed.
@@ -108,12 +115,12 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
         name = canonicalize_name(req.name)
         ref = direct_reference(req.url, project.root)
         seen = by_url.get(name)
-        if seen is not None and _same_place(seen[1]) != _same_place(ref):
+        if seen is not None and not _one_source(seen[1], ref, req.url):
             raise ConfigError(f"{project.pyproject}: {name} is named from two URLs for this target: "
                               f"{redact(seen[0])} and {redact(req.url)}",
                               hint="keep one, or give each a marker that is false where the other applies")
         source = sources.get(name)
-        if source is not None and _same_place(replace(source, editable=False)) != _same_place(ref):
+        if source is not None and not _one_source(replace(source, editable=False), ref, req.url):
             raise ConfigError(f"{project.pyproject}: {name} is named both by the URL {redact(req.url)} and in "
                               f"[tool.satlock.sources] ({redact(source.display())})",
                               hint=f"keep one: drop the URL from the requirement, or {name}'s entry from [tool.satlock.sources]")

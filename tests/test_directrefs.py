@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from packaging.markers import default_environment
 
 from satlock.cache import file_sha256
 from satlock.errors import ConfigError
-from satlock.resolver.directrefs import direct_reference, hash_archive
+from satlock.resolver.directrefs import collect_direct, direct_reference, hash_archive
+from satlock.resolver.project import load_project
 from satlock.resolver.sourceurls import parse_git_url
 
 
@@ -49,3 +51,21 @@ def test_local_archive_is_hashed_once_and_keeps_its_fields(tmp_path):
 def test_a_project_url_that_does_not_parse_is_a_config_error(tmp_path, url):
     with pytest.raises(ConfigError, match="does not parse"):
         direct_reference(url, tmp_path)
+
+
+@pytest.mark.parametrize("url, source, same", [
+    ("git+https://example.com/org/y@v1", 'git = "https://EXAMPLE.com/org/y.git", rev = "v1"', True),
+    ("git+https://example.com/org/y.git@v1", 'git = "https://example.com/org/y/", rev = "v1"', True),
+    ("git+https://example.com/org/y@v2", 'git = "https://example.com/org/y", rev = "v1"', False),
+    ("git+https://example.com/org/fork@v1", 'git = "https://example.com/org/y", rev = "v1"', False),
+])
+def test_a_git_url_and_a_git_source_spelled_differently_are_one_source_or_refused(tmp_path, url, source, same):
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "p"\nversion = "0"\ndependencies = ["y @ {url}"]\n\n[tool.satlock.sources]\ny = {{ {source} }}\n')
+    project = load_project(tmp_path)
+    if same:
+        ref = collect_direct(project, None, default_environment())["y"]
+        assert ref.kind == "vcs" and ref.requested_revision == "v1"
+    else:
+        with pytest.raises(ConfigError, match="named both by the URL"):
+            collect_direct(project, None, default_environment())
