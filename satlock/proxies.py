@@ -125,12 +125,12 @@ def _checked(variable: str, value: str) -> Proxy:
     """The proxy ``value`` names, or a ``ConfigError`` that says which variable to fix."""
     given = value if "://" in value else f"http://{value}"  # "proxy:3128" is an http:// proxy, as for curl and pip
     shown = redact(given)
+    not_a_proxy = ConfigError(f"{variable} is not a proxy URL: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     try:
         parts = urlsplit(given)
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{variable} is not a proxy URL: {shown}",
-                          hint=f"set {variable} to http://HOST:PORT, or unset it") from None
+        raise not_a_proxy from None
     if parts.scheme.lower() not in _SCHEMES:
         raise ConfigError(f"{variable} names a {parts.scheme}:// proxy ({shown}); satlock connects through "
                           "http:// and https:// proxies only",
@@ -139,8 +139,7 @@ def _checked(variable: str, value: str) -> Proxy:
         raise ConfigError(f"{variable} names no proxy host: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     clean, authorization = split_auth(urlunsplit((parts.scheme.lower(), parts.netloc, "", "", "")))
     if not _is_host(clean, parts.hostname):
-        raise ConfigError(f"{variable} is not a proxy URL: {shown}",
-                          hint=f"set {variable} to http://HOST:PORT, or unset it")
+        raise not_a_proxy
     if port is None:
         clean += ":443" if parts.scheme.lower() == "https" else ":80"
     return Proxy(clean, authorization, variable)
@@ -149,13 +148,15 @@ def _checked(variable: str, value: str) -> Proxy:
 def _is_host(url: str, hostname: str) -> bool:
     """Whether urllib3 can connect to the host of ``url``: a host it cannot parse ("pro xy")
     or a name with an empty label ("a..b") failed every try as a network error that
-    blamed the index."""
+    blamed the index. The name is held to the rule every request's host is (``check_host``)."""
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
 
+    from satlock.connections import check_host
+
     try:
         parse_url(url)
-        hostname.encode("idna")
-    except (LocationParseError, UnicodeError):
+        check_host(hostname)
+    except LocationParseError:
         return False
     return True
