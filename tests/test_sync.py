@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -194,48 +195,44 @@ def test_a_sync_with_python_whose_lock_fails_leaves_no_new_venv_behind(tmp_path:
     assert not (project / ".venv").exists()
 
 
-def test_a_failed_sync_leaves_a_venv_another_sync_made_meanwhile(tmp_path: Path, served: IndexServer, monkeypatch) -> None:
+def _fail_after_someone_fills_the_venv(project: Path, served: IndexServer, monkeypatch, fill: Callable[[Path], None]) -> None:
+    """Run a sync whose lock fails, while someone else makes ``.venv`` and puts ``fill``
+    into its site-packages as the sync resolves; the sync must fail cleanly."""
     import venv
 
     from satlock.resolver import locking
 
-    project = _project(tmp_path / "p", ["no-such-package"])
     resolve = locking.lock_project
 
-    def another_sync_makes_the_venv_while_this_one_resolves(*args, **kwargs):
+    def someone_fills_the_venv_while_this_sync_resolves(*args, **kwargs):
         venv.EnvBuilder(symlinks=True).create(str(project / ".venv"))
-        info = Path(open_venv(project / ".venv").purelib) / "theirs-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: theirs\nVersion: 1.0\n")
+        fill(Path(open_venv(project / ".venv").purelib))
         return resolve(*args, **kwargs)
 
-    monkeypatch.setattr(locking, "lock_project", another_sync_makes_the_venv_while_this_one_resolves)
+    monkeypatch.setattr(locking, "lock_project", someone_fills_the_venv_while_this_sync_resolves)
     result = _sync(project, served)
     assert result.exit_code != 0, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_failed_sync_leaves_a_venv_another_sync_made_meanwhile(tmp_path: Path, served: IndexServer, monkeypatch) -> None:
+    def another_sync_installs(site: Path) -> None:
+        (site / "theirs-1.0.dist-info").mkdir()
+        (site / "theirs-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: theirs\nVersion: 1.0\n")
+
+    project = _project(tmp_path / "p", ["no-such-package"])
+    _fail_after_someone_fills_the_venv(project, served, monkeypatch, another_sync_installs)
     assert _installed(project) == {"theirs": "1.0"}
 
 
 def test_a_failed_sync_leaves_a_venv_made_meanwhile_holding_a_package_without_a_dist_info(tmp_path: Path, served: IndexServer,
                                                                                          monkeypatch) -> None:
-    import venv
-
-    from satlock.resolver import locking
-
-    project = _project(tmp_path / "p", ["no-such-package"])
-    resolve = locking.lock_project
-
-    def the_user_makes_the_venv_and_installs_an_egg_info_package(*args, **kwargs):
-        venv.EnvBuilder(symlinks=True).create(str(project / ".venv"))
-        site = Path(open_venv(project / ".venv").purelib)
+    def the_user_installs_an_egg_info_package(site: Path) -> None:
         (site / "legacy-1.0-py3.11.egg-info").write_text("Metadata-Version: 1.0\nName: legacy\nVersion: 1.0\n")
         (site / "legacy.py").write_text("WHO = 'the user'\n")
-        return resolve(*args, **kwargs)
 
-    monkeypatch.setattr(locking, "lock_project", the_user_makes_the_venv_and_installs_an_egg_info_package)
-    result = _sync(project, served)
-    assert result.exit_code != 0, result.output
-    assert "error:" in result.output and "Traceback" not in result.output
+    project = _project(tmp_path / "p", ["no-such-package"])
+    _fail_after_someone_fills_the_venv(project, served, monkeypatch, the_user_installs_an_egg_info_package)
     assert (Path(open_venv(project / ".venv").purelib) / "legacy.py").read_text() == "WHO = 'the user'\n"
 
 

@@ -329,21 +329,25 @@ def test_one_file_named_by_an_absolute_and_a_relative_url_is_one_source(tmp_path
     assert _locked(project) == {"y": "2.0"}
 
 
+def _lock_with_source(tmp_path: Path, url: str, source: Path):
+    """Lock a project taking ``y @ url`` whose ``[tool.satlock.sources]`` gives ``y`` the path ``source``
+    (against an index holding y 1.0); the project and the CLI's result."""
+    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = _project(tmp_path, [f"y @ {url}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{source}" }}\n')
+    return project, run_cli("lock", "--project", project, "--index-url", index.as_uri())
+
+
 def test_a_url_for_a_name_the_sources_table_names_elsewhere_is_refused_naming_both(tmp_path):
     by_url = make_wheel(tmp_path / "by-url", "y", "2.0")
     by_source = make_wheel(tmp_path / "by-source", "y", "3.0")
-    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
-    project = _project(tmp_path, [f"y @ {by_url.as_uri()}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{by_source}" }}\n')
-    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    project, result = _lock_with_source(tmp_path, by_url.as_uri(), by_source)
     assert_one_error_line(result, "y is named both by the URL", by_url.as_uri(), "[tool.satlock.sources]", str(by_source))
     assert not (project / "pylock.toml").exists()
 
 
 def test_a_url_naming_what_the_sources_table_names_is_one_source(tmp_path):
     wheel = make_wheel(tmp_path / "ours", "y", "2.0")
-    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
-    project = _project(tmp_path, [f"y @ {wheel.as_uri()}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{wheel}" }}\n')
-    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    project, result = _lock_with_source(tmp_path, wheel.as_uri(), wheel)
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"y": "2.0"}
 
@@ -351,9 +355,7 @@ def test_a_url_naming_what_the_sources_table_names_is_one_source(tmp_path):
 def test_a_url_naming_through_a_symlinked_folder_what_the_sources_table_names_is_one_source(tmp_path):
     wheel = make_wheel(tmp_path / "ours", "y", "2.0")
     (tmp_path / "vendor").symlink_to(tmp_path / "ours")
-    index = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "y", "1.0")])
-    project = _project(tmp_path, [f"y @ file:../vendor/{wheel.name}"], tool=f'[tool.satlock.sources]\ny = {{ path = "{wheel}" }}\n')
-    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    project, result = _lock_with_source(tmp_path, f"file:../vendor/{wheel.name}", wheel)
     assert result.exit_code == 0, result.output
     assert _locked(project) == {"y": "2.0"}
 
