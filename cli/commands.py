@@ -168,8 +168,10 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
          flags: IndexFlags, quiet: bool, verbose: bool) -> int:
     """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
     out = Output(quiet, verbose)
+    venv_root: Path | None = None  # known once the project is found
 
     def work() -> None:
+        nonlocal venv_root
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.buildenv.venv import removed_if_failed
@@ -184,6 +186,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         proj = load_project(project_folder(project))
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
+        venv_root = proj.root / ".venv"
         # A .venv this sync creates (for --python, before locking) is removed again if the
         # sync fails with nothing installed in it, so a failed first sync leaves the project
         # as it found it.
@@ -231,8 +234,15 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             else:
                 out.info(f"{request.venv_root} is up to date ({time.perf_counter() - start:.2f}s)")
 
-    # Each package is installed whole, but those done before Ctrl-C stay: the next sync finishes.
-    return exit_code(out, work, interrupted="interrupted; the environment may be partly synced: run `satlock sync` again")
+    def interrupted() -> str:
+        # Each package is installed whole, but those done before Ctrl-C stay: the next sync
+        # finishes. A .venv this sync made and had installed nothing in is removed again
+        # (removed_if_failed), and then there is nothing partly synced to speak of.
+        if venv_root is None or not os.path.lexists(venv_root):
+            return "interrupted; nothing was installed"
+        return "interrupted; the environment may be partly synced: run `satlock sync` again"
+
+    return exit_code(out, work, interrupted=interrupted)
 
 
 def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, cache: Cache, previous: Pylock | None,

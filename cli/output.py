@@ -69,11 +69,12 @@ class Output:
             yield lambda text: live.update(text)
 
 
-def exit_code(out: Output, fn: Callable[[], None], interrupted: str = "interrupted; nothing was written") -> int:
+def exit_code(out: Output, fn: Callable[[], None],
+              interrupted: str | Callable[[], str] = "interrupted; nothing was written") -> int:
     """Run ``fn``: 0 when it succeeds; a ``SatlockError`` printed as one line and its exit
     code; Ctrl-C printed as the one line ``interrupted`` (a command that may have changed
-    something says so there) and 130. The typer commands and the console script's fast
-    path both end here, so their error lines are the same."""
+    something says so there; a callable says it once it knows) and 130. The typer commands
+    and the console script's fast path both end here, so their error lines are the same."""
     from pyproject_hooks import BuildBackendWarning
 
     try:
@@ -86,6 +87,6 @@ def exit_code(out: Output, fn: Callable[[], None], interrupted: str = "interrupt
         out.error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        out.line(interrupted)
+        out.line(interrupted if isinstance(interrupted, str) else interrupted())
         return 130
     return 0

@@ -124,7 +124,8 @@ def _split_port(entry: str) -> tuple[str, int | None]:
 def _checked(variable: str, value: str) -> Proxy:
     """The proxy ``value`` names, or a ``ConfigError`` that says which variable to fix."""
     given = value if "://" in value else f"http://{value}"  # "proxy:3128" is an http:// proxy, as for curl and pip
-    shown = redact(given)
+    # Shown as the user wrote it (credentials hidden), not with the scheme added: "//h:1", not "http:////h:1".
+    shown = redact(given) if given is value else redact(given).removeprefix("http://")
     not_a_proxy = ConfigError(f"{variable} is not a proxy URL: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     try:
         parts = urlsplit(given)

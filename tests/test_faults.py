@@ -334,8 +334,7 @@ def test_ctrl_c_during_sync_downloads_is_one_line_exit_130_and_installs_nothing(
         faults.stall[".whl"] = 20
         proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
         _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
-                     "two wheel downloads, made in parallel",
-                     line="interrupted; the environment may be partly synced: run `satlock sync` again")
+                     "two wheel downloads, made in parallel", line="interrupted; nothing was installed")
     assert not (proj / ".venv").exists(), "the .venv this sync made is removed with nothing installed"
 
 

@@ -275,6 +275,15 @@ def test_a_proxy_host_that_is_no_host_name_is_one_error_naming_the_variable(tmp_
     assert "tried" not in result.output
 
 
+@pytest.mark.parametrize("value, shown", [("//h:1", "//h:1"), ("user:secret@:3128", "****@:3128")])
+def test_a_proxy_value_without_a_host_is_quoted_as_written_with_credentials_hidden(tmp_path, monkeypatch, value, shown):
+    monkeypatch.setenv("HTTP_PROXY", value)
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, f"HTTP_PROXY names no proxy host: {shown}")
+    assert "http://" not in result.output.split("hint:", 1)[0] and "secret" not in result.output
+
+
 def test_an_answer_the_forwarding_proxy_refuses_with_names_the_proxy(tmp_path, monkeypatch):
     def forbidden(sock: socket.socket) -> None:
         sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")

@@ -369,3 +369,33 @@ def test_a_url_naming_the_folder_an_editable_source_names_keeps_it_editable(tmp_
     project = _project(tmp_path, ["y @ file:../y"], tool='[tool.satlock.sources]\ny = { path = "../y", editable = true }\n')
     direct = collect_direct(load_project(project), None, {"python_version": "3.11", "sys_platform": "linux"})
     assert direct["y"].kind == "directory" and direct["y"].editable
+
+
+def _git_repo(root: Path) -> tuple[Path, str]:
+    """A git repository holding package y 2.0 on branch main, and its commit."""
+    import subprocess
+
+    root.mkdir(parents=True)
+    (root / "setup.py").write_text("from setuptools import setup\nsetup(name='y', version='2.0', py_modules=['y'])\n")
+    (root / "y.py").write_text("")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", "-C", str(root)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "y"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return root, commit
+
+
+@pytest.mark.parametrize("theirs", ["{commit}", "{short}", "main"])
+def test_a_git_url_dependency_at_the_commit_the_projects_branch_resolved_to_gives_no_warning(tmp_path, theirs):
+    repo, commit = _git_repo(tmp_path / "repo")
+    rev = theirs.format(commit=commit, short=commit[:10])
+    tools = [installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel")]
+    index = build_index(tmp_path / "index", [*tools, make_wheel(tmp_path / "d", "a", "1.0", requires=[f"y @ git+{repo.as_uri()}@{rev}"])])
+    project = _project(tmp_path, ["a", f"y @ git+{repo.as_uri()}@main"])
+    result = run_cli("lock", "--project", project, "--index-url", index.as_uri())
+    assert result.exit_code == 0, result.output
+    assert _warnings(result.output) == [], result.output
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    (y,) = [p for p in lock["packages"] if p["name"] == "y"]
+    assert y["vcs"]["commit-id"] == commit
