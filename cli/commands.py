@@ -93,7 +93,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
 
     def work() -> None:
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.locking import LockOptions, lock_is_current, other_target_reason, stale_reason
         from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
 
@@ -102,9 +102,16 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
         proj = load_project(project_folder(project))
         lock_path = proj.root / LOCK_NAME
         if check:
-            reason = stale_reason(proj, read_lock(lock_path))
+            current = read_lock(lock_path)
+            reason = stale_reason(proj, current)
+            if reason is None and (python_version or platform):
+                # A target named with --check is compared too, as `satlock lock` with it would:
+                # a lock made for another interpreter or platform is not this one's lock.
+                reason = other_target_reason(current, LockOptions(python_version=python_version, platform=platform))
             if reason:
-                raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`")
+                named = "".join(f" {flag} {value}" for flag, value in (("--python-version", python_version), ("--platform", platform))
+                                if value)
+                raise LockError(f"{lock_path} is out of date: {reason}", hint=f"run `satlock lock{named}`")
             out.info(f"{lock_path} is up to date")
             return
         previous = None

@@ -160,8 +160,16 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
     """
     if options.upgrade or options.upgrade_packages or stale_reason(project, previous) is not None:
         return False
-    target = options.make_target()
-    return [str(m) for m in previous.environments or []] == [str(Marker(target.describe()))]
+    return other_target_reason(previous, options) is None
+
+
+def other_target_reason(lock: Pylock, options: LockOptions) -> str | None:
+    """Why ``lock`` was made for another target than ``options`` names, or ``None``."""
+    wanted = str(Marker(options.make_target().describe()))
+    made = [str(m) for m in lock.environments or []]
+    if made == [wanted]:
+        return None
+    return f"it was made for {' or '.join(made) or 'no stated environment'}, not {wanted}"
 
 
 def stale_reason(project: Project, lock: Pylock) -> str | None:

@@ -288,6 +288,22 @@ def test_check_passes_when_fresh_and_fails_with_a_reason_after_editing_dependenc
     assert (project / "pylock.toml").read_bytes() == before
 
 
+def test_check_with_a_target_fails_for_a_lock_made_for_another_and_passes_for_its_own(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    locked(project, url, "--python-version", "3.12", "--platform", "linux")
+    before = (project / "pylock.toml").read_bytes()
+    assert lock(project, "--check", "--python-version", "3.12", "--platform", "linux").exit_code == 0
+    for other in (["--python-version", "3.11"], ["--python-version", "3.12", "--platform", "windows"]):
+        result = lock(project, "--check", *other)
+        assert result.exit_code == 1, (other, result.output)
+        assert "out of date" in result.output and 'python_version == "3.12"' in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 2  # the error line and its hint
+        assert f"run `satlock lock {' '.join(other)}`" in result.output
+    assert (project / "pylock.toml").read_bytes() == before
+
+
 def test_check_without_a_lock_fails_cleanly(tmp_path):
     result = lock(write_project(tmp_path / "p", ["a"]), "--check")
     assert result.exit_code != 0
