@@ -84,6 +84,23 @@ def _relevant(excluded: list[Exclusion], asked: list[SpecifierSet]) -> list[Excl
     return sorted((e for e in excluded if all(s.contains(key(e), prereleases=True) for s in asked)), key=key, reverse=True)
 
 
+def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[SpecifierSet],
+                   excluded: list[Exclusion]) -> list[str]:
+    """A line for each requirement of the conflict that no version of ``name`` meets.
+
+    ``polars_cloud>=0.13.0`` when 0.12.0 is the newest is a conflict on its own; without
+    this line the story names the requirement and never says that nothing matches it.
+    """
+    newest = max(c.version for c in cands)
+    lines = []
+    for spec in sorted(set(asked), key=str):
+        if any(spec.contains(c.version, prereleases=True) for c in cands):
+            continue
+        why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded, [spec])[:3])
+        lines.append(f"{name} has no installable version matching {spec} ({why or f'the newest is {newest}'})")
+    return lines
+
+
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
     """A few lines: each requirement in the minimal conflict, then what follows."""
     reasons = minimal_conflict(enc)
@@ -135,9 +152,11 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
                          f"names it: add {_named_by_url(name, url)} to the project's dependencies if you trust it")
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
-        if not cands:
-            asked = [r.requirement.specifier for r in reasons
-                     if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+        asked = [r.requirement.specifier for r in reasons
+                 if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+        if cands:
+            lines.extend(_matching_none(name, cands, asked, excluded.get(name, [])))
+        else:
             why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
             which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))

@@ -360,6 +360,16 @@ def test_an_sdist_only_version_reads_its_wheel_for_another_python_instead_of_bui
     assert "wheels" not in a and a["sdist"]["name"] == "a-1.0.tar.gz"
 
 
+def test_a_lower_bound_above_every_published_version_is_named_in_the_story(tmp_path):
+    # The shape of polars[polars-cloud] (polars_cloud>=0.13.0 while 0.12.0 is the newest on the index).
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "polars_cloud", v) for v in ("0.10.0", "0.11.3", "0.12.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["polars_cloud>=0.13.0"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "  - polars-cloud has no installable version matching >=0.13.0 (the newest is 0.12.0)" in result.output, result.output
+
+
 def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(tmp_path):
     # The shape of ["tensorflow==2.4.0"] on 3.12: the story must say why 2.4.0 is out, not
     # list the oldest versions' reasons and claim the package has no installable version.
