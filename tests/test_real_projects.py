@@ -138,6 +138,21 @@ def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
 
 
+def test_a_build_failure_ending_in_a_banner_is_summed_up_by_its_last_words_not_the_banner(tmp_path):
+    # The shape of tensorrt-cu12-libs (wheel-stub): the build's output ends in a box of
+    # asterisks; the story's one-line reason must quote a line that says something.
+    d = tmp_path / "d"
+    setup_py = "print('cannot download the real wheel from the vendor index')\nprint('*' * 79)\nraise SystemExit(1)\n"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), make_wheel(d, "a", "1.0"),
+                                           make_sdist(d, "a", "2.0", pyproject="", setup_py=setup_py, metadata_version="1.1")]).as_uri()
+    project = write_project(tmp_path / "p", ["a>=2"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    story = next(line for line in result.output.splitlines() if "could not be built" in line)
+    assert "(cannot download the real wheel from the vendor index); full log: " in story, result.output
+    assert "***" not in story
+
+
 def test_versions_that_fail_to_build_for_the_same_reason_are_one_line_of_the_story(tmp_path):
     # The shape of ["torch-scatter"]: every sdist's build imports torch; the story must not
     # repeat the same reason and hint once per version.
