@@ -89,11 +89,18 @@ def _unconditional_pins(roots: list[RootRequirement], overridden: set[Normalized
     return {name: next(iter(vs)) for name, vs in found.items() if len(vs) == 1}
 
 
+def excludes_target_python(project: Project, target: Target) -> bool:
+    """Whether ``project``'s requires-python leaves out the target's Python; ``lock`` and
+    ``sync`` each say so with their own hint (one takes --python-version, the other --python)."""
+    return project.requires_python is not None and not project.requires_python.contains(target.python_full_version,
+                                                                                         prereleases=True)
+
+
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
                  builder: LockBuilder | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
     target = options.make_target()
-    if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
+    if excludes_target_python(project, target):
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
