@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.markers import Marker
-from packaging.pylock import Pylock
+from packaging.pylock import Pylock, PylockSelectError
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
@@ -168,7 +168,19 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
     if options.upgrade or options.upgrade_packages or stale_reason(project, previous) is not None:
         return False
     target = options.make_target()
-    return [str(m) for m in previous.environments or []] == [str(Marker(target.describe()))]
+    if [str(m) for m in previous.environments or []] != [str(Marker(target.describe()))]:
+        return False
+    # The environments marker says nothing of glibc or macOS versions: a lock made for
+    # manylinux_2_39 (--platform linux) that pins a package whose only wheel needs glibc
+    # 2.31 must not pass as current for manylinux_2_28. Every package, of every extra and
+    # group, must have a file the target can install.
+    try:
+        for _ in previous.select(environment=dict(target.environment), tags=list(target.tags), extras=previous.extras or [],
+                                 dependency_groups=previous.dependency_groups or []):
+            pass
+    except (PylockSelectError, InvalidWheelFilename):
+        return False
+    return True
 
 
 def stale_reason(project: Project, lock: Pylock) -> str | None:
