@@ -73,32 +73,40 @@ def _versions(vs: list[str]) -> str:
     return f"{vs[-1]} to {vs[0]} ({len(vs)} versions)"
 
 
+_SHOWN = 4
+"""Requirements named on one line of the story before "and N more"."""
+
+
+def _version_of(e: Exclusion) -> Version:
+    try:
+        return Version(e.version)
+    except InvalidVersion:
+        return Version("0")
+
+
 def _relevant(excluded: list[Exclusion], asked: list[SpecifierSet]) -> list[Exclusion]:
     """The versions left out that the conflict's requirements would accept, newest first:
     for ``tensorflow==2.4.0`` why 2.4.0 was left out, not why 0.12.0 was."""
-    def key(e: Exclusion) -> Version:
-        try:
-            return Version(e.version)
-        except InvalidVersion:
-            return Version("0")
-    return sorted((e for e in excluded if all(s.contains(key(e), prereleases=True) for s in asked)), key=key, reverse=True)
+    return sorted((e for e in excluded if all(s.contains(_version_of(e), prereleases=True) for s in asked)),
+                  key=_version_of, reverse=True)
 
 
 def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[SpecifierSet],
                    excluded: list[Exclusion]) -> list[str]:
-    """A line for each requirement of the conflict that no version of ``name`` meets.
+    """One line naming the requirements of the conflict that no version of ``name`` meets.
 
     ``polars_cloud>=0.13.0`` when 0.12.0 is the newest is a conflict on its own; without
-    this line the story names the requirement and never says that nothing matches it.
+    this line the story names the requirement and never says that nothing matches it. Many
+    pins (every jax version pins its own libtpu) make one line, not one each.
     """
-    newest = max(c.version for c in cands)
-    lines = []
-    for spec in sorted(set(asked), key=str):
-        if any(spec.contains(c.version, prereleases=True) for c in cands):
-            continue
-        why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded, [spec])[:3])
-        lines.append(f"{name} has no installable version matching {spec} ({why or f'the newest is {newest}'})")
-    return lines
+    unmet = [spec for spec in sorted(set(asked), key=str)
+             if not any(spec.contains(c.version, prereleases=True) for c in cands)]
+    if not unmet:
+        return []
+    shown = ", ".join(str(s) for s in unmet[:_SHOWN]) + (f" and {len(unmet) - _SHOWN} more" if len(unmet) > _SHOWN else "")
+    left_out = [e for spec in unmet for e in _relevant(excluded, [spec])]
+    why = "; ".join(f"{e.version}: {e.reason}" for e in sorted(left_out, key=_version_of, reverse=True)[:3])
+    return [f"{name} has no installable version matching {shown} ({why or f'the newest is {max(c.version for c in cands)}'})"]
 
 
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
