@@ -52,8 +52,8 @@ MAX_LISTED = 12  # differences or problems listed per project before "... and N 
 # --------------------------------------------------------------------------- the corpus
 
 
-def available_projects() -> tuple[str, ...]:
-    return tuple(sorted(p.parent.name for p in CORPUS_DIR.glob("*/pyproject.toml")))
+def available_projects(corpus: Path = CORPUS_DIR) -> tuple[str, ...]:
+    return tuple(sorted(p.parent.name for p in corpus.glob("*/pyproject.toml")))
 
 
 def project_groups(pyproject: Path) -> list[str]:
@@ -349,8 +349,9 @@ def _lock_twice(name: str, tool: str, command: list[str], output: Path, workdir:
     return attempts[0], attempts[1]
 
 
-def measure(name: str, timeout: float, logs: Path, check: bool, scratches: run.Scratch) -> Result:
-    source = CORPUS_DIR / name
+def measure(name: str, timeout: float, logs: Path, check: bool, scratches: run.Scratch,
+            corpus: Path = CORPUS_DIR) -> Result:
+    source = corpus / name
     result = Result(name, project_kind(source / "pyproject.toml"))
     scratch = scratches.folder(name)
     env = run.tool_env(scratch)
@@ -499,6 +500,7 @@ class Options:
     out: Path
     check: bool
     upgrade_peers: bool
+    corpus: Path = CORPUS_DIR
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -513,14 +515,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="directory for corpus.md / corpus.json (default: benchmarks/results/)")
     parser.add_argument("--no-check", action="store_true", help="skip the consistency check of both answers")
     parser.add_argument("--upgrade-peers", action="store_true", help="reinstall uv at its newest version")
+    parser.add_argument("--corpus", type=Path, default=CORPUS_DIR,
+                        help="folder of <project>/pyproject.toml to lock instead of benchmarks/corpus/, "
+                             "to try projects not (yet) in the corpus")
     ns = parser.parse_args(argv)
-    known = available_projects()
+    corpus = ns.corpus.resolve()
+    known = available_projects(corpus)
     projects = tuple(ns.projects) if ns.projects else known
     unknown = [p for p in projects if p not in known]
     if unknown:
-        parser.error(f"unknown project(s) {', '.join(unknown)}; projects are the folders of {CORPUS_DIR}")
+        parser.error(f"unknown project(s) {', '.join(unknown)}; projects are the folders of {corpus}")
     return Options(projects=projects, timeout=ns.timeout, out=ns.out, check=not ns.no_check,
-                   upgrade_peers=ns.upgrade_peers)
+                   upgrade_peers=ns.upgrade_peers, corpus=corpus)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -538,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratches = run.Scratch()
     try:
         for name in options.projects:
-            results.append(measure(name, options.timeout, logs, options.check, scratches))
+            results.append(measure(name, options.timeout, logs, options.check, scratches, options.corpus))
             # Written after every project, so an interrupted run still leaves its table.
             table = render(results, versions, run.machine_description(), options.timeout, date)
             (options.out / "corpus.md").write_text(table)

@@ -183,7 +183,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, stale_reason
+        from satlock.resolver.locking import LockOptions, excludes_target_python, lock_is_current, stale_reason
         from satlock.resolver.settings import make_client
         from satlock.resolver.project import load_project
 
@@ -200,7 +200,16 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         with removed_if_failed(proj.root / ".venv"):
             cache = flags.cache()
             client = make_client(proj, flags.options, cache)
+            had_venv = (proj.root / ".venv" / "pyvenv.cfg").exists()
             target, interpreter = _interpreter_target(proj.root / ".venv", python)
+            running = LockOptions(target=target).make_target()
+            if excludes_target_python(proj, running):
+                # sync locks for the interpreter it installs into, so `lock --python-version`
+                # (lock's hint) would change nothing here: name the interpreter to change.
+                raise ConfigError(
+                    f"{proj.pyproject}: requires-python {proj.requires_python} excludes Python {running.python_full_version}, "
+                    f"the interpreter {'of .venv' if had_venv else 'sync would make .venv with'}",
+                    hint=("remove .venv and " if had_venv else "") + "sync with --python set to an interpreter inside requires-python")
             builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
             if frozen:
                 current = read_lock(lock_path)

@@ -73,15 +73,40 @@ def _versions(vs: list[str]) -> str:
     return f"{vs[-1]} to {vs[0]} ({len(vs)} versions)"
 
 
+_SHOWN = 4
+"""Requirements named on one line of the story before "and N more"."""
+
+
+def _version_of(e: Exclusion) -> Version:
+    try:
+        return Version(e.version)
+    except InvalidVersion:
+        return Version("0")
+
+
 def _relevant(excluded: list[Exclusion], asked: list[SpecifierSet]) -> list[Exclusion]:
     """The versions left out that the conflict's requirements would accept, newest first:
     for ``tensorflow==2.4.0`` why 2.4.0 was left out, not why 0.12.0 was."""
-    def key(e: Exclusion) -> Version:
-        try:
-            return Version(e.version)
-        except InvalidVersion:
-            return Version("0")
-    return sorted((e for e in excluded if all(s.contains(key(e), prereleases=True) for s in asked)), key=key, reverse=True)
+    return sorted((e for e in excluded if all(s.contains(_version_of(e), prereleases=True) for s in asked)),
+                  key=_version_of, reverse=True)
+
+
+def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[SpecifierSet],
+                   excluded: list[Exclusion]) -> list[str]:
+    """One line naming the requirements of the conflict that no version of ``name`` meets.
+
+    ``polars_cloud>=0.13.0`` when 0.12.0 is the newest is a conflict on its own; without
+    this line the story names the requirement and never says that nothing matches it. Many
+    pins (every jax version pins its own libtpu) make one line, not one each.
+    """
+    unmet = [spec for spec in sorted(set(asked), key=str)
+             if not any(spec.contains(c.version, prereleases=True) for c in cands)]
+    if not unmet:
+        return []
+    shown = ", ".join(str(s) for s in unmet[:_SHOWN]) + (f" and {len(unmet) - _SHOWN} more" if len(unmet) > _SHOWN else "")
+    left_out = [e for spec in unmet for e in _relevant(excluded, [spec])]
+    why = "; ".join(f"{e.version}: {e.reason}" for e in sorted(left_out, key=_version_of, reverse=True)[:3])
+    return [f"{name} has no installable version matching {shown} ({why or f'the newest is {max(c.version for c in cands)}'})"]
 
 
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
@@ -135,9 +160,11 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
                          f"names it: add {_named_by_url(name, url)} to the project's dependencies if you trust it")
     for name in sorted(mentioned):
         cands = enc.candidates_of.get(name, [])
-        if not cands:
-            asked = [r.requirement.specifier for r in reasons
-                     if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+        asked = [r.requirement.specifier for r in reasons
+                 if r.requirement is not None and canonicalize_name(r.requirement.name) == name and r.requirement.specifier]
+        if cands:
+            lines.extend(_matching_none(name, cands, asked, excluded.get(name, [])))
+        else:
             why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
             which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))

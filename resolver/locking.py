@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.markers import Marker
-from packaging.pylock import Pylock
+from packaging.pylock import Pylock, PylockSelectError
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from satlock.errors import ConfigError, NotFoundError, ResolutionError
@@ -89,11 +89,18 @@ def _unconditional_pins(roots: list[RootRequirement], overridden: set[Normalized
     return {name: next(iter(vs)) for name, vs in found.items() if len(vs) == 1}
 
 
+def excludes_target_python(project: Project, target: Target) -> bool:
+    """Whether ``project``'s requires-python leaves out the target's Python; ``lock`` and
+    ``sync`` each say so with their own hint (one takes --python-version, the other --python)."""
+    return project.requires_python is not None and not project.requires_python.contains(target.python_full_version,
+                                                                                         prereleases=True)
+
+
 def lock_project(project: Project, options: LockOptions, client: IndexClient, *, previous: Pylock | None = None,
                  builder: LockBuilder | None = None) -> LockResult:
     """Resolve every dependency, extra and group of ``project`` for the target into a ``Pylock``."""
     target = options.make_target()
-    if project.requires_python and not project.requires_python.contains(target.python_full_version, prereleases=True):
+    if excludes_target_python(project, target):
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
@@ -164,12 +171,25 @@ def lock_is_current(project: Project, previous: Pylock, options: LockOptions) ->
 
 
 def other_target_reason(lock: Pylock, options: LockOptions) -> str | None:
-    """Why ``lock`` was made for another target than ``options`` names, or ``None``."""
-    wanted = str(Marker(options.make_target().describe()))
+    """Why ``lock`` was made for another target than ``options`` names, or ``None``.
+
+    The environments marker says nothing of glibc or macOS versions: a lock made for
+    manylinux_2_39 (``--platform linux``) that pins a package whose only wheel needs glibc
+    2.31 must not pass as current for manylinux_2_28. So every package, of every extra and
+    group, must also have a file the target can install.
+    """
+    target = options.make_target()
+    wanted = str(Marker(target.describe()))
     made = [str(m) for m in lock.environments or []]
-    if made == [wanted]:
-        return None
-    return f"it was made for {' or '.join(made) or 'no stated environment'}, not {wanted}"
+    if made != [wanted]:
+        return f"it was made for {' or '.join(made) or 'no stated environment'}, not {wanted}"
+    try:
+        for _ in lock.select(environment=dict(target.environment), tags=list(target.tags), extras=lock.extras or [],
+                             dependency_groups=lock.dependency_groups or []):
+            pass
+    except (PylockSelectError, InvalidWheelFilename) as e:
+        return f"it was made for another platform version ({e})"
+    return None
 
 
 def stale_reason(project: Project, lock: Pylock) -> str | None:

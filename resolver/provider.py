@@ -58,7 +58,9 @@ def unavailable_reason(error: SatlockError) -> str:
     lines = [line.strip() for line in error.message.splitlines() if line.strip()] or ["no reason given"]
     log = next((line for line in lines if line.startswith("full log: ")), None)
     items = [line[2:] for line in lines[1:] if line.startswith("- ")]
-    body = [line for line in lines[1:] if line != log]
+    # The last line that says something: a build's output often ends in a banner (a box of
+    # asterisks around wheel-stub's message), which as the one-line reason says nothing.
+    body = [line for line in lines[1:] if line != log and any(ch.isalnum() for ch in line)]
     detail = "; ".join(items) if items else (body[-1] if body else "")
     first = re.sub(r"^building \S+ failed: ", "", lines[0]).rstrip(":")
     text = first + (f" ({detail})" if detail else "")

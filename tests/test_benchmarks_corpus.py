@@ -132,3 +132,12 @@ def test_the_table_reports_failures_ratios_and_the_median(corpus):
     assert "| broken | **fails** / ok |" in table
     assert "- **broken** (satlock): error: building setuptools failed" in table
     assert "satlock locked 1 of 2 projects. Median satlock/uv: cold 2.00×" in table
+
+
+def test_corpus_option_locks_the_projects_of_another_folder_and_rejects_names_not_in_it(corpus, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    options = corpus.parse_args(["--corpus", str(tmp_path)])
+    assert options.projects == ("elsewhere",) and options.corpus == tmp_path.resolve()
+    with pytest.raises(SystemExit):
+        corpus.parse_args(["--corpus", str(tmp_path), "--projects", "celery"])

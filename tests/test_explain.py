@@ -85,6 +85,33 @@ def test_a_project_with_no_version_is_said_to_have_none() -> None:
     assert "a 1.0 depends on ghost>=1" in lines
 
 
+def test_a_requirement_no_version_meets_says_so_and_names_the_newest() -> None:
+    # The shape of polars[polars-cloud] asking polars_cloud>=0.13.0 when 0.12.0 is the newest:
+    # the story must say no version matches, not leave one requirement "in conflict" with nothing.
+    index = {"a": {"1.0": [], "1.5": []}, "b": {"1.0": ["a>=2"]}}
+    assert "a has no installable version matching >=2 (the newest is 1.5)" in _story(index, "a>=2")
+    lines = _story(index, "b")
+    assert sorted(lines) == sorted([
+        "the project requires b (in project.dependencies)",
+        "b 1.0 depends on a>=2",
+        "a has no installable version matching >=2 (the newest is 1.5)",
+    ])
+
+
+def test_many_pins_no_version_meets_are_one_line_of_the_story() -> None:
+    # The shape of jax[tpu] on manylinux_2_28: every jax pins its own libtpu, none installable.
+    index = {"jax": {f"0.{i}": [f"libtpu==0.0.{i}.*"] for i in range(1, 7)}, "libtpu": {"0.0.0": []}}
+    lines = _story(index, "jax")
+    told = [line for line in lines if line.startswith("libtpu ")]
+    assert told == ["libtpu has no installable version matching ==0.0.1.*, ==0.0.2.*, ==0.0.3.*, ==0.0.4.* and 2 more "
+                    "(the newest is 0.0.0)"], lines
+
+
+def test_two_requirements_each_met_by_some_version_are_not_said_to_match_none() -> None:
+    lines = _story({"a": {"1.0": [], "2.0": []}, "b": {"1.0": ["a<2"]}}, "a>=2", "b")
+    assert not [line for line in lines if "no installable version" in line]
+
+
 def test_a_constraint_in_the_conflict_is_named() -> None:
     index = {"a": {"1.0": [], "2.0": []}, "other": {"1.0": []}}
     policy = Policy(constraints=[Requirement("a<2"), Requirement("other<2")])

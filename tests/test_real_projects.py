@@ -138,6 +138,21 @@ def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
 
 
+def test_a_build_failure_ending_in_a_banner_is_summed_up_by_its_last_words_not_the_banner(tmp_path):
+    # The shape of tensorrt-cu12-libs (wheel-stub): the build's output ends in a box of
+    # asterisks; the story's one-line reason must quote a line that says something.
+    d = tmp_path / "d"
+    setup_py = "print('cannot download the real wheel from the vendor index')\nprint('*' * 79)\nraise SystemExit(1)\n"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), make_wheel(d, "a", "1.0"),
+                                           make_sdist(d, "a", "2.0", pyproject="", setup_py=setup_py, metadata_version="1.1")]).as_uri()
+    project = write_project(tmp_path / "p", ["a>=2"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    story = next(line for line in result.output.splitlines() if "could not be built" in line)
+    assert "(cannot download the real wheel from the vendor index); full log: " in story, result.output
+    assert "***" not in story
+
+
 def test_versions_that_fail_to_build_for_the_same_reason_are_one_line_of_the_story(tmp_path):
     # The shape of ["torch-scatter"]: every sdist's build imports torch; the story must not
     # repeat the same reason and hint once per version.
@@ -358,6 +373,16 @@ def test_an_sdist_only_version_reads_its_wheel_for_another_python_instead_of_bui
     assert versions(project) == {"a": "1.0", "b": "1.0"}
     a = packages(project)["a"]
     assert "wheels" not in a and a["sdist"]["name"] == "a-1.0.tar.gz"
+
+
+def test_a_lower_bound_above_every_published_version_is_named_in_the_story(tmp_path):
+    # The shape of polars[polars-cloud] (polars_cloud>=0.13.0 while 0.12.0 is the newest on the index).
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "polars_cloud", v) for v in ("0.10.0", "0.11.3", "0.12.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["polars_cloud>=0.13.0"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "  - polars-cloud has no installable version matching >=0.13.0 (the newest is 0.12.0)" in result.output, result.output
 
 
 def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(tmp_path):

@@ -243,3 +243,22 @@ def test_a_venv_path_that_is_a_file_is_one_error_line_and_stays(tmp_path: Path, 
     assert result.exit_code != 0
     assert result.output.count("error:") == 1 and ".venv" in result.output, result.output
     assert (project / ".venv").read_text() == "not an environment"
+
+
+def test_sync_with_an_interpreter_requires_python_excludes_says_to_pass_python_not_to_lock_again(
+        tmp_path: Path, served: IndexServer) -> None:
+    # The shape of homeassistant (requires-python >=3.12) locked with --python-version 3.12
+    # on a machine whose satlock runs on 3.11: locking again as the hint said changed nothing.
+    import platform
+
+    project = _project(tmp_path / "p", ["app-core"], requires_python=f">{platform.python_version()}")
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple",
+                                 "--python-version", "3.99"])
+    assert locked.exit_code == 0, locked.output
+    before = (project / "pylock.toml").read_text()
+    result = _sync(project, served)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: ") and f"excludes Python {platform.python_version()}" in error, result.output
+    assert hint.startswith("hint: ") and "--python" in hint and "--python-version" not in hint, result.output
+    assert (project / "pylock.toml").read_text() == before and not (project / ".venv").exists()
