@@ -18,12 +18,15 @@ from packaging.version import Version
 
 from satlock.errors import ConfigError
 
-# Markers and tags for the platforms ``--platform`` accepts, by short name.
+# Markers and tags for the platforms ``--platform`` accepts, by short name. "linux" is
+# glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04 and newer run what it locks), as uv's
+# ``--python-platform linux`` is: a lock for "linux" must not pick a wheel that only the
+# newest distributions can load; a newer glibc is named by its tag (manylinux_2_35_x86_64).
 _PLATFORMS: dict[str, tuple[dict[str, str], list[str]]] = {
     "linux": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
-              ["manylinux_2_39_x86_64", "linux_x86_64"]),
+              ["manylinux_2_28_x86_64", "linux_x86_64"]),
     "linux-aarch64": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "aarch64"},
-                      ["manylinux_2_39_aarch64", "linux_aarch64"]),
+                      ["manylinux_2_28_aarch64", "linux_aarch64"]),
     "macos": ({"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
               ["macosx_14_0_arm64"]),
     "windows": ({"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},

@@ -169,8 +169,18 @@ def test_python_version_and_platform_options_change_what_is_picked(tmp_path):
     assert locked(project, url, "--upgrade", "--python-version", "3.12", "--platform", "windows") == {"n": "2.0", "p": "1.0", "w": "1.0"}
 
 
+def test_platform_linux_takes_wheels_glibc_2_28_runs_and_not_newer_ones(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "g", "1.0", tag="py3-none-manylinux_2_28_x86_64"),
+                               make_wheel(d, "g", "2.0", tag="py3-none-manylinux_2_31_x86_64"),
+                               make_wheel(d, "old", "1.0", tag="py3-none-manylinux2014_x86_64")])
+    project = write_project(tmp_path / "p", ["g", "old"])
+    assert locked(project, url, "--python-version", "3.12", "--platform", "linux") == {"g": "1.0", "old": "1.0"}
+    assert locked(project, url, "--upgrade", "--python-version", "3.12", "--platform", "manylinux_2_31_x86_64") == {"g": "2.0", "old": "1.0"}
+
+
 def test_a_lock_for_a_newer_glibc_is_not_up_to_date_for_an_older_one(tmp_path):
-    # The shape of numpyro[tpu]: --platform linux (manylinux_2_39) picks libtpu, whose only
+    # The shape of numpyro[tpu]: --platform manylinux_2_39_x86_64 picks libtpu, whose only
     # wheel needs glibc 2.31; the lock's environments marker is the same for manylinux_2_28,
     # and the lock must not pass as up to date there.
     d = tmp_path / "d"
@@ -178,7 +188,7 @@ def test_a_lock_for_a_newer_glibc_is_not_up_to_date_for_an_older_one(tmp_path):
                                make_wheel(d, "tpu", "2.0", tag="py3-none-manylinux_2_31_x86_64")])
     # The index is the project's own setting: an --index-url on the command line re-resolves anyway.
     project = write_project(tmp_path / "p", ["tpu"], tool=f'\n[tool.satlock]\nindex-url = "{url}/"\n')
-    assert lock(project, "--python-version", "3.12", "--platform", "linux").exit_code == 0
+    assert lock(project, "--python-version", "3.12", "--platform", "manylinux_2_39_x86_64").exit_code == 0
     assert versions(project) == {"tpu": "2.0"}
     check = lock(project, "--check", "--python-version", "3.12", "--platform", "manylinux_2_28_x86_64")
     assert check.exit_code == 1 and "out of date" in check.output and "tpu" in check.output, check.output
