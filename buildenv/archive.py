@@ -217,7 +217,8 @@ def _extract_zip(archive: Path, dest: Path) -> None:
 
 
 def extract_sdist(archive: Path, dest: Path) -> Path:
-    """Unpack a source archive into ``dest`` and return its single top-level folder.
+    """Unpack a source archive into ``dest`` and return its single top-level folder (or
+    ``dest`` itself for a flat archive with its project files at the top).
 
     Refuses (``UnsafeArchiveError``) any archive with a member that would land outside
     ``dest``, before extracting anything.
@@ -236,5 +237,12 @@ def extract_sdist(archive: Path, dest: Path) -> Path:
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
-    raise BuildError(f"{archive} is not a valid source distribution: it must contain exactly one top-level folder, "
-                     f"found {sorted(p.name for p in entries)}")
+    if any(p.name in _PROJECT_FILES and p.is_file() for p in entries):
+        # A flat archive, its project at the top (tensorrt-cu12-libs 10.3.0): not what the
+        # sdist spec asks, but pip and uv build it, and so does satlock.
+        return dest
+    raise BuildError(f"{archive} is not a valid source distribution: it must contain exactly one top-level folder "
+                     f"(or pyproject.toml or setup.py at its top), found {sorted(p.name for p in entries)}")
+
+
+_PROJECT_FILES = ("pyproject.toml", "setup.py")

@@ -100,6 +100,13 @@ def test_corrupt_archive_is_a_build_error_naming_it(tmp_path):
         extract_sdist(archive, tmp_path / "out")
 
 
+def test_a_flat_archive_with_its_project_at_the_top_is_unpacked_as_it_is(tmp_path):
+    archive = _tar(tmp_path / "pkg-1.0.tar.gz", [_file("setup.py"), _file("pkg/__init__.py")])
+    root = extract_sdist(archive, tmp_path / "out")
+    assert root == tmp_path / "out"
+    assert (root / "setup.py").is_file() and (root / "pkg" / "__init__.py").is_file()
+
+
 def test_archive_without_a_single_top_folder_is_refused(tmp_path):
     archive = _tar(tmp_path / "pkg-1.0.tar.gz", [_file("a/setup.py"), _file("b/setup.py")])
     with pytest.raises(BuildError, match="exactly one top-level folder"):

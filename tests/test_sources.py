@@ -59,6 +59,21 @@ def git_calls(monkeypatch) -> list[list[str]]:
     return calls
 
 
+def test_a_flat_sdist_is_a_source_tree_rooted_at_its_top(tmp_path, cache):
+    import io
+    import tarfile
+
+    sdist = tmp_path / "flat-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in (("pyproject.toml", "[project]\nname = 'flat'\nversion = '1.0'\n"), ("flat/__init__.py", "")):
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tf.addfile(info, io.BytesIO(text.encode()))
+    tree = sources.from_sdist(sdist, sha256_of(sdist), cache)
+    assert (tree.path / "pyproject.toml").is_file() and (tree.path / "flat" / "__init__.py").is_file()
+    assert sources.from_sdist(sdist, sha256_of(sdist), cache) == tree
+
+
 def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
     sdist = make_sdist(tmp_path / "dists", "foo", "1.0")
     tree = sources.from_sdist(sdist, sha256_of(sdist), cache)
