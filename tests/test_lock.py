@@ -359,6 +359,20 @@ def test_check_with_a_target_fails_for_a_lock_made_for_another_and_passes_for_it
     assert (project / "pylock.toml").read_bytes() == before
 
 
+@pytest.mark.parametrize("target", [["--platform", "bogus"], ["--python-version", "x.y"]])
+def test_check_with_a_target_lock_refuses_names_that_target_and_not_a_command_to_run(tmp_path, target):
+    # A stale lock must not send the user to `satlock lock --platform bogus`, which only refuses the flag.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    locked(project, url)
+    (project / "pyproject.toml").write_text(project_toml(["a", "b"]))
+    result = lock(project, "--check", *target)
+    assert result.exit_code != 0
+    assert result.output.startswith(f"error: {target[0]} '{target[1]}' is not"), result.output
+    assert "run `satlock lock" not in result.output
+
+
 def test_check_without_a_lock_fails_cleanly(tmp_path):
     result = lock(write_project(tmp_path / "p", ["a"]), "--check")
     assert result.exit_code != 0
