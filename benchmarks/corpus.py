@@ -521,6 +521,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     ns = parser.parse_args(argv)
     corpus = ns.corpus.resolve()
     known = available_projects(corpus)
+    if not known:
+        # Else nothing is locked and no table made: main() ended in a traceback.
+        parser.error(f"no projects in {corpus}: --corpus takes a folder of <project>/pyproject.toml")
     projects = tuple(ns.projects) if ns.projects else known
     unknown = [p for p in projects if p not in known]
     if unknown:

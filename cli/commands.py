@@ -102,12 +102,15 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
         proj = load_project(project_folder(project))
         lock_path = proj.root / LOCK_NAME
         if check:
+            named_target = LockOptions(python_version=python_version, platform=platform)
+            if python_version or platform:
+                named_target.make_target()  # a target no lock can be made for is refused, not put in the hint
             current = read_lock(lock_path)
             reason = stale_reason(proj, current)
             if reason is None and (python_version or platform):
                 # A target named with --check is compared too, as `satlock lock` with it would:
                 # a lock made for another interpreter or platform is not this one's lock.
-                reason = other_target_reason(current, LockOptions(python_version=python_version, platform=platform))
+                reason = other_target_reason(current, named_target)
             if reason:
                 named = "".join(f" {flag} {value}" for flag, value in (("--python-version", python_version), ("--platform", platform))
                                 if value)

@@ -3,12 +3,12 @@
 Proving it (``lock_is_current``) means validating pyproject.toml and its profiles with
 pydantic, reading the lock through ``packaging.pylock`` and working out the target: about
 0.3 s of imports for a command that then does nothing. The answer depends only on the
-bytes of pyproject.toml and pylock.toml, the target interpreter, the ``--python-version``
-and ``--platform`` asked for, and satlock's own code, so once the full check has said
-"current" it is recorded in the cache under a digest of exactly those, and the next run
-with the same digest trusts it. Any change to any of them is a different digest: the
-full check runs again. Only the full check records, so the shortcut never answers
-anything the full check would not.
+bytes of pyproject.toml and pylock.toml, the target interpreter and the glibc or macOS
+release whose wheels it loads, the ``--python-version`` and ``--platform`` asked for, and
+satlock's own code, so once the full check has said "current" it is recorded in the
+cache under a digest of exactly those, and the next run with the same digest trusts it.
+Any change to any of them is a different digest: the full check runs again. Only the
+full check records, so the shortcut never answers anything the full check would not.
 
 This module imports nothing beyond the standard library and ``platformdirs``; the console
 script (``cli/entry.py``) uses it before typer, rich or pydantic are loaded.
@@ -83,6 +83,23 @@ def _code_fingerprint() -> bytes:
     return "\n".join(parts).encode()
 
 
+def _system_release() -> bytes:
+    """The glibc version (or macOS release) the running interpreter's wheel tags come from:
+    the full check asks that every locked package have a file those tags install, and one
+    relocatable interpreter (the same ``sys.version``) runs on machines with another glibc."""
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        glibc = None
+    if glibc:
+        return glibc.encode()
+    if sys.platform == "darwin":
+        import platform
+
+        return platform.mac_ver()[0].encode()
+    return b""
+
+
 def memo_key(project_root: Path, python_version: str | None, platform: str | None) -> str | None:
     """The digest of everything ``lock_is_current`` depends on; ``None`` without both files."""
     try:
@@ -92,7 +109,7 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
         return None
     h = hashlib.sha256()
     for part in (BUCKET.encode(), _code_fingerprint(), sys.version.encode(), sys.platform.encode(),
-                 os.uname().machine.encode() if hasattr(os, "uname") else b"",
+                 os.uname().machine.encode() if hasattr(os, "uname") else b"", _system_release(),
                  # repr: no target (None) and a target spelled "None", which the full check
                  # refuses, must be different keys.
                  repr(python_version).encode(), repr(platform).encode(), pyproject, lock):

@@ -3,9 +3,10 @@ files of an sdist that can say its dependencies without a build, read without ex
 
 from __future__ import annotations
 
+import functools
 import tarfile
 import zipfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -80,33 +81,55 @@ def read_pkg_info(archive: str) -> bytes | None:
 def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
     """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
 
-    Each is read only up to ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive
-    costs little; whoever parses it refuses what is too big for it.
+    A flat archive, its project files at the top with no folder around them, is read from
+    its top, as ``buildenv/archive.py`` builds it from there: its PKG-INFO is the one at the
+    top, not one a subfolder (``flat.egg-info/PKG-INFO``) holds. Each is read only up to
+    ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive costs little; whoever
+    parses it refuses what is too big for it.
     """
-    found: dict[str, bytes] = {}
+    nested: dict[str, bytes] = {}  # below the one top folder, as the sdist spec lays it out
+    top: dict[str, bytes] = {}  # at the top, for a flat archive
+    flat = False
 
-    def member(name: str) -> str | None:
-        rest = name.split("/", 1)[1] if "/" in name else ""
-        return rest if rest in wanted and rest not in found else None
+    def take(name: str, is_file: bool, read: Callable[[], bytes | None]) -> None:
+        nonlocal flat
+        path = "/".join(p for p in name.split("/") if p not in ("", "."))
+        flat = flat or (is_file and path in _PROJECT_FILES)
+        rest = path.split("/", 1)[1] if "/" in path else ""
+        for into, key in ((top, path), (nested, rest)):
+            if is_file and key in wanted and key not in into:
+                data = read()
+                if data is not None:
+                    into[key] = data
+
+    def done() -> bool:
+        return len(top if flat else nested) == len(wanted)
 
     try:
         if archive.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
-                for n in zf.namelist():
-                    rest = member(n)
-                    if rest is not None:
-                        with zf.open(n) as f:
-                            found[rest] = f.read(MAX_MEMBER_BYTES)
-            return found
+                for info in zf.infolist():
+                    take(info.filename, not info.is_dir(), functools.partial(_read_zip_member, zf, info))
+            return top if flat else nested
         with tarfile.open(archive) as tf:
             for m in tf:
-                rest = member(m.name) if m.isfile() else None
-                if rest is not None:
-                    f = tf.extractfile(m)
-                    if f is not None:
-                        found[rest] = f.read(MAX_MEMBER_BYTES)
-                if len(found) == len(wanted):
+                take(m.name, m.isfile(), functools.partial(_read_tar_member, tf, m))
+                if done():
                     break
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, *ZIPFILE_REFUSALS):
         raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
-    return found
+    return top if flat else nested
+
+
+_PROJECT_FILES = ("pyproject.toml", "setup.py")
+"""A file of these names at an archive's top makes it a flat sdist (buildenv/archive.py)."""
+
+
+def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    with zf.open(info) as f:
+        return f.read(MAX_MEMBER_BYTES)
+
+
+def _read_tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
+    f = tf.extractfile(member)
+    return None if f is None else f.read(MAX_MEMBER_BYTES)

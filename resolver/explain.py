@@ -104,7 +104,8 @@ def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[Spe
     if not unmet:
         return []
     shown = ", ".join(str(s) for s in unmet[:_SHOWN]) + (f" and {len(unmet) - _SHOWN} more" if len(unmet) > _SHOWN else "")
-    left_out = [e for spec in unmet for e in _relevant(excluded, [spec])]
+    # A version two unmet requirements would both take is told once.
+    left_out = {(e.version, e.reason): e for spec in unmet for e in _relevant(excluded, [spec])}.values()
     why = "; ".join(f"{e.version}: {e.reason}" for e in sorted(left_out, key=_version_of, reverse=True)[:3])
     return [f"{name} has no installable version matching {shown} ({why or f'the newest is {max(c.version for c in cands)}'})"]
 

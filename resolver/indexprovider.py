@@ -111,9 +111,11 @@ class IndexProvider:
         with self._remembering_network_errors(("candidates", name)):
             listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
         if name in self.only and name not in self.direct:
+            # Every version left out is an exclusion: the conflict story looks among them for
+            # the ones another requirement asks for, and the pin is why they are out.
             keep = [c for c in listing.candidates if c.version == self.only[name]]
-            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"not {self.only[name]}, the only version allowed")
-                                                             for c in listing.candidates if c.version != self.only[name]][:3])
+            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={self.only[name]}")
+                                                             for c in listing.candidates if c.version != self.only[name]])
         with self._lock:
             return self._lists.setdefault(name, listing)
 

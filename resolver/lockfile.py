@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from packaging.markers import Marker
+from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.pylock import (Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock,
                               PylockUnsupportedVersionError, PylockValidationError)
 from packaging.requirements import Requirement
@@ -244,11 +244,25 @@ def read_lock(path: Path) -> Pylock:
         raise LockError(f"{path}: invalid lock: {e}{_package_named(data, str(e))}",
                         hint="do not edit pylock.toml by hand; run `satlock lock` to write it again") from None
     check_untrusted(data, path)
+    _check_markers(lock, path)
     fmt = satlock_table(lock).get("lock-format")  # its type is checked by check_untrusted
     if isinstance(fmt, int) and fmt > TOOL_FORMAT:
         raise LockError(f"{path}: [tool.satlock] lock-format {fmt} was written by a newer satlock (this one reads {TOOL_FORMAT})",
                         hint="upgrade satlock, or run `satlock lock` to write it again")
     return lock
+
+
+def _check_markers(lock: Pylock, path: Path) -> None:
+    """Refuse a marker that no environment can evaluate (``extra == "x"`` on a package: a lock
+    names ``extras``), which ``Pylock.select`` would otherwise raise as a traceback from any
+    command that asks what the lock installs."""
+    markers = [(f"environments[{i}]", m, "requirement") for i, m in enumerate(lock.environments or [])]
+    markers += [(f"packages[{i}] ({p.name!r}).marker", p.marker, "lock_file") for i, p in enumerate(lock.packages) if p.marker]
+    for key, marker, context in markers:
+        try:
+            marker.evaluate(context=context)
+        except (UndefinedEnvironmentName, UndefinedComparison) as e:
+            raise _bad(path, key, f"{str(marker)!r} cannot be evaluated ({e})") from None
 
 
 def _bad(path: Path, key: str, why: str) -> LockError:

@@ -174,9 +174,9 @@ def other_target_reason(lock: Pylock, options: LockOptions) -> str | None:
     """Why ``lock`` was made for another target than ``options`` names, or ``None``.
 
     The environments marker says nothing of glibc or macOS versions: a lock made for
-    manylinux_2_39 (``--platform linux``) that pins a package whose only wheel needs glibc
-    2.31 must not pass as current for manylinux_2_28. So every package, of every extra and
-    group, must also have a file the target can install.
+    ``--platform manylinux_2_39_x86_64`` that pins a package whose only wheel needs glibc
+    2.31 must not pass as current for ``--platform linux`` (manylinux_2_28). So every
+    package, of every extra and group, must also have a file the target can install.
     """
     target = options.make_target()
     wanted = str(Marker(target.describe()))

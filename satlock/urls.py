@@ -20,8 +20,10 @@ __all__ = ["check_index_url", "redact", "is_loopback", "remote_link_refusal", "s
            "url_to_path"]
 
 
-# Up to the last "@" before the path: a password may hold an unquoted "@" or space.
-_USERINFO = re.compile(r"(?<=://)[^/?#\r\n\t'\"<>]*@")
+# Up to the last "@" before the path: a password may hold an unquoted "@" or space. Slashes
+# past "://" are skipped: "https:///user:pw@host" and a proxy value "//user:pw@:1" (shown
+# as "http:////user:pw@:1" before its scheme is taken off again) quote a password too.
+_USERINFO = re.compile(r"(?<=://)(/*)([^/?#\r\n\t'\"<>]*@)")
 
 
 def redact(text: str) -> str:
@@ -38,7 +40,7 @@ def _masked(userinfo: re.Match[str]) -> str:
     """``****@`` for a user and password, or a user alone (often a token); ``git@`` is kept:
     it is the user of every git-over-SSH URL, no secret, and a hint that tells the user to
     write ``y @ git+ssh://****@host/...`` would give them a URL that does not work."""
-    return "git@" if userinfo.group(0) == "git@" else "****@"
+    return userinfo.group(1) + ("git@" if userinfo.group(2) == "git@" else "****@")
 
 
 def is_loopback(host: str) -> bool:

@@ -141,3 +141,11 @@ def test_corpus_option_locks_the_projects_of_another_folder_and_rejects_names_no
     assert options.projects == ("elsewhere",) and options.corpus == tmp_path.resolve()
     with pytest.raises(SystemExit):
         corpus.parse_args(["--corpus", str(tmp_path), "--projects", "celery"])
+
+
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_a_corpus_folder_without_projects_is_refused_before_anything_runs(corpus, tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as info:
+        corpus.parse_args(["--corpus", str(tmp_path / folder)])
+    assert info.value.code == 2

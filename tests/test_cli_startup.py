@@ -54,9 +54,9 @@ def typer_help() -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), check=True).stdout
 
 
-def _entry(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run the console script's main(); also report which heavy modules it imported."""
-    code = ("import sys, json\n"
+def _entry(args: list[str], cwd: Path, prelude: str = "", **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the console script's main() after ``prelude``; also report which heavy modules it imported."""
+    code = (f"import sys, json\n{prelude}"
             f"sys.argv = ['satlock', *{args!r}]\n"
             "from satlock.cli.entry import main\n"
             "try:\n    main()\n"
@@ -113,6 +113,27 @@ def test_help_imports_no_cli_framework(tmp_path: Path) -> None:
 def test_a_command_help_still_goes_through_typer(tmp_path: Path) -> None:
     proc, _ = _entry(["lock", "--help"], tmp_path)
     assert proc.returncode == 0 and "--upgrade" in proc.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(os, "confstr"), reason="a glibc machine")
+def test_a_machine_with_an_older_glibc_is_not_answered_by_the_record_a_newer_one_made(tmp_path: Path) -> None:
+    # The same interpreter (same sys.version: a relocatable build) on two machines sharing a
+    # cache: the lock picked a wheel only the newer glibc loads, and the full check now says
+    # the lock is not current on the older one; the remembered answer must not say otherwise.
+    from packaging import tags
+
+    newest = next(t.platform for t in tags.sys_tags() if t.platform.startswith("manylinux_2_"))
+    wheels = tmp_path / "wheels"
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "g", "1.0", tag=f"py3-none-{newest}")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["g"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert _lock(proj, cache=cache)[1] == []  # recorded on this machine
+    older = "import os\nos.confstr = lambda name: 'glibc 2.5'\n"
+    elsewhere, heavy = _entry(["lock", "--project", str(proj)], tmp_path, older, SATLOCK_CACHE_DIR=str(cache))
+    assert "pydantic" in heavy and "is up to date" not in elsewhere.stderr, elsewhere.stderr
 
 
 @pytest.fixture

@@ -416,6 +416,7 @@ def test_credentials_are_redacted_from_invalid_index_url_errors(tmp_path, url):
     ("https://a:p@ss@h/x", "https://****@h/x"),
     ("fatal: could not read from https://tok@h/r.git and https://h/x@y", "fatal: could not read from https://****@h/r.git and https://h/x@y"),
     ("'https://a:b c@[bad/'", "'https://****@[bad/'"),
+    ("https:///a:b@h/x", "https:///****@h/x"),
 ])
 def test_one_redaction_covers_urls_that_do_not_parse_and_urls_inside_text(text, shown):
     assert redact(text) == shown

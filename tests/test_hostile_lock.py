@@ -71,6 +71,9 @@ CASES = {
     "directory-subdirectory-climbing-out": (
         lambda d: d["packages"].append({"name": "x", "version": "1.0", "directory": {"path": ".", "subdirectory": "../../elsewhere"}}),
         "packages[1] ('x').directory.subdirectory: '../../elsewhere' is not a relative path inside the source"),
+    "package-marker-naming-extra": (lambda d: d["packages"][0].__setitem__("marker", "extra == 'x'"),
+                                    "packages[0] ('aaa').marker: 'extra == \"x\"'"),
+    "environments-naming-extras": (lambda d: d.__setitem__("environments", ["'x' in extras"]), "environments[0]: '\"x\" in extras'"),
     "profiles-a-list": (lambda d: d["tool"]["satlock"].__setitem__("profiles", ["x"]), "tool.satlock.profiles: must be a table of strings"),
 }
 

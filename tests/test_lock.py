@@ -238,6 +238,31 @@ def test_sdist_with_static_pkg_info_is_locked_without_a_build(tmp_path):
     assert s["dependencies"] == [{"name": "dep", "version": "1.0"}]
 
 
+def test_a_flat_sdist_with_static_pkg_info_is_locked_without_a_build(tmp_path):
+    # A flat archive (pyproject.toml or setup.py at its top, as tensorrt-cu12-libs ships) is
+    # built as pip and uv build it; its top-level PKG-INFO is read like a foldered sdist's,
+    # not skipped for a build (which here cannot succeed) nor taken from a subfolder.
+    import io
+    import tarfile
+
+    from indexbuilder import _metadata_text
+
+    d = tmp_path / "d"
+    d.mkdir()
+    sdist = d / "flat-1.0.tar.gz"
+    members = {"flat.egg-info/PKG-INFO": _metadata_text("flat", "1.0", ["other"], None, None, "2.2", ()),
+               "PKG-INFO": _metadata_text("flat", "1.0", ["dep>=1"], None, None, "2.2", ()),
+               "setup.py": "raise SystemExit('this build needs the vendor network')\n", "flat/__init__.py": ""}
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tf.addfile(info, io.BytesIO(text.encode()))
+    url = index_url(tmp_path, [sdist, make_wheel(d, "dep", "1.0")])
+    project = write_project(tmp_path / "p", ["flat"])
+    assert locked(project, url) == {"dep": "1.0", "flat": "1.0"}
+
+
 # -- index file selection ----------------------------------------------------------------
 
 
@@ -332,6 +357,20 @@ def test_check_with_a_target_fails_for_a_lock_made_for_another_and_passes_for_it
         assert len(result.output.strip().splitlines()) == 2  # the error line and its hint
         assert f"run `satlock lock {' '.join(other)}`" in result.output
     assert (project / "pylock.toml").read_bytes() == before
+
+
+@pytest.mark.parametrize("target", [["--platform", "bogus"], ["--python-version", "x.y"]])
+def test_check_with_a_target_lock_refuses_names_that_target_and_not_a_command_to_run(tmp_path, target):
+    # A stale lock must not send the user to `satlock lock --platform bogus`, which only refuses the flag.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["a"])
+    locked(project, url)
+    (project / "pyproject.toml").write_text(project_toml(["a", "b"]))
+    result = lock(project, "--check", *target)
+    assert result.exit_code != 0
+    assert result.output.startswith(f"error: {target[0]} '{target[1]}' is not"), result.output
+    assert "run `satlock lock" not in result.output
 
 
 def test_check_without_a_lock_fails_cleanly(tmp_path):

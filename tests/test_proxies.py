@@ -275,7 +275,8 @@ def test_a_proxy_host_that_is_no_host_name_is_one_error_naming_the_variable(tmp_
     assert "tried" not in result.output
 
 
-@pytest.mark.parametrize("value, shown", [("//h:1", "//h:1"), ("user:secret@:3128", "****@:3128")])
+@pytest.mark.parametrize("value, shown", [("//h:1", "//h:1"), ("user:secret@:3128", "****@:3128"),
+                                          ("//user:secret@:1", "//****@:1")])
 def test_a_proxy_value_without_a_host_is_quoted_as_written_with_credentials_hidden(tmp_path, monkeypatch, value, shown):
     monkeypatch.setenv("HTTP_PROXY", value)
     project = _project(tmp_path)

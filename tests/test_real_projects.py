@@ -385,6 +385,36 @@ def test_a_lower_bound_above_every_published_version_is_named_in_the_story(tmp_p
     assert "  - polars-cloud has no installable version matching >=0.13.0 (the newest is 0.12.0)" in result.output, result.output
 
 
+def test_a_requirement_only_the_projects_own_pin_leaves_unmet_is_not_said_to_match_no_published_version(tmp_path):
+    # The project pins a==1.0, so no other version of a is fetched; b needs a>=2,<3. Versions
+    # 2.0 to 5.0 are on the index: the story must not say 1.0 is the newest, nor that
+    # nothing matches, without naming the pin.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*(make_wheel(d, "a", v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0")),
+                                           make_wheel(d, "b", "1.0", requires=["a>=2,<3"])]).as_uri()
+    project = write_project(tmp_path / "p", ["a==1.0", "b"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "the newest is 1.0" not in result.output, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("  - a "))
+    assert "2.0" in line and "a==1.0" in line, result.output
+
+
+def test_a_version_left_out_is_named_once_when_several_unmet_requirements_would_take_it(tmp_path):
+    # The shape of jax pinning libtpu: b 1.0 asks a>=2, b 2.0 asks a>=2.5, and a 3.0 (which
+    # both would take) has no wheel for the target: one reason per version, not one per requirement.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "a", "1.0"), make_wheel(d, "a", "2.0", tag="py3-none-win_amd64"),
+                                           make_wheel(d, "a", "3.0", tag="py3-none-win_amd64"),
+                                           make_wheel(d, "b", "1.0", requires=["a>=2"]),
+                                           make_wheel(d, "b", "2.0", requires=["a>=2.5"])]).as_uri()
+    project = write_project(tmp_path / "p", ["b"])
+    result = lock(project, url, "--platform", "linux")
+    assert result.exit_code == 1
+    line = next(line for line in result.output.splitlines() if "no installable version" in line)
+    assert line.count("3.0:") == 1 and line.count("2.0:") == 1, result.output
+
+
 def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(tmp_path):
     # The shape of ["tensorflow==2.4.0"] on 3.12: the story must say why 2.4.0 is out, not
     # list the oldest versions' reasons and claim the package has no installable version.
