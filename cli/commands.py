@@ -186,7 +186,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, excludes_target_python, lock_is_current, stale_reason
+        from satlock.resolver.locking import LockOptions, excludes_target_python, other_target_reason, stale_reason
         from satlock.resolver.settings import make_client
         from satlock.resolver.project import load_project
 
@@ -219,15 +219,18 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             else:
                 current = read_lock(lock_path) if lock_path.exists() else None
                 reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)
-                if reason is None and not lock_is_current(proj, current, LockOptions(target=target)):
-                    reason = "it was made for another interpreter"
+                if reason is None:
+                    # sync locks for the interpreter it installs into: a lock made for another
+                    # one is locked again, and the line below says so, not silently.
+                    reason = other_target_reason(current, LockOptions(target=target))
                 if reason is not None:
                     if locked:
                         raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
                     result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
                                                        interpreter)
+                    why = "there was none" if current is None else reason
                     current = result.lock
-                    out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path}")
+                    out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path} ({why})")
             extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
             requested_groups = [canonicalize_name(g) for g in group or []]
             check_locked(current, lock_path, extras, requested_groups)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,18 @@ def test_sync_locks_then_installs_what_the_venv_interpreter_can_import(tmp_path:
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2.0"
     assert verify_records(open_venv(project / ".venv")) == []
+
+
+def test_sync_says_why_it_locks_again_for_a_lock_made_for_another_python(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    other = "3.9" if sys.version_info[:2] != (3, 9) else "3.10"
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--python-version", other])
+    assert locked.exit_code == 0, locked.output
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Locked")]
+    assert f'it was made for python_version == "{other}"' in line and f'not python_version == "{sys.version_info[0]}.{sys.version_info[1]}"' in line
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
 
 
 def test_second_sync_is_a_no_op_that_makes_no_request(tmp_path: Path, served: IndexServer) -> None:
