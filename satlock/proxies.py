@@ -126,6 +126,8 @@ def _checked(variable: str, value: str) -> Proxy:
     given = value if "://" in value else f"http://{value}"  # "proxy:3128" is an http:// proxy, as for curl and pip
     # Shown as the user wrote it (credentials hidden), not with the scheme added: "//h:1", not "http:////h:1".
     shown = redact(given) if given is value else redact(given).removeprefix("http://")
+    if not shown.isprintable():
+        shown = repr(shown)  # a newline or an escape sequence in the value must not break the one error line
     not_a_proxy = ConfigError(f"{variable} is not a proxy URL: {shown}", hint=f"set {variable} to http://HOST:PORT, or unset it")
     try:
         parts = urlsplit(given)

@@ -285,6 +285,14 @@ def test_a_proxy_value_without_a_host_is_quoted_as_written_with_credentials_hidd
     assert "http://" not in result.output.split("hint:", 1)[0] and "secret" not in result.output
 
 
+def test_a_proxy_value_with_a_newline_or_escape_sequence_is_still_one_error_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "//\nfake: line@:1\x1b[2J")
+    project = _project(tmp_path)
+    result = run_cli("lock", "--project", project, "--index-url", "http://127.0.0.1:1/simple/")
+    assert_one_error_line(result, "HTTP_PROXY names no proxy host")
+    assert "\x1b" not in result.output and "\\x1b[2J" in result.output
+
+
 def test_an_answer_the_forwarding_proxy_refuses_with_names_the_proxy(tmp_path, monkeypatch):
     def forbidden(sock: socket.socket) -> None:
         sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
