@@ -196,15 +196,15 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         proj = load_project(project_folder(project))
         check_declared(proj, [] if all_extras else list(extra or []), list(group or []))
         lock_path = proj.root / LOCK_NAME
-        venv_root = proj.root / ".venv"
+        dot_venv = venv_root = proj.root / ".venv"
         # A .venv this sync creates (for --python, before locking) is removed again if the
         # sync fails with nothing installed in it, so a failed first sync leaves the project
         # as it found it.
-        with removed_if_failed(proj.root / ".venv"):
+        with removed_if_failed(dot_venv):
             cache = flags.cache()
             client = make_client(proj, flags.options, cache)
-            had_venv = (proj.root / ".venv" / "pyvenv.cfg").exists()
-            target, interpreter = _interpreter_target(proj.root / ".venv", python)
+            had_venv = (dot_venv / "pyvenv.cfg").exists()
+            target, interpreter = _interpreter_target(dot_venv, python)
             running = LockOptions(target=target).make_target()
             if excludes_target_python(proj, running):
                 # sync locks for the interpreter it installs into, so `lock --python-version`
@@ -222,7 +222,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                 if reason is None:
                     # sync locks for the interpreter it installs into: a lock made for another
                     # one is locked again, and the line below says so, not silently.
-                    reason = other_target_reason(current, LockOptions(target=target))
+                    reason = other_target_reason(current, LockOptions(target=running))
                 if reason is not None:
                     if locked:
                         raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
@@ -237,7 +237,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             groups = None
             if no_default_groups or group:
                 groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
-            request = SyncRequest(venv_root=proj.root / ".venv", python=python, extras=extras, groups=groups,
+            request = SyncRequest(venv_root=dot_venv, python=python, extras=extras, groups=groups,
                                   reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
             counts = {"fetched": 0, "installed": 0}
 
