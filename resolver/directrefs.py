@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
-from satlock.errors import ConfigError
+from satlock.errors import ConfigError, FileMissingError
 from satlock.urls import redact
 from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
@@ -75,7 +75,12 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
     if ref.kind != "archive" or ref.hashes:
         return ref
     if ref.url:
-        path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url))
+        try:
+            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url))
+        except FileMissingError as e:
+            # The project named this URL, no index listed it: the index hint would mislead.
+            raise FileMissingError(e.message, hint="check the URL the project gives for it (a `name @ URL` "
+                                                   "requirement or [tool.satlock.sources])") from None
     else:
         path = Path(ref.path or "")
     return replace(ref, hashes=(("sha256", file_sha256(path)),))

@@ -34,6 +34,10 @@ class NetworkError(SatlockError):
     """An index or file could not be reached after retries, or is missing from the offline cache."""
 
 
+class FileMissingError(NetworkError):
+    """A server answered 404 for a file: who named the URL (an index, the project) says what to fix."""
+
+
 class IndexFormatError(SatlockError):
     """An index answered with something that is not a simple repository page."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from satlock.errors import NetworkError
+from satlock.errors import FileMissingError, NetworkError
 from satlock.proxies import Proxies, Proxy
 from satlock.urls import (check_index_url, is_loopback, redact, remote_link_refusal, split_auth, strip_credentials,
                           url_to_path)
@@ -169,8 +169,8 @@ class HttpClient:
         def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> dict[str, str]:
             if resp.status == 404:
                 resp.drain_conn()
-                raise NetworkError(f"{redact(url)} not found (HTTP 404)",
-                                   hint="the index lists a file it does not serve; try again later or --refresh")
+                raise FileMissingError(f"{redact(url)} not found (HTTP 404)",
+                                       hint="the index lists a file it does not serve; try again later or --refresh")
             return _stream(chunks, dest, algorithms)
 
         if urlsplit(url).scheme == "file":

@@ -399,3 +399,18 @@ def test_a_git_url_dependency_at_the_commit_the_projects_branch_resolved_to_give
     lock = tomllib.loads((project / "pylock.toml").read_text())
     (y,) = [p for p in lock["packages"] if p["name"] == "y"]
     assert y["vcs"]["commit-id"] == commit
+
+
+def test_a_project_url_the_server_does_not_have_says_to_check_the_url_not_the_index(tmp_path):
+    # `y @ https://.../gone.whl` answered 404 is the project's URL to fix, not a file an index lists.
+    served = tmp_path / "served"
+    served.mkdir()
+    with IndexServer(served) as server:
+        build_index(served, [make_wheel(tmp_path / "d", "a", "1.0")])
+        url = f"{server.url}/elsewhere/y-2.0-py3-none-any.whl"
+        project = _project(tmp_path, ["a", f"y @ {url}"])
+        result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/")
+    assert_one_error_line(result, url, "404")
+    assert "index lists" not in result.output
+    assert "hint: check the URL" in result.output
+    assert not (project / "pylock.toml").exists()
