@@ -54,7 +54,8 @@ class Expansion:
         self.deps: dict[tuple[str, str], list[Dependency]] = {}
         self.provides: dict[tuple[str, str], frozenset[str] | None] = {}
         self.excluded: dict[NormalizedName, list[Exclusion]] = {}
-        self.left_out: list[str] = []
+        # The candidates left out because their metadata could not be had, with why.
+        self.unavailable: list[tuple[Candidate, str]] = []
         # Candidates kept out by a requirement by URL the project does not name (matching.py).
         self.by_url: list[tuple[Candidate, Requirement]] = []
         # Requirements by a URL other than the source the project names for that package,
@@ -136,7 +137,7 @@ class Expansion:
         except CandidateUnavailable as e:
             self.enc.exclude(Reason(ReasonKind.UNAVAILABLE, parent=candidate, detail=e.reason), candidate)
             self.deps[candidate.key] = []
-            self.left_out.append(f"left out {candidate}, which {e.reason}")
+            self.unavailable.append((candidate, e.reason))
             return
         self._expand(candidate, deps)
 

@@ -226,6 +226,29 @@ def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requiremen
     return warnings
 
 
+def passed_over_unavailable(unavailable: list[tuple[Candidate, str]], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+    """One warning for each locked package that has newer versions the solve had to leave out
+    because their metadata could not be had (a build that failed, metadata that is invalid).
+
+    The solve expands only what its model picked, so each of those was the version it
+    wanted; uv stops at such a build, and an older version locked in silence (a 2015
+    placeholder, say) would surprise a user who never asked for ``-v``, which lists each.
+    """
+    newer: dict[NormalizedName, list[tuple[Candidate, str]]] = {}
+    for candidate, reason in unavailable:
+        locked = chosen.get(candidate.name)
+        if locked is not None and candidate.version > locked.version:
+            newer.setdefault(candidate.name, []).append((candidate, reason))
+    warnings = []
+    for name in sorted(newer):
+        skipped = sorted(newer[name], key=lambda e: e[0].version, reverse=True)
+        candidate, reason = skipped[0]
+        more = len({c.version for c, _ in skipped}) - 1
+        also = f"; {more} other newer version{'s' if more > 1 else ''} too (-v lists them)" if more else ""
+        warnings.append(f"{chosen[name]} is locked, not {candidate}, which {reason}{also}")
+    return warnings
+
+
 def taken_from_the_project(other_source: list[tuple[Candidate, str, Requirement]],
                            chosen: Mapping[NormalizedName, Candidate],
                            extras: Mapping[NormalizedName, set[str]]) -> list[str]:

@@ -66,7 +66,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.domain import open_candidates
 from satlock.resolver.expansion import Expansion
-from satlock.resolver.explain import passed_over_for_urls, taken_from_the_project
+from satlock.resolver.explain import passed_over_for_urls, passed_over_unavailable, taken_from_the_project
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.propagate import Model, Trail
@@ -405,8 +405,9 @@ class Solver:
                 by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
         warnings += passed_over_for_urls(self.enc, self.expansion.by_url, chosen)
         warnings += taken_from_the_project(self.expansion.other_source, chosen, extras)
+        warnings += passed_over_unavailable(self.expansion.unavailable, chosen)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
-                          list(self.expansion.roots), list(self.expansion.left_out), variants)
+                          list(self.expansion.roots), [f"left out {c}, which {why}" for c, why in self.expansion.unavailable], variants)
 

@@ -109,7 +109,7 @@ def _tools(tmp_path: Path) -> list[Path]:
     return [installed_wheel(n, tmp_path / "tools") for n in ("setuptools",)]
 
 
-def test_a_candidate_whose_build_fails_is_left_out_and_v_says_why(tmp_path):
+def test_a_candidate_whose_build_fails_is_left_out_the_older_locked_version_says_so_and_v_says_why(tmp_path):
     d = tmp_path / "d"
     url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),
                                            make_wheel(d, "a", "1.0", requires=["b"]), make_wheel(d, "b", "1.0")]).as_uri()
@@ -118,11 +118,41 @@ def test_a_candidate_whose_build_fails_is_left_out_and_v_says_why(tmp_path):
     assert result.exit_code == 0, result.output
     assert versions(project) == {"a": "1.0", "b": "1.0"}
     warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1
-    assert warnings[0].startswith("warning: left out a 2.0, which could not be built: the get_requires_for_build_wheel hook")
-    assert "(this sdist must never be built); full log: " in warnings[0]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("warning: a 1.0 is locked, not a 2.0, which could not be built: the get_requires_for_build_wheel hook")
+    assert warnings[1].startswith("warning: left out a 2.0, which could not be built: the get_requires_for_build_wheel hook")
+    assert "(this sdist must never be built); full log: " in warnings[1]
+    # Without -v, the one line that says a newer version was passed over (uv stops at that build).
     quiet = lock(project, url, "--upgrade")
-    assert quiet.exit_code == 0 and "warning" not in quiet.output
+    assert quiet.exit_code == 0
+    assert [line for line in quiet.output.splitlines() if line.startswith("warning: ")] == [warnings[0]]
+
+
+def test_an_older_version_left_out_below_the_locked_one_gives_no_warning(tmp_path):
+    # c 2.0 wants a<1, whose one version (0.5) fails to build: c falls back to 1.0 and a 1.0
+    # is locked; only -v mentions 0.5, which is older than what is locked.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "0.5"), make_wheel(d, "a", "1.0"),
+                                           make_wheel(d, "c", "1.0"), make_wheel(d, "c", "2.0", requires=["a<1"])]).as_uri()
+    project = write_project(tmp_path / "p", ["c", "a"])
+    result = lock(project, url, "-v")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "c": "1.0"}
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: left out a 0.5, which could not be built"), result.output
+
+
+def test_every_newer_version_left_out_is_counted_in_the_one_warning(tmp_path):
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), *(unbuildable_sdist(d, "a", v) for v in ("2.0", "3.0", "4.0")),
+                                           make_wheel(d, "a", "1.0")]).as_uri()
+    project = write_project(tmp_path / "p", ["a"])
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0"}
+    (warning,) = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warning.startswith("warning: a 1.0 is locked, not a 4.0, which could not be built")
+    assert warning.endswith("; 2 other newer versions too (-v lists them)")
 
 
 def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_not_be_built(tmp_path):
