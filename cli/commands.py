@@ -129,6 +129,13 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
             _remember_if_current(proj.root, lock_options, flags)
             out.info(uptodate.up_to_date_message(lock_path, len(previous.packages)))
             return
+        if previous is not None and not (python_version or platform) and stale_reason(proj, previous) is None:
+            # A lock made with --python-version/--platform, locked again by a plain `satlock
+            # lock` for this interpreter: the committed lock changes target, so say so.
+            moved = other_target_reason(previous, lock_options)
+            if moved is not None:
+                out.warn(f"{lock_path} is locked again for this interpreter: {moved}; "
+                         "pass --python-version and --platform to lock for the lock's own target")
         cache = flags.cache()
         client = make_client(proj, flags.options, cache)
         result, changed, text = _lock_and_write(proj, lock_options, client, cache, previous, out, verbose)

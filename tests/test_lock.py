@@ -373,6 +373,20 @@ def test_check_with_a_target_lock_refuses_names_that_target_and_not_a_command_to
     assert "run `satlock lock" not in result.output
 
 
+def test_a_plain_lock_of_a_lock_made_for_another_target_says_it_changes_the_target(tmp_path):
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0")])
+    project = write_project(tmp_path / "p", ["a"], tool=f'\n[tool.satlock]\nindex-url = "{url}/"\n')
+    other = "3.9" if sys.version_info[:2] != (3, 9) else "3.10"
+    assert lock(project, "--python-version", other).exit_code == 0
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert f'it was made for python_version == "{other}"' in warning and "--python-version and --platform" in warning
+    again = lock(project, "--python-version", other)
+    assert again.exit_code == 0 and "warning" not in again.output, again.output
+
+
 def test_check_without_a_lock_fails_cleanly(tmp_path):
     result = lock(write_project(tmp_path / "p", ["a"]), "--check")
     assert result.exit_code != 0
