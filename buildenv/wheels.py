@@ -27,7 +27,7 @@ from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncItem
 from satlock.buildenv.venv import Venv
-from satlock.errors import HashMismatchError, LockError
+from satlock.errors import FileMissingError, HashMismatchError, LockError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
@@ -123,7 +123,12 @@ class LockedBuilder:
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
         assert isinstance(source, PackageArchive)
         filename = filename_from_url(source.url, dist=False) if source.url else Path(source.path or "").name
-        path = self.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
+        try:
+            path = self.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
+        except FileMissingError as e:
+            # An archive is the project's own URL, not a file an index lists: --refresh cannot help.
+            raise FileMissingError(e.message, hint=f"check the URL the project gives for {package.name} (a `name @ URL` "
+                                                   "requirement or [tool.satlock.sources]), then run `satlock lock`") from None
         if filename.endswith(".whl"):
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None

@@ -92,7 +92,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
     out = Output(quiet, verbose)
 
     def work() -> None:
-        from satlock.resolver.lockfile import LOCK_NAME, read_lock
+        from satlock.resolver.lockfile import LOCK_NAME, TOOL_FORMAT, lock_format, read_lock
         from satlock.resolver.locking import LockOptions, lock_is_current, other_target_reason, stale_reason
         from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
@@ -129,9 +129,11 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
             _remember_if_current(proj.root, lock_options, flags)
             out.info(uptodate.up_to_date_message(lock_path, len(previous.packages)))
             return
-        if previous is not None and not (python_version or platform) and stale_reason(proj, previous) is None:
+        if previous is not None and not (python_version or platform) and lock_format(previous) == TOOL_FORMAT:
             # A lock made with --python-version/--platform, locked again by a plain `satlock
-            # lock` for this interpreter: the committed lock changes target, so say so.
+            # lock` for this interpreter: the committed lock changes target, so say so, also
+            # when pyproject.toml changed too (the usual reason to lock again). A lock in an
+            # older format is left out: its environments need not read as today's do.
             moved = other_target_reason(previous, lock_options)
             if moved is not None:
                 out.warn(f"{lock_path} is locked again for this interpreter: {moved}; "

@@ -10,7 +10,7 @@ versions of a package that say the same thing.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Mapping
+from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 import pycosat
@@ -226,18 +226,26 @@ def passed_over_for_urls(enc: Encoding, by_url: list[tuple[Candidate, Requiremen
     return warnings
 
 
-def passed_over_unavailable(unavailable: list[tuple[Candidate, str]], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+def passed_over_unavailable(unavailable: list[tuple[Candidate, str]], chosen: Mapping[NormalizedName, Candidate],
+                            requirements: Iterable[Requirement]) -> list[str]:
     """One warning for each locked package that has newer versions the solve had to leave out
     because their metadata could not be had (a build that failed, metadata that is invalid).
 
     The solve expands only what its model picked, so each of those was the version it
     wanted; uv stops at such a build, and an older version locked in silence (a 2015
     placeholder, say) would surprise a user who never asked for ``-v``, which lists each.
+    A version that one of the locked ``requirements`` (the project's and the locked
+    packages') rules out is not named: it could not have been locked anyway, found to be
+    so only after the model picked it, and the warning would blame the wrong cause.
     """
+    specs: dict[NormalizedName, list[Requirement]] = {}
+    for req in requirements:
+        specs.setdefault(canonicalize_name(req.name), []).append(req)
     newer: dict[NormalizedName, list[tuple[Candidate, str]]] = {}
     for candidate, reason in unavailable:
         locked = chosen.get(candidate.name)
-        if locked is not None and candidate.version > locked.version:
+        allowed = all(r.specifier.contains(candidate.version, prereleases=True) for r in specs.get(candidate.name, []))
+        if locked is not None and allowed and candidate.version > locked.version:
             newer.setdefault(candidate.name, []).append((candidate, reason))
     warnings = []
     for name in sorted(newer):

@@ -405,7 +405,9 @@ class Solver:
                 by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
         warnings += passed_over_for_urls(self.enc, self.expansion.by_url, chosen)
         warnings += taken_from_the_project(self.expansion.other_source, chosen, extras)
-        warnings += passed_over_unavailable(self.expansion.unavailable, chosen)
+        locked_requirements = [*(r.requirement for r in self.expansion.roots), *(r for reqs in base.values() for r in reqs),
+                               *(r for extra in by_extra.values() for reqs in extra.values() for r in reqs)]
+        warnings += passed_over_unavailable(self.expansion.unavailable, chosen, locked_requirements)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
         return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,

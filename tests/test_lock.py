@@ -387,6 +387,21 @@ def test_a_plain_lock_of_a_lock_made_for_another_target_says_it_changes_the_targ
     assert again.exit_code == 0 and "warning" not in again.output, again.output
 
 
+def test_a_plain_lock_after_pyproject_changed_still_says_a_lock_made_for_another_target_changes_target(tmp_path):
+    # Editing pyproject.toml is the usual reason to lock again: the target moving from the
+    # lock's --python-version to this interpreter must not go unsaid then.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["a"], tool=f'\n[tool.satlock]\nindex-url = "{url}/"\n')
+    other = "3.9" if sys.version_info[:2] != (3, 9) else "3.10"
+    assert lock(project, "--python-version", other).exit_code == 0
+    write_project(project, ["a", "b"], tool=f'\n[tool.satlock]\nindex-url = "{url}/"\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert f'it was made for python_version == "{other}"' in warning and "--python-version and --platform" in warning
+
+
 def test_check_without_a_lock_fails_cleanly(tmp_path):
     result = lock(write_project(tmp_path / "p", ["a"]), "--check")
     assert result.exit_code != 0

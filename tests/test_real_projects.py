@@ -155,6 +155,19 @@ def test_every_newer_version_left_out_is_counted_in_the_one_warning(tmp_path):
     assert warning.endswith("; 2 other newer versions too (-v lists them)")
 
 
+def test_a_newer_version_another_locked_package_rules_out_gives_no_warning_though_its_build_failed(tmp_path):
+    # c asks for a<2: a 2.0 could never be locked, so its failed build changed nothing and
+    # a warning that a 1.0 is locked "not a 2.0" would send the user after the wrong cause.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"), make_wheel(d, "a", "1.0"),
+                                           make_wheel(d, "c", "1.0", requires=["a<2"])]).as_uri()
+    project = write_project(tmp_path / "p", ["a", "c"])
+    result = lock(project, url)
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0", "c": "1.0"}
+    assert "warning" not in result.output, result.output
+
+
 def test_when_only_an_unbuildable_version_fits_the_conflict_story_says_it_could_not_be_built(tmp_path):
     d = tmp_path / "d"
     url = build_index(tmp_path / "index", [*_tools(tmp_path), unbuildable_sdist(d, "a", "2.0"),

@@ -414,3 +414,20 @@ def test_a_project_url_the_server_does_not_have_says_to_check_the_url_not_the_in
     assert "index lists" not in result.output
     assert "hint: check the URL" in result.output
     assert not (project / "pylock.toml").exists()
+
+
+def test_sync_of_a_project_url_the_server_no_longer_has_says_to_check_the_url_not_the_index(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    with IndexServer(served) as server:
+        build_index(served, [make_wheel(tmp_path / "d", "a", "1.0")])
+        wheel = make_wheel(served / "elsewhere", "y", "2.0")
+        url = f"{server.url}/elsewhere/{wheel.name}"
+        project = _project(tmp_path, ["a", f"y @ {url}"])
+        index = ("--index-url", f"{server.url}/simple/")
+        assert run_cli("lock", "--project", project, *index, "--cache-dir", tmp_path / "c1").exit_code == 0
+        wheel.unlink()
+        result = run_cli("sync", "--project", project, *index, "--cache-dir", tmp_path / "c2")
+    assert_one_error_line(result, url, "404")
+    assert "index lists" not in result.output
+    assert "hint: check the URL" in result.output
