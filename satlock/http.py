@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from satlock.errors import FileMissingError, NetworkError
 from satlock.proxies import Proxies, Proxy
@@ -169,7 +169,8 @@ class HttpClient:
         def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> dict[str, str]:
             if resp.status == 404:
                 resp.drain_conn()
-                raise FileMissingError(f"{redact(url)} not found (HTTP 404)",
+                # Without the fragment (#sha256=...): it names the file's hash, not the file.
+                raise FileMissingError(f"{redact(urldefrag(url).url)} not found (HTTP 404)",
                                        hint="the index lists a file it does not serve; try again later or --refresh")
             return _stream(chunks, dest, algorithms)
 
