@@ -70,7 +70,7 @@ LOCK_OPTIONS = (
     *INDEX_OPTIONS,
     Option("python_version", ("--python-version",), Kind.VALUE, str, None, "Lock for this Python version."),
     Option("platform", ("--platform",), Kind.VALUE, str, None,
-           "Lock for this platform (linux [glibc 2.28], macos [14.0 arm64], windows, or a wheel platform tag)."),
+           "Lock for this platform (linux [glibc 2.28], macos [13.0 arm64], windows, or a wheel platform tag)."),
     Option("upgrade", ("--upgrade", "-U"), Kind.FLAG, bool, False, "Ignore the versions in the existing lock."),
     Option("upgrade_package", ("--upgrade-package", "-P"), Kind.MULTI, str, None, "Upgrade just this package."),
     QUIET,

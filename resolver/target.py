@@ -19,16 +19,17 @@ from packaging.version import Version
 from satlock.errors import ConfigError
 
 # Markers and tags for the platforms ``--platform`` accepts, by short name. "linux" is
-# glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04 and newer run what it locks), as uv's
-# ``--python-platform linux`` is: a lock for "linux" must not pick a wheel that only the
-# newest distributions can load; a newer glibc is named by its tag (manylinux_2_35_x86_64).
+# glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04 and newer run what it locks) and "macos"
+# is macOS 13.0 on arm64, as uv's ``--python-platform linux`` and ``macos`` are: a lock for
+# "linux" or "macos" must not pick a wheel that only the newest systems can load; a newer
+# one is named by its tag (manylinux_2_35_x86_64, macosx_14_0_arm64).
 _PLATFORMS: dict[str, tuple[dict[str, str], list[str]]] = {
     "linux": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
               ["manylinux_2_28_x86_64", "linux_x86_64"]),
     "linux-aarch64": ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "aarch64"},
                       ["manylinux_2_28_aarch64", "linux_aarch64"]),
     "macos": ({"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
-              ["macosx_14_0_arm64"]),
+              ["macosx_13_0_arm64"]),
     "windows": ({"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
                 ["win_amd64"]),
 }
@@ -72,7 +73,7 @@ class Target:
 def _manylinux_family(platform: str) -> list[str]:
     """Expand ``manylinux_2_39_x86_64`` into every older glibc tag, newest first, as pip does.
 
-    A macOS tag expands the same way (``packaging.tags.mac_platforms``): a Mac on 14.0 arm64
+    A macOS tag expands the same way (``packaging.tags.mac_platforms``): a Mac on 13.0 arm64
     also runs wheels tagged ``macosx_11_0_arm64`` or ``macosx_10_9_universal2``, which is
     how most projects publish them.
     """

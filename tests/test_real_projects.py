@@ -378,7 +378,7 @@ def test_an_sdist_only_version_here_reads_its_metadata_from_another_platforms_wh
 
 def test_a_macos_lock_uses_wheels_tagged_for_older_macos_and_universal2(tmp_path):
     # The shape of ["jupyterlab"] --platform macos: pyyaml, cffi, tornado... publish
-    # macosx_11_0_arm64 or macosx_10_9_universal2 wheels; a 14.0 arm64 Mac runs them.
+    # macosx_11_0_arm64 or macosx_10_9_universal2 wheels; a 13.0 arm64 Mac runs them.
     d = tmp_path / "d"
     url = build_index(tmp_path / "index", [
         make_wheel(d, "a", "1.0", tag="cp312-cp312-macosx_11_0_arm64"), make_sdist(d, "a", "1.0"),
@@ -390,6 +390,21 @@ def test_a_macos_lock_uses_wheels_tagged_for_older_macos_and_universal2(tmp_path
     wheels = {n: [w["name"] for w in p.get("wheels", [])] for n, p in packages(project).items()}
     assert wheels == {"a": ["a-1.0-cp312-cp312-macosx_11_0_arm64.whl"],
                       "b": ["b-1.0-cp312-cp312-macosx_10_9_universal2.whl"], "c": []}
+
+
+def test_platform_macos_takes_wheels_macos_13_runs_and_not_newer_ones(tmp_path):
+    # torch's newest releases publish macosx_14_0_arm64 wheels only: --platform macos, like
+    # uv's --python-platform macos, is macOS 13.0 and locks the release before them.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "t", "1.0", tag="cp312-cp312-macosx_13_0_arm64"),
+                                           make_wheel(d, "t", "2.0", tag="cp312-cp312-macosx_14_0_arm64")]).as_uri()
+    project = write_project(tmp_path / "p", ["t"])
+    result = lock(project, url, "--python-version", "3.12", "--platform", "macos")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"t": "1.0"}
+    result = lock(project, url, "--upgrade", "--python-version", "3.12", "--platform", "macosx_14_0_arm64")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"t": "2.0"}
 
 
 def test_a_platform_given_as_a_wheel_tag_evaluates_markers_as_that_platform(tmp_path):
