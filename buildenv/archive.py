@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, UnsafeArchiveError
+from satlock.resolver.coremeta import SDIST_PROJECT_FILES
 
 # What an archive may unpack to: this many times its own size, but never less than the
 # floor (small archives of text legitimately compress well) nor more than the cap. Real
@@ -237,12 +238,9 @@ def extract_sdist(archive: Path, dest: Path) -> Path:
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
-    if any(p.name in _PROJECT_FILES and p.is_file() for p in entries):
+    if any(p.name in SDIST_PROJECT_FILES and p.is_file() for p in entries):
         # A flat archive, its project at the top (tensorrt-cu12-libs 10.3.0): not what the
         # sdist spec asks, but pip and uv build it, and so does satlock.
         return dest
     raise BuildError(f"{archive} is not a valid source distribution: it must contain exactly one top-level folder "
                      f"(or pyproject.toml or setup.py at its top), found {sorted(p.name for p in entries)}")
-
-
-_PROJECT_FILES = ("pyproject.toml", "setup.py")

@@ -94,7 +94,7 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
     def take(name: str, is_file: bool, read: Callable[[], bytes | None]) -> None:
         nonlocal flat
         path = "/".join(p for p in name.split("/") if p not in ("", "."))
-        flat = flat or (is_file and path in _PROJECT_FILES)
+        flat = flat or (is_file and path in SDIST_PROJECT_FILES)
         rest = path.split("/", 1)[1] if "/" in path else ""
         for into, key in ((top, path), (nested, rest)):
             if is_file and key in wanted and key not in into:
@@ -121,8 +121,9 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
     return top if flat else nested
 
 
-_PROJECT_FILES = ("pyproject.toml", "setup.py")
-"""A file of these names at an archive's top makes it a flat sdist (buildenv/archive.py)."""
+SDIST_PROJECT_FILES = ("pyproject.toml", "setup.py")
+"""A file of these names at an archive's top makes it a flat sdist, here and where
+buildenv/archive.py unpacks one to build it."""
 
 
 def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
