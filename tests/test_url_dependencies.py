@@ -401,16 +401,19 @@ def test_a_git_url_dependency_at_the_commit_the_projects_branch_resolved_to_give
     assert y["vcs"]["commit-id"] == commit
 
 
-def test_a_project_url_the_server_does_not_have_says_to_check_the_url_not_the_index(tmp_path):
-    # `y @ https://.../gone.whl` answered 404 is the project's URL to fix, not a file an index lists.
+@pytest.mark.parametrize("fragment", ["", f"#sha256={'0' * 64}"])
+def test_a_project_url_the_server_does_not_have_says_to_check_the_url_not_the_index(tmp_path, fragment):
+    # `y @ https://.../gone.whl` answered 404 is the project's URL to fix, not a file an index
+    # lists; the error names the file without its #sha256= fragment (the hash, not the file).
     served = tmp_path / "served"
     served.mkdir()
     with IndexServer(served) as server:
         build_index(served, [make_wheel(tmp_path / "d", "a", "1.0")])
         url = f"{server.url}/elsewhere/y-2.0-py3-none-any.whl"
-        project = _project(tmp_path, ["a", f"y @ {url}"])
+        project = _project(tmp_path, ["a", f"y @ {url}{fragment}"])
         result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/")
-    assert_one_error_line(result, url, "404")
+    assert_one_error_line(result, f"{url} not found (HTTP 404)")
+    assert "#sha256" not in result.output
     assert "index lists" not in result.output
     assert "hint: check the URL" in result.output
     assert not (project / "pylock.toml").exists()
@@ -431,15 +434,3 @@ def test_sync_of_a_project_url_the_server_no_longer_has_says_to_check_the_url_no
     assert_one_error_line(result, url, "404")
     assert "index lists" not in result.output
     assert "hint: check the URL" in result.output
-
-
-def test_a_404_names_the_file_without_its_hash_fragment(tmp_path):
-    served = tmp_path / "served"
-    served.mkdir()
-    with IndexServer(served) as server:
-        build_index(served, [make_wheel(tmp_path / "d", "a", "1.0")])
-        url = f"{server.url}/elsewhere/y-2.0-py3-none-any.whl"
-        project = _project(tmp_path, ["a", f"y @ {url}#sha256={'0' * 64}"])
-        result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/")
-    assert_one_error_line(result, f"{url} not found (HTTP 404)")
-    assert "#sha256" not in result.output
