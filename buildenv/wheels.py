@@ -25,7 +25,7 @@ from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
-from satlock.buildenv.sync import SyncItem
+from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import FileMissingError, HashMismatchError, LockError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_key

@@ -11,7 +11,8 @@ from packaging.version import Version
 from indexbuilder import make_wheel, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.installed import InstalledDist, installed_distributions
-from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
+from satlock.buildenv.sync import execute_sync, marker_environment
+from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.errors import BuildError, HashMismatchError, LockError
 
@@ -115,9 +116,15 @@ def test_a_changed_source_replaces_even_at_the_same_version():
     assert plan_sync(lock, {}, ENV, TAGS).to_install[0].direct_url == same
 
 
-def test_a_lock_for_another_python_is_a_lock_error(wheels):
+def test_a_lock_for_another_python_is_a_lock_error_naming_both(wheels):
     lock = make_lock(wheel_pkg(wheels["a1"]), requires_python=SpecifierSet("<3"))
-    with pytest.raises(LockError, match="does not satisfy"):
+    with pytest.raises(LockError, match=rf"requires Python <3; .* is Python {ENV['python_full_version']} on "):
+        plan_sync(lock, {}, ENV, TAGS)
+
+
+def test_a_lock_for_other_environments_is_a_lock_error_naming_them(wheels):
+    lock = make_lock(wheel_pkg(wheels["a1"]), environments=[Marker('sys_platform == "nosuch"'), Marker('python_version < "3"')])
+    with pytest.raises(LockError, match=r'locked for sys_platform == "nosuch" or python_version < "3"; '):
         plan_sync(lock, {}, ENV, TAGS)
 
 
