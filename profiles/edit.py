@@ -21,7 +21,7 @@ from tomlkit.items import InlineTable, Table
 
 from satlock.atomic import write_atomic
 from satlock.errors import ProfileError, ProjectError
-from satlock.profiles.schema import Profile, parse_profiles
+from satlock.profiles.schema import Profile, parse_profile, parse_profiles
 
 PROFILES_PATH = ("tool", "satlock", "profiles")
 _HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
@@ -52,10 +52,19 @@ def _profiles_table(doc: Any) -> Any | None:
     return node
 
 
-def _find(doc: Any, name: NormalizedName) -> tuple[str | None, Any]:
-    """The key as written and the table of profile ``name``, or (None, None)."""
+def _checked_profiles(doc: Any, source: str) -> Any | None:
+    """The profiles table, or None when the file has none; one that is not a table is the
+    schema's one-line error, before anything walks it."""
     profiles = _profiles_table(doc)
-    if profiles is None or not hasattr(profiles, "items"):
+    if profiles is not None and not isinstance(profiles, Mapping):
+        parse_profiles(profiles, source=source)
+    return profiles
+
+
+def _find(doc: Any, name: NormalizedName, source: str) -> tuple[str | None, Any]:
+    """The key as written and the table of profile ``name``, or (None, None)."""
+    profiles = _checked_profiles(doc, source)
+    if profiles is None:
         return None, None
     for key, value in profiles.items():
         if canonicalize_name(key) == name:
@@ -115,6 +124,21 @@ def _update_mapping(table: Any, key: str, values: Mapping[str, Any], pending: di
         _set_in_table(table[key], {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
     else:
         pending[key] = _inline(values)
+
+
+def _editable(key: str, table: Any, source: str) -> Any:
+    """``table``, once the values an edit reads or merges into have the shapes it relies on
+    (a table, arrays of requirements, tables of env and config-settings); any other shape is
+    invalid, so the schema names it in one line."""
+    def shaped(node: Any, arrays: tuple[str, ...], tables: tuple[str, ...]) -> bool:
+        return (isinstance(node, Mapping)
+                and all(isinstance(node[k], list) for k in arrays if k in node)
+                and all(isinstance(node[k], Mapping) for k in tables if k in node))
+
+    if not (shaped(table, ("build-requires",), ("env", "config-settings", "metadata"))
+            and shaped(table.get("metadata", {}), ("requires-dist",), ())):
+        parse_profile(key, table, source=source)
+    return table
 
 
 def _update(table: Any, *, build_requires: Iterable[str], env: Mapping[str, str], isolation: bool | None,
@@ -270,9 +294,9 @@ def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str]
     changes = dict(build_requires=build_requires, env=env, isolation=isolation, match_runtime=match_runtime,
                    config_settings=config_settings, requires_dist=requires_dist, version=version,
                    requires_python=requires_python)
-    key, table = _find(doc, normalized)
-    if table is not None:
-        _update(table, **changes)
+    key, table = _find(doc, normalized, source)
+    if key is not None:
+        _update(_editable(key, table, source), **changes)
         return _validated(doc.as_string(), source)
     new = tomlkit.table()
     _update(new, **changes)
@@ -307,8 +331,8 @@ def _existing(pyproject_text: str, name: str, source: str) -> tuple[tomlkit.TOML
     profiles there are if it has none."""
     normalized = _normalize(name)
     doc = _parse(pyproject_text, source)
-    key, table = _find(doc, normalized)
-    if table is None:
+    key, table = _find(doc, normalized, source)
+    if key is None:
         raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
     return doc, key, table
 
@@ -358,6 +382,7 @@ def list_profiles(pyproject_text: str, *, source: str = "pyproject.toml") -> dic
 def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
     """The TOML of profile ``name`` as written in the file, comments included."""
     _doc, key, table = _existing(pyproject_text, name, source)
+    table = _editable(key, table, source)
     span = _profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span

@@ -299,3 +299,40 @@ def test_profile_help_names_the_table_it_edits() -> None:
         result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 0
         assert "[tool.satlock.profiles.NAME]" in result.output, result.output
+
+
+MALFORMED_PROFILES = [
+    ("[tool.satlock.profiles]\nseedpkg = 3\n", "[tool.satlock.profiles.seedpkg] must be a table, not int"),
+    ('[[tool.satlock.profiles.seedpkg]]\nbuild-requires = ["torchlike"]\n', "[tool.satlock.profiles.seedpkg] must be a table, not list"),
+    ('[tool.satlock.profiles.seedpkg]\nbuild-requires = "torchlike"\n', "build-requires: input should be a valid list"),
+    ('[tool.satlock.profiles.seedpkg]\nenv = "CUDA_HOME=x"\n', "env: input should be a valid dictionary"),
+    ("[tool.satlock.profiles.seedpkg]\nmetadata = 1\n", "metadata: input should be a valid dictionary"),
+    ('[tool.satlock.profiles.seedpkg.metadata]\nrequires-dist = "torchlike"\n', "metadata.requires-dist: input should be a valid list"),
+    ("[tool.satlock]\nprofiles = 3\n", "[tool.satlock.profiles] must be a table of profiles, not int"),
+]
+
+
+@pytest.mark.parametrize("command", [
+    ["add", "seedpkg", "--build-requires", "setuptools", "--env", "A=1", "--requires-dist", "torchlike"],
+    ["add", "seedpkg", "--no-isolation", "--config-setting", "k=v"],
+    ["show", "seedpkg"],
+], ids=["add", "add-flags", "show"])
+@pytest.mark.parametrize("table, message", MALFORMED_PROFILES, ids=[m for _, m in MALFORMED_PROFILES])
+def test_profile_commands_on_a_malformed_profile_are_one_error_line_and_leave_the_file(tmp_path, command, table, message):
+    text = project_toml(["seedpkg"], tool=table)
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", *command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_profile_remove_when_profiles_is_not_a_table_is_one_error_line(tmp_path):
+    text = project_toml(["seedpkg"], tool="[tool.satlock]\nprofiles = 3\n")
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "[tool.satlock.profiles] must be a table of profiles, not int" in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
