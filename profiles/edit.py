@@ -9,9 +9,10 @@ the result, and tomlkit's own edit is the fallback when a file is laid out unusu
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
@@ -280,6 +281,24 @@ def _validated(text: str, source: str) -> str:
     return text
 
 
+P = ParamSpec("P")
+
+
+def _keeps_line_endings(edit: Callable[Concatenate[str, P], str]) -> Callable[Concatenate[str, P], str]:
+    """``edit`` of a file whose lines all end in CRLF (written on Windows) made on its LF
+    form and the result given CRLF again, so the lines the edit writes match the file's
+    and every other byte stays as it was. A file mixing both is edited as it is."""
+    @functools.wraps(edit)
+    def wrapper(pyproject_text: str, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        crlf = pyproject_text.count("\r\n")
+        if not crlf or crlf != pyproject_text.count("\n"):
+            return edit(pyproject_text, *args, **kwargs)
+        return edit(pyproject_text.replace("\r\n", "\n"), *args, **kwargs).replace("\n", "\r\n")
+
+    return wrapper
+
+
+@_keeps_line_endings
 def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str] = (),
                 env: Mapping[str, str] = {}, isolation: bool | None = None,
                 match_runtime: bool | None = None, config_settings: Mapping[str, str | list[str]] = {},
@@ -337,6 +356,7 @@ def _existing(pyproject_text: str, name: str, source: str) -> tuple[tomlkit.TOML
     return doc, key, table
 
 
+@_keeps_line_endings
 def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
     """``pyproject_text`` without profile ``name`` (and the comments right above it)."""
     doc, key, _table = _existing(pyproject_text, name, source)

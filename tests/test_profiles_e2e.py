@@ -301,6 +301,22 @@ def test_profile_help_names_the_table_it_edits() -> None:
         assert "[tool.satlock.profiles.NAME]" in result.output, result.output
 
 
+def test_profile_add_and_remove_keep_the_crlf_line_endings_of_the_file(tmp_path):
+    """Every byte outside the profile stays as it was, line endings included (a file written on Windows)."""
+    crlf = COMMENTED.replace("\n", "\r\n").encode()
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(crlf)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--no-isolation", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    added = path.read_bytes()
+    assert added.count(b"\n") == added.count(b"\r\n")
+    assert added.startswith(crlf.split(b"# a comment that belongs")[0])
+    assert tomllib.loads(added.decode())["tool"]["satlock"]["profiles"]["seedpkg"]["isolation"] is False
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == crlf
+
+
 MALFORMED_PROFILES = [
     ("[tool.satlock.profiles]\nseedpkg = 3\n", "[tool.satlock.profiles.seedpkg] must be a table, not int"),
     ('[[tool.satlock.profiles.seedpkg]]\nbuild-requires = ["torchlike"]\n', "[tool.satlock.profiles.seedpkg] must be a table, not list"),
