@@ -274,6 +274,7 @@ def test_profile_add_through_the_cli_changes_only_the_profile_and_remove_restore
 @pytest.mark.parametrize("args, message", [
     (["--env", "CUDA_HOME={cuda}"], "unknown template '{cuda}'"),
     (["--build-requires", "torchlike>>1"], "'torchlike>>1' is not a valid requirement"),
+    (["--env", "{cuda-home}=/opt/cuda"], "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"),
 ])
 def test_profile_add_refuses_bad_input_with_one_line_and_leaves_the_file(tmp_path, args, message):
     (tmp_path / "pyproject.toml").write_text(COMMENTED)
