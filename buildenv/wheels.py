@@ -152,7 +152,7 @@ class LockedBuilder:
         """The isolated environment for a PEP 660 build: ``base`` plus what the backend's
         ``get_requires_for_build_editable`` asks for (the lock recorded the wheel build's
         environment only; a local folder has no hash to keep frozen anyway)."""
-        env = expand_env(profile.env, template_context(base))
+        env = expand_env(profile.env, template_context(base), profile=name)
         extra = pep517.get_requires_for_build_wheel(tree.path, python=base.python, env=env, config_settings=profile.config_settings,
                                                     log_path=logs, package=name, echo=self.pb.echo, editable=True)
         if not extra:
@@ -183,7 +183,7 @@ class LockedBuilder:
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
-        env = expand_env(profile.env, template_context(build_venv))
+        env = expand_env(profile.env, template_context(build_venv), profile=name)
         if not isolated:
             env = {**self._build_only_tools(name, venv), **env}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))

@@ -158,4 +158,4 @@ def _expanded_env(project_root: Path, name: str) -> dict[str, str] | None:
     venv_root = project_root / ".venv"
     if profile is None or not (venv_root / "pyvenv.cfg").exists():
         return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)))
+    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=canonicalize_name(name))

@@ -170,7 +170,7 @@ def test_env_templates_expand_against_the_environment(tmp_path, env):
         "PY": "{python}",
         "SP": "{site-packages}/x",
         "LIT": "{{venv}}={venv}",
-    }, template_context(v))
+    }, template_context(v), profile="x")
     assert out == {
         "CUDA_HOME": str(site / "nvidia" / "cu13"),
         "JIT": str(site / "nvidia" / "cu13" / "lib"),
@@ -184,7 +184,7 @@ def test_cuda_home_is_not_assembled_unless_a_template_uses_it(tmp_path, env):
     venv, site = env  # no nvcc installed: assembling would fail
     v = Venv(root=venv, python=venv / "bin" / "python", purelib=site, platlib=site, scripts=venv / "bin",
              data=venv, python_version="3.11.0")
-    assert expand_env({"A": "{venv}"}, template_context(v)) == {"A": str(venv)}
+    assert expand_env({"A": "{venv}"}, template_context(v), profile="x") == {"A": str(venv)}
 
 
 CUDA13_WHEELS = ["nvidia-cuda-nvcc>=13,<14", "nvidia-cuda-runtime>=13,<14", "nvidia-cuda-crt>=13,<14", "nvidia-nvvm>=13,<14"]

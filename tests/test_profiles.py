@@ -121,7 +121,7 @@ def test_templates_expand_as_plain_strings_and_lookups_are_lazy(tmp_path):
     ctx = context(tmp_path, calls)
     assert expand("{python} $HOME $(id) `id` {{venv}}", ctx) == f"{tmp_path}/bin/python $HOME $(id) `id` {{venv}}"
     assert calls == []
-    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx) == {
+    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx, profile="x") == {
         "A": f"{tmp_path}/sp/torch/lib", "B": f"{tmp_path}/cuda"}
     assert calls == ["torch", "cuda"]
 

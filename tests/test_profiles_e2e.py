@@ -353,3 +353,19 @@ def test_profile_remove_when_profiles_is_not_a_table_is_one_error_line(tmp_path)
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "[tool.satlock.profiles] must be a table of profiles, not int" in errors[0], result.output
     assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_asked_for_it(tmp_path, index):
+    """With several profiles using {cuda-home}, the error must say which one could not be expanded."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "[tool.satlock.profiles.cudaext] env.CUDA_HOME: " in errors[0] and "bin/nvcc" in errors[0]
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
