@@ -124,6 +124,19 @@ def test_cuda12_tree_is_rebuilt_to_follow_what_is_installed(tmp_path, env):
     assert sorted(p.name for p in venv.iterdir()) == ["lib", MERGED_DIR]
 
 
+def test_cuda12_tree_already_up_to_date_is_left_in_place_for_builds_using_it(tmp_path, env):
+    """Builds in a cached build environment can run in two satlock processes sharing the cache:
+    assembling CUDA_HOME again for one must not take away the folder the other's build reads."""
+    venv, site = env
+    cu12(tmp_path, site)
+    home = assemble_cuda_home(site, venv)
+    before = (home.stat().st_ino, (home / "bin").stat().st_ino, os.readlink(home / "bin" / "nvcc"))
+    again = assemble_cuda_home(site, venv)
+    assert again == home
+    assert (home.stat().st_ino, (home / "bin").stat().st_ino, os.readlink(home / "bin" / "nvcc")) == before
+    assert sorted(p.name for p in venv.iterdir()) == ["lib", MERGED_DIR]
+
+
 def test_other_packages_with_include_and_lib_are_not_merged(tmp_path, env):
     venv, site = env
     cu12(tmp_path, site)
