@@ -48,6 +48,14 @@ setup(name="cudaext", version="0.1.0", packages=["cudaext"], description=release
 
 FAKE_NVCC = "#!/bin/sh\necho 'Cuda compilation tools, release 13.0'\n"
 
+# What torch.utils.cpp_extension prints on a machine without a GPU, then a compiler error
+# that has nothing to do with finding the toolkit.
+CUDAFAIL_SETUP = '''\
+import os
+print("No CUDA runtime is found, using CUDA_HOME='%s'" % os.environ["CUDA_HOME"])
+raise SystemExit("nvcc fatal   : Unsupported gpu architecture 'compute_100'")
+'''
+
 
 def invoke(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])
@@ -78,6 +86,7 @@ def index(tmp_path_factory, build_tools) -> str:
         *build_tools,
         make_sdist(dists, "seedpkg", "0.1.0", pyproject="", setup_py=SEED_SETUP, pkg_info=False),
         make_sdist(dists, "cudaext", "0.1.0", pyproject="", setup_py=CUDA_SETUP, pkg_info=False),
+        make_sdist(dists, "cudafail", "0.1.0", pyproject="", setup_py=CUDAFAIL_SETUP, pkg_info=False),
         nvcc,
         runtime,
     ]
@@ -369,3 +378,18 @@ def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_a
     assert len(errors) == 1, result.output
     assert "[tool.satlock.profiles.cudaext] env.CUDA_HOME: " in errors[0] and "bin/nvcc" in errors[0]
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_failed_build_with_cuda_home_already_a_toolkit_does_not_suggest_the_env_it_has(tmp_path, index):
+    """A log mentioning CUDA_HOME is not a missing toolkit when the profile's {cuda-home} gave one."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudafail"]))
+    result = invoke("profile", "add", "cudafail", "--build-requires", "nvidia-cuda-nvcc", "--build-requires", "nvidia-cuda-runtime",
+                    "--build-requires", "setuptools", "--build-requires", "wheel", "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    assert "Unsupported gpu architecture" in result.output
+    assert "--env CUDA_HOME={cuda-home}" not in result.output
