@@ -393,3 +393,20 @@ def test_failed_build_with_cuda_home_already_a_toolkit_does_not_suggest_the_env_
     assert result.exit_code == 1
     assert "Unsupported gpu architecture" in result.output
     assert "--env CUDA_HOME={cuda-home}" not in result.output
+
+
+@pytest.mark.parametrize("broken, problem", [
+    ('[tool.satlock]\nindx-url = "file:///x"\n', "unknown key 'indx-url'"),
+    ("", "'seedpkg>>1' is not a valid requirement"),
+])
+def test_profile_add_in_a_file_with_an_unrelated_error_writes_the_profile_and_exits_zero(tmp_path, broken, problem):
+    """The exit code tells the truth about the file: the profile is written, so the command
+    succeeded; the problem elsewhere in pyproject.toml, found by the check for an unknown
+    package name, is a warning, not an error after the file has already changed."""
+    deps = ["seedpkg>>1"] if not broken else ["seedpkg"]
+    (tmp_path / "pyproject.toml").write_text(project_toml(deps, tool=broken))
+    result = invoke("profile", "add", "seedpkg", "--env", "A=1", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert any(line.startswith("warning:") and problem in line for line in result.output.splitlines()), result.output
+    assert tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"] == {"env": {"A": "1"}}
