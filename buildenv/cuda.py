@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError
-from satlock.profiles.templates import TemplateContext, dist_location
+from satlock.profiles.templates import TemplateContext, dist_location, installed_files
 
 MERGED_DIR = "satlock-cuda-home"
 NVCC_NAMES = ("nvcc", "nvcc.exe")
@@ -208,13 +208,30 @@ def is_toolkit_distribution(name: str) -> bool:
     return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
 
 
-def template_context(venv: Venv) -> TemplateContext:
+def _provides_nvcc(site_packages: Path) -> bool:
+    return _nvcc_prefix(list(metadata.distributions(path=[str(site_packages)])), site_packages) is not None
+
+
+def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContext:
     """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
-    most once, and only when a template uses it."""
+    most once, and only when a template uses it. ``fallback`` is, for a no-isolation
+    build, the environment of the recorded build requirements ``venv`` lacks: a
+    distribution, or a CUDA compiler, that ``venv`` does not have is found there, where
+    the build finds the rest of its build-only tools."""
+    def locate(name: str) -> Path:
+        if fallback is not None and installed_files(venv.site_packages, name) is None:
+            return dist_location(fallback.site_packages, name)
+        return dist_location(venv.site_packages, name)
+
+    def cuda_home() -> Path:
+        if fallback is not None and not _provides_nvcc(venv.site_packages):
+            return assemble_cuda_home(fallback.site_packages, fallback.root)
+        return assemble_cuda_home(venv.site_packages, venv.root)
+
     return TemplateContext(
         python=venv.python,
         venv=venv.root,
         site_packages=venv.site_packages,
-        dist_locator=functools.partial(dist_location, venv.site_packages),
-        cuda_home=functools.cache(lambda: assemble_cuda_home(venv.site_packages, venv.root)),
+        dist_locator=locate,
+        cuda_home=functools.cache(cuda_home),
     )

@@ -277,3 +277,24 @@ def test_no_isolation_build_requires_are_locked_as_requirements_whatever_the_sou
     data = lock_data(project)
     assert dependency_versions(data, "quietext") == {"buildhelper": "2.0", "setuptools": package(data, "setuptools")["version"]}
     assert package(data, "buildhelper")["version"] == "2.0"
+
+
+def test_no_isolation_cuda_home_with_the_cuda_wheels_only_in_an_extra_not_synced(tmp_path, cuda_index):
+    """The lock built cudaprobe against the toolkit of the `cuda` extra and recorded it in its build
+    environment; a sync without that extra must build the same way (from the recorded wheels, as
+    every build-only tool of a no-isolation build), not fail for want of nvcc in .venv, and must
+    not put the extra's wheels in .venv."""
+    project = make_project(tmp_path / "proj", ["cudaprobe"], optional={"cuda": CUDA_DEPS})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    result = invoke("sync", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
+                          "print(metadata('cudaprobe')['Summary'])\n"
+                          "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
+    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
+    assert "nvidia" not in out.stdout.splitlines()[1]
