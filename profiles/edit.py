@@ -362,8 +362,6 @@ def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.t
     doc, key, _table = _existing(pyproject_text, name, source)
     expected = doc.unwrap()
     del _profiles_dict(expected)[key]
-    if not _profiles_dict(expected):
-        del expected["tool"]["satlock"]["profiles"]
     span = _profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
@@ -372,10 +370,31 @@ def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.t
         elif end < len(lines) and not lines[end].strip():
             end += 1
         text = "".join(lines[:start] + lines[end:])
-        if _same(text, expected):
+        if _same_but_empty_parents(text, expected):
             return text
     del _profiles_table(doc)[key]
     return doc.as_string()
+
+
+def _without_empty_parents(plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` without ``tool.satlock.profiles``, then ``tool.satlock``, then ``tool``
+    while each is empty: the last profile's header is all that made them when no other
+    header names them, and removing its text removes them too."""
+    for depth in range(len(PROFILES_PATH), 0, -1):
+        parent: Any = plain
+        for part in PROFILES_PATH[:depth - 1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(PROFILES_PATH[depth - 1]) == {}:
+            del parent[PROFILES_PATH[depth - 1]]
+    return plain
+
+
+def _same_but_empty_parents(text: str, expected: dict[str, Any]) -> bool:
+    try:
+        got = tomlkit.parse(text).unwrap()
+    except TOMLKitError:
+        return False
+    return _without_empty_parents(got) == _without_empty_parents(expected)
 
 
 def _profiles_dict(plain: dict[str, Any]) -> dict[str, Any]:

@@ -410,3 +410,32 @@ def test_profile_add_in_a_file_with_an_unrelated_error_writes_the_profile_and_ex
     assert not [line for line in result.output.splitlines() if line.startswith("error:")]
     assert any(line.startswith("warning:") and problem in line for line in result.output.splitlines()), result.output
     assert tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"] == {"env": {"A": "1"}}
+
+
+NO_SATLOCK_TABLE = '''\
+[project]
+name = "demo"
+version = "0.1.0"
+dependencies = ["seedpkg"]
+
+# a comment that belongs to the next table
+[tool.other]
+key   =   "odd spacing stays"
+'''
+
+
+@pytest.mark.parametrize("text", [
+    NO_SATLOCK_TABLE,
+    NO_SATLOCK_TABLE.replace("\n# a comment", '\n[tool.satlock.profiles.seedpkg]\nisolation = false\n\n# a comment'),
+], ids=["added-then-removed", "blank-line-before-next-comment"])
+def test_profile_remove_when_it_is_all_of_tool_satlock_keeps_the_rest_byte_for_byte(tmp_path, text):
+    """The profile is the only thing under [tool.satlock]: removing it must still leave every
+    other byte, the next table's comment included."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    if "seedpkg]" not in text:
+        result = invoke("profile", "add", "seedpkg", "--no-isolation", "--project", tmp_path)
+        assert result.exit_code == 0, result.output
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == NO_SATLOCK_TABLE
