@@ -10,7 +10,6 @@ the result, and tomlkit's own edit is the fallback when a file is laid out unusu
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec
 
@@ -22,10 +21,9 @@ from tomlkit.items import InlineTable, Table
 
 from satlock.atomic import write_atomic
 from satlock.errors import ProfileError, ProjectError
+from satlock.profiles.layout import PROFILES_PATH, insert_as_text, profile_span, render
 from satlock.profiles.schema import Profile, parse_profile, parse_profiles
 
-PROFILES_PATH = ("tool", "satlock", "profiles")
-_HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
 
 
 def _parse(text: str, source: str) -> tomlkit.TOMLDocument:
@@ -190,82 +188,6 @@ def _merge_into_new(requirements: list[str]) -> Any:
     return array
 
 
-def _header_path(line: str) -> tuple[str, ...] | None:
-    """The key path of a ``[table]`` header line, or None for anything else."""
-    if not _HEADER.match(line):
-        return None
-    try:
-        node: Any = tomlkit.parse(line).unwrap()
-    except TOMLKitError:
-        return None
-    path: list[str] = []
-    while isinstance(node, dict) and len(node) == 1:
-        key = next(iter(node))
-        path.append(key)
-        node = node[key]
-    return tuple(path)
-
-
-def _headers(lines: list[str]) -> list[tuple[int, tuple[str, ...]]]:
-    return [(i, p) for i, line in enumerate(lines) if (p := _header_path(line)) is not None]
-
-
-def _is_filler(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
-
-
-def _content_end(lines: list[str], start: int, stop: int) -> int:
-    """One past the last line of the section ``[start, stop)`` that is not blank or a comment."""
-    end = stop
-    while end > start + 1 and _is_filler(lines[end - 1]):
-        end -= 1
-    return end
-
-
-def _render(name: str, table: Any) -> str:
-    body = tomlkit.document()
-    for key, value in table.items():
-        body[key] = value
-    return f"[tool.satlock.profiles.{name}]\n{tomlkit.dumps(body)}"
-
-
-def _insert_as_text(text: str, name: str, table: Any) -> str:
-    lines = text.splitlines(keepends=True)
-    headers = _headers(lines)
-    ours = [n for n, (_, path) in enumerate(headers) if path[:2] == PROFILES_PATH[:2]]
-    block = _render(name, table)
-    if ours:
-        n = ours[-1]
-        stop = headers[n + 1][0] if n + 1 < len(headers) else len(lines)
-        at = _content_end(lines, headers[n][0], stop)
-    else:
-        at = len(lines)
-    before = "".join(lines[:at])
-    if before and not before.endswith("\n"):
-        before += "\n"
-    separator = "\n" if before else ""
-    return before + separator + block + "".join(lines[at:])
-
-
-def _profile_span(text: str, key: str) -> tuple[list[str], int, int] | None:
-    """The lines of ``text`` and the span [start, end) holding profile ``key``: its
-    comments right above the header, the header, its sub-tables, up to the last line
-    that is not filler. None when the profile is not a plain contiguous table."""
-    lines = text.splitlines(keepends=True)
-    headers = _headers(lines)
-    path = PROFILES_PATH + (key,)
-    mine = [n for n, (_, p) in enumerate(headers) if p[:len(path)] == path]
-    if not mine or mine != list(range(mine[0], mine[-1] + 1)):
-        return None
-    start = headers[mine[0]][0]
-    stop = headers[mine[-1] + 1][0] if mine[-1] + 1 < len(headers) else len(lines)
-    end = _content_end(lines, headers[mine[-1]][0], stop)
-    while start > 0 and lines[start - 1].strip().startswith("#"):
-        start -= 1
-    return lines, start, end
-
-
 def _same(text: str, expected: Any) -> bool:
     try:
         return tomlkit.parse(text).unwrap() == expected
@@ -325,7 +247,7 @@ def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str]
         node = node.setdefault(part, {}) if isinstance(node, dict) else None
     if isinstance(node, dict):
         node[normalized] = new.unwrap()
-        text = _insert_as_text(pyproject_text, normalized, new)
+        text = insert_as_text(pyproject_text, normalized, new)
         if _same(text, expected):
             return _validated(text, source)
     return _validated(_add_with_tomlkit(doc, normalized, new, source), source)
@@ -362,7 +284,7 @@ def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.t
     doc, key, _table = _existing(pyproject_text, name, source)
     expected = doc.unwrap()
     del _profiles_dict(expected)[key]
-    span = _profile_span(pyproject_text, key)
+    span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
         if start > 0 and not lines[start - 1].strip():
@@ -422,13 +344,13 @@ def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.tom
     """The TOML of profile ``name`` as written in the file, comments included."""
     _doc, key, table = _existing(pyproject_text, name, source)
     table = _editable(key, table, source)
-    span = _profile_span(pyproject_text, key)
+    span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
         text = "".join(lines[start:end])
         if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
             return text if text.endswith("\n") else text + "\n"
-    return _render(_normalize(name), table)
+    return render(_normalize(name), table)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
