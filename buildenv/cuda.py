@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError
-from satlock.profiles.templates import TemplateContext, dist_location
+from satlock.profiles.templates import TemplateContext, dist_location, installed_files
 
 MERGED_DIR = "satlock-cuda-home"
 NVCC_NAMES = ("nvcc", "nvcc.exe")
@@ -122,6 +122,38 @@ def _replace_dir(build: Path, target: Path) -> None:
     os.replace(build, target)
 
 
+def _links(root: Path) -> dict[str, str] | None:
+    """What the tree of links at ``root`` holds (each entry's path and where it links, or
+    ``/`` for a folder), or None when there is no such folder."""
+    if root.is_symlink() or not root.is_dir():
+        return None
+    out: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            out[path.relative_to(root).as_posix()] = os.readlink(path) if path.is_symlink() else "/"
+    return out
+
+
+def _put_tree(build: Path, target: Path) -> None:
+    """Put the finished tree ``build`` at ``target`` unless the same tree is there already.
+
+    A cached build environment is shared by every satlock process using the cache, and one
+    may be building with this CUDA_HOME while another assembles it again: a tree that is
+    already right is left in place (replacing it would make it vanish under that build for
+    a moment); only a different one, after the environment changed, is replaced."""
+    wanted = _links(build)
+    if _links(target) != wanted:
+        try:
+            _replace_dir(build, target)
+            return
+        except OSError:
+            # Another process put its tree there between the check and the rename.
+            if _links(target) != wanted:
+                raise
+    shutil.rmtree(build)
+
+
 def _missing_nvcc_hint(names: set[str]) -> str:
     if any(n.endswith("-cu12") for n in names):
         return ("add nvidia-cuda-nvcc to the project for CUDA 13 (with nvidia-cuda-runtime, nvidia-cuda-crt, "
@@ -135,7 +167,7 @@ def _missing_nvcc_hint(names: set[str]) -> str:
 def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
     """The folder to use as CUDA_HOME for the environment at ``venv_root``: the CUDA 13
     prefix itself, or ``<venv_root>/satlock-cuda-home`` merged from the CUDA 12 parts
-    (rebuilt on every call, so it follows what is installed)."""
+    (checked on every call and replaced when it differs, so it follows what is installed)."""
     dists = list(metadata.distributions(path=[str(site_packages)]))
     names = {_name(d) for d in dists}
     found = _nvcc_prefix(dists, site_packages)
@@ -155,7 +187,7 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
     try:
         build.rmdir()
         _build_merged(prefixes, build)
-        _replace_dir(build, home)
+        _put_tree(build, home)
     finally:
         if build.exists():
             shutil.rmtree(build)
@@ -176,13 +208,30 @@ def is_toolkit_distribution(name: str) -> bool:
     return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
 
 
-def template_context(venv: Venv) -> TemplateContext:
+def _provides_nvcc(site_packages: Path) -> bool:
+    return _nvcc_prefix(list(metadata.distributions(path=[str(site_packages)])), site_packages) is not None
+
+
+def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContext:
     """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
-    most once, and only when a template uses it."""
+    most once, and only when a template uses it. ``fallback`` is, for a no-isolation
+    build, the environment of the recorded build requirements ``venv`` lacks: a
+    distribution, or a CUDA compiler, that ``venv`` does not have is found there, where
+    the build finds the rest of its build-only tools."""
+    def locate(name: str) -> Path:
+        if fallback is not None and installed_files(venv.site_packages, name) is None:
+            return dist_location(fallback.site_packages, name)
+        return dist_location(venv.site_packages, name)
+
+    def cuda_home() -> Path:
+        if fallback is not None and not _provides_nvcc(venv.site_packages):
+            return assemble_cuda_home(fallback.site_packages, fallback.root)
+        return assemble_cuda_home(venv.site_packages, venv.root)
+
     return TemplateContext(
         python=venv.python,
         venv=venv.root,
         site_packages=venv.site_packages,
-        dist_locator=functools.partial(dist_location, venv.site_packages),
-        cuda_home=functools.cache(lambda: assemble_cuda_home(venv.site_packages, venv.root)),
+        dist_locator=locate,
+        cuda_home=functools.cache(cuda_home),
     )

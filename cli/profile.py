@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
-from satlock.errors import ConfigError, LockError
+from satlock.errors import ConfigError, LockError, ProfileError, ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
@@ -75,11 +75,18 @@ def profile_add(
 
 
 def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
-    """A profile for a package the project does not mention may be a typo, or a transitive dependency."""
+    """A profile for a package the project does not mention may be a typo, or a transitive dependency.
+
+    The profile is written by now, so a problem elsewhere in pyproject.toml that keeps this
+    check from reading the project is a warning: an error would say the command failed."""
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.project import load_project
 
-    proj = load_project(path.parent)
+    try:
+        proj = load_project(path.parent)
+    except (ProjectError, ProfileError) as e:
+        out.warn(f"profile written, but {e.message}")
+        return
     wanted = canonicalize_name(name)
     direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}
     locked: set[str] = set()
@@ -158,4 +165,4 @@ def _expanded_env(project_root: Path, name: str) -> dict[str, str] | None:
     venv_root = project_root / ".venv"
     if profile is None or not (venv_root / "pyvenv.cfg").exists():
         return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)))
+    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=canonicalize_name(name))

@@ -151,7 +151,7 @@ class IndexProvider:
         static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
         if static is not None:
             with self._lock:
-                self._deps[(name, str(static[1]))] = static[2]
+                self._deps[(name, str(static[1]))] = self._with_build_needs(Candidate(name, static[1], direct=ref), static[2])
             return static
         if wheel:
             filename = filename_from_url(ref.url) if ref.url else checked_filename(Path(target).name, target)
@@ -164,7 +164,8 @@ class IndexProvider:
         if self._has_variants(name):
             deps = self._variant_base(Candidate(name, version, direct=ref))
         with self._lock:
-            self._deps[(name, str(version))] = deps
+            # What ``dependencies`` answers: with a no-isolation profile's build needs, as for an sdist.
+            self._deps[(name, str(version))] = self._with_build_needs(Candidate(name, version, direct=ref), deps)
         return meta_name, version, deps
 
     def _direct_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:

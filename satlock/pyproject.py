@@ -22,7 +22,9 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
     import tomllib
 
     try:
-        text = path.read_text(encoding="utf-8")
+        # Decoded without newline translation: the profile commands write the text back,
+        # and a file with CRLF line endings must keep them.
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise ProjectError(f"{path}: not UTF-8 text") from None
     except OSError as exc:

@@ -76,6 +76,8 @@ def test_unknown_template_lists_the_known_ones():
     ({"build-requires": "torch"}, "build-requires:"),
     ({"env": {"X": 1}}, "env.X:"),
     ({"env": {"X": "{venv"}}, "env.X: unbalanced '{'"),
+    ({"env": {"{cuda-home}": "/opt/cuda"}}, "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"
+                                            " (templates are expanded in values only)"),
     ({"config-settings": {"a": 1}}, "config-settings.a: expected a string or a list of strings"),
     ({"metadata": {"version": "x.y"}}, "metadata.version: 'x.y' is not a valid version"),
     ({"metadata": {"requires-python": "3.9"}}, "metadata.requires-python:"),
@@ -119,7 +121,7 @@ def test_templates_expand_as_plain_strings_and_lookups_are_lazy(tmp_path):
     ctx = context(tmp_path, calls)
     assert expand("{python} $HOME $(id) `id` {{venv}}", ctx) == f"{tmp_path}/bin/python $HOME $(id) `id` {{venv}}"
     assert calls == []
-    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx) == {
+    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx, profile="x") == {
         "A": f"{tmp_path}/sp/torch/lib", "B": f"{tmp_path}/cuda"}
     assert calls == ["torch", "cuda"]
 

@@ -48,6 +48,14 @@ setup(name="cudaext", version="0.1.0", packages=["cudaext"], description=release
 
 FAKE_NVCC = "#!/bin/sh\necho 'Cuda compilation tools, release 13.0'\n"
 
+# What torch.utils.cpp_extension prints on a machine without a GPU, then a compiler error
+# that has nothing to do with finding the toolkit.
+CUDAFAIL_SETUP = '''\
+import os
+print("No CUDA runtime is found, using CUDA_HOME='%s'" % os.environ["CUDA_HOME"])
+raise SystemExit("nvcc fatal   : Unsupported gpu architecture 'compute_100'")
+'''
+
 
 def invoke(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])
@@ -78,6 +86,7 @@ def index(tmp_path_factory, build_tools) -> str:
         *build_tools,
         make_sdist(dists, "seedpkg", "0.1.0", pyproject="", setup_py=SEED_SETUP, pkg_info=False),
         make_sdist(dists, "cudaext", "0.1.0", pyproject="", setup_py=CUDA_SETUP, pkg_info=False),
+        make_sdist(dists, "cudafail", "0.1.0", pyproject="", setup_py=CUDAFAIL_SETUP, pkg_info=False),
         nvcc,
         runtime,
     ]
@@ -154,7 +163,7 @@ def test_git_dependency_with_profile_locks_the_commit(tmp_path, index):
     assert result.exit_code == 0, result.output
     seed = package(read(project), "seedpkg")
     assert seed["vcs"]["commit-id"] == commit
-    assert [d["name"] for d in seed["dependencies"]] == ["torchlike"]
+    assert {d["name"] for d in seed["dependencies"]} == {"torchlike", "setuptools", "wheel"}
     assert read(project)["tool"]["satlock"]["build-environments"]["seedpkg"]["isolation"] is False
 
 
@@ -274,6 +283,7 @@ def test_profile_add_through_the_cli_changes_only_the_profile_and_remove_restore
 @pytest.mark.parametrize("args, message", [
     (["--env", "CUDA_HOME={cuda}"], "unknown template '{cuda}'"),
     (["--build-requires", "torchlike>>1"], "'torchlike>>1' is not a valid requirement"),
+    (["--env", "{cuda-home}=/opt/cuda"], "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"),
 ])
 def test_profile_add_refuses_bad_input_with_one_line_and_leaves_the_file(tmp_path, args, message):
     (tmp_path / "pyproject.toml").write_text(COMMENTED)
@@ -299,3 +309,133 @@ def test_profile_help_names_the_table_it_edits() -> None:
         result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 0
         assert "[tool.satlock.profiles.NAME]" in result.output, result.output
+
+
+def test_profile_add_and_remove_keep_the_crlf_line_endings_of_the_file(tmp_path):
+    """Every byte outside the profile stays as it was, line endings included (a file written on Windows)."""
+    crlf = COMMENTED.replace("\n", "\r\n").encode()
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(crlf)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--no-isolation", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    added = path.read_bytes()
+    assert added.count(b"\n") == added.count(b"\r\n")
+    assert added.startswith(crlf.split(b"# a comment that belongs")[0])
+    assert tomllib.loads(added.decode())["tool"]["satlock"]["profiles"]["seedpkg"]["isolation"] is False
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == crlf
+
+
+MALFORMED_PROFILES = [
+    ("[tool.satlock.profiles]\nseedpkg = 3\n", "[tool.satlock.profiles.seedpkg] must be a table, not int"),
+    ('[[tool.satlock.profiles.seedpkg]]\nbuild-requires = ["torchlike"]\n', "[tool.satlock.profiles.seedpkg] must be a table, not list"),
+    ('[tool.satlock.profiles.seedpkg]\nbuild-requires = "torchlike"\n', "build-requires: input should be a valid list"),
+    ('[tool.satlock.profiles.seedpkg]\nenv = "CUDA_HOME=x"\n', "env: input should be a valid dictionary"),
+    ("[tool.satlock.profiles.seedpkg]\nmetadata = 1\n", "metadata: input should be a valid dictionary"),
+    ('[tool.satlock.profiles.seedpkg.metadata]\nrequires-dist = "torchlike"\n', "metadata.requires-dist: input should be a valid list"),
+    ("[tool.satlock]\nprofiles = 3\n", "[tool.satlock.profiles] must be a table of profiles, not int"),
+]
+
+
+@pytest.mark.parametrize("command", [
+    ["add", "seedpkg", "--build-requires", "setuptools", "--env", "A=1", "--requires-dist", "torchlike"],
+    ["add", "seedpkg", "--no-isolation", "--config-setting", "k=v"],
+    ["show", "seedpkg"],
+], ids=["add", "add-flags", "show"])
+@pytest.mark.parametrize("table, message", MALFORMED_PROFILES, ids=[m for _, m in MALFORMED_PROFILES])
+def test_profile_commands_on_a_malformed_profile_are_one_error_line_and_leave_the_file(tmp_path, command, table, message):
+    text = project_toml(["seedpkg"], tool=table)
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", *command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_profile_remove_when_profiles_is_not_a_table_is_one_error_line(tmp_path):
+    text = project_toml(["seedpkg"], tool="[tool.satlock]\nprofiles = 3\n")
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "[tool.satlock.profiles] must be a table of profiles, not int" in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_asked_for_it(tmp_path, index):
+    """With several profiles using {cuda-home}, the error must say which one could not be expanded."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "[tool.satlock.profiles.cudaext] env.CUDA_HOME: " in errors[0] and "bin/nvcc" in errors[0]
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_failed_build_with_cuda_home_already_a_toolkit_does_not_suggest_the_env_it_has(tmp_path, index):
+    """A log mentioning CUDA_HOME is not a missing toolkit when the profile's {cuda-home} gave one."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudafail"]))
+    result = invoke("profile", "add", "cudafail", "--build-requires", "nvidia-cuda-nvcc", "--build-requires", "nvidia-cuda-runtime",
+                    "--build-requires", "setuptools", "--build-requires", "wheel", "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    assert "Unsupported gpu architecture" in result.output
+    assert "--env CUDA_HOME={cuda-home}" not in result.output
+
+
+@pytest.mark.parametrize("broken, problem", [
+    ('[tool.satlock]\nindx-url = "file:///x"\n', "unknown key 'indx-url'"),
+    ("", "'seedpkg>>1' is not a valid requirement"),
+])
+def test_profile_add_in_a_file_with_an_unrelated_error_writes_the_profile_and_exits_zero(tmp_path, broken, problem):
+    """The exit code tells the truth about the file: the profile is written, so the command
+    succeeded; the problem elsewhere in pyproject.toml, found by the check for an unknown
+    package name, is a warning, not an error after the file has already changed."""
+    deps = ["seedpkg>>1"] if not broken else ["seedpkg"]
+    (tmp_path / "pyproject.toml").write_text(project_toml(deps, tool=broken))
+    result = invoke("profile", "add", "seedpkg", "--env", "A=1", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert any(line.startswith("warning:") and problem in line for line in result.output.splitlines()), result.output
+    assert tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"] == {"env": {"A": "1"}}
+
+
+NO_SATLOCK_TABLE = '''\
+[project]
+name = "demo"
+version = "0.1.0"
+dependencies = ["seedpkg"]
+
+# a comment that belongs to the next table
+[tool.other]
+key   =   "odd spacing stays"
+'''
+
+
+@pytest.mark.parametrize("text", [
+    NO_SATLOCK_TABLE,
+    NO_SATLOCK_TABLE.replace("\n# a comment", '\n[tool.satlock.profiles.seedpkg]\nisolation = false\n\n# a comment'),
+], ids=["added-then-removed", "blank-line-before-next-comment"])
+def test_profile_remove_when_it_is_all_of_tool_satlock_keeps_the_rest_byte_for_byte(tmp_path, text):
+    """The profile is the only thing under [tool.satlock]: removing it must still leave every
+    other byte, the next table's comment included."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    if "seedpkg]" not in text:
+        result = invoke("profile", "add", "seedpkg", "--no-isolation", "--project", tmp_path)
+        assert result.exit_code == 0, result.output
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == NO_SATLOCK_TABLE
