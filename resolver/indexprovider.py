@@ -253,6 +253,12 @@ class IndexProvider:
         needs = tuple(Requirement(r) for r in profile.build_requires)
         return Dependencies(deps.requires + needs, deps.requires_python, deps.provides_extras)
 
+    def profile_requirements(self) -> dict[NormalizedName, frozenset[str]]:
+        """What ``_with_build_needs`` adds to each package's requirements, so a conflict
+        story names them as its profile's, not as the package's own metadata."""
+        return {name: frozenset(str(Requirement(r)) for r in profile.build_requires)
+                for name, profile in self.profiles.items() if not profile.isolation and profile.build_requires}
+
     def _fetch_dependencies(self, c: Candidate) -> Dependencies:
         static = self._static_override(c.name)
         if static is not None and (static[0] is None or static[0] == c.version):

@@ -298,3 +298,19 @@ def test_no_isolation_cuda_home_with_the_cuda_wheels_only_in_an_extra_not_synced
                           "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
     assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
     assert "nvidia" not in out.stdout.splitlines()[1]
+
+
+def test_a_no_isolation_profile_s_build_requirement_in_a_conflict_is_named_as_the_profile_s(tmp_path, three_index, build_log):
+    # Without isolation the build runs in the project's environment, so the profile's
+    # build-requires join seedext's requirements; the story must not say seedext's own
+    # metadata asks for buildhelper>=2, which the user would look for in vain.
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    result = invoke("profile", "add", "seedext", "--build-requires", "setuptools", "--build-requires", "buildhelper>=2",
+                    "--no-isolation", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", three_index)
+    assert result.exit_code != 0
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if "buildhelper>=2" in line]
+    assert "[tool.satlock.profiles.seedext] build-requires" in line, result.output
+    assert "depends on" not in line, result.output
