@@ -7,6 +7,7 @@ a lock pins every file it names.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -133,3 +134,39 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
         # The same place named both ways keeps the sources entry, and with it ``editable``.
         direct[name] = ref if source is None else source
     return {n: hash_archive(r, client) for n, r in direct.items()}
+
+
+_BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+"""The files a local folder's metadata is read or built from (uv's default cache keys)."""
+
+
+def local_source_digests(project: Project) -> dict[str, str]:
+    """A digest of each local folder the project names, by package name, over its
+    pyproject.toml, setup.py and setup.cfg.
+
+    The lock records them so that a lock whose local source declares other dependencies
+    since is stale, as ``uv lock --check`` finds it (a monorepo's libs/shared gaining a
+    dependency). A dependency a build reads from another file is not seen, as uv does not
+    see it either; git sources are pinned by their commit and archives by their hash.
+    """
+    refs = {canonicalize_name(name): source_reference(name, spec, project.root)
+            for name, spec in project.settings.sources.items()}
+    for root in project.root_requirements():
+        if root.requirement.url:
+            refs.setdefault(canonicalize_name(root.requirement.name), direct_reference(root.requirement.url, project.root))
+    digests: dict[str, str] = {}
+    for name, ref in sorted(refs.items()):
+        if ref.kind != "directory" or ref.path is None:
+            continue
+        folder = Path(ref.path) / (ref.subdirectory or "")
+        h = hashlib.sha256()
+        for filename in _BUILD_FILES:
+            try:
+                data = (folder / filename).read_bytes()
+            except FileNotFoundError:
+                h.update(f"{filename}: none\n".encode())
+                continue
+            h.update(f"{filename}: {len(data)}\n".encode())
+            h.update(data)
+        digests[name] = h.hexdigest()
+    return digests

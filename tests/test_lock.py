@@ -610,6 +610,44 @@ def test_local_directory_source_is_built_for_metadata_and_locked_as_a_directory(
     assert "directory" in package(project, "pkg")
 
 
+def _static_source(folder: Path, name: str, dependencies: list[str]) -> Path:
+    """A local package whose pyproject.toml states its dependencies (read without a build)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{name}"\nversion = "0.3"\ndependencies = [{deps}]\n')
+    return folder
+
+
+@pytest.mark.parametrize("how", ["source", "editable", "url"])
+def test_a_local_source_whose_dependencies_changed_makes_the_lock_stale(tmp_path, how):
+    # The shape of a monorepo (dagster with its dagster-shared beside it): the lock records
+    # what libs/shared declared; adding a dependency there must not pass as up to date, and
+    # locking again adds it, keeping the other versions.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "b", "2.0"), make_wheel(d, "c", "1.0")])
+    src = _static_source(tmp_path / "p" / "libs" / "shared", "shared", ["b"])
+    if how == "url":
+        project = write_project(tmp_path / "p", [f"shared @ {src.as_uri()}"], tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    else:
+        editable = ", editable = true" if how == "editable" else ""
+        project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                                f'[tool.satlock.sources]\nshared = {{ path = "libs/shared"{editable} }}\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "2.0", "shared": "0.3"}
+    assert "up to date" in lock(project).output
+    _static_source(src, "shared", ["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1
+    assert "the local source shared" in check.output and "changed" in check.output, check.output
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    assert "up to date" not in result.output
+    assert versions(project) == {"b": "2.0", "c": "1.0", "shared": "0.3"}
+    assert lock(project, "--check").exit_code == 0
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
