@@ -162,7 +162,9 @@ def local_source_digests(project: Project) -> dict[str, str]:
         h = hashlib.sha256()
         for filename in _BUILD_FILES:
             try:
-                data = (folder / filename).read_bytes()
+                # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+                # lock made on one must stay current on the other.
+                data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
             except FileNotFoundError:
                 h.update(f"{filename}: none\n".encode())
                 continue

@@ -646,6 +646,9 @@ def test_a_local_source_whose_dependencies_changed_makes_the_lock_stale(tmp_path
     assert "up to date" not in result.output
     assert versions(project) == {"b": "2.0", "c": "1.0", "shared": "0.3"}
     assert lock(project, "--check").exit_code == 0
+    # The same file checked out with Windows line endings is the same source.
+    (src / "pyproject.toml").write_bytes((src / "pyproject.toml").read_bytes().replace(b"\n", b"\r\n"))
+    assert lock(project, "--check").exit_code == 0
 
 
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
