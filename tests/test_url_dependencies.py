@@ -401,6 +401,19 @@ def test_a_git_url_dependency_at_the_commit_the_projects_branch_resolved_to_give
     assert y["vcs"]["commit-id"] == commit
 
 
+def test_a_git_url_to_no_repository_says_what_git_said_first_not_its_closing_advice(tmp_path):
+    # git ends this failure with "Please make sure you have the correct access rights / and
+    # the repository exists.": its last line alone says nothing; the fatal line says why.
+    repo, _ = _git_repo(tmp_path / "repo")
+    build_index(tmp_path / "index", [])
+    typo = repo.parent / "rpeo"
+    project = _project(tmp_path, [f"y @ git+{typo.as_uri()}@main"])
+    result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "index").as_uri(), "--cache-dir", tmp_path / "c")
+    assert_one_error_line(result, f"git clone failed for {typo.as_uri()}", "does not appear to be a git repository")
+    assert "and the repository exists" not in result.output
+    assert not (project / "pylock.toml").exists()
+
+
 @pytest.mark.parametrize("fragment", ["", f"#sha256={'0' * 64}"])
 def test_a_project_url_the_server_does_not_have_says_to_check_the_url_not_the_index(tmp_path, fragment):
     # `y @ https://.../gone.whl` answered 404 is the project's URL to fix, not a file an index
