@@ -141,13 +141,13 @@ _BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 def local_source_digests(project: Project) -> dict[str, str]:
-    """A digest of each local folder the project names, by package name, over its
-    pyproject.toml, setup.py and setup.cfg.
+    """A digest of each local folder or archive the project names, by package name: of a
+    folder's pyproject.toml, setup.py and setup.cfg, of an archive's bytes.
 
     The lock records them so that a lock whose local source declares other dependencies
     since is stale, as ``uv lock --check`` finds it (a monorepo's libs/shared gaining a
-    dependency). A dependency a build reads from another file is not seen, as uv does not
-    see it either; git sources are pinned by their commit and archives by their hash.
+    dependency, or its sdist made again). A dependency a folder's build reads from another
+    file is not seen, as uv does not see it either; git sources are pinned by their commit.
     """
     refs = {canonicalize_name(name): source_reference(name, spec, project.root)
             for name, spec in project.settings.sources.items()}
@@ -156,7 +156,10 @@ def local_source_digests(project: Project) -> dict[str, str]:
             refs.setdefault(canonicalize_name(root.requirement.name), direct_reference(root.requirement.url, project.root))
     digests: dict[str, str] = {}
     for name, ref in sorted(refs.items()):
-        if ref.kind != "directory" or ref.path is None:
+        if ref.path is None:
+            continue
+        if ref.kind == "archive":
+            digests[name] = file_sha256(Path(ref.path))
             continue
         folder = Path(ref.path) / (ref.subdirectory or "")
         h = hashlib.sha256()

@@ -651,6 +651,24 @@ def test_a_local_source_whose_dependencies_changed_makes_the_lock_stale(tmp_path
     assert lock(project, "--check").exit_code == 0
 
 
+def test_a_local_archive_source_rebuilt_with_other_dependencies_makes_the_lock_stale(tmp_path):
+    # libs/shared-0.3.tar.gz made again with one more dependency: the lock's sha256 for it
+    # is no longer the file's, so the lock is stale, not "up to date" until sync's hash check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    libs = tmp_path / "p" / "libs"
+    make_sdist(libs, "shared", "0.3", requires=["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshared = { path = "libs/shared-0.3.tar.gz" }\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "shared": "0.3"}
+    make_sdist(libs, "shared", "0.3", requires=["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source shared changed" in check.output, check.output
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
