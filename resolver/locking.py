@@ -9,6 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -139,7 +140,18 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-        return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+        return LockResult(lock, resolution, resolution.warnings + provider.warnings
+                          + _unused_sources(project, roots, resolution.chosen), target)
+
+
+def _unused_sources(project: Project, roots: list[RootRequirement], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+    """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
+    of the project nor a locked package: a typo (``dagster-shard`` for ``dagster-shared``)
+    otherwise leaves the package to the index without a word, as uv does."""
+    named = {canonicalize_name(r.requirement.name) for r in roots} | set(chosen)
+    return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
+            "so it is not used; check the spelling" for name in sorted(project.settings.sources)
+            if canonicalize_name(name) not in named]
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:

@@ -669,6 +669,23 @@ def test_a_local_archive_source_rebuilt_with_other_dependencies_makes_the_lock_s
     assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
 
 
+def test_a_sources_entry_naming_no_package_of_the_lock_is_warned_about(tmp_path):
+    # `dagster-shard = { path = ... }` for dagster-shared: the typo leaves dagster-shared to
+    # the index; the user must be told. An entry for a package only a dependency requires
+    # is used, and is not warned about.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "shared", "0.1"), make_wheel(d, "a", "1.0", requires=["helper"])])
+    _static_source(tmp_path / "libs" / "shared", "shared", [])
+    _static_source(tmp_path / "libs" / "helper", "helper", [])
+    project = write_project(tmp_path / "p", ["shared", "a"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshard = { path = "../libs/shared" }\nhelper = { path = "../libs/helper" }\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "[tool.satlock.sources] shard" in warnings[0], result.output
+    assert "directory" in package(project, "helper") and "directory" not in package(project, "shared")
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
