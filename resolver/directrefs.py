@@ -153,7 +153,13 @@ def local_source_digests(project: Project) -> dict[str, str]:
             for name, spec in project.settings.sources.items()}
     for root in project.root_requirements():
         if root.requirement.url:
-            refs.setdefault(canonicalize_name(root.requirement.name), direct_reference(root.requirement.url, project.root))
+            try:
+                ref = direct_reference(root.requirement.url, project.root)
+            except ConfigError:
+                # A path for another platform (its marker false here) need not exist on this
+                # machine; one this target needs is refused by ``collect_direct``.
+                continue
+            refs.setdefault(canonicalize_name(root.requirement.name), ref)
     digests: dict[str, str] = {}
     for name, ref in sorted(refs.items()):
         if ref.path is None:

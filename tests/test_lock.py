@@ -669,6 +669,20 @@ def test_a_local_archive_source_rebuilt_with_other_dependencies_makes_the_lock_s
     assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
 
 
+def test_a_local_url_for_another_platform_that_is_not_on_this_machine_still_locks(tmp_path):
+    # `y @ file:///C:/wheels/y.whl ; sys_platform == "win32"` locked on Linux: the file is
+    # not here, and need not be, for the lock or for --check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "y", "1.0")])
+    missing = (tmp_path / "elsewhere" / "y-2.0-py3-none-any.whl").as_uri()
+    project = write_project(tmp_path / "p", [f'y @ {missing} ; sys_platform == "win32"', 'y ; sys_platform != "win32"'],
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    result = lock(project, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"y": "1.0"}
+    assert lock(project, "--check").exit_code == 0
+
+
 def test_a_sources_entry_naming_no_package_of_the_lock_is_warned_about(tmp_path):
     # `dagster-shard = { path = ... }` for dagster-shared: the typo leaves dagster-shared to
     # the index; the user must be told. An entry for a package only a dependency requires
