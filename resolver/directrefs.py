@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
-from satlock.errors import ConfigError, FileMissingError
+from satlock.errors import ConfigError, FileMissingError, HashMismatchError
 from satlock.urls import redact
-from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
@@ -77,14 +77,30 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
         return ref
     if ref.url:
         try:
-            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url))
+            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url,
+                                            hashes=_claimed_hashes(ref.url)))
         except FileMissingError as e:
             # The project named this URL, no index listed it: the index hint would mislead.
             raise FileMissingError(e.message, hint="check the URL the project gives for it (a `name @ URL` "
                                                    "requirement or [tool.satlock.sources])") from None
+        except HashMismatchError as e:
+            raise HashMismatchError(e.message, hint="check the #sha256= the project gives in that URL, or drop it "
+                                                    "to take the file as the server has it") from None
     else:
         path = Path(ref.path or "")
     return replace(ref, hashes=(("sha256", file_sha256(path)),))
+
+
+def _claimed_hashes(url: str) -> dict[str, str]:
+    """The hash a URL's fragment names its file by (``#sha256=...``, as pip and uv read it):
+    the download is checked against it, so a wrong one is a hash mismatch, not a lock of
+    whatever the server sent."""
+    claimed: dict[str, str] = {}
+    for part in url.partition("#")[2].split("&"):
+        algorithm, sep, value = part.partition("=")
+        if sep and algorithm.lower() in VERIFIABLE_HASHES:
+            claimed[algorithm.lower()] = value.lower()
+    return claimed
 
 
 def _same_place(ref: DirectReference) -> DirectReference:

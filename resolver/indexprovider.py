@@ -150,7 +150,7 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
-        wheel = ref.kind == "archive" and target.endswith(".whl")
+        wheel = ref.is_wheel
         static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
         if static is not None:
             with self._lock:
