@@ -140,7 +140,9 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-        return LockResult(lock, resolution, resolution.warnings + provider.warnings
+        unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
+                   for name in sorted(options.upgrade_packages) if name not in resolution.chosen]
+        return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
                           + _unused_sources(project, roots, resolution.chosen), target)
 
 

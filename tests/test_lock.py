@@ -420,6 +420,19 @@ def test_existing_lock_keeps_versions_unless_upgraded(tmp_path):
     assert locked(project, url, "--refresh", "--upgrade") == {"a": "2.0", "b": "2.0"}
 
 
+def test_upgrade_package_naming_no_locked_package_is_warned_about(tmp_path):
+    # `--upgrade-package sqlprase` for sqlparse: "Lock unchanged" alone reads as "no newer
+    # version"; the user must be told the name matched nothing.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b_c", "1.0")])
+    project = write_project(tmp_path / "p", ["a", "b_c"])
+    assert locked(project, url) == {"a": "1.0", "b-c": "1.0"}
+    result = lock(project, "--index-url", url, "--upgrade-package", "aa", "--upgrade-package", "B.C")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--upgrade-package aa" in warnings[0], result.output
+
+
 # -- network use -------------------------------------------------------------------------
 
 
