@@ -162,7 +162,7 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
     back (27 ms on the large set).
     """
     from satlock.cache import default_cache_dir
-    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock, satlock_table
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
 
@@ -177,6 +177,10 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
             lock = read_lock(root / LOCK_NAME)
         current = lock_is_current(load_project(root), lock, plain)
     except (SatlockError, OSError):
+        return
+    # The digest covers pyproject.toml and the lock, not the local folders the lock's
+    # local-sources table stands for: such a lock is proved current every time.
+    if satlock_table(lock).get("local-sources"):
         return
     if current and key == uptodate.memo_key(root, options.python_version, options.platform):
         uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))

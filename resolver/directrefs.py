@@ -7,6 +7,7 @@ a lock pins every file it names.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
-from satlock.errors import ConfigError, FileMissingError
+from satlock.errors import ConfigError, FileMissingError, HashMismatchError
 from satlock.urls import redact
-from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
@@ -76,14 +77,30 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
         return ref
     if ref.url:
         try:
-            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url))
+            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url,
+                                            hashes=_claimed_hashes(ref.url)))
         except FileMissingError as e:
             # The project named this URL, no index listed it: the index hint would mislead.
             raise FileMissingError(e.message, hint="check the URL the project gives for it (a `name @ URL` "
                                                    "requirement or [tool.satlock.sources])") from None
+        except HashMismatchError as e:
+            raise HashMismatchError(e.message, hint="check the #sha256= the project gives in that URL, or drop it "
+                                                    "to take the file as the server has it") from None
     else:
         path = Path(ref.path or "")
     return replace(ref, hashes=(("sha256", file_sha256(path)),))
+
+
+def _claimed_hashes(url: str) -> dict[str, str]:
+    """The hash a URL's fragment names its file by (``#sha256=...``, as pip and uv read it):
+    the download is checked against it, so a wrong one is a hash mismatch, not a lock of
+    whatever the server sent."""
+    claimed: dict[str, str] = {}
+    for part in url.partition("#")[2].split("&"):
+        algorithm, sep, value = part.partition("=")
+        if sep and algorithm.lower() in VERIFIABLE_HASHES:
+            claimed[algorithm.lower()] = value.lower()
+    return claimed
 
 
 def _same_place(ref: DirectReference) -> DirectReference:
@@ -133,3 +150,50 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
         # The same place named both ways keeps the sources entry, and with it ``editable``.
         direct[name] = ref if source is None else source
     return {n: hash_archive(r, client) for n, r in direct.items()}
+
+
+_BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+"""The files a local folder's metadata is read or built from (uv's default cache keys)."""
+
+
+def local_source_digests(project: Project) -> dict[str, str]:
+    """A digest of each local folder or archive the project names, by package name: of a
+    folder's pyproject.toml, setup.py and setup.cfg, of an archive's bytes.
+
+    The lock records them so that a lock whose local source declares other dependencies
+    since is stale, as ``uv lock --check`` finds it (a monorepo's libs/shared gaining a
+    dependency, or its sdist made again). A dependency a folder's build reads from another
+    file is not seen, as uv does not see it either; git sources are pinned by their commit.
+    """
+    refs = {canonicalize_name(name): source_reference(name, spec, project.root)
+            for name, spec in project.settings.sources.items()}
+    for root in project.root_requirements():
+        if root.requirement.url:
+            try:
+                ref = direct_reference(root.requirement.url, project.root)
+            except ConfigError:
+                # A path for another platform (its marker false here) need not exist on this
+                # machine; one this target needs is refused by ``collect_direct``.
+                continue
+            refs.setdefault(canonicalize_name(root.requirement.name), ref)
+    digests: dict[str, str] = {}
+    for name, ref in sorted(refs.items()):
+        if ref.path is None:
+            continue
+        if ref.kind == "archive":
+            digests[name] = file_sha256(Path(ref.path))
+            continue
+        folder = Path(ref.path) / (ref.subdirectory or "")
+        h = hashlib.sha256()
+        for filename in _BUILD_FILES:
+            try:
+                # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+                # lock made on one must stay current on the other.
+                data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
+            except FileNotFoundError:
+                h.update(f"{filename}: none\n".encode())
+                continue
+            h.update(f"{filename}: {len(data)}\n".encode())
+            h.update(data)
+        digests[name] = h.hexdigest()
+    return digests

@@ -110,12 +110,15 @@ class IndexProvider:
                 return self._lists[name]
         with self._remembering_network_errors(("candidates", name)):
             listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
-        if name in self.only and name not in self.direct:
+        pinned = self.only.get(name) if name not in self.direct else None
+        keep = [c for c in listing.candidates if c.version == pinned] if pinned is not None else []
+        if keep:
             # Every version left out is an exclusion: the conflict story looks among them for
-            # the ones another requirement asks for, and the pin is why they are out.
-            keep = [c for c in listing.candidates if c.version == self.only[name]]
-            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={self.only[name]}")
-                                                             for c in listing.candidates if c.version != self.only[name]])
+            # the ones another requirement asks for, and the pin is why they are out. A pin no
+            # installable version meets keeps the whole listing: the lock fails on the pin
+            # anyway, and the story can then name the newest version to pin instead.
+            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={pinned}")
+                                                             for c in listing.candidates if c.version != pinned])
         with self._lock:
             return self._lists.setdefault(name, listing)
 
@@ -147,7 +150,7 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
-        wheel = ref.kind == "archive" and target.endswith(".whl")
+        wheel = ref.is_wheel
         static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
         if static is not None:
             with self._lock:

@@ -9,6 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -22,7 +23,7 @@ from satlock.http import redact
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.directrefs import collect_direct
+from satlock.resolver.directrefs import collect_direct, local_source_digests
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
@@ -104,6 +105,8 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
+    # Before anything is read from them: a folder edited during the lock leaves it stale.
+    local_sources = local_source_digests(project)
     direct = collect_direct(project, client, target.environment)
     guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
                            allow_prereleases=project.settings.prerelease == "allow")
@@ -134,10 +137,23 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
             requires_python[name] = deps.requires_python
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
-                            profile_hashes=project.profile_hashes(),
+                            profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-        return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+        unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
+                   for name in sorted(options.upgrade_packages) if name not in resolution.chosen]
+        return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
+                          + _unused_sources(project, roots, resolution.chosen), target)
+
+
+def _unused_sources(project: Project, roots: list[RootRequirement], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+    """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
+    of the project nor a locked package: a typo (``dagster-shard`` for ``dagster-shared``)
+    otherwise leaves the package to the index without a word, as uv does."""
+    named = {canonicalize_name(r.requirement.name) for r in roots} | set(chosen)
+    return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
+            "so it is not used; check the spelling" for name in sorted(project.settings.sources)
+            if canonicalize_name(name) not in named]
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:
@@ -204,4 +220,11 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
             changed = sorted(set(recorded) ^ set(current) | {k for k in current if recorded.get(k) != current[k]})
             return f"the build profiles changed ({', '.join(changed)})"
         return "pyproject.toml changed since the lock was written"
+    recorded_sources = table.get("local-sources", {})
+    current_sources = local_source_digests(project)
+    if recorded_sources != current_sources:
+        changed = sorted(set(recorded_sources) ^ set(current_sources)
+                         | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
+        sources = "source" if len(changed) == 1 else "sources"
+        return f"the local {sources} {', '.join(changed)} changed since the lock was written"
     return None

@@ -420,6 +420,19 @@ def test_existing_lock_keeps_versions_unless_upgraded(tmp_path):
     assert locked(project, url, "--refresh", "--upgrade") == {"a": "2.0", "b": "2.0"}
 
 
+def test_upgrade_package_naming_no_locked_package_is_warned_about(tmp_path):
+    # `--upgrade-package sqlprase` for sqlparse: "Lock unchanged" alone reads as "no newer
+    # version"; the user must be told the name matched nothing.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b_c", "1.0")])
+    project = write_project(tmp_path / "p", ["a", "b_c"])
+    assert locked(project, url) == {"a": "1.0", "b-c": "1.0"}
+    result = lock(project, "--index-url", url, "--upgrade-package", "aa", "--upgrade-package", "B.C")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--upgrade-package aa" in warnings[0], result.output
+
+
 # -- network use -------------------------------------------------------------------------
 
 
@@ -608,6 +621,96 @@ def test_local_directory_source_is_built_for_metadata_and_locked_as_a_directory(
     assert result.exit_code == 0, result.output
     assert versions(project) == {"b": "1.0", "pkg": "0.3"}
     assert "directory" in package(project, "pkg")
+
+
+def _static_source(folder: Path, name: str, dependencies: list[str]) -> Path:
+    """A local package whose pyproject.toml states its dependencies (read without a build)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{name}"\nversion = "0.3"\ndependencies = [{deps}]\n')
+    return folder
+
+
+@pytest.mark.parametrize("how", ["source", "editable", "url"])
+def test_a_local_source_whose_dependencies_changed_makes_the_lock_stale(tmp_path, how):
+    # The shape of a monorepo (dagster with its dagster-shared beside it): the lock records
+    # what libs/shared declared; adding a dependency there must not pass as up to date, and
+    # locking again adds it, keeping the other versions.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "b", "2.0"), make_wheel(d, "c", "1.0")])
+    src = _static_source(tmp_path / "p" / "libs" / "shared", "shared", ["b"])
+    if how == "url":
+        project = write_project(tmp_path / "p", [f"shared @ {src.as_uri()}"], tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    else:
+        editable = ", editable = true" if how == "editable" else ""
+        project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                                f'[tool.satlock.sources]\nshared = {{ path = "libs/shared"{editable} }}\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "2.0", "shared": "0.3"}
+    assert "up to date" in lock(project).output
+    _static_source(src, "shared", ["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1
+    assert "the local source shared" in check.output and "changed" in check.output, check.output
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    assert "up to date" not in result.output
+    assert versions(project) == {"b": "2.0", "c": "1.0", "shared": "0.3"}
+    assert lock(project, "--check").exit_code == 0
+    # The same file checked out with Windows line endings is the same source.
+    (src / "pyproject.toml").write_bytes((src / "pyproject.toml").read_bytes().replace(b"\n", b"\r\n"))
+    assert lock(project, "--check").exit_code == 0
+
+
+def test_a_local_archive_source_rebuilt_with_other_dependencies_makes_the_lock_stale(tmp_path):
+    # libs/shared-0.3.tar.gz made again with one more dependency: the lock's sha256 for it
+    # is no longer the file's, so the lock is stale, not "up to date" until sync's hash check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    libs = tmp_path / "p" / "libs"
+    make_sdist(libs, "shared", "0.3", requires=["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshared = { path = "libs/shared-0.3.tar.gz" }\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "shared": "0.3"}
+    make_sdist(libs, "shared", "0.3", requires=["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source shared changed" in check.output, check.output
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
+
+
+def test_a_local_url_for_another_platform_that_is_not_on_this_machine_still_locks(tmp_path):
+    # `y @ file:///C:/wheels/y.whl ; sys_platform == "win32"` locked on Linux: the file is
+    # not here, and need not be, for the lock or for --check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "y", "1.0")])
+    missing = (tmp_path / "elsewhere" / "y-2.0-py3-none-any.whl").as_uri()
+    project = write_project(tmp_path / "p", [f'y @ {missing} ; sys_platform == "win32"', 'y ; sys_platform != "win32"'],
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    result = lock(project, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"y": "1.0"}
+    assert lock(project, "--check").exit_code == 0
+
+
+def test_a_sources_entry_naming_no_package_of_the_lock_is_warned_about(tmp_path):
+    # `dagster-shard = { path = ... }` for dagster-shared: the typo leaves dagster-shared to
+    # the index; the user must be told. An entry for a package only a dependency requires
+    # is used, and is not warned about.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "shared", "0.1"), make_wheel(d, "a", "1.0", requires=["helper"])])
+    _static_source(tmp_path / "libs" / "shared", "shared", [])
+    _static_source(tmp_path / "libs" / "helper", "helper", [])
+    project = write_project(tmp_path / "p", ["shared", "a"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshard = { path = "../libs/shared" }\nhelper = { path = "../libs/helper" }\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "[tool.satlock.sources] shard" in warnings[0], result.output
+    assert "directory" in package(project, "helper") and "directory" not in package(project, "shared")
 
 
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
