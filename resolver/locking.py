@@ -204,7 +204,21 @@ def other_target_reason(lock: Pylock, options: LockOptions) -> str | None:
                              dependency_groups=lock.dependency_groups or []):
             pass
     except (PylockSelectError, InvalidWheelFilename) as e:
-        return f"it was made for another platform version ({e})"
+        return _needs_other_python(lock, target) or f"it was made for another platform version ({e})"
+    return None
+
+
+def _needs_other_python(lock: Pylock, target: Target) -> str | None:
+    """Which package of ``lock`` the target's Python (another patch release: the
+    environments marker names only ``python_version``) cannot install, or ``None``."""
+    python = target.python_full_version
+    environment = {**target.environment, "extras": frozenset(lock.extras or []),
+                   "dependency_groups": frozenset(lock.dependency_groups or [])}
+    for package in lock.packages:
+        if package.requires_python is None or package.requires_python.contains(python, prereleases=True):
+            continue
+        if package.marker is None or package.marker.evaluate(environment, context="lock_file"):
+            return f"{package.name} {package.version} in it requires Python {package.requires_python}, not {python}"
     return None
 
 

@@ -773,3 +773,26 @@ def test_lock_with_an_up_to_date_lock_resolves_nothing_and_asks_no_index(tmp_pat
         assert len(server.requests) == asked
         assert (project / "pylock.toml").read_bytes() == first
         assert lock(project, "--upgrade").exit_code == 0
+
+
+def test_a_lock_whose_package_needs_a_newer_patch_python_says_so_not_another_platform():
+    # A lock made on 3.11.7 whose soupsieve needs >=3.11.5, synced with a 3.11.2 interpreter:
+    # the environments marker (python_version == "3.11") holds, but soupsieve cannot install.
+    from packaging.markers import Marker
+    from packaging.pylock import Package, PackageWheel
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from satlock.resolver.locking import LockOptions, other_target_reason
+    from satlock.resolver.target import make_target
+
+    target = make_target(None, None)
+    python = target.python_full_version
+    newer = f"{python.major}.{python.minor}.{python.micro + 1}"
+    wheel = PackageWheel(name="soupsieve-2.8-py3-none-any.whl", url="https://example.invalid/soupsieve-2.8-py3-none-any.whl",
+                         hashes={"sha256": "0" * 64})
+    lock = Pylock(lock_version=Version("1.0"), created_by="satlock", environments=[Marker(target.describe())],
+                  packages=[Package(name="soupsieve", version=Version("2.8"), requires_python=SpecifierSet(f">={newer}"),
+                                    wheels=[wheel])])
+    reason = other_target_reason(lock, LockOptions())
+    assert reason == f"soupsieve 2.8 in it requires Python >={newer}, not {target.python_full_version}", reason
