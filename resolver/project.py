@@ -228,6 +228,10 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
                 raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: {item!r} is neither a requirement nor {{include-group = \"...\"}}")
             else:
                 _check_name(item["include-group"], path, f"dependency-groups.{group}[{i}].include-group", "dependency group")
+                if canonicalize_name(item["include-group"]) not in {canonicalize_name(g) for g in raw}:
+                    raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: include-group {item['include-group']!r} "
+                                       "names no group of this file",
+                                       hint=f"name one of the groups it declares: {', '.join(raw)}")
     resolver = DependencyGroupResolver(raw)
     out: dict[str, list[Requirement]] = {}
     for group in raw:
