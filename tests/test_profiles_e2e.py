@@ -439,3 +439,18 @@ def test_profile_remove_when_it_is_all_of_tool_satlock_keeps_the_rest_byte_for_b
     result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
     assert result.exit_code == 0, result.output
     assert path.read_text() == NO_SATLOCK_TABLE
+
+
+@pytest.mark.parametrize("pyproject", [
+    '[tool.satlock]\nprofiles.seedpkg.build-requires = ["torchlike"]\nprofiles.seedpkg.env.A = "1"\n',
+    '[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n[tool.other]\nx = 1\n\n'
+    '[tool.satlock.profiles.seedpkg.env]\nA = "1"\n',
+], ids=["dotted-keys", "sub-table-apart"])
+def test_profile_show_of_a_profile_not_written_as_one_table_prints_toml_that_reads_back_as_the_profile(tmp_path, pyproject):
+    """The shown text is the profile's table: pasted into a pyproject.toml it must not make a
+    top-level [env] table."""
+    (tmp_path / "pyproject.toml").write_text(project_toml(["seedpkg"]) + pyproject)
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.output) == {
+        "tool": {"satlock": {"profiles": {"seedpkg": {"build-requires": ["torchlike"], "env": {"A": "1"}}}}}}, shown.output
