@@ -314,3 +314,20 @@ def test_frozen_sync_with_an_interpreter_the_lock_s_requires_python_excludes_nam
     assert error == (f"error: pylock.toml requires Python >{platform.python_version()}; this environment's "
                      f"interpreter is Python {platform.python_version()} on {sys.platform} ({platform.machine()})"), result.output
     assert not (project / ".venv").exists()
+
+
+def test_frozen_sync_of_a_lock_for_another_platform_into_an_existing_venv_says_to_remove_it_before_python(
+        tmp_path: Path, served: IndexServer) -> None:
+    """--python only makes a new .venv: with one there, a hint to pass --python alone would get the same error again."""
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    other = "windows" if sys.platform != "win32" else "linux"
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
+    assert locked.exit_code == 0, locked.output
+    before = _installed(project)
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: pylock.toml was locked for "), result.output
+    assert hint.startswith("hint: ") and "remove .venv and sync with --python" in hint, result.output
+    assert _installed(project) == before
