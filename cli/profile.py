@@ -6,6 +6,8 @@ are written); this module reads the command line and prints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,6 +31,21 @@ def _pyproject(project: Path) -> Path:
 def _pyproject_text(path: Path) -> str:
     """The file's text, once it is known to be UTF-8 TOML: the same error as lock and sync otherwise."""
     return read_pyproject(path)[0]
+
+
+@contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """Hold the edit lock of ``path`` while it is read, edited and written: two profile
+    commands at once would each write back the file as they read it, and the profile the
+    other had just written would be lost. The lock file lies in the cache, not the project."""
+    from satlock.cache import CACHE_ENV, Cache, default_cache_dir
+
+    try:
+        lock = Cache(default_cache_dir()).lock("pyproject-edits", str(path.resolve()))
+    except ConfigError as e:
+        raise ConfigError(e.message, hint=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)") from None
+    with lock:
+        yield
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -62,12 +79,13 @@ def profile_add(
         from satlock.profiles.edit import add_profile, write_text_atomic
 
         path = _pyproject(project)
-        text = _pyproject_text(path)
-        new = add_profile(text, name, build_requires=build_requires or [], env=_key_values(env, "--env"),
-                          isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
-                          config_settings=_key_values(config_setting, "--config-setting"), requires_dist=requires_dist or [],
-                          version=version, requires_python=requires_python, source=str(path))
-        write_text_atomic(path, new)
+        with _editing(path):
+            new = add_profile(_pyproject_text(path), name, build_requires=build_requires or [], env=_key_values(env, "--env"),
+                              isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
+                              config_settings=_key_values(config_setting, "--config-setting"),
+                              requires_dist=requires_dist or [], version=version, requires_python=requires_python,
+                              source=str(path))
+            write_text_atomic(path, new)
         _warn_unknown_name(out, path, name)
         out.info(f"profile {canonicalize_name(name)} written to {path}")
 
@@ -109,7 +127,8 @@ def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
         from satlock.profiles.edit import remove_profile, write_text_atomic
 
         path = _pyproject(project)
-        write_text_atomic(path, remove_profile(_pyproject_text(path), name, source=str(path)))
+        with _editing(path):
+            write_text_atomic(path, remove_profile(_pyproject_text(path), name, source=str(path)))
         out.info(f"profile {canonicalize_name(name)} removed")
 
     run(out, work)

@@ -454,3 +454,32 @@ def test_profile_show_of_a_profile_not_written_as_one_table_prints_toml_that_rea
     assert shown.exit_code == 0, shown.output
     assert tomllib.loads(shown.output) == {
         "tool": {"satlock": {"profiles": {"seedpkg": {"build-requires": ["torchlike"], "env": {"A": "1"}}}}}}, shown.output
+
+
+def test_profile_adds_run_at_once_each_keep_their_profile(tmp_path):
+    """Each `profile add` reads pyproject.toml, edits and writes it: run at once, one must not
+    write over the file another has just written (every command said its profile was written)."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    names = [f"p{i}" for i in range(8)]
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-m", "satlock", "profile", "add", name, "--build-requires", "torchlike",
+                               "-q", "--project", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for name in names]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    profiles = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
+    assert sorted(profiles) == names
+
+
+def test_profile_add_with_a_cache_folder_it_cannot_write_names_the_variable_to_set_and_leaves_the_file(tmp_path, monkeypatch):
+    """The edit lock lies in the cache; profile commands have no --cache-dir or --no-cache to suggest."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "afile"))
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: cannot write to the cache folder"), result.output
+    assert hint.startswith("hint: set SATLOCK_CACHE_DIR") and "--no-cache" not in hint, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
