@@ -17,11 +17,12 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable
 
 PROFILES_PATH = ("tool", "satlock", "profiles")
-_HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
+# A ``[table]`` or ``[[array of tables]]`` header: either ends the table above it.
+_HEADER = re.compile(r"^\s*\[\[?\s*[^\[\]\s#]")
 
 
 def _header_path(line: str) -> tuple[str, ...] | None:
-    """The key path of a ``[table]`` header line, or None for anything else."""
+    """The key path of a ``[table]`` or ``[[array]]`` header line, or None for anything else."""
     if not _HEADER.match(line):
         return None
     try:

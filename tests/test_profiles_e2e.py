@@ -483,3 +483,35 @@ def test_profile_add_with_a_cache_folder_it_cannot_write_names_the_variable_to_s
     assert error.startswith("error: cannot write to the cache folder"), result.output
     assert hint.startswith("hint: set SATLOCK_CACHE_DIR") and "--no-cache" not in hint, result.output
     assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+ARRAY_OF_TABLES_AFTER = '''\
+[project]
+name = "demo"
+version = "0.1"
+dependencies = ["seedpkg"]
+
+# about seed
+[tool.satlock.profiles.seedpkg]
+build-requires = ["torchlike"]
+
+# the foos
+[[tool.foo]]
+x = 1
+'''
+
+
+def test_profile_remove_and_add_next_to_an_array_of_tables_keep_each_comment_with_its_table(tmp_path):
+    """[[tool.foo]] ends the profile's table as [tool.foo] would: removing the profile takes its
+    own comment, not the next table's, and a new profile goes after the last satlock table."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(ARRAY_OF_TABLES_AFTER)
+    result = invoke("profile", "add", "other", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        "# the foos", '[tool.satlock.profiles.other]\nbuild-requires = ["torchlike"]\n\n# the foos')
+    assert invoke("profile", "remove", "other", "--project", tmp_path).exit_code == 0
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        '# about seed\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n', "")
