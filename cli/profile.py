@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
 from satlock.errors import ConfigError, LockError, ProfileError, ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
+
+if TYPE_CHECKING:
+    from satlock.profiles.schema import Profile
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 
@@ -158,11 +161,13 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
     out = Output()
 
     def work() -> None:
-        from satlock.profiles.edit import show_profile
+        from satlock.profiles.edit import list_profiles, show_profile
 
         path = _pyproject(project)
-        typer.echo(show_profile(_pyproject_text(path), name, source=str(path)))
-        expanded = _expanded_env(path.parent, name)
+        text = _pyproject_text(path)
+        typer.echo(show_profile(text, name, source=str(path)))
+        wanted = canonicalize_name(name)
+        expanded = _expanded_env(path.parent, wanted, list_profiles(text, source=str(path))[wanted])
         if expanded is None:
             typer.echo("# the environment is expanded once `satlock sync` has created .venv")
             return
@@ -173,15 +178,14 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
     run(out, work)
 
 
-def _expanded_env(project_root: Path, name: str) -> dict[str, str] | None:
-    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet."""
+def _expanded_env(project_root: Path, name: NormalizedName, profile: Profile) -> dict[str, str] | None:
+    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet.
+    Only the profile is read: a problem elsewhere in pyproject.toml is lock's to report."""
     from satlock.buildenv.cuda import template_context
     from satlock.buildenv.venv import open_venv
     from satlock.profiles.templates import expand_env
-    from satlock.resolver.project import load_project
 
-    profile = load_project(project_root).profiles.get(canonicalize_name(name))
     venv_root = project_root / ".venv"
-    if profile is None or not (venv_root / "pyvenv.cfg").exists():
+    if not (venv_root / "pyvenv.cfg").exists():
         return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=canonicalize_name(name))
+    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=name)

@@ -515,3 +515,14 @@ def test_profile_remove_and_add_next_to_an_array_of_tables_keep_each_comment_wit
     assert result.exit_code == 0, result.output
     assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
         '# about seed\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n', "")
+
+
+def test_profile_show_prints_the_profile_whatever_is_wrong_elsewhere_in_pyproject(tmp_path):
+    """As `profile list` and `profile add` do: a bad dependency or an unknown setting is lock's
+    to refuse; show reads the profile only (and .venv, when there is one, to expand it)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\ndependencies = ["seedpkg>>1"]\n\n'
+        '[tool.satlock]\nbogus = 1\n\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n')
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert "error" not in shown.output and 'build-requires = ["torchlike"]' in shown.output
