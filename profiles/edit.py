@@ -52,8 +52,16 @@ def _profiles_table(doc: Any) -> Any | None:
 
 
 def _checked_profiles(doc: Any, source: str) -> Any | None:
-    """The profiles table, or None when the file has none; one that is not a table is the
-    schema's one-line error, before anything walks it."""
+    """The profiles table, or None when the file has none; one that is not a table, or a
+    ``tool`` or ``tool.satlock`` that is not, is one error line before anything walks it."""
+    node = doc
+    for depth, key in enumerate(PROFILES_PATH[:-1]):
+        node = node.get(key)
+        if node is None:
+            return None
+        if not isinstance(node, Mapping):
+            raise ProfileError(f"{source}: [{'.'.join(PROFILES_PATH[:depth + 1])}] must be a table, "
+                               f"not {type(node.unwrap()).__name__}")
     profiles = _profiles_table(doc)
     if profiles is not None and not isinstance(profiles, Mapping):
         parse_profiles(profiles, source=source)

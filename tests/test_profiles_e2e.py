@@ -335,6 +335,8 @@ MALFORMED_PROFILES = [
     ("[tool.satlock.profiles.seedpkg]\nmetadata = 1\n", "metadata: input should be a valid dictionary"),
     ('[tool.satlock.profiles.seedpkg.metadata]\nrequires-dist = "torchlike"\n', "metadata.requires-dist: input should be a valid list"),
     ("[tool.satlock]\nprofiles = 3\n", "[tool.satlock.profiles] must be a table of profiles, not int"),
+    ('[tool]\nsatlock = "profiles"\n', "[tool.satlock] must be a table, not str"),
+    ("[tool]\nsatlock = []\n", "[tool.satlock] must be a table, not list"),
 ]
 
 
@@ -526,3 +528,17 @@ def test_profile_show_prints_the_profile_whatever_is_wrong_elsewhere_in_pyprojec
     shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
     assert shown.exit_code == 0, shown.output
     assert "error" not in shown.output and 'build-requires = ["torchlike"]' in shown.output
+
+
+@pytest.mark.parametrize("command", [["profile", "add", "seedpkg", "--build-requires", "torchlike"], ["profile", "show", "seedpkg"],
+                                     ["profile", "remove", "seedpkg"], ["lock", "--offline"]], ids=["add", "show", "remove", "lock"])
+@pytest.mark.parametrize("table, message", [("tool = 3\n", "[tool] must be a table, not int"),
+                                            ('tool.satlock = "x"\n', "[tool.satlock] must be a table, not str")])
+def test_a_tool_key_that_is_not_a_table_is_one_error_line_and_leaves_the_file(tmp_path, command, table, message):
+    text = table + project_toml(["seedpkg"])
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke(*command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
