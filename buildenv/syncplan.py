@@ -181,6 +181,8 @@ def interpreter_refusal(lock: Pylock, environment: Mapping[str, str]) -> str | N
         return None  # select says what it makes of it
     if lock.requires_python is not None and not lock.requires_python.contains(python, prereleases=True):
         return f"pylock.toml requires Python {lock.requires_python}; {here}"
+    if lock.environments == []:
+        return f"pylock.toml lists no environments (environments = []); {here}"
     if lock.environments and not any(m.evaluate(dict(environment), context="requirement") for m in lock.environments):
         return f"pylock.toml was locked for {' or '.join(str(m) for m in lock.environments)}; {here}"
     return None
