@@ -362,5 +362,6 @@ def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.tom
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half."""
-    write_atomic(path, text.encode("utf-8"), durable=True)
+    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half.
+    A link is followed, so the file it names is replaced and the link stays."""
+    write_atomic(path.resolve(), text.encode("utf-8"), durable=True)

@@ -542,3 +542,20 @@ def test_a_tool_key_that_is_not_a_table_is_one_error_line_and_leaves_the_file(tm
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.output
     assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_profile_add_and_remove_edit_a_symlinked_pyproject_through_the_link(tmp_path):
+    """A pyproject.toml linked from elsewhere (a shared checkout) stays a link: the file it names is edited."""
+    real = tmp_path / "real" / "pyproject.toml"
+    real.parent.mkdir()
+    real.write_text(COMMENTED)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").symlink_to(real)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert (project / "pyproject.toml").is_symlink()
+    assert "seedpkg" in tomllib.loads(real.read_text())["tool"]["satlock"]["profiles"]
+    assert invoke("profile", "remove", "seedpkg", "--project", project).exit_code == 0
+    assert (project / "pyproject.toml").is_symlink() and real.read_text() == COMMENTED
