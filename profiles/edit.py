@@ -355,7 +355,7 @@ def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.tom
     span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
-        text = "".join(lines[start:end])
+        text = "".join(lines[start:end]).replace("\r\n", "\n")
         if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
             return text if text.endswith("\n") else text + "\n"
     return render(_normalize(name), table)

@@ -559,3 +559,13 @@ def test_profile_add_and_remove_edit_a_symlinked_pyproject_through_the_link(tmp_
     assert "seedpkg" in tomllib.loads(real.read_text())["tool"]["satlock"]["profiles"]
     assert invoke("profile", "remove", "seedpkg", "--project", project).exit_code == 0
     assert (project / "pyproject.toml").is_symlink() and real.read_text() == COMMENTED
+
+
+def test_profile_show_of_a_crlf_file_prints_lines_as_every_other_line_of_its_output(tmp_path):
+    """typer writes its own line ends (CRLF on Windows, where "\\r\\n" would become "\\r\\r\\n"): the table's lines must not bring theirs."""
+    (tmp_path / "pyproject.toml").write_bytes(
+        (project_toml(["seedpkg"]) + '\n# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n').replace("\n", "\r\n").encode())
+    shown = subprocess.run([sys.executable, "-m", "satlock", "profile", "show", "seedpkg", "--project", str(tmp_path)],
+                           capture_output=True)
+    assert shown.returncode == 0, shown.stderr
+    assert b"\r" not in shown.stdout and b'# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n' in shown.stdout
