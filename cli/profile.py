@@ -165,9 +165,10 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
 
         path = _pyproject(project)
         text = _pyproject_text(path)
+        profiles = list_profiles(text, source=str(path))  # all checked before anything is printed
         typer.echo(show_profile(text, name, source=str(path)))
         wanted = canonicalize_name(name)
-        expanded = _expanded_env(path.parent, wanted, list_profiles(text, source=str(path))[wanted])
+        expanded = _expanded_env(path.parent, wanted, profiles[wanted])
         if expanded is None:
             typer.echo("# the environment is expanded once `satlock sync` has created .venv")
             return

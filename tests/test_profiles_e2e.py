@@ -569,3 +569,13 @@ def test_profile_show_of_a_crlf_file_prints_lines_as_every_other_line_of_its_out
                            capture_output=True)
     assert shown.returncode == 0, shown.stderr
     assert b"\r" not in shown.stdout and b'# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n' in shown.stdout
+
+
+def test_profile_show_with_two_tables_for_one_package_prints_only_the_error(tmp_path):
+    """Nothing of a table is printed before the error line: the output is the error alone."""
+    text = project_toml(["seedpkg"], tool='[tool.satlock.profiles.seed-pkg]\nbuild-requires = ["a"]\n\n'
+                                          '[tool.satlock.profiles.Seed_Pkg]\nbuild-requires = ["b"]\n')
+    (tmp_path / "pyproject.toml").write_text(text)
+    shown = invoke("profile", "show", "seed-pkg", "--project", tmp_path)
+    assert shown.exit_code == 1
+    assert shown.output.startswith("error: ") and "are the same package" in shown.output, shown.output
