@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Sequence
 
 from packaging.utils import canonicalize_name
 
@@ -164,13 +165,15 @@ def _missing_nvcc_hint(names: set[str]) -> str:
             "nvidia-cuda-runtime-cu12 for CUDA 12")
 
 
-def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
+def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path] = ()) -> Path:
     """The folder to use as CUDA_HOME for the environment at ``venv_root``: the CUDA 13
     prefix itself, or ``<venv_root>/satlock-cuda-home`` merged from the CUDA 12 parts
-    (checked on every call and replaced when it differs, so it follows what is installed)."""
-    dists = list(metadata.distributions(path=[str(site_packages)]))
-    names = {_name(d) for d in dists}
-    found = _nvcc_prefix(dists, site_packages)
+    (checked on every call and replaced when it differs, so it follows what is installed).
+    The parts in ``more`` (a no-isolation build's build-only tools) join those of
+    ``site_packages``: the compiler may be there while the runtime is in .venv."""
+    places = [(sp, list(metadata.distributions(path=[str(sp)]))) for sp in (site_packages, *more)]
+    names = {_name(d) for _, dists in places for d in dists}
+    found = next((f for sp, dists in places if (f := _nvcc_prefix(dists, sp)) is not None), None)
     if found is None:
         raise BuildError(
             f"CUDA_HOME needs the CUDA compiler, but no distribution installed in {site_packages} provides bin/nvcc",
@@ -179,8 +182,8 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
     prefix, nvcc_dist = found
     if (prefix / "include" / "cuda_runtime.h").is_file():
         return prefix
-    cuda_dists = [d for d in dists if d is nvcc_dist or _name(d).startswith("nvidia-")]
-    prefixes = _component_prefixes(cuda_dists, site_packages)
+    prefixes = [p for sp, dists in places
+                for p in _component_prefixes([d for d in dists if d is nvcc_dist or _name(d).startswith("nvidia-")], sp)]
     prefixes.sort(key=lambda p: p != prefix)
     home = venv_root / MERGED_DIR
     build = Path(tempfile.mkdtemp(prefix=f".{MERGED_DIR}-", dir=venv_root))
@@ -225,7 +228,7 @@ def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContex
 
     def cuda_home() -> Path:
         if fallback is not None and not _provides_nvcc(venv.site_packages):
-            return assemble_cuda_home(fallback.site_packages, fallback.root)
+            return assemble_cuda_home(venv.site_packages, venv.root, more=[fallback.site_packages])
         return assemble_cuda_home(venv.site_packages, venv.root)
 
     return TemplateContext(

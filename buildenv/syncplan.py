@@ -129,10 +129,9 @@ def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], e
     (buildenv/buildinputs.py) differ from the ones it was installed with is built again.
     """
     build_inputs = build_inputs or {}
-    refusal = _interpreter_refusal(lock, environment)
+    refusal = interpreter_refusal(lock, environment)
     if refusal is not None:
-        raise LockError(refusal, hint="sync without --frozen to lock again for this interpreter, "
-                                      "or pass --python with one the lock was made for")
+        raise LockError(refusal, hint=interpreter_hint(venv_exists=False))
     try:
         selected = list(lock.select(environment=dict(environment), tags=tags, extras=[canonicalize_name(e) for e in extras],
                                     dependency_groups=groups))
@@ -163,7 +162,14 @@ def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], e
     return plan
 
 
-def _interpreter_refusal(lock: Pylock, environment: Mapping[str, str]) -> str | None:
+def interpreter_hint(*, venv_exists: bool) -> str:
+    """What to do about an ``interpreter_refusal``: --python only makes a new .venv, so an
+    existing one must go first, or the same refusal comes back."""
+    python = "remove .venv and sync with --python set to" if venv_exists else "pass --python with"
+    return f"sync without --frozen to lock again for this interpreter, or {python} one the lock was made for"
+
+
+def interpreter_refusal(lock: Pylock, environment: Mapping[str, str]) -> str | None:
     """Why the environment's interpreter is not one ``lock`` was made for, or ``None``:
     the lock-wide checks ``Pylock.select`` makes first, said with what the lock names and
     what the interpreter is, instead of select's "provided environment" wording."""
@@ -175,6 +181,8 @@ def _interpreter_refusal(lock: Pylock, environment: Mapping[str, str]) -> str | 
         return None  # select says what it makes of it
     if lock.requires_python is not None and not lock.requires_python.contains(python, prereleases=True):
         return f"pylock.toml requires Python {lock.requires_python}; {here}"
+    if lock.environments == []:
+        return f"pylock.toml lists no environments (environments = []); {here}"
     if lock.environments and not any(m.evaluate(dict(environment), context="requirement") for m in lock.environments):
         return f"pylock.toml was locked for {' or '.join(str(m) for m in lock.environments)}; {here}"
     return None

@@ -197,6 +197,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         nonlocal venv_root
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
+        from satlock.buildenv.syncplan import interpreter_hint, interpreter_refusal
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.locking import LockOptions, excludes_target_python, other_target_reason, stale_reason
@@ -229,6 +230,9 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
             if frozen:
                 current = read_lock(lock_path)
+                refusal = interpreter_refusal(current, running.environment)
+                if refusal is not None:
+                    raise LockError(refusal, hint=interpreter_hint(venv_exists=had_venv))
             else:
                 current = read_lock(lock_path) if lock_path.exists() else None
                 reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)

@@ -52,8 +52,16 @@ def _profiles_table(doc: Any) -> Any | None:
 
 
 def _checked_profiles(doc: Any, source: str) -> Any | None:
-    """The profiles table, or None when the file has none; one that is not a table is the
-    schema's one-line error, before anything walks it."""
+    """The profiles table, or None when the file has none; one that is not a table, or a
+    ``tool`` or ``tool.satlock`` that is not, is one error line before anything walks it."""
+    node = doc
+    for depth, key in enumerate(PROFILES_PATH[:-1]):
+        node = node.get(key)
+        if node is None:
+            return None
+        if not isinstance(node, Mapping):
+            raise ProfileError(f"{source}: [{'.'.join(PROFILES_PATH[:depth + 1])}] must be a table, "
+                               f"not {type(node.unwrap()).__name__}")
     profiles = _profiles_table(doc)
     if profiles is not None and not isinstance(profiles, Mapping):
         parse_profiles(profiles, source=source)
@@ -347,12 +355,13 @@ def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.tom
     span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
-        text = "".join(lines[start:end])
+        text = "".join(lines[start:end]).replace("\r\n", "\n")
         if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
             return text if text.endswith("\n") else text + "\n"
     return render(_normalize(name), table)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half."""
-    write_atomic(path, text.encode("utf-8"), durable=True)
+    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half.
+    A link is followed, so the file it names is replaced and the link stays."""
+    write_atomic(path.resolve(), text.encode("utf-8"), durable=True)

@@ -9,17 +9,20 @@ table's content, before the comments that belong to whatever table follows).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import InlineTable
 
 PROFILES_PATH = ("tool", "satlock", "profiles")
-_HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
+# A ``[table]`` or ``[[array of tables]]`` header: either ends the table above it.
+_HEADER = re.compile(r"^\s*\[\[?\s*[^\[\]\s#]")
 
 
 def _header_path(line: str) -> tuple[str, ...] | None:
-    """The key path of a ``[table]`` header line, or None for anything else."""
+    """The key path of a ``[table]`` or ``[[array]]`` header line, or None for anything else."""
     if not _HEADER.match(line):
         return None
     try:
@@ -52,11 +55,13 @@ def _content_end(lines: list[str], start: int, stop: int) -> int:
 
 
 def render(name: str, table: Any) -> str:
-    """Profile ``name`` as its own ``[tool.satlock.profiles.NAME]`` table, for a file that has none yet."""
-    body = tomlkit.document()
+    """Profile ``name`` as its own ``[tool.satlock.profiles.NAME]`` table, for a file that has
+    none yet or to show one written otherwise (dotted keys, sub-tables apart): a sub-table
+    that is not inline gets its full header, so the text reads back as the profile."""
+    body = tomlkit.table()
     for key, value in table.items():
-        body[key] = value
-    return f"[tool.satlock.profiles.{name}]\n{tomlkit.dumps(body)}"
+        body[key] = value.unwrap() if isinstance(value, Mapping) and not isinstance(value, InlineTable) else value
+    return tomlkit.dumps({"tool": {"satlock": {"profiles": {name: body}}}})
 
 
 def insert_as_text(text: str, name: str, table: Any) -> str:

@@ -67,7 +67,7 @@ def distribution_for_import(module: str) -> str:
 
 
 def _is_toolkit(cuda_home: str | None) -> bool:
-    return bool(cuda_home) and os.path.isfile(os.path.join(cuda_home or "", "bin", "nvcc"))
+    return bool(cuda_home) and any(os.path.isfile(os.path.join(cuda_home or "", "bin", n)) for n in ("nvcc", "nvcc.exe"))
 
 
 def suggest_fix(package: str, log: str, *, cuda_home: str | None = None) -> str | None:

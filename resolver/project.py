@@ -180,7 +180,10 @@ def load_project(root: Path) -> Project:
     for extra, reqs in opt_raw.items():
         optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
     groups = _groups(data.get("dependency-groups", {}), path)
-    tool = data.get("tool", {}).get("satlock", {})
+    tools = data.get("tool", {})
+    if not isinstance(tools, dict):
+        raise ProjectError(f"{path}: [tool] must be a table, not {type(tools).__name__}")
+    tool = tools.get("satlock", {})
     settings = _settings(tool, path)
     profiles = _profiles(settings.profiles, path) if settings.profiles else {}
     proj = Project(root=root, pyproject=path, name=canonicalize_name(name) if isinstance(name, str) else None,

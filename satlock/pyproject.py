@@ -29,6 +29,10 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
         raise ProjectError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ProjectError(f"{path}: cannot read it: {exc.strerror}") from None
+    if text.startswith("\ufeff"):
+        # tomllib refuses a BOM, saying only "invalid statement" at 1:1, where an editor shows nothing.
+        raise ProjectError(f"{path}: starts with a byte order mark, which Python's TOML reader (and so pip's) rejects",
+                           hint="save it as UTF-8 without a BOM")
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

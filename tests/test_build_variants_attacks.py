@@ -314,3 +314,24 @@ def test_a_no_isolation_profile_s_build_requirement_in_a_conflict_is_named_as_th
     (line,) = [line for line in result.output.splitlines() if "buildhelper>=2" in line]
     assert "[tool.satlock.profiles.seedext] build-requires" in line, result.output
     assert "depends on" not in line, result.output
+
+
+def test_no_isolation_cuda_home_joins_the_runtime_in_venv_with_the_compiler_of_an_extra_not_synced(tmp_path, cuda_index):
+    """As with torch, the CUDA runtime is a dependency (so in .venv) while the compiler is only in
+    an extra: the build-only tools hold nvcc and .venv the runtime, and {cuda-home} must hold both,
+    not fail saying the runtime is missing from the project."""
+    runtime = [d for d in CUDA_DEPS if d.startswith("nvidia-cuda-runtime")]
+    project = make_project(tmp_path / "proj", ["cudaprobe", *runtime], optional={"cuda": [d for d in CUDA_DEPS if d not in runtime]})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    result = invoke("sync", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
+                          "print(metadata('cudaprobe')['Summary'])\n"
+                          "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
+    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
+    assert "nvidia-cuda-nvcc" not in out.stdout.splitlines()[1]

@@ -330,3 +330,12 @@ def test_no_profile_builds_exactly_as_the_default_pydantic_profile_would() -> No
     assert build_profile({}, "x") is NO_PROFILE and profile_key(NO_PROFILE) == "no-profile"
     own = parse_profiles({"x": {"match-runtime": False}}, source="pyproject.toml")
     assert build_profile(own, "x") is own["x"] and profile_key(own["x"]) == profile_hash(own["x"])
+
+
+@pytest.mark.parametrize("nvcc", ["nvcc", "nvcc.exe"])
+def test_a_cuda_home_log_of_a_build_whose_cuda_home_has_nvcc_suggests_nothing_on_any_system(tmp_path, nvcc):
+    """torch prints CUDA_HOME on every machine without a GPU; a Windows toolkit's compiler is bin/nvcc.exe."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / nvcc).write_text("")
+    log = f"No CUDA runtime is found, using CUDA_HOME='{tmp_path}'\nerror: some compile error\n"
+    assert suggest_fix("pkg", log, cuda_home=str(tmp_path)) is None

@@ -335,6 +335,8 @@ MALFORMED_PROFILES = [
     ("[tool.satlock.profiles.seedpkg]\nmetadata = 1\n", "metadata: input should be a valid dictionary"),
     ('[tool.satlock.profiles.seedpkg.metadata]\nrequires-dist = "torchlike"\n', "metadata.requires-dist: input should be a valid list"),
     ("[tool.satlock]\nprofiles = 3\n", "[tool.satlock.profiles] must be a table of profiles, not int"),
+    ('[tool]\nsatlock = "profiles"\n', "[tool.satlock] must be a table, not str"),
+    ("[tool]\nsatlock = []\n", "[tool.satlock] must be a table, not list"),
 ]
 
 
@@ -439,3 +441,141 @@ def test_profile_remove_when_it_is_all_of_tool_satlock_keeps_the_rest_byte_for_b
     result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
     assert result.exit_code == 0, result.output
     assert path.read_text() == NO_SATLOCK_TABLE
+
+
+@pytest.mark.parametrize("pyproject", [
+    '[tool.satlock]\nprofiles.seedpkg.build-requires = ["torchlike"]\nprofiles.seedpkg.env.A = "1"\n',
+    '[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n[tool.other]\nx = 1\n\n'
+    '[tool.satlock.profiles.seedpkg.env]\nA = "1"\n',
+], ids=["dotted-keys", "sub-table-apart"])
+def test_profile_show_of_a_profile_not_written_as_one_table_prints_toml_that_reads_back_as_the_profile(tmp_path, pyproject):
+    """The shown text is the profile's table: pasted into a pyproject.toml it must not make a
+    top-level [env] table."""
+    (tmp_path / "pyproject.toml").write_text(project_toml(["seedpkg"]) + pyproject)
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.output) == {
+        "tool": {"satlock": {"profiles": {"seedpkg": {"build-requires": ["torchlike"], "env": {"A": "1"}}}}}}, shown.output
+
+
+def test_profile_adds_run_at_once_each_keep_their_profile(tmp_path):
+    """Each `profile add` reads pyproject.toml, edits and writes it: run at once, one must not
+    write over the file another has just written (every command said its profile was written)."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    names = [f"p{i}" for i in range(8)]
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-m", "satlock", "profile", "add", name, "--build-requires", "torchlike",
+                               "-q", "--project", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for name in names]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    profiles = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
+    assert sorted(profiles) == names
+
+
+def test_profile_add_with_a_cache_folder_it_cannot_write_names_the_variable_to_set_and_leaves_the_file(tmp_path, monkeypatch):
+    """The edit lock lies in the cache; profile commands have no --cache-dir or --no-cache to suggest."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "afile"))
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: cannot write to the cache folder"), result.output
+    assert hint.startswith("hint: set SATLOCK_CACHE_DIR") and "--no-cache" not in hint, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+ARRAY_OF_TABLES_AFTER = '''\
+[project]
+name = "demo"
+version = "0.1"
+dependencies = ["seedpkg"]
+
+# about seed
+[tool.satlock.profiles.seedpkg]
+build-requires = ["torchlike"]
+
+# the foos
+[[tool.foo]]
+x = 1
+'''
+
+
+def test_profile_remove_and_add_next_to_an_array_of_tables_keep_each_comment_with_its_table(tmp_path):
+    """[[tool.foo]] ends the profile's table as [tool.foo] would: removing the profile takes its
+    own comment, not the next table's, and a new profile goes after the last satlock table."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(ARRAY_OF_TABLES_AFTER)
+    result = invoke("profile", "add", "other", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        "# the foos", '[tool.satlock.profiles.other]\nbuild-requires = ["torchlike"]\n\n# the foos')
+    assert invoke("profile", "remove", "other", "--project", tmp_path).exit_code == 0
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        '# about seed\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n', "")
+
+
+def test_profile_show_prints_the_profile_whatever_is_wrong_elsewhere_in_pyproject(tmp_path):
+    """As `profile list` and `profile add` do: a bad dependency or an unknown setting is lock's
+    to refuse; show reads the profile only (and .venv, when there is one, to expand it)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\ndependencies = ["seedpkg>>1"]\n\n'
+        '[tool.satlock]\nbogus = 1\n\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n')
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert "error" not in shown.output and 'build-requires = ["torchlike"]' in shown.output
+
+
+@pytest.mark.parametrize("command", [["profile", "add", "seedpkg", "--build-requires", "torchlike"], ["profile", "show", "seedpkg"],
+                                     ["profile", "remove", "seedpkg"], ["lock", "--offline"]], ids=["add", "show", "remove", "lock"])
+@pytest.mark.parametrize("table, message", [("tool = 3\n", "[tool] must be a table, not int"),
+                                            ('tool.satlock = "x"\n', "[tool.satlock] must be a table, not str")])
+def test_a_tool_key_that_is_not_a_table_is_one_error_line_and_leaves_the_file(tmp_path, command, table, message):
+    text = table + project_toml(["seedpkg"])
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke(*command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_profile_add_and_remove_edit_a_symlinked_pyproject_through_the_link(tmp_path):
+    """A pyproject.toml linked from elsewhere (a shared checkout) stays a link: the file it names is edited."""
+    real = tmp_path / "real" / "pyproject.toml"
+    real.parent.mkdir()
+    real.write_text(COMMENTED)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").symlink_to(real)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert (project / "pyproject.toml").is_symlink()
+    assert "seedpkg" in tomllib.loads(real.read_text())["tool"]["satlock"]["profiles"]
+    assert invoke("profile", "remove", "seedpkg", "--project", project).exit_code == 0
+    assert (project / "pyproject.toml").is_symlink() and real.read_text() == COMMENTED
+
+
+def test_profile_show_of_a_crlf_file_prints_lines_as_every_other_line_of_its_output(tmp_path):
+    """typer writes its own line ends (CRLF on Windows, where "\\r\\n" would become "\\r\\r\\n"): the table's lines must not bring theirs."""
+    (tmp_path / "pyproject.toml").write_bytes(
+        (project_toml(["seedpkg"]) + '\n# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n').replace("\n", "\r\n").encode())
+    shown = subprocess.run([sys.executable, "-m", "satlock", "profile", "show", "seedpkg", "--project", str(tmp_path)],
+                           capture_output=True)
+    assert shown.returncode == 0, shown.stderr
+    assert b"\r" not in shown.stdout and b'# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n' in shown.stdout
+
+
+def test_profile_show_with_two_tables_for_one_package_prints_only_the_error(tmp_path):
+    """Nothing of a table is printed before the error line: the output is the error alone."""
+    text = project_toml(["seedpkg"], tool='[tool.satlock.profiles.seed-pkg]\nbuild-requires = ["a"]\n\n'
+                                          '[tool.satlock.profiles.Seed_Pkg]\nbuild-requires = ["b"]\n')
+    (tmp_path / "pyproject.toml").write_text(text)
+    shown = invoke("profile", "show", "seed-pkg", "--project", tmp_path)
+    assert shown.exit_code == 1
+    assert shown.output.startswith("error: ") and "are the same package" in shown.output, shown.output

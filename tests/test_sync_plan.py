@@ -242,3 +242,10 @@ def test_a_build_that_gives_another_version_is_refused(venv, tmp_path):
     with pytest.raises(BuildError, match="gave version 9.0"):
         sync(make_lock(sdist_pkg("one", "1.0")), venv, build=lambda p, s, v: make_wheel(tmp_path / "b", "one", "9.0"))
     assert installed_distributions(venv) == {}
+
+
+def test_a_lock_with_an_empty_environments_list_is_refused_saying_so(wheels):
+    """No environment satisfies an empty list; the error says why instead of packaging's "provided environment" line."""
+    lock = make_lock(wheel_pkg(wheels["a1"]), environments=[])
+    with pytest.raises(LockError, match=r"pylock.toml lists no environments \(environments = \[\]\); this environment's interpreter is Python "):
+        plan_sync(lock, {}, ENV, TAGS)
