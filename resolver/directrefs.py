@@ -186,13 +186,14 @@ def local_source_digests(project: Project) -> dict[str, str]:
         folder = Path(ref.path) / (ref.subdirectory or "")
         h = hashlib.sha256()
         for filename in _BUILD_FILES:
-            try:
-                # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
-                # lock made on one must stay current on the other.
-                data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
-            except FileNotFoundError:
+            # Not a file (none there, a folder of that name, a subdirectory that is a file):
+            # nothing to digest; the build says what is wrong with the folder.
+            if not (folder / filename).is_file():
                 h.update(f"{filename}: none\n".encode())
                 continue
+            # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+            # lock made on one must stay current on the other.
+            data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
             h.update(f"{filename}: {len(data)}\n".encode())
             h.update(data)
         digests[name] = h.hexdigest()

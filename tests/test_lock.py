@@ -713,6 +713,29 @@ def test_a_sources_entry_naming_no_package_of_the_lock_is_warned_about(tmp_path)
     assert "directory" in package(project, "helper") and "directory" not in package(project, "shared")
 
 
+@pytest.mark.parametrize("shape", ["subdirectory-a-file", "setup.cfg-a-folder"])
+def test_a_local_folder_source_of_an_odd_shape_is_one_error_line_or_locks(tmp_path, shape):
+    # subdirectory naming a file is the user's to fix (one error line, as before local-sources);
+    # a folder that happens to be called setup.cfg is no setup.cfg, and the folder locks.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    src = _static_source(tmp_path / "libs" / "shared", "shared", ["b"])
+    if shape == "setup.cfg-a-folder":
+        (src / "setup.cfg").mkdir()
+        entry = 'shared = { path = "../libs/shared" }'
+    else:
+        entry = 'shared = { path = "../libs/shared", subdirectory = "pyproject.toml" }'
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            f'[tool.satlock.sources]\n{entry}\n')
+    result = lock(project)
+    assert "Traceback" not in result.output, result.output
+    if shape == "setup.cfg-a-folder":
+        assert result.exit_code == 0, result.output
+        assert lock(project, "--check").exit_code == 0
+    else:
+        assert result.exit_code == 1 and result.output.startswith("error:") and "not a folder" in result.output, result.output
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
