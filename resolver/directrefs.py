@@ -165,8 +165,9 @@ def local_source_digests(project: Project) -> dict[str, str]:
     dependency, or its sdist made again). A dependency a folder's build reads from another
     file is not seen, as uv does not see it either; git sources are pinned by their commit.
     """
-    refs = {canonicalize_name(name): source_reference(name, spec, project.root)
-            for name, spec in project.settings.sources.items()}
+    sources = {canonicalize_name(name): [source_reference(name, spec, project.root)]
+               for name, spec in project.settings.sources.items()}
+    urls: dict[NormalizedName, list[DirectReference]] = {}
     for root in project.root_requirements():
         if root.requirement.url:
             try:
@@ -175,26 +176,37 @@ def local_source_digests(project: Project) -> dict[str, str]:
                 # A path for another platform (its marker false here) need not exist on this
                 # machine; one this target needs is refused by ``collect_direct``.
                 continue
-            refs.setdefault(canonicalize_name(root.requirement.name), ref)
+            urls.setdefault(canonicalize_name(root.requirement.name), []).append(ref)
     digests: dict[str, str] = {}
-    for name, ref in sorted(refs.items()):
-        if ref.path is None:
-            continue
-        if ref.kind == "archive":
-            digests[name] = file_sha256(Path(ref.path))
-            continue
-        folder = Path(ref.path) / (ref.subdirectory or "")
-        h = hashlib.sha256()
-        for filename in _BUILD_FILES:
-            # Not a file (none there, a folder of that name, a subdirectory that is a file):
-            # nothing to digest; the build says what is wrong with the folder.
-            if not (folder / filename).is_file():
-                h.update(f"{filename}: none\n".encode())
-                continue
-            # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
-            # lock made on one must stay current on the other.
-            data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
-            h.update(f"{filename}: {len(data)}\n".encode())
-            h.update(data)
-        digests[name] = h.hexdigest()
+    # A [tool.satlock.sources] entry is the package's one source (``collect_direct``). Of
+    # one name's URLs for several platforms (``m @ file:win/m ; sys_platform == "win32"``,
+    # ``m @ file:lin/m ; ...``) each is digested: the one this lock's target uses must not
+    # hide behind the first.
+    for name, refs in sorted({**urls, **sources}.items()):
+        parts = list(dict.fromkeys(d for d in map(_digest, refs) if d is not None))
+        if parts:
+            digests[name] = parts[0] if len(parts) == 1 else hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return digests
+
+
+def _digest(ref: DirectReference) -> str | None:
+    """A local archive's sha256, or the digest of a local folder's build files; ``None``
+    for a source that is not on this machine's disk (a URL, a git repository)."""
+    if ref.path is None:
+        return None
+    if ref.kind == "archive":
+        return file_sha256(Path(ref.path))
+    folder = Path(ref.path) / (ref.subdirectory or "")
+    h = hashlib.sha256()
+    for filename in _BUILD_FILES:
+        # Not a file (none there, a folder of that name, a subdirectory that is a file):
+        # nothing to digest; the build says what is wrong with the folder.
+        if not (folder / filename).is_file():
+            h.update(f"{filename}: none\n".encode())
+            continue
+        # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+        # lock made on one must stay current on the other.
+        data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
+        h.update(f"{filename}: {len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()

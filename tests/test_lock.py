@@ -736,6 +736,24 @@ def test_a_local_folder_source_of_an_odd_shape_is_one_error_line_or_locks(tmp_pa
         assert result.exit_code == 1 and result.output.startswith("error:") and "not a folder" in result.output, result.output
 
 
+def test_a_change_to_the_local_url_this_platform_uses_makes_the_lock_stale_when_another_platform_has_its_own(tmp_path):
+    # `m @ file:../win/m ; sys_platform == "win32"` listed before `m @ file:../lin/m ; sys_platform
+    # == "linux"`, both folders checked out: locked on Linux, lin/m gaining a dependency must
+    # make the lock stale, though the first URL for m is the Windows one.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    _static_source(tmp_path / "win" / "m", "m", ["b"])
+    lin = _static_source(tmp_path / "lin" / "m", "m", ["b"])
+    project = write_project(tmp_path / "p", ['m @ file:../win/m ; sys_platform == "win32"',
+                                             'm @ file:../lin/m ; sys_platform == "linux"'],
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    assert lock(project, "--platform", "linux").exit_code == 0
+    assert versions(project) == {"b": "1.0", "m": "0.3"}
+    _static_source(lin, "m", ["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source m changed" in check.output, check.output
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
