@@ -9,7 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from collections.abc import Mapping
+from collections.abc import Set
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -131,10 +131,14 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         resolution = _solve(provider, target, policy, roots)
         resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
         requires_python = {}
+        # Every name a locked package requires, on any platform: a source for one only
+        # Windows needs (pywin32-ctypes under keyring) is no typo on Linux.
+        required: set[NormalizedName] = set(resolution.chosen)
         for name, c in resolution.chosen.items():
             variant = resolution.variants.get(name)
             deps = variant.dependencies if variant is not None else provider.dependencies(c)
             requires_python[name] = deps.requires_python
+            required.update(canonicalize_name(r.name) for r in deps.requires)
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
@@ -143,14 +147,14 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
                    for name in sorted(options.upgrade_packages) if name not in resolution.chosen]
         return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
-                          + _unused_sources(project, roots, resolution.chosen), target)
+                          + _unused_sources(project, roots, required), target)
 
 
-def _unused_sources(project: Project, roots: list[RootRequirement], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+def _unused_sources(project: Project, roots: list[RootRequirement], required: Set[NormalizedName]) -> list[str]:
     """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
-    of the project nor a locked package: a typo (``dagster-shard`` for ``dagster-shared``)
-    otherwise leaves the package to the index without a word, as uv does."""
-    named = {canonicalize_name(r.requirement.name) for r in roots} | set(chosen)
+    of the project nor a locked package or one it requires: a typo (``dagster-shard`` for
+    ``dagster-shared``) otherwise leaves the package to the index without a word, as uv does."""
+    named = {canonicalize_name(r.requirement.name) for r in roots} | required
     return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
             "so it is not used; check the spelling" for name in sorted(project.settings.sources)
             if canonicalize_name(name) not in named]

@@ -754,6 +754,21 @@ def test_a_change_to_the_local_url_this_platform_uses_makes_the_lock_stale_when_
     assert check.exit_code == 1 and "the local source m changed" in check.output, check.output
 
 
+def test_a_sources_entry_for_a_dependency_of_another_platform_is_not_called_a_typo(tmp_path):
+    # keyring needs pywin32-ctypes only on Windows; its [tool.satlock.sources] entry is right,
+    # and locking on Linux must not tell the user to check its spelling.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=['winonly ; sys_platform == "win32"']),
+                               make_wheel(d, "winonly", "1.0")])
+    _static_source(tmp_path / "libs" / "winonly", "winonly", [])
+    project = write_project(tmp_path / "p", ["a"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nwinonly = { path = "../libs/winonly" }\n')
+    result = lock(project, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0"}
+    assert "warning:" not in result.output, result.output
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
