@@ -230,5 +230,12 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
         changed = sorted(set(recorded_sources) ^ set(current_sources)
                          | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
         sources = "source" if len(changed) == 1 else "sources"
-        return f"the local {sources} {', '.join(changed)} changed since the lock was written"
+        return f"the local {sources} {_some(changed)} changed since the lock was written"
     return None
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first few of ``names``: a hand-edited table of thousands must not make a line of
+    thousands of names."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

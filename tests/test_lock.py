@@ -769,6 +769,21 @@ def test_a_sources_entry_for_a_dependency_of_another_platform_is_not_called_a_ty
     assert "warning:" not in result.output, result.output
 
 
+def test_a_lock_naming_many_changed_local_sources_says_so_in_a_short_line(tmp_path):
+    # A hand-edited local-sources table of 5,000 names: --check says the lock is stale in
+    # one line a terminal can show, not in one naming them all.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["b"], tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    assert lock(project).exit_code == 0
+    text = (project / "pylock.toml").read_text()
+    table = "[tool.satlock.local-sources]\n" + "".join(f'n{i} = "x"\n' for i in range(5000)) + "\n"
+    (project / "pylock.toml").write_text(text.replace("[tool.satlock.build-environments]", table + "[tool.satlock.build-environments]"))
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "n0" in check.output and "more" in check.output, check.output[:500]
+    assert len(check.output) < 500, check.output[:500]
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
