@@ -131,9 +131,10 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         resolution = _solve(provider, target, policy, roots)
         resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
         requires_python = {}
-        # Every name a locked package requires, on any platform: a source for one only
-        # Windows needs (pywin32-ctypes under keyring) is no typo on Linux.
-        required: set[NormalizedName] = set(resolution.chosen)
+        # Every name the project or a locked package requires, on any platform: a source
+        # for, or an --upgrade-package of, one only Windows needs (pywin32-ctypes under
+        # keyring) is no typo on Linux.
+        required = set(resolution.chosen) | {canonicalize_name(r.requirement.name) for r in roots}
         for name, c in resolution.chosen.items():
             variant = resolution.variants.get(name)
             deps = variant.dependencies if variant is not None else provider.dependencies(c)
@@ -145,16 +146,15 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
-                   for name in sorted(options.upgrade_packages) if name not in resolution.chosen]
+                   for name in sorted(options.upgrade_packages) if name not in required]
         return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
-                          + _unused_sources(project, roots, required), target)
+                          + _unused_sources(project, required), target)
 
 
-def _unused_sources(project: Project, roots: list[RootRequirement], required: Set[NormalizedName]) -> list[str]:
+def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:
     """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
     of the project nor a locked package or one it requires: a typo (``dagster-shard`` for
     ``dagster-shared``) otherwise leaves the package to the index without a word, as uv does."""
-    named = {canonicalize_name(r.requirement.name) for r in roots} | required
     return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
             "so it is not used; check the spelling" for name in sorted(project.settings.sources)
             if canonicalize_name(name) not in named]

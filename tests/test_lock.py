@@ -433,6 +433,21 @@ def test_upgrade_package_naming_no_locked_package_is_warned_about(tmp_path):
     assert len(warnings) == 1 and "--upgrade-package aa" in warnings[0], result.output
 
 
+def test_upgrade_package_naming_a_package_only_another_platform_locks_is_no_typo(tmp_path):
+    # w (a project requirement) and winonly (a's) are for Windows only: on Linux the lock has
+    # neither, and `--upgrade-package w` is spelled right; "check the spelling" would mislead.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=['winonly ; sys_platform == "win32"']),
+                               make_wheel(d, "winonly", "1.0"), make_wheel(d, "w", "1.0")])
+    project = write_project(tmp_path / "p", ["a", 'w ; sys_platform == "win32"'])
+    assert locked(project, url, "--platform", "linux") == {"a": "1.0"}
+    result = lock(project, "--index-url", url, "--platform", "linux", "--upgrade-package", "W",
+                  "--upgrade-package", "WinOnly", "--upgrade-package", "wnionly")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--upgrade-package wnionly" in warnings[0], result.output
+
+
 # -- network use -------------------------------------------------------------------------
 
 
