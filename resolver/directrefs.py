@@ -156,6 +156,13 @@ _BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 """The files a local folder's metadata is read or built from (uv's default cache keys)."""
 
 
+def names_local_sources(project: Project) -> bool:
+    """Whether the project names a local folder or archive, here or not (``file:`` URLs for
+    another platform): whether ``local_source_digests`` can ever find one."""
+    return (any(spec.path for spec in project.settings.sources.values())
+            or any((r.requirement.url or "").lower().startswith("file:") for r in project.root_requirements()))
+
+
 def local_source_digests(project: Project) -> dict[str, str]:
     """A digest of each local folder or archive the project names, by package name: of a
     folder's pyproject.toml, setup.py and setup.cfg, of an archive's bytes.
