@@ -227,6 +227,12 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
     recorded_sources = table.get("local-sources", {})
     current_sources = local_source_digests(project)
     if recorded_sources != current_sources:
+        unrecorded = sorted(set(current_sources) - set(recorded_sources))
+        if unrecorded and not recorded_sources:
+            # Written by a satlock before local-sources, or before the folder was here:
+            # nothing need have changed, the lock just cannot tell.
+            sources = "source" if len(unrecorded) == 1 else "sources"
+            return f"it holds no digest of the local {sources} {_some(unrecorded)}"
         changed = sorted(set(recorded_sources) ^ set(current_sources)
                          | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
         sources = "source" if len(changed) == 1 else "sources"

@@ -799,6 +799,23 @@ def test_a_lock_naming_many_changed_local_sources_says_so_in_a_short_line(tmp_pa
     assert len(check.output) < 500, check.output[:500]
 
 
+def test_a_lock_written_before_local_sources_were_recorded_is_not_said_to_have_seen_them_change(tmp_path):
+    # A lock from a satlock that wrote no local-sources table: nothing in libs/shared changed,
+    # and --check must not send the user looking for a change; it says what the lock lacks.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    _static_source(tmp_path / "p" / "libs" / "shared", "shared", ["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshared = { path = "libs/shared" }\n')
+    assert lock(project).exit_code == 0
+    text = (project / "pylock.toml").read_text()
+    start = text.index("[tool.satlock.local-sources]")
+    (project / "pylock.toml").write_text(text[:start] + text[text.index("[tool.satlock.build-environments", start):])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "no digest of the local source shared" in check.output, check.output
+    assert "changed" not in check.output, check.output
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
