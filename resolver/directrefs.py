@@ -61,6 +61,10 @@ def source_reference(name: str, spec: SourceSpec, base: Path) -> DirectReference
         raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: give exactly one of path, url or git")
     if spec.git:
         return DirectReference("vcs", url=spec.git, requested_revision=spec.rev, subdirectory=spec.subdirectory)
+    if spec.url and spec.url.lower().startswith("file:"):
+        # A file on this machine, as ``path`` names one: hashed from the disk each lock, not
+        # taken from the download cache as it was when first fetched.
+        return replace(direct_reference(spec.url, base), subdirectory=spec.subdirectory)
     if spec.url:
         return DirectReference("archive", url=spec.url, subdirectory=spec.subdirectory)
     path = (base / spec.path).resolve()
@@ -159,7 +163,7 @@ _BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 def names_local_sources(project: Project) -> bool:
     """Whether the project names a local folder or archive, here or not (``file:`` URLs for
     another platform): whether ``local_source_digests`` can ever find one."""
-    return (any(spec.path for spec in project.settings.sources.values())
+    return (any(spec.path or (spec.url or "").lower().startswith("file:") for spec in project.settings.sources.values())
             or any((r.requirement.url or "").lower().startswith("file:") for r in project.root_requirements()))
 
 

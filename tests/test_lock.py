@@ -816,6 +816,26 @@ def test_a_lock_written_before_local_sources_were_recorded_is_not_said_to_have_s
     assert "changed" not in check.output, check.output
 
 
+def test_a_local_archive_named_by_a_file_url_in_sources_made_again_makes_the_lock_stale(tmp_path):
+    # shared = { url = "file:///.../shared-0.3.tar.gz" }: as local as `path`; made again with
+    # one more dependency, the lock must be stale, not "up to date" while sync installs the
+    # old file from the download cache.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    sdist = make_sdist(tmp_path / "libs", "shared", "0.3", requires=["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            f'[tool.satlock.sources]\nshared = {{ url = "{sdist.as_uri()}" }}\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "shared": "0.3"}
+    make_sdist(tmp_path / "libs", "shared", "0.3", requires=["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source shared changed" in check.output, check.output
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
+    assert package(project, "shared")["archive"]["hashes"] == {"sha256": sha256_of(sdist)}
+    assert lock(project, "--check").exit_code == 0
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
