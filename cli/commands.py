@@ -162,7 +162,8 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
     back (27 ms on the large set).
     """
     from satlock.cache import default_cache_dir
-    from satlock.resolver.lockfile import LOCK_NAME, read_lock, satlock_table
+    from satlock.resolver.directrefs import names_local_sources
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
 
@@ -175,12 +176,14 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
             lock = written[0]
         else:
             lock = read_lock(root / LOCK_NAME)
-        current = lock_is_current(load_project(root), lock, plain)
+        project = load_project(root)
+        current = lock_is_current(project, lock, plain)
     except (SatlockError, OSError):
         return
-    # The digest covers pyproject.toml and the lock, not the local folders the lock's
-    # local-sources table stands for: such a lock is proved current every time.
-    if satlock_table(lock).get("local-sources"):
+    # The digest covers pyproject.toml and the lock, not the local folders and archives the
+    # project names (also one for another platform, not here now but checked out later):
+    # such a lock is proved current every time.
+    if names_local_sources(project):
         return
     if current and key == uptodate.memo_key(root, options.python_version, options.platform):
         uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))

@@ -61,6 +61,10 @@ def source_reference(name: str, spec: SourceSpec, base: Path) -> DirectReference
         raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: give exactly one of path, url or git")
     if spec.git:
         return DirectReference("vcs", url=spec.git, requested_revision=spec.rev, subdirectory=spec.subdirectory)
+    if spec.url and spec.url.lower().startswith("file:"):
+        # A file on this machine, as ``path`` names one: hashed from the disk each lock, not
+        # taken from the download cache as it was when first fetched.
+        return replace(direct_reference(spec.url, base), subdirectory=spec.subdirectory)
     if spec.url:
         return DirectReference("archive", url=spec.url, subdirectory=spec.subdirectory)
     path = (base / spec.path).resolve()
@@ -156,6 +160,13 @@ _BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 """The files a local folder's metadata is read or built from (uv's default cache keys)."""
 
 
+def names_local_sources(project: Project) -> bool:
+    """Whether the project names a local folder or archive, here or not (``file:`` URLs for
+    another platform): whether ``local_source_digests`` can ever find one."""
+    return (any(spec.path or (spec.url or "").lower().startswith("file:") for spec in project.settings.sources.values())
+            or any((r.requirement.url or "").lower().startswith("file:") for r in project.root_requirements()))
+
+
 def local_source_digests(project: Project) -> dict[str, str]:
     """A digest of each local folder or archive the project names, by package name: of a
     folder's pyproject.toml, setup.py and setup.cfg, of an archive's bytes.
@@ -165,8 +176,9 @@ def local_source_digests(project: Project) -> dict[str, str]:
     dependency, or its sdist made again). A dependency a folder's build reads from another
     file is not seen, as uv does not see it either; git sources are pinned by their commit.
     """
-    refs = {canonicalize_name(name): source_reference(name, spec, project.root)
-            for name, spec in project.settings.sources.items()}
+    sources = {canonicalize_name(name): [source_reference(name, spec, project.root)]
+               for name, spec in project.settings.sources.items()}
+    urls: dict[NormalizedName, list[DirectReference]] = {}
     for root in project.root_requirements():
         if root.requirement.url:
             try:
@@ -175,25 +187,37 @@ def local_source_digests(project: Project) -> dict[str, str]:
                 # A path for another platform (its marker false here) need not exist on this
                 # machine; one this target needs is refused by ``collect_direct``.
                 continue
-            refs.setdefault(canonicalize_name(root.requirement.name), ref)
+            urls.setdefault(canonicalize_name(root.requirement.name), []).append(ref)
     digests: dict[str, str] = {}
-    for name, ref in sorted(refs.items()):
-        if ref.path is None:
-            continue
-        if ref.kind == "archive":
-            digests[name] = file_sha256(Path(ref.path))
-            continue
-        folder = Path(ref.path) / (ref.subdirectory or "")
-        h = hashlib.sha256()
-        for filename in _BUILD_FILES:
-            try:
-                # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
-                # lock made on one must stay current on the other.
-                data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
-            except FileNotFoundError:
-                h.update(f"{filename}: none\n".encode())
-                continue
-            h.update(f"{filename}: {len(data)}\n".encode())
-            h.update(data)
-        digests[name] = h.hexdigest()
+    # A [tool.satlock.sources] entry is the package's one source (``collect_direct``). Of
+    # one name's URLs for several platforms (``m @ file:win/m ; sys_platform == "win32"``,
+    # ``m @ file:lin/m ; ...``) each is digested: the one this lock's target uses must not
+    # hide behind the first.
+    for name, refs in sorted({**urls, **sources}.items()):
+        parts = list(dict.fromkeys(d for d in map(_digest, refs) if d is not None))
+        if parts:
+            digests[name] = parts[0] if len(parts) == 1 else hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return digests
+
+
+def _digest(ref: DirectReference) -> str | None:
+    """A local archive's sha256, or the digest of a local folder's build files; ``None``
+    for a source that is not on this machine's disk (a URL, a git repository)."""
+    if ref.path is None:
+        return None
+    if ref.kind == "archive":
+        return file_sha256(Path(ref.path))
+    folder = Path(ref.path) / (ref.subdirectory or "")
+    h = hashlib.sha256()
+    for filename in _BUILD_FILES:
+        # Not a file (none there, a folder of that name, a subdirectory that is a file):
+        # nothing to digest; the build says what is wrong with the folder.
+        if not (folder / filename).is_file():
+            h.update(f"{filename}: none\n".encode())
+            continue
+        # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+        # lock made on one must stay current on the other.
+        data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
+        h.update(f"{filename}: {len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()

@@ -26,6 +26,7 @@ from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
+    is_normalized_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -354,6 +355,10 @@ def _check_tool_table(tool: Any, path: Path) -> None:
         value = table.get(key, {})
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
             raise _bad(path, f"tool.satlock.{key}", "must be a table of strings")
+    # Its keys are printed when the lock is stale: a hand-made one must not write a line of its own.
+    odd = next((k for k in table.get("local-sources", {}) if not is_normalized_name(k)), None)
+    if odd is not None:
+        raise _bad(path, "tool.satlock.local-sources", f"{odd[:60]!r} is not a normalized package name")
     parse_build_environments(table.get("build-environments"), lambda key, why: _bad(path, key, why))
 
 

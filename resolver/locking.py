@@ -9,7 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from collections.abc import Mapping
+from collections.abc import Set
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -131,26 +131,30 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         resolution = _solve(provider, target, policy, roots)
         resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
         requires_python = {}
+        # Every name the project or a locked package requires, on any platform: a source
+        # for, or an --upgrade-package of, one only Windows needs (pywin32-ctypes under
+        # keyring) is no typo on Linux.
+        required = set(resolution.chosen) | {canonicalize_name(r.requirement.name) for r in roots}
         for name, c in resolution.chosen.items():
             variant = resolution.variants.get(name)
             deps = variant.dependencies if variant is not None else provider.dependencies(c)
             requires_python[name] = deps.requires_python
+            required.update(canonicalize_name(r.name) for r in deps.requires)
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
-                   for name in sorted(options.upgrade_packages) if name not in resolution.chosen]
+                   for name in sorted(options.upgrade_packages) if name not in required]
         return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
-                          + _unused_sources(project, roots, resolution.chosen), target)
+                          + _unused_sources(project, required), target)
 
 
-def _unused_sources(project: Project, roots: list[RootRequirement], chosen: Mapping[NormalizedName, Candidate]) -> list[str]:
+def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:
     """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
-    of the project nor a locked package: a typo (``dagster-shard`` for ``dagster-shared``)
-    otherwise leaves the package to the index without a word, as uv does."""
-    named = {canonicalize_name(r.requirement.name) for r in roots} | set(chosen)
+    of the project nor a locked package or one it requires: a typo (``dagster-shard`` for
+    ``dagster-shared``) otherwise leaves the package to the index without a word, as uv does."""
     return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
             "so it is not used; check the spelling" for name in sorted(project.settings.sources)
             if canonicalize_name(name) not in named]
@@ -237,8 +241,21 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
     recorded_sources = table.get("local-sources", {})
     current_sources = local_source_digests(project)
     if recorded_sources != current_sources:
+        unrecorded = sorted(set(current_sources) - set(recorded_sources))
+        if unrecorded and not recorded_sources:
+            # Written by a satlock before local-sources, or before the folder was here:
+            # nothing need have changed, the lock just cannot tell.
+            sources = "source" if len(unrecorded) == 1 else "sources"
+            return f"it holds no digest of the local {sources} {_some(unrecorded)}"
         changed = sorted(set(recorded_sources) ^ set(current_sources)
                          | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
         sources = "source" if len(changed) == 1 else "sources"
-        return f"the local {sources} {', '.join(changed)} changed since the lock was written"
+        return f"the local {sources} {_some(changed)} changed since the lock was written"
     return None
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first few of ``names``: a hand-edited table of thousands must not make a line of
+    thousands of names."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -208,6 +208,28 @@ def test_a_lock_with_a_local_folder_source_is_never_answered_from_the_record(tmp
     assert relocked.returncode == 0 and "Locked 3 packages" in relocked.stderr, relocked.stderr
 
 
+def test_a_local_url_for_another_platform_appearing_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
+    # m @ file:win/m ; sys_platform == "win32": locked on Linux while win/m is not checked
+    # out, the lock has no digest of it. Once it is, `lock --check` says the lock is stale and
+    # hints `satlock lock`, which must not answer "up to date" from the record.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["alpha", 'm @ file:win/m ; sys_platform == "win32"'],
+                                                     tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, "--platform", "linux", cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, "--platform", "linux", cache=cache)[0].stderr
+    (proj / "win" / "m").mkdir(parents=True)
+    (proj / "win" / "m" / "pyproject.toml").write_text('[project]\nname = "m"\nversion = "0.1"\n')
+    check, _ = _lock(proj, "--platform", "linux", "--check", cache=cache)
+    again, _ = _lock(proj, "--platform", "linux", cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert _lock(proj, "--platform", "linux", "--check", cache=cache)[0].returncode == 0
+
+
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _lock(locked_project, "--no-cache", cache=cache)[0].returncode == 0
