@@ -162,7 +162,7 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
     back (27 ms on the large set).
     """
     from satlock.cache import default_cache_dir
-    from satlock.resolver.directrefs import names_local_sources
+    from satlock.resolver.directrefs import local_source_files, names_local_sources
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
@@ -177,16 +177,20 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
         else:
             lock = read_lock(root / LOCK_NAME)
         project = load_project(root)
+        # The key covers pyproject.toml and the lock, not the local folders and archives
+        # the project names: their files are recorded with it, fingerprinted on both sides
+        # of the check. One not on this machine (for another platform, maybe checked out
+        # later) leaves such a lock to be proved current every time.
+        watched = local_source_files(project) if names_local_sources(project) else []
+        if watched is None:
+            return
+        before = uptodate.fingerprints(watched)
         current = lock_is_current(project, lock, plain)
     except (SatlockError, OSError):
         return
-    # The digest covers pyproject.toml and the lock, not the local folders and archives the
-    # project names (also one for another platform, not here now but checked out later):
-    # such a lock is proved current every time.
-    if names_local_sources(project):
-        return
-    if current and key == uptodate.memo_key(root, options.python_version, options.platform):
-        uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
+    if (current and key == uptodate.memo_key(root, options.python_version, options.platform)
+            and uptodate.fingerprints(watched) == before):
+        uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages), dict(zip(watched, before)))
 
 
 def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[str] | None, no_default_groups: bool,

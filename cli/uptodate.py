@@ -7,6 +7,9 @@ bytes of pyproject.toml and pylock.toml, the target interpreter and the glibc or
 release whose wheels it loads, the ``--python-version`` and ``--platform`` asked for, and
 satlock's own code, so once the full check has said "current" it is recorded in the
 cache under a digest of exactly those, and the next run with the same digest trusts it.
+A project's local folder and archive sources are files the digest does not cover: they
+are recorded with it by size, times and inode, and any change sends the next run to the
+full check too.
 Any change to any of them is a different digest: the full check runs again. Only the
 full check records, so the shortcut never answers anything the full check would not.
 
@@ -20,7 +23,9 @@ import functools
 import hashlib
 import importlib.util
 import os
+import stat
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from satlock.atomic import write_atomic
@@ -118,22 +123,59 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
     return h.hexdigest()
 
 
+def fingerprints(paths: Sequence[Path]) -> list[str]:
+    """Each path's size, modification and change times and inode, or ``none`` where there is
+    no regular file: what a file's edit, replacement, removal or appearance changes (the
+    change time cannot be set back), read with one ``stat`` each."""
+    found = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            found.append("none")
+            continue
+        found.append(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}" if stat.S_ISREG(st.st_mode) else "none")
+    return found
+
+
 def recorded(root: Path, key: str) -> int | None:
-    """The number of locked packages if the full check recorded ``key`` as current, else ``None``."""
+    """The number of locked packages if the full check recorded ``key`` as current, and
+    every file it recorded with it (a local source's, which ``key`` does not cover) is as
+    it was then; else ``None``."""
     try:
-        text = (root / BUCKET / key).read_text(encoding="ascii").strip()
+        text = (root / BUCKET / key).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    count, _, watched = text.partition("\n")
+    if not (count.isdigit() and len(count) < 10):
+        return None
+    if watched.strip():
+        import json
+
+        try:
+            files = json.loads(watched)
+        except ValueError:
+            return None
+        if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+            return None
+        if fingerprints([Path(p) for p in files]) != list(files.values()):
+            return None
+    return int(count)
 
 
-def record(root: Path, key: str | None, packages: int) -> None:
-    """Remember that the lock behind ``key`` is current. Best effort: a cache that cannot
-    be written only costs the next no-op lock its shortcut."""
+def record(root: Path, key: str | None, packages: int, watched: Mapping[Path, str] | None = None) -> None:
+    """Remember that the lock behind ``key`` is current while the ``watched`` files keep
+    their fingerprints. Best effort: a cache that cannot be written only costs the next
+    no-op lock its shortcut."""
     if key is None:
         return
+    text = str(packages)
+    if watched:
+        import json
+
+        text += "\n" + json.dumps({str(path): value for path, value in watched.items()})
     try:
         (root / BUCKET).mkdir(parents=True, exist_ok=True)
-        write_atomic(root / BUCKET / key, str(packages).encode(), private=True)
+        write_atomic(root / BUCKET / key, text.encode("utf-8"), private=True)
     except OSError:
         pass

@@ -200,6 +200,30 @@ def local_source_digests(project: Project) -> dict[str, str]:
     return digests
 
 
+def local_source_files(project: Project) -> list[Path] | None:
+    """Every file ``local_source_digests`` reads or finds missing: a folder's build files,
+    an archive. While none of them changed, neither did the digests, so a remembered "up
+    to date" (cli/uptodate.py) may stand for the full check. ``None`` when a local source
+    is not on this machine (a path for another platform): only the full check may judge it.
+    """
+    refs: list[DirectReference] = []
+    try:
+        refs += [source_reference(name, spec, project.root) for name, spec in project.settings.sources.items()]
+        refs += [direct_reference(r.requirement.url, project.root) for r in project.root_requirements() if r.requirement.url]
+    except ConfigError:
+        return None
+    files: set[Path] = set()
+    for ref in refs:
+        if ref.path is None:
+            continue
+        if ref.kind == "archive":
+            files.add(Path(ref.path))
+        else:
+            folder = Path(ref.path) / (ref.subdirectory or "")
+            files.update(folder / filename for filename in _BUILD_FILES)
+    return sorted(files)
+
+
 def _digest(ref: DirectReference) -> str | None:
     """A local archive's sha256, or the digest of a local folder's build files; ``None``
     for a source that is not on this machine's disk (a URL, a git repository)."""

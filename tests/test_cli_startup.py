@@ -186,9 +186,12 @@ def test_a_one_package_lock_says_package_not_packages_on_both_paths(tmp_path: Pa
     assert remembered.stderr == checked.stderr
 
 
-def test_a_lock_with_a_local_folder_source_is_never_answered_from_the_record(tmp_path: Path) -> None:
-    # The record's digest covers pyproject.toml and pylock.toml: the folder's own
-    # pyproject.toml gaining a dependency must still make the next lock add it.
+@pytest.mark.parametrize("edit", ["pyproject", "new-setup-cfg"])
+def test_a_lock_with_a_local_folder_source_is_answered_from_the_record_until_the_folder_s_build_files_change(
+        tmp_path: Path, edit: str) -> None:
+    # The record's key covers pyproject.toml and pylock.toml; the folder's build files are
+    # recorded with it: its pyproject.toml gaining a dependency, or a setup.cfg appearing,
+    # must still send the next lock to the full check.
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0"), make_wheel(wheels, "beta", "1.0")])
@@ -201,11 +204,18 @@ def test_a_lock_with_a_local_folder_source_is_never_answered_from_the_record(tmp
                                                      '[tool.satlock.sources]\nshared = { path = "shared" }\n'))
     cache = tmp_path / "cache"
     assert _lock(proj, cache=cache)[0].returncode == 0
-    again, _ = _lock(proj, cache=cache)
-    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
-    (shared / "pyproject.toml").write_text(meta.format('"alpha", "beta"'))
-    relocked, _ = _lock(proj, cache=cache)
-    assert relocked.returncode == 0 and "Locked 3 packages" in relocked.stderr, relocked.stderr
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    again, heavy = _lock(proj, cache=cache)
+    assert again.returncode == 0 and "up to date" in again.stderr and heavy == [], (again.stderr, heavy)
+    if edit == "pyproject":
+        (shared / "pyproject.toml").write_text(meta.format('"alpha", "beta"'))
+        relocked, heavy = _lock(proj, cache=cache)
+        assert relocked.returncode == 0 and "Locked 3 packages" in relocked.stderr, relocked.stderr
+    else:
+        (shared / "setup.cfg").write_text("[metadata]\n")
+        relocked, heavy = _lock(proj, cache=cache)  # the folder's digest moved: locked again, same packages
+        assert relocked.returncode == 0 and "Locked 2 packages" in relocked.stderr, relocked.stderr
+    assert "pydantic" in heavy  # the full check ran
 
 
 def test_a_local_url_for_another_platform_appearing_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
