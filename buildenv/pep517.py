@@ -24,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, ProjectError
+from satlock.numbers import overlong_number_line, overlong_number_reason
 
 LEGACY_REQUIRES = ["setuptools>=40.8.0"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -53,6 +54,9 @@ def build_system(tree: Path) -> BuildSystem:
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)
     except (OSError, UnicodeDecodeError) as e:
         raise ProjectError(f"cannot read {pyproject}: {e}") from None
+    line = overlong_number_line(text)
+    if line is not None:
+        raise ProjectError(f"{pyproject}: line {line} holds {overlong_number_reason()}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

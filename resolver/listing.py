@@ -205,5 +205,6 @@ def _stored_version(text: str) -> Version:
 def _version(raw: str) -> Version | None:
     try:
         return Version(raw)
-    except InvalidVersion:
+    except ValueError:
+        # InvalidVersion, or a number too long for int(): not a version either way.
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from satlock.errors import ProjectError
+from satlock.numbers import overlong_number_line, overlong_number_reason
 
 
 def find_pyproject(start: Path) -> Path:
@@ -27,6 +28,9 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
         raise ProjectError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ProjectError(f"{path}: cannot read it: {exc.strerror}") from None
+    line = overlong_number_line(text)
+    if line is not None:
+        raise ProjectError(f"{path}: line {line} holds {overlong_number_reason()}", hint="shorten that number")
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
