@@ -25,6 +25,7 @@ from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMiss
 
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, ProjectError
 from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.pyproject import TOO_DEEP
 
 LEGACY_REQUIRES = ["setuptools>=40.8.0"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -61,6 +62,8 @@ def build_system(tree: Path) -> BuildSystem:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProjectError(f"{pyproject} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ProjectError(f"{pyproject} is not valid TOML: {TOO_DEEP}") from None
     table = data.get("build-system")
     if table is None:
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)

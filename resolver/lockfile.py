@@ -38,6 +38,7 @@ from satlock.resolver.buildenvs import BuildEnvironment, build_environments_tabl
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.http import strip_credentials
 from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.pyproject import TOO_DEEP
 from satlock.resolver.origin import Origin, Table
 from satlock.resolver.solve import Resolution
 from satlock.resolver import tomlwrite
@@ -235,6 +236,8 @@ def read_lock(path: Path) -> Pylock:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LockError(f"{path}: invalid TOML: {e}", hint="run `satlock lock` to write it again") from None
+    except RecursionError:
+        raise LockError(f"{path}: invalid TOML: {TOO_DEEP}", hint="run `satlock lock` to write it again") from None
     newer = LockError(f"{path}: lock-version {data.get('lock-version')!r} is not supported; it was written by a newer tool",
                       hint="upgrade satlock, or run `satlock lock` to write a lock-version 1.0 file")
     try:

@@ -8,6 +8,9 @@ from pathlib import Path
 from satlock.errors import ProjectError
 from satlock.numbers import overlong_number_line, overlong_number_reason
 
+# What a TOML file whose nesting overflows tomllib's recursion is told, by every reader of one.
+TOO_DEEP = "arrays or inline tables nested too deeply to read"
+
 
 def find_pyproject(start: Path) -> Path:
     """``start/pyproject.toml``; a clear error when there is none."""
@@ -35,3 +38,6 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax error at that line") from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables recursively.
+        raise ProjectError(f"{path}: invalid TOML: {TOO_DEEP}", hint="flatten those values") from None
