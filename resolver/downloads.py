@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Mapping
 
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, drop, read_plain
 from satlock.errors import HashMismatchError
 from satlock.http import HttpClient, redact
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, is_sha256
@@ -81,14 +82,15 @@ def _verified(dest: Path, file: DistFile) -> bool:
     """A cheap check of a cached file: its marker names the expected hash and the size matches."""
     marker = _ok_marker(dest)
     try:
-        info = json.loads(marker.read_text())
-        ok = (info["size"] == dest.stat().st_size
+        info = json.loads(read_plain(marker))
+        found = dest.stat()
+        ok = (stat.S_ISREG(found.st_mode) and info["size"] == found.st_size
               and (file.sha256 is None or info["sha256"] == file.sha256.lower()))
     except FileNotFoundError:
         return False
     except (ValueError, KeyError, TypeError, OSError):
         ok = False
     if not ok:
-        marker.unlink(missing_ok=True)
-        dest.unlink(missing_ok=True)
+        drop(marker)
+        drop(dest)
     return ok
