@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from satlock.errors import SatlockError
+from satlock.errors import SatlockError, printable
 from satlock.http import redact
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ class Output:
         return self._console
 
     def line(self, text: str, style: str | None = None) -> None:
-        """One line as it is; every caller has redacted it already."""
+        """One line as it is but for control characters (escaped); every caller has redacted it already."""
+        text = printable(text, newlines=True)
         console = self._styled()
         if console is None:
             sys.stderr.write(text + "\n")
