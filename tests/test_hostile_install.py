@@ -330,3 +330,18 @@ def test_wheel_whose_file_differs_from_its_record_is_refused_before_any_other_is
     result = _lock_and_sync(project, url)
     assert_one_error_line(result, "zzz-1.0-py3-none-any.whl is not a valid wheel", "didn't match RECORD")
     assert _installed(project) == {}
+
+
+@pytest.mark.parametrize("member, why", [("aaa/" + "x" * 300 + ".py", "longer than 255 bytes"),
+                                         ("aaa/" + ("d" * 200 + "/") * 6 + "x.py", "longer than 1024 bytes"),
+                                         ("aaa/" + "d/" * 400 + "x.py", "nested more than 256 folders deep")],
+                         ids=["long-file-name", "long-path", "deep"])
+def test_wheel_member_no_file_system_can_hold_is_refused_before_anything_is_installed(tmp_path: Path, serve, member: str,
+                                                                                      why: str) -> None:
+    """Such a name was an OSError or a RecursionError traceback while the wheel was unzipped or checked."""
+    wheel = raw_wheel(tmp_path / "d", "aaa", "1.0", {"aaa/__init__.py": b"", member: b"x = 1\n"})
+    url = serve(build_index(tmp_path / "index", [wheel]))
+    project = _project(tmp_path / "p", ["aaa"])
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", why)
+    assert _installed(project) == {}
