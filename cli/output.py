@@ -15,6 +15,9 @@ from satlock.http import redact
 if TYPE_CHECKING:
     from rich.console import Console
 
+# The longest line of an error or hint that is printed whole.
+MAX_ERROR_LINE = 1000
+
 
 @dataclass
 class Output:
@@ -55,9 +58,9 @@ class Output:
 
     def error(self, error: SatlockError) -> None:
         # Every message passes the one redaction: a URL with credentials may reach any of them.
-        self.line(f"error: {redact(error.message)}", style="bold red")
+        self.line(_bounded(f"error: {redact(error.message)}"), style="bold red")
         if error.hint:
-            self.line(f"hint: {redact(error.hint)}")
+            self.line(_bounded(f"hint: {redact(error.hint)}"))
 
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
@@ -68,6 +71,13 @@ class Output:
             return
         with console.status(message) as live:
             yield lambda text: live.update(text)
+
+
+def _bounded(text: str) -> str:
+    """``text`` with each line cut at ``MAX_ERROR_LINE`` characters: a message quotes what was
+    wrong, and a name or requirement from a lock or an index can be megabytes long."""
+    return "\n".join(line if len(line) <= MAX_ERROR_LINE else f"{line[:MAX_ERROR_LINE]}... ({len(line) - MAX_ERROR_LINE:,} more characters)"
+                     for line in text.split("\n"))
 
 
 def exit_code(out: Output, fn: Callable[[], None],
