@@ -99,7 +99,6 @@ class IndexProvider:
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
         self._unreachable: dict[tuple[str, ...], NetworkError] = {}
-        self.warnings: list[str] = []
         self._pool: WorkerPool | None = None
 
     # -- candidates ------------------------------------------------------------------
@@ -313,9 +312,11 @@ class IndexProvider:
         return Variant(environment, deps, record)
 
     def _checked(self, c: Candidate, data: bytes, what: str) -> Dependencies:
+        """The dependencies in ``data``, which must be the metadata of ``c`` itself: sync refuses
+        a wheel that says it is another package, so such a candidate is never locked."""
         name, version, deps = parse_metadata(data, what)
         if canonicalize_name(name) != c.name or version != c.version:
-            self.warnings.append(f"{what} says it is {name} {version}, not {c}")
+            raise MetadataError(f"{what} says it is {name} {version}, not {c}", hint="the package is mislabelled; report it upstream")
         return deps
 
     def ready(self, candidate: Candidate) -> bool:

@@ -137,7 +137,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                             profile_hashes=project.profile_hashes(),
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-        return LockResult(lock, resolution, resolution.warnings + provider.warnings, target)
+        return LockResult(lock, resolution, resolution.warnings, target)
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:
