@@ -38,7 +38,7 @@ def download(cache: Cache, http: HttpClient, file: DistFile) -> Path:
         tmp = dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{file.filename}"
         algorithms = {"sha256"} | {a for a in file.hashes if a in VERIFIABLE_HASHES}
         try:
-            got = http.fetch_to_file(file.url, tmp, algorithms)
+            got = http.fetch_to_file(file.url, tmp, algorithms, file.size)
             _verify_digests(got, file.hashes, file.filename, file.url)
             os.replace(tmp, dest)
         finally:
