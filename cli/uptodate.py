@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -121,7 +122,13 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
 def recorded(root: Path, key: str) -> int | None:
     """The number of locked packages if the full check recorded ``key`` as current, else ``None``."""
     try:
-        text = (root / BUCKET / key).read_text(encoding="ascii").strip()
+        # Opened without blocking and read only if a plain file: a FIFO put in its place would
+        # otherwise hold this run forever (satlock.cache.open_plain, which this module does not import).
+        fd = os.open(root / BUCKET / key, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            text = f.read().decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() and len(text) < 10 else None
