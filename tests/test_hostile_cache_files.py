@@ -74,3 +74,27 @@ def test_a_fifo_or_folder_in_place_of_a_cache_entry_is_a_miss_not_a_hang(warm, t
     locked = _satlock("lock", "--project", work, "--index-url", url, cache=cache)
     assert locked.returncode == 0, locked.stdout
     assert (work / "pylock.toml").read_text() == (project / "pylock.toml").read_text()
+
+
+@pytest.mark.parametrize("plant", ["fifo", "link"])
+def test_a_fifo_or_link_in_place_of_a_build_log_is_replaced_not_waited_on_or_written_through(warm, tmp_path: Path,
+                                                                                            plant: str) -> None:
+    """A build appends its output to its log in the cache: through a planted link that wrote
+    to a file anywhere the user can write; a planted FIFO held the build forever."""
+    project, warm_cache, url, _sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    shutil.rmtree(cache / "built-wheels-v1")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    for log in (cache / "logs").iterdir():
+        log.unlink()
+        os.mkfifo(log) if plant == "fifo" else log.symlink_to(victim)
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    assert victim.read_text() == "precious\n"
+    assert all(log.is_file() and not log.is_symlink() for log in (cache / "logs").iterdir())
