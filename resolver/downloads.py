@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Mapping
 
+from satlock.atomic import write_atomic
 from satlock.cache import Cache, digest, drop, read_plain
 from satlock.errors import HashMismatchError
 from satlock.http import HttpClient, redact
@@ -43,7 +44,8 @@ def download(cache: Cache, http: HttpClient, file: DistFile) -> Path:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        _ok_marker(dest).write_text(json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}))
+        # Replaced, never written through: a link planted in its place would have it written anywhere.
+        write_atomic(_ok_marker(dest), json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}).encode(), private=True)
     return dest
 
 

@@ -98,3 +98,24 @@ def test_a_fifo_or_link_in_place_of_a_build_log_is_replaced_not_waited_on_or_wri
     assert synced.returncode == 0, synced.stdout
     assert victim.read_text() == "precious\n"
     assert all(log.is_file() and not log.is_symlink() for log in (cache / "logs").iterdir())
+
+
+def test_a_download_marker_planted_as_a_link_is_replaced_never_written_through(warm, tmp_path: Path) -> None:
+    """The marker beside a downloaded file is written after the download: through a dangling
+    link planted in its place, that created a file wherever the link pointed."""
+    project, warm_cache, url, foo_sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    marker = next((cache / "files-v1" / foo_sha).glob("*.ok"))
+    marker.unlink()
+    marker.with_name(marker.name[:-len(".ok")]).unlink()
+    outside = tmp_path / "outside" / "created.txt"
+    marker.symlink_to(outside)
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    assert not outside.exists() and not outside.parent.exists()
+    assert marker.is_file() and not marker.is_symlink()
