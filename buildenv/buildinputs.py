@@ -5,7 +5,8 @@ against changes (an extension compiled against torch 2.4 fails to import with to
 undefined symbols). So the inputs of each profiled build, as the lock records them (the
 profile's hash and every package of its build environment with version and sha256, which
 for a no-isolation build are the ``.venv`` distributions the profile names and its
-templates refer to, at their runtime versions), are hashed into one identity that
+templates refer to, at their runtime versions), and for a local folder the digest of its pyproject.toml,
+setup.py and setup.cfg, are hashed into one identity that
 
 * keys the built-wheel cache (with the interpreter), and
 * is written into the installed distribution's ``.dist-info`` (``BUILD_INPUTS_FILE``), so
@@ -42,9 +43,15 @@ def locked_build_inputs(lock: Pylock) -> dict[NormalizedName, dict[str, Any]]:
     """For each source package the lock records a build environment for, its inputs document
     (with its ``identity`` under ``"identity"``)."""
     profiles = satlock_table(lock).get("profiles", {}) or {}
+    local_sources = satlock_table(lock).get("local-sources", {}) or {}
     out: dict[NormalizedName, dict[str, Any]] = {}
     for name, environment in locked_build_environments(lock).items():
         profile = profiles.get(name) if isinstance(profiles, Mapping) else None
         document = inputs_document(profile if isinstance(profile, str) else None, environment)
+        source = local_sources.get(name) if isinstance(local_sources, Mapping) else None
+        if isinstance(source, str):
+            # A local folder's pyproject.toml, setup.py or setup.cfg (resolver/directrefs.py):
+            # when they change, the wheel installed from the folder is from before.
+            document["local-source"] = source
         out[name] = {**document, "identity": identity(document)}
     return out

@@ -17,12 +17,13 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Sequence
 
 from packaging.utils import canonicalize_name
 
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError
-from satlock.profiles.templates import TemplateContext, dist_location
+from satlock.profiles.templates import TemplateContext, dist_location, installed_files
 
 MERGED_DIR = "satlock-cuda-home"
 NVCC_NAMES = ("nvcc", "nvcc.exe")
@@ -122,6 +123,38 @@ def _replace_dir(build: Path, target: Path) -> None:
     os.replace(build, target)
 
 
+def _links(root: Path) -> dict[str, str] | None:
+    """What the tree of links at ``root`` holds (each entry's path and where it links, or
+    ``/`` for a folder), or None when there is no such folder."""
+    if root.is_symlink() or not root.is_dir():
+        return None
+    out: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            out[path.relative_to(root).as_posix()] = os.readlink(path) if path.is_symlink() else "/"
+    return out
+
+
+def _put_tree(build: Path, target: Path) -> None:
+    """Put the finished tree ``build`` at ``target`` unless the same tree is there already.
+
+    A cached build environment is shared by every satlock process using the cache, and one
+    may be building with this CUDA_HOME while another assembles it again: a tree that is
+    already right is left in place (replacing it would make it vanish under that build for
+    a moment); only a different one, after the environment changed, is replaced."""
+    wanted = _links(build)
+    if _links(target) != wanted:
+        try:
+            _replace_dir(build, target)
+            return
+        except OSError:
+            # Another process put its tree there between the check and the rename.
+            if _links(target) != wanted:
+                raise
+    shutil.rmtree(build)
+
+
 def _missing_nvcc_hint(names: set[str]) -> str:
     if any(n.endswith("-cu12") for n in names):
         return ("add nvidia-cuda-nvcc to the project for CUDA 13 (with nvidia-cuda-runtime, nvidia-cuda-crt, "
@@ -132,13 +165,15 @@ def _missing_nvcc_hint(names: set[str]) -> str:
             "nvidia-cuda-runtime-cu12 for CUDA 12")
 
 
-def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
+def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path] = ()) -> Path:
     """The folder to use as CUDA_HOME for the environment at ``venv_root``: the CUDA 13
     prefix itself, or ``<venv_root>/satlock-cuda-home`` merged from the CUDA 12 parts
-    (rebuilt on every call, so it follows what is installed)."""
-    dists = list(metadata.distributions(path=[str(site_packages)]))
-    names = {_name(d) for d in dists}
-    found = _nvcc_prefix(dists, site_packages)
+    (checked on every call and replaced when it differs, so it follows what is installed).
+    The parts in ``more`` (a no-isolation build's build-only tools) join those of
+    ``site_packages``: the compiler may be there while the runtime is in .venv."""
+    places = [(sp, list(metadata.distributions(path=[str(sp)]))) for sp in (site_packages, *more)]
+    names = {_name(d) for _, dists in places for d in dists}
+    found = next((f for sp, dists in places if (f := _nvcc_prefix(dists, sp)) is not None), None)
     if found is None:
         raise BuildError(
             f"CUDA_HOME needs the CUDA compiler, but no distribution installed in {site_packages} provides bin/nvcc",
@@ -147,15 +182,15 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path) -> Path:
     prefix, nvcc_dist = found
     if (prefix / "include" / "cuda_runtime.h").is_file():
         return prefix
-    cuda_dists = [d for d in dists if d is nvcc_dist or _name(d).startswith("nvidia-")]
-    prefixes = _component_prefixes(cuda_dists, site_packages)
+    prefixes = [p for sp, dists in places
+                for p in _component_prefixes([d for d in dists if d is nvcc_dist or _name(d).startswith("nvidia-")], sp)]
     prefixes.sort(key=lambda p: p != prefix)
     home = venv_root / MERGED_DIR
     build = Path(tempfile.mkdtemp(prefix=f".{MERGED_DIR}-", dir=venv_root))
     try:
         build.rmdir()
         _build_merged(prefixes, build)
-        _replace_dir(build, home)
+        _put_tree(build, home)
     finally:
         if build.exists():
             shutil.rmtree(build)
@@ -176,13 +211,30 @@ def is_toolkit_distribution(name: str) -> bool:
     return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
 
 
-def template_context(venv: Venv) -> TemplateContext:
+def _provides_nvcc(site_packages: Path) -> bool:
+    return _nvcc_prefix(list(metadata.distributions(path=[str(site_packages)])), site_packages) is not None
+
+
+def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContext:
     """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
-    most once, and only when a template uses it."""
+    most once, and only when a template uses it. ``fallback`` is, for a no-isolation
+    build, the environment of the recorded build requirements ``venv`` lacks: a
+    distribution, or a CUDA compiler, that ``venv`` does not have is found there, where
+    the build finds the rest of its build-only tools."""
+    def locate(name: str) -> Path:
+        if fallback is not None and installed_files(venv.site_packages, name) is None:
+            return dist_location(fallback.site_packages, name)
+        return dist_location(venv.site_packages, name)
+
+    def cuda_home() -> Path:
+        if fallback is not None and not _provides_nvcc(venv.site_packages):
+            return assemble_cuda_home(venv.site_packages, venv.root, more=[fallback.site_packages])
+        return assemble_cuda_home(venv.site_packages, venv.root)
+
     return TemplateContext(
         python=venv.python,
         venv=venv.root,
         site_packages=venv.site_packages,
-        dist_locator=functools.partial(dist_location, venv.site_packages),
-        cuda_home=functools.cache(lambda: assemble_cuda_home(venv.site_packages, venv.root)),
+        dist_locator=locate,
+        cuda_home=functools.cache(cuda_home),
     )

@@ -29,8 +29,7 @@ class BuildRecord:
 def build_source(c: Candidate) -> DistFile | DirectReference | None:
     """What ``sync`` will build ``c`` from, or ``None`` when it installs a wheel."""
     if c.direct is not None:
-        target = c.direct.url or c.direct.path or ""
-        return None if c.direct.kind == "archive" and target.endswith(".whl") else c.direct
+        return None if c.direct.is_wheel else c.direct
     return None if c.wheels else c.sdist
 
 

@@ -127,7 +127,7 @@ class ProfileBuilder:
         dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
-            env = expand_env(profile.env, template_context(venv))
+            env = expand_env(profile.env, template_context(venv), profile=name)
             with _naming_the_environment(packages):
                 asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
@@ -146,7 +146,7 @@ class ProfileBuilder:
             return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
-        env = expand_env(profile.env, template_context(venv))
+        env = expand_env(profile.env, template_context(venv), profile=name)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
             with _naming_the_environment(packages):

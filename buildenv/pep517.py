@@ -192,7 +192,7 @@ class _Hooks:
         message = f"building {self.package} failed: {what}\n{body}\nfull log: {self.log_path}"
         from satlock.profiles.suggest import suggest_fix
 
-        return BuildError(message, hint=suggest_fix(self.package, full) or default_hint)
+        return BuildError(message, hint=suggest_fix(self.package, full, cuda_home=self._env.get("CUDA_HOME")) or default_hint)
 
 
 def get_requires_for_build_wheel(tree: Path, *, python: Path, env: Mapping[str, str],

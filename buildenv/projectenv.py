@@ -12,7 +12,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.metadata import ProfileBuilder
-from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment, plan_sync
+from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment
+from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.buildenv.wheels import LockedBuilder
 from satlock.errors import ConfigError, LockError, SatlockError

@@ -201,6 +201,9 @@ def _git(args: list[str], where: str, cwd: Path | None = None) -> None:
                          hint="install git and make sure it is on PATH") from None
     if proc.returncode != 0:
         lines = [line.strip() for line in redact(proc.stderr).splitlines() if line.strip()]
-        detail = lines[-1] if lines else f"exit code {proc.returncode}"
+        # git's first "fatal:" line says why; the lines after it may be advice ("Please make
+        # sure you have the correct access rights / and the repository exists.").
+        reasons = [line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))]
+        detail = reasons[0] if reasons else lines[-1] if lines else f"exit code {proc.returncode}"
         raise NetworkError(f"git {args[0]} failed for {where}: {detail}",
                            hint="check the repository URL and that you have access to it")

@@ -1,11 +1,9 @@
 """Making an environment hold exactly what a lock file selects for it.
 
-``plan_sync`` compares what the lock selects with what is installed and needs no
-environment, so it can be tested, and shown to the user, on its own. ``execute_sync``
-carries a plan out: every wheel is downloaded before the environment is touched (a hash
-mismatch or a network failure changes nothing), then removals, wheels, and last the
-packages built from source, each after the packages its build imports from the
-environment. Downloads and builds are callables, so this module knows nothing of
+``execute_sync`` carries out a plan (``syncplan.plan_sync``): every wheel is downloaded
+before the environment is touched (a hash mismatch or a network failure changes nothing),
+then removals, wheels, and last the packages built from source, each after the packages
+its build imports from the environment. Downloads and builds are callables, so this module knows nothing of
 indexes or PEP 517.
 """
 
@@ -19,28 +17,19 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import filelock
 import packaging
-from packaging.pylock import (
-    Package,
-    PackageArchive,
-    PackageDirectory,
-    PackageSdist,
-    PackageVcs,
-    PackageWheel,
-    Pylock,
-    PylockSelectError,
-)
-from packaging.direct_url import ArchiveInfo, DirectUrl, DirInfo, VcsInfo
 from packaging.markers import default_environment
+from packaging.pylock import Package, PackageWheel
 from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from satlock.buildenv.install import install_wheel
 from satlock.buildenv.installed import InstalledDist, installed_distributions
+from satlock.buildenv.syncplan import SourceTree, SyncItem, SyncPlan
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
@@ -49,51 +38,14 @@ from satlock.errors import BuildError, InstallError, LockError
 from satlock.parallel import WorkerPool
 from satlock.cache import Cache
 
-SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
 FetchWheel = Callable[[Package, PackageWheel], Path]
 BuildWheel = Callable[[Package, SourceTree, Venv], Path]
 Progress = Callable[[str, str], None]
-
-DEFAULT_KEEP = frozenset({"pip", "setuptools", "wheel", "satlock"})
 
 _ENVIRONMENT_SCRIPT = (
     "import json; from packaging.markers import default_environment; from packaging.tags import sys_tags; "
     "print(json.dumps({'environment': default_environment(), 'tags': [str(t) for t in sys_tags()]}))"
 )
-
-
-@dataclass(frozen=True)
-class SyncItem:
-    """One package the lock selects, with the file or source tree it installs from."""
-
-    package: Package
-    source: PackageWheel | SourceTree
-    direct_url: Mapping[str, Any] | None = None
-
-    @property
-    def name(self) -> NormalizedName:
-        return self.package.name
-
-    @property
-    def is_wheel(self) -> bool:
-        return isinstance(self.source, PackageWheel)
-
-
-@dataclass
-class SyncPlan:
-    """What ``execute_sync`` will do; empty when the environment already matches the lock."""
-
-    to_install: list[SyncItem] = field(default_factory=list)
-    to_replace: list[SyncItem] = field(default_factory=list)
-    to_remove: list[InstalledDist] = field(default_factory=list)
-    unchanged: list[NormalizedName] = field(default_factory=list)
-    # The marker environment the lock was selected for, to read each wheel's METADATA in;
-    # None where the lock's ``dependencies`` are not known to be complete (another tool's lock).
-    environment: Mapping[str, str] | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.to_install or self.to_replace or self.to_remove)
 
 
 @dataclass
@@ -135,97 +87,6 @@ def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
                            hint="check the environment's sitecustomize or PYTHONSTARTUP") from None
     tags = [Tag(*t.split("-", 2)) for t in data["tags"]]
     return data["environment"], tags
-
-
-def _file_url(path: Path) -> str:
-    return path.resolve().as_uri()
-
-
-def direct_url_for(source: PackageWheel | SourceTree, lock_dir: Path) -> Mapping[str, Any] | None:
-    """The PEP 610 ``direct_url.json`` a package installed from ``source`` gets (None from an index),
-    made by ``packaging.direct_url`` (which also strips credentials from the URL)."""
-    if isinstance(source, (PackageWheel, PackageSdist)):
-        return None
-    subdirectory = source.subdirectory or None
-    if isinstance(source, PackageVcs):
-        vcs = VcsInfo(vcs=source.type, commit_id=source.commit_id or "", requested_revision=source.requested_revision or None)
-        url = source.url or _file_url(lock_dir / str(source.path))
-        return DirectUrl(url=url, vcs_info=vcs, subdirectory=subdirectory).to_dict()
-    if isinstance(source, PackageDirectory):
-        return DirectUrl(url=_file_url(lock_dir / source.path), dir_info=DirInfo(editable=True if source.editable else None),
-                         subdirectory=subdirectory).to_dict()
-    url = source.url or _file_url(lock_dir / str(source.path))
-    return DirectUrl(url=url, archive_info=ArchiveInfo(hashes=dict(source.hashes)), subdirectory=subdirectory).to_dict()
-
-
-def _source_identity(direct_url: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    """What must match between the installed and the locked source for no reinstall."""
-    if direct_url is None:
-        return ("index",)
-    url, sub = direct_url.get("url"), direct_url.get("subdirectory")
-    if isinstance(direct_url.get("vcs_info"), Mapping):
-        return ("vcs", url, direct_url["vcs_info"].get("commit_id"), sub)
-    if isinstance(direct_url.get("dir_info"), Mapping):
-        return ("dir", url, bool(direct_url["dir_info"].get("editable")), sub)
-    if isinstance(direct_url.get("archive_info"), Mapping):
-        info = direct_url["archive_info"]
-        hashes = dict(info.get("hashes") or {})
-        if not hashes and isinstance(info.get("hash"), str) and "=" in info["hash"]:
-            algorithm, _, value = info["hash"].partition("=")
-            hashes[algorithm] = value
-        return ("archive", url, hashes.get("sha256"), sub)
-    return ("unknown", url)
-
-
-def _same_version(installed: str, locked: Version | None) -> bool:
-    if locked is None:
-        return True
-    try:
-        return Version(installed) == locked
-    except InvalidVersion:
-        return False
-
-
-def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], environment: Mapping[str, str],
-              tags: list[Tag], extras: Collection[str] = (), groups: Collection[str] | None = None,
-              reinstall: bool = False, keep: Collection[str] = DEFAULT_KEEP, *,
-              lock_dir: Path = Path("."), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> SyncPlan:
-    """Compare what ``lock`` selects for this environment with what is ``installed``.
-
-    ``groups`` None means the lock's default groups. Only packages satlock installed are
-    ever removed, and never those in ``keep``. ``lock_dir`` is the folder relative
-    ``path`` entries of the lock are relative to. A source package whose ``build_inputs``
-    (buildenv/buildinputs.py) differ from the ones it was installed with is built again.
-    """
-    build_inputs = build_inputs or {}
-    try:
-        selected = list(lock.select(environment=dict(environment), tags=tags, extras=[canonicalize_name(e) for e in extras],
-                                    dependency_groups=groups))
-    except PylockSelectError as e:
-        raise LockError(f"pylock.toml cannot be installed in this environment: {e}",
-                        hint="run `satlock lock` again, or sync with another interpreter") from None
-    except InvalidWheelFilename as e:
-        raise LockError(f"pylock.toml lists a wheel with an invalid file name: {e}", hint="run `satlock lock` again") from None
-    plan = SyncPlan(environment=dict(environment) if (lock.tool or {}).get("satlock") else None)
-    names: set[NormalizedName] = set()
-    for package, source in selected:
-        names.add(package.name)
-        item = SyncItem(package, source, direct_url_for(source, lock_dir))
-        current = installed.get(package.name)
-        if current is None:
-            plan.to_install.append(item)
-        elif (reinstall or not _same_version(current.version, package.version)
-              or _source_identity(current.direct_url) != _source_identity(item.direct_url)
-              or (not item.is_wheel and package.name in build_inputs
-                  and current.build_identity != build_inputs[package.name]["identity"])):
-            plan.to_replace.append(item)
-        else:
-            plan.unchanged.append(package.name)
-    kept = {canonicalize_name(k) for k in keep}
-    for name, dist in sorted(installed.items()):
-        if name not in names and name not in kept and dist.installer == "satlock":
-            plan.to_remove.append(dist)
-    return plan
 
 
 def _build_order(plan: SyncPlan, installed: Mapping[NormalizedName, InstalledDist],

@@ -25,7 +25,7 @@ from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
-from satlock.buildenv.sync import SyncItem
+from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import FileMissingError, HashMismatchError, LockError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_key
@@ -152,7 +152,7 @@ class LockedBuilder:
         """The isolated environment for a PEP 660 build: ``base`` plus what the backend's
         ``get_requires_for_build_editable`` asks for (the lock recorded the wheel build's
         environment only; a local folder has no hash to keep frozen anyway)."""
-        env = expand_env(profile.env, template_context(base))
+        env = expand_env(profile.env, template_context(base), profile=name)
         extra = pep517.get_requires_for_build_wheel(tree.path, python=base.python, env=env, config_settings=profile.config_settings,
                                                     log_path=logs, package=name, echo=self.pb.echo, editable=True)
         if not extra:
@@ -183,9 +183,11 @@ class LockedBuilder:
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
-        env = expand_env(profile.env, template_context(build_venv))
-        if not isolated:
-            env = {**self._build_only_tools(name, venv), **env}
+        if isolated:
+            env = expand_env(profile.env, template_context(build_venv), profile=name)
+        else:
+            tools, paths = self._build_only_tools(name, venv)
+            env = {**paths, **expand_env(profile.env, template_context(build_venv, fallback=tools), profile=name)}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
         epoch = DEFAULT_EPOCH
         if isinstance(source, PackageSdist) and source.upload_time is not None:
@@ -210,21 +212,22 @@ class LockedBuilder:
             return digest("no-isolation", repr(present), interpreter_id(venv.python))
         return digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
 
-    def _build_only_tools(self, name: NormalizedName, venv: Venv) -> dict[str, str]:
-        """PYTHONPATH and PATH for a no-isolation build: it runs with .venv, where the lock
-        installed its runtime build needs (torch), but tools it needs only to build
-        (setuptools, ninja) are not in the lock's selection. Those recorded packages that
-        .venv lacks come from a cached environment put after .venv's own scripts, so the
-        build uses the same versions the lock's metadata build used, and .venv keeps
-        exactly what the lock selects."""
+    def _build_only_tools(self, name: NormalizedName, venv: Venv) -> tuple[Venv | None, dict[str, str]]:
+        """The environment of build-only tools of a no-isolation build, and the PYTHONPATH and
+        PATH that put it after .venv: the build runs with .venv, where the lock installed its
+        runtime build needs (torch), but tools it needs only to build (setuptools, ninja, and
+        the CUDA toolkit wheels of an extra this sync leaves out) are not in the lock's
+        selection. Those recorded packages that .venv lacks come from a cached environment,
+        so the build uses the same versions the lock's metadata build used, and .venv keeps
+        exactly what the lock selects. (None, {}) when .venv has them all."""
         recorded = self.environments.get(name)
         if recorded is None:
-            return {}
+            return None, {}
         present = set(installed_distributions(venv))
         missing = [p for p in recorded.packages if p.name not in present]
         if not missing:
-            return {}
+            return None, {}
         tools = ensure_build_env(BuildEnvSpec(self._recorded_wheels(missing)), self.cache, base_python=venv.python)
         paths = [str(tools.purelib)] + ([str(tools.platlib)] if tools.platlib != tools.purelib else [])
-        return {"PYTHONPATH": os.pathsep.join(paths),
-                "PATH": os.pathsep.join(filter(None, [str(venv.scripts), str(tools.scripts), os.environ.get("PATH", "")]))}
+        return tools, {"PYTHONPATH": os.pathsep.join(paths),
+                       "PATH": os.pathsep.join(filter(None, [str(venv.scripts), str(tools.scripts), os.environ.get("PATH", "")]))}

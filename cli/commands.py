@@ -162,6 +162,7 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
     back (27 ms on the large set).
     """
     from satlock.cache import default_cache_dir
+    from satlock.resolver.directrefs import names_local_sources
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.locking import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
@@ -175,8 +176,14 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
             lock = written[0]
         else:
             lock = read_lock(root / LOCK_NAME)
-        current = lock_is_current(load_project(root), lock, plain)
+        project = load_project(root)
+        current = lock_is_current(project, lock, plain)
     except (SatlockError, OSError):
+        return
+    # The digest covers pyproject.toml and the lock, not the local folders and archives the
+    # project names (also one for another platform, not here now but checked out later):
+    # such a lock is proved current every time.
+    if names_local_sources(project):
         return
     if current and key == uptodate.memo_key(root, options.python_version, options.platform):
         uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages))
@@ -193,6 +200,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         nonlocal venv_root
         from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
+        from satlock.buildenv.syncplan import interpreter_hint, interpreter_refusal
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.locking import LockOptions, excludes_target_python, other_target_reason, stale_reason
@@ -225,6 +233,9 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
             if frozen:
                 current = read_lock(lock_path)
+                refusal = interpreter_refusal(current, running.environment)
+                if refusal is not None:
+                    raise LockError(refusal, hint=interpreter_hint(venv_exists=had_venv))
             else:
                 current = read_lock(lock_path) if lock_path.exists() else None
                 reason = "there is no pylock.toml" if current is None else stale_reason(proj, current)

@@ -6,16 +6,21 @@ are written); this module reads the command line and prints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
-from satlock.errors import ConfigError, LockError
+from satlock.errors import ConfigError, LockError, ProfileError, ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
+
+if TYPE_CHECKING:
+    from satlock.profiles.schema import Profile
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 
@@ -29,6 +34,21 @@ def _pyproject(project: Path) -> Path:
 def _pyproject_text(path: Path) -> str:
     """The file's text, once it is known to be UTF-8 TOML: the same error as lock and sync otherwise."""
     return read_pyproject(path)[0]
+
+
+@contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """Hold the edit lock of ``path`` while it is read, edited and written: two profile
+    commands at once would each write back the file as they read it, and the profile the
+    other had just written would be lost. The lock file lies in the cache, not the project."""
+    from satlock.cache import CACHE_ENV, Cache, default_cache_dir
+
+    try:
+        lock = Cache(default_cache_dir()).lock("pyproject-edits", str(path.resolve()))
+    except ConfigError as e:
+        raise ConfigError(e.message, hint=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)") from None
+    with lock:
+        yield
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -62,12 +82,13 @@ def profile_add(
         from satlock.profiles.edit import add_profile, write_text_atomic
 
         path = _pyproject(project)
-        text = _pyproject_text(path)
-        new = add_profile(text, name, build_requires=build_requires or [], env=_key_values(env, "--env"),
-                          isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
-                          config_settings=_key_values(config_setting, "--config-setting"), requires_dist=requires_dist or [],
-                          version=version, requires_python=requires_python, source=str(path))
-        write_text_atomic(path, new)
+        with _editing(path):
+            new = add_profile(_pyproject_text(path), name, build_requires=build_requires or [], env=_key_values(env, "--env"),
+                              isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
+                              config_settings=_key_values(config_setting, "--config-setting"),
+                              requires_dist=requires_dist or [], version=version, requires_python=requires_python,
+                              source=str(path))
+            write_text_atomic(path, new)
         _warn_unknown_name(out, path, name)
         out.info(f"profile {canonicalize_name(name)} written to {path}")
 
@@ -75,11 +96,18 @@ def profile_add(
 
 
 def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
-    """A profile for a package the project does not mention may be a typo, or a transitive dependency."""
+    """A profile for a package the project does not mention may be a typo, or a transitive dependency.
+
+    The profile is written by now, so a problem elsewhere in pyproject.toml that keeps this
+    check from reading the project is a warning: an error would say the command failed."""
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
     from satlock.resolver.project import load_project
 
-    proj = load_project(path.parent)
+    try:
+        proj = load_project(path.parent)
+    except (ProjectError, ProfileError) as e:
+        out.warn(f"profile written, but {e.message}")
+        return
     wanted = canonicalize_name(name)
     direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}
     locked: set[str] = set()
@@ -102,7 +130,8 @@ def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
         from satlock.profiles.edit import remove_profile, write_text_atomic
 
         path = _pyproject(project)
-        write_text_atomic(path, remove_profile(_pyproject_text(path), name, source=str(path)))
+        with _editing(path):
+            write_text_atomic(path, remove_profile(_pyproject_text(path), name, source=str(path)))
         out.info(f"profile {canonicalize_name(name)} removed")
 
     run(out, work)
@@ -132,11 +161,14 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
     out = Output()
 
     def work() -> None:
-        from satlock.profiles.edit import show_profile
+        from satlock.profiles.edit import list_profiles, show_profile
 
         path = _pyproject(project)
-        typer.echo(show_profile(_pyproject_text(path), name, source=str(path)))
-        expanded = _expanded_env(path.parent, name)
+        text = _pyproject_text(path)
+        profiles = list_profiles(text, source=str(path))  # all checked before anything is printed
+        typer.echo(show_profile(text, name, source=str(path)))
+        wanted = canonicalize_name(name)
+        expanded = _expanded_env(path.parent, wanted, profiles[wanted])
         if expanded is None:
             typer.echo("# the environment is expanded once `satlock sync` has created .venv")
             return
@@ -147,15 +179,14 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
     run(out, work)
 
 
-def _expanded_env(project_root: Path, name: str) -> dict[str, str] | None:
-    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet."""
+def _expanded_env(project_root: Path, name: NormalizedName, profile: Profile) -> dict[str, str] | None:
+    """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet.
+    Only the profile is read: a problem elsewhere in pyproject.toml is lock's to report."""
     from satlock.buildenv.cuda import template_context
     from satlock.buildenv.venv import open_venv
     from satlock.profiles.templates import expand_env
-    from satlock.resolver.project import load_project
 
-    profile = load_project(project_root).profiles.get(canonicalize_name(name))
     venv_root = project_root / ".venv"
-    if profile is None or not (venv_root / "pyvenv.cfg").exists():
+    if not (venv_root / "pyvenv.cfg").exists():
         return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)))
+    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=name)

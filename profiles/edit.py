@@ -9,9 +9,9 @@ the result, and tomlkit's own edit is the fallback when a file is laid out unusu
 
 from __future__ import annotations
 
-import re
+import functools
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
@@ -21,10 +21,9 @@ from tomlkit.items import InlineTable, Table
 
 from satlock.atomic import write_atomic
 from satlock.errors import ProfileError, ProjectError
-from satlock.profiles.schema import Profile, parse_profiles
+from satlock.profiles.layout import PROFILES_PATH, insert_as_text, profile_span, render
+from satlock.profiles.schema import Profile, parse_profile, parse_profiles
 
-PROFILES_PATH = ("tool", "satlock", "profiles")
-_HEADER = re.compile(r"^\s*\[\s*[^\[\]\s#]")
 
 
 def _parse(text: str, source: str) -> tomlkit.TOMLDocument:
@@ -52,10 +51,27 @@ def _profiles_table(doc: Any) -> Any | None:
     return node
 
 
-def _find(doc: Any, name: NormalizedName) -> tuple[str | None, Any]:
-    """The key as written and the table of profile ``name``, or (None, None)."""
+def _checked_profiles(doc: Any, source: str) -> Any | None:
+    """The profiles table, or None when the file has none; one that is not a table, or a
+    ``tool`` or ``tool.satlock`` that is not, is one error line before anything walks it."""
+    node = doc
+    for depth, key in enumerate(PROFILES_PATH[:-1]):
+        node = node.get(key)
+        if node is None:
+            return None
+        if not isinstance(node, Mapping):
+            raise ProfileError(f"{source}: [{'.'.join(PROFILES_PATH[:depth + 1])}] must be a table, "
+                               f"not {type(node.unwrap()).__name__}")
     profiles = _profiles_table(doc)
-    if profiles is None or not hasattr(profiles, "items"):
+    if profiles is not None and not isinstance(profiles, Mapping):
+        parse_profiles(profiles, source=source)
+    return profiles
+
+
+def _find(doc: Any, name: NormalizedName, source: str) -> tuple[str | None, Any]:
+    """The key as written and the table of profile ``name``, or (None, None)."""
+    profiles = _checked_profiles(doc, source)
+    if profiles is None:
         return None, None
     for key, value in profiles.items():
         if canonicalize_name(key) == name:
@@ -117,6 +133,21 @@ def _update_mapping(table: Any, key: str, values: Mapping[str, Any], pending: di
         pending[key] = _inline(values)
 
 
+def _editable(key: str, table: Any, source: str) -> Any:
+    """``table``, once the values an edit reads or merges into have the shapes it relies on
+    (a table, arrays of requirements, tables of env and config-settings); any other shape is
+    invalid, so the schema names it in one line."""
+    def shaped(node: Any, arrays: tuple[str, ...], tables: tuple[str, ...]) -> bool:
+        return (isinstance(node, Mapping)
+                and all(isinstance(node[k], list) for k in arrays if k in node)
+                and all(isinstance(node[k], Mapping) for k in tables if k in node))
+
+    if not (shaped(table, ("build-requires",), ("env", "config-settings", "metadata"))
+            and shaped(table.get("metadata", {}), ("requires-dist",), ())):
+        parse_profile(key, table, source=source)
+    return table
+
+
 def _update(table: Any, *, build_requires: Iterable[str], env: Mapping[str, str], isolation: bool | None,
             match_runtime: bool | None, config_settings: Mapping[str, Any], requires_dist: Iterable[str],
             version: str | None, requires_python: str | None) -> None:
@@ -165,82 +196,6 @@ def _merge_into_new(requirements: list[str]) -> Any:
     return array
 
 
-def _header_path(line: str) -> tuple[str, ...] | None:
-    """The key path of a ``[table]`` header line, or None for anything else."""
-    if not _HEADER.match(line):
-        return None
-    try:
-        node: Any = tomlkit.parse(line).unwrap()
-    except TOMLKitError:
-        return None
-    path: list[str] = []
-    while isinstance(node, dict) and len(node) == 1:
-        key = next(iter(node))
-        path.append(key)
-        node = node[key]
-    return tuple(path)
-
-
-def _headers(lines: list[str]) -> list[tuple[int, tuple[str, ...]]]:
-    return [(i, p) for i, line in enumerate(lines) if (p := _header_path(line)) is not None]
-
-
-def _is_filler(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
-
-
-def _content_end(lines: list[str], start: int, stop: int) -> int:
-    """One past the last line of the section ``[start, stop)`` that is not blank or a comment."""
-    end = stop
-    while end > start + 1 and _is_filler(lines[end - 1]):
-        end -= 1
-    return end
-
-
-def _render(name: str, table: Any) -> str:
-    body = tomlkit.document()
-    for key, value in table.items():
-        body[key] = value
-    return f"[tool.satlock.profiles.{name}]\n{tomlkit.dumps(body)}"
-
-
-def _insert_as_text(text: str, name: str, table: Any) -> str:
-    lines = text.splitlines(keepends=True)
-    headers = _headers(lines)
-    ours = [n for n, (_, path) in enumerate(headers) if path[:2] == PROFILES_PATH[:2]]
-    block = _render(name, table)
-    if ours:
-        n = ours[-1]
-        stop = headers[n + 1][0] if n + 1 < len(headers) else len(lines)
-        at = _content_end(lines, headers[n][0], stop)
-    else:
-        at = len(lines)
-    before = "".join(lines[:at])
-    if before and not before.endswith("\n"):
-        before += "\n"
-    separator = "\n" if before else ""
-    return before + separator + block + "".join(lines[at:])
-
-
-def _profile_span(text: str, key: str) -> tuple[list[str], int, int] | None:
-    """The lines of ``text`` and the span [start, end) holding profile ``key``: its
-    comments right above the header, the header, its sub-tables, up to the last line
-    that is not filler. None when the profile is not a plain contiguous table."""
-    lines = text.splitlines(keepends=True)
-    headers = _headers(lines)
-    path = PROFILES_PATH + (key,)
-    mine = [n for n, (_, p) in enumerate(headers) if p[:len(path)] == path]
-    if not mine or mine != list(range(mine[0], mine[-1] + 1)):
-        return None
-    start = headers[mine[0]][0]
-    stop = headers[mine[-1] + 1][0] if mine[-1] + 1 < len(headers) else len(lines)
-    end = _content_end(lines, headers[mine[-1]][0], stop)
-    while start > 0 and lines[start - 1].strip().startswith("#"):
-        start -= 1
-    return lines, start, end
-
-
 def _same(text: str, expected: Any) -> bool:
     try:
         return tomlkit.parse(text).unwrap() == expected
@@ -256,6 +211,24 @@ def _validated(text: str, source: str) -> str:
     return text
 
 
+P = ParamSpec("P")
+
+
+def _keeps_line_endings(edit: Callable[Concatenate[str, P], str]) -> Callable[Concatenate[str, P], str]:
+    """``edit`` of a file whose lines all end in CRLF (written on Windows) made on its LF
+    form and the result given CRLF again, so the lines the edit writes match the file's
+    and every other byte stays as it was. A file mixing both is edited as it is."""
+    @functools.wraps(edit)
+    def wrapper(pyproject_text: str, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        crlf = pyproject_text.count("\r\n")
+        if not crlf or crlf != pyproject_text.count("\n"):
+            return edit(pyproject_text, *args, **kwargs)
+        return edit(pyproject_text.replace("\r\n", "\n"), *args, **kwargs).replace("\n", "\r\n")
+
+    return wrapper
+
+
+@_keeps_line_endings
 def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str] = (),
                 env: Mapping[str, str] = {}, isolation: bool | None = None,
                 match_runtime: bool | None = None, config_settings: Mapping[str, str | list[str]] = {},
@@ -270,9 +243,9 @@ def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str]
     changes = dict(build_requires=build_requires, env=env, isolation=isolation, match_runtime=match_runtime,
                    config_settings=config_settings, requires_dist=requires_dist, version=version,
                    requires_python=requires_python)
-    key, table = _find(doc, normalized)
-    if table is not None:
-        _update(table, **changes)
+    key, table = _find(doc, normalized, source)
+    if key is not None:
+        _update(_editable(key, table, source), **changes)
         return _validated(doc.as_string(), source)
     new = tomlkit.table()
     _update(new, **changes)
@@ -282,7 +255,7 @@ def add_profile(pyproject_text: str, name: str, *, build_requires: Iterable[str]
         node = node.setdefault(part, {}) if isinstance(node, dict) else None
     if isinstance(node, dict):
         node[normalized] = new.unwrap()
-        text = _insert_as_text(pyproject_text, normalized, new)
+        text = insert_as_text(pyproject_text, normalized, new)
         if _same(text, expected):
             return _validated(text, source)
     return _validated(_add_with_tomlkit(doc, normalized, new, source), source)
@@ -307,20 +280,19 @@ def _existing(pyproject_text: str, name: str, source: str) -> tuple[tomlkit.TOML
     profiles there are if it has none."""
     normalized = _normalize(name)
     doc = _parse(pyproject_text, source)
-    key, table = _find(doc, normalized)
-    if table is None:
+    key, table = _find(doc, normalized, source)
+    if key is None:
         raise ProfileError(f"{source} has no profile {normalized!r}", hint=_known_hint(doc))
     return doc, key, table
 
 
+@_keeps_line_endings
 def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
     """``pyproject_text`` without profile ``name`` (and the comments right above it)."""
     doc, key, _table = _existing(pyproject_text, name, source)
     expected = doc.unwrap()
     del _profiles_dict(expected)[key]
-    if not _profiles_dict(expected):
-        del expected["tool"]["satlock"]["profiles"]
-    span = _profile_span(pyproject_text, key)
+    span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
         if start > 0 and not lines[start - 1].strip():
@@ -328,10 +300,31 @@ def remove_profile(pyproject_text: str, name: str, *, source: str = "pyproject.t
         elif end < len(lines) and not lines[end].strip():
             end += 1
         text = "".join(lines[:start] + lines[end:])
-        if _same(text, expected):
+        if _same_but_empty_parents(text, expected):
             return text
     del _profiles_table(doc)[key]
     return doc.as_string()
+
+
+def _without_empty_parents(plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` without ``tool.satlock.profiles``, then ``tool.satlock``, then ``tool``
+    while each is empty: the last profile's header is all that made them when no other
+    header names them, and removing its text removes them too."""
+    for depth in range(len(PROFILES_PATH), 0, -1):
+        parent: Any = plain
+        for part in PROFILES_PATH[:depth - 1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(PROFILES_PATH[depth - 1]) == {}:
+            del parent[PROFILES_PATH[depth - 1]]
+    return plain
+
+
+def _same_but_empty_parents(text: str, expected: dict[str, Any]) -> bool:
+    try:
+        got = tomlkit.parse(text).unwrap()
+    except TOMLKitError:
+        return False
+    return _without_empty_parents(got) == _without_empty_parents(expected)
 
 
 def _profiles_dict(plain: dict[str, Any]) -> dict[str, Any]:
@@ -358,15 +351,17 @@ def list_profiles(pyproject_text: str, *, source: str = "pyproject.toml") -> dic
 def show_profile(pyproject_text: str, name: str, *, source: str = "pyproject.toml") -> str:
     """The TOML of profile ``name`` as written in the file, comments included."""
     _doc, key, table = _existing(pyproject_text, name, source)
-    span = _profile_span(pyproject_text, key)
+    table = _editable(key, table, source)
+    span = profile_span(pyproject_text, key)
     if span is not None:
         lines, start, end = span
-        text = "".join(lines[start:end])
+        text = "".join(lines[start:end]).replace("\r\n", "\n")
         if _same(text, {"tool": {"satlock": {"profiles": {key: table.unwrap()}}}}):
             return text if text.endswith("\n") else text + "\n"
-    return _render(_normalize(name), table)
+    return render(_normalize(name), table)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half."""
-    write_atomic(path, text.encode("utf-8"), durable=True)
+    """Replace pyproject.toml with ``text``: a reader sees the old file or the new one, never half.
+    A link is followed, so the file it names is replaced and the link stays."""
+    write_atomic(path.resolve(), text.encode("utf-8"), durable=True)

@@ -8,6 +8,7 @@ sees can end with the exact command instead of a wall of compiler output.
 
 from __future__ import annotations
 
+import os
 import re
 
 from packaging.utils import canonicalize_name
@@ -65,16 +66,25 @@ def distribution_for_import(module: str) -> str:
     return parts[0]
 
 
-def suggest_fix(package: str, log: str) -> str | None:
+def _is_toolkit(cuda_home: str | None) -> bool:
+    return bool(cuda_home) and any(os.path.isfile(os.path.join(cuda_home or "", "bin", n)) for n in ("nvcc", "nvcc.exe"))
+
+
+def suggest_fix(package: str, log: str, *, cuda_home: str | None = None) -> str | None:
     """A ``satlock profile add`` command (with a short reason) for the failure in
-    ``log`` of building ``package``, or None when the log shows no known cause."""
+    ``log`` of building ``package``, or None when the log shows no known cause.
+
+    ``cuda_home`` is the CUDA_HOME the build ran with: when it already holds ``bin/nvcc``
+    (the profile's ``{cuda-home}`` did its work), a log mentioning CUDA_HOME, as
+    torch.utils.cpp_extension's does on every machine without a GPU, is not the cause, and
+    suggesting the profile's own setting again would send the user in a circle."""
     own = canonicalize_name(package)
     needs: list[str] = []
     for module in _MISSING_MODULE.findall(log):
         dist = distribution_for_import(module)
         if canonicalize_name(dist) != own and dist not in needs:
             needs.append(dist)
-    cuda = bool(_CUDA.search(log))
+    cuda = bool(_CUDA.search(log)) and not _is_toolkit(cuda_home)
     if not needs and not cuda:
         return None
     args = ["satlock", "profile", "add", package]

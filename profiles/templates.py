@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
-from satlock.errors import ProfileError
+from satlock.errors import BuildError, ProfileError
 
 SIMPLE_NAMES = ("python", "venv", "site-packages", "cuda-home")
 KNOWN = "{python}, {venv}, {site-packages}, {dist:NAME}, {cuda-home}"
@@ -109,14 +109,16 @@ def expand(value: str, context: TemplateContext) -> str:
     return "".join(out)
 
 
-def expand_env(env: Mapping[str, str], context: TemplateContext) -> dict[str, str]:
-    """Every value of ``env`` expanded; a failing template names the variable it is in."""
+def expand_env(env: Mapping[str, str], context: TemplateContext, *, profile: str) -> dict[str, str]:
+    """Every value of ``env`` expanded; a failing template (a missing distribution, a CUDA
+    toolkit that cannot be assembled) names the profile and the variable it is in, since
+    several profiles of a project may use the same template."""
     expanded: dict[str, str] = {}
     for key, value in env.items():
         try:
             expanded[key] = expand(value, context)
-        except ProfileError as e:
-            raise ProfileError(f"env.{key}: {e.message}", hint=e.hint) from None
+        except (ProfileError, BuildError) as e:
+            raise type(e)(f"[tool.satlock.profiles.{profile}] env.{key}: {e.message}", hint=e.hint) from None
     return expanded
 
 

@@ -345,6 +345,13 @@ class DirectReference:
     editable: bool = False
     hashes: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def is_wheel(self) -> bool:
+        """An archive that is a wheel, by its file name: a URL's ``#sha256=`` fragment is no
+        part of the name (``y-2.0-py3-none-any.whl#sha256=...`` is a wheel, not an sdist)."""
+        name = url_filename(self.url) if self.url else (self.path or "").replace("\\", "/").rsplit("/", 1)[-1]
+        return self.kind == "archive" and name.endswith(".whl")
+
     def display(self) -> str:
         where = self.url or self.path or "?"
         if self.requested_revision:

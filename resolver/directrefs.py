@@ -7,6 +7,7 @@ a lock pins every file it names.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import file_sha256
-from satlock.errors import ConfigError, FileMissingError
+from satlock.errors import ConfigError, FileMissingError, HashMismatchError
 from satlock.urls import redact
-from satlock.resolver.candidates import DirectReference, DistFile, filename_from_url
+from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
@@ -60,6 +61,10 @@ def source_reference(name: str, spec: SourceSpec, base: Path) -> DirectReference
         raise ConfigError(f"{base / 'pyproject.toml'}: [tool.satlock.sources] {name}: give exactly one of path, url or git")
     if spec.git:
         return DirectReference("vcs", url=spec.git, requested_revision=spec.rev, subdirectory=spec.subdirectory)
+    if spec.url and spec.url.lower().startswith("file:"):
+        # A file on this machine, as ``path`` names one: hashed from the disk each lock, not
+        # taken from the download cache as it was when first fetched.
+        return replace(direct_reference(spec.url, base), subdirectory=spec.subdirectory)
     if spec.url:
         return DirectReference("archive", url=spec.url, subdirectory=spec.subdirectory)
     path = (base / spec.path).resolve()
@@ -76,14 +81,30 @@ def hash_archive(ref: DirectReference, client: IndexClient) -> DirectReference:
         return ref
     if ref.url:
         try:
-            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url))
+            path = client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url,
+                                            hashes=_claimed_hashes(ref.url)))
         except FileMissingError as e:
             # The project named this URL, no index listed it: the index hint would mislead.
             raise FileMissingError(e.message, hint="check the URL the project gives for it (a `name @ URL` "
                                                    "requirement or [tool.satlock.sources])") from None
+        except HashMismatchError as e:
+            raise HashMismatchError(e.message, hint="check the #sha256= the project gives in that URL, or drop it "
+                                                    "to take the file as the server has it") from None
     else:
         path = Path(ref.path or "")
     return replace(ref, hashes=(("sha256", file_sha256(path)),))
+
+
+def _claimed_hashes(url: str) -> dict[str, str]:
+    """The hash a URL's fragment names its file by (``#sha256=...``, as pip and uv read it):
+    the download is checked against it, so a wrong one is a hash mismatch, not a lock of
+    whatever the server sent."""
+    claimed: dict[str, str] = {}
+    for part in url.partition("#")[2].split("&"):
+        algorithm, sep, value = part.partition("=")
+        if sep and algorithm.lower() in VERIFIABLE_HASHES:
+            claimed[algorithm.lower()] = value.lower()
+    return claimed
 
 
 def _same_place(ref: DirectReference) -> DirectReference:
@@ -133,3 +154,70 @@ def collect_direct(project: Project, client: IndexClient, environment: Mapping[s
         # The same place named both ways keeps the sources entry, and with it ``editable``.
         direct[name] = ref if source is None else source
     return {n: hash_archive(r, client) for n, r in direct.items()}
+
+
+_BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+"""The files a local folder's metadata is read or built from (uv's default cache keys)."""
+
+
+def names_local_sources(project: Project) -> bool:
+    """Whether the project names a local folder or archive, here or not (``file:`` URLs for
+    another platform): whether ``local_source_digests`` can ever find one."""
+    return (any(spec.path or (spec.url or "").lower().startswith("file:") for spec in project.settings.sources.values())
+            or any((r.requirement.url or "").lower().startswith("file:") for r in project.root_requirements()))
+
+
+def local_source_digests(project: Project) -> dict[str, str]:
+    """A digest of each local folder or archive the project names, by package name: of a
+    folder's pyproject.toml, setup.py and setup.cfg, of an archive's bytes.
+
+    The lock records them so that a lock whose local source declares other dependencies
+    since is stale, as ``uv lock --check`` finds it (a monorepo's libs/shared gaining a
+    dependency, or its sdist made again). A dependency a folder's build reads from another
+    file is not seen, as uv does not see it either; git sources are pinned by their commit.
+    """
+    sources = {canonicalize_name(name): [source_reference(name, spec, project.root)]
+               for name, spec in project.settings.sources.items()}
+    urls: dict[NormalizedName, list[DirectReference]] = {}
+    for root in project.root_requirements():
+        if root.requirement.url:
+            try:
+                ref = direct_reference(root.requirement.url, project.root)
+            except ConfigError:
+                # A path for another platform (its marker false here) need not exist on this
+                # machine; one this target needs is refused by ``collect_direct``.
+                continue
+            urls.setdefault(canonicalize_name(root.requirement.name), []).append(ref)
+    digests: dict[str, str] = {}
+    # A [tool.satlock.sources] entry is the package's one source (``collect_direct``). Of
+    # one name's URLs for several platforms (``m @ file:win/m ; sys_platform == "win32"``,
+    # ``m @ file:lin/m ; ...``) each is digested: the one this lock's target uses must not
+    # hide behind the first.
+    for name, refs in sorted({**urls, **sources}.items()):
+        parts = list(dict.fromkeys(d for d in map(_digest, refs) if d is not None))
+        if parts:
+            digests[name] = parts[0] if len(parts) == 1 else hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return digests
+
+
+def _digest(ref: DirectReference) -> str | None:
+    """A local archive's sha256, or the digest of a local folder's build files; ``None``
+    for a source that is not on this machine's disk (a URL, a git repository)."""
+    if ref.path is None:
+        return None
+    if ref.kind == "archive":
+        return file_sha256(Path(ref.path))
+    folder = Path(ref.path) / (ref.subdirectory or "")
+    h = hashlib.sha256()
+    for filename in _BUILD_FILES:
+        # Not a file (none there, a folder of that name, a subdirectory that is a file):
+        # nothing to digest; the build says what is wrong with the folder.
+        if not (folder / filename).is_file():
+            h.update(f"{filename}: none\n".encode())
+            continue
+        # Line endings as git checks them out on Windows (autocrlf) or elsewhere: a
+        # lock made on one must stay current on the other.
+        data = (folder / filename).read_bytes().replace(b"\r\n", b"\n")
+        h.update(f"{filename}: {len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()

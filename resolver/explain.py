@@ -10,7 +10,7 @@ versions of a package that say the same thing.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import pycosat
@@ -110,9 +110,20 @@ def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[Spe
     return [f"{name} has no installable version matching {shown} ({why or f'the newest is {max(c.version for c in cands)}'})"]
 
 
-def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -> str:
-    """A few lines: each requirement in the minimal conflict, then what follows."""
+# The group of requirements a no-isolation profile added (``explain``'s profile_requirements).
+_PROFILED = " (profile)"
+
+
+def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
+            profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None) -> str:
+    """A few lines: each requirement in the minimal conflict, then what follows.
+
+    ``profile_requirements``: the requirements a package's no-isolation build profile
+    added to its own (its build-requires, installed in the project's environment), told
+    as the profile's: the package's metadata does not have them.
+    """
     reasons = minimal_conflict(enc)
+    profiled = profile_requirements or {}
     lines: list[str] = []
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     # Versions left out for the same reason (every sdist of a package whose build imports
@@ -137,6 +148,8 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         elif r.kind == ReasonKind.UNAVAILABLE:
             why, _, log = r.detail.partition(_LOG)
             unavailable[(r.parent.name, why)].append((r.parent.version, log))
+        elif r.kind == ReasonKind.DEPENDENCY and str(r.requirement) in profiled.get(r.parent.name, ()):
+            grouped[(r.parent.name, str(r.requirement), _PROFILED)].append(str(r.parent.version))
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
@@ -151,6 +164,10 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]]) -
         verb = "depends" if len(versions) == 1 else "depend"
         if what == "python":
             lines.append(f"{name} {_versions(versions)} {'requires' if len(versions) == 1 else 'require'} Python {suffix}")
+        elif suffix == _PROFILED:
+            lines.append(f"{name} {_versions(versions)} {'builds' if len(versions) == 1 else 'build'} without isolation, "
+                         f"in the project's environment, which must then hold {what} "
+                         f"([tool.satlock.profiles.{name}] build-requires)")
         else:
             lines.append(f"{name} {_versions(versions)} {verb} on {what}{suffix}")
     by_url = {canonicalize_name(r.requirement.name): r.requirement.url for r in reasons

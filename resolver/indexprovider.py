@@ -109,12 +109,15 @@ class IndexProvider:
                 return self._lists[name]
         with self._remembering_network_errors(("candidates", name)):
             listing = self._direct_candidate(name) if name in self.direct else self._index_candidates(name)
-        if name in self.only and name not in self.direct:
+        pinned = self.only.get(name) if name not in self.direct else None
+        keep = [c for c in listing.candidates if c.version == pinned] if pinned is not None else []
+        if keep:
             # Every version left out is an exclusion: the conflict story looks among them for
-            # the ones another requirement asks for, and the pin is why they are out.
-            keep = [c for c in listing.candidates if c.version == self.only[name]]
-            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={self.only[name]}")
-                                                             for c in listing.candidates if c.version != self.only[name]])
+            # the ones another requirement asks for, and the pin is why they are out. A pin no
+            # installable version meets keeps the whole listing: the lock fails on the pin
+            # anyway, and the story can then name the newest version to pin instead.
+            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={pinned}")
+                                                             for c in listing.candidates if c.version != pinned])
         with self._lock:
             return self._lists.setdefault(name, listing)
 
@@ -146,11 +149,11 @@ class IndexProvider:
 
     def _direct_metadata(self, name: NormalizedName, ref: DirectReference) -> tuple[str, Version, Dependencies]:
         target = ref.url or ref.path or ""
-        wheel = ref.kind == "archive" and target.endswith(".whl")
+        wheel = ref.is_wheel
         static = None if wheel else self._static_pyproject(name, self._direct_pyproject(name, ref))
         if static is not None:
             with self._lock:
-                self._deps[(name, str(static[1]))] = static[2]
+                self._deps[(name, str(static[1]))] = self._with_build_needs(Candidate(name, static[1], direct=ref), static[2])
             return static
         if wheel:
             filename = filename_from_url(ref.url) if ref.url else checked_filename(Path(target).name, target)
@@ -163,7 +166,8 @@ class IndexProvider:
         if self._has_variants(name):
             deps = self._variant_base(Candidate(name, version, direct=ref))
         with self._lock:
-            self._deps[(name, str(version))] = deps
+            # What ``dependencies`` answers: with a no-isolation profile's build needs, as for an sdist.
+            self._deps[(name, str(version))] = self._with_build_needs(Candidate(name, version, direct=ref), deps)
         return meta_name, version, deps
 
     def _direct_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:
@@ -250,6 +254,12 @@ class IndexProvider:
             return deps
         needs = tuple(Requirement(r) for r in profile.build_requires)
         return Dependencies(deps.requires + needs, deps.requires_python, deps.provides_extras)
+
+    def profile_requirements(self) -> dict[NormalizedName, frozenset[str]]:
+        """What ``_with_build_needs`` adds to each package's requirements, so a conflict
+        story names them as its profile's, not as the package's own metadata."""
+        return {name: frozenset(str(Requirement(r)) for r in profile.build_requires)
+                for name, profile in self.profiles.items() if not profile.isolation and profile.build_requires}
 
     def _fetch_dependencies(self, c: Candidate) -> Dependencies:
         static = self._static_override(c.name)

@@ -26,6 +26,7 @@ from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
+    is_normalized_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -149,6 +150,7 @@ class LockInputs:
     environment_marker: str
     inputs_hash: str
     profile_hashes: dict[str, str] = field(default_factory=dict)
+    local_sources: dict[str, str] = field(default_factory=dict)
     build_environments: dict[NormalizedName, BuildEnvironment] = field(default_factory=dict)
 
 
@@ -163,9 +165,12 @@ def build_lock(resolution: Resolution, inputs: LockInputs, *,
         deps = [{"name": d, "version": str(resolution.chosen[d].version)} for d in dep_names]
         packages.append(package_entry(c, marker=_marker(scopes[name]), requires_python=requires_python.get(name),
                                       dependencies=deps, lock_dir=lock_dir))
-    tool = {"satlock": {"lock-format": TOOL_FORMAT, "inputs-hash": inputs.inputs_hash,
-                        "profiles": dict(sorted(inputs.profile_hashes.items())),
-                        "build-environments": build_environments_table(inputs.build_environments)}}
+    table: dict[str, Any] = {"lock-format": TOOL_FORMAT, "inputs-hash": inputs.inputs_hash,
+                             "profiles": dict(sorted(inputs.profile_hashes.items()))}
+    if inputs.local_sources:
+        table["local-sources"] = dict(sorted(inputs.local_sources.items()))
+    table["build-environments"] = build_environments_table(inputs.build_environments)
+    tool = {"satlock": table}
     lock = Pylock(lock_version=Version("1.0"), environments=[Marker(inputs.environment_marker)],
                   requires_python=inputs.requires_python, extras=sorted(canonicalize_name(e) for e in inputs.extras) or None,
                   dependency_groups=sorted(inputs.groups) or None,
@@ -356,9 +361,14 @@ def _check_tool_table(tool: Any, path: Path) -> None:
     for key, kind, label in (("lock-format", int, "an integer"), ("inputs-hash", str, "a string")):
         if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
             raise _bad(path, f"tool.satlock.{key}", f"must be {label}")
-    profiles = table.get("profiles", {})
-    if not isinstance(profiles, Mapping) or not all(isinstance(v, str) for v in profiles.values()):
-        raise _bad(path, "tool.satlock.profiles", "must be a table of strings")
+    for key in ("profiles", "local-sources"):
+        value = table.get(key, {})
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise _bad(path, f"tool.satlock.{key}", "must be a table of strings")
+    # Its keys are printed when the lock is stale: a hand-made one must not write a line of its own.
+    odd = next((k for k in table.get("local-sources", {}) if not is_normalized_name(k)), None)
+    if odd is not None:
+        raise _bad(path, "tool.satlock.local-sources", f"{odd[:60]!r} is not a normalized package name")
     parse_build_environments(table.get("build-environments"), lambda key, why: _bad(path, key, why))
 
 

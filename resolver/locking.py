@@ -9,6 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Set
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -22,7 +23,7 @@ from satlock.http import redact
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate
-from satlock.resolver.directrefs import collect_direct
+from satlock.resolver.directrefs import collect_direct, local_source_digests
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
@@ -104,6 +105,8 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
     roots = project.root_requirements()
+    # Before anything is read from them: a folder edited during the lock leaves it stale.
+    local_sources = local_source_digests(project)
     direct = collect_direct(project, client, target.environment)
     guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
                            allow_prereleases=project.settings.prerelease == "allow")
@@ -128,16 +131,33 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         resolution = _solve(provider, target, policy, roots)
         resolution = replace(resolution, chosen=_with_file_hashes(resolution.chosen, client))
         requires_python = {}
+        # Every name the project or a locked package requires, on any platform: a source
+        # for, or an --upgrade-package of, one only Windows needs (pywin32-ctypes under
+        # keyring) is no typo on Linux.
+        required = set(resolution.chosen) | {canonicalize_name(r.requirement.name) for r in roots}
         for name, c in resolution.chosen.items():
             variant = resolution.variants.get(name)
             deps = variant.dependencies if variant is not None else provider.dependencies(c)
             requires_python[name] = deps.requires_python
+            required.update(canonicalize_name(r.name) for r in deps.requires)
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
-                            profile_hashes=project.profile_hashes(),
+                            profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             build_environments=builder.locked_build_environments(resolution) if builder else {})
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
-        return LockResult(lock, resolution, resolution.warnings, target)
+        unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
+                   for name in sorted(options.upgrade_packages) if name not in required]
+        return LockResult(lock, resolution, resolution.warnings + unknown
+                          + _unused_sources(project, required), target)
+
+
+def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:
+    """A warning for each ``[tool.satlock.sources]`` entry that names neither a requirement
+    of the project nor a locked package or one it requires: a typo (``dagster-shard`` for
+    ``dagster-shared``) otherwise leaves the package to the index without a word, as uv does."""
+    return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
+            "so it is not used; check the spelling" for name in sorted(project.settings.sources)
+            if canonicalize_name(name) not in named]
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:
@@ -155,7 +175,7 @@ def _solve(provider: IndexProvider, target: Target, policy: Policy, roots: list[
     try:
         return Solver(provider, target.environment, policy).solve(roots)
     except Unsatisfiable as e:
-        raise ResolutionError(explain(e.encoding, e.excluded)) from None
+        raise ResolutionError(explain(e.encoding, e.excluded, provider.profile_requirements())) from None
 
 
 def lock_is_current(project: Project, previous: Pylock, options: LockOptions) -> bool:
@@ -188,7 +208,21 @@ def other_target_reason(lock: Pylock, options: LockOptions) -> str | None:
                              dependency_groups=lock.dependency_groups or []):
             pass
     except (PylockSelectError, InvalidWheelFilename) as e:
-        return f"it was made for another platform version ({e})"
+        return _needs_other_python(lock, target) or f"it was made for another platform version ({e})"
+    return None
+
+
+def _needs_other_python(lock: Pylock, target: Target) -> str | None:
+    """Which package of ``lock`` the target's Python (another patch release: the
+    environments marker names only ``python_version``) cannot install, or ``None``."""
+    python = target.python_full_version
+    environment = {**target.environment, "extras": frozenset(lock.extras or []),
+                   "dependency_groups": frozenset(lock.dependency_groups or [])}
+    for package in lock.packages:
+        if package.requires_python is None or package.requires_python.contains(python, prereleases=True):
+            continue
+        if package.marker is None or package.marker.evaluate(environment, context="lock_file"):
+            return f"{package.name} {package.version} in it requires Python {package.requires_python}, not {python}"
     return None
 
 
@@ -204,4 +238,24 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
             changed = sorted(set(recorded) ^ set(current) | {k for k in current if recorded.get(k) != current[k]})
             return f"the build profiles changed ({', '.join(changed)})"
         return "pyproject.toml changed since the lock was written"
+    recorded_sources = table.get("local-sources", {})
+    current_sources = local_source_digests(project)
+    if recorded_sources != current_sources:
+        unrecorded = sorted(set(current_sources) - set(recorded_sources))
+        if unrecorded and not recorded_sources:
+            # Written by a satlock before local-sources, or before the folder was here:
+            # nothing need have changed, the lock just cannot tell.
+            sources = "source" if len(unrecorded) == 1 else "sources"
+            return f"it holds no digest of the local {sources} {_some(unrecorded)}"
+        changed = sorted(set(recorded_sources) ^ set(current_sources)
+                         | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
+        sources = "source" if len(changed) == 1 else "sources"
+        return f"the local {sources} {_some(changed)} changed since the lock was written"
     return None
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first few of ``names``: a hand-edited table of thousands must not make a line of
+    thousands of names."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

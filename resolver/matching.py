@@ -15,10 +15,10 @@ from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentN
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from satlock.errors import MetadataError
 from satlock.resolver.candidates import Candidate
+from satlock.resolver.target import python_full_version
 
 
 class Applies(enum.Enum):
@@ -52,7 +52,7 @@ class Matcher:
     def __init__(self, environment: Mapping[str, str], *, allow_prereleases: bool = False,
                  overrides: Sequence[Requirement] = ()) -> None:
         self.environment = dict(environment)
-        self.python = Version(self.environment["python_full_version"])
+        self.python = python_full_version(self.environment)
         self.allow_prereleases = allow_prereleases
         self._overrides: dict[NormalizedName, list[Requirement]] = {}
         for r in overrides:

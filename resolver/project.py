@@ -180,7 +180,10 @@ def load_project(root: Path) -> Project:
     for extra, reqs in opt_raw.items():
         optional[canonicalize_name(extra)] = [_requirement(d, path, f"project.optional-dependencies.{extra}[{i}]") for i, d in enumerate(reqs)]
     groups = _groups(data.get("dependency-groups", {}), path)
-    tool = data.get("tool", {}).get("satlock", {})
+    tools = data.get("tool", {})
+    if not isinstance(tools, dict):
+        raise ProjectError(f"{path}: [tool] must be a table, not {type(tools).__name__}")
+    tool = tools.get("satlock", {})
     settings = _settings(tool, path)
     profiles = _profiles(settings.profiles, path) if settings.profiles else {}
     proj = Project(root=root, pyproject=path, name=canonicalize_name(name) if isinstance(name, str) else None,
@@ -228,6 +231,10 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
                 raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: {item!r} is neither a requirement nor {{include-group = \"...\"}}")
             else:
                 _check_name(item["include-group"], path, f"dependency-groups.{group}[{i}].include-group", "dependency group")
+                if canonicalize_name(item["include-group"]) not in {canonicalize_name(g) for g in raw}:
+                    raise ProjectError(f"{path}: dependency-groups.{group}[{i}]: include-group {item['include-group']!r} "
+                                       "names no group of this file",
+                                       hint=f"name one of the groups it declares: {', '.join(raw)}")
     resolver = DependencyGroupResolver(raw)
     out: dict[str, list[Requirement]] = {}
     for group in raw:

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from packaging import tags
@@ -35,6 +36,13 @@ _PLATFORMS: dict[str, tuple[dict[str, str], list[str]]] = {
 }
 
 
+def python_full_version(environment: Mapping[str, str]) -> Version:
+    """The interpreter's version in ``environment``. A Python built from a source checkout
+    says ``3.13.0+``, which is not PEP 440: read as ``3.13.0+local``, as packaging's markers do."""
+    version = environment["python_full_version"]
+    return Version(version + "local" if version.endswith("+") else version)
+
+
 @dataclass(frozen=True)
 class Target:
     """Marker environment plus the ordered wheel tags (best first) of the target interpreter."""
@@ -44,7 +52,7 @@ class Target:
 
     @property
     def python_full_version(self) -> Version:
-        return Version(self.environment["python_full_version"])
+        return python_full_version(self.environment)
 
     @functools.cached_property
     def _tag_ranks(self) -> dict[str, int]:

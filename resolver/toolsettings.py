@@ -55,6 +55,8 @@ def _pydantic_line(e: ValidationError, path: Path) -> str:
 
 def validate_settings(tool: Any, path: Path) -> Settings:
     """``tool`` (the ``[tool.satlock]`` value of ``path``) checked key by key."""
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: [tool.satlock] must be a table, not {type(tool).__name__}")
     try:
         model = _SettingsModel.model_validate(tool)
     except ValidationError as e:

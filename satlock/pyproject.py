@@ -26,11 +26,17 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
     import tomllib
 
     try:
-        text = path.read_text(encoding="utf-8")
+        # Decoded without newline translation: the profile commands write the text back,
+        # and a file with CRLF line endings must keep them.
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise ProjectError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ProjectError(f"{path}: cannot read it: {exc.strerror}") from None
+    if text.startswith("\ufeff"):
+        # tomllib refuses a BOM, saying only "invalid statement" at 1:1, where an editor shows nothing.
+        raise ProjectError(f"{path}: starts with a byte order mark, which Python's TOML reader (and so pip's) rejects",
+                           hint="save it as UTF-8 without a BOM")
     line = overlong_number_line(text)
     if line is not None:
         raise ProjectError(f"{path}: line {line} holds {overlong_number_reason()}", hint="shorten that number")

@@ -239,3 +239,99 @@ def _moving_the_pin_rebuilds_then_syncs_nothing(project, index: str, package: st
     assert subprocess.run(summary, capture_output=True, text=True).stdout.strip() == f"built against {pinned} {new}"
     again = invoke("sync", "--project", project, "--index-url", index)
     assert again.exit_code == 0 and "up to date" in again.output, again.output
+
+
+QUIET_SETUP = '''\
+import buildhelper
+from setuptools import setup
+setup(name="quietext", version="0.1", packages=["quietext"], install_requires=[],
+      description="built against buildhelper " + buildhelper.__version__)
+'''
+
+
+@pytest.mark.parametrize("source", ["sdist", "git"])
+def test_no_isolation_build_requires_are_locked_as_requirements_whatever_the_source(tmp_path, three_index, source):
+    """The torch-scatter shape: setup.py imports torch but install_requires does not name it. With
+    isolation off, the profile's build-requires are requirements of the package, for a git
+    source as for an sdist, so sync installs them in .venv before it builds there."""
+    repo = tmp_path / "quietrepo"
+    (repo / "quietext").mkdir(parents=True)
+    (repo / "quietext" / "__init__.py").write_text("")
+    (repo / "setup.py").write_text(QUIET_SETUP)
+    links = tmp_path / "links"
+    if source == "git":
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        subprocess.run(git + ["-C", str(repo), "add", "."], check=True)
+        subprocess.run(git + ["-C", str(repo), "commit", "-q", "-m", "quiet"], check=True)
+        requirement = f"quietext @ git+{repo.as_uri()}"
+    else:
+        make_sdist(links, "quietext", "0.1", pyproject="", setup_py=QUIET_SETUP, pkg_info=False)
+        requirement = "quietext"
+    project = make_project(tmp_path / "proj", [requirement])
+    result = invoke("profile", "add", "quietext", "--build-requires", "buildhelper", "--build-requires", "setuptools",
+                    "--no-isolation", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", three_index, *(["--find-links", links] if links.exists() else []))
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert dependency_versions(data, "quietext") == {"buildhelper": "2.0", "setuptools": package(data, "setuptools")["version"]}
+    assert package(data, "buildhelper")["version"] == "2.0"
+
+
+def test_no_isolation_cuda_home_with_the_cuda_wheels_only_in_an_extra_not_synced(tmp_path, cuda_index):
+    """The lock built cudaprobe against the toolkit of the `cuda` extra and recorded it in its build
+    environment; a sync without that extra must build the same way (from the recorded wheels, as
+    every build-only tool of a no-isolation build), not fail for want of nvcc in .venv, and must
+    not put the extra's wheels in .venv."""
+    project = make_project(tmp_path / "proj", ["cudaprobe"], optional={"cuda": CUDA_DEPS})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    result = invoke("sync", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
+                          "print(metadata('cudaprobe')['Summary'])\n"
+                          "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
+    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
+    assert "nvidia" not in out.stdout.splitlines()[1]
+
+
+def test_a_no_isolation_profile_s_build_requirement_in_a_conflict_is_named_as_the_profile_s(tmp_path, three_index, build_log):
+    # Without isolation the build runs in the project's environment, so the profile's
+    # build-requires join seedext's requirements; the story must not say seedext's own
+    # metadata asks for buildhelper>=2, which the user would look for in vain.
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    result = invoke("profile", "add", "seedext", "--build-requires", "setuptools", "--build-requires", "buildhelper>=2",
+                    "--no-isolation", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", three_index)
+    assert result.exit_code != 0
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if "buildhelper>=2" in line]
+    assert "[tool.satlock.profiles.seedext] build-requires" in line, result.output
+    assert "depends on" not in line, result.output
+
+
+def test_no_isolation_cuda_home_joins_the_runtime_in_venv_with_the_compiler_of_an_extra_not_synced(tmp_path, cuda_index):
+    """As with torch, the CUDA runtime is a dependency (so in .venv) while the compiler is only in
+    an extra: the build-only tools hold nvcc and .venv the runtime, and {cuda-home} must hold both,
+    not fail saying the runtime is missing from the project."""
+    runtime = [d for d in CUDA_DEPS if d.startswith("nvidia-cuda-runtime")]
+    project = make_project(tmp_path / "proj", ["cudaprobe", *runtime], optional={"cuda": [d for d in CUDA_DEPS if d not in runtime]})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    result = invoke("sync", "--project", project, "--index-url", cuda_index)
+    assert result.exit_code == 0, result.output
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
+                          "print(metadata('cudaprobe')['Summary'])\n"
+                          "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
+    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
+    assert "nvidia-cuda-nvcc" not in out.stdout.splitlines()[1]

@@ -186,6 +186,50 @@ def test_a_one_package_lock_says_package_not_packages_on_both_paths(tmp_path: Pa
     assert remembered.stderr == checked.stderr
 
 
+def test_a_lock_with_a_local_folder_source_is_never_answered_from_the_record(tmp_path: Path) -> None:
+    # The record's digest covers pyproject.toml and pylock.toml: the folder's own
+    # pyproject.toml gaining a dependency must still make the next lock add it.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0"), make_wheel(wheels, "beta", "1.0")])
+    proj = tmp_path / "proj"
+    shared = proj / "shared"
+    shared.mkdir(parents=True)
+    meta = '[project]\nname = "shared"\nversion = "0.1"\ndependencies = [{}]\n'
+    (shared / "pyproject.toml").write_text(meta.format('"alpha"'))
+    (proj / "pyproject.toml").write_text(project_toml(["shared"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'
+                                                     '[tool.satlock.sources]\nshared = { path = "shared" }\n'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    again, _ = _lock(proj, cache=cache)
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+    (shared / "pyproject.toml").write_text(meta.format('"alpha", "beta"'))
+    relocked, _ = _lock(proj, cache=cache)
+    assert relocked.returncode == 0 and "Locked 3 packages" in relocked.stderr, relocked.stderr
+
+
+def test_a_local_url_for_another_platform_appearing_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
+    # m @ file:win/m ; sys_platform == "win32": locked on Linux while win/m is not checked
+    # out, the lock has no digest of it. Once it is, `lock --check` says the lock is stale and
+    # hints `satlock lock`, which must not answer "up to date" from the record.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0")])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["alpha", 'm @ file:win/m ; sys_platform == "win32"'],
+                                                     tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, "--platform", "linux", cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, "--platform", "linux", cache=cache)[0].stderr
+    (proj / "win" / "m").mkdir(parents=True)
+    (proj / "win" / "m" / "pyproject.toml").write_text('[project]\nname = "m"\nversion = "0.1"\n')
+    check, _ = _lock(proj, "--platform", "linux", "--check", cache=cache)
+    again, _ = _lock(proj, "--platform", "linux", cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert _lock(proj, "--platform", "linux", "--check", cache=cache)[0].returncode == 0
+
+
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _lock(locked_project, "--no-cache", cache=cache)[0].returncode == 0

@@ -124,6 +124,19 @@ def test_cuda12_tree_is_rebuilt_to_follow_what_is_installed(tmp_path, env):
     assert sorted(p.name for p in venv.iterdir()) == ["lib", MERGED_DIR]
 
 
+def test_cuda12_tree_already_up_to_date_is_left_in_place_for_builds_using_it(tmp_path, env):
+    """Builds in a cached build environment can run in two satlock processes sharing the cache:
+    assembling CUDA_HOME again for one must not take away the folder the other's build reads."""
+    venv, site = env
+    cu12(tmp_path, site)
+    home = assemble_cuda_home(site, venv)
+    before = (home.stat().st_ino, (home / "bin").stat().st_ino, os.readlink(home / "bin" / "nvcc"))
+    again = assemble_cuda_home(site, venv)
+    assert again == home
+    assert (home.stat().st_ino, (home / "bin").stat().st_ino, os.readlink(home / "bin" / "nvcc")) == before
+    assert sorted(p.name for p in venv.iterdir()) == ["lib", MERGED_DIR]
+
+
 def test_other_packages_with_include_and_lib_are_not_merged(tmp_path, env):
     venv, site = env
     cu12(tmp_path, site)
@@ -170,7 +183,7 @@ def test_env_templates_expand_against_the_environment(tmp_path, env):
         "PY": "{python}",
         "SP": "{site-packages}/x",
         "LIT": "{{venv}}={venv}",
-    }, template_context(v))
+    }, template_context(v), profile="x")
     assert out == {
         "CUDA_HOME": str(site / "nvidia" / "cu13"),
         "JIT": str(site / "nvidia" / "cu13" / "lib"),
@@ -184,7 +197,7 @@ def test_cuda_home_is_not_assembled_unless_a_template_uses_it(tmp_path, env):
     venv, site = env  # no nvcc installed: assembling would fail
     v = Venv(root=venv, python=venv / "bin" / "python", purelib=site, platlib=site, scripts=venv / "bin",
              data=venv, python_version="3.11.0")
-    assert expand_env({"A": "{venv}"}, template_context(v)) == {"A": str(venv)}
+    assert expand_env({"A": "{venv}"}, template_context(v), profile="x") == {"A": str(venv)}
 
 
 CUDA13_WHEELS = ["nvidia-cuda-nvcc>=13,<14", "nvidia-cuda-runtime>=13,<14", "nvidia-cuda-crt>=13,<14", "nvidia-nvvm>=13,<14"]

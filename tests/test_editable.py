@@ -47,7 +47,7 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
 '''
 
 
-def _project(tmp_path: Path, *, editable_hook: bool) -> Path:
+def _project(tmp_path: Path, *, editable_hook: bool, editable: bool = True) -> Path:
     folder = tmp_path / "edpkg"
     (folder / "_build").mkdir(parents=True)
     (folder / "pyproject.toml").write_text('[project]\nname = "edpkg"\nversion = "0.1"\n\n[build-system]\nrequires = []\n'
@@ -56,9 +56,9 @@ def _project(tmp_path: Path, *, editable_hook: bool) -> Path:
     (folder / "edpkg.py").write_text("VALUE = 1\n")
     project = tmp_path / "p"
     project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["edpkg"]) +
-                                            '\n[tool.satlock.sources]\nedpkg = { path = "../edpkg", editable = true }\n')
-    build_index(tmp_path / "index", [])
+    (project / "pyproject.toml").write_text(project_toml(["edpkg"]) + '\n[tool.satlock.sources]\nedpkg = { path = "../edpkg"'
+                                            + (', editable = true' if editable else '') + ' }\n')
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "helper", "1.0")])
     return project
 
 
@@ -109,3 +109,22 @@ def test_an_editable_build_gets_what_get_requires_for_build_editable_asks_for(tm
     assert result.exit_code == 0, result.output
     (tmp_path / "edpkg" / "edpkg.py").write_text("VALUE = 3\n")
     assert _value(project) == "3"
+
+
+def test_a_plain_path_source_whose_pyproject_changed_is_built_and_installed_again(tmp_path):
+    # Not editable: .venv holds a wheel built from the folder. Its pyproject.toml gaining a
+    # dependency makes the lock stale; the sync that locks again must also replace the
+    # package, whose installed metadata (and code) is from before the change, as uv does
+    # for a path dependency whose pyproject.toml changed.
+    project = _project(tmp_path, editable_hook=False, editable=False)
+    assert _sync(project, tmp_path).exit_code == 0
+    assert _value(project) == "1"
+    folder = tmp_path / "edpkg"
+    (folder / "edpkg.py").write_text("VALUE = 2\n")
+    pyproject = folder / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1"', 'version = "0.1"\ndependencies = ["helper"]'))
+    result = _sync(project, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert _value(project) == "2"
+    again = _sync(project, tmp_path)
+    assert again.exit_code == 0 and "up to date" in again.output, again.output

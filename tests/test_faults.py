@@ -124,6 +124,8 @@ BAD_INPUTS = {
     "unknown-extra-of-package-without-extras-warns": BadInput(project_toml(["bbb[nope]"]), ["lock"], ["warning:", "bbb", "nope"], exit_zero=True),
     "circular-include-group": BadInput(project_toml(["aaa"], groups={"a": [{"include-group": "b"}], "b": [{"include-group": "a"}]}),
                                        ["lock"], ["pyproject.toml", "dependency-groups", "cycl"]),
+    "include-group-of-a-missing-group": BadInput(project_toml(["aaa"], groups={"dev": [{"include-group": "lnt"}], "lint": ["aaa"]}),
+                                                 ["lock"], ["pyproject.toml", "dependency-groups.dev[0]", "'lnt'", "hint:", "dev, lint"]),
     "profile-unknown-key": BadInput(project_toml(["aaa"]) + PROFILE + "build-requirez = ['x']\n", ["lock"],
                                     ["pyproject.toml", "[tool.satlock.profiles.aaa]", "unknown key 'build-requirez'"]),
     "profile-bad-template": BadInput(project_toml(["aaa"]) + PROFILE + "env = {CUDA = '{cuda-hom}'}\n", ["lock"],

@@ -74,6 +74,8 @@ CASES = {
     "package-marker-naming-extra": (lambda d: d["packages"][0].__setitem__("marker", "extra == 'x'"),
                                     "packages[0] ('aaa').marker: 'extra == \"x\"'"),
     "environments-naming-extras": (lambda d: d.__setitem__("environments", ["'x' in extras"]), "environments[0]: '\"x\" in extras'"),
+    "local-sources-key-not-a-name": (lambda d: d["tool"]["satlock"].__setitem__("local-sources", {"a\nerror: fake\x1b[31m": "x"}),
+                                     "tool.satlock.local-sources: 'a\\nerror: fake\\x1b[31m' is not a normalized package name"),
     "profiles-a-list": (lambda d: d["tool"]["satlock"].__setitem__("profiles", ["x"]), "tool.satlock.profiles: must be a table of strings"),
 }
 

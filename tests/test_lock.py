@@ -420,6 +420,34 @@ def test_existing_lock_keeps_versions_unless_upgraded(tmp_path):
     assert locked(project, url, "--refresh", "--upgrade") == {"a": "2.0", "b": "2.0"}
 
 
+def test_upgrade_package_naming_no_locked_package_is_warned_about(tmp_path):
+    # `--upgrade-package sqlprase` for sqlparse: "Lock unchanged" alone reads as "no newer
+    # version"; the user must be told the name matched nothing.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0"), make_wheel(d, "b_c", "1.0")])
+    project = write_project(tmp_path / "p", ["a", "b_c"])
+    assert locked(project, url) == {"a": "1.0", "b-c": "1.0"}
+    result = lock(project, "--index-url", url, "--upgrade-package", "aa", "--upgrade-package", "B.C")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--upgrade-package aa" in warnings[0], result.output
+
+
+def test_upgrade_package_naming_a_package_only_another_platform_locks_is_no_typo(tmp_path):
+    # w (a project requirement) and winonly (a's) are for Windows only: on Linux the lock has
+    # neither, and `--upgrade-package w` is spelled right; "check the spelling" would mislead.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=['winonly ; sys_platform == "win32"']),
+                               make_wheel(d, "winonly", "1.0"), make_wheel(d, "w", "1.0")])
+    project = write_project(tmp_path / "p", ["a", 'w ; sys_platform == "win32"'])
+    assert locked(project, url, "--platform", "linux") == {"a": "1.0"}
+    result = lock(project, "--index-url", url, "--platform", "linux", "--upgrade-package", "W",
+                  "--upgrade-package", "WinOnly", "--upgrade-package", "wnionly")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--upgrade-package wnionly" in warnings[0], result.output
+
+
 # -- network use -------------------------------------------------------------------------
 
 
@@ -610,6 +638,204 @@ def test_local_directory_source_is_built_for_metadata_and_locked_as_a_directory(
     assert "directory" in package(project, "pkg")
 
 
+def _static_source(folder: Path, name: str, dependencies: list[str]) -> Path:
+    """A local package whose pyproject.toml states its dependencies (read without a build)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{name}"\nversion = "0.3"\ndependencies = [{deps}]\n')
+    return folder
+
+
+@pytest.mark.parametrize("how", ["source", "editable", "url"])
+def test_a_local_source_whose_dependencies_changed_makes_the_lock_stale(tmp_path, how):
+    # The shape of a monorepo (dagster with its dagster-shared beside it): the lock records
+    # what libs/shared declared; adding a dependency there must not pass as up to date, and
+    # locking again adds it, keeping the other versions.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "b", "2.0"), make_wheel(d, "c", "1.0")])
+    src = _static_source(tmp_path / "p" / "libs" / "shared", "shared", ["b"])
+    if how == "url":
+        project = write_project(tmp_path / "p", [f"shared @ {src.as_uri()}"], tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    else:
+        editable = ", editable = true" if how == "editable" else ""
+        project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                                f'[tool.satlock.sources]\nshared = {{ path = "libs/shared"{editable} }}\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "2.0", "shared": "0.3"}
+    assert "up to date" in lock(project).output
+    _static_source(src, "shared", ["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1
+    assert "the local source shared" in check.output and "changed" in check.output, check.output
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    assert "up to date" not in result.output
+    assert versions(project) == {"b": "2.0", "c": "1.0", "shared": "0.3"}
+    assert lock(project, "--check").exit_code == 0
+    # The same file checked out with Windows line endings is the same source.
+    (src / "pyproject.toml").write_bytes((src / "pyproject.toml").read_bytes().replace(b"\n", b"\r\n"))
+    assert lock(project, "--check").exit_code == 0
+
+
+def test_a_local_archive_source_rebuilt_with_other_dependencies_makes_the_lock_stale(tmp_path):
+    # libs/shared-0.3.tar.gz made again with one more dependency: the lock's sha256 for it
+    # is no longer the file's, so the lock is stale, not "up to date" until sync's hash check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    libs = tmp_path / "p" / "libs"
+    make_sdist(libs, "shared", "0.3", requires=["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshared = { path = "libs/shared-0.3.tar.gz" }\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "shared": "0.3"}
+    make_sdist(libs, "shared", "0.3", requires=["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source shared changed" in check.output, check.output
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
+
+
+def test_a_local_url_for_another_platform_that_is_not_on_this_machine_still_locks(tmp_path):
+    # `y @ file:///C:/wheels/y.whl ; sys_platform == "win32"` locked on Linux: the file is
+    # not here, and need not be, for the lock or for --check.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "y", "1.0")])
+    missing = (tmp_path / "elsewhere" / "y-2.0-py3-none-any.whl").as_uri()
+    project = write_project(tmp_path / "p", [f'y @ {missing} ; sys_platform == "win32"', 'y ; sys_platform != "win32"'],
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    result = lock(project, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"y": "1.0"}
+    assert lock(project, "--check").exit_code == 0
+
+
+def test_a_sources_entry_naming_no_package_of_the_lock_is_warned_about(tmp_path):
+    # `dagster-shard = { path = ... }` for dagster-shared: the typo leaves dagster-shared to
+    # the index; the user must be told. An entry for a package only a dependency requires
+    # is used, and is not warned about.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "shared", "0.1"), make_wheel(d, "a", "1.0", requires=["helper"])])
+    _static_source(tmp_path / "libs" / "shared", "shared", [])
+    _static_source(tmp_path / "libs" / "helper", "helper", [])
+    project = write_project(tmp_path / "p", ["shared", "a"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshard = { path = "../libs/shared" }\nhelper = { path = "../libs/helper" }\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "[tool.satlock.sources] shard" in warnings[0], result.output
+    assert "directory" in package(project, "helper") and "directory" not in package(project, "shared")
+
+
+@pytest.mark.parametrize("shape", ["subdirectory-a-file", "setup.cfg-a-folder"])
+def test_a_local_folder_source_of_an_odd_shape_is_one_error_line_or_locks(tmp_path, shape):
+    # subdirectory naming a file is the user's to fix (one error line, as before local-sources);
+    # a folder that happens to be called setup.cfg is no setup.cfg, and the folder locks.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    src = _static_source(tmp_path / "libs" / "shared", "shared", ["b"])
+    if shape == "setup.cfg-a-folder":
+        (src / "setup.cfg").mkdir()
+        entry = 'shared = { path = "../libs/shared" }'
+    else:
+        entry = 'shared = { path = "../libs/shared", subdirectory = "pyproject.toml" }'
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            f'[tool.satlock.sources]\n{entry}\n')
+    result = lock(project)
+    assert "Traceback" not in result.output, result.output
+    if shape == "setup.cfg-a-folder":
+        assert result.exit_code == 0, result.output
+        assert lock(project, "--check").exit_code == 0
+    else:
+        assert result.exit_code == 1 and result.output.startswith("error:") and "not a folder" in result.output, result.output
+
+
+def test_a_change_to_the_local_url_this_platform_uses_makes_the_lock_stale_when_another_platform_has_its_own(tmp_path):
+    # `m @ file:../win/m ; sys_platform == "win32"` listed before `m @ file:../lin/m ; sys_platform
+    # == "linux"`, both folders checked out: locked on Linux, lin/m gaining a dependency must
+    # make the lock stale, though the first URL for m is the Windows one.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    _static_source(tmp_path / "win" / "m", "m", ["b"])
+    lin = _static_source(tmp_path / "lin" / "m", "m", ["b"])
+    project = write_project(tmp_path / "p", ['m @ file:../win/m ; sys_platform == "win32"',
+                                             'm @ file:../lin/m ; sys_platform == "linux"'],
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    assert lock(project, "--platform", "linux").exit_code == 0
+    assert versions(project) == {"b": "1.0", "m": "0.3"}
+    _static_source(lin, "m", ["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source m changed" in check.output, check.output
+
+
+def test_a_sources_entry_for_a_dependency_of_another_platform_is_not_called_a_typo(tmp_path):
+    # keyring needs pywin32-ctypes only on Windows; its [tool.satlock.sources] entry is right,
+    # and locking on Linux must not tell the user to check its spelling.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=['winonly ; sys_platform == "win32"']),
+                               make_wheel(d, "winonly", "1.0")])
+    _static_source(tmp_path / "libs" / "winonly", "winonly", [])
+    project = write_project(tmp_path / "p", ["a"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nwinonly = { path = "../libs/winonly" }\n')
+    result = lock(project, "--platform", "linux")
+    assert result.exit_code == 0, result.output
+    assert versions(project) == {"a": "1.0"}
+    assert "warning:" not in result.output, result.output
+
+
+def test_a_lock_naming_many_changed_local_sources_says_so_in_a_short_line(tmp_path):
+    # A hand-edited local-sources table of 5,000 names: --check says the lock is stale in
+    # one line a terminal can show, not in one naming them all.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    project = write_project(tmp_path / "p", ["b"], tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    assert lock(project).exit_code == 0
+    text = (project / "pylock.toml").read_text()
+    table = "[tool.satlock.local-sources]\n" + "".join(f'n{i} = "x"\n' for i in range(5000)) + "\n"
+    (project / "pylock.toml").write_text(text.replace("[tool.satlock.build-environments]", table + "[tool.satlock.build-environments]"))
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "n0" in check.output and "more" in check.output, check.output[:500]
+    assert len(check.output) < 500, check.output[:500]
+
+
+def test_a_lock_written_before_local_sources_were_recorded_is_not_said_to_have_seen_them_change(tmp_path):
+    # A lock from a satlock that wrote no local-sources table: nothing in libs/shared changed,
+    # and --check must not send the user looking for a change; it says what the lock lacks.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0")])
+    _static_source(tmp_path / "p" / "libs" / "shared", "shared", ["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            '[tool.satlock.sources]\nshared = { path = "libs/shared" }\n')
+    assert lock(project).exit_code == 0
+    text = (project / "pylock.toml").read_text()
+    start = text.index("[tool.satlock.local-sources]")
+    (project / "pylock.toml").write_text(text[:start] + text[text.index("[tool.satlock.build-environments", start):])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "no digest of the local source shared" in check.output, check.output
+    assert "changed" not in check.output, check.output
+
+
+def test_a_local_archive_named_by_a_file_url_in_sources_made_again_makes_the_lock_stale(tmp_path):
+    # shared = { url = "file:///.../shared-0.3.tar.gz" }: as local as `path`; made again with
+    # one more dependency, the lock must be stale, not "up to date" while sync installs the
+    # old file from the download cache.
+    d = tmp_path / "d"
+    url = index_url(tmp_path, [make_wheel(d, "b", "1.0"), make_wheel(d, "c", "1.0")])
+    sdist = make_sdist(tmp_path / "libs", "shared", "0.3", requires=["b"])
+    project = write_project(tmp_path / "p", ["shared"], tool=f'[tool.satlock]\nindex-url = "{url}"\n'
+                            f'[tool.satlock.sources]\nshared = {{ url = "{sdist.as_uri()}" }}\n')
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "shared": "0.3"}
+    make_sdist(tmp_path / "libs", "shared", "0.3", requires=["b", "c"])
+    check = lock(project, "--check")
+    assert check.exit_code == 1 and "the local source shared changed" in check.output, check.output
+    assert lock(project).exit_code == 0
+    assert versions(project) == {"b": "1.0", "c": "1.0", "shared": "0.3"}
+    assert package(project, "shared")["archive"]["hashes"] == {"sha256": sha256_of(sdist)}
+    assert lock(project, "--check").exit_code == 0
+
+
 def test_constraints_limit_versions_and_overrides_replace_requirements(tmp_path):
     d = tmp_path / "d"
     url = index_url(tmp_path, [make_wheel(d, "a", "1.0", requires=["c"]), make_wheel(d, "a", "2.0", requires=["c<1"]),
@@ -670,3 +896,26 @@ def test_lock_with_an_up_to_date_lock_resolves_nothing_and_asks_no_index(tmp_pat
         assert len(server.requests) == asked
         assert (project / "pylock.toml").read_bytes() == first
         assert lock(project, "--upgrade").exit_code == 0
+
+
+def test_a_lock_whose_package_needs_a_newer_patch_python_says_so_not_another_platform():
+    # A lock made on 3.11.7 whose soupsieve needs >=3.11.5, synced with a 3.11.2 interpreter:
+    # the environments marker (python_version == "3.11") holds, but soupsieve cannot install.
+    from packaging.markers import Marker
+    from packaging.pylock import Package, PackageWheel
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from satlock.resolver.locking import LockOptions, other_target_reason
+    from satlock.resolver.target import make_target
+
+    target = make_target(None, None)
+    python = target.python_full_version
+    newer = f"{python.major}.{python.minor}.{python.micro + 1}"
+    wheel = PackageWheel(name="soupsieve-2.8-py3-none-any.whl", url="https://example.invalid/soupsieve-2.8-py3-none-any.whl",
+                         hashes={"sha256": "0" * 64})
+    lock = Pylock(lock_version=Version("1.0"), created_by="satlock", environments=[Marker(target.describe())],
+                  packages=[Package(name="soupsieve", version=Version("2.8"), requires_python=SpecifierSet(f">={newer}"),
+                                    wheels=[wheel])])
+    reason = other_target_reason(lock, LockOptions())
+    assert reason == f"soupsieve 2.8 in it requires Python >={newer}, not {target.python_full_version}", reason

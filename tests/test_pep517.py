@@ -27,7 +27,7 @@ def suggestions(monkeypatch):
     """Record what the build asks ``suggest_fix`` and answer with a fixed profile change."""
     asked: list[tuple[str, str]] = []
 
-    def fake_suggest_fix(package: str, log: str) -> str | None:
+    def fake_suggest_fix(package: str, log: str, *, cuda_home: str | None = None) -> str | None:
         asked.append((package, log))
         return f"satlock profile add {package} --build-requires torch"
 

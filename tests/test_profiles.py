@@ -76,6 +76,8 @@ def test_unknown_template_lists_the_known_ones():
     ({"build-requires": "torch"}, "build-requires:"),
     ({"env": {"X": 1}}, "env.X:"),
     ({"env": {"X": "{venv"}}, "env.X: unbalanced '{'"),
+    ({"env": {"{cuda-home}": "/opt/cuda"}}, "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"
+                                            " (templates are expanded in values only)"),
     ({"config-settings": {"a": 1}}, "config-settings.a: expected a string or a list of strings"),
     ({"metadata": {"version": "x.y"}}, "metadata.version: 'x.y' is not a valid version"),
     ({"metadata": {"requires-python": "3.9"}}, "metadata.requires-python:"),
@@ -119,7 +121,7 @@ def test_templates_expand_as_plain_strings_and_lookups_are_lazy(tmp_path):
     ctx = context(tmp_path, calls)
     assert expand("{python} $HOME $(id) `id` {{venv}}", ctx) == f"{tmp_path}/bin/python $HOME $(id) `id` {{venv}}"
     assert calls == []
-    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx) == {
+    assert expand_env({"A": "{dist:torch}/lib", "B": "{cuda-home}"}, ctx, profile="x") == {
         "A": f"{tmp_path}/sp/torch/lib", "B": f"{tmp_path}/cuda"}
     assert calls == ["torch", "cuda"]
 
@@ -328,3 +330,12 @@ def test_no_profile_builds_exactly_as_the_default_pydantic_profile_would() -> No
     assert build_profile({}, "x") is NO_PROFILE and profile_key(NO_PROFILE) == "no-profile"
     own = parse_profiles({"x": {"match-runtime": False}}, source="pyproject.toml")
     assert build_profile(own, "x") is own["x"] and profile_key(own["x"]) == profile_hash(own["x"])
+
+
+@pytest.mark.parametrize("nvcc", ["nvcc", "nvcc.exe"])
+def test_a_cuda_home_log_of_a_build_whose_cuda_home_has_nvcc_suggests_nothing_on_any_system(tmp_path, nvcc):
+    """torch prints CUDA_HOME on every machine without a GPU; a Windows toolkit's compiler is bin/nvcc.exe."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / nvcc).write_text("")
+    log = f"No CUDA runtime is found, using CUDA_HOME='{tmp_path}'\nerror: some compile error\n"
+    assert suggest_fix("pkg", log, cuda_home=str(tmp_path)) is None

@@ -48,6 +48,14 @@ setup(name="cudaext", version="0.1.0", packages=["cudaext"], description=release
 
 FAKE_NVCC = "#!/bin/sh\necho 'Cuda compilation tools, release 13.0'\n"
 
+# What torch.utils.cpp_extension prints on a machine without a GPU, then a compiler error
+# that has nothing to do with finding the toolkit.
+CUDAFAIL_SETUP = '''\
+import os
+print("No CUDA runtime is found, using CUDA_HOME='%s'" % os.environ["CUDA_HOME"])
+raise SystemExit("nvcc fatal   : Unsupported gpu architecture 'compute_100'")
+'''
+
 
 def invoke(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])
@@ -78,6 +86,7 @@ def index(tmp_path_factory, build_tools) -> str:
         *build_tools,
         make_sdist(dists, "seedpkg", "0.1.0", pyproject="", setup_py=SEED_SETUP, pkg_info=False),
         make_sdist(dists, "cudaext", "0.1.0", pyproject="", setup_py=CUDA_SETUP, pkg_info=False),
+        make_sdist(dists, "cudafail", "0.1.0", pyproject="", setup_py=CUDAFAIL_SETUP, pkg_info=False),
         nvcc,
         runtime,
     ]
@@ -154,7 +163,7 @@ def test_git_dependency_with_profile_locks_the_commit(tmp_path, index):
     assert result.exit_code == 0, result.output
     seed = package(read(project), "seedpkg")
     assert seed["vcs"]["commit-id"] == commit
-    assert [d["name"] for d in seed["dependencies"]] == ["torchlike"]
+    assert {d["name"] for d in seed["dependencies"]} == {"torchlike", "setuptools", "wheel"}
     assert read(project)["tool"]["satlock"]["build-environments"]["seedpkg"]["isolation"] is False
 
 
@@ -274,6 +283,7 @@ def test_profile_add_through_the_cli_changes_only_the_profile_and_remove_restore
 @pytest.mark.parametrize("args, message", [
     (["--env", "CUDA_HOME={cuda}"], "unknown template '{cuda}'"),
     (["--build-requires", "torchlike>>1"], "'torchlike>>1' is not a valid requirement"),
+    (["--env", "{cuda-home}=/opt/cuda"], "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"),
 ])
 def test_profile_add_refuses_bad_input_with_one_line_and_leaves_the_file(tmp_path, args, message):
     (tmp_path / "pyproject.toml").write_text(COMMENTED)
@@ -299,3 +309,273 @@ def test_profile_help_names_the_table_it_edits() -> None:
         result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 0
         assert "[tool.satlock.profiles.NAME]" in result.output, result.output
+
+
+def test_profile_add_and_remove_keep_the_crlf_line_endings_of_the_file(tmp_path):
+    """Every byte outside the profile stays as it was, line endings included (a file written on Windows)."""
+    crlf = COMMENTED.replace("\n", "\r\n").encode()
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(crlf)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--no-isolation", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    added = path.read_bytes()
+    assert added.count(b"\n") == added.count(b"\r\n")
+    assert added.startswith(crlf.split(b"# a comment that belongs")[0])
+    assert tomllib.loads(added.decode())["tool"]["satlock"]["profiles"]["seedpkg"]["isolation"] is False
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == crlf
+
+
+MALFORMED_PROFILES = [
+    ("[tool.satlock.profiles]\nseedpkg = 3\n", "[tool.satlock.profiles.seedpkg] must be a table, not int"),
+    ('[[tool.satlock.profiles.seedpkg]]\nbuild-requires = ["torchlike"]\n', "[tool.satlock.profiles.seedpkg] must be a table, not list"),
+    ('[tool.satlock.profiles.seedpkg]\nbuild-requires = "torchlike"\n', "build-requires: input should be a valid list"),
+    ('[tool.satlock.profiles.seedpkg]\nenv = "CUDA_HOME=x"\n', "env: input should be a valid dictionary"),
+    ("[tool.satlock.profiles.seedpkg]\nmetadata = 1\n", "metadata: input should be a valid dictionary"),
+    ('[tool.satlock.profiles.seedpkg.metadata]\nrequires-dist = "torchlike"\n', "metadata.requires-dist: input should be a valid list"),
+    ("[tool.satlock]\nprofiles = 3\n", "[tool.satlock.profiles] must be a table of profiles, not int"),
+    ('[tool]\nsatlock = "profiles"\n', "[tool.satlock] must be a table, not str"),
+    ("[tool]\nsatlock = []\n", "[tool.satlock] must be a table, not list"),
+]
+
+
+@pytest.mark.parametrize("command", [
+    ["add", "seedpkg", "--build-requires", "setuptools", "--env", "A=1", "--requires-dist", "torchlike"],
+    ["add", "seedpkg", "--no-isolation", "--config-setting", "k=v"],
+    ["show", "seedpkg"],
+], ids=["add", "add-flags", "show"])
+@pytest.mark.parametrize("table, message", MALFORMED_PROFILES, ids=[m for _, m in MALFORMED_PROFILES])
+def test_profile_commands_on_a_malformed_profile_are_one_error_line_and_leave_the_file(tmp_path, command, table, message):
+    text = project_toml(["seedpkg"], tool=table)
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", *command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_profile_remove_when_profiles_is_not_a_table_is_one_error_line(tmp_path):
+    text = project_toml(["seedpkg"], tool="[tool.satlock]\nprofiles = 3\n")
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "[tool.satlock.profiles] must be a table of profiles, not int" in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_asked_for_it(tmp_path, index):
+    """With several profiles using {cuda-home}, the error must say which one could not be expanded."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "[tool.satlock.profiles.cudaext] env.CUDA_HOME: " in errors[0] and "bin/nvcc" in errors[0]
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_failed_build_with_cuda_home_already_a_toolkit_does_not_suggest_the_env_it_has(tmp_path, index):
+    """A log mentioning CUDA_HOME is not a missing toolkit when the profile's {cuda-home} gave one."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudafail"]))
+    result = invoke("profile", "add", "cudafail", "--build-requires", "nvidia-cuda-nvcc", "--build-requires", "nvidia-cuda-runtime",
+                    "--build-requires", "setuptools", "--build-requires", "wheel", "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    assert "Unsupported gpu architecture" in result.output
+    assert "--env CUDA_HOME={cuda-home}" not in result.output
+
+
+@pytest.mark.parametrize("broken, problem", [
+    ('[tool.satlock]\nindx-url = "file:///x"\n', "unknown key 'indx-url'"),
+    ("", "'seedpkg>>1' is not a valid requirement"),
+])
+def test_profile_add_in_a_file_with_an_unrelated_error_writes_the_profile_and_exits_zero(tmp_path, broken, problem):
+    """The exit code tells the truth about the file: the profile is written, so the command
+    succeeded; the problem elsewhere in pyproject.toml, found by the check for an unknown
+    package name, is a warning, not an error after the file has already changed."""
+    deps = ["seedpkg>>1"] if not broken else ["seedpkg"]
+    (tmp_path / "pyproject.toml").write_text(project_toml(deps, tool=broken))
+    result = invoke("profile", "add", "seedpkg", "--env", "A=1", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert any(line.startswith("warning:") and problem in line for line in result.output.splitlines()), result.output
+    assert tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"] == {"env": {"A": "1"}}
+
+
+NO_SATLOCK_TABLE = '''\
+[project]
+name = "demo"
+version = "0.1.0"
+dependencies = ["seedpkg"]
+
+# a comment that belongs to the next table
+[tool.other]
+key   =   "odd spacing stays"
+'''
+
+
+@pytest.mark.parametrize("text", [
+    NO_SATLOCK_TABLE,
+    NO_SATLOCK_TABLE.replace("\n# a comment", '\n[tool.satlock.profiles.seedpkg]\nisolation = false\n\n# a comment'),
+], ids=["added-then-removed", "blank-line-before-next-comment"])
+def test_profile_remove_when_it_is_all_of_tool_satlock_keeps_the_rest_byte_for_byte(tmp_path, text):
+    """The profile is the only thing under [tool.satlock]: removing it must still leave every
+    other byte, the next table's comment included."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    if "seedpkg]" not in text:
+        result = invoke("profile", "add", "seedpkg", "--no-isolation", "--project", tmp_path)
+        assert result.exit_code == 0, result.output
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == NO_SATLOCK_TABLE
+
+
+@pytest.mark.parametrize("pyproject", [
+    '[tool.satlock]\nprofiles.seedpkg.build-requires = ["torchlike"]\nprofiles.seedpkg.env.A = "1"\n',
+    '[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n[tool.other]\nx = 1\n\n'
+    '[tool.satlock.profiles.seedpkg.env]\nA = "1"\n',
+], ids=["dotted-keys", "sub-table-apart"])
+def test_profile_show_of_a_profile_not_written_as_one_table_prints_toml_that_reads_back_as_the_profile(tmp_path, pyproject):
+    """The shown text is the profile's table: pasted into a pyproject.toml it must not make a
+    top-level [env] table."""
+    (tmp_path / "pyproject.toml").write_text(project_toml(["seedpkg"]) + pyproject)
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.output) == {
+        "tool": {"satlock": {"profiles": {"seedpkg": {"build-requires": ["torchlike"], "env": {"A": "1"}}}}}}, shown.output
+
+
+def test_profile_adds_run_at_once_each_keep_their_profile(tmp_path):
+    """Each `profile add` reads pyproject.toml, edits and writes it: run at once, one must not
+    write over the file another has just written (every command said its profile was written)."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    names = [f"p{i}" for i in range(8)]
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-m", "satlock", "profile", "add", name, "--build-requires", "torchlike",
+                               "-q", "--project", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for name in names]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    profiles = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
+    assert sorted(profiles) == names
+
+
+def test_profile_add_with_a_cache_folder_it_cannot_write_names_the_variable_to_set_and_leaves_the_file(tmp_path, monkeypatch):
+    """The edit lock lies in the cache; profile commands have no --cache-dir or --no-cache to suggest."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "afile"))
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: cannot write to the cache folder"), result.output
+    assert hint.startswith("hint: set SATLOCK_CACHE_DIR") and "--no-cache" not in hint, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+ARRAY_OF_TABLES_AFTER = '''\
+[project]
+name = "demo"
+version = "0.1"
+dependencies = ["seedpkg"]
+
+# about seed
+[tool.satlock.profiles.seedpkg]
+build-requires = ["torchlike"]
+
+# the foos
+[[tool.foo]]
+x = 1
+'''
+
+
+def test_profile_remove_and_add_next_to_an_array_of_tables_keep_each_comment_with_its_table(tmp_path):
+    """[[tool.foo]] ends the profile's table as [tool.foo] would: removing the profile takes its
+    own comment, not the next table's, and a new profile goes after the last satlock table."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(ARRAY_OF_TABLES_AFTER)
+    result = invoke("profile", "add", "other", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        "# the foos", '[tool.satlock.profiles.other]\nbuild-requires = ["torchlike"]\n\n# the foos')
+    assert invoke("profile", "remove", "other", "--project", tmp_path).exit_code == 0
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == ARRAY_OF_TABLES_AFTER.replace(
+        '# about seed\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n\n', "")
+
+
+def test_profile_show_prints_the_profile_whatever_is_wrong_elsewhere_in_pyproject(tmp_path):
+    """As `profile list` and `profile add` do: a bad dependency or an unknown setting is lock's
+    to refuse; show reads the profile only (and .venv, when there is one, to expand it)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\ndependencies = ["seedpkg>>1"]\n\n'
+        '[tool.satlock]\nbogus = 1\n\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n')
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert "error" not in shown.output and 'build-requires = ["torchlike"]' in shown.output
+
+
+@pytest.mark.parametrize("command", [["profile", "add", "seedpkg", "--build-requires", "torchlike"], ["profile", "show", "seedpkg"],
+                                     ["profile", "remove", "seedpkg"], ["lock", "--offline"]], ids=["add", "show", "remove", "lock"])
+@pytest.mark.parametrize("table, message", [("tool = 3\n", "[tool] must be a table, not int"),
+                                            ('tool.satlock = "x"\n', "[tool.satlock] must be a table, not str")])
+def test_a_tool_key_that_is_not_a_table_is_one_error_line_and_leaves_the_file(tmp_path, command, table, message):
+    text = table + project_toml(["seedpkg"])
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = invoke(*command, "--project", tmp_path)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_profile_add_and_remove_edit_a_symlinked_pyproject_through_the_link(tmp_path):
+    """A pyproject.toml linked from elsewhere (a shared checkout) stays a link: the file it names is edited."""
+    real = tmp_path / "real" / "pyproject.toml"
+    real.parent.mkdir()
+    real.write_text(COMMENTED)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").symlink_to(real)
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert (project / "pyproject.toml").is_symlink()
+    assert "seedpkg" in tomllib.loads(real.read_text())["tool"]["satlock"]["profiles"]
+    assert invoke("profile", "remove", "seedpkg", "--project", project).exit_code == 0
+    assert (project / "pyproject.toml").is_symlink() and real.read_text() == COMMENTED
+
+
+def test_profile_show_of_a_crlf_file_prints_lines_as_every_other_line_of_its_output(tmp_path):
+    """typer writes its own line ends (CRLF on Windows, where "\\r\\n" would become "\\r\\r\\n"): the table's lines must not bring theirs."""
+    (tmp_path / "pyproject.toml").write_bytes(
+        (project_toml(["seedpkg"]) + '\n# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n').replace("\n", "\r\n").encode())
+    shown = subprocess.run([sys.executable, "-m", "satlock", "profile", "show", "seedpkg", "--project", str(tmp_path)],
+                           capture_output=True)
+    assert shown.returncode == 0, shown.stderr
+    assert b"\r" not in shown.stdout and b'# ours\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n' in shown.stdout
+
+
+def test_profile_show_with_two_tables_for_one_package_prints_only_the_error(tmp_path):
+    """Nothing of a table is printed before the error line: the output is the error alone."""
+    text = project_toml(["seedpkg"], tool='[tool.satlock.profiles.seed-pkg]\nbuild-requires = ["a"]\n\n'
+                                          '[tool.satlock.profiles.Seed_Pkg]\nbuild-requires = ["b"]\n')
+    (tmp_path / "pyproject.toml").write_text(text)
+    shown = invoke("profile", "show", "seed-pkg", "--project", tmp_path)
+    assert shown.exit_code == 1
+    assert shown.output.startswith("error: ") and "are the same package" in shown.output, shown.output

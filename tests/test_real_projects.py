@@ -443,6 +443,17 @@ def test_a_lower_bound_above_every_published_version_is_named_in_the_story(tmp_p
     assert "  - polars-cloud has no installable version matching >=0.13.0 (the newest is 0.12.0)" in result.output, result.output
 
 
+def test_a_pin_of_a_version_the_index_lacks_names_the_newest_published_version(tmp_path):
+    # A user's typo in a pin (sqlparse==0.9.1 while 0.6.1 is the newest): the story must say
+    # which version to pin instead, as it does for sqlparse>=0.9.1.
+    d = tmp_path / "d"
+    url = build_index(tmp_path / "index", [make_wheel(d, "sqlparse", v) for v in ("0.5.0", "0.6.1")]).as_uri()
+    project = write_project(tmp_path / "p", ["sqlparse==0.9.1"])
+    result = lock(project, url)
+    assert result.exit_code == 1
+    assert "  - sqlparse has no installable version matching ==0.9.1 (the newest is 0.6.1)" in result.output, result.output
+
+
 def test_a_requirement_only_the_projects_own_pin_leaves_unmet_is_not_said_to_match_no_published_version(tmp_path):
     # The project pins a==1.0, so no other version of a is fetched; b needs a>=2,<3. Versions
     # 2.0 to 5.0 are on the index: the story must not say 1.0 is the newest, nor that

@@ -33,6 +33,17 @@ def test_every_command_says_the_same_line_for_a_pyproject_that_is_not_toml(tmp_p
     assert (tmp_path / "pyproject.toml").read_text() == "garbage[[\n"
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_names_the_byte_order_mark_of_a_pyproject_saved_with_one(tmp_path, command):
+    """A BOM is invisible in an editor: "invalid TOML at line 1, column 1, fix the syntax" sends the user looking for nothing."""
+    data = b'\xef\xbb\xbf[project]\r\nname = "x"\r\nversion = "1"\r\n'
+    (tmp_path / "pyproject.toml").write_bytes(data)
+    result = run_cli(*command, "--project", tmp_path)
+    assert_one_error_line(result, f"{tmp_path / 'pyproject.toml'}: starts with a byte order mark")
+    assert "hint: save it as UTF-8 without a BOM" in result.output
+    assert (tmp_path / "pyproject.toml").read_bytes() == data
+
+
 def _wait_for(predicate, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

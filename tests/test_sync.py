@@ -275,3 +275,85 @@ def test_sync_with_an_interpreter_requires_python_excludes_says_to_pass_python_n
     assert error.startswith("error: ") and f"excludes Python {platform.python_version()}" in error, result.output
     assert hint.startswith("hint: ") and "--python" in hint and "--python-version" not in hint, result.output
     assert (project / "pylock.toml").read_text() == before and not (project / ".venv").exists()
+
+
+def test_frozen_sync_of_a_lock_made_for_another_platform_names_both_in_one_line_and_installs_nothing(
+        tmp_path: Path, served: IndexServer) -> None:
+    import platform
+
+    project = _project(tmp_path / "p", ["app-core"])
+    other = "windows" if sys.platform != "win32" else "linux"
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
+    assert locked.exit_code == 0, locked.output
+    before = _tree(project)
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: pylock.toml was locked for ") and 'sys_platform == "' in error, result.output
+    assert f"Python {platform.python_version()} on {sys.platform}" in error, result.output
+    assert "Provided environment" not in error, result.output
+    assert hint.startswith("hint: ") and "--frozen" in hint, result.output
+    assert _tree(project) == before and not (project / ".venv").exists()
+
+
+def test_frozen_sync_with_an_interpreter_the_lock_s_requires_python_excludes_names_both(
+        tmp_path: Path, served: IndexServer) -> None:
+    import platform
+
+    import tomlkit
+
+    project = _project(tmp_path / "p", ["app-core"])
+    assert runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple"]).exit_code == 0
+    lock_path = project / "pylock.toml"
+    lock = tomlkit.parse(lock_path.read_text())
+    lock["requires-python"] = f">{platform.python_version()}"  # a lock another tool wrote, say
+    lock_path.write_text(tomlkit.dumps(lock))
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code == 1, result.output
+    error = result.output.strip().splitlines()[0]
+    assert error == (f"error: pylock.toml requires Python >{platform.python_version()}; this environment's "
+                     f"interpreter is Python {platform.python_version()} on {sys.platform} ({platform.machine()})"), result.output
+    assert not (project / ".venv").exists()
+
+
+def test_frozen_sync_of_a_lock_for_another_platform_into_an_existing_venv_says_to_remove_it_before_python(
+        tmp_path: Path, served: IndexServer) -> None:
+    """--python only makes a new .venv: with one there, a hint to pass --python alone would get the same error again."""
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    other = "windows" if sys.platform != "win32" else "linux"
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
+    assert locked.exit_code == 0, locked.output
+    before = _installed(project)
+    result = _sync(project, served, "--frozen")
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: pylock.toml was locked for "), result.output
+    assert hint.startswith("hint: ") and "remove .venv and sync with --python" in hint, result.output
+    assert _installed(project) == before
+
+
+PLUS_PYTHON = '''#!/bin/bash
+PYTHONPATH={site}${{PYTHONPATH:+:$PYTHONPATH}} exec -a {argv0} {real} "$@"
+'''
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the .venv interpreter is faked with a shell script")
+def test_sync_into_a_venv_whose_python_reports_a_version_ending_in_plus_locks_and_installs(
+        tmp_path: Path, served: IndexServer) -> None:
+    """A Python built from a source checkout says it is 3.x.y+ (not PEP 440); packaging's markers
+    read it as 3.x.y+local, and so must sync: it had ended in a traceback (InvalidVersion)."""
+    project = _project(tmp_path / "p", ["app-core"])
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(project / ".venv")], check=True)
+    site = tmp_path / "plus"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import platform\n_v = platform.python_version()\nplatform.python_version = lambda: _v + '+'\n")
+    python = project / ".venv" / "bin" / "python"
+    real = Path(sys.executable).resolve()
+    python.unlink()
+    python.write_text(PLUS_PYTHON.format(site=site, argv0=python, real=real))
+    python.chmod(0o755)
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+    assert _sync(project, served, "--frozen").exit_code == 0

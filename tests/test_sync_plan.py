@@ -11,7 +11,8 @@ from packaging.version import Version
 from indexbuilder import make_wheel, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.installed import InstalledDist, installed_distributions
-from satlock.buildenv.sync import execute_sync, marker_environment, plan_sync
+from satlock.buildenv.sync import execute_sync, marker_environment
+from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.errors import BuildError, HashMismatchError, LockError
 
@@ -115,9 +116,15 @@ def test_a_changed_source_replaces_even_at_the_same_version():
     assert plan_sync(lock, {}, ENV, TAGS).to_install[0].direct_url == same
 
 
-def test_a_lock_for_another_python_is_a_lock_error(wheels):
+def test_a_lock_for_another_python_is_a_lock_error_naming_both(wheels):
     lock = make_lock(wheel_pkg(wheels["a1"]), requires_python=SpecifierSet("<3"))
-    with pytest.raises(LockError, match="does not satisfy"):
+    with pytest.raises(LockError, match=rf"requires Python <3; .* is Python {ENV['python_full_version']} on "):
+        plan_sync(lock, {}, ENV, TAGS)
+
+
+def test_a_lock_for_other_environments_is_a_lock_error_naming_them(wheels):
+    lock = make_lock(wheel_pkg(wheels["a1"]), environments=[Marker('sys_platform == "nosuch"'), Marker('python_version < "3"')])
+    with pytest.raises(LockError, match=r'locked for sys_platform == "nosuch" or python_version < "3"; '):
         plan_sync(lock, {}, ENV, TAGS)
 
 
@@ -235,3 +242,10 @@ def test_a_build_that_gives_another_version_is_refused(venv, tmp_path):
     with pytest.raises(BuildError, match="gave version 9.0"):
         sync(make_lock(sdist_pkg("one", "1.0")), venv, build=lambda p, s, v: make_wheel(tmp_path / "b", "one", "9.0"))
     assert installed_distributions(venv) == {}
+
+
+def test_a_lock_with_an_empty_environments_list_is_refused_saying_so(wheels):
+    """No environment satisfies an empty list; the error says why instead of packaging's "provided environment" line."""
+    lock = make_lock(wheel_pkg(wheels["a1"]), environments=[])
+    with pytest.raises(LockError, match=r"pylock.toml lists no environments \(environments = \[\]\); this environment's interpreter is Python "):
+        plan_sync(lock, {}, ENV, TAGS)

@@ -56,6 +56,44 @@ def test_a_url_dependency_is_taken_from_the_url_the_project_names_for_it(tmp_pat
     assert _locked(project) == {"a": "1.0", "y": "2.0"}
 
 
+def test_a_wheel_url_with_its_sha256_fragment_locks_and_syncs_as_a_wheel(tmp_path):
+    # `y @ https://host/y-2.0-py3-none-any.whl#sha256=...`, as pip-compile and the index's
+    # pages write it: the fragment is the file's hash, and the file is a wheel, not an sdist.
+    import hashlib
+
+    served = tmp_path / "served"
+    served.mkdir()
+    wheel = make_wheel(served / "elsewhere", "y", "2.0", requires=["b"])
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    with IndexServer(served) as server:
+        build_index(served, [make_wheel(tmp_path / "d", "b", "1.0")])
+        url = f"{server.url}/elsewhere/{wheel.name}"
+        project = _project(tmp_path, [f"y @ {url}#sha256={sha}"])
+        index = ("--index-url", f"{server.url}/simple/", "--cache-dir", tmp_path / "c")
+        result = run_cli("lock", "--project", project, *index)
+        assert result.exit_code == 0, result.output
+        assert _locked(project) == {"b": "1.0", "y": "2.0"}
+        (y,) = [p for p in tomllib.loads((project / "pylock.toml").read_text())["packages"] if p["name"] == "y"]
+        assert y["archive"]["hashes"] == {"sha256": sha}
+        synced = run_cli("sync", "--project", project, *index)
+    assert synced.exit_code == 0, synced.output
+    assert list((project / ".venv").glob("lib/python*/site-packages/y-2.0.dist-info"))
+
+
+def test_a_wheel_url_whose_sha256_fragment_is_not_the_files_is_refused_naming_both(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    wheel = make_wheel(served / "elsewhere", "y", "2.0")
+    with IndexServer(served) as server:
+        build_index(served, [])
+        url = f"{server.url}/elsewhere/{wheel.name}"
+        project = _project(tmp_path, [f"y @ {url}#sha256={'a' * 64}"])
+        result = run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple/", "--cache-dir", tmp_path / "c")
+    assert_one_error_line(result, "hash mismatch", "a" * 64, wheel.name)
+    assert "hint: check the #sha256= the project gives" in result.output
+    assert not (project / "pylock.toml").exists()
+
+
 def test_a_newer_version_needing_a_url_is_passed_over_with_a_warning_that_says_how_to_take_it(tmp_path):
     elsewhere = make_wheel(tmp_path / "elsewhere", "y", "2.0")
     index = build_index(tmp_path / "index", [
@@ -399,6 +437,19 @@ def test_a_git_url_dependency_at_the_commit_the_projects_branch_resolved_to_give
     lock = tomllib.loads((project / "pylock.toml").read_text())
     (y,) = [p for p in lock["packages"] if p["name"] == "y"]
     assert y["vcs"]["commit-id"] == commit
+
+
+def test_a_git_url_to_no_repository_says_what_git_said_first_not_its_closing_advice(tmp_path):
+    # git ends this failure with "Please make sure you have the correct access rights / and
+    # the repository exists.": its last line alone says nothing; the fatal line says why.
+    repo, _ = _git_repo(tmp_path / "repo")
+    build_index(tmp_path / "index", [])
+    typo = repo.parent / "rpeo"
+    project = _project(tmp_path, [f"y @ git+{typo.as_uri()}@main"])
+    result = run_cli("lock", "--project", project, "--index-url", (tmp_path / "index").as_uri(), "--cache-dir", tmp_path / "c")
+    assert_one_error_line(result, f"git clone failed for {typo.as_uri()}", "does not appear to be a git repository")
+    assert "and the repository exists" not in result.output
+    assert not (project / "pylock.toml").exists()
 
 
 @pytest.mark.parametrize("fragment", ["", f"#sha256={'0' * 64}"])
