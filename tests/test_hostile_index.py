@@ -740,6 +740,15 @@ def test_a_download_longer_than_the_size_the_index_gave_stops_there_instead_of_f
     assert sum(f.stat().st_size for f in (tmp_path / "cache").rglob("*") if f.is_file()) < 1 << 20
 
 
+def test_a_page_whose_content_encoding_does_not_decode_is_one_plain_line(tmp_path):
+    """It read: DecodeError (('Received response with content-encoding: gzip, but failed to decode it.', error(...)))."""
+    page = static(b"\x1f\x8bnot gzip at all", JSON, **{"Content-Encoding": "gzip"})
+    with Hostile({"/simple/foo/": page}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    line = one_error(result, f"{srv.url}/simple/foo/", "gzip", "does not decode")
+    assert "DecodeError" not in line and "error(" not in line
+
+
 def test_project_page_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
     import satlock.resolver.index as index_module
 
