@@ -36,6 +36,14 @@ RATIO_FLOOR = 64 * 1024 * 1024
 MAX_UNPACKED = 32 * 1024 * 1024 * 1024
 # Links followed while resolving one path before it counts as a loop (Linux's ELOOP limit).
 _MAX_LINK_HOPS = 40
+# The longest member name: one file or folder name (NAME_MAX on Linux and macOS), the
+# whole path, and its depth. Longer names fail to be written on any file system, and
+# deeper paths overflow the recursion of the folder checks and of os.makedirs; no real
+# archive comes near. Tar sdists are held to the depth only: a tar member too long to be
+# written is one error from its extraction, after its links are checked.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+MAX_DEPTH = 256
 
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 _ZIP_SUFFIXES = (".zip",)
@@ -49,9 +57,23 @@ def _is_unsafe_name(name: str) -> bool:
     return ".." in normalized.split("/")
 
 
+def _name_problem(name: str, *, lengths: bool = True) -> str | None:
+    """Why a member may not be written under the name ``name``; None when it may."""
+    if _is_unsafe_name(name):
+        return "would be written outside the destination folder"
+    parts = _parts(name)
+    if len(parts) > MAX_DEPTH:
+        return f"is nested more than {MAX_DEPTH} folders deep"
+    if lengths and len(os.fsencode(name)) > MAX_PATH_BYTES:
+        return f"has a path longer than {MAX_PATH_BYTES} bytes"
+    if lengths and any(len(os.fsencode(p)) > MAX_NAME_BYTES for p in parts):
+        return f"has a file or folder name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
 def _unsafe(archive: Path | str, member: str, why: str) -> UnsafeArchiveError:
     return UnsafeArchiveError(
-        f"{archive} is unsafe: member {member!r} {why}",
+        f"{archive} is unsafe: member {member!r:.200} {why}",
         hint="the archive was refused and nothing was extracted; report it to the package's maintainers",
     )
 
@@ -137,15 +159,17 @@ def safe_zip_members(zf: zipfile.ZipFile, archive: Path | str | None = None) -> 
     where = archive if archive is not None else (zf.filename or "zip archive")
     members = zf.infolist()
     for info in members:
-        if _is_unsafe_name(info.filename):
-            raise _unsafe(where, info.filename, "would be written outside the destination folder")
+        problem = _name_problem(info.filename)
+        if problem is not None:
+            raise _unsafe(where, info.filename, problem)
     return members
 
 
 def _check_tar_member(archive: Path, member: tarfile.TarInfo, tree: _LinkTree) -> None:
     name = member.name
-    if _is_unsafe_name(name):
-        raise _unsafe(archive, name, "would be written outside the destination folder")
+    problem = _name_problem(name, lengths=False)
+    if problem is not None:
+        raise _unsafe(archive, name, problem)
     if member.isdev() or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         raise _unsafe(archive, name, "is a device or special file")
     if member.issym():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,10 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
+from satlock.cache import drop
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, ProjectError
+from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.pyproject import TOO_DEEP
 
 LEGACY_REQUIRES = ["setuptools>=40.8.0"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -53,10 +57,15 @@ def build_system(tree: Path) -> BuildSystem:
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)
     except (OSError, UnicodeDecodeError) as e:
         raise ProjectError(f"cannot read {pyproject}: {e}") from None
+    line = overlong_number_line(text)
+    if line is not None:
+        raise ProjectError(f"{pyproject}: line {line} holds {overlong_number_reason()}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProjectError(f"{pyproject} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ProjectError(f"{pyproject} is not valid TOML: {TOO_DEEP}") from None
     table = data.get("build-system")
     if table is None:
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)
@@ -122,6 +131,13 @@ class _Hooks:
         self.system = build_system(self.tree)
         self._env = hook_environment(self.python, env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The log is in the cache, which is not trusted: the build's output appended through a
+        # link planted there would land in a file anywhere, and opening a FIFO would wait forever.
+        try:
+            if not stat.S_ISREG(os.lstat(self.log_path).st_mode):
+                drop(self.log_path)
+        except FileNotFoundError:
+            pass
         self.caller = BuildBackendHookCaller(str(self.tree), self.system.backend, backend_path=self.system.backend_path,
                                              runner=self._run, python_executable=str(self.python))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from satlock.buildenv import archive as archive_module
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, read_plain
 from satlock.http import redact
 
 SOURCES_BUCKET = "sources-v1"
@@ -71,8 +71,8 @@ def from_sdist(archive: Path, sha256: str, cache: Cache) -> SourceTree:
 
 def _read_root(entry: Path) -> Path | None:
     try:
-        rel = (entry / "root").read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
+        rel = read_plain(entry / "root").decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
         return None
     root = (entry / rel).resolve()
     if entry.resolve() not in root.parents or not root.is_dir():

@@ -146,6 +146,10 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
             venv.EnvBuilder(symlinks=os.name != "nt", with_pip=seed).create(str(root))
         except (OSError, subprocess.CalledProcessError) as e:
             raise InstallError(f"could not create a virtual environment at {root}: {e}") from None
+        except ValueError:
+            # venv will not create an environment through a link (to a folder that is not one).
+            raise InstallError(f"cannot create a virtual environment at {root}: it is a link to a folder that is not one",
+                               hint=f"remove the link {root}, or point it at a virtual environment, and run again") from None
         return open_venv(root)
     cmd = [str(python), "-m", "venv", str(root)]
     if not seed:

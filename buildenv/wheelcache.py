@@ -12,7 +12,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from satlock.cache import Cache, digest, file_sha256
+from satlock.cache import Cache, digest, file_sha256, read_plain
 
 METADATA_BUCKET = "built-metadata-v2"
 WHEELS_BUCKET = "built-wheels-v1"
@@ -41,10 +41,12 @@ def cached_wheel(cache: Cache, source_key: str, profile_hash: str, build_env_has
     entry = cache.path(WHEELS_BUCKET, key)
     wheels = sorted(entry.glob("*.whl")) if entry.is_dir() else []
     try:
-        recorded = (entry / DIGEST_FILE).read_text(encoding="ascii").strip()
+        # The digest first: file_sha256 refuses a FIFO, which zipfile would wait on forever.
+        ok = (len(wheels) == 1 and read_plain(entry / DIGEST_FILE).decode("ascii").strip() == file_sha256(wheels[0])
+              and zipfile.is_zipfile(wheels[0]))
     except (OSError, UnicodeDecodeError):
-        recorded = None
-    if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]) or recorded != file_sha256(wheels[0]):
+        ok = False
+    if not ok:
         if entry.exists():
             cache.discard(WHEELS_BUCKET, key)
         return None

@@ -30,6 +30,7 @@ from packaging.version import InvalidVersion, Version
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.venv import Venv
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
+from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.matching import evaluate_marker
 
 if TYPE_CHECKING:
@@ -244,9 +245,11 @@ def check_identity(plan: WheelPlan, name: NormalizedName, version: Version | Non
     except InvalidWheelFilename as e:
         raise _refuse(plan.wheel, f"is not a valid wheel file name: {e}") from None
     try:
+        if overlong_number_line(plan.version) is not None:
+            raise InvalidVersion(overlong_number_reason())
         meta_version = Version(plan.version)
     except InvalidVersion:
-        raise _refuse(plan.wheel, f"its METADATA Version {plan.version!r} is not a valid version") from None
+        raise _refuse(plan.wheel, f"its METADATA Version {plan.version!r:.80} is not a valid version") from None
     for what, got_name, got_version in (("file name", file_name, file_version), ("METADATA", plan.name, meta_version)):
         if got_name != name or (version is not None and got_version != version):
             locked = f"{name} {version}" if version is not None else str(name)
@@ -265,6 +268,8 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
     out = []
     for raw in plan.requires_dist:
         try:
+            if overlong_number_line(raw) is not None:
+                raise InvalidRequirement(overlong_number_reason())
             req = Requirement(raw)
         except InvalidRequirement as e:
             first = str(e).splitlines()[0]

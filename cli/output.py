@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from satlock.errors import SatlockError
+from satlock.errors import SatlockError, printable
 from satlock.http import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+# The longest line of an error or hint that is printed whole.
+MAX_ERROR_LINE = 1000
 
 
 @dataclass
@@ -34,7 +37,8 @@ class Output:
         return self._console
 
     def line(self, text: str, style: str | None = None) -> None:
-        """One line as it is; every caller has redacted it already."""
+        """One line as it is but for control characters (escaped); every caller has redacted it already."""
+        text = printable(text, newlines=True)
         console = self._styled()
         if console is None:
             sys.stderr.write(text + "\n")
@@ -54,9 +58,9 @@ class Output:
 
     def error(self, error: SatlockError) -> None:
         # Every message passes the one redaction: a URL with credentials may reach any of them.
-        self.line(f"error: {redact(error.message)}", style="bold red")
+        self.line(_bounded(f"error: {redact(error.message)}"), style="bold red")
         if error.hint:
-            self.line(f"hint: {redact(error.hint)}")
+            self.line(_bounded(f"hint: {redact(error.hint)}"))
 
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
@@ -67,6 +71,13 @@ class Output:
             return
         with console.status(message) as live:
             yield lambda text: live.update(text)
+
+
+def _bounded(text: str) -> str:
+    """``text`` with each line cut at ``MAX_ERROR_LINE`` characters: a message quotes what was
+    wrong, and a name or requirement from a lock or an index can be megabytes long."""
+    return "\n".join(line if len(line) <= MAX_ERROR_LINE else f"{line[:MAX_ERROR_LINE]}... ({len(line) - MAX_ERROR_LINE:,} more characters)"
+                     for line in text.split("\n"))
 
 
 def exit_code(out: Output, fn: Callable[[], None],

@@ -143,7 +143,13 @@ def recorded(root: Path, key: str) -> int | None:
     every file it recorded with it (a local source's, which ``key`` does not cover) is as
     it was then; else ``None``."""
     try:
-        text = (root / BUCKET / key).read_text(encoding="utf-8")
+        # Opened without blocking and read only if a plain file: a FIFO put in its place would
+        # otherwise hold this run forever (satlock.cache.open_plain, which this module does not import).
+        fd = os.open(root / BUCKET / key, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            text = f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     count, _, watched = text.partition("\n")

@@ -16,8 +16,6 @@ from typing import Literal, Mapping
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     NormalizedName,
     parse_sdist_filename,
     parse_wheel_filename,
@@ -26,6 +24,7 @@ from packaging.version import Version
 from urllib.parse import unquote, urlsplit
 
 from satlock.errors import IndexFormatError
+from satlock.numbers import overlong_number_line
 from satlock.urls import redact
 
 
@@ -203,7 +202,8 @@ def _parse_name(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]
             return name, version, tags
         name, version = parse_sdist_filename(filename)
         return name, version, frozenset()
-    except (InvalidWheelFilename, InvalidSdistFilename):
+    except ValueError:
+        # InvalidWheelFilename and InvalidSdistFilename, or a number too long for int().
         return None
 
 
@@ -292,8 +292,15 @@ _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 def is_dist_filename(filename: str) -> bool:
     """Whether ``split_filename`` would split ``filename``, without expanding wheel tags."""
     if filename.endswith(".whl"):
-        return filename.count("-") in (4, 5)
+        dashes = filename.count("-")
+        return dashes == 4 or (dashes == 5 and _build_tag_ok(filename.split("-", 3)[2]))
     return _split_sdist(filename) is not None
+
+
+def _build_tag_ok(tag: str) -> bool:
+    """A build tag packaging can read: it starts with a digit (PEP 427), and its number is not
+    too long for ``int``; a wheel whose tag it cannot read would fail each later parse of its name."""
+    return tag[:1].isdigit() and tag[:1].isascii() and overlong_number_line(tag) is None
 
 
 def split_filename(filename: str) -> tuple[str, str, list[str] | None] | None:

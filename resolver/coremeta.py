@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.errors import ZIPFILE_REFUSALS, MetadataError
+from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.provider import Dependencies
 
 # The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
@@ -27,6 +28,9 @@ def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
         raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
+    for field in (version, raw.get("requires_python") or "", *raw.get("requires_dist", [])):
+        if overlong_number_line(field) is not None:
+            raise MetadataError(f"the metadata of {what} is invalid: {field!r:.80} holds {overlong_number_reason()}")
     try:
         parsed_version = Version(version)
         reqs = tuple(Requirement(r) for r in raw.get("requires_dist", []))

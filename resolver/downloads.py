@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Mapping
 
-from satlock.cache import Cache, digest
+from satlock.atomic import write_atomic
+from satlock.cache import Cache, digest, drop, read_plain
 from satlock.errors import HashMismatchError
 from satlock.http import HttpClient, redact
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DistFile, checked_filename, is_sha256
@@ -37,12 +39,13 @@ def download(cache: Cache, http: HttpClient, file: DistFile) -> Path:
         tmp = dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{file.filename}"
         algorithms = {"sha256"} | {a for a in file.hashes if a in VERIFIABLE_HASHES}
         try:
-            got = http.fetch_to_file(file.url, tmp, algorithms)
+            got = http.fetch_to_file(file.url, tmp, algorithms, file.size)
             _verify_digests(got, file.hashes, file.filename, file.url)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        _ok_marker(dest).write_text(json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}))
+        # Replaced, never written through: a link planted in its place would have it written anywhere.
+        write_atomic(_ok_marker(dest), json.dumps({"sha256": got["sha256"], "size": dest.stat().st_size}).encode(), private=True)
     return dest
 
 
@@ -81,14 +84,15 @@ def _verified(dest: Path, file: DistFile) -> bool:
     """A cheap check of a cached file: its marker names the expected hash and the size matches."""
     marker = _ok_marker(dest)
     try:
-        info = json.loads(marker.read_text())
-        ok = (info["size"] == dest.stat().st_size
+        info = json.loads(read_plain(marker))
+        found = dest.stat()
+        ok = (stat.S_ISREG(found.st_mode) and info["size"] == found.st_size
               and (file.sha256 is None or info["sha256"] == file.sha256.lower()))
     except FileNotFoundError:
         return False
     except (ValueError, KeyError, TypeError, OSError):
         ok = False
     if not ok:
-        marker.unlink(missing_ok=True)
-        dest.unlink(missing_ok=True)
+        drop(marker)
+        drop(dest)
     return ok

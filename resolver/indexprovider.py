@@ -99,7 +99,6 @@ class IndexProvider:
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
         self._unreachable: dict[tuple[str, ...], NetworkError] = {}
-        self.warnings: list[str] = []
         self._pool: WorkerPool | None = None
 
     # -- candidates ------------------------------------------------------------------
@@ -269,8 +268,7 @@ class IndexProvider:
         if c.direct is not None:
             return self._direct_metadata(c.name, c.direct)[2]
         if c.wheels:
-            data = self.client.core_metadata(c.wheels[0])
-            return self._checked(c, data, c.wheels[0].filename)
+            return self._of_wheel(self.client.core_metadata(c.wheels[0]), c.wheels[0].filename)
         sdist = c.sdist
         if sdist is None:
             raise MetadataError(f"{c} has no file to read metadata from")
@@ -285,7 +283,7 @@ class IndexProvider:
         # Not for a package with a build profile: the user said how it builds.
         other = None if c.name in self.profiles else wheel_for_another_target(c, self.client.project_files(c.name))
         if other is not None:
-            return self._checked(c, self.client.core_metadata(other), other.filename)
+            return self._of_wheel(self.client.core_metadata(other), other.filename)
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
@@ -322,10 +320,18 @@ class IndexProvider:
         deps = self._checked(candidate, data, what)
         return Variant(environment, deps, record)
 
+    @staticmethod
+    def _of_wheel(data: bytes, what: str) -> Dependencies:
+        """A wheel's dependencies: the index client has held its METADATA to the wheel's file name,
+        and the lock's own check holds that name to the candidate (a changed cached listing)."""
+        return parse_metadata(data, what)[2]
+
     def _checked(self, c: Candidate, data: bytes, what: str) -> Dependencies:
+        """The dependencies in ``data``, an sdist's metadata (its PKG-INFO or a build's), which must
+        be ``c``'s own: sync refuses a wheel built as another package, so such a candidate is never locked."""
         name, version, deps = parse_metadata(data, what)
         if canonicalize_name(name) != c.name or version != c.version:
-            self.warnings.append(f"{what} says it is {name} {version}, not {c}")
+            raise MetadataError(f"{what} says it is {name} {version}, not {c}", hint="the package is mislabelled; report it upstream")
         return deps
 
     def ready(self, candidate: Candidate) -> bool:

@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from satlock.cache import Cache
+from satlock.errors import printable
 from satlock.resolver.candidates import Candidate, DistFile, check_rows, requires_python_ok, split_filename
 from satlock.resolver.filetable import FileTable
 from satlock.resolver.provider import CandidateList, Exclusion
@@ -83,7 +84,7 @@ def candidates_from_files(name: NormalizedName, files: FileTable | Iterable[Dist
             rank = 1 << 30
         yanked = yanks[i]
         if yanked is not None and texts[number] not in pinned:
-            excluded.setdefault(number, f"yanked{': ' + yanked if yanked else ''}")
+            excluded.setdefault(number, f"yanked{': ' + printable(yanked) if yanked else ''}")
             continue
         requires_python = pythons[i]
         if requires_python:
@@ -205,5 +206,6 @@ def _stored_version(text: str) -> Version:
 def _version(raw: str) -> Version | None:
     try:
         return Version(raw)
-    except InvalidVersion:
+    except ValueError:
+        # InvalidVersion, or a number too long for int(): not a version either way.
         return None

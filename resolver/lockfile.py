@@ -38,6 +38,8 @@ from satlock.errors import LockError
 from satlock.resolver.buildenvs import BuildEnvironment, build_environments_table, parse_build_environments
 from satlock.resolver.candidates import Candidate, DistFile, is_safe_name, is_sha256, url_filename
 from satlock.http import strip_credentials
+from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.pyproject import TOO_DEEP
 from satlock.resolver.origin import Origin, Table
 from satlock.resolver.solve import Resolution
 from satlock.resolver import tomlwrite
@@ -228,11 +230,19 @@ def write_lock_text(path: Path, text: str) -> bool:
 def read_lock(path: Path) -> Pylock:
     """Read and validate a lock; every problem is one line naming the file."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LockError(f"{path} does not exist", hint="run `satlock lock` first") from None
+    line = overlong_number_line(text)
+    if line is not None:
+        raise LockError(f"{path}: line {line} holds {overlong_number_reason()}",
+                        hint="do not edit pylock.toml by hand; run `satlock lock` to write it again")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LockError(f"{path}: invalid TOML: {e}", hint="run `satlock lock` to write it again") from None
+    except RecursionError:
+        raise LockError(f"{path}: invalid TOML: {TOO_DEEP}", hint="run `satlock lock` to write it again") from None
     newer = LockError(f"{path}: lock-version {data.get('lock-version')!r} is not supported; it was written by a newer tool",
                       hint="upgrade satlock, or run `satlock lock` to write a lock-version 1.0 file")
     try:

@@ -147,7 +147,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
                    for name in sorted(options.upgrade_packages) if name not in required]
-        return LockResult(lock, resolution, resolution.warnings + provider.warnings + unknown
+        return LockResult(lock, resolution, resolution.warnings + unknown
                           + _unused_sources(project, required), target)
 
 

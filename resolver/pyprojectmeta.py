@@ -22,6 +22,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from satlock.numbers import overlong_number_line
 from satlock.resolver.provider import Dependencies
 
 # A pyproject.toml is a few kilobytes; a bigger one is not worth parsing.
@@ -35,7 +36,10 @@ def static_metadata(data: bytes) -> tuple[NormalizedName, Version, Dependencies]
     if len(data) > MAX_PYPROJECT_BYTES:
         return None
     try:
-        document = tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        if overlong_number_line(text) is not None:
+            return None  # the build reads it and says what is wrong
+        document = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         # RecursionError: a hostile file nests arrays thousands deep.
         return None

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import ZIPFILE_REFUSALS, MetadataError, NetworkError, UnsafeArchiveError
 from satlock.http import HttpClient, Response, redact, url_to_path
+from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import strip_fragment, verify
 
@@ -287,6 +288,9 @@ def check_metadata(data: bytes, file: DistFile) -> None:
     parsed = file.parse()
     if parsed is None:
         return
+    if overlong_number_line(found[1]) is not None:
+        raise MetadataError(f"the metadata of {file.filename} is invalid: its Version holds {overlong_number_reason()}",
+                            hint="the index serves broken metadata; report it to the index")
     try:
         same = canonicalize_name(found[0]) == parsed[0] and Version(found[1]) == parsed[1]
     except InvalidVersion:

@@ -13,11 +13,12 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import platformdirs
 
@@ -62,10 +63,42 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
 
 
+class NotPlainFileError(OSError):
+    """A FIFO, folder or device where the cache keeps a file: planted there, never written by satlock."""
+
+
+def open_plain(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a plain file, else ``NotPlainFileError``.
+
+    Opened without blocking: a plain ``open`` of a FIFO planted in the cache waits forever
+    for a writer, and so would the lock or sync reading it.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotPlainFileError(f"{path} is not a plain file")
+    return open(fd, "rb")
+
+
+def read_plain(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a plain file (``open_plain``)."""
+    with open_plain(path) as f:
+        return f.read()
+
+
+def drop(path: Path) -> None:
+    """Remove whatever is at ``path``, a file, link, FIFO or folder: an entry found corrupt."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, read in blocks (wheels can be gigabytes)."""
+    """The sha256 of a file's bytes, read in blocks (wheels can be gigabytes); ``NotPlainFileError``
+    for anything but a plain file."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_plain(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -115,8 +148,11 @@ class Cache:
         if behind is not None and (queued := behind.pending(bucket, key)) is not None:
             return queued
         try:
-            return path.read_bytes()
+            return read_plain(path)
         except (FileNotFoundError, NotADirectoryError):
+            return None
+        except NotPlainFileError:
+            self.discard(bucket, key)
             return None
 
     def read_sealed(self, bucket: str, key: str) -> bytes | None:
@@ -206,11 +242,7 @@ class Cache:
 
     def discard(self, bucket: str, key: str) -> None:
         """Drop an entry found corrupt, so the next reader fetches it again."""
-        target = self.path(bucket, key)
-        if target.is_dir():
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            target.unlink(missing_ok=True)
+        drop(self.path(bucket, key))
 
     def lock(self, bucket: str, key: str) -> filelock.FileLock:
         # filelock costs about 20 ms to import, and a lock that downloads and builds nothing never takes one.

@@ -24,6 +24,7 @@ import urllib3
 import urllib3.connection
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    DecodeError,
     LocationParseError,
     MaxRetryError,
     NameResolutionError,
@@ -114,6 +115,10 @@ def failure_reason(exc: BaseException, timeout: float) -> str:
         return f"TLS error ({exc})"
     if isinstance(exc, ProtocolError):
         return "connection dropped"
+    if isinstance(exc, DecodeError):
+        # urllib3's text is a tuple's repr around zlib's; the encoding is what the user can act on.
+        encoding = str(exc).partition("content-encoding: ")[2].partition(",")[0] or "its Content-Encoding"
+        return f"the body is not valid {encoding}: its Content-Encoding does not decode"
     return type(exc).__name__ + (f" ({exc})" if str(exc) else "")
 
 

@@ -7,6 +7,24 @@ a bug in satlock and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+# Control characters (C0 but the tab, DEL, C1): on a terminal they move the cursor, clear
+# the screen or start a line, so text from an index, archive or lock may not print them.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``, ``\\n``), to be shown
+    to a person: untrusted text put into a message, with ``newlines`` False so that it cannot
+    start a line of its own (a fake ``error:``); a whole message, whose own lines are kept."""
+    return (_CONTROL_BUT_NEWLINE if newlines else _CONTROL).sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    return repr(found.group())[1:-1]
+
 
 class SatlockError(Exception):
     """A problem the user can fix: ``message`` says what and where, ``hint`` how."""

@@ -161,10 +161,14 @@ class HttpClient:
         answer, body = self._send(url, headers, consume)
         return replace(answer, body=body)
 
-    def fetch_to_file(self, url: str, dest: Path, algorithms: Collection[str] = ("sha256",)) -> dict[str, str]:
+    def fetch_to_file(self, url: str, dest: Path, algorithms: Collection[str] = ("sha256",),
+                      size: int | None = None) -> dict[str, str]:
         """Stream ``url`` into ``dest`` (overwritten), returning the hex digests asked for.
 
         A connection that drops mid-body is retried from the start, like any other failure.
+        With the ``size`` the index or lock gives, a longer body from a server is an error as
+        soon as it passes that size: it could otherwise fill the disk until the timeout. (A
+        local file is read whole, so a mismatch names both hashes.)
         """
         def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> dict[str, str]:
             if resp.status == 404:
@@ -172,13 +176,13 @@ class HttpClient:
                 # Without the fragment (#sha256=...): it names the file's hash, not the file.
                 raise FileMissingError(f"{redact(urldefrag(url).url)} not found (HTTP 404)",
                                        hint="the index lists a file it does not serve; try again later or --refresh")
-            return _stream(chunks, dest, algorithms)
+            return _stream(chunks, dest, algorithms, size, url)
 
         if urlsplit(url).scheme == "file":
             path = url_to_path(url)
             try:
                 with path.open("rb") as src:
-                    return _stream(iter(lambda: src.read(_FILE_CHUNK), b""), dest, algorithms)
+                    return _stream(iter(lambda: src.read(_FILE_CHUNK), b""), dest, algorithms, None, url)
             except FileNotFoundError:
                 raise NetworkError(f"{path} does not exist", hint="check the find-links folder or index path") from None
             except OSError as exc:
@@ -335,10 +339,15 @@ def _refusal(shown: str, status: int, reason: str, forwarded_by: Proxy | None) -
     return NetworkError(f"cannot fetch {shown}: HTTP {status} {reason}".rstrip() + through, hint=hint)
 
 
-def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str]) -> dict[str, str]:
+def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str], size: int | None, url: str) -> dict[str, str]:
     hashers = {alg: hashlib.new(alg) for alg in algorithms}
+    written = 0
     with dest.open("wb") as out:
         for chunk in chunks:
+            written += len(chunk)
+            if size is not None and written > size:
+                raise NetworkError(f"{redact(urldefrag(url).url)} is larger than the {size} bytes the index or lock gives for it; "
+                                   "refusing to read more", hint="the server sends another file than the one listed; report it to the index")
             out.write(chunk)
             for h in hashers.values():
                 h.update(chunk)

@@ -6,6 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from satlock.errors import ProjectError
+from satlock.numbers import overlong_number_line, overlong_number_reason
+
+# What a TOML file whose nesting overflows tomllib's recursion is told, by every reader of one.
+TOO_DEEP = "arrays or inline tables nested too deeply to read"
 
 
 def find_pyproject(start: Path) -> Path:
@@ -33,7 +37,13 @@ def read_pyproject(path: Path) -> tuple[str, dict]:
         # tomllib refuses a BOM, saying only "invalid statement" at 1:1, where an editor shows nothing.
         raise ProjectError(f"{path}: starts with a byte order mark, which Python's TOML reader (and so pip's) rejects",
                            hint="save it as UTF-8 without a BOM")
+    line = overlong_number_line(text)
+    if line is not None:
+        raise ProjectError(f"{path}: line {line} holds {overlong_number_reason()}", hint="shorten that number")
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax error at that line") from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables recursively.
+        raise ProjectError(f"{path}: invalid TOML: {TOO_DEEP}", hint="flatten those values") from None

@@ -63,8 +63,8 @@ def dists(tmp_path_factory) -> list[Path]:
         make_sdist(dest, "moveext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
                    .replace('packages=["seedext"]', 'packages=["moveext"]'), pkg_info=False),
         make_sdist(dest, "moveext", "0.2", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
-                   .replace('packages=["seedext"]', 'packages=["moveext"]').replace('list(getattr(buildhelper, "EXTRA", []))', '["zlibx>=5"]'),
-                   pkg_info=False),
+                   .replace('packages=["seedext"]', 'packages=["moveext"]').replace('list(getattr(buildhelper, "EXTRA", []))', '["zlibx>=5"]')
+                   .replace('version="0.1"', 'version="0.2"'), pkg_info=False),
     ]
 
 

@@ -322,6 +322,21 @@ def test_a_damaged_record_is_no_answer(tmp_path: Path) -> None:
     assert uptodate.recorded(tmp_path, "e") == 7
 
 
+
+def test_a_fifo_or_folder_in_place_of_a_record_is_no_answer_and_no_hang(tmp_path: Path) -> None:
+    """Reading a FIFO that no one writes would block an up-to-date ``satlock lock`` forever."""
+    import threading
+
+    (tmp_path / uptodate.BUCKET).mkdir()
+    os.mkfifo(tmp_path / uptodate.BUCKET / "f")
+    (tmp_path / uptodate.BUCKET / "g").mkdir()
+    answers: list[int | None] = []
+    reader = threading.Thread(target=lambda: answers.extend(uptodate.recorded(tmp_path, k) for k in "fg"), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert answers == [None, None]
+
+
 if __name__ == "__main__":
     lines = "".join(f"    {line!r}\n" for line in typer_help().splitlines(keepends=True))
     (REPO / "cli" / "helptext.py").write_text(_GENERATED.format(lines=lines))

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hostilekit import assert_one_error_line, late_link_sdist, path_max_chain_sdist, run_cli, snapshot, zip_link_sdist
+from hostilekit import _tar_add, assert_one_error_line, late_link_sdist, path_max_chain_sdist, run_cli, snapshot, zip_link_sdist
 from indexbuilder import build_index, project_toml
 from satlock.buildenv import archive
 from satlock.buildenv.archive import extract_sdist
@@ -197,3 +197,36 @@ def test_a_zip_that_zipfile_refuses_is_one_satlock_error_not_a_traceback(tmp_pat
         run = lambda: wheelcheck.read_wheel(wheel, venv)  # type: ignore[arg-type]  # noqa: E731
     with pytest.raises(SatlockError):
         run()
+
+
+def test_sdist_nested_deeper_than_the_folders_can_be_made_is_refused_not_a_recursion_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "deep-1.0.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        _tar_add(tar, "deep-1.0/setup.py", data=b"from setuptools import setup\nsetup()\n")
+        _tar_add(tar, "deep-1.0/" + "d/" * 1500 + "x.py", data=b"x = 1\n")
+    with pytest.raises(UnsafeArchiveError, match="nested more than 256 folders deep"):
+        extract_sdist(path, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("claims", [("evil", "1.0"), ("bar", "9.0")], ids=["other-name", "other-version"])
+def test_sdist_whose_metadata_names_another_package_is_not_locked(tmp_path: Path, claims: tuple[str, str]) -> None:
+    """Sync would refuse the wheel it builds (and a second lock would pick it again), so the
+    lock leaves that version out, as it does a wheel whose metadata says another name."""
+    from indexbuilder import make_sdist
+
+    liar = make_sdist(tmp_path / "liar", *claims)
+    (tmp_path / "d").mkdir()
+    renamed = liar.rename(tmp_path / "d" / "bar-1.0.tar.gz")
+    honest = make_sdist(tmp_path / "d", "bar", "0.9")
+    simple = build_index(tmp_path / "index", [renamed, honest])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["bar"]))
+    result = run_cli("lock", "--project", project, "--index-url", simple.as_uri())
+    assert result.exit_code == 0, result.output
+    assert 'version = "0.9"' in (project / "pylock.toml").read_text()
+    (project / "pyproject.toml").write_text(project_toml(["bar==1.0"]))
+    result = run_cli("lock", "--project", project, "--index-url", simple.as_uri())
+    assert_one_error_line(result)
+    assert f"says it is {' '.join(claims)}" in result.output

@@ -712,6 +712,43 @@ def test_downloads_are_not_decoded_so_an_encoding_bomb_cannot_fill_the_disk(tmp_
     assert got["sha256"] == hashlib.sha256(bomb).hexdigest()
 
 
+def _endless(handler: BaseHTTPRequestHandler) -> None:
+    """An answer that never ends: zeros, until the client hangs up."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/octet-stream")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    chunk = b"\0" * (1 << 20)
+    try:
+        while True:
+            handler.wfile.write(chunk)
+    except OSError:
+        return None
+
+
+def test_a_download_longer_than_the_size_the_index_gave_stops_there_instead_of_filling_the_disk(tmp_path, wheel):
+    """The page says how long the file is: reading on (gigabytes a second from a hostile server,
+    until the timeout) could never give a file with the expected hash."""
+    page = json_page({"filename": wheel.name, "url": f"../../files/{wheel.name}", "hashes": {"sha256": sha256_of(wheel)},
+                      "size": wheel.stat().st_size, "core-metadata": False})
+    with Hostile({"/simple/foo/": page, f"/files/{wheel.name}": _endless}) as srv:
+        started = time.monotonic()
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple", "--cache-dir", str(tmp_path / "cache"))
+        took = time.monotonic() - started
+    one_error(result, f"{srv.url}/files/{wheel.name}", f"larger than the {wheel.stat().st_size} bytes")
+    assert took < 10
+    assert sum(f.stat().st_size for f in (tmp_path / "cache").rglob("*") if f.is_file()) < 1 << 20
+
+
+def test_a_page_whose_content_encoding_does_not_decode_is_one_plain_line(tmp_path):
+    """It read: DecodeError (('Received response with content-encoding: gzip, but failed to decode it.', error(...)))."""
+    page = static(b"\x1f\x8bnot gzip at all", JSON, **{"Content-Encoding": "gzip"})
+    with Hostile({"/simple/foo/": page}) as srv:
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+    line = one_error(result, f"{srv.url}/simple/foo/", "gzip", "does not decode")
+    assert "DecodeError" not in line and "error(" not in line
+
+
 def test_project_page_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
     import satlock.resolver.index as index_module
 

@@ -7,6 +7,7 @@ a project against it and syncs through the CLI, as a user would.
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -140,7 +141,8 @@ def test_wheel_whose_metadata_needs_what_the_lock_never_resolved_is_refused(tmp_
     assert "payload" not in _installed(project) and "aaa" not in _installed(project)
 
 
-@pytest.mark.parametrize("requirement", ["payload\n >=1.0", "payload (", "pay load"])
+@pytest.mark.parametrize("requirement", ["payload\n >=1.0", "payload (", "pay load", "payload>=1" + "0" * sys.get_int_max_str_digits(),
+                                         "payload ; python_version > '1" + "0" * sys.get_int_max_str_digits() + "'"])
 def test_wheel_whose_metadata_has_a_requirement_that_does_not_parse_is_refused(tmp_path: Path, serve,
                                                                                requirement: str) -> None:
     """The resolver refuses such metadata from the index; the wheel's own copy cannot slip one past the check."""
@@ -327,4 +329,19 @@ def test_wheel_whose_file_differs_from_its_record_is_refused_before_any_other_is
     create_venv(project / ".venv")
     result = _lock_and_sync(project, url)
     assert_one_error_line(result, "zzz-1.0-py3-none-any.whl is not a valid wheel", "didn't match RECORD")
+    assert _installed(project) == {}
+
+
+@pytest.mark.parametrize("member, why", [("aaa/" + "x" * 300 + ".py", "longer than 255 bytes"),
+                                         ("aaa/" + ("d" * 200 + "/") * 6 + "x.py", "longer than 1024 bytes"),
+                                         ("aaa/" + "d/" * 400 + "x.py", "nested more than 256 folders deep")],
+                         ids=["long-file-name", "long-path", "deep"])
+def test_wheel_member_no_file_system_can_hold_is_refused_before_anything_is_installed(tmp_path: Path, serve, member: str,
+                                                                                      why: str) -> None:
+    """Such a name was an OSError or a RecursionError traceback while the wheel was unzipped or checked."""
+    wheel = raw_wheel(tmp_path / "d", "aaa", "1.0", {"aaa/__init__.py": b"", member: b"x = 1\n"})
+    url = serve(build_index(tmp_path / "index", [wheel]))
+    project = _project(tmp_path / "p", ["aaa"])
+    result = _lock_and_sync(project, url)
+    assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", why)
     assert _installed(project) == {}

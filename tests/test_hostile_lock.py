@@ -94,3 +94,14 @@ def test_hand_edited_lock_is_one_line_naming_the_key_and_changes_nothing(locked:
         assert_one_error_line(result, "pylock.toml", needle)
         assert lock_path.read_bytes() == before
         assert snapshot(project / ".venv") == {}
+
+
+def test_a_huge_value_in_the_lock_gives_an_error_line_of_readable_length(locked: tuple[Path, Path]) -> None:
+    """The value is quoted in the error, cut to a readable length (it was printed whole, twice: 20 MB on one line)."""
+    project, simple = locked
+    lock_path = project / "pylock.toml"
+    lock_path.write_text(lock_path.read_text().replace('name = "aaa"', f'name = "{"a" * 10_000_000}"', 1))
+    result = run_cli("sync", "--frozen", "--project", project, "--index-url", simple.as_uri())
+    assert_one_error_line(result, "pylock.toml", "more characters")
+    assert max(len(line) for line in result.output.splitlines()) < 2000
+    assert snapshot(project / ".venv") == {}

@@ -171,3 +171,20 @@ def test_every_command_says_the_same_thing_when_there_is_no_pyproject(tmp_path, 
     assert result.output.splitlines() == [f"error: no pyproject.toml in {tmp_path}",
                                           "hint: run satlock in a project folder or pass --project DIR"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["folder", "dangling"])
+def test_venv_that_is_a_link_to_something_not_an_environment_is_one_error_line(tmp_path: Path, target: str) -> None:
+    """A project can hold ``.venv`` as a link (git stores links); venv refuses to create an
+    environment through one, which was a ValueError traceback."""
+    url = _index(tmp_path, "aaa")
+    project = _project(tmp_path / "p", project_toml(["aaa"]))
+    elsewhere = tmp_path / "elsewhere"
+    if target == "folder":
+        elsewhere.mkdir()
+        (elsewhere / "keep.txt").write_text("mine\n")
+    (project / ".venv").symlink_to(elsewhere)
+    result = run_cli("sync", "--project", project, "--index-url", url)
+    assert_one_error_line(result, str(project / ".venv"))
+    assert (project / ".venv").is_symlink()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"] if target == "folder" else not elsewhere.exists()

@@ -52,3 +52,18 @@ def test_relative_find_links_folder_locks_instead_of_a_file_uri_traceback(tmp_pa
                      "--cache-dir", tmp_path / "cache")
     assert result.exit_code == 0, result.output
     assert (root / "pylock.toml").exists()
+
+
+def test_control_characters_an_index_sends_reach_the_terminal_escaped_and_fake_no_line(tmp_path, wheel):
+    """A yanked reason or a file URL is the index's text: shown, it may not clear the screen,
+    move the cursor or start a line of its own (a second ``error:``)."""
+    evil = "\x1b[2J\x1b[31mevil\r\nerror: fake line\x07"
+    yanked = json_page({"filename": wheel.name, "url": f"../../files/{wheel.name}", "hashes": {"sha256": sha256_of(wheel)},
+                        "yanked": evil})
+    missing = json_page({"filename": wheel.name, "url": f"../../files/{wheel.name}\x1b[2J", "hashes": {"sha256": sha256_of(wheel)}})
+    for page, needle in ((yanked, "yanked: \\x1b[2J\\x1b[31mevil\\r\\nerror: fake line\\x07"), (missing, "\\x1b[2J not found")):
+        with Hostile({"/simple/foo/": page}) as srv:
+            result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple")
+        one_error(result)
+        assert needle in result.output
+        assert not any(c in result.output for c in "\x1b\r\x07")

@@ -1,0 +1,121 @@
+"""A FIFO or a folder planted in place of a cache entry: lock and sync treat it as a miss
+(fetch, or build, again) and never wait on it.
+
+Reading a FIFO that no one writes blocks forever, so every entry satlock reads back
+(a page, a candidate listing, metadata, a download's marker, a built wheel and its
+digest, the record of where an unpacked sdist's tree is) must be a plain file before it is read. The commands run as subprocesses, so a
+hang fails the test by its timeout instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml, sha256_of
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    """A project needing foo (a wheel) and bar (an sdist built with setuptools), served on
+    127.0.0.1, locked and synced once: the warm cache every test copies."""
+    root = tmp_path_factory.mktemp("warm")
+    dists = [make_wheel(root / "d", "foo", "1.0"), make_sdist(root / "d", "bar", "1.0"), installed_wheel("setuptools", root / "d")]
+    simple = build_index(root / "index", dists)
+    project = root / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["foo", "bar"]))
+    with IndexServer(simple.parent) as srv:
+        url = f"{srv.url}/simple"
+        done = _satlock("sync", "--project", project, "--index-url", url, cache=root / "cache")
+        assert done.returncode == 0, done.stdout
+        yield project, root / "cache", url, sha256_of(dists[0])
+
+
+def _satlock(*args: object, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "satlock", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env, timeout=60)
+
+
+ENTRIES = {
+    "page": lambda cache, sha: sorted((cache / "simple-v1").iterdir())[0],
+    "listing": lambda cache, sha: sorted((cache / "candidates-v1").iterdir())[0],
+    "metadata": lambda cache, sha: cache / "metadata-v2" / sha,
+    "downloaded wheel": lambda cache, sha: next((cache / "files-v1" / sha).glob("*.whl")),
+    "download marker": lambda cache, sha: next((cache / "files-v1" / sha).glob("*.ok")),
+    "built wheel": lambda cache, sha: next((cache / "built-wheels-v1").glob("*/*.whl")),
+    "built wheel digest": lambda cache, sha: next((cache / "built-wheels-v1").glob("*/sha256")),
+    "unpacked sdist root": lambda cache, sha: next((cache / "sources-v1").glob("*/root")),
+}
+
+
+@pytest.mark.parametrize("plant", ["fifo", "folder"])
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_a_fifo_or_folder_in_place_of_a_cache_entry_is_a_miss_not_a_hang(warm, tmp_path: Path, entry: str, plant: str) -> None:
+    project, warm_cache, url, foo_sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    target = ENTRIES[entry](cache, foo_sha)
+    target.unlink()
+    os.mkfifo(target) if plant == "fifo" else target.mkdir()
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    (work / "pylock.toml").unlink()
+    locked = _satlock("lock", "--project", work, "--index-url", url, cache=cache)
+    assert locked.returncode == 0, locked.stdout
+    assert (work / "pylock.toml").read_text() == (project / "pylock.toml").read_text()
+
+
+@pytest.mark.parametrize("plant", ["fifo", "link"])
+def test_a_fifo_or_link_in_place_of_a_build_log_is_replaced_not_waited_on_or_written_through(warm, tmp_path: Path,
+                                                                                            plant: str) -> None:
+    """A build appends its output to its log in the cache: through a planted link that wrote
+    to a file anywhere the user can write; a planted FIFO held the build forever."""
+    project, warm_cache, url, _sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    shutil.rmtree(cache / "built-wheels-v1")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    for log in (cache / "logs").iterdir():
+        log.unlink()
+        os.mkfifo(log) if plant == "fifo" else log.symlink_to(victim)
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    assert victim.read_text() == "precious\n"
+    assert all(log.is_file() and not log.is_symlink() for log in (cache / "logs").iterdir())
+
+
+def test_a_download_marker_planted_as_a_link_is_replaced_never_written_through(warm, tmp_path: Path) -> None:
+    """The marker beside a downloaded file is written after the download: through a dangling
+    link planted in its place, that created a file wherever the link pointed."""
+    project, warm_cache, url, foo_sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    marker = next((cache / "files-v1" / foo_sha).glob("*.ok"))
+    marker.unlink()
+    marker.with_name(marker.name[:-len(".ok")]).unlink()
+    outside = tmp_path / "outside" / "created.txt"
+    marker.symlink_to(outside)
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    assert not outside.exists() and not outside.parent.exists()
+    assert marker.is_file() and not marker.is_symlink()
