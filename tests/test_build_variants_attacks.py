@@ -285,19 +285,28 @@ def test_no_isolation_cuda_home_with_the_cuda_wheels_only_in_an_extra_not_synced
     every build-only tool of a no-isolation build), not fail for want of nvcc in .venv, and must
     not put the extra's wheels in .venv."""
     project = make_project(tmp_path / "proj", ["cudaprobe"], optional={"cuda": CUDA_DEPS})
+    summary, installed = _sync_no_isolation_cudaprobe(project, cuda_index)
+    assert "release 13.0.48" in summary, (summary, installed)
+    assert "nvidia" not in installed
+
+
+def _sync_no_isolation_cudaprobe(project: Path, index: str) -> tuple[str, str]:
+    """Profile cudaprobe as a no-isolation build with CUDA_HOME={cuda-home}, lock and sync
+    without extras: the built cudaprobe's Summary (which CUDA release it compiled with) and
+    the names of what .venv holds."""
     result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
                     "--env", "CUDA_HOME={cuda-home}", "--project", project)
     assert result.exit_code == 0, result.output
-    result = invoke("lock", "--project", project, "--index-url", cuda_index)
+    result = invoke("lock", "--project", project, "--index-url", index)
     assert result.exit_code == 0, result.output
-    result = invoke("sync", "--project", project, "--index-url", cuda_index)
+    result = invoke("sync", "--project", project, "--index-url", index)
     assert result.exit_code == 0, result.output
     python = project / ".venv" / "bin" / "python"
     out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
                           "print(metadata('cudaprobe')['Summary'])\n"
                           "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
-    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
-    assert "nvidia" not in out.stdout.splitlines()[1]
+    summary, _, installed = out.stdout.partition("\n")
+    return summary, installed or out.stderr
 
 
 def test_a_no_isolation_profile_s_build_requirement_in_a_conflict_is_named_as_the_profile_s(tmp_path, three_index, build_log):
@@ -322,16 +331,6 @@ def test_no_isolation_cuda_home_joins_the_runtime_in_venv_with_the_compiler_of_a
     not fail saying the runtime is missing from the project."""
     runtime = [d for d in CUDA_DEPS if d.startswith("nvidia-cuda-runtime")]
     project = make_project(tmp_path / "proj", ["cudaprobe", *runtime], optional={"cuda": [d for d in CUDA_DEPS if d not in runtime]})
-    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", "--no-isolation",
-                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
-    assert result.exit_code == 0, result.output
-    result = invoke("lock", "--project", project, "--index-url", cuda_index)
-    assert result.exit_code == 0, result.output
-    result = invoke("sync", "--project", project, "--index-url", cuda_index)
-    assert result.exit_code == 0, result.output
-    python = project / ".venv" / "bin" / "python"
-    out = subprocess.run([python, "-c", "from importlib.metadata import metadata, distributions\n"
-                          "print(metadata('cudaprobe')['Summary'])\n"
-                          "print(sorted(d.metadata['Name'] for d in distributions()))"], capture_output=True, text=True)
-    assert "release 13.0.48" in out.stdout, (out.stdout, out.stderr)
-    assert "nvidia-cuda-nvcc" not in out.stdout.splitlines()[1]
+    summary, installed = _sync_no_isolation_cudaprobe(project, cuda_index)
+    assert "release 13.0.48" in summary, (summary, installed)
+    assert "nvidia-cuda-nvcc" not in installed
