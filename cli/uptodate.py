@@ -153,14 +153,15 @@ def recorded(root: Path, key: str) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     count, _, watched = text.partition("\n")
-    if not (count.isdigit() and len(count) < 10):
+    # ASCII digits, as ``record`` writes them: isdigit() also takes "²", which int() refuses.
+    if not (count.isascii() and count.isdigit() and len(count) < 10):
         return None
     if watched.strip():
         import json
 
         try:
             files = json.loads(watched)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the recursion limit
             return None
         if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
             return None

@@ -323,6 +323,16 @@ def test_a_damaged_record_is_no_answer(tmp_path: Path) -> None:
 
 
 
+@pytest.mark.parametrize("content", ["2\n" + "[" * 100_000, "2\n" + '{"a": ' * 100_000, "\u00b2\n", "\u0663\n{}"],
+                         ids=["deep-list", "deep-object", "superscript-count", "arabic-indic-count"])
+def test_a_hand_made_record_nested_deep_or_counted_in_other_digits_is_no_answer(tmp_path: Path, content: str) -> None:
+    # json.loads raises RecursionError past the recursion limit, and int() refuses "²",
+    # which str.isdigit() accepts: either would end an up-to-date lock in a traceback.
+    (tmp_path / uptodate.BUCKET).mkdir()
+    (tmp_path / uptodate.BUCKET / "k").write_text(content, encoding="utf-8")
+    assert uptodate.recorded(tmp_path, "k") is None
+
+
 def test_a_fifo_or_folder_in_place_of_a_record_is_no_answer_and_no_hang(tmp_path: Path) -> None:
     """Reading a FIFO that no one writes would block an up-to-date ``satlock lock`` forever."""
     import threading
