@@ -240,6 +240,40 @@ def test_a_local_url_for_another_platform_appearing_is_not_answered_up_to_date_w
     assert _lock(proj, "--platform", "linux", "--check", cache=cache)[0].returncode == 0
 
 
+def _folder_source_project(root: Path, tmp_path: Path, path: str = "shared") -> Path:
+    """A project at ``root`` locking ``shared`` from ``[tool.satlock.sources]`` ``path``, whose
+    build files name alpha; beta is in the index too."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir(exist_ok=True)
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0"), make_wheel(wheels, "beta", "1.0")])
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(project_toml(["shared"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'
+                                                     f'[tool.satlock.sources]\nshared = {{ path = "{path}" }}\n'))
+    return root
+
+
+_SHARED = '[project]\nname = "shared"\nversion = "0.1"\ndependencies = [{}]\n'
+
+
+def test_a_source_folder_link_pointed_elsewhere_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
+    # shared -> a, then shared -> b (another checkout, another dependency): the full check
+    # reads b's build files, so the record must not stand on a's.
+    proj = _folder_source_project(tmp_path / "proj", tmp_path)
+    for folder, deps in (("a", '"alpha"'), ("b", '"alpha", "beta"')):
+        (proj / folder).mkdir()
+        (proj / folder / "pyproject.toml").write_text(_SHARED.format(deps))
+    (proj / "shared").symlink_to("a")
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    (proj / "shared").unlink()
+    (proj / "shared").symlink_to("b")
+    check, _ = _lock(proj, "--check", cache=cache)
+    again, _ = _lock(proj, cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert "Locked 3 packages" in again.stderr, again.stderr
+
+
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _lock(locked_project, "--no-cache", cache=cache)[0].returncode == 0
