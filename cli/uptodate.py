@@ -9,7 +9,7 @@ satlock's own code, so once the full check has said "current" it is recorded in 
 cache under a digest of exactly those, and the next run with the same digest trusts it.
 A project's local folder and archive sources are files the digest does not cover: they
 are recorded with it by size, times and inode, and any change sends the next run to the
-full check too.
+full check too; the project's folder, which relative source paths start from, is in the digest.
 Any change to any of them is a different digest: the full check runs again. Only the
 full check records, so the shortcut never answers anything the full check would not.
 
@@ -117,7 +117,10 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
                  os.uname().machine.encode() if hasattr(os, "uname") else b"", _system_release(),
                  # repr: no target (None) and a target spelled "None", which the full check
                  # refuses, must be different keys.
-                 repr(python_version).encode(), repr(platform).encode(), pyproject, lock):
+                 repr(python_version).encode(), repr(platform).encode(),
+                 # The folder: a local source's relative path is found from it, so a copy of
+                 # the project (another checkout sharing the cache) has sources of its own.
+                 os.fsencode(project_root), pyproject, lock):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()

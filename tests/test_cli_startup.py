@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -270,6 +271,24 @@ def test_a_source_folder_link_pointed_elsewhere_is_not_answered_up_to_date_while
     (proj / "shared").symlink_to("b")
     check, _ = _lock(proj, "--check", cache=cache)
     again, _ = _lock(proj, cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert "Locked 3 packages" in again.stderr, again.stderr
+
+
+def test_a_copy_of_a_project_whose_source_folder_changed_is_not_answered_from_the_original_s_record(tmp_path: Path) -> None:
+    # Two checkouts (worktrees) of one repository share the cache: the same pyproject.toml
+    # and pylock.toml, each with its own shared folder. The copy's edit makes its lock stale.
+    proj = _folder_source_project(tmp_path / "proj", tmp_path)
+    (proj / "shared").mkdir()
+    (proj / "shared" / "pyproject.toml").write_text(_SHARED.format('"alpha"'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    copy = tmp_path / "copy"
+    shutil.copytree(proj, copy)
+    (copy / "shared" / "pyproject.toml").write_text(_SHARED.format('"alpha", "beta"'))
+    check, _ = _lock(copy, "--check", cache=cache)
+    again, _ = _lock(copy, cache=cache)
     assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
     assert "Locked 3 packages" in again.stderr, again.stderr
 
