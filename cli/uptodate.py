@@ -34,6 +34,9 @@ BUCKET = "uptodate-v1"
 LOCK_NAME = "pylock.toml"
 # The installed packages whose code decides whether a lock is current.
 _PACKAGES = ("satlock", "satlock.profiles", "satlock.resolver", "satlock.buildenv", "satlock.cli")
+# The most bytes of a record read: the three watched build files of each of thousands of local
+# folders. A longer one was not written by ``record``, and would cost seconds to check.
+MAX_RECORD = 4 << 20
 
 
 def packages_phrase(count: int) -> str:
@@ -152,7 +155,10 @@ def recorded(root: Path, key: str) -> int | None:
         with open(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            text = f.read().decode("utf-8")
+            data = f.read(MAX_RECORD + 1)
+            if len(data) > MAX_RECORD:
+                return None
+            text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     count, _, watched = text.partition("\n")

@@ -386,6 +386,14 @@ def test_a_hand_made_record_nested_deep_or_counted_in_other_digits_is_no_answer(
     assert uptodate.recorded(tmp_path, "k") is None
 
 
+def test_a_record_larger_than_any_the_full_check_writes_is_no_answer(tmp_path: Path) -> None:
+    # Millions of watched paths would be read, parsed and stat'd one by one (23 s for 127 MB)
+    # before an up-to-date lock could answer.
+    (tmp_path / uptodate.BUCKET).mkdir()
+    (tmp_path / uptodate.BUCKET / "k").write_text('2\n{"no-such-file": "none"' + " " * uptodate.MAX_RECORD + "}")
+    assert uptodate.recorded(tmp_path, "k") is None
+
+
 def test_a_fifo_or_folder_in_place_of_a_record_is_no_answer_and_no_hang(tmp_path: Path) -> None:
     """Reading a FIFO that no one writes would block an up-to-date ``satlock lock`` forever."""
     import threading
