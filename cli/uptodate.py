@@ -9,7 +9,7 @@ satlock's own code, so once the full check has said "current" it is recorded in 
 cache under a digest of exactly those, and the next run with the same digest trusts it.
 A project's local folder and archive sources are files the digest does not cover: they
 are recorded with it by size, times and inode, and any change sends the next run to the
-full check too.
+full check too; the project's folder, which relative source paths start from, is in the digest.
 Any change to any of them is a different digest: the full check runs again. Only the
 full check records, so the shortcut never answers anything the full check would not.
 
@@ -34,6 +34,9 @@ BUCKET = "uptodate-v1"
 LOCK_NAME = "pylock.toml"
 # The installed packages whose code decides whether a lock is current.
 _PACKAGES = ("satlock", "satlock.profiles", "satlock.resolver", "satlock.buildenv", "satlock.cli")
+# The most bytes of a record read: the three watched build files of each of thousands of local
+# folders. A longer one was not written by ``record``, and would cost seconds to check.
+MAX_RECORD = 4 << 20
 
 
 def packages_phrase(count: int) -> str:
@@ -117,7 +120,10 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
                  os.uname().machine.encode() if hasattr(os, "uname") else b"", _system_release(),
                  # repr: no target (None) and a target spelled "None", which the full check
                  # refuses, must be different keys.
-                 repr(python_version).encode(), repr(platform).encode(), pyproject, lock):
+                 repr(python_version).encode(), repr(platform).encode(),
+                 # The folder: a local source's relative path is found from it, so a copy of
+                 # the project (another checkout sharing the cache) has sources of its own.
+                 os.fsencode(project_root), pyproject, lock):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
@@ -149,18 +155,22 @@ def recorded(root: Path, key: str) -> int | None:
         with open(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            text = f.read().decode("utf-8")
+            data = f.read(MAX_RECORD + 1)
+            if len(data) > MAX_RECORD:
+                return None
+            text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     count, _, watched = text.partition("\n")
-    if not (count.isdigit() and len(count) < 10):
+    # ASCII digits, as ``record`` writes them: isdigit() also takes "²", which int() refuses.
+    if not (count.isascii() and count.isdigit() and len(count) < 10):
         return None
     if watched.strip():
         import json
 
         try:
             files = json.loads(watched)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the recursion limit
             return None
         if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
             return None

@@ -208,7 +208,11 @@ def local_source_files(project: Project) -> list[Path] | None:
     """
     refs: list[DirectReference] = []
     try:
-        refs += [source_reference(name, spec, project.root) for name, spec in project.settings.sources.items()]
+        for name, spec in project.settings.sources.items():
+            ref = source_reference(name, spec, project.root)
+            # A ``path`` as written, not resolved as ``source_reference`` does: the files are
+            # found through any link on it, so pointing the link elsewhere changes them.
+            refs.append(replace(ref, path=str(project.root / spec.path)) if spec.path else ref)
         refs += [direct_reference(r.requirement.url, project.root) for r in project.root_requirements() if r.requirement.url]
     except ConfigError:
         return None

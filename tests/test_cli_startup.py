@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -240,6 +241,58 @@ def test_a_local_url_for_another_platform_appearing_is_not_answered_up_to_date_w
     assert _lock(proj, "--platform", "linux", "--check", cache=cache)[0].returncode == 0
 
 
+def _folder_source_project(root: Path, tmp_path: Path, path: str = "shared") -> Path:
+    """A project at ``root`` locking ``shared`` from ``[tool.satlock.sources]`` ``path``, whose
+    build files name alpha; beta is in the index too."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir(exist_ok=True)
+    index = build_index(tmp_path / "index", [make_wheel(wheels, "alpha", "1.0"), make_wheel(wheels, "beta", "1.0")])
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(project_toml(["shared"], tool=f'[tool.satlock]\nindex-url = "{index.as_uri()}"\n'
+                                                     f'[tool.satlock.sources]\nshared = {{ path = "{path}" }}\n'))
+    return root
+
+
+_SHARED = '[project]\nname = "shared"\nversion = "0.1"\ndependencies = [{}]\n'
+
+
+def test_a_source_folder_link_pointed_elsewhere_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
+    # shared -> a, then shared -> b (another checkout, another dependency): the full check
+    # reads b's build files, so the record must not stand on a's.
+    proj = _folder_source_project(tmp_path / "proj", tmp_path)
+    for folder, deps in (("a", '"alpha"'), ("b", '"alpha", "beta"')):
+        (proj / folder).mkdir()
+        (proj / folder / "pyproject.toml").write_text(_SHARED.format(deps))
+    (proj / "shared").symlink_to("a")
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    (proj / "shared").unlink()
+    (proj / "shared").symlink_to("b")
+    check, _ = _lock(proj, "--check", cache=cache)
+    again, _ = _lock(proj, cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert "Locked 3 packages" in again.stderr, again.stderr
+
+
+def test_a_copy_of_a_project_whose_source_folder_changed_is_not_answered_from_the_original_s_record(tmp_path: Path) -> None:
+    # Two checkouts (worktrees) of one repository share the cache: the same pyproject.toml
+    # and pylock.toml, each with its own shared folder. The copy's edit makes its lock stale.
+    proj = _folder_source_project(tmp_path / "proj", tmp_path)
+    (proj / "shared").mkdir()
+    (proj / "shared" / "pyproject.toml").write_text(_SHARED.format('"alpha"'))
+    cache = tmp_path / "cache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    copy = tmp_path / "copy"
+    shutil.copytree(proj, copy)
+    (copy / "shared" / "pyproject.toml").write_text(_SHARED.format('"alpha", "beta"'))
+    check, _ = _lock(copy, "--check", cache=cache)
+    again, _ = _lock(copy, cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert "Locked 3 packages" in again.stderr, again.stderr
+
+
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _lock(locked_project, "--no-cache", cache=cache)[0].returncode == 0
@@ -321,6 +374,24 @@ def test_a_damaged_record_is_no_answer(tmp_path: Path) -> None:
     uptodate.record(tmp_path, "e", 7)
     assert uptodate.recorded(tmp_path, "e") == 7
 
+
+
+@pytest.mark.parametrize("content", ["2\n" + "[" * 100_000, "2\n" + '{"a": ' * 100_000, "\u00b2\n", "\u0663\n{}"],
+                         ids=["deep-list", "deep-object", "superscript-count", "arabic-indic-count"])
+def test_a_hand_made_record_nested_deep_or_counted_in_other_digits_is_no_answer(tmp_path: Path, content: str) -> None:
+    # json.loads raises RecursionError past the recursion limit, and int() refuses "²",
+    # which str.isdigit() accepts: either would end an up-to-date lock in a traceback.
+    (tmp_path / uptodate.BUCKET).mkdir()
+    (tmp_path / uptodate.BUCKET / "k").write_text(content, encoding="utf-8")
+    assert uptodate.recorded(tmp_path, "k") is None
+
+
+def test_a_record_larger_than_any_the_full_check_writes_is_no_answer(tmp_path: Path) -> None:
+    # Millions of watched paths would be read, parsed and stat'd one by one (23 s for 127 MB)
+    # before an up-to-date lock could answer.
+    (tmp_path / uptodate.BUCKET).mkdir()
+    (tmp_path / uptodate.BUCKET / "k").write_text('2\n{"no-such-file": "none"' + " " * uptodate.MAX_RECORD + "}")
+    assert uptodate.recorded(tmp_path, "k") is None
 
 
 def test_a_fifo_or_folder_in_place_of_a_record_is_no_answer_and_no_hang(tmp_path: Path) -> None:
