@@ -77,6 +77,39 @@ def _is_running_interpreter(python: Path) -> bool:
         return False
 
 
+def check_made_with(venv: Venv, python: Path) -> None:
+    """Refuse ``venv`` for a sync asked to use ``python`` when another interpreter made it:
+    the sync would install into the old one without a word. Both are compared by the base
+    interpreter they run (a pyenv shim or another venv's python stands for its base), and
+    the environment is not replaced: it may hold what the user installed."""
+    script = "import os, sys; print(os.path.realpath(sys._base_executable)); print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        out = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True).stdout.split("\n")
+    except FileNotFoundError:
+        raise InstallError(f"interpreter {python} not found", hint="pass --python with the path of an existing interpreter") from None
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise InstallError(f"interpreter {python} cannot be run: {getattr(e, 'strerror', None) or e}",
+                           hint="pass --python with the path of an existing interpreter") from None
+    wanted, version = (out + ["", ""])[:2]
+    if wanted and Path(wanted) != _base_of(venv):
+        raise InstallError(f"{venv.root} was made with Python {venv.python_version} ({_base_of(venv)}), "
+                           f"not with the --python given ({python}, Python {version})",
+                           hint=f"remove {venv.root} to make it again with that interpreter, or sync without --python")
+
+
+def _base_of(venv: Venv) -> Path:
+    """The base interpreter ``venv`` runs: its pyvenv.cfg ``executable`` (Python 3.11+), else
+    where its python links to."""
+    try:
+        for line in (venv.root / "pyvenv.cfg").read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "executable" and value.strip():
+                return Path(os.path.realpath(value.strip()))
+    except (OSError, UnicodeDecodeError):
+        pass
+    return Path(os.path.realpath(venv.python))
+
+
 def open_venv(root: Path) -> Venv:
     """Read the install scheme of the environment at ``root``.
 

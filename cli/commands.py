@@ -318,11 +318,13 @@ def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | 
     """The target and interpreter of the environment ``sync`` installs into (the .venv there,
     or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
     from satlock.buildenv.sync import marker_environment
-    from satlock.buildenv.venv import create_venv, open_venv
+    from satlock.buildenv.venv import check_made_with, create_venv, open_venv
     from satlock.resolver.target import Target
 
     if (venv_root / "pyvenv.cfg").exists():
         venv = open_venv(venv_root)
+        if python is not None:
+            check_made_with(venv, python)
     elif python is not None:
         venv = create_venv(venv_root, python)
     else:

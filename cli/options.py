@@ -85,7 +85,7 @@ SYNC_OPTIONS = (
     Option("no_default_groups", ("--no-default-groups",), Kind.FLAG, bool, False, "Leave out the default groups (dev)."),
     Option("frozen", ("--frozen",), Kind.FLAG, bool, False, "Install the lock as it is; never re-lock or read the index."),
     Option("locked", ("--locked",), Kind.FLAG, bool, False, "Fail instead of re-locking when the lock is stale."),
-    Option("python", ("--python",), Kind.VALUE, Path, None, "Interpreter for a new .venv."),
+    Option("python", ("--python",), Kind.VALUE, Path, None, "Interpreter for a new .venv (an existing one must have been made with it)."),
     Option("reinstall", ("--reinstall",), Kind.FLAG, bool, False, "Reinstall every package."),
     Option("no_build", ("--no-build",), Kind.FLAG, bool, False, "Refuse to build source packages."),
     Option("allow_outside_project", ("--allow-outside-project",), Kind.FLAG, bool, False,

@@ -357,3 +357,45 @@ def test_sync_into_a_venv_whose_python_reports_a_version_ending_in_plus_locks_an
     assert result.exit_code == 0, result.output
     assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
     assert _sync(project, served, "--frozen").exit_code == 0
+
+
+def _another_interpreter() -> str | None:
+    """A Python on this machine other than the one running the tests (by base interpreter), or None."""
+    import os
+    import shutil
+
+    ours = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    names = ["/usr/bin/python3", "/usr/local/bin/python3"] + [shutil.which(f"python3.{m}") or "" for m in range(8, 16)]
+    for candidate in filter(None, names):
+        try:
+            base = subprocess.run([candidate, "-c", "import os, sys; print(os.path.realpath(sys._base_executable))"],
+                                  capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if base and base != ours:
+            return candidate
+    return None
+
+
+def test_sync_with_python_naming_the_interpreter_of_the_existing_venv_goes_on(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    for python in (sys.executable, str(project / ".venv" / "bin" / "python")):
+        result = _sync(project, served, "--python", python)
+        assert result.exit_code == 0, result.output
+
+
+def test_sync_with_python_naming_another_interpreter_than_the_existing_venv_s_is_refused_and_keeps_it(
+        tmp_path: Path, served: IndexServer) -> None:
+    other = _another_interpreter()
+    if other is None:
+        pytest.skip("this machine has one Python")
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    before = _tree(project / ".venv")
+    result = _sync(project, served, "--python", other)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith("error: ") and "was made with Python" in error and other in error, result.output
+    assert hint.startswith("hint: remove ") and ".venv" in hint, result.output
+    assert _tree(project / ".venv") == before
