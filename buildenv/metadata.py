@@ -108,7 +108,7 @@ class ProfileBuilder:
 
     def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
-        from satlock.buildenv import pep517, wheelcache
+        from satlock.buildenv import pep517, sources, wheelcache
         from satlock.buildenv.cuda import template_context
         from satlock.buildenv.environment import ensure_build_env
 
@@ -128,8 +128,8 @@ class ProfileBuilder:
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
             env = expand_env(profile.env, template_context(venv), profile=name)
-            with _naming_the_environment(packages):
-                asked = pep517.get_requires_for_build_wheel(tree.path, python=venv.python, env=env, log_path=logs,
+            with _naming_the_environment(packages), sources.unpacked_to_build(tree, self.cache) as building:
+                asked = pep517.get_requires_for_build_wheel(building.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
                                                             config_settings=profile.config_settings)
             dynamic = "\n".join(asked).encode()
@@ -149,8 +149,8 @@ class ProfileBuilder:
         env = expand_env(profile.env, template_context(venv), profile=name)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
-            with _naming_the_environment(packages):
-                dist_info = pep517.prepare_metadata(tree.path, python=venv.python, env=env,
+            with _naming_the_environment(packages), sources.unpacked_to_build(tree, self.cache) as building:
+                dist_info = pep517.prepare_metadata(building.path, python=venv.python, env=env,
                                                     config_settings=profile.config_settings,
                                                     log_path=logs, package=name, out_dir=out, echo=self.echo)
             data = (dist_info / "METADATA").read_bytes()

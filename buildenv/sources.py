@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +39,34 @@ _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class SourceTree:
-    """A folder holding ``pyproject.toml`` or ``setup.py``; ``commit`` is set for git sources."""
+    """A folder holding ``pyproject.toml`` or ``setup.py``; ``commit`` is set for git
+    sources, ``archive`` (its hash verified by whoever fetched it) for an unpacked sdist."""
 
     path: Path
     key: str
     commit: str | None = None
+    archive: Path | None = None
+
+
+@contextmanager
+def unpacked_to_build(tree: SourceTree, cache: Cache) -> Iterator[SourceTree]:
+    """``tree`` as a build runs in it: an sdist unpacked afresh from its verified archive
+    into a private folder, removed after the build; any other source as it is.
+
+    The tree unpacked once into the cache serves reading (its build-system table): like
+    everything in the cache it is untrusted, and a build runs its code. A build also writes
+    into its folder (``build/``, ``*.egg-info``), which no later build should start from.
+    """
+    if tree.archive is None:
+        yield tree
+        return
+    tmp = cache.new_tempdir(SOURCES_BUCKET)
+    try:
+        top = archive_module.extract_sdist(tree.archive, tmp / "tree")
+        _check_project(top, f"sdist {tree.archive.name}")
+        yield SourceTree(top, tree.key, tree.commit, tree.archive)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check_project(path: Path, what: str) -> None:
@@ -66,7 +92,7 @@ def from_sdist(archive: Path, sha256: str, cache: Cache) -> SourceTree:
             raise BuildError(f"the unpacked sdist {Path(archive).name} in {entry} is incomplete",
                              hint=f"remove {entry} and run again")
     _check_project(root, f"sdist {Path(archive).name}")
-    return SourceTree(root, sha256)
+    return SourceTree(root, sha256, archive=Path(archive))
 
 
 def _read_root(entry: Path) -> Path | None:

@@ -193,10 +193,11 @@ class LockedBuilder:
         if isinstance(source, PackageSdist) and source.upload_time is not None:
             epoch = int(source.upload_time.timestamp())
         try:
-            wheel = pep517.build_wheel(tree.path, python=build_venv.python, env=env,
-                                       config_settings=profile.config_settings,
-                                       out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
-                                       echo=self.pb.echo, editable=editable)
+            with sources.unpacked_to_build(tree, self.cache) as building:
+                wheel = pep517.build_wheel(building.path, python=build_venv.python, env=env,
+                                           config_settings=profile.config_settings,
+                                           out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
+                                           echo=self.pb.echo, editable=editable)
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)

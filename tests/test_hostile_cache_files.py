@@ -119,3 +119,47 @@ def test_a_download_marker_planted_as_a_link_is_replaced_never_written_through(w
     assert synced.returncode == 0, synced.stdout
     assert not outside.exists() and not outside.parent.exists()
     assert marker.is_file() and not marker.is_symlink()
+
+
+def test_a_tampered_unpacked_sdist_in_the_cache_is_never_built_or_installed(warm, tmp_path: Path) -> None:
+    # The sdist's archive is held to its hash on every use; the tree it was once unpacked
+    # into (sources-v1) is the cache's too, and a build must not take its code from there.
+    project, warm_cache, url, _foo_sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    (tampered,) = (cache / "sources-v1").glob("*/tree/*/bar/__init__.py")
+    tampered.write_text('__version__ = "1.0"\nTAMPERED = True\n')
+    shutil.rmtree(cache / "built-wheels-v1")  # so the sync builds bar again
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    shutil.copy(project / "pylock.toml", work)
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout
+    (installed,) = (work / ".venv").glob("lib/python*/site-packages/bar/__init__.py")
+    assert "TAMPERED" not in installed.read_text()
+
+
+def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_build(tmp_path: Path) -> None:
+    # baz is a setup.py project with no static metadata, so a lock builds its metadata; code
+    # planted in the tree the first lock unpacked must not run when the next lock builds again.
+    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
+    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+             *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
+    simple = build_index(tmp_path / "index", dists)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["baz"]))
+    cache = tmp_path / "cache"
+    marker = tmp_path / "planted-code-ran"
+    with IndexServer(simple.parent) as srv:
+        url = f"{srv.url}/simple"
+        assert _satlock("lock", "--project", project, "--index-url", url, cache=cache).returncode == 0
+        (tree,) = (cache / "sources-v1").glob("*/tree/baz-1.0")
+        (tree / "setup.py").write_text(f"open({str(marker)!r}, 'w').close()\n" + setup)
+        for bucket in ("built-metadata-v2", "dynamic-build-requires-v1"):
+            shutil.rmtree(cache / bucket, ignore_errors=True)
+        (project / "pylock.toml").unlink()
+        locked = _satlock("lock", "--project", project, "--index-url", url, cache=cache)
+    assert locked.returncode == 0, locked.stdout
+    assert not marker.exists()
