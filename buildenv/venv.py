@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,37 +78,47 @@ def _is_running_interpreter(python: Path) -> bool:
         return False
 
 
+PROBE_TIMEOUT_S = 60.0
+_BASE_SCRIPT = "import os, sys; print(os.path.realpath(sys._base_executable)); print('%d.%d.%d' % sys.version_info[:3])"
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
 def check_made_with(venv: Venv, python: Path) -> None:
     """Refuse ``venv`` for a sync asked to use ``python`` when another interpreter made it:
     the sync would install into the old one without a word. Both are compared by the base
-    interpreter they run (a pyenv shim or another venv's python stands for its base), and
-    the environment is not replaced: it may hold what the user installed."""
-    script = "import os, sys; print(os.path.realpath(sys._base_executable)); print('%d.%d.%d' % sys.version_info[:3])"
-    try:
-        out = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True).stdout.split("\n")
-    except FileNotFoundError:
-        raise InstallError(f"interpreter {python} not found", hint="pass --python with the path of an existing interpreter") from None
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise InstallError(f"interpreter {python} cannot be run: {getattr(e, 'strerror', None) or e}",
-                           hint="pass --python with the path of an existing interpreter") from None
-    wanted, version = (out + ["", ""])[:2]
-    if wanted and Path(wanted) != _base_of(venv):
-        raise InstallError(f"{venv.root} was made with Python {venv.python_version} ({_base_of(venv)}), "
+    interpreter they run, as each reports it (a pyenv shim, another venv's python or a
+    copied one stands for its base), and the environment is not replaced: it may hold what
+    the user installed."""
+    wanted, version = _base_interpreter(python)
+    made, _ = _base_interpreter(venv.python)
+    if wanted != made:
+        raise InstallError(f"{venv.root} was made with Python {venv.python_version} ({made}), "
                            f"not with the --python given ({python}, Python {version})",
                            hint=f"remove {venv.root} to make it again with that interpreter, or sync without --python")
 
 
-def _base_of(venv: Venv) -> Path:
-    """The base interpreter ``venv`` runs: its pyvenv.cfg ``executable`` (Python 3.11+), else
-    where its python links to."""
+def _base_interpreter(python: Path) -> tuple[Path, str]:
+    """The real path of the base interpreter ``python`` runs and its version, as it says.
+
+    A program that answers anything else is no Python, and one that never answers would
+    hold the sync forever."""
+    hint = "pass --python with the path of an existing interpreter"
     try:
-        for line in (venv.root / "pyvenv.cfg").read_text(encoding="utf-8").splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() == "executable" and value.strip():
-                return Path(os.path.realpath(value.strip()))
-    except (OSError, UnicodeDecodeError):
-        pass
-    return Path(os.path.realpath(venv.python))
+        out = subprocess.run([str(python), "-c", _BASE_SCRIPT], check=True, capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT_S).stdout
+    except FileNotFoundError:
+        raise InstallError(f"interpreter {python} not found", hint=hint) from None
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"interpreter {python} did not answer within {PROBE_TIMEOUT_S:g}s", hint=hint) from None
+    except subprocess.CalledProcessError as e:
+        raise InstallError(f"interpreter {python} cannot be run: it exited with status {e.returncode}: "
+                           f"{(e.stderr or '').strip()[-300:]}", hint=hint) from None
+    except OSError as e:  # a folder, a file that is not a program
+        raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}", hint=hint) from None
+    lines = out.splitlines()
+    if len(lines) != 2 or not os.path.isabs(lines[0]) or not _VERSION.fullmatch(lines[1]):
+        raise InstallError(f"interpreter {python} is not a Python: it answered {out.strip()[:200]!r}", hint=hint)
+    return Path(lines[0]), lines[1]
 
 
 def open_venv(root: Path) -> Venv:

@@ -399,3 +399,44 @@ def test_sync_with_python_naming_another_interpreter_than_the_existing_venv_s_is
     assert error.startswith("error: ") and "was made with Python" in error and other in error, result.output
     assert hint.startswith("hint: remove ") and ".venv" in hint, result.output
     assert _tree(project / ".venv") == before
+
+
+def test_sync_with_python_naming_the_interpreter_of_a_copied_venv_without_executable_in_pyvenv_cfg_goes_on(
+        tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(project / ".venv")], check=True)
+    cfg = project / ".venv" / "pyvenv.cfg"
+    cfg.write_text("".join(line for line in cfg.read_text().splitlines(keepends=True) if not line.startswith("executable")))
+    for python in (sys.executable, str(project / ".venv" / "bin" / "python")):
+        result = _sync(project, served, "--python", python)
+        assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("prints", ["", "garbage\nmore\n"])
+def test_sync_with_python_naming_a_program_that_is_not_a_python_is_refused_as_such(
+        tmp_path: Path, served: IndexServer, prints: str) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    before = _tree(project / ".venv")
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!/bin/sh\nprintf '{prints}'\n")
+    fake.chmod(0o755)
+    result = _sync(project, served, "--python", str(fake))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: interpreter {fake} is not a Python"), result.output
+    assert _tree(project / ".venv") == before
+
+
+def test_sync_with_python_naming_a_program_that_never_answers_is_refused_in_time(
+        tmp_path: Path, served: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from satlock.buildenv import venv as venv_module
+
+    monkeypatch.setattr(venv_module, "PROBE_TIMEOUT_S", 1.0)
+    project = _project(tmp_path / "p", ["app-core"])
+    assert _sync(project, served).exit_code == 0
+    fake = tmp_path / "hanging-python"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    result = _sync(project, served, "--python", str(fake))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: interpreter {fake} did not answer"), result.output
