@@ -111,8 +111,9 @@ def _base_interpreter(python: Path) -> tuple[Path, str]:
     except subprocess.TimeoutExpired:
         raise InstallError(f"interpreter {python} did not answer within {PROBE_TIMEOUT_S:g}s", hint=hint) from None
     except subprocess.CalledProcessError as e:
-        raise InstallError(f"interpreter {python} cannot be run: it exited with status {e.returncode}: "
-                           f"{(e.stderr or '').strip()[-300:]}", hint=hint) from None
+        said = (e.stderr or "").strip()[-300:]
+        raise InstallError(f"interpreter {python} cannot be run: it exited with status {e.returncode}"
+                           + (f": {said}" if said else ""), hint=hint) from None
     except OSError as e:  # a folder, a file that is not a program
         raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}", hint=hint) from None
     lines = out.splitlines()
