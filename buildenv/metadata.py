@@ -114,7 +114,7 @@ class ProfileBuilder:
 
         tree = self._tree(source)
         profile = build_profile(self.project.profiles, name)
-        system = pep517.build_system(tree.path)
+        system = sources.build_system(tree)
         requires = list(system.requires) + list(profile.build_requires) + template_requirements(profile, runtime)
         pins = runtime if profile.match_runtime else {}
         phash = profile_key(profile)
@@ -205,10 +205,10 @@ class ProfileBuilder:
         for name, c in resolution.chosen.items():
             source = build_source(c)
             if name not in records and source is not None:
-                from satlock.buildenv import pep517
+                from satlock.buildenv import sources
 
                 try:
-                    requires = list(pep517.build_system(self._tree(source).path).requires)
+                    requires = list(sources.build_system(self._tree(source)).requires)
                     packages, _spec = self.environment_spec(name, requires, None)
                 except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
                     # Not every lock is for a machine that builds (another platform, an index

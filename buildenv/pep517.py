@@ -57,6 +57,15 @@ def build_system(tree: Path) -> BuildSystem:
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)
     except (OSError, UnicodeDecodeError) as e:
         raise ProjectError(f"cannot read {pyproject}: {e}") from None
+    return parse_build_system(text, tree)
+
+
+def parse_build_system(text: str | None, tree: Path) -> BuildSystem:
+    """``[build-system]`` of the pyproject.toml ``text`` of ``tree`` (None: it has none),
+    for a caller that read the file from elsewhere than the tree (an sdist's archive)."""
+    pyproject = Path(tree) / "pyproject.toml"
+    if text is None:
+        return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND)
     line = overlong_number_line(text)
     if line is not None:
         raise ProjectError(f"{pyproject}: line {line} holds {overlong_number_reason()}")

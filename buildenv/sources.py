@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from satlock.buildenv import archive as archive_module
-from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
+from satlock.buildenv import pep517
+from satlock.errors import BuildError, MetadataError, NetworkError, NotFoundError, ProjectError
 from satlock.cache import Cache, digest, read_plain
 from satlock.http import redact
+from satlock.resolver.coremeta import read_sdist_files
 
 SOURCES_BUCKET = "sources-v1"
 GIT_BUCKET = "git-v1"
@@ -67,6 +69,20 @@ def unpacked_to_build(tree: SourceTree, cache: Cache) -> Iterator[SourceTree]:
         yield SourceTree(top, tree.key, tree.commit, tree.archive)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_system(tree: SourceTree) -> pep517.BuildSystem:
+    """``[build-system]`` of ``tree``; an sdist's is read from its verified archive, not from
+    the tree unpacked into the cache: its requires choose what is installed and runs in the
+    build environment, and what the lock records for it."""
+    if tree.archive is None:
+        return pep517.build_system(tree.path)
+    try:
+        data = read_sdist_files(str(tree.archive), ["pyproject.toml"]).get("pyproject.toml")
+        text = None if data is None else data.decode("utf-8")
+    except (MetadataError, UnicodeDecodeError) as e:
+        raise BuildError(f"cannot read pyproject.toml of sdist {tree.archive.name}: {e}") from None
+    return pep517.parse_build_system(text, tree.path)
 
 
 def _check_project(path: Path, what: str) -> None:

@@ -144,7 +144,7 @@ class LockedBuilder:
         if recorded is not None:
             spec = BuildEnvSpec(self._recorded_wheels(recorded.packages))
         else:
-            _packages, spec = self.pb.environment_spec(name, list(pep517.build_system(tree.path).requires), None)
+            _packages, spec = self.pb.environment_spec(name, list(sources.build_system(tree).requires), None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 
     def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,
@@ -159,7 +159,7 @@ class LockedBuilder:
             return base, base_key
         recorded = self.environments.get(name)
         requires = [f"{p.name}=={p.version}" for p in recorded.packages] if recorded is not None \
-            else list(pep517.build_system(tree.path).requires)
+            else list(sources.build_system(tree).requires)
         _packages, spec = self.pb.environment_spec(name, requires + extra, None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 

@@ -163,3 +163,21 @@ def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_
         locked = _satlock("lock", "--project", project, "--index-url", url, cache=cache)
     assert locked.returncode == 0, locked.stdout
     assert not marker.exists()
+
+
+def test_a_tampered_build_system_in_the_cached_unpacked_sdist_never_picks_the_build_environment(warm, tmp_path: Path) -> None:
+    # The [build-system] requires choose what runs at the build and what the lock records
+    # for it; they must come from the verified archive, not from the tree unpacked into the cache.
+    project, warm_cache, url, _foo_sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    (pyproject,) = (cache / "sources-v1").glob("*/tree/bar-1.0/pyproject.toml")
+    pyproject.write_text(pyproject.read_text().replace('requires = ["setuptools>=61"]', 'requires = ["setuptools>=61", "foo"]'))
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    locked = _satlock("lock", "--project", work, "--index-url", url, cache=cache)
+    assert locked.returncode == 0, locked.stdout
+    lock = (work / "pylock.toml").read_text()
+    assert "setuptools" in lock.split("build-environments", 1)[1]
+    assert 'name = "foo"' not in lock.split("build-environments", 1)[1], lock
