@@ -43,6 +43,20 @@ def _satlock(*args: object, cache: Path) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=60)
 
 
+def _copies(warm, tmp_path: Path, *, with_lock: bool = True) -> tuple[Path, Path]:
+    """A copy of the warm cache, and a project folder holding the warm project's
+    pyproject.toml (and its pylock.toml): what each test then tampers with and runs in."""
+    project, warm_cache, _url, _sha = warm
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache, symlinks=True)
+    work = tmp_path / "p"
+    work.mkdir()
+    shutil.copy(project / "pyproject.toml", work)
+    if with_lock:
+        shutil.copy(project / "pylock.toml", work)
+    return cache, work
+
+
 ENTRIES = {
     "page": lambda cache, sha: sorted((cache / "simple-v1").iterdir())[0],
     "listing": lambda cache, sha: sorted((cache / "candidates-v1").iterdir())[0],
@@ -58,16 +72,11 @@ ENTRIES = {
 @pytest.mark.parametrize("plant", ["fifo", "folder"])
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
 def test_a_fifo_or_folder_in_place_of_a_cache_entry_is_a_miss_not_a_hang(warm, tmp_path: Path, entry: str, plant: str) -> None:
-    project, warm_cache, url, foo_sha = warm
-    cache = tmp_path / "cache"
-    shutil.copytree(warm_cache, cache, symlinks=True)
+    project, _warm_cache, url, foo_sha = warm
+    cache, work = _copies(warm, tmp_path)
     target = ENTRIES[entry](cache, foo_sha)
     target.unlink()
     os.mkfifo(target) if plant == "fifo" else target.mkdir()
-    work = tmp_path / "p"
-    work.mkdir()
-    shutil.copy(project / "pyproject.toml", work)
-    shutil.copy(project / "pylock.toml", work)
     synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
     assert synced.returncode == 0, synced.stdout
     (work / "pylock.toml").unlink()
@@ -81,19 +90,14 @@ def test_a_fifo_or_link_in_place_of_a_build_log_is_replaced_not_waited_on_or_wri
                                                                                             plant: str) -> None:
     """A build appends its output to its log in the cache: through a planted link that wrote
     to a file anywhere the user can write; a planted FIFO held the build forever."""
-    project, warm_cache, url, _sha = warm
-    cache = tmp_path / "cache"
-    shutil.copytree(warm_cache, cache, symlinks=True)
+    project, _warm_cache, url, _sha = warm
+    cache, work = _copies(warm, tmp_path)
     shutil.rmtree(cache / "built-wheels-v1")
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     for log in (cache / "logs").iterdir():
         log.unlink()
         os.mkfifo(log) if plant == "fifo" else log.symlink_to(victim)
-    work = tmp_path / "p"
-    work.mkdir()
-    shutil.copy(project / "pyproject.toml", work)
-    shutil.copy(project / "pylock.toml", work)
     synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
     assert synced.returncode == 0, synced.stdout
     assert victim.read_text() == "precious\n"
@@ -103,18 +107,13 @@ def test_a_fifo_or_link_in_place_of_a_build_log_is_replaced_not_waited_on_or_wri
 def test_a_download_marker_planted_as_a_link_is_replaced_never_written_through(warm, tmp_path: Path) -> None:
     """The marker beside a downloaded file is written after the download: through a dangling
     link planted in its place, that created a file wherever the link pointed."""
-    project, warm_cache, url, foo_sha = warm
-    cache = tmp_path / "cache"
-    shutil.copytree(warm_cache, cache, symlinks=True)
+    project, _warm_cache, url, foo_sha = warm
+    cache, work = _copies(warm, tmp_path)
     marker = next((cache / "files-v1" / foo_sha).glob("*.ok"))
     marker.unlink()
     marker.with_name(marker.name[:-len(".ok")]).unlink()
     outside = tmp_path / "outside" / "created.txt"
     marker.symlink_to(outside)
-    work = tmp_path / "p"
-    work.mkdir()
-    shutil.copy(project / "pyproject.toml", work)
-    shutil.copy(project / "pylock.toml", work)
     synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
     assert synced.returncode == 0, synced.stdout
     assert not outside.exists() and not outside.parent.exists()
@@ -124,16 +123,11 @@ def test_a_download_marker_planted_as_a_link_is_replaced_never_written_through(w
 def test_a_tampered_unpacked_sdist_in_the_cache_is_never_built_or_installed(warm, tmp_path: Path) -> None:
     # The sdist's archive is held to its hash on every use; the tree it was once unpacked
     # into (sources-v1) is the cache's too, and a build must not take its code from there.
-    project, warm_cache, url, _foo_sha = warm
-    cache = tmp_path / "cache"
-    shutil.copytree(warm_cache, cache, symlinks=True)
+    project, _warm_cache, url, _foo_sha = warm
+    cache, work = _copies(warm, tmp_path)
     (tampered,) = (cache / "sources-v1").glob("*/tree/*/bar/__init__.py")
     tampered.write_text('__version__ = "1.0"\nTAMPERED = True\n')
     shutil.rmtree(cache / "built-wheels-v1")  # so the sync builds bar again
-    work = tmp_path / "p"
-    work.mkdir()
-    shutil.copy(project / "pyproject.toml", work)
-    shutil.copy(project / "pylock.toml", work)
     synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
     assert synced.returncode == 0, synced.stdout
     (installed,) = (work / ".venv").glob("lib/python*/site-packages/bar/__init__.py")
@@ -168,14 +162,10 @@ def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_
 def test_a_tampered_build_system_in_the_cached_unpacked_sdist_never_picks_the_build_environment(warm, tmp_path: Path) -> None:
     # The [build-system] requires choose what runs at the build and what the lock records
     # for it; they must come from the verified archive, not from the tree unpacked into the cache.
-    project, warm_cache, url, _foo_sha = warm
-    cache = tmp_path / "cache"
-    shutil.copytree(warm_cache, cache, symlinks=True)
+    project, _warm_cache, url, _foo_sha = warm
+    cache, work = _copies(warm, tmp_path, with_lock=False)
     (pyproject,) = (cache / "sources-v1").glob("*/tree/bar-1.0/pyproject.toml")
     pyproject.write_text(pyproject.read_text().replace('requires = ["setuptools>=61"]', 'requires = ["setuptools>=61", "foo"]'))
-    work = tmp_path / "p"
-    work.mkdir()
-    shutil.copy(project / "pyproject.toml", work)
     locked = _satlock("lock", "--project", work, "--index-url", url, cache=cache)
     assert locked.returncode == 0, locked.stdout
     lock = (work / "pylock.toml").read_text()
