@@ -79,6 +79,8 @@ def _is_running_interpreter(python: Path) -> bool:
 
 
 PROBE_TIMEOUT_S = 60.0
+# Making an environment with pip in it (``seed``) runs ensurepip: seconds, not minutes.
+CREATE_TIMEOUT_S = 300.0
 _BASE_SCRIPT = "import os, sys; print(os.path.realpath(sys._base_executable)); print('%d.%d.%d' % sys.version_info[:3])"
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
@@ -137,7 +139,11 @@ def open_venv(root: Path) -> Venv:
              "data": paths["data"], "version": "%d.%d.%d" % sys.version_info[:3]}
     else:
         try:
-            out = subprocess.run([str(python), "-c", _SCHEME_SCRIPT], check=True, capture_output=True, text=True).stdout
+            out = subprocess.run([str(python), "-c", _SCHEME_SCRIPT], check=True, capture_output=True, text=True,
+                                 timeout=PROBE_TIMEOUT_S).stdout
+        except subprocess.TimeoutExpired:
+            raise InstallError(f"the interpreter of {root} did not answer within {PROBE_TIMEOUT_S:g}s",
+                               hint=f"remove {root} and run again") from None
         except (OSError, subprocess.CalledProcessError) as e:
             raise InstallError(f"the interpreter of {root} does not run: {e}", hint=f"remove {root} and run again") from None
         s = json.loads(out)
@@ -200,7 +206,10 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
     if not seed:
         cmd.insert(3, "--without-pip")
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=CREATE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"interpreter {python} did not make the virtual environment at {root} within {CREATE_TIMEOUT_S:g}s",
+                           hint="pass --python with the path of an interpreter that runs") from None
     except FileNotFoundError:
         raise InstallError(f"interpreter {python} not found", hint="pass --python with the path of an existing interpreter") from None
     except OSError as e:  # a folder, a file that is not a program

@@ -440,3 +440,20 @@ def test_sync_with_python_naming_a_program_that_never_answers_is_refused_in_time
     result = _sync(project, served, "--python", str(fake))
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: interpreter {fake} did not answer"), result.output
+
+
+def test_first_sync_with_python_naming_a_program_that_never_answers_is_refused_in_time_and_leaves_no_venv(
+        tmp_path: Path, served: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from satlock.buildenv import venv as venv_module
+
+    monkeypatch.setattr(venv_module, "PROBE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(venv_module, "CREATE_TIMEOUT_S", 1.0)
+    project = _project(tmp_path / "p", ["app-core"])
+    fake = tmp_path / "hanging-python"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    result = _sync(project, served, "--python", str(fake))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: interpreter {fake} did not "), result.output
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
+    assert not (project / ".venv").exists()
