@@ -85,6 +85,21 @@ _BASE_SCRIPT = "import os, sys; print(os.path.realpath(sys._base_executable)); p
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
+_GIVEN_HINT = "pass --python with the path of an existing interpreter"
+
+
+@contextmanager
+def _starting(python: Path) -> Iterator[None]:
+    """``python`` failing to start (missing, a folder, a file that is not a program) as the
+    one error line both ways of running a given interpreter give."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InstallError(f"interpreter {python} not found", hint=_GIVEN_HINT) from None
+    except OSError as e:
+        raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}", hint=_GIVEN_HINT) from None
+
+
 def check_made_with(venv: Venv, python: Path) -> None:
     """Refuse ``venv`` for a sync asked to use ``python`` when another interpreter made it:
     the sync would install into the old one without a word. Both are compared by the base
@@ -104,20 +119,17 @@ def _base_interpreter(python: Path) -> tuple[Path, str]:
 
     A program that answers anything else is no Python, and one that never answers would
     hold the sync forever."""
-    hint = "pass --python with the path of an existing interpreter"
+    hint = _GIVEN_HINT
     try:
-        out = subprocess.run([str(python), "-c", _BASE_SCRIPT], check=True, capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S).stdout
-    except FileNotFoundError:
-        raise InstallError(f"interpreter {python} not found", hint=hint) from None
+        with _starting(python):
+            out = subprocess.run([str(python), "-c", _BASE_SCRIPT], check=True, capture_output=True, text=True,
+                                 timeout=PROBE_TIMEOUT_S).stdout
     except subprocess.TimeoutExpired:
         raise InstallError(f"interpreter {python} did not answer within {PROBE_TIMEOUT_S:g}s", hint=hint) from None
     except subprocess.CalledProcessError as e:
         said = (e.stderr or "").strip()[-300:]
         raise InstallError(f"interpreter {python} cannot be run: it exited with status {e.returncode}"
                            + (f": {said}" if said else ""), hint=hint) from None
-    except OSError as e:  # a folder, a file that is not a program
-        raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}", hint=hint) from None
     lines = out.splitlines()
     if len(lines) != 2 or not os.path.isabs(lines[0]) or not _VERSION.fullmatch(lines[1]):
         raise InstallError(f"interpreter {python} is not a Python: it answered {out.strip()[:200]!r}", hint=hint)
@@ -206,15 +218,11 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
     if not seed:
         cmd.insert(3, "--without-pip")
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=CREATE_TIMEOUT_S)
+        with _starting(python):
+            subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=CREATE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise InstallError(f"interpreter {python} did not make the virtual environment at {root} within {CREATE_TIMEOUT_S:g}s",
                            hint="pass --python with the path of an interpreter that runs") from None
-    except FileNotFoundError:
-        raise InstallError(f"interpreter {python} not found", hint="pass --python with the path of an existing interpreter") from None
-    except OSError as e:  # a folder, a file that is not a program
-        raise InstallError(f"interpreter {python} cannot be run: {e.strerror or e}",
-                           hint="pass --python with the path of an existing interpreter") from None
     except subprocess.CalledProcessError as e:
         raise InstallError(f"could not create a virtual environment at {root}: {e.stderr.strip()[-300:]}") from None
     return open_venv(root)
