@@ -139,10 +139,11 @@ def _links(root: Path) -> dict[str, str] | None:
 def _put_tree(build: Path, target: Path) -> None:
     """Put the finished tree ``build`` at ``target`` unless the same tree is there already.
 
-    A cached build environment is shared by every satlock process using the cache, and one
-    may be building with this CUDA_HOME while another assembles it again: a tree that is
-    already right is left in place (replacing it would make it vanish under that build for
-    a moment); only a different one, after the environment changed, is replaced."""
+    An environment can be shared (the project's .venv by two syncs, a build environment by
+    the builds of one run), and one build may be using this CUDA_HOME while another
+    assembles it again: a tree that is already right is left in place (replacing it would
+    make it vanish under that build for a moment); only a different one, after the
+    environment changed, is replaced."""
     wanted = _links(build)
     if _links(target) != wanted:
         try:

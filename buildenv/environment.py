@@ -1,16 +1,18 @@
-"""Isolated build environments, one per set of build wheels, shared through the cache.
+"""Isolated build environments, one per set of build wheels, made afresh for each run.
 
-A virtual environment cannot be moved once created (its scripts name their interpreter
-by absolute path), so unlike other cache entries it is made at its final path, under a
-file lock, and only counts once its ``.complete`` marker is written; an environment
-without the marker is a leftover of a killed run and is made again.
+A build environment runs its code at every build (a ``.pth`` or ``sitecustomize.py`` in
+its site-packages runs at every start of its interpreter), and an environment left in the
+cache by an earlier run could have been edited since: nothing in it tells. So each run
+makes the environments it needs from the verified wheels (installs link the files from
+the unzipped-wheel cache, each held to the wheel's RECORD), in a private folder beside
+the bucket that the run removes when it ends (``Cache.run_entry``); later builds of the
+same run reuse it. Concurrent runs each make their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,6 @@ from satlock.errors import HashMismatchError, InstallError
 from satlock.cache import Cache, digest, file_sha256
 
 BUILD_ENVS_BUCKET = "build-envs-v1"
-COMPLETE_MARKER = ".complete"
 
 
 class EnvWheel(NamedTuple):
@@ -79,30 +80,20 @@ def _check_sha256(wheel: EnvWheel) -> None:
 
 
 def build_env_hash(spec: BuildEnvSpec, base_python: Path) -> str:
-    """The key of the environment ``ensure_build_env`` makes for ``spec`` from ``base_python``."""
+    """The key of the environment ``ensure_build_env`` makes for ``spec`` from ``base_python``:
+    what went into it, never where it lies (it goes into the keys of what is built in it)."""
     return digest(spec.spec_hash, interpreter_id(base_python))
 
 
 def ensure_build_env(spec: BuildEnvSpec, cache: Cache, *, base_python: Path) -> Venv:
-    """The environment with exactly ``spec``'s wheels, made from ``base_python`` unless already there."""
-    key = build_env_hash(spec, base_python)
-    root = cache.path(BUILD_ENVS_BUCKET, key)
-    with cache.lock(BUILD_ENVS_BUCKET, key):
-        if (root / COMPLETE_MARKER).is_file():
-            return open_venv(root)
-        if root.exists():
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            venv = create_venv(root, base_python)
-            for wheel in spec.wheels:
-                if wheel.sha256:
-                    _check_sha256(wheel)
-                install.install_wheel(wheel.path, venv, requested=False, cache=cache, sha256=wheel.sha256 or None,
-                                      expect=(canonicalize_name(wheel.name), Version(wheel.version)))
-            (root / COMPLETE_MARKER).write_text(
-                json.dumps({"wheels": [[w.name, w.version, w.sha256] for w in spec.wheels]}, indent=1), encoding="utf-8")
-        except BaseException:
-            shutil.rmtree(root, ignore_errors=True)
-            raise
-    return venv
+    """The environment with exactly ``spec``'s wheels, made from ``base_python`` for this
+    run (once; removed when the run ends), never one an earlier run left in the cache."""
+    def make(root: Path) -> None:
+        venv = create_venv(root, base_python)
+        for wheel in spec.wheels:
+            if wheel.sha256:
+                _check_sha256(wheel)
+            install.install_wheel(wheel.path, venv, requested=False, cache=cache, sha256=wheel.sha256 or None,
+                                  expect=(canonicalize_name(wheel.name), Version(wheel.version)))
+
+    return open_venv(cache.run_entry(BUILD_ENVS_BUCKET, build_env_hash(spec, base_python), make))

@@ -164,7 +164,7 @@ class _Hooks:
                                                 stderr=subprocess.STDOUT).returncode
             except OSError as e:
                 raise BuildError(f"cannot run the build interpreter {cmd[0]} for {self.package}: {e}",
-                                 hint="remove the build environment from the satlock cache and run again") from None
+                                 hint="check that the interpreter the environment was made from still runs, and run again") from None
         if returncode != 0:
             raise _HookFailed(returncode)
 

@@ -218,7 +218,7 @@ class LockedBuilder:
         PATH that put it after .venv: the build runs with .venv, where the lock installed its
         runtime build needs (torch), but tools it needs only to build (setuptools, ninja, and
         the CUDA toolkit wheels of an extra this sync leaves out) are not in the lock's
-        selection. Those recorded packages that .venv lacks come from a cached environment,
+        selection. Those recorded packages that .venv lacks come from a build environment,
         so the build uses the same versions the lock's metadata build used, and .venv keeps
         exactly what the lock selects. (None, {}) when .venv has them all."""
         recorded = self.environments.get(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -42,13 +42,20 @@ class IndexFlags:
     given: bool
     no_cache: bool
     cache_dir: Path | None
+    made: list[Cache] = field(default_factory=list, compare=False)
 
     def cache(self) -> Cache:
+        """The command's cache; ``close`` removes what it made for this run alone."""
         from satlock.cache import Cache, default_cache_dir
 
-        if self.no_cache:
-            return Cache.temporary()
-        return Cache(self.cache_dir or default_cache_dir())
+        cache = Cache.temporary() if self.no_cache else Cache(self.cache_dir or default_cache_dir())
+        self.made.append(cache)
+        return cache
+
+    def close(self) -> None:
+        """Remove the build environments and checkouts the command made for itself."""
+        while self.made:
+            self.made.pop().close()
 
 
 def index_flags(index_url: str | None, extra_index_url: list[str] | None, find_links: list[str] | None, offline: bool,
@@ -73,7 +80,10 @@ def _split(values: list[str] | None) -> list[str] | None:
 def call(command: Callable[..., int], values: dict[str, Any]) -> int:
     """``command`` with the parsed option ``values``, the index ones folded into ``flags``."""
     flags = index_flags(**{k: v for k, v in values.items() if k in INDEX_DESTS})
-    return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
+    try:
+        return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
+    finally:
+        flags.close()
 
 
 def project_folder(project: Path) -> Path:

@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,6 +131,9 @@ class Cache:
         self._folders: set[Path] = set()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._behind: WriteBehind | None = None
+        self._run_entries: dict[tuple[str, str], Path] = {}
+        self._run_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._run_guard = threading.Lock()
 
     @classmethod
     def temporary(cls) -> Cache:
@@ -273,6 +277,43 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return self.install_dir(bucket, key, tmp)
+
+    def run_entry(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
+        """The folder ``fill`` made for ``key`` in this run: made on first use in a private
+        folder beside the bucket, reused for the rest of the run, removed by ``close``.
+
+        For what one run may use but no later run may trust: a build environment or a git
+        checkout runs its code at every build, and nothing left in the cache can tell one
+        satlock made from one edited since. Threads asking for one key wait for one ``fill``.
+        """
+        checked_key(bucket, key)
+        with self._run_guard:
+            lock = self._run_locks.setdefault((bucket, key), threading.Lock())
+        with lock:
+            made = self._run_entries.get((bucket, key))
+            if made is not None:
+                return made
+            tmp = self.new_tempdir(bucket)
+            try:
+                fill(tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._run_entries[(bucket, key)] = tmp
+            return tmp
+
+    def made_in_run(self, bucket: str, key: str) -> Path | None:
+        """The folder ``run_entry`` made for ``key`` in this run, if it made one."""
+        with self._run_guard:
+            return self._run_entries.get((bucket, key))
+
+    def close(self) -> None:
+        """Remove the folders ``run_entry`` made; the cache stays usable and makes them again
+        when asked. The command that made the cache calls it when it ends, also on Ctrl-C."""
+        with self._run_guard:
+            made, self._run_entries = list(self._run_entries.values()), {}
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def install_dir(self, bucket: str, key: str, built: Path) -> Path:
         """Rename a folder made by ``new_tempdir`` into place; the first writer wins."""

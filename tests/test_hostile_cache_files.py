@@ -171,3 +171,57 @@ def test_a_tampered_build_system_in_the_cached_unpacked_sdist_never_picks_the_bu
     lock = (work / "pylock.toml").read_text()
     assert "setuptools" in lock.split("build-environments", 1)[1]
     assert 'name = "foo"' not in lock.split("build-environments", 1)[1], lock
+
+
+def _plant_build_environment(cache: Path, wheels: list[Path], marker: Path) -> Path:
+    """A complete-looking build environment for exactly ``wheels`` (made from this interpreter),
+    at the place in the cache where satlock once kept and reused it, with a ``.pth`` in its
+    site-packages that runs at every start of its interpreter."""
+    from packaging.utils import parse_wheel_filename
+
+    from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash
+
+    spec = BuildEnvSpec(tuple(EnvWheel(*map(str, parse_wheel_filename(w.name)[:2]), w, sha256_of(w)) for w in wheels))
+    root = cache / "build-envs-v1" / build_env_hash(spec, Path(sys.executable))
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    (site,) = root.glob("lib/python*/site-packages")
+    (site / "planted.pth").write_text(f"import os; open({str(marker)!r}, 'w').close()\n")
+    (root / ".complete").write_text("{}")
+    return root
+
+
+def test_code_planted_in_a_cached_build_environment_never_runs_at_a_sync_s_build(warm, tmp_path: Path) -> None:
+    # bar builds with setuptools in an environment of its locked build wheels: made afresh
+    # from those verified wheels, never taken from the cache as it is found there.
+    project, _warm_cache, url, _foo_sha = warm
+    cache, work = _copies(warm, tmp_path)
+    marker = tmp_path / "planted-code-ran"
+    _plant_build_environment(cache, list((project.parent / "d").glob("setuptools-*.whl")), marker)
+    shutil.rmtree(cache / "built-wheels-v1")  # so the sync builds bar again
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert not marker.exists()
+    assert synced.returncode == 0, synced.stdout
+    assert list((work / ".venv").glob("lib/python*/site-packages/bar/__init__.py"))
+
+
+def test_code_planted_in_a_cached_build_environment_never_runs_at_a_lock_s_metadata_build(tmp_path: Path) -> None:
+    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
+    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+             *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
+    simple = build_index(tmp_path / "index", dists)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["baz"]))
+    cache = tmp_path / "cache"
+    marker = tmp_path / "planted-code-ran"
+    _plant_build_environment(cache, [dists[1]], marker)
+    with IndexServer(simple.parent) as srv:
+        locked = _satlock("lock", "--project", project, "--index-url", f"{srv.url}/simple", cache=cache)
+    assert not marker.exists()
+    assert locked.returncode == 0, locked.stdout
+
+
+def test_no_build_environment_is_left_in_the_cache_for_a_later_run_to_take(warm) -> None:
+    _project, warm_cache, _url, _sha = warm
+    assert [p.name for p in (warm_cache / "build-envs-v1").iterdir()] == []

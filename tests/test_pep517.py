@@ -181,16 +181,15 @@ def _helper_wheel(tmp_path: Path) -> tuple[str, str, Path, str]:
     return ("helperlib", "1.0", wheel, sha256_of(wheel))
 
 
-def test_build_env_has_its_wheels_and_is_reused(tmp_path, cache, monkeypatch):
+def test_build_env_has_its_wheels_and_is_reused_within_a_run(tmp_path, cache, monkeypatch):
     spec = environment.BuildEnvSpec([_helper_wheel(tmp_path)])
     venv = environment.ensure_build_env(spec, cache, base_python=PYTHON)
     assert (venv.purelib / "helperlib" / "answer.py").is_file()
-    assert (venv.root / ".complete").is_file()
 
     from satlock.buildenv import install
 
     def no_install(*args, **kwargs):
-        raise AssertionError("a ready build environment was rebuilt")
+        raise AssertionError("a build environment this run made was made again")
 
     monkeypatch.setattr(install, "install_wheel", no_install)
     again = environment.ensure_build_env(environment.BuildEnvSpec([_helper_wheel(tmp_path)]), cache, base_python=PYTHON)
@@ -205,13 +204,15 @@ def test_build_runs_in_the_build_env_with_its_wheels(tmp_path, cache):
     assert wheel.name == "intree-0.1-py3-none-any.whl"
 
 
-def test_build_env_left_incomplete_by_a_killed_run_is_rebuilt(tmp_path, cache):
+def test_build_env_is_removed_when_the_run_ends_and_the_next_run_makes_its_own(tmp_path, cache):
     spec = environment.BuildEnvSpec([_helper_wheel(tmp_path)])
     venv = environment.ensure_build_env(spec, cache, base_python=PYTHON)
-    (venv.root / ".complete").unlink()
-    (venv.purelib / "helperlib" / "answer.py").unlink()
-    venv = environment.ensure_build_env(spec, cache, base_python=PYTHON)
-    assert (venv.purelib / "helperlib" / "answer.py").is_file()
+    (venv.purelib / "planted.pth").write_text("import os\n")
+    cache.close()
+    assert not venv.root.exists()
+    following = environment.ensure_build_env(spec, Cache(cache.root), base_python=PYTHON)
+    assert (following.purelib / "helperlib" / "answer.py").is_file()
+    assert not (following.purelib / "planted.pth").exists()
 
 
 def test_build_env_hash_depends_on_wheel_contents_not_their_paths(tmp_path):
