@@ -1,8 +1,10 @@
 """Source trees to build, each with a key that says when two builds are of the same source.
 
 The key goes into the built-wheel and metadata cache keys: the sha256 of an sdist, the
-commit of a git checkout, or a digest of a local folder's file listing. An sdist or a git
-commit is unpacked once into the cache and reused by every later build of it.
+commit of a git checkout, or a digest of a local folder's file listing. An sdist is
+unpacked once into the cache for reading; a git commit is checked out once per run, from
+the cache's mirror of its repository, into a folder private to that run. Every build
+starts from a fresh copy of either (``unpacked_to_build``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from satlock.buildenv import archive as archive_module
 from satlock.buildenv import pep517
 from satlock.errors import BuildError, MetadataError, NetworkError, NotFoundError, ProjectError
+from satlock.atomic import write_atomic
 from satlock.cache import Cache, digest, read_plain
 from satlock.http import redact
 from satlock.resolver.coremeta import read_sdist_files
@@ -42,31 +45,40 @@ _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 @dataclass(frozen=True)
 class SourceTree:
     """A folder holding ``pyproject.toml`` or ``setup.py``; ``commit`` is set for git
-    sources, ``archive`` (its hash verified by whoever fetched it) for an unpacked sdist."""
+    sources, with ``checkout`` the root of the run's checkout (``path`` may be a folder in
+    it), ``archive`` (its hash verified by whoever fetched it) for an unpacked sdist."""
 
     path: Path
     key: str
     commit: str | None = None
     archive: Path | None = None
+    checkout: Path | None = None
 
 
 @contextmanager
 def unpacked_to_build(tree: SourceTree, cache: Cache) -> Iterator[SourceTree]:
-    """``tree`` as a build runs in it: an sdist unpacked afresh from its verified archive
-    into a private folder, removed after the build; any other source as it is.
+    """``tree`` as a build runs in it: an sdist unpacked afresh from its verified archive,
+    or a copy of the run's git checkout (``.git`` and submodules included), into a private
+    folder removed after the build; a local folder as it is.
 
     The tree unpacked once into the cache serves reading (its build-system table): like
     everything in the cache it is untrusted, and a build runs its code. A build also writes
     into its folder (``build/``, ``*.egg-info``), which no later build should start from.
     """
-    if tree.archive is None:
+    if tree.archive is None and tree.checkout is None:
         yield tree
         return
     tmp = cache.new_tempdir(SOURCES_BUCKET)
     try:
-        top = archive_module.extract_sdist(tree.archive, tmp / "tree")
-        _check_project(top, f"sdist {tree.archive.name}")
-        yield SourceTree(top, tree.key, tree.commit, tree.archive)
+        if tree.checkout is not None:
+            copy = tmp / "tree"
+            shutil.copytree(tree.checkout, copy, symlinks=True)
+            yield SourceTree(copy / tree.path.relative_to(tree.checkout), tree.key, tree.commit, checkout=copy)
+        else:
+            assert tree.archive is not None
+            top = archive_module.extract_sdist(tree.archive, tmp / "tree")
+            _check_project(top, f"sdist {tree.archive.name}")
+            yield SourceTree(top, tree.key, tree.commit, tree.archive)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -146,14 +158,19 @@ def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None =
     """Check out ``rev`` (branch, tag or commit; the remote's HEAD by default) of ``url``.
 
     One bare mirror per URL lives in the cache and is fetched into only when ``rev`` is
-    not a commit it already holds; each commit is checked out once, with its ``.git`` kept
-    because version plugins (setuptools-scm and the like) read it.
+    not a commit it already holds. Its config is written anew by satlock before each use
+    and git runs no hooks (``_git_env``): the cache is untrusted, and both would run code.
+    Each run checks the commit out of the mirror once, into a folder private to the run
+    (``Cache.run_entry``), through git's transport, which hashes every object it receives:
+    an object edited in the mirror is not the one its id names and fails the checkout,
+    and the mirror is then fetched again. A checkout an earlier run left is never read.
+    ``.git`` is kept because version plugins (setuptools-scm and the like) read it.
     """
     if rev is not None and (not rev or rev.startswith("-") or any(c.isspace() for c in rev)):
         raise ProjectError(f"invalid git revision {rev!r} for {redact(url)}")
     where = f"{redact(url)}@{rev}" if rev else redact(url)
     if rev is not None and _COMMIT.fullmatch(rev):
-        done = _read_checkout(cache, rev)
+        done = cache.made_in_run(SOURCES_BUCKET, f"git-{rev}")
         if done is not None:
             return _tree(done, rev, subdirectory, where)
     with cache.lock(GIT_BUCKET, url):
@@ -174,7 +191,27 @@ def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None =
         if commit is None:
             raise NotFoundError(f"git revision {rev or 'HEAD'!r} not found in {redact(url)}",
                                 hint="check the branch, tag or commit after '@' in the git URL")
-        checkout = _read_checkout(cache, commit) or _checkout(url, mirror, commit, cache, where)
+        found = commit
+
+        def fill(tmp: Path) -> None:
+            try:
+                _clone_verified(mirror, found, tmp, where)
+            except NetworkError:
+                if fresh:
+                    raise
+                # The mirror holds objects that are not what their ids say, or lacks some:
+                # dropped, and fetched again from the remote.
+                shutil.rmtree(tmp)
+                tmp.mkdir()
+                cache.discard(GIT_BUCKET, digest(url))
+                again, _fresh = _mirror(url, cache, where)
+                _clone_verified(again, found, tmp, where)
+            # Relative submodule URLs are relative to the real remote, not to our mirror.
+            _git(["remote", "set-url", "origin", url], where, cwd=tmp)
+            if (tmp / ".gitmodules").is_file():
+                _git(["submodule", "update", "--quiet", "--init", "--recursive"], where, cwd=tmp)
+
+        checkout = cache.run_entry(SOURCES_BUCKET, f"git-{commit}", fill)
     return _tree(checkout, commit, subdirectory, where)
 
 
@@ -188,18 +225,14 @@ def _tree(checkout: Path, commit: str, subdirectory: str | None, where: str) -> 
             raise ProjectError(f"subdirectory {subdirectory!r} of {where} is outside the repository")
         key += f"#subdirectory={sub.as_posix()}"
     _check_project(path, where + (f" (subdirectory {subdirectory})" if subdirectory else ""))
-    return SourceTree(path, key, commit)
-
-
-def _read_checkout(cache: Cache, commit: str) -> Path | None:
-    entry = cache.path(SOURCES_BUCKET, f"git-{commit}")
-    return entry if (entry / ".git").exists() else None
+    return SourceTree(path, key, commit, checkout=checkout)
 
 
 def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
-    """The bare mirror of ``url`` and whether it was cloned just now."""
+    """The bare mirror of ``url``, its config as satlock writes it, and whether it was cloned just now."""
     mirror = cache.path(GIT_BUCKET, digest(url))
     if (mirror / "HEAD").is_file():
+        _write_config(mirror, url, where)
         return mirror, False
     if mirror.exists():
         cache.discard(GIT_BUCKET, digest(url))
@@ -209,28 +242,64 @@ def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
     return cache.build_dir(GIT_BUCKET, digest(url), fill), True
 
 
+def _write_config(mirror: Path, url: str, where: str) -> None:
+    """Replace the mirror's config with the one ``git clone --mirror`` wrote: any other
+    setting there (``remote.origin.uploadpack``, ``core.sshCommand``, ``url.*.insteadOf``,
+    ``include.path``) runs a program or sends the fetch elsewhere. Only its object format
+    is kept, as a choice of two: the mirror's objects are unreadable without it."""
+    if any(c in url for c in "\n\r\0"):
+        raise ProjectError(f"invalid git URL {redact(url)!r}: it holds a line break or NUL")
+    config = mirror / "config"
+    sha256 = False
+    if config.is_file() and not config.is_symlink():  # git would wait forever on a FIFO planted there
+        proc = subprocess.run(["git", "config", "--file", str(config), "--get", "extensions.objectformat"],
+                              env=_git_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        sha256 = proc.stdout.strip() == "sha256"
+    quoted = '"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = (f"[core]\n\trepositoryformatversion = {1 if sha256 else 0}\n\tbare = true\n"
+            f'[remote "origin"]\n\turl = {quoted}\n\tfetch = +refs/*:refs/*\n\tmirror = true\n'
+            + ("[extensions]\n\tobjectformat = sha256\n" if sha256 else ""))
+    try:
+        if config.is_dir() and not config.is_symlink():
+            shutil.rmtree(config)
+        write_atomic(config, text.encode("utf-8"), private=True)
+    except OSError as e:
+        raise BuildError(f"cannot write the config of the git mirror {mirror} for {where}: {e}",
+                         hint=f"remove {mirror} and run again") from None
+
+
 def _resolve(mirror: Path, rev: str | None) -> str | None:
     proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev or 'HEAD'}^{{commit}}"], cwd=mirror,
-                          env=_git_env(), capture_output=True, text=True)
+                          env=_git_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
     out = proc.stdout.strip()
     return out if proc.returncode == 0 and _COMMIT.fullmatch(out) else None
 
 
-def _checkout(url: str, mirror: Path, commit: str, cache: Cache, where: str) -> Path:
-    def fill(tmp: Path) -> None:
-        _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(tmp)], where)
-        _git(["checkout", "--quiet", "--detach", commit], where, cwd=tmp)
-        # Relative submodule URLs are relative to the real remote, not to our mirror.
-        _git(["remote", "set-url", "origin", url], where, cwd=tmp)
-        if (tmp / ".gitmodules").is_file():
-            _git(["submodule", "update", "--quiet", "--init", "--recursive"], where, cwd=tmp)
-
-    return cache.build_dir(SOURCES_BUCKET, f"git-{commit}", fill)
+def _clone_verified(mirror: Path, commit: str, dest: Path, where: str) -> None:
+    """Clone ``mirror`` into the empty folder ``dest`` and check out ``commit``, through
+    git's transport (``--no-local``), not by linking the mirror's object files: every
+    object is hashed as it is received, and those the commit needs must arrive under
+    their ids. A commit no branch or tag of the mirror holds is fetched by its id."""
+    _git(["clone", "--quiet", "--no-local", "--no-checkout", "--", str(mirror), str(dest)], where)
+    if _resolve(dest, commit) is None:
+        _git(["fetch", "--quiet", "origin", commit], where, cwd=dest)
+    _git(["checkout", "--quiet", "--detach", commit], where, cwd=dest)
 
 
 def _git_env() -> dict[str, str]:
+    """Our environment for git, without variables that point it at another repository, and
+    with ``core.hooksPath`` set to no folder: a hook in a repository of the cache (a
+    mirror's ``reference-transaction``, run at every fetch) is never run. Added after the
+    user's own ``GIT_CONFIG_COUNT`` settings, which are kept."""
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARIABLES}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    env[f"GIT_CONFIG_KEY_{count}"] = "core.hooksPath"
+    env[f"GIT_CONFIG_VALUE_{count}"] = os.devnull
+    env["GIT_CONFIG_COUNT"] = str(count + 1)
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -174,3 +175,137 @@ def test_local_folder_that_is_not_a_project_is_an_error(tmp_path):
         sources.from_directory(tmp_path)
     with pytest.raises(ProjectError, match="is not a folder"):
         sources.from_directory(tmp_path / "missing")
+
+
+# -- a git source in an untrusted cache -------------------------------------------------
+# The cache's bare mirror of a repository (git-v1) and anything checked out from it may
+# have been edited since satlock wrote them: a run reads and builds only a checkout it
+# made itself from objects verified against their ids, and git runs no hook or config
+# of the mirror that satlock did not write.
+
+
+def next_run(cache: Cache) -> Cache:
+    """The cache as the next satlock run finds it: this run's own folders are gone."""
+    cache.close()
+    return Cache(cache.root)
+
+
+def test_a_git_checkout_edited_in_the_cache_is_never_read_or_built(repo, cache):
+    head = git(repo, "rev-parse", "HEAD")
+    sources.from_git(repo.as_uri(), None, cache)
+    cache = next_run(cache)
+    for leftover in (cache.root / "sources-v1").glob("*"):  # a checkout an earlier satlock left there too
+        (leftover / "setup.py").write_text("raise SystemExit('planted')\n")
+    planted = cache.root / "sources-v1" / f"git-{head}"
+    planted.mkdir(parents=True, exist_ok=True)
+    (planted / ".git").mkdir(exist_ok=True)
+    (planted / "setup.py").write_text("raise SystemExit('planted')\n")
+    tree = sources.from_git(repo.as_uri(), head, cache)
+    assert "planted" not in (tree.path / "setup.py").read_text()
+    with sources.unpacked_to_build(tree, cache) as building:
+        assert "planted" not in (building.path / "setup.py").read_text()
+        assert building.path != tree.path and (building.path / ".git").exists()  # setuptools-scm reads it
+        assert git(building.path, "rev-parse", "HEAD") == head
+
+
+def test_each_build_of_a_git_source_starts_from_a_clean_checkout_removed_after_it(repo, cache):
+    tree = sources.from_git(repo.as_uri(), None, cache)
+    with sources.unpacked_to_build(tree, cache) as first:
+        (first.path / "build").mkdir()
+        (first.path / "setup.py").write_text("edited by a build\n")
+    assert not first.path.exists()
+    with sources.unpacked_to_build(tree, cache) as second:
+        assert not (second.path / "build").exists()
+        assert "edited" not in (second.path / "setup.py").read_text()
+
+
+def _loosen_objects(mirror: Path) -> None:
+    """Every object of the bare ``mirror`` as a loose file, so one can be edited in place."""
+    packs = list((mirror / "objects" / "pack").glob("*.pack"))
+    for pack in packs:
+        moved = mirror / pack.name
+        pack.rename(moved)
+        pack.with_suffix(".idx").unlink()
+        with open(moved, "rb") as f:
+            subprocess.run(["git", "unpack-objects", "-q"], cwd=mirror, stdin=f, check=True)
+        moved.unlink()
+
+
+def test_a_git_object_edited_in_the_cached_mirror_is_never_checked_out(repo, cache):
+    import zlib
+
+    head = git(repo, "rev-parse", "HEAD")
+    blob = git(repo, "rev-parse", "HEAD:setup.py")
+    sources.from_git(repo.as_uri(), None, cache)
+    cache = next_run(cache)
+    shutil.rmtree(cache.root / "sources-v1")
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    _loosen_objects(mirror)
+    loose = mirror / "objects" / blob[:2] / blob[2:]
+    evil = b"raise SystemExit('planted')\n"
+    loose.chmod(0o644)
+    loose.write_bytes(zlib.compress(b"blob %d\0" % len(evil) + evil))
+    tree = sources.from_git(repo.as_uri(), head, cache)
+    assert "planted" not in (tree.path / "setup.py").read_text()
+    with sources.unpacked_to_build(tree, cache) as building:
+        assert (building.path / "setup.py").read_text() == "from setuptools import setup\nsetup()\n"
+
+
+def _plant_in_mirror(mirror: Path, how: str, marker: Path) -> None:
+    script = mirror.parent / "planted.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\nexec git-upload-pack \"$@\"\n")
+    script.chmod(0o755)
+    if how == "hook":
+        hook = mirror / "hooks" / "reference-transaction"
+        hook.parent.mkdir(exist_ok=True)
+        hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+        hook.chmod(0o755)
+    elif how == "upload-pack":
+        subprocess.run(["git", "config", "--file", str(mirror / "config"), "remote.origin.uploadpack", str(script)], check=True)
+    else:
+        # Fetches from the remote go to a repository of the planter's choosing instead.
+        fake = mirror.parent / "fake"
+        subprocess.run(["git", "clone", "-q", "--bare", str(mirror), str(fake)], check=True)
+        subprocess.run(["git", "config", "--file", str(mirror / "config"), f"url.{fake.as_uri()}.insteadOf",
+                        subprocess.run(["git", "config", "--file", str(mirror / "config"), "remote.origin.url"],
+                                       check=True, capture_output=True, text=True).stdout.strip()], check=True)
+
+
+@pytest.mark.parametrize("how", ["hook", "upload-pack", "insteadOf"])
+def test_a_hook_or_config_planted_in_the_cached_mirror_never_runs(repo, cache, tmp_path, how):
+    sources.from_git(repo.as_uri(), "main", cache)
+    newer = commit_file(repo, "pkg/__init__.py", "", "second")  # so the next lock fetches, and updates refs
+    cache = next_run(cache)
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    marker = tmp_path / "planted-code-ran"
+    _plant_in_mirror(mirror, how, marker)
+    tree = sources.from_git(repo.as_uri(), "main", cache)
+    with sources.unpacked_to_build(tree, cache):
+        pass
+    assert not marker.exists()
+    assert tree.commit == newer
+
+
+def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypatch):
+    # git allows file:// submodules only when told to (CVE-2022-39253); the user's own config says so here.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    git(inner, "init", "-q", "-b", "main")
+    commit_file(inner, "inner.py", "X = 1\n", "inner")
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q", "-b", "main")
+    commit_file(outer, "setup.py", "from setuptools import setup\nsetup()\n", "first")
+    git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.as_uri(), "vendor/inner")
+    git(outer, "commit", "-q", "-m", "submodule")
+    tree = sources.from_git(outer.as_uri(), None, cache)
+    assert (tree.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
+    with sources.unpacked_to_build(tree, cache) as building:
+        assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
+    cache = next_run(cache)
+    tree = sources.from_git(outer.as_uri(), None, cache)
+    with sources.unpacked_to_build(tree, cache) as building:
+        assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
