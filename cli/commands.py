@@ -10,7 +10,11 @@ buildenv layers are imported inside the commands that use them.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -19,7 +23,7 @@ from packaging.utils import canonicalize_name
 
 from satlock.cli import uptodate
 from satlock.cli.options import INDEX_DESTS
-from satlock.cli.output import Output, exit_code
+from satlock.cli.output import Output, Terminated, exit_code
 from satlock.errors import ConfigError, LockError, ProjectError, SatlockError
 
 if TYPE_CHECKING:
@@ -78,12 +82,35 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def call(command: Callable[..., int], values: dict[str, Any]) -> int:
-    """``command`` with the parsed option ``values``, the index ones folded into ``flags``."""
+    """``command`` with the parsed option ``values``, the index ones folded into ``flags``;
+    SIGTERM stops it as Ctrl-C does, and what it made for itself in the cache is removed."""
     flags = index_flags(**{k: v for k, v in values.items() if k in INDEX_DESTS})
+    with _terminated_as_interrupted():
+        try:
+            return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
+        finally:
+            flags.close()
+
+
+@contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """Inside the block, SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main
+    thread, so that the clean-up Ctrl-C runs runs too; Python's default was to die on the
+    spot, leaving the sdist unpacked for a build and the build environment in the cache. A
+    second SIGTERM while that clean-up runs ends the process at once, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
+        yield
     finally:
-        flags.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def project_folder(project: Path) -> Path:

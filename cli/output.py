@@ -80,12 +80,19 @@ def _bounded(text: str) -> str:
                      for line in text.split("\n"))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a CI runner's timeout, ``docker stop``), raised where Ctrl-C's
+    ``KeyboardInterrupt`` is, so that every clean-up Ctrl-C runs runs for it too: an sdist
+    unpacked for a build, a build environment, a half-written entry. Exit status 143."""
+
+
 def exit_code(out: Output, fn: Callable[[], None],
               interrupted: str | Callable[[], str] = "interrupted; nothing was written") -> int:
     """Run ``fn``: 0 when it succeeds; a ``SatlockError`` printed as one line and its exit
     code; Ctrl-C printed as the one line ``interrupted`` (a command that may have changed
     something says so there; a callable says it once it knows) and 130. The typer commands
-    and the console script's fast path both end here, so their error lines are the same."""
+    and the console script's fast path both end here, so their error lines are the same.
+    SIGTERM (``Terminated``) is the same line and 143."""
     from pyproject_hooks import BuildBackendWarning
 
     try:
@@ -97,7 +104,7 @@ def exit_code(out: Output, fn: Callable[[], None],
     except SatlockError as e:
         out.error(e)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         out.line(interrupted if isinstance(interrupted, str) else interrupted())
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
     return 0

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# A run's temporary folders beside a bucket are named ``.tmp-<run id>-<random>``, and the
+# run holds the lock ``.locks/runs/<run id>.lock`` while it lives: the system releases it
+# when the process ends, however it ends, so a folder whose run's lock is free is a leftover.
+_RUN_TEMP = re.compile(r"\.tmp-([0-9a-f]{16})-[A-Za-z0-9_]+")
+RUN_LOCKS = "runs"
+# A temporary folder named before runs had ids (``.tmp-<random>``) is a leftover once this old.
+UNOWNED_TEMP_AGE_S = 7 * 24 * 3600.0
+# An ended run's lock file is removed once this old, never one a starting run may have just made.
+RUN_LOCK_AGE_S = 3600.0
+
 _SEAL = b"satlock-entry-v1 "
 
 
@@ -134,6 +145,9 @@ class Cache:
         self._run_entries: dict[tuple[str, str], Path] = {}
         self._run_locks: dict[tuple[str, str], threading.Lock] = {}
         self._run_guard = threading.Lock()
+        self._run: tuple[str, filelock.FileLock] | None = None
+        self._temps: list[Path] = []
+        self._swept: set[str] = set()
 
     @classmethod
     def temporary(cls) -> Cache:
@@ -258,14 +272,95 @@ class Cache:
         return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
 
     def new_tempdir(self, bucket: str) -> Path:
-        """A private folder beside a bucket, to build an entry in and then rename into place."""
+        """A private folder beside a bucket, to build an entry in and then rename into place.
+
+        Named after this run, whose lock says it is alive; ``close`` removes what is still
+        there (a build's unpacked sdist abandoned in a worker thread by Ctrl-C). The first
+        one in a bucket sweeps the leftovers of runs that ended without removing theirs."""
         checked_key(bucket, "tmp")
         parent = self.root / bucket
         self._make_folder(parent)
+        run_id = self._run_id()
+        with self._run_guard:
+            sweep = bucket not in self._swept
+            self._swept.add(bucket)
+        if sweep:
+            self._sweep(parent, run_id)
         try:
-            return Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+            tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".tmp-{run_id}-"))
         except OSError as exc:
             raise self._unwritable(exc) from None
+        with self._run_guard:
+            self._temps.append(tmp)
+        return tmp
+
+    def _run_id(self) -> str:
+        """This run's id, its lock taken before its first temporary folder is made."""
+        import filelock
+
+        with self._run_guard:
+            if self._run is None:
+                run_id = os.urandom(8).hex()
+                folder = self.root / ".locks" / RUN_LOCKS
+                self._make_folder(folder)
+                # Not per thread: worker threads make folders too, and ``close`` releases it.
+                lock = filelock.FileLock(str(folder / f"{run_id}.lock"), thread_local=False)
+                try:
+                    lock.acquire()
+                except OSError as exc:
+                    raise self._unwritable(exc) from None
+                self._run = (run_id, lock)
+            return self._run[0]
+
+    def _sweep(self, parent: Path, own: str) -> None:
+        """Remove the temporary folders in ``parent`` that ended runs left (a run killed by
+        SIGKILL, a power cut): those of a run whose lock nobody holds, and those named before
+        runs had ids once a week old. Never one a live run uses: it holds its lock."""
+        try:
+            with os.scandir(parent) as found:
+                temps = [(entry.name, Path(entry.path)) for entry in found if entry.name.startswith(".tmp-")]
+        except OSError:
+            return
+        ended: dict[str, bool] = {}
+        for name, path in temps:
+            owner = _RUN_TEMP.fullmatch(name)
+            if owner is None:
+                try:
+                    stale = time.time() - path.lstat().st_mtime > UNOWNED_TEMP_AGE_S
+                except OSError:
+                    continue
+                if stale:
+                    drop(path)
+                continue
+            run_id = owner.group(1)
+            if run_id == own:
+                continue
+            if run_id not in ended:
+                ended[run_id] = self._run_ended(run_id)
+            if ended[run_id]:
+                drop(path)
+
+    def _run_ended(self, run_id: str) -> bool:
+        """Whether the run ``run_id`` has ended: nobody holds its lock, or its lock file is gone
+        (a run makes it before any folder, and only a sweep that held it removes it)."""
+        import filelock
+
+        path = self.root / ".locks" / RUN_LOCKS / f"{run_id}.lock"
+        if not os.path.lexists(path):
+            return True
+        lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
+        try:
+            lock.acquire()
+        except (filelock.Timeout, OSError):
+            return False
+        try:
+            if time.time() - path.lstat().st_mtime > RUN_LOCK_AGE_S:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            lock.release()
+        return True
 
     def build_dir(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
         """Make the folder entry ``key`` with ``fill`` in a private folder and rename it into
@@ -308,12 +403,17 @@ class Cache:
             return self._run_entries.get((bucket, key))
 
     def close(self) -> None:
-        """Remove the folders ``run_entry`` made; the cache stays usable and makes them again
-        when asked. The command that made the cache calls it when it ends, also on Ctrl-C."""
+        """Remove the folders ``run_entry`` made and the temporary folders still there, and end
+        the run (its lock is released); the cache stays usable, as a new run. The command
+        that made the cache calls it when it ends, also on Ctrl-C and SIGTERM."""
         with self._run_guard:
             made, self._run_entries = list(self._run_entries.values()), {}
-        for folder in made:
+            temps, self._temps = self._temps, []
+            run, self._run = self._run, None
+        for folder in [*made, *temps]:
             shutil.rmtree(folder, ignore_errors=True)
+        if run is not None:
+            run[1].release()
 
     def install_dir(self, bucket: str, key: str, built: Path) -> Path:
         """Rename a folder made by ``new_tempdir`` into place; the first writer wins."""

@@ -26,7 +26,7 @@ from typing import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from indexbuilder import Faults, IndexServer, build_index, make_sdist, make_wheel, project_toml, sha256_of
+from indexbuilder import Faults, IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.uninstall import STAGE_PREFIX
 from satlock.buildenv.venv import create_venv, open_venv
@@ -292,6 +292,33 @@ def test_interrupted_lock_leaves_the_old_lock_intact(sig, tmp_path, index, good_
         assert "interrupted" in output
         assert "Traceback" not in output
         assert elapsed < 5, "Ctrl-C must not wait for stalled downloads"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_build_stopped_by_a_signal_leaves_no_unpacked_source_or_build_environment(sig, tmp_path):
+    """A lock stopped (kill's SIGTERM, or Ctrl-C) while it builds an sdist's metadata ends
+    with one line and removes the sdist it unpacked for the build and the build
+    environment it made, as it does when it ends normally."""
+    started = tmp_path / "build-started"
+    setup = (f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(60)\n"
+             "from setuptools import setup\nsetup(name='slow', version='1.0')\n")
+    dists = [make_sdist(tmp_path / "d", "slow", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+             installed_wheel("setuptools", tmp_path / "d")]
+    simple = build_index(tmp_path / "index", dists)
+    proj = _project(tmp_path, ["slow"])
+    cache = tmp_path / "cache"
+    proc = spawn("lock", "--project", proj, "--index-url", simple.as_uri(), "--cache-dir", cache)
+    try:
+        _wait_for(started.exists, timeout=60, what="the build to start")
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), output
+    assert output.splitlines() == ["interrupted; nothing was written"]
+    assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml"]
+    assert [p for p in cache.glob("*/.tmp-*")] == []
+    assert list((cache / "build-envs-v1").iterdir()) == []
 
 
 def _ctrl_c_once(proc: subprocess.Popen, ready, what: str, line: str = "interrupted; nothing was written") -> None:
