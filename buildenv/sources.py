@@ -9,6 +9,7 @@ starts from a fresh copy of either (``unpacked_to_build``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -208,11 +209,53 @@ def from_git(url: str, rev: str | None, cache: Cache, subdirectory: str | None =
                 _clone_verified(again, found, tmp, where)
             # Relative submodule URLs are relative to the real remote, not to our mirror.
             _git(["remote", "set-url", "origin", url], where, cwd=tmp)
-            if (tmp / ".gitmodules").is_file():
-                _git(["submodule", "update", "--quiet", "--init", "--recursive"], where, cwd=tmp)
+            _submodules(tmp, url, cache, where)
 
         checkout = cache.run_entry(SOURCES_BUCKET, f"git-{commit}", fill)
     return _tree(checkout, commit, subdirectory, where)
+
+
+def _submodules(checkout: Path, url: str, cache: Cache, where: str) -> None:
+    """Check out the submodules of ``checkout`` (whose remote is ``url``), and theirs, each
+    from a mirror in the cache as the repository itself is: fetched once, verified on every
+    checkout, and a later run needs no network for a commit the mirror holds."""
+    if not (checkout / ".gitmodules").is_file():
+        return
+    _git(["submodule", "init", "--quiet"], where, cwd=checkout)
+    listed = _git(["config", "--local", "--get-regexp", r"^submodule\..*\.url$"], where, cwd=checkout, ok_codes=(0, 1))
+    remotes: dict[str, str] = {}
+    for line in listed.splitlines():
+        key, _, sub_url = line.partition(" ")
+        name = key[len("submodule."):-len(".url")]
+        path = _git(["config", "--file", ".gitmodules", "--get", f"submodule.{name}.path"], where, cwd=checkout).strip()
+        pinned = _git(["rev-parse", "--verify", "--quiet", f"HEAD:{path}"], where, cwd=checkout, ok_codes=(0, 1)).strip()
+        if not _COMMIT.fullmatch(pinned):
+            continue  # no commit recorded at its path: git says so below
+        # The repository itself as its own submodule: its mirror's lock is held already.
+        lock = contextlib.nullcontext() if sub_url == url else cache.lock(GIT_BUCKET, sub_url)
+        with lock:
+            mirror = _mirror_holding(sub_url, pinned, cache, f"{where} (submodule {name})")
+        _git(["config", "--local", f"submodule.{name}.url", mirror.as_uri()], where, cwd=checkout)
+        remotes[path] = sub_url
+    # A file:// URL goes through git's transport, which hashes what it receives; git allows
+    # it for submodules only when told (CVE-2022-39253 is about a cloned repository's own URLs).
+    _git(["submodule", "update", "--quiet"], where, cwd=checkout, config={"protocol.file.allow": "always"})
+    for path, sub_url in remotes.items():
+        _git(["remote", "set-url", "origin", sub_url], where, cwd=checkout / path)
+        _submodules(checkout / path, sub_url, cache, where)
+
+
+def _mirror_holding(url: str, commit: str, cache: Cache, where: str) -> Path:
+    """The mirror of ``url``, fetched into when it lacks ``commit``."""
+    mirror, fresh = _mirror(url, cache, where)
+    if _resolve(mirror, commit) is None and not fresh:
+        _git(["fetch", "--quiet", "--prune", "origin"], where, cwd=mirror)
+    if _resolve(mirror, commit) is None:
+        try:
+            _git(["fetch", "--quiet", "origin", commit], where, cwd=mirror)
+        except NetworkError:
+            pass  # the checkout says the commit is missing
+    return mirror
 
 
 def _tree(checkout: Path, commit: str, subdirectory: str | None, where: str) -> SourceTree:
@@ -286,7 +329,7 @@ def _clone_verified(mirror: Path, commit: str, dest: Path, where: str) -> None:
     _git(["checkout", "--quiet", "--detach", commit], where, cwd=dest)
 
 
-def _git_env() -> dict[str, str]:
+def _git_env(config: dict[str, str] | None = None) -> dict[str, str]:
     """Our environment for git, without variables that point it at another repository, and
     with ``core.hooksPath`` set to no folder: a hook in a repository of the cache (a
     mirror's ``reference-transaction``, run at every fetch) is never run. Added after the
@@ -297,20 +340,24 @@ def _git_env() -> dict[str, str]:
         count = int(env.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:
         count = 0
-    env[f"GIT_CONFIG_KEY_{count}"] = "core.hooksPath"
-    env[f"GIT_CONFIG_VALUE_{count}"] = os.devnull
-    env["GIT_CONFIG_COUNT"] = str(count + 1)
+    for key, value in {"core.hooksPath": os.devnull, **(config or {})}.items():
+        env[f"GIT_CONFIG_KEY_{count}"] = key
+        env[f"GIT_CONFIG_VALUE_{count}"] = value
+        count += 1
+    env["GIT_CONFIG_COUNT"] = str(count)
     return env
 
 
-def _git(args: list[str], where: str, cwd: Path | None = None) -> None:
+def _git(args: list[str], where: str, cwd: Path | None = None, config: dict[str, str] | None = None,
+         ok_codes: tuple[int, ...] = (0,)) -> str:
+    """What ``git args`` printed; a failure (any exit code not in ``ok_codes``) as one line."""
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, env=_git_env(), stdin=subprocess.DEVNULL,
+        proc = subprocess.run(["git", *args], cwd=cwd, env=_git_env(config), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True)
     except FileNotFoundError:
         raise BuildError(f"cannot get {where}: the git command is not installed",
                          hint="install git and make sure it is on PATH") from None
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         lines = [line.strip() for line in redact(proc.stderr).splitlines() if line.strip()]
         # git's first "fatal:" line says why; the lines after it may be advice ("Please make
         # sure you have the correct access rights / and the repository exists.").
@@ -318,3 +365,4 @@ def _git(args: list[str], where: str, cwd: Path | None = None) -> None:
         detail = reasons[0] if reasons else lines[-1] if lines else f"exit code {proc.returncode}"
         raise NetworkError(f"git {args[0]} failed for {where}: {detail}",
                            hint="check the repository URL and that you have access to it")
+    return proc.stdout

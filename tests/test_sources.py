@@ -291,10 +291,16 @@ def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypa
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    git(deep, "init", "-q", "-b", "main")
+    commit_file(deep, "deep.py", "Y = 2\n", "deep")
     inner = tmp_path / "inner"
     inner.mkdir()
     git(inner, "init", "-q", "-b", "main")
     commit_file(inner, "inner.py", "X = 1\n", "inner")
+    git(inner, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "../deep", "deep")  # relative to inner's URL
+    git(inner, "commit", "-q", "-m", "deep")
     outer = tmp_path / "outer"
     outer.mkdir()
     git(outer, "init", "-q", "-b", "main")
@@ -305,7 +311,13 @@ def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypa
     assert (tree.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
     with sources.unpacked_to_build(tree, cache) as building:
         assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
+    head = tree.commit
     cache = next_run(cache)
-    tree = sources.from_git(outer.as_uri(), None, cache)
+    shutil.rmtree(inner)  # a later run checks both out from the cache's mirrors, verified, without the network
+    shutil.rmtree(outer)
+    shutil.rmtree(deep)
+    tree = sources.from_git(outer.as_uri(), head, cache)
     with sources.unpacked_to_build(tree, cache) as building:
         assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
+        assert (building.path / "vendor" / "inner" / "deep" / "deep.py").read_text() == "Y = 2\n"
+        assert git(building.path / "vendor" / "inner", "remote", "get-url", "origin") == inner.as_uri()
