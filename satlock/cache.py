@@ -16,7 +16,6 @@ import shutil
 import stat
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,15 +105,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-# A run's temporary folders beside a bucket are named ``.tmp-<run id>-<random>``, and the
-# run holds the lock ``.locks/runs/<run id>.lock`` while it lives: the system releases it
-# when the process ends, however it ends, so a folder whose run's lock is free is a leftover.
-_RUN_TEMP = re.compile(r"\.tmp-([0-9a-f]{16})-[A-Za-z0-9_]+")
+# The folder in ``.locks`` of the locks each run holds while it lives (satlock/leftovers.py).
 RUN_LOCKS = "runs"
-# A temporary folder named before runs had ids (``.tmp-<random>``) is a leftover once this old.
-UNOWNED_TEMP_AGE_S = 7 * 24 * 3600.0
-# An ended run's lock file is removed once this old, never one a starting run may have just made.
-RUN_LOCK_AGE_S = 3600.0
 
 _SEAL = b"satlock-entry-v1 "
 
@@ -285,7 +277,9 @@ class Cache:
             sweep = bucket not in self._swept
             self._swept.add(bucket)
         if sweep:
-            self._sweep(parent, run_id)
+            from satlock.leftovers import sweep_leftovers
+
+            sweep_leftovers(parent, run_id, self.root / ".locks" / RUN_LOCKS)
         try:
             tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".tmp-{run_id}-"))
         except OSError as exc:
@@ -311,56 +305,6 @@ class Cache:
                     raise self._unwritable(exc) from None
                 self._run = (run_id, lock)
             return self._run[0]
-
-    def _sweep(self, parent: Path, own: str) -> None:
-        """Remove the temporary folders in ``parent`` that ended runs left (a run killed by
-        SIGKILL, a power cut): those of a run whose lock nobody holds, and those named before
-        runs had ids once a week old. Never one a live run uses: it holds its lock."""
-        try:
-            with os.scandir(parent) as found:
-                temps = [(entry.name, Path(entry.path)) for entry in found if entry.name.startswith(".tmp-")]
-        except OSError:
-            return
-        ended: dict[str, bool] = {}
-        for name, path in temps:
-            owner = _RUN_TEMP.fullmatch(name)
-            if owner is None:
-                try:
-                    stale = time.time() - path.lstat().st_mtime > UNOWNED_TEMP_AGE_S
-                except OSError:
-                    continue
-                if stale:
-                    drop(path)
-                continue
-            run_id = owner.group(1)
-            if run_id == own:
-                continue
-            if run_id not in ended:
-                ended[run_id] = self._run_ended(run_id)
-            if ended[run_id]:
-                drop(path)
-
-    def _run_ended(self, run_id: str) -> bool:
-        """Whether the run ``run_id`` has ended: nobody holds its lock, or its lock file is gone
-        (a run makes it before any folder, and only a sweep that held it removes it)."""
-        import filelock
-
-        path = self.root / ".locks" / RUN_LOCKS / f"{run_id}.lock"
-        if not os.path.lexists(path):
-            return True
-        lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
-        try:
-            lock.acquire()
-        except (filelock.Timeout, OSError):
-            return False
-        try:
-            if time.time() - path.lstat().st_mtime > RUN_LOCK_AGE_S:
-                path.unlink(missing_ok=True)
-        except OSError:
-            pass
-        finally:
-            lock.release()
-        return True
 
     def build_dir(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
         """Make the folder entry ``key`` with ``fill`` in a private folder and rename it into

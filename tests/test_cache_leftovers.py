@@ -14,7 +14,8 @@ from pathlib import Path
 
 from indexbuilder import build_index, installed_wheel, make_sdist, project_toml
 
-from satlock.cache import RUN_LOCKS, UNOWNED_TEMP_AGE_S, Cache
+from satlock.cache import RUN_LOCKS, Cache
+from satlock.leftovers import UNOWNED_TEMP_AGE_S
 
 
 def test_a_run_s_temporary_folders_are_gone_once_it_is_closed(tmp_path: Path) -> None:
