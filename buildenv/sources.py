@@ -222,10 +222,11 @@ def _submodules(checkout: Path, url: str, cache: Cache, where: str) -> None:
     if not (checkout / ".gitmodules").is_file():
         return
     _git(["submodule", "init", "--quiet"], where, cwd=checkout)
-    listed = _git(["config", "--local", "--get-regexp", r"^submodule\..*\.url$"], where, cwd=checkout, ok_codes=(0, 1))
+    listed = _git(["config", "--local", "--null", "--get-regexp", r"^submodule\..*\.url$"], where, cwd=checkout,
+                  ok_codes=(0, 1))
     remotes: dict[str, str] = {}
-    for line in listed.splitlines():
-        key, _, sub_url = line.partition(" ")
+    for entry in filter(None, listed.split("\0")):
+        key, _, sub_url = entry.partition("\n")  # a name may hold spaces
         name = key[len("submodule."):-len(".url")]
         path = _git(["config", "--file", ".gitmodules", "--get", f"submodule.{name}.path"], where, cwd=checkout).strip()
         pinned = _git(["rev-parse", "--verify", "--quiet", f"HEAD:{path}"], where, cwd=checkout, ok_codes=(0, 1)).strip()
