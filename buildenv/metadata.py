@@ -217,7 +217,24 @@ class ProfileBuilder:
                     self.log(f"the build environment of {name} is not recorded: {e.message}")
                     continue
                 records[name] = BuildRecord(requires, packages, True)
-        return lock_table(records, resolution.chosen)
+        names = set(resolution.chosen)
+        project = self.project.name
+        if project is not None and self.project.build_requires is not None and project not in names:
+            # The project itself, which ``sync`` installs editable: its build environment
+            # too is pinned, so a frozen sync builds it with what the lock names.
+            from satlock.buildenv.buildreqs import resolve_build_requirements
+
+            requires = [str(r) for r in self.project.build_requires]
+            try:
+                # Resolved only, not downloaded: the lock needs their URLs and hashes, and a
+                # sync that installs the project fetches (and checks) them.
+                packages = resolve_build_requirements(self.client, self.target or make_target(), project, requires, {})
+            except (ResolutionError, NotFoundError, BuildError) as e:
+                self.log(f"the build environment of the project {project} is not recorded: {e.message}")
+            else:
+                records[project] = BuildRecord(requires, packages, True)
+                names.add(project)
+        return lock_table(records, names)
 
 
 def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
