@@ -55,3 +55,12 @@ def locked_build_inputs(lock: Pylock) -> dict[NormalizedName, dict[str, Any]]:
             document["local-source"] = source
         out[name] = {**document, "identity": identity(document)}
     return out
+
+
+def folder_build_inputs(recorded: Mapping[str, Any] | None, local_source: str) -> dict[str, Any]:
+    """The build inputs of a local folder the lock does not list as a package (the project
+    itself): what the lock recorded of its build environment, if anything, and the digest
+    of the folder's build files as they are now."""
+    document = {k: v for k, v in (recorded or {}).items() if k != "identity"}
+    document["local-source"] = local_source
+    return {**document, "identity": identity(document)}

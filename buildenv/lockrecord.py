@@ -8,7 +8,7 @@ credentials) and hashes, so ``sync --frozen`` never needs an index to build.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 from packaging.utils import NormalizedName
 
@@ -34,8 +34,8 @@ def build_source(c: Candidate) -> DistFile | DirectReference | None:
 
 
 def lock_table(records: Mapping[NormalizedName, BuildRecord],
-               chosen: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, BuildEnvironment]:
-    """The records of the packages in ``chosen``, sorted by name, as the lock's table."""
+               chosen: Collection[NormalizedName]) -> dict[NormalizedName, BuildEnvironment]:
+    """The records of the packages named in ``chosen``, sorted by name, as the lock's table."""
     return {
         name: BuildEnvironment(
             isolation=records[name].isolation, requires=tuple(records[name].requires),

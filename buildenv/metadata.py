@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -124,7 +124,7 @@ class ProfileBuilder:
         logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash, spec.spec_hash)}.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
         dynamic_key = digest(tree.key, phash, spec.spec_hash)
-        dynamic = self.cache.read("dynamic-build-requires-v1", dynamic_key)
+        dynamic = _cached_requirements(self.cache, DYNAMIC_BUCKET, dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
             env = expand_env(profile.env, template_context(venv), profile=name)
@@ -132,10 +132,10 @@ class ProfileBuilder:
                 asked = pep517.get_requires_for_build_wheel(building.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
                                                             config_settings=profile.config_settings)
-            dynamic = "\n".join(asked).encode()
-            self.cache.write("dynamic-build-requires-v1", dynamic_key, dynamic)
+            dynamic = [Requirement(r) for r in asked]
+            self.cache.write_sealed(DYNAMIC_BUCKET, dynamic_key, "\n".join(asked).encode())
         have = {c.name for c, _ in packages}
-        extra = [r for r in dynamic.decode().splitlines() if r and canonicalize_name(Requirement(r).name) not in have]
+        extra = [str(r) for r in dynamic if canonicalize_name(r.name) not in have]
         if extra:
             # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
             requires = requires + extra
@@ -217,7 +217,45 @@ class ProfileBuilder:
                     self.log(f"the build environment of {name} is not recorded: {e.message}")
                     continue
                 records[name] = BuildRecord(requires, packages, True)
-        return lock_table(records, resolution.chosen)
+        names = set(resolution.chosen)
+        project = self.project.name
+        if project is not None and self.project.build_requires is not None and project not in names:
+            # The project itself, which ``sync`` installs editable: its build environment
+            # too is pinned, so a frozen sync builds it with what the lock names.
+            from satlock.buildenv.buildreqs import resolve_build_requirements
+
+            requires = [str(r) for r in self.project.build_requires]
+            try:
+                # Resolved only, not downloaded: the lock needs their URLs and hashes, and a
+                # sync that installs the project fetches (and checks) them.
+                packages = resolve_build_requirements(self.client, self.target or make_target(), project, requires, {})
+            except (ResolutionError, NotFoundError, BuildError) as e:
+                self.log(f"the build environment of the project {project} is not recorded: {e.message}")
+            else:
+                records[project] = BuildRecord(requires, packages, True)
+                names.add(project)
+        return lock_table(records, names)
+
+
+# What get_requires_for_build_wheel answered, by source, profile and build environment.
+DYNAMIC_BUCKET = "dynamic-build-requires-v2"
+
+
+def _cached_requirements(cache: Cache, bucket: str, key: str) -> list[Requirement] | None:
+    """A cached list of build requirements, or None (a miss) unless every line is a valid
+    requirement that names no URL: the cache is untrusted, and a hook asked again costs
+    seconds, while an entry planted there would choose what the build environment holds."""
+    raw = cache.read_sealed(bucket, key)
+    if raw is None:
+        return None
+    try:
+        requirements = [Requirement(line) for line in raw.decode("utf-8").splitlines() if line]
+    except (UnicodeDecodeError, InvalidRequirement):
+        requirements = None
+    if requirements is None or any(r.url for r in requirements):
+        cache.discard(bucket, key)
+        return None
+    return requirements
 
 
 def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:

@@ -212,7 +212,17 @@ def get_requires_for_build_wheel(tree: Path, *, python: Path, env: Mapping[str, 
     hooks = _Hooks(tree, python=python, env=env, log_path=log_path, package=package, echo=echo)
     # pyproject_hooks answers [] for a backend without the hook.
     hook = "get_requires_for_build_editable" if editable else "get_requires_for_build_wheel"
-    return list(hooks.call(hook, config_settings=_settings(config_settings)))
+    answer = hooks.call(hook, config_settings=_settings(config_settings))
+    if not isinstance(answer, list) or not all(isinstance(r, str) for r in answer):
+        raise BuildError(f"the build backend of {package} answered {hook} with {answer!r:.200}, not a list of requirements",
+                         hint="report it to the package's maintainers")
+    for requirement in answer:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as e:
+            raise BuildError(f"the build backend of {package} asks for {requirement!r:.200} to build, which is not a valid "
+                             f"requirement ({str(e).splitlines()[0]})", hint="report it to the package's maintainers") from None
+    return answer
 
 
 def prepare_metadata(tree: Path, *, python: Path, env: Mapping[str, str], config_settings: Mapping[str, Any] | None = None,

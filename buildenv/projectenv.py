@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from packaging.pylock import PackageDirectory, PackageVcs, Pylock
+from packaging.pylock import Package, PackageDirectory, PackageVcs, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.buildinputs import locked_build_inputs
+from satlock.buildenv.buildinputs import folder_build_inputs, locked_build_inputs
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment
-from satlock.buildenv.syncplan import plan_sync
-from satlock.buildenv.venv import create_venv
+from satlock.buildenv.syncplan import DEFAULT_KEEP, plan_sync
+from satlock.buildenv.venv import Venv, create_venv
 from satlock.buildenv.wheels import LockedBuilder
-from satlock.errors import ConfigError, LockError, SatlockError
-from satlock.resolver.directrefs import direct_reference, source_reference
+from satlock.errors import BuildError, ConfigError, LockError, NotFoundError, ResolutionError, SatlockError
+from satlock.resolver.directrefs import direct_reference, folder_digest, source_reference
 from satlock.resolver.project import Project
 
 
@@ -30,6 +30,8 @@ class SyncRequest:
     reinstall: bool = False
     no_build: bool = False
     allow_outside_project: bool = False
+    # The project itself, editable, when it is a package (``Project.build_requires``).
+    install_project: bool = True
 
 
 def _listing(kind: str, names: list[str]) -> str:
@@ -112,21 +114,64 @@ def check_local_folders(project: Project, lock: Pylock, allow_outside: bool) -> 
                                "or pass --allow-outside-project if you trust this lock")
 
 
+def project_package(project: Project, lock: Pylock) -> Package | None:
+    """The project itself as the package ``sync`` installs: an editable build of its folder,
+    as ``uv sync``, ``poetry install`` and ``pdm install`` do, so ``import`` of the project
+    and its entry points work in .venv. None when it is no package (no [build-system], or
+    ``[tool.satlock] package = false``) or the lock has a package of that name.
+
+    It is not in the lock's ``packages``: pip and uv install those as a requirements file,
+    and an editable folder there would make pip refuse the whole lock (as Poetry and PDM
+    keep the project out of their locks). Its build environment is locked, under its name
+    in ``[tool.satlock.build-environments]``."""
+    name = project.name
+    if name is None or project.build_requires is None or any(p.name == name for p in lock.packages):
+        return None
+    return Package(name=name, directory=PackageDirectory(path=".", editable=True))
+
+
 def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: ProfileBuilder,
                  progress: Callable[[str, str], None] | None = None) -> SyncReport:
-    """Install ``lock`` into the project's environment; nothing changes if a download or hash check fails."""
+    """Install ``lock`` (and the project itself, see ``project_package``) into the project's
+    environment; nothing changes if a download or hash check fails."""
     check_local_folders(project, lock, request.allow_outside_project)
+    own = project_package(project, lock) if request.install_project else None
+    if own is not None and request.no_build:
+        raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
+                          hint="add --no-install-project to install its dependencies only")
     venv = create_venv(request.venv_root, request.python)
     environment, tags = marker_environment(venv)
     installed = installed_distributions(venv)
     inputs = locked_build_inputs(lock)
+    keep = set(DEFAULT_KEEP)
+    if own is not None:
+        lock = replace(lock, packages=[*lock.packages, own])
+        # Its pyproject.toml, setup.py and setup.cfg as they are now: a new entry point or
+        # dependency there is built into the editable wheel again, as uv does.
+        inputs[own.name] = folder_build_inputs(inputs.get(own.name), folder_digest(project.root))
+    elif project.name is not None:
+        # Not installed this time (--no-install-project): an earlier install is left alone.
+        keep.add(project.name)
     plan = plan_sync(lock, installed, environment, tags, request.extras or [], request.groups,
-                     reinstall=request.reinstall, lock_dir=project.root, build_inputs=inputs)
+                     reinstall=request.reinstall, keep=keep, lock_dir=project.root, build_inputs=inputs)
     if plan.is_empty:
         return SyncReport()
-    locked = LockedBuilder(lock, project.root, builder)
+    locked = LockedBuilder(lock, project.root, builder, inputs=inputs)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
-    direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()}
-    return execute_sync(plan, venv, locked.fetch_wheel, None if request.no_build else locked.build_wheel,
+    direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())
+
+    def build_wheel(package: Package, source: Any, venv: Venv) -> Path:
+        try:
+            return locked.build_wheel(package, source, venv)
+        except (BuildError, ResolutionError, NotFoundError) as e:
+            # Its build environment too, when the lock has none recorded (no backend on the index).
+            if own is None or package.name != own.name:
+                raise
+            also = "if the project is not meant to be installed, set `package = false` in [tool.satlock] " \
+                   "(or sync with --no-install-project)"
+            raise BuildError(f"installing the project itself: {e.message}",
+                             hint=f"{e.hint}; or, {also}" if e.hint else also) from None
+
+    return execute_sync(plan, venv, locked.fetch_wheel, None if request.no_build else build_wheel,
                         locked.build_needs(selected), progress=progress, cache=builder.cache, requested=direct,
                         build_inputs=inputs, prepare_builds=locked.prepare)

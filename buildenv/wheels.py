@@ -51,14 +51,17 @@ def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping
 class LockedBuilder:
     """Fetches and builds what a lock names; the callables ``execute_sync`` takes."""
 
-    def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder) -> None:
+    def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder,
+                 inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> None:
+        """``inputs`` are the build inputs (buildenv/buildinputs.py) of the lock's source
+        packages, when the caller has them already (with the project's own)."""
         self.lock = lock
         self.lock_dir = lock_dir
         self.pb = profile_builder
         self.client = profile_builder.client
         self.cache = profile_builder.cache
         self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
-        self.inputs = locked_build_inputs(lock)
+        self.inputs = locked_build_inputs(lock) if inputs is None else inputs
         # Files this sync has hashed already: ``prepare`` verifies every build input before
         # .venv changes, and the builds that follow use the same files (torch is gigabytes).
         self._verified: dict[str, Path] = {}

@@ -231,7 +231,8 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
 
 
 def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[str] | None, no_default_groups: bool,
-         frozen: bool, locked: bool, python: Path | None, reinstall: bool, no_build: bool, allow_outside_project: bool,
+         frozen: bool, locked: bool, python: Path | None, reinstall: bool, no_build: bool, no_install_project: bool,
+         allow_outside_project: bool,
          flags: IndexFlags, quiet: bool, verbose: bool) -> int:
     """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
     out = Output(quiet, verbose)
@@ -299,7 +300,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             if no_default_groups or group:
                 groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
             request = SyncRequest(venv_root=dot_venv, python=python, extras=extras, groups=groups,
-                                  reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project)
+                                  reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project,
+                                  install_project=not no_install_project)
             counts = {"fetched": 0, "installed": 0}
 
             with out.status("Installing") as show:

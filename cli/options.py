@@ -88,6 +88,8 @@ SYNC_OPTIONS = (
     Option("python", ("--python",), Kind.VALUE, Path, None, "Interpreter for a new .venv (an existing one must have been made with it)."),
     Option("reinstall", ("--reinstall",), Kind.FLAG, bool, False, "Reinstall every package."),
     Option("no_build", ("--no-build",), Kind.FLAG, bool, False, "Refuse to build source packages."),
+    Option("no_install_project", ("--no-install-project",), Kind.FLAG, bool, False,
+           "Install the dependencies only, not the project itself."),
     Option("allow_outside_project", ("--allow-outside-project",), Kind.FLAG, bool, False,
            "Build a lock's local folder outside the project even when pyproject.toml does not declare it."),
     *INDEX_OPTIONS,

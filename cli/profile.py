@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cli.common import ProjectOpt, QuietOpt, run
 from satlock.cli.output import Output
-from satlock.errors import ConfigError, LockError, ProfileError, ProjectError
+from satlock.errors import BuildError, ConfigError, LockError, ProfileError, ProjectError, SatlockError
 from satlock.pyproject import find_pyproject, read_pyproject
 
 if TYPE_CHECKING:
@@ -174,14 +174,18 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
             return
         typer.echo("# expanded for .venv:")
         for k, v in expanded.items():
-            typer.echo(f"{k} = {v}")
+            typer.echo(f"{k} = {v}" if isinstance(v, str) else f"# not expanded: {v.message}")
 
     run(out, work)
 
 
-def _expanded_env(project_root: Path, name: NormalizedName, profile: Profile) -> dict[str, str] | None:
+def _expanded_env(project_root: Path, name: NormalizedName, profile: Profile) -> dict[str, str | SatlockError] | None:
     """The profile's env expanded against the project's ``.venv``, or ``None`` when there is no .venv yet.
-    Only the profile is read: a problem elsewhere in pyproject.toml is lock's to report."""
+    Only the profile is read: a problem elsewhere in pyproject.toml is lock's to report.
+
+    A value that cannot be expanded against .venv is the error saying why, shown as a
+    comment, not a failure of ``show``: a build may still expand it, in its build
+    environment (``{cuda-home}`` from CUDA wheels that only the build installs)."""
     from satlock.buildenv.cuda import template_context
     from satlock.buildenv.venv import open_venv
     from satlock.profiles.templates import expand_env
@@ -189,4 +193,11 @@ def _expanded_env(project_root: Path, name: NormalizedName, profile: Profile) ->
     venv_root = project_root / ".venv"
     if not (venv_root / "pyvenv.cfg").exists():
         return None
-    return expand_env(profile.env, template_context(open_venv(venv_root)), profile=name)
+    context = template_context(open_venv(venv_root))
+    expanded: dict[str, str | SatlockError] = {}
+    for key, value in profile.env.items():
+        try:
+            expanded[key] = expand_env({key: value}, context, profile=name)[key]
+        except (ProfileError, BuildError) as e:
+            expanded[key] = e
+    return expanded

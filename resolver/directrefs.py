@@ -235,7 +235,12 @@ def _digest(ref: DirectReference) -> str | None:
         return None
     if ref.kind == "archive":
         return file_sha256(Path(ref.path))
-    folder = Path(ref.path) / (ref.subdirectory or "")
+    return folder_digest(Path(ref.path) / (ref.subdirectory or ""))
+
+
+def folder_digest(folder: Path) -> str:
+    """The digest of a local folder's build files (pyproject.toml, setup.py, setup.cfg):
+    what a wheel built from the folder declares (its dependencies, entry points) comes from them."""
     h = hashlib.sha256()
     for filename in _BUILD_FILES:
         # Not a file (none there, a folder of that name, a subdirectory that is a file):

@@ -56,11 +56,16 @@ class Settings:
     overrides: list[str] = field(default_factory=list)
     allow_insecure_hosts: list[str] = field(default_factory=list)
     profiles: dict[str, Any] = field(default_factory=dict)
+    # ``package = true|false``: whether ``sync`` installs the project itself; None follows
+    # [build-system] (resolver/project.py ``Project.build_requires``).
+    package: bool | None = None
 
     def dump(self) -> dict[str, Any]:
-        """Everything but the profiles, as JSON data (for the inputs hash)."""
+        """Everything but the profiles, as JSON data (for the inputs hash). ``package`` is
+        left out: it counts through ``Project.build_requires`` (and left out, the hash of
+        every lock written before the key existed stays the same)."""
         data = asdict(self)
-        del data["profiles"]
+        del data["profiles"], data["package"]
         return data
 
 
@@ -76,6 +81,10 @@ class Project:
     settings: Settings
     profiles: dict[NormalizedName, Profile] = field(default_factory=dict)
     default_groups: list[str] = field(default_factory=list)
+    # The project's own build requirements when ``sync`` installs it (editable, as uv,
+    # Poetry and PDM do): when pyproject.toml has a [build-system] table, or sets
+    # ``[tool.satlock] package = true``; None when it is not a package to install.
+    build_requires: list[Requirement] | None = None
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
@@ -109,6 +118,9 @@ class Project:
             "settings": self.settings.dump(),
             "profiles": self.profile_hashes(),
         }
+        if self.build_requires is not None:
+            # The lock records the project's build environment: its requirements make it stale.
+            data["build-system"] = [str(r) for r in self.build_requires]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -189,10 +201,33 @@ def load_project(root: Path) -> Project:
     proj = Project(root=root, pyproject=path, name=canonicalize_name(name) if isinstance(name, str) else None,
                    requires_python=requires_python, dependencies=dependencies, optional=optional, groups=groups,
                    settings=settings, profiles=profiles)
+    if proj.name is not None:
+        proj.build_requires = _build_requires(data.get("build-system"), settings.package, path)
     _expand_self_references(proj)
     proj.constraints()
     proj.overrides()
     return proj
+
+
+# What pip and uv build a project with when pyproject.toml has no [build-system] table.
+_LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+
+
+def _build_requires(table: Any, package: bool | None, path: Path) -> list[Requirement] | None:
+    """The project's build requirements when it is a package ``sync`` installs, else None:
+    a project is one when it has a [build-system] table (as uv decides), unless
+    ``[tool.satlock] package`` says otherwise."""
+    if package is False or (package is None and table is None):
+        return None
+    if table is None:
+        return [Requirement(r) for r in _LEGACY_BUILD_REQUIRES]
+    if not isinstance(table, dict):
+        raise ProjectError(f"{path}: [build-system] must be a table, not {type(table).__name__}")
+    requires = table.get("requires", list(_LEGACY_BUILD_REQUIRES))
+    if not isinstance(requires, list):
+        raise ProjectError(f"{path}: build-system.requires must be a list of strings",
+                           hint='e.g. requires = ["setuptools>=61"]')
+    return [_requirement(r, path, f"build-system.requires[{i}]") for i, r in enumerate(requires)]
 
 
 def _settings(tool: Any, path: Path) -> Settings:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from satlock.errors import ConfigError
 from satlock.resolver.project import Settings, SourceSpec
@@ -43,6 +43,7 @@ class _SettingsModel(BaseModel):
     overrides: list[str] = Field(default_factory=list)
     allow_insecure_hosts: list[str] = Field(default_factory=list, alias="allow-insecure-hosts")
     profiles: dict[str, Any] = Field(default_factory=dict)
+    package: StrictBool | None = None
 
 
 def _pydantic_line(e: ValidationError, path: Path) -> str:
@@ -64,4 +65,5 @@ def validate_settings(tool: Any, path: Path) -> Settings:
     return Settings(index_url=model.index_url, extra_index_urls=model.extra_index_urls, find_links=model.find_links,
                     sources={name: SourceSpec(**source.model_dump()) for name, source in model.sources.items()},
                     prerelease=model.prerelease, constraints=model.constraints, overrides=model.overrides,
-                    allow_insecure_hosts=model.allow_insecure_hosts, profiles=model.profiles)
+                    allow_insecure_hosts=model.allow_insecure_hosts, profiles=model.profiles,
+                    package=model.package)

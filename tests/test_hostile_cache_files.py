@@ -151,7 +151,7 @@ def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_
         assert _satlock("lock", "--project", project, "--index-url", url, cache=cache).returncode == 0
         (tree,) = (cache / "sources-v1").glob("*/tree/baz-1.0")
         (tree / "setup.py").write_text(f"open({str(marker)!r}, 'w').close()\n" + setup)
-        for bucket in ("built-metadata-v2", "dynamic-build-requires-v1"):
+        for bucket in ("built-metadata-v2", "dynamic-build-requires-v2"):
             shutil.rmtree(cache / bucket, ignore_errors=True)
         (project / "pylock.toml").unlink()
         locked = _satlock("lock", "--project", project, "--index-url", url, cache=cache)
@@ -225,3 +225,30 @@ def test_code_planted_in_a_cached_build_environment_never_runs_at_a_lock_s_metad
 def test_no_build_environment_is_left_in_the_cache_for_a_later_run_to_take(warm) -> None:
     _project, warm_cache, _url, _sha = warm
     assert [p.name for p in (warm_cache / "build-envs-v1").iterdir()] == []
+
+
+@pytest.mark.parametrize("planted", [b"not a requirement!\n", b"\xff\xfe\n", b"foo @ file:///etc\n"],
+                         ids=["invalid-requirement", "not-utf8", "url"])
+def test_a_garbled_cached_answer_of_get_requires_for_build_wheel_is_asked_again(tmp_path: Path, planted: bytes) -> None:
+    # What a backend's get_requires_for_build_wheel answered is kept in the cache; an entry
+    # that is not a list of requirements from an index is a miss: the hook is asked again.
+    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
+    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+             *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
+    simple = build_index(tmp_path / "index", dists)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["baz"]))
+    cache = tmp_path / "cache"
+    with IndexServer(simple.parent) as srv:
+        url = f"{srv.url}/simple"
+        assert _satlock("lock", "--project", project, "--index-url", url, cache=cache).returncode == 0
+        entries = [p for p in (cache / "dynamic-build-requires-v2").rglob("*") if p.is_file()]
+        assert entries
+        for entry in entries:
+            entry.write_bytes(planted)
+        shutil.rmtree(cache / "built-metadata-v2")
+        (project / "pylock.toml").unlink()
+        locked = _satlock("lock", "--project", project, "--index-url", url, cache=cache)
+    assert locked.returncode == 0, locked.stdout
+    assert "Traceback" not in locked.stdout and 'name = "baz"' in (project / "pylock.toml").read_text()

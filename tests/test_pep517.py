@@ -245,3 +245,14 @@ def test_damaged_cached_wheel_is_dropped(tmp_path, cache):
     stored.write_bytes(b"not a zip")
     assert wheelcache.cached_wheel(cache, "src", "p", "e") is None
     assert not stored.exists()
+
+
+@pytest.mark.parametrize("answer, message", [("'setuptools'", "not a list of requirements"),
+                                             ("[1]", "not a list of requirements"),
+                                             ("['not valid!']", "which is not a valid requirement")])
+def test_a_backend_answering_get_requires_with_anything_but_requirements_is_a_build_error(tmp_path, answer, message):
+    tree = _tree(tmp_path / "src", {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["_build"]\n',
+        "_build/backend.py": f"def get_requires_for_build_wheel(config_settings=None):\n    return {answer}\n"})
+    with pytest.raises(BuildError, match=message):
+        pep517.get_requires_for_build_wheel(tree, python=PYTHON, env={}, log_path=tmp_path / "log", package="x")

@@ -579,3 +579,18 @@ def test_profile_show_with_two_tables_for_one_package_prints_only_the_error(tmp_
     shown = invoke("profile", "show", "seed-pkg", "--project", tmp_path)
     assert shown.exit_code == 1
     assert shown.output.startswith("error: ") and "are the same package" in shown.output, shown.output
+
+
+def test_profile_show_says_which_value_cannot_be_expanded_for_venv_and_still_succeeds(tmp_path):
+    """``{cuda-home}`` with no CUDA compiler in .venv: a no-isolation build finds it among its
+    build-only tools, so ``show`` notes it beside the values it could expand, not an error."""
+    (tmp_path / "pyproject.toml").write_text(
+        project_toml(["seedpkg"]) + '\n[tool.satlock.profiles.seedpkg]\nbuild-requires = ["torchlike"]\n'
+        'env = { CUDA_HOME = "{cuda-home}", WHERE = "{venv}" }\n')
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True)
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert f"WHERE = {tmp_path / '.venv'}" in lines
+    [note] = [line for line in lines if "CUDA_HOME" in line and line.startswith("# not expanded:")]
+    assert "nvcc" in note and not any(line.startswith("error:") for line in lines)

@@ -1,0 +1,226 @@
+"""``satlock sync`` installs the project itself, editable, when it is a package (it has a
+[build-system] table), as ``uv sync``, ``poetry install`` and ``pdm install`` do: after a
+sync, ``import`` of the project works in .venv and edits show without another sync. Its
+build environment is locked; the project stays out of the lock's ``packages`` so pip and
+uv can still install the lock as it is."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from indexbuilder import build_index, make_wheel, project_toml
+from satlock.cli.main import app
+
+runner = CliRunner()
+
+# An in-tree backend: build_editable writes a .pth that puts the folder on sys.path, after
+# importing each of the project's build requirements (so a build without them fails).
+BACKEND = '''
+import base64, hashlib, os, zipfile
+
+NAME = "demo-0.1.0-py3-none-any.whl"
+
+def _wheel(directory, members):
+    info = "demo-0.1.0.dist-info"
+    meta = "Metadata-Version: 2.1\\nName: demo\\nVersion: 0.1.0\\n" + "".join(
+        "Requires-Dist: " + r + "\\n" for r in REQUIRES)
+    members = {**members, info + "/METADATA": meta,
+               info + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    with zipfile.ZipFile(os.path.join(directory, NAME), "w") as zf:
+        rows = []
+        for name, text in members.items():
+            zf.writestr(name, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            rows.append(f"{name},sha256={digest},{len(text.encode())}\\n")
+        zf.writestr(info + "/RECORD", "".join(rows) + info + "/RECORD,,\\n")
+    return NAME
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    for module in IMPORTS:
+        __import__(module)
+    with open("demo.py") as f:
+        return _wheel(wheel_directory, {"demo.py": f.read()})
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    for module in IMPORTS:
+        __import__(module)
+    return _wheel(wheel_directory, {"_demo_editable.pth": os.path.abspath(".") + "\\n"})
+'''
+
+
+def _project(tmp_path: Path, *, build_requires: tuple[str, ...] = ("buildhelper",), dependencies: tuple[str, ...] = ("helper",),
+             tool: str = "") -> Path:
+    project = tmp_path / "p"
+    (project / "_build").mkdir(parents=True)
+    requires = ", ".join(json.dumps(r) for r in build_requires)
+    (project / "pyproject.toml").write_text(
+        project_toml(list(dependencies), tool=tool)
+        + f'\n[build-system]\nrequires = [{requires}]\nbuild-backend = "backend"\nbackend-path = ["_build"]\n')
+    imports = [r.split(">")[0].split("=")[0] for r in build_requires]
+    (project / "_build" / "backend.py").write_text(f"IMPORTS = {imports!r}\nREQUIRES = {list(dependencies)!r}\n" + BACKEND)
+    (project / "demo.py").write_text("VALUE = 1\n")
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "helper", "1.0"),
+                                     make_wheel(tmp_path / "d", "buildhelper", "2.0"),
+                                     make_wheel(tmp_path / "d", "buildhelper", "1.0")])
+    return project
+
+
+def _run(project: Path, tmp_path: Path, *args: str):
+    return runner.invoke(app, [*args, "--project", str(project), "--index-url", (tmp_path / "index" / "simple").as_uri(),
+                               "--cache-dir", str(tmp_path / "cache")])
+
+
+def _python(project: Path, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(project / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True)
+
+
+def _dist_info(project: Path, name: str) -> list[Path]:
+    return list((project / ".venv").glob(f"lib/python*/site-packages/{name}-*.dist-info"))
+
+
+def test_sync_installs_a_project_with_a_build_system_editable_so_its_edits_show_without_a_sync(tmp_path):
+    project = _project(tmp_path)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert _python(project, "import demo, helper; print(demo.VALUE)").stdout.strip() == "1"
+    (project / "demo.py").write_text("VALUE = 2\n")
+    assert _python(project, "import demo; print(demo.VALUE)").stdout.strip() == "2"
+    [info] = _dist_info(project, "demo")
+    assert json.loads((info / "direct_url.json").read_text()) == {"url": project.resolve().as_uri(), "dir_info": {"editable": True}}
+    assert (info / "INSTALLER").read_text().strip() == "satlock" and (info / "REQUESTED").exists()
+    again = _run(project, tmp_path, "sync")
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+
+
+def test_the_lock_pins_the_projects_build_environment_but_leaves_the_project_out_of_its_packages(tmp_path):
+    project = _project(tmp_path, build_requires=("buildhelper<2",))
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert [p["name"] for p in lock["packages"]] == ["helper"]
+    environment = lock["tool"]["satlock"]["build-environments"]["demo"]
+    assert environment["requires"] == ["buildhelper<2"]
+    assert [(p["name"], p["version"]) for p in environment["packages"]] == [("buildhelper", "1.0")]
+    assert environment["packages"][0]["hashes"]["sha256"]
+
+
+def test_a_frozen_sync_builds_the_project_with_the_locked_build_environment_and_no_index(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    shutil.rmtree(project / ".venv")
+    # Every file the lock names is in the cache now: the index may go.
+    shutil.rmtree(tmp_path / "index")
+    result = _run(project, tmp_path, "sync", "--frozen")
+    assert result.exit_code == 0, result.output
+    assert _python(project, "import demo; print(demo.VALUE)").stdout.strip() == "1"
+
+
+def test_changing_the_projects_build_requirements_makes_the_lock_stale(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires = ["buildhelper"]', 'requires = ["buildhelper<2"]'))
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 1
+
+
+def test_a_project_without_a_build_system_is_not_installed_and_package_false_keeps_its_lock_current(tmp_path):
+    project = tmp_path / "plain"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["helper"]))
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "helper", "1.0")])
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
+    # Saying it is no package changes nothing a lock holds: the lock written before stays current.
+    (project / "pyproject.toml").write_text(project_toml(["helper"], tool="\n[tool.satlock]\npackage = false\n"))
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+
+
+def test_package_false_keeps_a_project_with_a_build_system_out_of_the_environment(tmp_path):
+    project = _project(tmp_path, tool="\n[tool.satlock]\npackage = false\n")
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
+    assert "demo" not in tomllib.loads((project / "pylock.toml").read_text())["tool"]["satlock"]["build-environments"]
+
+
+def test_package_must_be_true_or_false(tmp_path):
+    project = _project(tmp_path, tool='\n[tool.satlock]\npackage = "yes"\n')
+    result = _run(project, tmp_path, "lock")
+    assert result.exit_code != 0
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        f"error: {project / 'pyproject.toml'}: [tool.satlock] package: Input should be a valid boolean"], result.output
+
+
+def test_no_install_project_installs_the_dependencies_only_and_leaves_an_earlier_install_alone(tmp_path):
+    project = _project(tmp_path)
+    result = _run(project, tmp_path, "sync", "--no-install-project")
+    assert result.exit_code == 0, result.output
+    assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    assert _dist_info(project, "demo")
+    again = _run(project, tmp_path, "sync", "--no-install-project")
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+    assert _dist_info(project, "demo")
+
+
+def test_a_changed_pyproject_reinstalls_the_project_and_an_unchanged_one_does_not(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    [before] = _dist_info(project, "demo")
+    stamp = (before / "RECORD").stat().st_mtime_ns
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[project.scripts]\n")
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert "replaced 1" in result.output, result.output
+    [after] = _dist_info(project, "demo")
+    assert (after / "RECORD").stat().st_mtime_ns != stamp
+
+
+def test_a_project_that_fails_to_build_is_one_error_line_with_a_way_out(tmp_path):
+    project = _project(tmp_path)
+    (project / "_build" / "backend.py").write_text((project / "_build" / "backend.py").read_text().replace(
+        "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
+        "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        "    raise RuntimeError('Multiple top-level packages discovered in a flat-layout')\n"))
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "installing the project itself" in errors[0], result.output
+    # Below it, the backend's own last lines (its traceback) and the full log's path, as for any build.
+    assert "package = false" in result.output and "--no-install-project" in result.output
+
+
+def test_no_build_with_a_project_to_install_says_to_leave_the_project_out(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    result = _run(project, tmp_path, "sync", "--no-build")
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "demo" in errors[0] and "--no-install-project" in result.output, result.output
+    assert _run(project, tmp_path, "sync", "--no-build", "--no-install-project").exit_code == 0
+
+
+def test_an_invalid_build_requirement_of_the_project_is_one_line_naming_it(tmp_path):
+    project = _project(tmp_path, build_requires=("not a requirement!",))
+    result = _run(project, tmp_path, "lock")
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "build-system.requires[0]" in errors[0], result.output
+
+
+def test_a_project_whose_build_backend_is_on_no_index_is_one_error_line_with_a_way_out(tmp_path):
+    project = _project(tmp_path, build_requires=("nosuchbackend",))
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "installing the project itself" in errors[0], result.output
+    assert "nosuchbackend has no installable version" in result.output
+    assert "package = false" in result.output and "Traceback" not in result.output
+    assert _dist_info(project, "helper")
