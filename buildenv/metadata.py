@@ -224,15 +224,22 @@ class ProfileBuilder:
             # too is pinned, so a frozen sync builds it with what the lock names.
             from satlock.buildenv.buildreqs import resolve_build_requirements
 
-            requires = [str(r) for r in self.project.build_requires]
+            # Its own profile counts as any package's does: what it adds to the build
+            # environment (torch for a CUDA extension), at the runtime versions with
+            # match-runtime, and whether it builds in .venv.
+            profile = build_profile(self.project.profiles, project)
+            runtime = {name: c.version for name, c in resolution.chosen.items()}
+            requires = [str(r) for r in self.project.build_requires] + list(profile.build_requires) \
+                + template_requirements(profile, runtime)
+            pins = runtime if profile.match_runtime else {}
             try:
                 # Resolved only, not downloaded: the lock needs their URLs and hashes, and a
                 # sync that installs the project fetches (and checks) them.
-                packages = resolve_build_requirements(self.client, self.target or make_target(), project, requires, {})
+                packages = resolve_build_requirements(self.client, self.target or make_target(), project, requires, pins)
             except (ResolutionError, NotFoundError, BuildError) as e:
                 self.log(f"the build environment of the project {project} is not recorded: {e.message}")
             else:
-                records[project] = BuildRecord(requires, packages, True)
+                records[project] = BuildRecord(requires, packages, profile.isolation)
                 names.add(project)
         return lock_table(records, names)
 

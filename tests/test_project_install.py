@@ -224,3 +224,27 @@ def test_a_project_whose_build_backend_is_on_no_index_is_one_error_line_with_a_w
     assert "nosuchbackend has no installable version" in result.output
     assert "package = false" in result.output and "Traceback" not in result.output
     assert _dist_info(project, "helper")
+
+
+def test_the_projects_own_profile_adds_its_build_requires_to_the_locked_build_environment(tmp_path):
+    project = _project(tmp_path, build_requires=("buildhelper",),
+                       tool='\n[tool.satlock.profiles.demo]\nbuild-requires = ["helper"]\n')
+    backend = project / "_build" / "backend.py"
+    # The build imports helper, which only the profile names, as a setup.py imports torch.
+    backend.write_text(backend.read_text().replace("IMPORTS = ['buildhelper']", "IMPORTS = ['buildhelper', 'helper']"))
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    environment = tomllib.loads((project / "pylock.toml").read_text())["tool"]["satlock"]["build-environments"]["demo"]
+    assert environment["requires"] == ["buildhelper", "helper"]
+    assert sorted(p["name"] for p in environment["packages"]) == ["buildhelper", "helper"]
+    assert _python(project, "import demo; print(demo.VALUE)").stdout.strip() == "1"
+
+
+def test_a_no_isolation_profile_of_the_project_is_recorded_and_builds_it_in_the_venv(tmp_path):
+    project = _project(tmp_path, build_requires=("buildhelper",),
+                       tool='\n[tool.satlock.profiles.demo]\nisolation = false\n')
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    environment = tomllib.loads((project / "pylock.toml").read_text())["tool"]["satlock"]["build-environments"]["demo"]
+    assert environment["isolation"] is False
+    assert _python(project, "import demo; print(demo.VALUE)").stdout.strip() == "1"
