@@ -149,8 +149,9 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
         # Its pyproject.toml, setup.py and setup.cfg as they are now: a new entry point or
         # dependency there is built into the editable wheel again, as uv does.
         inputs[own.name] = folder_build_inputs(inputs.get(own.name), folder_digest(project.root))
-    elif project.name is not None:
+    elif not request.install_project and project.name is not None:
         # Not installed this time (--no-install-project): an earlier install is left alone.
+        # A project that is no package (``package = false``) is removed, as uv removes it.
         keep.add(project.name)
     plan = plan_sync(lock, installed, environment, tags, request.extras or [], request.groups,
                      reinstall=request.reinstall, keep=keep, lock_dir=project.root, build_inputs=inputs)

@@ -248,3 +248,15 @@ def test_a_no_isolation_profile_of_the_project_is_recorded_and_builds_it_in_the_
     environment = tomllib.loads((project / "pylock.toml").read_text())["tool"]["satlock"]["build-environments"]["demo"]
     assert environment["isolation"] is False
     assert _python(project, "import demo; print(demo.VALUE)").stdout.strip() == "1"
+
+
+def test_package_false_after_an_install_removes_the_project_from_the_environment_as_uv_does(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    assert _dist_info(project, "demo")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("[build-system]", "[tool.satlock]\npackage = false\n\n[build-system]"))
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
+    assert "removed 1" in result.output, result.output
