@@ -109,7 +109,12 @@ class LockedBuilder:
         """Download and verify every source and every recorded build-environment wheel the
         builds of ``items`` need, so nothing is missing once ``.venv`` starts changing."""
         for item in items:
-            self._tree(item.package, item.source)
+            if isinstance(item.source, PackageDirectory):
+                # Nothing to fetch: checked only, not walked (the build walks it for its key).
+                folder = self.lock_dir / item.source.path
+                sources.local_folder(folder / item.source.subdirectory if item.source.subdirectory else folder)
+            else:
+                self._tree(item.package, item.source)
             recorded = self.environments.get(item.name)
             if recorded is not None:
                 self._recorded_wheels(recorded.packages)

@@ -7,6 +7,7 @@ uv can still install the lock as it is."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tomllib
@@ -260,3 +261,48 @@ def test_package_false_after_an_install_removes_the_project_from_the_environment
     assert result.exit_code == 0, result.output
     assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
     assert "removed 1" in result.output, result.output
+
+
+def _counting_walks(monkeypatch, project: Path) -> list[str]:
+    """The folders of ``project`` that satlock walks from the top (each walk of a big data
+    folder costs seconds)."""
+    from satlock.buildenv import sources
+
+    walks: list[str] = []
+    real = os.walk
+
+    def walk(top, *args, **kwargs):
+        if Path(top).resolve() == project.resolve():
+            walks.append(str(top))
+        return real(top, *args, **kwargs)
+
+    monkeypatch.setattr(sources.os, "walk", walk)
+    return walks
+
+
+def test_a_sync_that_installs_the_project_walks_its_folder_once(tmp_path, monkeypatch):
+    project = _project(tmp_path)
+    walks = _counting_walks(monkeypatch, project)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert len(walks) == 1, walks
+
+
+def test_a_virtual_environment_folder_in_the_project_is_not_part_of_its_build_key(tmp_path):
+    project = _project(tmp_path)
+    backend = project / "_build" / "backend.py"
+    # Each build leaves a mark outside the project, so the test sees whether one ran.
+    marks = tmp_path / "builds"
+    backend.write_text(backend.read_text().replace(
+        "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
+        "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        f"    open({str(marks)!r}, 'a').write('built\\n')\n"))
+    venv = project / "venv"
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    # Something installed into that environment: the project's sources did not change.
+    (venv / "lib" / "installed.py").write_text("X = 1\n")
+    result = _run(project, tmp_path, "sync", "--reinstall")
+    assert result.exit_code == 0, result.output
+    assert marks.read_text().splitlines() == ["built"]
