@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Set
 from typing import Any, Mapping
 
 from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
@@ -155,10 +156,16 @@ class LockInputs:
 
 
 def build_lock(resolution: Resolution, inputs: LockInputs, *,
-               requires_python: Mapping[NormalizedName, Any], lock_dir: Path) -> Pylock:
+               requires_python: Mapping[NormalizedName, Any], lock_dir: Path,
+               leave_out: Set[NormalizedName] = frozenset()) -> Pylock:
+    """The lock of ``resolution``; the packages in ``leave_out`` (the project itself, which
+    ``sync`` installs on its own) are not listed, while what is selected through them keeps
+    its markers, and a package that requires one still names it among its dependencies
+    (sync holds each wheel's METADATA to them)."""
     scopes = package_scopes(resolution)
     packages = []
-    for name in sorted(resolution.chosen):
+    listed = set(resolution.chosen) - set(leave_out)
+    for name in sorted(listed):
         c = resolution.chosen[name]
         reqs = list(resolution.requirements.get(name, [])) + [r for rs in resolution.extra_requirements.get(name, {}).values() for r in rs]
         dep_names = sorted({canonicalize_name(r.name) for r in reqs} & set(resolution.chosen))

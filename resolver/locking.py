@@ -22,7 +22,7 @@ from satlock.errors import ConfigError, NotFoundError, ResolutionError
 from satlock.http import redact
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment
-from satlock.resolver.candidates import Candidate
+from satlock.resolver.candidates import Candidate, DirectReference
 from satlock.resolver.directrefs import collect_direct, local_source_digests
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
@@ -108,6 +108,12 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     # Before anything is read from them: a folder edited during the lock leaves it stale.
     local_sources = local_source_digests(project)
     direct = collect_direct(project, client, target.environment)
+    own = project.name if project.build_requires is not None and project.name not in direct else None
+    if own is not None:
+        # The project is a package ``sync`` installs (editable): a dependency that requires
+        # its name (pytest requiring pluggy, in pluggy's own test group) gets the project
+        # itself, as uv resolves it, never the index's copy in its place.
+        direct[own] = DirectReference("directory", path=str(project.root), editable=True)
     guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
                            allow_prereleases=project.settings.prerelease == "allow")
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
@@ -143,12 +149,22 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
-                            build_environments=builder.locked_build_environments(resolution) if builder else {})
-        lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root)
+                            build_environments=builder.locked_build_environments(_without(resolution, own)) if builder else {})
+        # The project stays out of the lock's packages (``sync`` installs it editable itself).
+        lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root,
+                          leave_out={own} if own is not None else set())
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
                    for name in sorted(options.upgrade_packages) if name not in required]
         return LockResult(lock, resolution, resolution.warnings + unknown
                           + _unused_sources(project, required), target)
+
+
+def _without(resolution: Resolution, name: NormalizedName | None) -> Resolution:
+    """``resolution`` less the package ``name`` (the project itself), if it holds it."""
+    if name is None or name not in resolution.chosen:
+        return resolution
+    return replace(resolution, chosen={n: c for n, c in resolution.chosen.items() if n != name},
+                   variants={n: v for n, v in resolution.variants.items() if n != name})
 
 
 def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:

@@ -306,3 +306,37 @@ def test_a_virtual_environment_folder_in_the_project_is_not_part_of_its_build_ke
     result = _run(project, tmp_path, "sync", "--reinstall")
     assert result.exit_code == 0, result.output
     assert marks.read_text().splitlines() == ["built"]
+
+
+def _plugin_index(tmp_path: Path) -> None:
+    """An index where ``plugin`` requires ``demo`` (as pytest requires pluggy, in pluggy's
+    own test group) and that also serves a ``demo`` of its own."""
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "helper", "1.0"),
+                                     make_wheel(tmp_path / "d", "buildhelper", "2.0"),
+                                     make_wheel(tmp_path / "d", "plugin", "1.0", requires=["demo>=0.1"]),
+                                     make_wheel(tmp_path / "d", "demo", "9.0")])
+
+
+def test_a_dependency_that_requires_the_projects_name_gets_the_project_itself_not_the_index_copy(tmp_path):
+    project = _project(tmp_path, dependencies=("helper", "plugin"))
+    _plugin_index(tmp_path)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert sorted(p["name"] for p in lock["packages"]) == ["helper", "plugin"]
+    assert "demo" in lock["tool"]["satlock"]["build-environments"]
+    [info] = _dist_info(project, "demo")
+    assert json.loads((info / "direct_url.json").read_text())["dir_info"] == {"editable": True}
+    (project / "demo.py").write_text("VALUE = 2\n")
+    assert _python(project, "import demo, plugin; print(demo.VALUE)").stdout.strip() == "2"
+
+
+def test_a_dependency_that_requires_another_version_of_the_project_is_a_conflict_naming_it(tmp_path):
+    project = _project(tmp_path, dependencies=("plugin",))
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "plugin", "1.0", requires=["demo>=5"]),
+                                     make_wheel(tmp_path / "d", "demo", "9.0"),
+                                     make_wheel(tmp_path / "d", "buildhelper", "2.0")])
+    result = _run(project, tmp_path, "lock")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "demo>=5" in result.output and "Traceback" not in result.output, result.output
