@@ -253,6 +253,9 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
         if recorded != current:
             changed = sorted(set(recorded) ^ set(current) | {k for k in current if recorded.get(k) != current[k]})
             return f"the build profiles changed ({', '.join(changed)})"
+        if project.build_requires is not None and table.get("inputs-hash") == project.inputs_hash(build_system=False):
+            # Nothing the user wrote changed: an older satlock's lock, or [build-system] added.
+            return f"it does not record the build environment of the project {project.name}, which sync installs"
         return "pyproject.toml changed since the lock was written"
     recorded_sources = table.get("local-sources", {})
     current_sources = local_source_digests(project)

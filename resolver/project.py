@@ -108,8 +108,10 @@ class Project:
 
         return {name: profile_hash(p) for name, p in sorted(self.profiles.items())}
 
-    def inputs_hash(self) -> str:
-        """A hash of everything in pyproject.toml that changes the lock; ``lock --check`` compares it."""
+    def inputs_hash(self, *, build_system: bool = True) -> str:
+        """A hash of everything in pyproject.toml that changes the lock; ``lock --check`` compares it.
+        ``build_system=False`` leaves the project's build requirements out: the hash of a
+        lock written before the lock recorded them (or before the project was a package)."""
         data = {
             "requires-python": str(self.requires_python or ""),
             "dependencies": [str(r) for r in self.dependencies],
@@ -118,7 +120,7 @@ class Project:
             "settings": self.settings.dump(),
             "profiles": self.profile_hashes(),
         }
-        if self.build_requires is not None:
+        if self.build_requires is not None and build_system:
             # The lock records the project's build environment: its requirements make it stale.
             data["build-system"] = [str(r) for r in self.build_requires]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -340,3 +340,16 @@ def test_a_dependency_that_requires_another_version_of_the_project_is_a_conflict
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "demo>=5" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_lock_without_the_projects_build_environment_is_stale_for_that_reason_not_a_changed_pyproject(tmp_path):
+    # As a lock written before sync installed the project, or before [build-system] was added.
+    project = _project(tmp_path, tool="\n[tool.satlock]\npackage = false\n")
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("package = false", ""))
+    result = _run(project, tmp_path, "lock", "--check")
+    assert result.exit_code == 1
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        f"error: {project / 'pylock.toml'} is out of date: it does not record the build environment of the project "
+        "demo, which sync installs"], result.output
