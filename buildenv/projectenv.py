@@ -136,9 +136,6 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
     environment; nothing changes if a download or hash check fails."""
     check_local_folders(project, lock, request.allow_outside_project)
     own = project_package(project, lock) if request.install_project else None
-    if own is not None and request.no_build:
-        raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
-                          hint="add --no-install-project to install its dependencies only")
     venv = create_venv(request.venv_root, request.python)
     environment, tags = marker_environment(venv)
     installed = installed_distributions(venv)
@@ -157,6 +154,10 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
                      reinstall=request.reinstall, keep=keep, lock_dir=project.root, build_inputs=inputs)
     if plan.is_empty:
         return SyncReport()
+    if own is not None and request.no_build and own.name in {i.name for i in plan.to_install + plan.to_replace}:
+        # Refused only when it must be built: an editable install that is current stays.
+        raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
+                          hint="add --no-install-project to install its dependencies only")
     locked = LockedBuilder(lock, project.root, builder, inputs=inputs)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
     direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())

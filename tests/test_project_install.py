@@ -353,3 +353,17 @@ def test_a_lock_without_the_projects_build_environment_is_stale_for_that_reason_
     assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
         f"error: {project / 'pylock.toml'} is out of date: it does not record the build environment of the project "
         "demo, which sync installs"], result.output
+
+
+def test_no_build_is_refused_only_when_the_project_must_be_built(tmp_path):
+    project = _project(tmp_path)
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    # Installed and unchanged: nothing is built, as `uv sync --no-build` accepts it.
+    again = _run(project, tmp_path, "sync", "--no-build")
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[project.scripts]\n")
+    changed = _run(project, tmp_path, "sync", "--no-build")
+    assert changed.exit_code == 1
+    errors = [line for line in changed.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--no-build: the project demo" in errors[0], changed.output
