@@ -13,7 +13,7 @@ from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.buildinputs import folder_build_inputs, locked_build_inputs
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment
-from satlock.buildenv.syncplan import DEFAULT_KEEP, plan_sync
+from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import Venv, create_venv
 from satlock.buildenv.wheels import LockedBuilder
 from satlock.errors import BuildError, ConfigError, LockError, NotFoundError, ResolutionError, SatlockError
@@ -140,18 +140,15 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
     environment, tags = marker_environment(venv)
     installed = installed_distributions(venv)
     inputs = locked_build_inputs(lock)
-    keep = set(DEFAULT_KEEP)
     if own is not None:
         lock = replace(lock, packages=[*lock.packages, own])
         # Its pyproject.toml, setup.py and setup.cfg as they are now: a new entry point or
         # dependency there is built into the editable wheel again, as uv does.
         inputs[own.name] = folder_build_inputs(inputs.get(own.name), folder_digest(project.root))
-    elif not request.install_project and project.name is not None:
-        # Not installed this time (--no-install-project): an earlier install is left alone.
-        # A project that is no package (``package = false``) is removed, as uv removes it.
-        keep.add(project.name)
+    # Otherwise (--no-install-project, ``package = false``) an earlier install of the project
+    # by satlock is not what the lock selects, and goes like any other, as ``uv sync`` removes it.
     plan = plan_sync(lock, installed, environment, tags, request.extras or [], request.groups,
-                     reinstall=request.reinstall, keep=keep, lock_dir=project.root, build_inputs=inputs)
+                     reinstall=request.reinstall, lock_dir=project.root, build_inputs=inputs)
     if plan.is_empty:
         return SyncReport()
     if own is not None and request.no_build and own.name in {i.name for i in plan.to_install + plan.to_replace}:

@@ -158,7 +158,7 @@ def test_package_must_be_true_or_false(tmp_path):
         f"error: {project / 'pyproject.toml'}: [tool.satlock] package: Input should be a valid boolean"], result.output
 
 
-def test_no_install_project_installs_the_dependencies_only_and_leaves_an_earlier_install_alone(tmp_path):
+def test_no_install_project_installs_the_dependencies_only_and_removes_an_earlier_install_as_uv_does(tmp_path):
     project = _project(tmp_path)
     result = _run(project, tmp_path, "sync", "--no-install-project")
     assert result.exit_code == 0, result.output
@@ -166,8 +166,8 @@ def test_no_install_project_installs_the_dependencies_only_and_leaves_an_earlier
     assert _run(project, tmp_path, "sync").exit_code == 0
     assert _dist_info(project, "demo")
     again = _run(project, tmp_path, "sync", "--no-install-project")
-    assert again.exit_code == 0 and "up to date" in again.output, again.output
-    assert _dist_info(project, "demo")
+    assert again.exit_code == 0 and "removed 1" in again.output, again.output
+    assert _dist_info(project, "demo") == [] and _dist_info(project, "helper")
 
 
 def test_a_changed_pyproject_reinstalls_the_project_and_an_unchanged_one_does_not(tmp_path):
