@@ -309,13 +309,17 @@ class Cache:
     def build_dir(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
         """Make the folder entry ``key`` with ``fill`` in a private folder and rename it into
         place; a ``fill`` that fails leaves nothing behind, so no reader sees half an entry."""
+        return self.install_dir(bucket, key, self._filled_tempdir(bucket, fill))
+
+    def _filled_tempdir(self, bucket: str, fill: Callable[[Path], None]) -> Path:
+        """A new private folder beside ``bucket`` that ``fill`` filled; removed if it fails."""
         tmp = self.new_tempdir(bucket)
         try:
             fill(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return self.install_dir(bucket, key, tmp)
+        return tmp
 
     def run_entry(self, bucket: str, key: str, fill: Callable[[Path], None]) -> Path:
         """The folder ``fill`` made for ``key`` in this run: made on first use in a private
@@ -332,13 +336,7 @@ class Cache:
             made = self._run_entries.get((bucket, key))
             if made is not None:
                 return made
-            tmp = self.new_tempdir(bucket)
-            try:
-                fill(tmp)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            self._run_entries[(bucket, key)] = tmp
+            tmp = self._run_entries[(bucket, key)] = self._filled_tempdir(bucket, fill)
             return tmp
 
     def made_in_run(self, bucket: str, key: str) -> Path | None:

@@ -134,23 +134,31 @@ def test_a_tampered_unpacked_sdist_in_the_cache_is_never_built_or_installed(warm
     assert "TAMPERED" not in installed.read_text()
 
 
-def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_build(tmp_path: Path) -> None:
-    # baz is a setup.py project with no static metadata, so a lock builds its metadata; code
-    # planted in the tree the first lock unpacked must not run when the next lock builds again.
-    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
-    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+_BAZ_SETUP = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
+
+
+def _metadata_build_project(tmp_path: Path) -> tuple[Path, Path, Path, list[Path]]:
+    """A project needing baz, a setup.py sdist with no static metadata (so a lock builds its
+    metadata), served with setuptools and wheel: the index folder, project, cache and dists."""
+    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=_BAZ_SETUP, pkg_info=False),
              *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
     simple = build_index(tmp_path / "index", dists)
     project = tmp_path / "p"
     project.mkdir()
     (project / "pyproject.toml").write_text(project_toml(["baz"]))
-    cache = tmp_path / "cache"
+    return simple, project, tmp_path / "cache", dists
+
+
+def test_a_tampered_unpacked_sdist_in_the_cache_never_runs_at_a_lock_s_metadata_build(tmp_path: Path) -> None:
+    # baz is a setup.py project with no static metadata, so a lock builds its metadata; code
+    # planted in the tree the first lock unpacked must not run when the next lock builds again.
+    simple, project, cache, dists = _metadata_build_project(tmp_path)
     marker = tmp_path / "planted-code-ran"
     with IndexServer(simple.parent) as srv:
         url = f"{srv.url}/simple"
         assert _satlock("lock", "--project", project, "--index-url", url, cache=cache).returncode == 0
         (tree,) = (cache / "sources-v1").glob("*/tree/baz-1.0")
-        (tree / "setup.py").write_text(f"open({str(marker)!r}, 'w').close()\n" + setup)
+        (tree / "setup.py").write_text(f"open({str(marker)!r}, 'w').close()\n" + _BAZ_SETUP)
         for bucket in ("built-metadata-v2", "dynamic-build-requires-v2"):
             shutil.rmtree(cache / bucket, ignore_errors=True)
         (project / "pylock.toml").unlink()
@@ -206,14 +214,7 @@ def test_code_planted_in_a_cached_build_environment_never_runs_at_a_sync_s_build
 
 
 def test_code_planted_in_a_cached_build_environment_never_runs_at_a_lock_s_metadata_build(tmp_path: Path) -> None:
-    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
-    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
-             *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
-    simple = build_index(tmp_path / "index", dists)
-    project = tmp_path / "p"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["baz"]))
-    cache = tmp_path / "cache"
+    simple, project, cache, dists = _metadata_build_project(tmp_path)
     marker = tmp_path / "planted-code-ran"
     _plant_build_environment(cache, [dists[1]], marker)
     with IndexServer(simple.parent) as srv:
@@ -232,14 +233,7 @@ def test_no_build_environment_is_left_in_the_cache_for_a_later_run_to_take(warm)
 def test_a_garbled_cached_answer_of_get_requires_for_build_wheel_is_asked_again(tmp_path: Path, planted: bytes) -> None:
     # What a backend's get_requires_for_build_wheel answered is kept in the cache; an entry
     # that is not a list of requirements from an index is a miss: the hook is asked again.
-    setup = "from setuptools import setup\nsetup(name='baz', version='1.0', packages=['baz'])\n"
-    dists = [make_sdist(tmp_path / "d", "baz", "1.0", pyproject="", setup_py=setup, pkg_info=False),
-             *(installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel"))]
-    simple = build_index(tmp_path / "index", dists)
-    project = tmp_path / "p"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["baz"]))
-    cache = tmp_path / "cache"
+    simple, project, cache, dists = _metadata_build_project(tmp_path)
     with IndexServer(simple.parent) as srv:
         url = f"{srv.url}/simple"
         assert _satlock("lock", "--project", project, "--index-url", url, cache=cache).returncode == 0
