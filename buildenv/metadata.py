@@ -48,6 +48,7 @@ from satlock.resolver.target import Target, make_target
 if TYPE_CHECKING:
     from satlock.buildenv import sources
     from satlock.buildenv.environment import BuildEnvSpec
+    from satlock.buildenv.pep517 import BuildSystem
 
 # The build machinery (PEP 517 hooks, build environments, source trees, CUDA lookup) is
 # imported by the methods that build: a lock whose packages all have wheels or static
@@ -74,10 +75,10 @@ class ProfileBuilder:
     def pin(self, name: NormalizedName, ref: DirectReference) -> DirectReference:
         if ref.kind != "vcs" or ref.commit_id:
             return ref
-        from satlock.buildenv import sources
+        from satlock.buildenv import gitsources
 
-        tree = sources.from_git(ref.url or "", ref.requested_revision, self.cache, ref.subdirectory)
-        return replace(ref, commit_id=tree.commit)
+        found = gitsources.git_commit(ref.url or "", ref.requested_revision, self.cache, ref.subdirectory)
+        return replace(ref, commit_id=found.commit)
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
         """A build before the runtime solution is known: build requirements the project pins
@@ -112,23 +113,22 @@ class ProfileBuilder:
         from satlock.buildenv.cuda import template_context
         from satlock.buildenv.environment import ensure_build_env
 
-        tree = self._tree(source)
+        key, system = self._key_and_build_system(source)
         profile = build_profile(self.project.profiles, name)
-        system = sources.build_system(tree)
         requires = list(system.requires) + list(profile.build_requires) + template_requirements(profile, runtime)
         pins = runtime if profile.match_runtime else {}
         phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
         # One log per build environment: builds of one package against other versions
         # (its variants) must not write over each other's log.
-        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash, spec.spec_hash)}.log")
+        logs = self.cache.path("logs", f"{name}-{digest(key, phash, spec.spec_hash)}.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
-        dynamic_key = digest(tree.key, phash, spec.spec_hash)
+        dynamic_key = digest(key, phash, spec.spec_hash)
         dynamic = _cached_requirements(self.cache, DYNAMIC_BUCKET, dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
             env = expand_env(profile.env, template_context(venv), profile=name)
-            with _naming_the_environment(packages), sources.unpacked_to_build(tree, self.cache) as building:
+            with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
                 asked = pep517.get_requires_for_build_wheel(building.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
                                                             config_settings=profile.config_settings)
@@ -141,7 +141,7 @@ class ProfileBuilder:
             requires = requires + extra
             packages, spec = self.environment_spec(name, requires, profile, pins)
         record = BuildRecord(requires, packages, profile.isolation)
-        cached = wheelcache.cached_metadata(self.cache, tree.key, phash, spec.spec_hash)
+        cached = wheelcache.cached_metadata(self.cache, key, phash, spec.spec_hash)
         if cached is not None:
             return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
@@ -149,29 +149,46 @@ class ProfileBuilder:
         env = expand_env(profile.env, template_context(venv), profile=name)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
-            with _naming_the_environment(packages), sources.unpacked_to_build(tree, self.cache) as building:
+            with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
                 dist_info = pep517.prepare_metadata(building.path, python=venv.python, env=env,
                                                     config_settings=profile.config_settings,
                                                     log_path=logs, package=name, out_dir=out, echo=self.echo)
             data = (dist_info / "METADATA").read_bytes()
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        wheelcache.store_metadata(self.cache, tree.key, phash, spec.spec_hash, data)
+        wheelcache.store_metadata(self.cache, key, phash, spec.spec_hash, data)
         return data, record
 
-    def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
-        return self._tree(ref).path
+    def source_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:
+        """A git source's pyproject.toml, read without a checkout (gitsources.read_git_file)."""
+        from satlock.buildenv import gitsources
+
+        found = gitsources.git_commit(ref.url or "", ref.commit_id or ref.requested_revision, self.cache, ref.subdirectory)
+        return gitsources.read_git_file(found, "pyproject.toml", self.cache)
+
+    def _key_and_build_system(self, source: DistFile | DirectReference) -> tuple[str, BuildSystem]:
+        """The source's key and its [build-system]: for git, read from the mirror without the
+        checkout, which only a build needs (its cost grows with the repository's history)."""
+        from satlock.buildenv import gitsources, sources
+
+        if isinstance(source, DirectReference) and source.kind == "vcs":
+            found = gitsources.git_commit(source.url or "", source.commit_id or source.requested_revision, self.cache,
+                                          source.subdirectory)
+            return found.key, gitsources.git_build_system(found, self.cache)
+        tree = self._tree(source)
+        return tree.key, sources.build_system(tree)
 
     # -- helpers ---------------------------------------------------------------------
 
     def _tree(self, source: DistFile | DirectReference) -> sources.SourceTree:
-        from satlock.buildenv import sources
+        from satlock.buildenv import gitsources, sources
 
         if isinstance(source, DistFile):
             path = self.client.download(source)
             return sources.from_sdist(path, source.sha256 or digest(source.url), self.cache)
         if source.kind == "vcs":
-            return sources.from_git(source.url or "", source.commit_id or source.requested_revision, self.cache, source.subdirectory)
+            return gitsources.from_git(source.url or "", source.commit_id or source.requested_revision, self.cache,
+                                       source.subdirectory)
         if source.kind == "directory":
             folder = Path(source.path or ".")
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder)
@@ -205,10 +222,8 @@ class ProfileBuilder:
         for name, c in resolution.chosen.items():
             source = build_source(c)
             if name not in records and source is not None:
-                from satlock.buildenv import sources
-
                 try:
-                    requires = list(sources.build_system(self._tree(source)).requires)
+                    requires = list(self._key_and_build_system(source)[1].requires)
                     packages, _spec = self.environment_spec(name, requires, None)
                 except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
                     # Not every lock is for a machine that builds (another platform, an index

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
 from packaging.utils import NormalizedName
 
-from satlock.buildenv import pep517, sources, wheelcache
+from satlock.buildenv import gitsources, pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
@@ -125,7 +125,8 @@ class LockedBuilder:
             path = self.download(f, f"package {package.name}")
             return sources.from_sdist(path, f.sha256 or digest(f.url), self.cache), None
         if isinstance(source, PackageVcs):
-            return sources.from_git(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache, source.subdirectory), None
+            return gitsources.from_git(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache,
+                                       source.subdirectory), None
         if isinstance(source, PackageDirectory):
             folder = self.lock_dir / source.path
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None

@@ -62,8 +62,8 @@ class MetadataBuilder(Protocol):
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
         """The core metadata (METADATA file contents) of a source package, built through PEP 517."""
 
-    def source_tree(self, name: NormalizedName, ref: DirectReference) -> Path:
-        """The folder holding the source (a git checkout), to read its pyproject.toml without a build."""
+    def source_pyproject(self, name: NormalizedName, ref: DirectReference) -> bytes | None:
+        """The pyproject.toml of a git source (None when it has none), read without a build."""
 
     def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                          runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], object] | None:
@@ -185,8 +185,7 @@ class IndexProvider:
             return read_sdist_files(str(archive), [f"{sub}pyproject.toml"]).get(f"{sub}pyproject.toml")
         if self.builder is None:
             return None
-        path = self.builder.source_tree(name, ref) / "pyproject.toml"
-        return path.read_bytes() if path.is_file() else None
+        return self.builder.source_pyproject(name, ref)
 
     def _static_pyproject(self, name: NormalizedName, data: bytes | None) -> tuple[NormalizedName, Version, Dependencies] | None:
         """PEP 621 static metadata, but not for a profiled package: its metadata build runs in the

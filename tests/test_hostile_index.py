@@ -423,9 +423,9 @@ def test_one_redaction_covers_urls_that_do_not_parse_and_urls_inside_text(text, 
 
 
 def test_buildenv_uses_the_same_redaction():
-    import satlock.buildenv.sources as sources
+    import satlock.buildenv.gitsources as gitsources
 
-    assert not hasattr(sources, "redact_url") and sources.redact is redact
+    assert not hasattr(gitsources, "redact_url") and gitsources.redact is redact
 
 
 # -- 8. refused connections and unknown hosts -------------------------------------------------------------

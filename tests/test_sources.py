@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from indexbuilder import make_sdist, sha256_of
 
-from satlock.buildenv import archive, sources
+from satlock.buildenv import archive, gitobjects, gitsources, sources
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
 from satlock.cache import Cache
 
@@ -56,7 +56,7 @@ def git_calls(monkeypatch) -> list[list[str]]:
             calls.append(list(cmd[1:]))
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(sources.subprocess, "run", recording_run)
+    monkeypatch.setattr(gitsources.subprocess, "run", recording_run)
     return calls
 
 
@@ -90,21 +90,21 @@ def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
 
 def test_git_source_resolves_default_branch_and_reuses_the_checkout(repo, cache, git_calls):
     head = git(repo, "rev-parse", "HEAD")
-    tree = sources.from_git(repo.as_uri(), None, cache)
+    tree = gitsources.from_git(repo.as_uri(), None, cache)
     assert (tree.key, tree.commit) == (f"git:{head}", head)
     assert (tree.path / "setup.py").is_file()
     assert sum(c[0] == "clone" for c in git_calls) == 2  # the mirror, then the checkout
 
     git_calls.clear()
-    assert sources.from_git(repo.as_uri(), head, cache) == tree
+    assert gitsources.from_git(repo.as_uri(), head, cache) == tree
     assert git_calls == []
 
 
 def test_git_branch_follows_new_commits_through_the_cached_mirror(repo, cache, git_calls):
-    first = sources.from_git(repo.as_uri(), "main", cache)
+    first = gitsources.from_git(repo.as_uri(), "main", cache)
     second_commit = commit_file(repo, "pkg/__init__.py", "", "second")
     git_calls.clear()
-    second = sources.from_git(repo.as_uri(), "main", cache)
+    second = gitsources.from_git(repo.as_uri(), "main", cache)
     assert second.commit == second_commit != first.commit
     assert [c[0] for c in git_calls if c[0] in ("clone", "fetch")] == ["fetch", "clone"]  # fetch mirror, check out
     assert (second.path / "pkg" / "__init__.py").is_file() and not (first.path / "pkg").exists()
@@ -114,21 +114,21 @@ def test_git_tag_and_old_commit_resolve_to_their_commits(repo, cache):
     first = git(repo, "rev-parse", "HEAD")
     git(repo, "tag", "v1.0")
     commit_file(repo, "later.txt", "x", "later")
-    assert sources.from_git(repo.as_uri(), "v1.0", cache).commit == first
-    assert sources.from_git(repo.as_uri(), first[:10], cache).commit == first
+    assert gitsources.from_git(repo.as_uri(), "v1.0", cache).commit == first
+    assert gitsources.from_git(repo.as_uri(), first[:10], cache).commit == first
 
 
 def test_git_subdirectory_is_part_of_the_key(repo, cache):
     commit_file(repo, "sub/pkg/pyproject.toml", '[project]\nname = "pkg"\nversion = "1"\n', "sub")
-    root = sources.from_git(repo.as_uri(), None, cache)
-    sub = sources.from_git(repo.as_uri(), None, cache, subdirectory="sub/pkg")
+    root = gitsources.from_git(repo.as_uri(), None, cache)
+    sub = gitsources.from_git(repo.as_uri(), None, cache, subdirectory="sub/pkg")
     assert sub.path == root.path / "sub" / "pkg"
     assert sub.key != root.key and sub.commit == root.commit
 
 
 def test_unknown_git_revision_names_url_and_revision(repo, cache):
     with pytest.raises(NotFoundError) as err:
-        sources.from_git(repo.as_uri(), "no-such-branch", cache)
+        gitsources.from_git(repo.as_uri(), "no-such-branch", cache)
     assert "'no-such-branch'" in err.value.message and repo.as_uri() in err.value.message
     assert "\n" not in err.value.message
 
@@ -136,7 +136,7 @@ def test_unknown_git_revision_names_url_and_revision(repo, cache):
 def test_unreachable_git_url_is_one_line_without_credentials(tmp_path, cache):
     url = (tmp_path / "missing.git").as_uri().replace("file://", "file://alice:s3cret@")
     with pytest.raises(NetworkError) as err:
-        sources.from_git(url, "main", cache)
+        gitsources.from_git(url, "main", cache)
     assert "s3cret" not in err.value.message and "\n" not in err.value.message
     assert "missing.git@main" in err.value.message
 
@@ -144,12 +144,12 @@ def test_unreachable_git_url_is_one_line_without_credentials(tmp_path, cache):
 def test_missing_git_command_is_reported(repo, cache, monkeypatch):
     monkeypatch.setenv("PATH", str(repo / "no-bin-here"))
     with pytest.raises(BuildError, match="git command is not installed"):
-        sources.from_git(repo.as_uri(), None, cache)
+        gitsources.from_git(repo.as_uri(), None, cache)
 
 
 def test_revision_that_looks_like_an_option_is_refused(repo, cache):
     with pytest.raises(ProjectError, match="invalid git revision"):
-        sources.from_git(repo.as_uri(), "--upload-pack=evil", cache)
+        gitsources.from_git(repo.as_uri(), "--upload-pack=evil", cache)
 
 
 def test_local_folder_key_changes_with_its_files_but_not_with_build_output(tmp_path):
@@ -192,7 +192,7 @@ def next_run(cache: Cache) -> Cache:
 
 def test_a_git_checkout_edited_in_the_cache_is_never_read_or_built(repo, cache):
     head = git(repo, "rev-parse", "HEAD")
-    sources.from_git(repo.as_uri(), None, cache)
+    gitsources.from_git(repo.as_uri(), None, cache)
     cache = next_run(cache)
     for leftover in (cache.root / "sources-v1").glob("*"):  # a checkout an earlier satlock left there too
         (leftover / "setup.py").write_text("raise SystemExit('planted')\n")
@@ -200,7 +200,7 @@ def test_a_git_checkout_edited_in_the_cache_is_never_read_or_built(repo, cache):
     planted.mkdir(parents=True, exist_ok=True)
     (planted / ".git").mkdir(exist_ok=True)
     (planted / "setup.py").write_text("raise SystemExit('planted')\n")
-    tree = sources.from_git(repo.as_uri(), head, cache)
+    tree = gitsources.from_git(repo.as_uri(), head, cache)
     assert "planted" not in (tree.path / "setup.py").read_text()
     with sources.unpacked_to_build(tree, cache) as building:
         assert "planted" not in (building.path / "setup.py").read_text()
@@ -209,7 +209,7 @@ def test_a_git_checkout_edited_in_the_cache_is_never_read_or_built(repo, cache):
 
 
 def test_each_build_of_a_git_source_starts_from_a_clean_checkout_removed_after_it(repo, cache):
-    tree = sources.from_git(repo.as_uri(), None, cache)
+    tree = gitsources.from_git(repo.as_uri(), None, cache)
     with sources.unpacked_to_build(tree, cache) as first:
         (first.path / "build").mkdir()
         (first.path / "setup.py").write_text("edited by a build\n")
@@ -236,7 +236,7 @@ def test_a_git_object_edited_in_the_cached_mirror_is_never_checked_out(repo, cac
 
     head = git(repo, "rev-parse", "HEAD")
     blob = git(repo, "rev-parse", "HEAD:setup.py")
-    sources.from_git(repo.as_uri(), None, cache)
+    gitsources.from_git(repo.as_uri(), None, cache)
     cache = next_run(cache)
     shutil.rmtree(cache.root / "sources-v1")
     (mirror,) = (cache.root / "git-v1").iterdir()
@@ -245,7 +245,7 @@ def test_a_git_object_edited_in_the_cached_mirror_is_never_checked_out(repo, cac
     evil = b"raise SystemExit('planted')\n"
     loose.chmod(0o644)
     loose.write_bytes(zlib.compress(b"blob %d\0" % len(evil) + evil))
-    tree = sources.from_git(repo.as_uri(), head, cache)
+    tree = gitsources.from_git(repo.as_uri(), head, cache)
     assert "planted" not in (tree.path / "setup.py").read_text()
     with sources.unpacked_to_build(tree, cache) as building:
         assert (building.path / "setup.py").read_text() == "from setuptools import setup\nsetup()\n"
@@ -273,13 +273,13 @@ def _plant_in_mirror(mirror: Path, how: str, marker: Path) -> None:
 
 @pytest.mark.parametrize("how", ["hook", "upload-pack", "insteadOf"])
 def test_a_hook_or_config_planted_in_the_cached_mirror_never_runs(repo, cache, tmp_path, how):
-    sources.from_git(repo.as_uri(), "main", cache)
+    gitsources.from_git(repo.as_uri(), "main", cache)
     newer = commit_file(repo, "pkg/__init__.py", "", "second")  # so the next lock fetches, and updates refs
     cache = next_run(cache)
     (mirror,) = (cache.root / "git-v1").iterdir()
     marker = tmp_path / "planted-code-ran"
     _plant_in_mirror(mirror, how, marker)
-    tree = sources.from_git(repo.as_uri(), "main", cache)
+    tree = gitsources.from_git(repo.as_uri(), "main", cache)
     with sources.unpacked_to_build(tree, cache):
         pass
     assert not marker.exists()
@@ -307,7 +307,7 @@ def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypa
     commit_file(outer, "setup.py", "from setuptools import setup\nsetup()\n", "first")
     git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.as_uri(), "vendor/inner")
     git(outer, "commit", "-q", "-m", "submodule")
-    tree = sources.from_git(outer.as_uri(), None, cache)
+    tree = gitsources.from_git(outer.as_uri(), None, cache)
     assert (tree.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
     with sources.unpacked_to_build(tree, cache) as building:
         assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
@@ -316,8 +316,47 @@ def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypa
     shutil.rmtree(inner)  # a later run checks both out from the cache's mirrors, verified, without the network
     shutil.rmtree(outer)
     shutil.rmtree(deep)
-    tree = sources.from_git(outer.as_uri(), head, cache)
+    tree = gitsources.from_git(outer.as_uri(), head, cache)
     with sources.unpacked_to_build(tree, cache) as building:
         assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
         assert (building.path / "vendor" / "inner" / "deep" / "deep.py").read_text() == "Y = 2\n"
         assert git(building.path / "vendor" / "inner", "remote", "get-url", "origin") == inner.as_uri()
+
+
+def test_a_lock_reads_a_git_sources_files_from_the_mirror_without_a_checkout(repo, cache, git_calls):
+    commit_file(repo, "sub/pkg/pyproject.toml", '[build-system]\nrequires = ["flit_core"]\n', "sub")
+    found = gitsources.git_commit(repo.as_uri(), "main", cache, "sub/pkg/")
+    git_calls.clear()
+    assert gitsources.read_git_file(found, "pyproject.toml", cache) == b'[build-system]\nrequires = ["flit_core"]\n'
+    assert gitsources.git_build_system(found, cache).requires == ["flit_core"]
+    assert not any(call[0] in ("clone", "checkout") for call in git_calls)
+    # The key is the one a build's checkout has, so cached metadata and wheels are shared.
+    assert found.key == gitsources.from_git(repo.as_uri(), found.commit, cache, "sub/pkg").key
+
+
+def test_a_missing_file_folder_or_link_in_a_git_commit_reads_as_none(repo, cache):
+    commit_file(repo, "folder/inner.txt", "x", "folder")
+    os.symlink("setup.py", repo / "link.py")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "link")
+    found = gitsources.git_commit(repo.as_uri(), "main", cache)
+    for name in ("nothing.toml", "folder", "link.py", "setup.py/deeper", "folder/nothing"):
+        assert gitsources.read_git_file(found, name, cache) is None, name
+    assert gitsources.read_git_file(found, "folder/inner.txt", cache) == b"x"
+
+
+def test_a_git_object_edited_in_the_cached_mirror_is_never_read_as_a_file_of_the_commit(repo, cache):
+    import zlib
+
+    blob = git(repo, "rev-parse", "HEAD:setup.py")
+    found = gitsources.git_commit(repo.as_uri(), "main", cache)
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    _loosen_objects(mirror)
+    loose = mirror / "objects" / blob[:2] / blob[2:]
+    evil = b"raise SystemExit('planted')\n"
+    loose.unlink()  # a local clone shares the upstream's object files: never write through them
+    loose.write_bytes(zlib.compress(b"blob %d\0" % len(evil) + evil))
+    with pytest.raises(gitobjects.UnverifiedObject):
+        gitobjects.read_file(mirror, found.commit, "setup.py", os.environ)
+    # The mirror is fetched again, and the file read as the commit holds it.
+    assert gitsources.read_git_file(found, "setup.py", cache) == b"from setuptools import setup\nsetup()\n"
