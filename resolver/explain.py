@@ -104,6 +104,12 @@ def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[Spe
     if not unmet:
         return []
     shown = ", ".join(str(s) for s in unmet[:_SHOWN]) + (f" and {len(unmet) - _SHOWN} more" if len(unmet) > _SHOWN else "")
+    places = {c.direct.display() for c in cands if c.direct is not None}
+    if len(places) == 1 and all(c.direct is not None for c in cands):
+        # One source the project names (a folder, a URL, the project itself for its own
+        # name): "no installable version" would send the reader to the index.
+        versions = ", ".join(sorted({str(c.version) for c in cands}))
+        return [f"{name} is taken from {places.pop()}, at version {versions}, which is not {shown}"]
     # A version two unmet requirements would both take is told once.
     left_out = {(e.version, e.reason): e for spec in unmet for e in _relevant(excluded, [spec])}.values()
     why = "; ".join(f"{e.version}: {e.reason}" for e in sorted(left_out, key=_version_of, reverse=True)[:3])

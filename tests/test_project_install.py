@@ -340,6 +340,8 @@ def test_a_dependency_that_requires_another_version_of_the_project_is_a_conflict
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "demo>=5" in result.output and "Traceback" not in result.output, result.output
+    # Where demo comes from is said: the project's folder, not the index (which has a 9.0).
+    assert f"  - demo is taken from {project}, at version 0.1.0, which is not >=5" in result.output.splitlines(), result.output
 
 
 def test_a_lock_without_the_projects_build_environment_is_stale_for_that_reason_not_a_changed_pyproject(tmp_path):
