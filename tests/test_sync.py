@@ -164,6 +164,25 @@ def test_sync_of_an_undeclared_extra_before_any_lock_writes_no_lock_and_no_venv(
     assert not (project / "pylock.toml").exists() and not (project / ".venv").exists()
 
 
+@pytest.mark.parametrize("flag, name, said", [("--extra", "tests", "a dependency group there: ask for it with --group tests"),
+                                              ("--group", "fancy", "an extra there: ask for it with --extra fancy")])
+def test_sync_asking_for_a_group_as_an_extra_or_the_reverse_says_which_flag_names_it(
+        tmp_path: Path, served: IndexServer, flag: str, name: str, said: str) -> None:
+    project = _project(tmp_path / "p", ["app-core"], optional={"fancy": ["fancy"]}, groups={"tests": ["devtool"]})
+    result = _sync(project, served, flag, name)
+    assert result.exit_code != 0
+    assert f"hint: {name!r} is {said}" in result.output, result.output
+    assert not (project / ".venv").exists()
+
+
+def test_sync_of_an_extra_when_the_project_declares_none_does_not_hint_at_a_list(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    result = _sync(project, served, "--extra", "nosuch")
+    assert result.exit_code != 0
+    assert "ask for one of those" not in result.output
+    assert "hint: add it to [project.optional-dependencies]" in result.output, result.output
+
+
 def test_frozen_sync_of_an_extra_the_stale_lock_lacks_says_to_relock(tmp_path: Path, served: IndexServer) -> None:
     project = _project(tmp_path / "p", ["app-core"])
     assert _sync(project, served).exit_code == 0
