@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tomllib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -476,3 +477,39 @@ def test_first_sync_with_python_naming_a_program_that_never_answers_is_refused_i
     assert result.output.startswith(f"error: interpreter {fake} did not "), result.output
     assert result.output.count("error:") == 1 and "Traceback" not in result.output
     assert not (project / ".venv").exists()
+
+
+_DEFAULT_TESTS = '\n[tool.satlock]\ndefault-groups = ["tests"]\n'
+
+
+def test_default_groups_in_tool_satlock_are_what_a_plain_sync_installs(tmp_path: Path, served: IndexServer) -> None:
+    # As click, markupsafe and pluggy declare theirs for uv (`[tool.uv] default-groups`).
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]}, tool=_DEFAULT_TESTS)
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "devtool": "1.0"}
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert lock["default-groups"] == ["tests"] and lock["dependency-groups"] == ["dev", "tests"]
+    result = _sync(project, served, "--no-default-groups")
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+
+
+def test_changing_default_groups_makes_the_lock_out_of_date(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]})
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "fancy": "1.0"}
+    _project(project, ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]}, tool=_DEFAULT_TESTS)
+    check = runner.invoke(app, ["lock", "--check", "--project", str(project), "--index-url", f"{served.url}/simple"])
+    assert check.exit_code == 1, check.output
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "devtool": "1.0"}
+
+
+def test_default_groups_naming_an_undeclared_group_is_one_error_naming_the_key(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"]}, tool=_DEFAULT_TESTS)
+    result = _sync(project, served)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "default-groups" in errors[0] and "'tests'" in errors[0], result.output
+    assert "Traceback" not in result.output and not (project / ".venv").exists()
