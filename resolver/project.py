@@ -191,6 +191,7 @@ def load_project(root: Path) -> Project:
             requires_python = SpecifierSet(rp)
         except (InvalidSpecifier, TypeError):
             raise ProjectError(f"{path}: project.requires-python: {rp!r} is not a valid version specifier", hint="e.g. requires-python = \">=3.10\"") from None
+    _refuse_dynamic_requirements(project.get("dynamic", []), path)
     deps_raw = project.get("dependencies", [])
     if not isinstance(deps_raw, list):
         raise ProjectError(f"{path}: project.dependencies must be a list of strings")
@@ -216,6 +217,20 @@ def load_project(root: Path) -> Project:
     proj.constraints()
     proj.overrides()
     return proj
+
+
+def _refuse_dynamic_requirements(dynamic: Any, path: Path) -> None:
+    """Refuse requirements only a build of the project can tell (setuptools reading them
+    from requirements.txt): satlock reads the project's requirements from [project], so the
+    lock would hold none of them and the project would fail to import after a sync."""
+    if not isinstance(dynamic, list):
+        raise ProjectError(f"{path}: project.dynamic must be a list of field names")
+    for field_name in ("dependencies", "optional-dependencies"):
+        if field_name in dynamic:
+            raise ProjectError(f"{path}: project.dynamic lists {field_name!r}: satlock reads the project's requirements "
+                               f"from [project] only, and would lock it without them",
+                               hint=f"write them in [project] as {field_name} (for example from requirements.txt), "
+                                    "and take them out of dynamic")
 
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.

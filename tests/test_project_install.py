@@ -13,6 +13,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from indexbuilder import build_index, make_wheel, project_toml
@@ -402,3 +403,20 @@ def test_a_no_isolation_editable_build_may_refer_to_build_tools_in_the_venv_but_
     result = _run(project, tmp_path, "sync")
     assert result.exit_code == 0, result.output
     assert _python(project, "import _demo_loader, demo; print(demo.VALUE)").stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("field", ["dependencies", "optional-dependencies"])
+def test_a_project_whose_dependencies_are_dynamic_is_refused_not_locked_without_them(tmp_path, field):
+    # setuptools reading them from requirements.txt: the lock had none of them and the
+    # project's imports failed in .venv after a sync that said it installed it.
+    project = _project(tmp_path)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "0.1.0"\ndynamic = ["{field}"]')
+                         .replace('dependencies = ["helper"]\n', '' if field == "dependencies" else 'dependencies = ["helper"]\n'))
+    for command in ("sync", "lock"):
+        result = _run(project, tmp_path, command)
+        assert result.exit_code != 0
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "dynamic" in errors[0] and field in errors[0], result.output
+        assert "Traceback" not in result.output
+    assert not (project / ".venv").exists() and not (project / "pylock.toml").exists()
