@@ -38,6 +38,15 @@ def _listing(kind: str, names: list[str]) -> str:
     return f"it declares the {kind} {', '.join(sorted(names))}" if names else f"it declares no {kind}"
 
 
+def _hint(name: str, declared: list[str], table: str, other: list[str], other_kind: str, other_flag: str) -> str:
+    """What to do about an undeclared extra or group: extras and groups are easily taken
+    for each other (click has a 'tests' group, pytest a 'dev' extra and a 'dev' group), so
+    a name declared as the other kind says which flag asks for it."""
+    if canonicalize_name(name) in other:
+        return f"{name!r} is {other_kind} there: ask for it with {other_flag} {name}"
+    return f"ask for one of those, or add it to {table}" if declared else f"add it to {table}"
+
+
 def check_declared(project: Project, extras: list[str], groups: list[str]) -> None:
     """Refuse a sync asking for an extra or group pyproject.toml does not declare.
 
@@ -50,12 +59,14 @@ def check_declared(project: Project, extras: list[str], groups: list[str]) -> No
         if canonicalize_name(extra) not in declared_extras:
             raise ConfigError(f"--extra {extra}: {project.pyproject} has no extra '{extra}'; "
                               + _listing("extras", declared_extras),
-                              hint="ask for one of those, or add it to [project.optional-dependencies]")
+                              hint=_hint(extra, declared_extras, "[project.optional-dependencies]",
+                                         declared_groups, "a dependency group", "--group"))
     for group in groups:
         if canonicalize_name(group) not in declared_groups:
             raise ConfigError(f"--group {group}: {project.pyproject} has no dependency group '{group}'; "
                               + _listing("groups", declared_groups),
-                              hint="ask for one of those, or add it to [dependency-groups]")
+                              hint=_hint(group, declared_groups, "[dependency-groups]",
+                                         declared_extras, "an extra", "--extra"))
 
 
 def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[str]) -> None:

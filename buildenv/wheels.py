@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,7 +28,7 @@ from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
-from satlock.errors import FileMissingError, HashMismatchError, LockError
+from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
@@ -46,6 +47,33 @@ def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping
     if url is None:
         url = (lock_dir / (path or "")).resolve().as_uri()
     return DistFile(filename=filename, url=url, hashes=dict(hashes), size=size)
+
+
+def _refuse_dangling(wheel: Path, name: NormalizedName, passing: Sequence[Path], isolated: bool) -> None:
+    """Refuse an editable wheel whose code names a build environment this run removes.
+
+    meson-python's editable loader runs the ninja (and meson) its build found, at every
+    import; built in an environment that is gone once the sync ends, the project would fail
+    to import right after a sync that said it installed it. Only the ``.pth`` and ``.py``
+    members are read: they are what runs at import, while a compiled extension may name
+    the headers it was compiled against without using them."""
+    needles = {str(p).encode() for root in passing for p in (root, root.resolve())}
+    if not needles:
+        return
+    with zipfile.ZipFile(wheel) as zf:
+        naming = next((info.filename for info in zf.infolist()
+                       if info.filename.endswith((".pth", ".py")) and any(n in zf.read(info) for n in needles)), None)
+    if naming is None:
+        return
+    if isolated:
+        where = "its isolated build environment"
+        hint = (f"build it in .venv: list its build requirements in a dependency group (for meson-python: "
+                f"meson-python, meson, ninja) and run `satlock profile add {name} --no-isolation`")
+    else:
+        where = "build tools .venv lacks"
+        hint = f"list the build requirements of {name} in a dependency group, so that .venv holds them and the build uses those"
+    raise BuildError(f"the editable build of {name} names {where} in {naming}, and satlock removes that environment "
+                     "when the sync ends: imports of it would fail", hint=hint)
 
 
 class LockedBuilder:
@@ -192,10 +220,13 @@ class LockedBuilder:
         cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
         if cached is not None:
             return cached
+        # Environments this run removes when it ends: an editable wheel must not name them.
+        passing: list[Path] = [build_venv.root] if isolated else []
         if isolated:
             env = expand_env(profile.env, template_context(build_venv), profile=name)
         else:
             tools, paths = self._build_only_tools(name, venv)
+            passing += [tools.root] if tools is not None else []
             env = {**paths, **expand_env(profile.env, template_context(build_venv, fallback=tools), profile=name)}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
         epoch = DEFAULT_EPOCH
@@ -207,6 +238,8 @@ class LockedBuilder:
                                            config_settings=profile.config_settings,
                                            out_dir=out, log_path=logs, package=name, source_date_epoch=epoch,
                                            echo=self.pb.echo, editable=editable)
+            if editable:
+                _refuse_dangling(wheel, name, passing, isolated)
             return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)

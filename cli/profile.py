@@ -96,7 +96,8 @@ def profile_add(
 
 
 def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
-    """A profile for a package the project does not mention may be a typo, or a transitive dependency.
+    """A profile for a package the project does not mention may be a typo, or a transitive
+    dependency; one for the project itself (when sync installs it) builds the project.
 
     The profile is written by now, so a problem elsewhere in pyproject.toml that keeps this
     check from reading the project is a warning: an error would say the command failed."""
@@ -117,7 +118,9 @@ def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
             locked = {p.name for p in read_lock(lock_path).packages}
         except LockError:
             pass
-    if wanted not in direct and wanted not in locked:
+    # The project's own name is no typo when sync builds it: the profile builds the project.
+    own = proj.name if proj.build_requires is not None else None
+    if wanted not in direct and wanted not in locked and wanted != own:
         out.warn(f"{wanted} is neither a dependency of the project nor in the lock (fine if it is a transitive dependency not locked yet)")
 
 

@@ -153,6 +153,8 @@ class LockInputs:
     profile_hashes: dict[str, str] = field(default_factory=dict)
     local_sources: dict[str, str] = field(default_factory=dict)
     build_environments: dict[NormalizedName, BuildEnvironment] = field(default_factory=dict)
+    # What a sync without --group installs (``Project.default_groups``).
+    default_groups: list[str] = field(default_factory=list)
 
 
 def build_lock(resolution: Resolution, inputs: LockInputs, *,
@@ -181,7 +183,7 @@ def build_lock(resolution: Resolution, inputs: LockInputs, *,
     lock = Pylock(lock_version=Version("1.0"), environments=[Marker(inputs.environment_marker)],
                   requires_python=inputs.requires_python, extras=sorted(canonicalize_name(e) for e in inputs.extras) or None,
                   dependency_groups=sorted(inputs.groups) or None,
-                  default_groups=["dev"] if "dev" in inputs.groups else None,
+                  default_groups=list(inputs.default_groups) or None,
                   created_by=f"satlock {__version__}", packages=packages, tool=tool)
     try:
         lock.validate()

@@ -149,6 +149,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
                             environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
+                            default_groups=project.default_groups,
                             build_environments=builder.locked_build_environments(_without(resolution, own)) if builder else {})
         # The project stays out of the lock's packages (``sync`` installs it editable itself).
         lock = build_lock(resolution, inputs, requires_python=requires_python, lock_dir=project.root,

@@ -59,13 +59,19 @@ class Settings:
     # ``package = true|false``: whether ``sync`` installs the project itself; None follows
     # [build-system] (resolver/project.py ``Project.build_requires``).
     package: bool | None = None
+    # ``default-groups``: the groups a sync without --group installs (uv's key of the same
+    # name); None is ["dev"] when the project declares a dev group.
+    default_groups: list[str] | None = None
 
     def dump(self) -> dict[str, Any]:
         """Everything but the profiles, as JSON data (for the inputs hash). ``package`` is
         left out: it counts through ``Project.build_requires`` (and left out, the hash of
-        every lock written before the key existed stays the same)."""
+        every lock written before the key existed stays the same); so is ``default_groups``
+        when unset, for the same reason, while set it counts, since the lock records it."""
         data = asdict(self)
         del data["profiles"], data["package"]
+        if self.default_groups is None:
+            del data["default_groups"]
         return data
 
 
@@ -185,6 +191,7 @@ def load_project(root: Path) -> Project:
             requires_python = SpecifierSet(rp)
         except (InvalidSpecifier, TypeError):
             raise ProjectError(f"{path}: project.requires-python: {rp!r} is not a valid version specifier", hint="e.g. requires-python = \">=3.10\"") from None
+    _refuse_dynamic_requirements(project.get("dynamic", []), path)
     deps_raw = project.get("dependencies", [])
     if not isinstance(deps_raw, list):
         raise ProjectError(f"{path}: project.dependencies must be a list of strings")
@@ -205,14 +212,48 @@ def load_project(root: Path) -> Project:
                    settings=settings, profiles=profiles)
     if proj.name is not None:
         proj.build_requires = _build_requires(data.get("build-system"), settings.package, path)
+    proj.default_groups = _default_groups(settings.default_groups, list(groups), path)
     _expand_self_references(proj)
     proj.constraints()
     proj.overrides()
     return proj
 
 
+def _refuse_dynamic_requirements(dynamic: Any, path: Path) -> None:
+    """Refuse requirements only a build of the project can tell (setuptools reading them
+    from requirements.txt): satlock reads the project's requirements from [project], so the
+    lock would hold none of them and the project would fail to import after a sync."""
+    if not isinstance(dynamic, list):
+        raise ProjectError(f"{path}: project.dynamic must be a list of field names")
+    for field_name in ("dependencies", "optional-dependencies"):
+        if field_name in dynamic:
+            raise ProjectError(f"{path}: project.dynamic lists {field_name!r}: satlock reads the project's requirements "
+                               f"from [project] only, and would lock it without them",
+                               hint=f"write them in [project] as {field_name} (for example from requirements.txt), "
+                                    "and take them out of dynamic")
+
+
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.
 _LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+
+
+def _default_groups(named: list[str] | None, declared: list[str], path: Path) -> list[str]:
+    """The groups a plain sync installs, as pyproject.toml spells them: ``[tool.satlock]
+    default-groups``, each naming a declared group, or else the dev group when there is one
+    (PEP 735 names no default; uv and PDM install dev)."""
+    if named is None:
+        return ["dev"] if "dev" in declared else []
+    by_name = {canonicalize_name(g): g for g in declared}
+    chosen: list[str] = []
+    for name in named:
+        group = by_name.get(canonicalize_name(name))
+        if group is None:
+            listing = f"it declares {', '.join(declared)}" if declared else "it declares no dependency groups"
+            raise ProjectError(f"{path}: [tool.satlock] default-groups: {name!r} names no dependency group of this file; {listing}",
+                               hint="name groups of [dependency-groups], or add it there")
+        if group not in chosen:
+            chosen.append(group)
+    return chosen
 
 
 def _build_requires(table: Any, package: bool | None, path: Path) -> list[Requirement] | None:

@@ -44,6 +44,7 @@ class _SettingsModel(BaseModel):
     allow_insecure_hosts: list[str] = Field(default_factory=list, alias="allow-insecure-hosts")
     profiles: dict[str, Any] = Field(default_factory=dict)
     package: StrictBool | None = None
+    default_groups: list[str] | None = Field(None, alias="default-groups")
 
 
 def _pydantic_line(e: ValidationError, path: Path) -> str:
@@ -66,4 +67,4 @@ def validate_settings(tool: Any, path: Path) -> Settings:
                     sources={name: SourceSpec(**source.model_dump()) for name, source in model.sources.items()},
                     prerelease=model.prerelease, constraints=model.constraints, overrides=model.overrides,
                     allow_insecure_hosts=model.allow_insecure_hosts, profiles=model.profiles,
-                    package=model.package)
+                    package=model.package, default_groups=model.default_groups)

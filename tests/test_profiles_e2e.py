@@ -303,6 +303,15 @@ def test_profile_for_a_package_the_project_does_not_use_is_written_with_a_warnin
     assert "seedpgk" in tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]
 
 
+def test_profile_for_the_project_itself_is_written_without_a_warning_as_it_builds_the_project(tmp_path):
+    # A meson-python project built in .venv: `satlock profile add myproj --no-isolation`.
+    (tmp_path / "pyproject.toml").write_text(project_toml([], name="my_proj")
+                                             + '\n[build-system]\nrequires = ["meson-python"]\nbuild-backend = "mesonpy"\n')
+    result = invoke("profile", "add", "My-Proj", "--no-isolation", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output, result.output
+
+
 def test_profile_help_names_the_table_it_edits() -> None:
     """Rich markup must not swallow ``[tool.satlock.profiles.NAME]`` from the help."""
     for args in (["profile", "--help"], ["profile", "add", "--help"], ["profile", "remove", "--help"]):

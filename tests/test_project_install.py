@@ -13,6 +13,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from indexbuilder import build_index, make_wheel, project_toml
@@ -369,3 +370,55 @@ def test_no_build_is_refused_only_when_the_project_must_be_built(tmp_path):
     assert changed.exit_code == 1
     errors = [line for line in changed.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--no-build: the project demo" in errors[0], changed.output
+
+
+def _refers_to_buildhelper(project: Path) -> None:
+    """The editable wheel names where the build found buildhelper, as meson-python's loader
+    names the ninja it rebuilds with at each import."""
+    backend = project / "_build" / "backend.py"
+    backend.write_text(backend.read_text().replace(
+        '{"_demo_editable.pth": os.path.abspath(".") + "\\n"}',
+        '{"_demo_editable.pth": os.path.abspath(".") + "\\n",'
+        ' "_demo_loader.py": "TOOL = " + repr(__import__("buildhelper").__file__) + "\\n"}'))
+
+
+def test_an_editable_build_that_refers_to_its_isolated_build_environment_is_refused_as_that_goes_when_the_sync_ends(tmp_path):
+    project = _project(tmp_path)
+    _refers_to_buildhelper(project)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "_demo_loader.py" in errors[0] and "build environment" in errors[0], result.output
+    assert "--no-isolation" in result.output and "Traceback" not in result.output
+    assert _dist_info(project, "demo") == []
+
+
+def test_a_no_isolation_editable_build_may_refer_to_build_tools_in_the_venv_but_not_to_ones_from_outside_it(tmp_path):
+    project = _project(tmp_path, tool='\n[tool.satlock.profiles.demo]\nisolation = false\n')
+    _refers_to_buildhelper(project)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code != 0
+    assert "_demo_loader.py" in result.output and "dependency group" in result.output, result.output
+    # With buildhelper in a dependency group, .venv holds it and the build uses that copy.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[dependency-groups]\ndev = ["buildhelper"]\n')
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    assert _python(project, "import _demo_loader, demo; print(demo.VALUE)").stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("field", ["dependencies", "optional-dependencies"])
+def test_a_project_whose_dependencies_are_dynamic_is_refused_not_locked_without_them(tmp_path, field):
+    # setuptools reading them from requirements.txt: the lock had none of them and the
+    # project's imports failed in .venv after a sync that said it installed it.
+    project = _project(tmp_path)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "0.1.0"\ndynamic = ["{field}"]')
+                         .replace('dependencies = ["helper"]\n', '' if field == "dependencies" else 'dependencies = ["helper"]\n'))
+    for command in ("sync", "lock"):
+        result = _run(project, tmp_path, command)
+        assert result.exit_code != 0
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "dynamic" in errors[0] and field in errors[0], result.output
+        assert "Traceback" not in result.output
+    assert not (project / ".venv").exists() and not (project / "pylock.toml").exists()

@@ -23,12 +23,15 @@ _FULL = {
 }
 
 
-@pytest.mark.parametrize("table", [{}, _FULL, {"sources": {"a": {"url": "https://127.0.0.1/a.whl"}}}, {"prerelease": "if-necessary"}])
+@pytest.mark.parametrize("table", [{}, _FULL, {"sources": {"a": {"url": "https://127.0.0.1/a.whl"}}}, {"prerelease": "if-necessary"},
+                                   {"default-groups": ["tests"]}])
 def test_the_plain_settings_dump_as_the_pydantic_model_did(table: dict) -> None:
     """The inputs hash of a lock (``lock --check``) reads this dump: a lock made before
     the settings became plain data must stay current."""
-    # ``package`` counts through the project's build requirements, never in this dump.
-    expected = _SettingsModel.model_validate(table).model_dump(mode="json", exclude={"profiles", "package"})
+    # ``package`` counts through the project's build requirements, never in this dump;
+    # ``default-groups`` only when set, so locks made before the key existed stay current.
+    unset = {"default_groups"} if "default-groups" not in table else set()
+    expected = _SettingsModel.model_validate(table).model_dump(mode="json", exclude={"profiles", "package"} | unset)
     assert validate_settings(table, Path("pyproject.toml")).dump() == expected
     if not table:
         assert Settings().dump() == expected

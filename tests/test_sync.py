@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tomllib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -162,6 +163,25 @@ def test_sync_of_an_undeclared_extra_before_any_lock_writes_no_lock_and_no_venv(
     assert result.exit_code != 0
     assert "no extra 'nosuch'" in result.output and "declares no extras" in result.output
     assert not (project / "pylock.toml").exists() and not (project / ".venv").exists()
+
+
+@pytest.mark.parametrize("flag, name, said", [("--extra", "tests", "a dependency group there: ask for it with --group tests"),
+                                              ("--group", "fancy", "an extra there: ask for it with --extra fancy")])
+def test_sync_asking_for_a_group_as_an_extra_or_the_reverse_says_which_flag_names_it(
+        tmp_path: Path, served: IndexServer, flag: str, name: str, said: str) -> None:
+    project = _project(tmp_path / "p", ["app-core"], optional={"fancy": ["fancy"]}, groups={"tests": ["devtool"]})
+    result = _sync(project, served, flag, name)
+    assert result.exit_code != 0
+    assert f"hint: {name!r} is {said}" in result.output, result.output
+    assert not (project / ".venv").exists()
+
+
+def test_sync_of_an_extra_when_the_project_declares_none_does_not_hint_at_a_list(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"])
+    result = _sync(project, served, "--extra", "nosuch")
+    assert result.exit_code != 0
+    assert "ask for one of those" not in result.output
+    assert "hint: add it to [project.optional-dependencies]" in result.output, result.output
 
 
 def test_frozen_sync_of_an_extra_the_stale_lock_lacks_says_to_relock(tmp_path: Path, served: IndexServer) -> None:
@@ -457,3 +477,39 @@ def test_first_sync_with_python_naming_a_program_that_never_answers_is_refused_i
     assert result.output.startswith(f"error: interpreter {fake} did not "), result.output
     assert result.output.count("error:") == 1 and "Traceback" not in result.output
     assert not (project / ".venv").exists()
+
+
+_DEFAULT_TESTS = '\n[tool.satlock]\ndefault-groups = ["tests"]\n'
+
+
+def test_default_groups_in_tool_satlock_are_what_a_plain_sync_installs(tmp_path: Path, served: IndexServer) -> None:
+    # As click, markupsafe and pluggy declare theirs for uv (`[tool.uv] default-groups`).
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]}, tool=_DEFAULT_TESTS)
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "devtool": "1.0"}
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert lock["default-groups"] == ["tests"] and lock["dependency-groups"] == ["dev", "tests"]
+    result = _sync(project, served, "--no-default-groups")
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0"}
+
+
+def test_changing_default_groups_makes_the_lock_out_of_date(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]})
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "fancy": "1.0"}
+    _project(project, ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]}, tool=_DEFAULT_TESTS)
+    check = runner.invoke(app, ["lock", "--check", "--project", str(project), "--index-url", f"{served.url}/simple"])
+    assert check.exit_code == 1, check.output
+    assert _sync(project, served).exit_code == 0
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "devtool": "1.0"}
+
+
+def test_default_groups_naming_an_undeclared_group_is_one_error_naming_the_key(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"]}, tool=_DEFAULT_TESTS)
+    result = _sync(project, served)
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "default-groups" in errors[0] and "'tests'" in errors[0], result.output
+    assert "Traceback" not in result.output and not (project / ".venv").exists()
