@@ -16,8 +16,9 @@ from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment
 from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import Venv, create_venv
 from satlock.buildenv.wheels import LockedBuilder
+from satlock.cache import digest
 from satlock.errors import BuildError, ConfigError, LockError, NotFoundError, ResolutionError, SatlockError
-from satlock.resolver.directrefs import direct_reference, folder_digest, source_reference
+from satlock.resolver.directrefs import direct_reference, folder_digest, requirement_files_digest, source_reference
 from satlock.resolver.project import Project
 
 
@@ -55,7 +56,10 @@ def check_declared(project: Project, extras: list[str], groups: list[str]) -> No
     """
     declared_extras = [canonicalize_name(e) for e in project.optional]
     declared_groups = [canonicalize_name(g) for g in project.groups]
-    for extra in extras:
+    # Extras a build of the project tells (``optional-dependencies`` in ``dynamic``) are
+    # known from the lock only: ``check_locked`` holds the request to them.
+    checked_extras = [] if "optional-dependencies" in project.dynamic_requirements else extras
+    for extra in checked_extras:
         if canonicalize_name(extra) not in declared_extras:
             raise ConfigError(f"--extra {extra}: {project.pyproject} has no extra '{extra}'; "
                               + _listing("extras", declared_extras),
@@ -155,7 +159,11 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
         lock = replace(lock, packages=[*lock.packages, own])
         # Its pyproject.toml, setup.py and setup.cfg as they are now: a new entry point or
         # dependency there is built into the editable wheel again, as uv does.
-        inputs[own.name] = folder_build_inputs(inputs.get(own.name), folder_digest(project.root))
+        files = folder_digest(project.root)
+        if project.dynamic_requirements:
+            # And the files its build reads its requirements from (requirements.txt).
+            files = digest(files, requirement_files_digest(project))
+        inputs[own.name] = folder_build_inputs(inputs.get(own.name), files)
     # Otherwise (--no-install-project, ``package = false``) an earlier install of the project
     # by satlock is not what the lock selects, and goes like any other, as ``uv sync`` removes it.
     plan = plan_sync(lock, installed, environment, tags, request.extras or [], request.groups,

@@ -163,7 +163,8 @@ _BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 def names_local_sources(project: Project) -> bool:
     """Whether the project names a local folder or archive, here or not (``file:`` URLs for
     another platform): whether ``local_source_digests`` can ever find one."""
-    return (any(spec.path or (spec.url or "").lower().startswith("file:") for spec in project.settings.sources.values())
+    return (bool(project.dynamic_requirements)
+            or any(spec.path or (spec.url or "").lower().startswith("file:") for spec in project.settings.sources.values())
             or any((r.requirement.url or "").lower().startswith("file:") for r in project.root_requirements()))
 
 
@@ -197,7 +198,21 @@ def local_source_digests(project: Project) -> dict[str, str]:
         parts = list(dict.fromkeys(d for d in map(_digest, refs) if d is not None))
         if parts:
             digests[name] = parts[0] if len(parts) == 1 else hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    if project.dynamic_requirements and project.name is not None:
+        # The project's own requirements, when a build reads them from its files.
+        digests[project.name] = requirement_files_digest(project)
     return digests
+
+
+def requirement_files_digest(project: Project) -> str:
+    """A digest of the files a build of the project reads its requirements from
+    (``Project.requirement_files``), with line endings as git may check them out."""
+    h = hashlib.sha256()
+    for name in project.requirement_files:
+        path = project.root / name
+        data = path.read_bytes().replace(b"\r\n", b"\n") if path.is_file() else None
+        h.update(f"{name}: {'none' if data is None else len(data)}\n".encode() + (data or b""))
+    return h.hexdigest()
 
 
 def local_source_files(project: Project) -> list[Path] | None:
@@ -216,7 +231,7 @@ def local_source_files(project: Project) -> list[Path] | None:
         refs += [direct_reference(r.requirement.url, project.root) for r in project.root_requirements() if r.requirement.url]
     except ConfigError:
         return None
-    files: set[Path] = set()
+    files: set[Path] = {project.root / name for name in project.requirement_files}
     for ref in refs:
         if ref.path is None:
             continue

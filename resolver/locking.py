@@ -9,7 +9,7 @@ the caller does that atomically, and only after everything succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -23,6 +23,7 @@ from satlock.http import redact
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference
+from satlock.resolver.coremeta import parse_metadata
 from satlock.resolver.directrefs import collect_direct, local_source_digests
 from satlock.resolver.explain import explain
 from satlock.resolver.index import IndexClient
@@ -104,9 +105,9 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
     if excludes_target_python(project, target):
         raise ConfigError(f"{project.pyproject}: requires-python {project.requires_python} excludes the target Python {target.python_full_version}",
                           hint="lock with --python-version set to a version inside requires-python")
-    roots = project.root_requirements()
     # Before anything is read from them: a folder edited during the lock leaves it stale.
     local_sources = local_source_digests(project)
+    inputs_hash = project.inputs_hash()
     direct = collect_direct(project, client, target.environment)
     own = project.name if project.build_requires is not None and project.name not in direct else None
     if own is not None:
@@ -114,6 +115,9 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         # its name (pytest requiring pluggy, in pluggy's own test group) gets the project
         # itself, as uv resolves it, never the index's copy in its place.
         direct[own] = DirectReference("directory", path=str(project.root), editable=True)
+    if project.dynamic_requirements:
+        project = _with_built_requirements(project, direct, builder)
+    roots = project.root_requirements()
     guess = Speculation.of([r.requirement for r in roots], target, project.overrides(),
                            allow_prereleases=project.settings.prerelease == "allow")
     provider = IndexProvider(client, target, builder=builder, direct=direct, profiles=project.profiles, pins=_pins(roots),
@@ -147,7 +151,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
             requires_python[name] = deps.requires_python
             required.update(canonicalize_name(r.name) for r in deps.requires)
         inputs = LockInputs(requires_python=project.requires_python, extras=list(project.optional), groups=list(project.groups),
-                            environment_marker=target.describe(), inputs_hash=project.inputs_hash(),
+                            environment_marker=target.describe(), inputs_hash=inputs_hash,
                             profile_hashes=project.profile_hashes(), local_sources=local_sources,
                             default_groups=project.default_groups,
                             build_environments=builder.locked_build_environments(_without(resolution, own)) if builder else {})
@@ -158,6 +162,27 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                    for name in sorted(options.upgrade_packages) if name not in required]
         return LockResult(lock, resolution, resolution.warnings + unknown
                           + _unused_sources(project, required), target)
+
+
+def _with_built_requirements(project: Project, direct: Mapping[NormalizedName, DirectReference],
+                             builder: LockBuilder | None) -> Project:
+    """The project with the requirements [project] leaves to a build (``dynamic``) asked of
+    the project itself: ``demo`` for its dependencies, ``demo[x]`` for each extra its built
+    metadata provides, resolved to its own folder (``direct``), whose metadata the builder
+    builds, as uv does. Its extras are known only from that build."""
+    name = project.name
+    if builder is None or name is None or name not in direct:
+        raise ConfigError(f"{project.pyproject}: project.dynamic lists {' and '.join(sorted(project.dynamic_requirements))}, "
+                          "which only a build of the project can tell",
+                          hint="write them in [project] and take them out of dynamic")
+    dependencies = project.dependencies
+    if "dependencies" in project.dynamic_requirements:
+        dependencies = [Requirement(name)]
+    optional = project.optional
+    if "optional-dependencies" in project.dynamic_requirements:
+        _name, _version, built = parse_metadata(builder.metadata(name, direct[name]), f"the built metadata of the project {name}")
+        optional = {extra: [Requirement(f"{name}[{extra}]")] for extra in sorted(built.provides_extras or ())}
+    return replace(project, dependencies=dependencies, optional=optional)
 
 
 def _without(resolution: Resolution, name: NormalizedName | None) -> Resolution:
@@ -269,6 +294,9 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
             return f"it holds no digest of the local {sources} {_some(unrecorded)}"
         changed = sorted(set(recorded_sources) ^ set(current_sources)
                          | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
+        if changed == [project.name] and project.dynamic_requirements:
+            return (f"the files a build of the project reads its requirements from changed since the lock was written "
+                    f"({', '.join(project.requirement_files)})")
         sources = "source" if len(changed) == 1 else "sources"
         return f"the local {sources} {_some(changed)} changed since the lock was written"
     return None

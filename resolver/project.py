@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupResolver
@@ -91,6 +91,13 @@ class Project:
     # Poetry and PDM do): when pyproject.toml has a [build-system] table, or sets
     # ``[tool.satlock] package = true``; None when it is not a package to install.
     build_requires: list[Requirement] | None = None
+    # What of ``dependencies`` and ``optional-dependencies`` [project] leaves to a build
+    # (``dynamic``: setuptools reading requirements.txt): the lock builds the project's
+    # metadata for them (resolver/locking.py), and ``requirement_files`` are the files
+    # such a build reads them from (setup.py, setup.cfg, requirements*.txt, and what
+    # [tool.setuptools.dynamic] names), relative to ``root``.
+    dynamic_requirements: frozenset[str] = frozenset()
+    requirement_files: tuple[str, ...] = ()
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
@@ -191,7 +198,7 @@ def load_project(root: Path) -> Project:
             requires_python = SpecifierSet(rp)
         except (InvalidSpecifier, TypeError):
             raise ProjectError(f"{path}: project.requires-python: {rp!r} is not a valid version specifier", hint="e.g. requires-python = \">=3.10\"") from None
-    _refuse_dynamic_requirements(project.get("dynamic", []), path)
+    dynamic = _dynamic_requirements(project.get("dynamic", []), path)
     deps_raw = project.get("dependencies", [])
     if not isinstance(deps_raw, list):
         raise ProjectError(f"{path}: project.dependencies must be a list of strings")
@@ -212,6 +219,14 @@ def load_project(root: Path) -> Project:
                    settings=settings, profiles=profiles)
     if proj.name is not None:
         proj.build_requires = _build_requires(data.get("build-system"), settings.package, path)
+    if dynamic:
+        if proj.build_requires is None:
+            raise ProjectError(f"{path}: project.dynamic lists {' and '.join(sorted(dynamic))}, which only a build of the "
+                               "project can tell, but it is no package satlock builds (no [build-system] table, or "
+                               "[tool.satlock] package = false)",
+                               hint="add a [build-system] table, or write them in [project] and take them out of dynamic")
+        proj.dynamic_requirements = dynamic
+        proj.requirement_files = _requirement_files(tools, root)
     proj.default_groups = _default_groups(settings.default_groups, list(groups), path)
     _expand_self_references(proj)
     proj.constraints()
@@ -219,18 +234,31 @@ def load_project(root: Path) -> Project:
     return proj
 
 
-def _refuse_dynamic_requirements(dynamic: Any, path: Path) -> None:
-    """Refuse requirements only a build of the project can tell (setuptools reading them
-    from requirements.txt): satlock reads the project's requirements from [project], so the
-    lock would hold none of them and the project would fail to import after a sync."""
-    if not isinstance(dynamic, list):
+def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
+    """Which of the project's requirement fields ``project.dynamic`` leaves to a build."""
+    if not isinstance(dynamic, list) or not all(isinstance(d, str) for d in dynamic):
         raise ProjectError(f"{path}: project.dynamic must be a list of field names")
-    for field_name in ("dependencies", "optional-dependencies"):
-        if field_name in dynamic:
-            raise ProjectError(f"{path}: project.dynamic lists {field_name!r}: satlock reads the project's requirements "
-                               f"from [project] only, and would lock it without them",
-                               hint=f"write them in [project] as {field_name} (for example from requirements.txt), "
-                                    "and take them out of dynamic")
+    return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
+
+
+def _requirement_files(tools: dict[str, Any], root: Path) -> tuple[str, ...]:
+    """The files a build of the project may read its requirements from: setup.py, setup.cfg,
+    ``requirements*.txt`` at the root and in ``requirements/``, and the files
+    ``[tool.setuptools.dynamic]`` names. A change to one makes the lock stale."""
+    named = {"setup.py", "setup.cfg"}
+    named.update(p.name for p in root.glob("requirements*.txt"))
+    named.update(f"requirements/{p.name}" for p in root.glob("requirements/*.txt"))
+    setuptools = tools.get("setuptools")
+    table = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
+    if isinstance(table, dict):
+        optional = table.get("optional-dependencies")
+        specs = [table.get("dependencies"), *(optional.values() if isinstance(optional, dict) else [])]
+        for spec in specs:
+            files = spec.get("file") if isinstance(spec, dict) else None
+            for name in [files] if isinstance(files, str) else files if isinstance(files, list) else []:
+                if isinstance(name, str) and name and not PurePosixPath(name).is_absolute() and ".." not in PurePosixPath(name).parts:
+                    named.add(PurePosixPath(name).as_posix())
+    return tuple(sorted(named))
 
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.

@@ -407,18 +407,68 @@ def test_a_no_isolation_editable_build_may_refer_to_build_tools_in_the_venv_but_
     assert _python(project, "import _demo_loader, demo; print(demo.VALUE)").stdout.strip() == "1"
 
 
-@pytest.mark.parametrize("field", ["dependencies", "optional-dependencies"])
-def test_a_project_whose_dependencies_are_dynamic_is_refused_not_locked_without_them(tmp_path, field):
-    # setuptools reading them from requirements.txt: the lock had none of them and the
-    # project's imports failed in .venv after a sync that said it installed it.
+# A backend that reads the project's requirements from requirements.txt at build time, as
+# setuptools does for ``dynamic = ["dependencies"]`` with [tool.setuptools.dynamic].
+DYNAMIC_BACKEND = BACKEND.replace("def _wheel(", """def _requires():
+    lines = [line.strip() for line in open("requirements.txt") if line.strip()]
+    extra = [line.strip() for line in open("requirements-cli.txt") if line.strip()] if os.path.exists("requirements-cli.txt") else []
+    return lines + [r + ' ; extra == "cli"' for r in extra], ["cli"] if extra else []
+
+def _wheel(""").replace('"".join(\n        "Requires-Dist: " + r + "\\n" for r in REQUIRES)',
+                        '"".join("Requires-Dist: " + r + "\\n" for r in _requires()[0]) + "".join("Provides-Extra: " + e + "\\n" for e in _requires()[1])')
+
+
+def _dynamic_project(tmp_path: Path, dynamic: str = '["dependencies"]') -> Path:
     project = _project(tmp_path)
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "0.1.0"\ndynamic = ["{field}"]')
-                         .replace('dependencies = ["helper"]\n', '' if field == "dependencies" else 'dependencies = ["helper"]\n'))
-    for command in ("sync", "lock"):
-        result = _run(project, tmp_path, command)
-        assert result.exit_code != 0
-        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "dynamic" in errors[0] and field in errors[0], result.output
-        assert "Traceback" not in result.output
-    assert not (project / ".venv").exists() and not (project / "pylock.toml").exists()
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "0.1.0"\ndynamic = {dynamic}')
+                         .replace('dependencies = ["helper"]\n', ''))
+    backend = project / "_build" / "backend.py"
+    backend.write_text(backend.read_text().split("\nimport base64", 1)[0] + "\n" + DYNAMIC_BACKEND)
+    (project / "requirements.txt").write_text("helper\n")
+    return project
+
+
+def test_dynamic_dependencies_are_learned_from_a_build_of_the_project_as_uv_does(tmp_path):
+    # setuptools reading them from requirements.txt: the lock held none of them before, and
+    # the project's imports failed in .venv after a sync that said it installed it.
+    assert 'Requires-Dist: " + r' in DYNAMIC_BACKEND  # the backend above really reads requirements.txt
+    project = _dynamic_project(tmp_path)
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert [p["name"] for p in lock["packages"]] == ["helper"]
+    assert _python(project, "import demo, helper").returncode == 0
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+    # requirements.txt gaining a requirement makes the lock stale, and says which files count.
+    (project / "requirements.txt").write_text("helper\nbuildhelper\n")
+    stale = _run(project, tmp_path, "lock", "--check")
+    assert stale.exit_code == 1 and "requirements.txt" in stale.output, stale.output
+    again = _run(project, tmp_path, "sync")
+    assert again.exit_code == 0, again.output
+    assert sorted(p["name"] for p in tomllib.loads((project / "pylock.toml").read_text())["packages"]) == ["buildhelper", "helper"]
+    assert _python(project, "import buildhelper").returncode == 0
+
+
+def test_dynamic_optional_dependencies_give_the_extras_a_build_of_the_project_provides(tmp_path):
+    project = _dynamic_project(tmp_path, '["dependencies", "optional-dependencies"]')
+    (project / "requirements-cli.txt").write_text("buildhelper<2\n")
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    assert lock["extras"] == ["cli"]
+    markers = {p["name"]: p.get("marker") for p in lock["packages"]}
+    assert markers == {"helper": None, "buildhelper": '"cli" in extras'}, markers
+    result = _run(project, tmp_path, "sync", "--extra", "cli")
+    assert result.exit_code == 0, result.output
+    assert _python(project, "import buildhelper; print(buildhelper.__version__)").stdout.strip() == "1.0"
+
+
+def test_dynamic_dependencies_of_a_project_that_is_no_package_are_one_error_line(tmp_path):
+    project = _dynamic_project(tmp_path)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.satlock]\npackage = false\n")
+    result = _run(project, tmp_path, "lock")
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "dynamic" in errors[0] and "no package" in errors[0], result.output
+    assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
