@@ -114,10 +114,14 @@ def _terminated_as_interrupted() -> Iterator[None]:
 
 
 def project_folder(project: Path) -> Path:
-    """``--project`` made absolute with its links followed. A current folder deleted
-    meanwhile (another shell removed the project) or a symlink loop is one error line."""
+    """The project ``--project`` (the current folder by default) is in: made absolute with
+    its links followed, then the nearest folder at or above it with a pyproject.toml
+    (``project_root``). A current folder deleted meanwhile (another shell removed the
+    project) or a symlink loop is one error line."""
+    from satlock.pyproject import project_root
+
     try:
-        return project.resolve()
+        return project_root(project.resolve())
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
         raise ProjectError(f"cannot find the project folder {project}: {getattr(exc, 'strerror', None) or exc}",
                            hint="run satlock in an existing project folder or pass --project DIR") from None

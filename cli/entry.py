@@ -44,8 +44,10 @@ def parse_plain_lock(args: list[str]) -> PlainLock | None:
     values = parse(LOCK_OPTIONS, args, {})
     if values is None or any(values[o.dest] != o.default for o in LOCK_OPTIONS if o.dest not in _MEMO_DESTS):
         return None
+    from satlock.pyproject import project_root
+
     try:
-        project = values["project"].resolve()
+        project = project_root(values["project"].resolve())
     except (OSError, RuntimeError):  # a deleted current folder, a symlink loop: the full CLI says so
         return None
     return PlainLock(project=project, python_version=values["python_version"],

@@ -12,6 +12,16 @@ from satlock.numbers import overlong_number_line, overlong_number_reason
 TOO_DEEP = "arrays or inline tables nested too deeply to read"
 
 
+def project_root(start: Path) -> Path:
+    """The nearest folder, ``start`` or one above it, that holds a pyproject.toml, as uv
+    finds the project from a subfolder (``tests/``, ``src/pkg/``); ``start`` itself when
+    none does, so that the error names the folder the user is in."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
 def find_pyproject(start: Path) -> Path:
     """``start/pyproject.toml``; a clear error when there is none."""
     path = start / "pyproject.toml"

@@ -919,3 +919,31 @@ def test_a_lock_whose_package_needs_a_newer_patch_python_says_so_not_another_pla
                                     wheels=[wheel])])
     reason = other_target_reason(lock, LockOptions())
     assert reason == f"soupsieve 2.8 in it requires Python >={newer}, not {target.python_full_version}", reason
+
+
+def test_lock_and_sync_from_a_subfolder_find_the_project_above_it_as_uv_does(tmp_path):
+    build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "helper", "1.0")])
+    project = tmp_path / "p"
+    (project / "tests" / "unit").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(project_toml(["helper"]))
+    index = ["--index-url", (tmp_path / "index" / "simple").as_uri(), "--cache-dir", str(tmp_path / "cache")]
+    locked = runner.invoke(app, ["lock", "--project", str(project / "tests" / "unit"), *index])
+    assert locked.exit_code == 0, locked.output
+    assert (project / "pylock.toml").is_file() and not (project / "tests" / "unit" / "pylock.toml").exists()
+    synced = runner.invoke(app, ["sync", "--project", str(project / "tests"), *index])
+    assert synced.exit_code == 0, synced.output
+    assert (project / ".venv" / "pyvenv.cfg").is_file() and not (project / "tests" / ".venv").exists()
+    # The command line a user types in the subfolder (the fast path for an up-to-date lock too).
+    env = {**os.environ, "SATLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):
+        again = subprocess.run([sys.executable, "-m", "satlock", "lock"], cwd=project / "tests" / "unit", env=env,
+                               capture_output=True, text=True)
+        assert again.returncode == 0 and "up to date" in again.stdout + again.stderr, again.stdout + again.stderr
+
+
+def test_a_folder_with_no_pyproject_above_it_is_one_error_naming_it(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    result = runner.invoke(app, ["lock", "--project", str(folder)])
+    assert result.exit_code != 0
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [f"error: no pyproject.toml in {folder}"]
