@@ -234,7 +234,8 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
         uptodate.record(flags.cache_dir or default_cache_dir(), key, len(lock.packages), dict(zip(watched, before)))
 
 
-def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[str] | None, no_default_groups: bool,
+def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[str] | None, all_groups: bool,
+         no_default_groups: bool,
          frozen: bool, locked: bool, python: Path | None, reinstall: bool, no_build: bool, no_install_project: bool,
          allow_outside_project: bool,
          flags: IndexFlags, quiet: bool, verbose: bool) -> int:
@@ -301,7 +302,9 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             requested_groups = [canonicalize_name(g) for g in group or []]
             check_locked(current, lock_path, extras, requested_groups)
             groups = None
-            if no_default_groups or group:
+            if all_groups:
+                groups = list(current.dependency_groups or [])
+            elif no_default_groups or group:
                 groups = ([] if no_default_groups else list(current.default_groups or [])) + requested_groups
             request = SyncRequest(venv_root=dot_venv, python=python, extras=extras, groups=groups,
                                   reinstall=reinstall, no_build=no_build, allow_outside_project=allow_outside_project,

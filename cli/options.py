@@ -82,6 +82,7 @@ SYNC_OPTIONS = (
     Option("extra", ("--extra",), Kind.MULTI, str, None, "Install this extra too."),
     Option("all_extras", ("--all-extras",), Kind.FLAG, bool, False, "Install every extra."),
     Option("group", ("--group",), Kind.MULTI, str, None, "Install this dependency group too."),
+    Option("all_groups", ("--all-groups",), Kind.FLAG, bool, False, "Install every dependency group."),
     Option("no_default_groups", ("--no-default-groups",), Kind.FLAG, bool, False, "Leave out the default groups (dev, or [tool.satlock] default-groups)."),
     Option("frozen", ("--frozen",), Kind.FLAG, bool, False, "Install the lock as it is; never re-lock or read the index."),
     Option("locked", ("--locked",), Kind.FLAG, bool, False, "Fail instead of re-locking when the lock is stale."),

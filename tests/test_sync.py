@@ -513,3 +513,12 @@ def test_default_groups_naming_an_undeclared_group_is_one_error_naming_the_key(t
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "default-groups" in errors[0] and "'tests'" in errors[0], result.output
     assert "Traceback" not in result.output and not (project / ".venv").exists()
+
+
+def test_all_groups_installs_every_dependency_group(tmp_path: Path, served: IndexServer) -> None:
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]})
+    result = _sync(project, served, "--all-groups")
+    assert result.exit_code == 0, result.output
+    assert {"fancy", "devtool"} <= set(_installed(project))
+    assert _sync(project, served).exit_code == 0
+    assert "devtool" not in _installed(project) and "fancy" in _installed(project)
