@@ -36,6 +36,11 @@ def read_file(repository: Path, commit: str, path: str, env: Mapping[str, str]) 
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
         try:
             return _walk(_Reader(proc, algorithm), commit, [p for p in path.split("/") if p])
+        except BaseException:
+            # git may be writing an object nobody will read (a planted one too large or of
+            # the wrong type): waiting for it to end would wait for the timeout.
+            proc.kill()
+            raise
         finally:
             if proc.stdin is not None:
                 proc.stdin.close()

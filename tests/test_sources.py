@@ -360,3 +360,23 @@ def test_a_git_object_edited_in_the_cached_mirror_is_never_read_as_a_file_of_the
         gitobjects.read_file(mirror, found.commit, "setup.py", os.environ)
     # The mirror is fetched again, and the file read as the commit holds it.
     assert gitsources.read_git_file(found, "setup.py", cache) == b"from setuptools import setup\nsetup()\n"
+
+
+@pytest.mark.parametrize("planted", ["a blob where a tree is", "an object over the size limit"])
+def test_an_object_planted_in_the_cached_mirror_fails_the_read_at_once(repo, cache, planted):
+    import time
+    import zlib
+
+    found = gitsources.git_commit(repo.as_uri(), "main", cache)
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    _loosen_objects(mirror)
+    tree = git(repo, "rev-parse", "HEAD^{tree}")
+    loose = mirror / "objects" / tree[:2] / tree[2:]
+    kind, size = (b"blob", 1 << 20) if planted.startswith("a blob") else (b"tree", gitobjects.MAX_OBJECT_BYTES + 1)
+    loose.unlink()
+    loose.write_bytes(zlib.compress(b"%s %d\0" % (kind, size) + b"\0" * size))
+    started = time.monotonic()
+    with pytest.raises(gitobjects.UnverifiedObject):
+        gitobjects.read_file(mirror, found.commit, "setup.py", os.environ)
+    # git is left writing an object nobody reads: it is stopped, not waited for.
+    assert time.monotonic() - started < 10
