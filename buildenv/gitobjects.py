@@ -20,17 +20,25 @@ from pathlib import Path
 # must not fill memory, and no tree or build file of a real project comes near.
 MAX_OBJECT_BYTES = 16 << 20
 _TIMEOUT_S = 60.0
-_TREE, _REGULAR = b"40000", (b"100644", b"100755")
+# The kinds of tree entries, by the type bits of their mode, as git reads them (it also
+# takes the 100664 of old repositories as a regular file).
+_TREE, _REGULAR, _LINK, _GITLINK = 0o040000, 0o100000, 0o120000, 0o160000
 
 
 class UnverifiedObject(Exception):
     """An object is missing from the repository, too large, or not what its id names."""
 
 
+class NeedsCheckout(Exception):
+    """The path goes through a symbolic link or a submodule: only a checkout resolves it
+    as a build will see it (a submodule's files are in another repository)."""
+
+
 def read_file(repository: Path, commit: str, path: str, env: Mapping[str, str]) -> bytes | None:
     """The content of ``path`` (``sub/pyproject.toml``) in ``commit`` of ``repository``;
-    ``None`` when the commit holds no regular file there (none, a folder, a link).
-    ``env`` is the environment git runs with. Raises ``UnverifiedObject``."""
+    ``None`` when the commit holds no file there (nothing, or a folder). ``env`` is the
+    environment git runs with. Raises ``UnverifiedObject``, or ``NeedsCheckout`` for a
+    path through a link or a submodule."""
     algorithm = "sha1" if len(commit) == 40 else "sha256"
     with subprocess.Popen(["git", "cat-file", "--batch"], cwd=repository, env=dict(env), stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
@@ -60,8 +68,13 @@ def _walk(objects: _Reader, commit: str, parts: list[str]) -> bytes | None:
         if entry is None:
             return None
         mode, oid = entry
-        last = i == len(parts) - 1
-        if (last and mode not in _REGULAR) or (not last and mode != _TREE):
+        try:
+            kind = int(mode, 8) & 0o170000
+        except ValueError:
+            raise UnverifiedObject(f"a tree entry's mode {mode!r:.40} is not a number") from None
+        if kind in (_LINK, _GITLINK):
+            raise NeedsCheckout(f"{'/'.join(parts[:i + 1])} is a {'link' if kind == _LINK else 'submodule'}")
+        if kind != (_REGULAR if i == len(parts) - 1 else _TREE):
             return None
     return objects.get(oid, b"blob")
 

@@ -87,12 +87,13 @@ def git_commit(url: str, rev: str | None, cache: Cache, subdirectory: str | None
 def read_git_file(source: GitCommit, name: str, cache: Cache) -> bytes | None:
     """The file ``name`` of the source (in its subdirectory) at its commit, or ``None``:
     read from the mirror with every object hashed against its id (buildenv/gitobjects.py),
-    or, when the mirror fails that, from a checkout (which fetches the mirror again)."""
+    or, when the mirror fails that, from a checkout (which fetches the mirror again), as
+    also when its path goes through a link or a submodule, which the build's checkout has."""
     sub = PurePosixPath(source.subdirectory).as_posix() + "/" if source.subdirectory else ""
     try:
         with cache.lock(GIT_BUCKET, source.url):
             return gitobjects.read_file(source.mirror, source.commit, sub + name, _git_env())
-    except gitobjects.UnverifiedObject:
+    except (gitobjects.UnverifiedObject, gitobjects.NeedsCheckout):
         path = checkout(source, cache).path / name
         return path.read_bytes() if path.is_file() else None
 

@@ -334,15 +334,33 @@ def test_a_lock_reads_a_git_sources_files_from_the_mirror_without_a_checkout(rep
     assert found.key == gitsources.from_git(repo.as_uri(), found.commit, cache, "sub/pkg").key
 
 
-def test_a_missing_file_folder_or_link_in_a_git_commit_reads_as_none(repo, cache):
+def test_a_missing_file_or_folder_in_a_git_commit_reads_as_none(repo, cache):
     commit_file(repo, "folder/inner.txt", "x", "folder")
-    os.symlink("setup.py", repo / "link.py")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "link")
     found = gitsources.git_commit(repo.as_uri(), "main", cache)
-    for name in ("nothing.toml", "folder", "link.py", "setup.py/deeper", "folder/nothing"):
+    for name in ("nothing.toml", "folder", "setup.py/deeper", "folder/nothing"):
         assert gitsources.read_git_file(found, name, cache) is None, name
     assert gitsources.read_git_file(found, "folder/inner.txt", cache) == b"x"
+
+
+def test_a_git_file_behind_a_link_or_in_a_submodule_reads_as_the_builds_checkout_has_it(tmp_path, repo, cache, monkeypatch):
+    # git allows file:// submodules only when told to (CVE-2022-39253); the user's own config says so here.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    git(inner, "init", "-q", "-b", "main")
+    commit_file(inner, "pyproject.toml", '[build-system]\nrequires = ["inner_backend"]\n', "inner")
+    commit_file(repo, "conf/pyproject.toml", '[build-system]\nrequires = ["linked_backend"]\n', "conf")
+    os.symlink("conf/pyproject.toml", repo / "pyproject.toml")
+    os.symlink("conf", repo / "linked")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.as_uri(), "vendor/inner")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "links and a submodule")
+    for sub, wanted in ((None, "linked_backend"), ("linked", "linked_backend"), ("vendor/inner", "inner_backend")):
+        found = gitsources.git_commit(repo.as_uri(), "main", cache, sub)
+        assert gitsources.git_build_system(found, cache).requires == [wanted], sub
+        assert sources.build_system(gitsources.from_git(repo.as_uri(), found.commit, cache, sub)).requires == [wanted]
 
 
 def test_a_git_object_edited_in_the_cached_mirror_is_never_read_as_a_file_of_the_commit(repo, cache):
