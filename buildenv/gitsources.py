@@ -31,6 +31,9 @@ _GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OB
 
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
+# Where a fetch into the mirror puts the remote's HEAD, the commit a source with no revision names.
+_REMOTE_HEAD = "refs/satlock/remote-HEAD"
+
 
 @dataclass(frozen=True)
 class GitCommit:
@@ -68,9 +71,12 @@ def git_commit(url: str, rev: str | None, cache: Cache, subdirectory: str | None
         commit = _resolve(mirror, rev) if rev is not None and _COMMIT.fullmatch(rev) else None
         if commit is None:
             # Branches and tags move: ask the remote unless the mirror was cloned just now.
+            # A fetch never updates the mirror's own HEAD, so the remote's is fetched too
+            # when it is the one asked for (a remote's HEAD may name no branch).
+            head = [f"+HEAD:{_REMOTE_HEAD}"] if rev in (None, "HEAD") else []
             if not fresh:
-                _git(["fetch", "--quiet", "--prune", "origin"], where, cwd=mirror)
-            commit = _resolve(mirror, rev)
+                _git(["fetch", "--quiet", "--prune", "origin", "+refs/*:refs/*", *head], where, cwd=mirror)
+            commit = _resolve_name(mirror, rev, "HEAD" if fresh else _REMOTE_HEAD)
         if commit is None and rev is not None and re.fullmatch(r"[0-9a-f]{7,64}", rev):
             # A commit no branch or tag points to: servers usually allow fetching it by id.
             try:
@@ -78,6 +84,8 @@ def git_commit(url: str, rev: str | None, cache: Cache, subdirectory: str | None
             except NetworkError:
                 pass
             commit = _resolve(mirror, rev)
+            if commit is not None and not commit.startswith(rev):
+                commit = None  # a name, not an id: _resolve_name found no ref of it
         if commit is None:
             raise NotFoundError(f"git revision {rev or 'HEAD'!r} not found in {redact(url)}",
                                 hint="check the branch, tag or commit after '@' in the git URL")
@@ -249,6 +257,22 @@ def _write_config(mirror: Path, url: str, where: str) -> None:
     except OSError as e:
         raise BuildError(f"cannot write the config of the git mirror {mirror} for {where}: {e}",
                          hint=f"remove {mirror} and run again") from None
+
+
+def _resolve_name(mirror: Path, rev: str | None, head: str) -> str | None:
+    """The commit a branch or tag name means in the mirror (``None``: the remote's HEAD, the
+    ref ``head``), looked up among its refs in git's order. git itself would take a file
+    ``<mirror>/<name>`` first, and the mirror's HEAD for the remote's: no fetch updates or
+    prunes either, so one planted there would choose the commit built."""
+    if rev is None or rev == "HEAD":
+        names = [head]
+    elif rev.startswith("refs/"):
+        names = [rev]
+    else:
+        names = [f"refs/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", f"refs/remotes/{rev}", f"refs/remotes/{rev}/HEAD"]
+    proc = subprocess.run(["git", "cat-file", "--batch-check=%(objectname)"], cwd=mirror, env=_git_env(),
+                          input="".join(f"{name}^{{commit}}\n" for name in names), capture_output=True, text=True)
+    return next((line for line in proc.stdout.splitlines() if _COMMIT.fullmatch(line)), None)
 
 
 def _resolve(mirror: Path, rev: str | None) -> str | None:

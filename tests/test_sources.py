@@ -398,3 +398,36 @@ def test_an_object_planted_in_the_cached_mirror_fails_the_read_at_once(repo, cac
         gitobjects.read_file(mirror, found.commit, "setup.py", os.environ)
     # git is left writing an object nobody reads: it is stopped, not waited for.
     assert time.monotonic() - started < 10
+
+
+def _plant_commit(mirror: Path, tmp_path: Path) -> str:
+    """A commit of the planter's own, stored in the mirror but named by none of its refs."""
+    work = tmp_path / "planter"
+    git(tmp_path, "clone", "-q", str(mirror), str(work))
+    commit_file(work, "setup.py", "raise SystemExit('planted')\n", "planted")
+    git(work, "push", "-q", str(mirror), "HEAD:refs/heads/planted")
+    git(mirror, "update-ref", "-d", "refs/heads/planted")
+    return git(work, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("rev", [None, "main", "v1"])
+def test_a_head_or_name_planted_in_the_cached_mirror_never_chooses_the_commit(repo, cache, tmp_path, rev):
+    git(repo, "tag", "v1")
+    gitsources.git_commit(repo.as_uri(), rev, cache)
+    cache = next_run(cache)
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    planted = _plant_commit(mirror, tmp_path)
+    # A fetch leaves both alone: it updates refs/ only, and never the mirror's own HEAD.
+    (mirror / "HEAD").write_text(planted + "\n")
+    (mirror / "main").write_text(planted + "\n")  # git takes <repository>/<name> before refs/
+    (mirror / "v1").write_text(planted + "\n")
+    found = gitsources.git_commit(repo.as_uri(), rev, cache)
+    assert found.commit == git(repo, "rev-parse", "HEAD")
+    assert b"planted" not in gitsources.read_git_file(found, "setup.py", cache)
+
+
+def test_a_branch_of_a_remote_whose_head_names_no_branch_is_fetched(repo, cache):
+    gitsources.git_commit(repo.as_uri(), "main", cache)
+    newer = commit_file(repo, "pkg/__init__.py", "", "second")
+    git(repo, "symbolic-ref", "HEAD", "refs/heads/gone")  # a default branch renamed away
+    assert gitsources.git_commit(repo.as_uri(), "main", next_run(cache)).commit == newer
