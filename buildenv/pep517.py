@@ -15,8 +15,11 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import tomllib
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Mapping, Sequence
@@ -37,6 +40,39 @@ _ERROR_LINES = 15
 # Variables of the calling process that would make the hook's interpreter import the
 # wrong packages (ours instead of the build environment's).
 _DROPPED_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__")
+
+
+# The hook processes running now (builds run in worker threads), for ``stop_running_hooks``.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_GUARD = threading.Lock()
+
+
+@contextmanager
+def _running(cmd: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A hook process, known to ``stop_running_hooks`` until it has ended; killed when the
+    caller fails or is interrupted while it runs, as ``subprocess.run`` does."""
+    with subprocess.Popen(cmd, **kwargs) as proc:
+        with _RUNNING_GUARD:
+            _RUNNING.add(proc)
+        try:
+            yield proc
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            with _RUNNING_GUARD:
+                _RUNNING.discard(proc)
+
+
+def stop_running_hooks() -> None:
+    """Send SIGTERM to the build hooks still running, when satlock stops before they end.
+    Ctrl-C in a terminal reaches them itself (SIGINT goes to every process of the job);
+    a SIGTERM (a CI runner's timeout, ``docker stop``) goes to satlock alone, and a hook
+    left running would build on for minutes after it, in folders removed meanwhile."""
+    with _RUNNING_GUARD:
+        running = list(_RUNNING)
+    for proc in running:
+        proc.terminate()
 
 
 @dataclass(frozen=True)
@@ -160,8 +196,9 @@ class _Hooks:
                 if self.echo:
                     returncode = self._tee(cmd, cwd, env, log)
                 else:
-                    returncode = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT).returncode
+                    with _running(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT) as proc:
+                        returncode = proc.wait()
             except OSError as e:
                 raise BuildError(f"cannot run the build interpreter {cmd[0]} for {self.package}: {e}",
                                  hint="check that the interpreter the environment was made from still runs, and run again") from None
@@ -170,13 +207,13 @@ class _Hooks:
 
     def _tee(self, cmd: Sequence[str], cwd: str | None, env: Mapping[str, str], log: BinaryIO) -> int:
         """Run the hook with its output going both to the log and, line by line, to stderr (``-v``)."""
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            sys.stderr.write(f"  [{self.package}] {line.decode(errors='replace')}")
-        return proc.wait()
+        with _running(list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                sys.stderr.write(f"  [{self.package}] {line.decode(errors='replace')}")
+            return proc.wait()
 
     def call(self, hook: str, **kwargs: Any) -> Any:
         start = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -89,6 +90,11 @@ def call(command: Callable[..., int], values: dict[str, Any]) -> int:
         try:
             return command(flags=flags, **{k: v for k, v in values.items() if k not in INDEX_DESTS})
         finally:
+            # Build hooks still running in worker threads the command abandoned (SIGTERM
+            # reached satlock alone); a command that built nothing never imported pep517.
+            pep517 = sys.modules.get("satlock.buildenv.pep517")
+            if pep517 is not None:
+                pep517.stop_running_hooks()
             flags.close()
 
 

@@ -5,6 +5,7 @@ never the folder of a run that is still going."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,3 +82,49 @@ def test_the_next_run_sweeps_what_a_killed_build_left_in_the_cache(tmp_path: Pat
     again = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert again.returncode == 0, again.stdout
     assert sorted(cache.glob("*/.tmp-*")) == []
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie nobody reaped has ended too)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_sigterm_stops_the_build_hooks_still_running_and_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
+    started = tmp_path / "hook-pid"
+    setup = (f"import os, pathlib, time\npathlib.Path({str(started)!r}).write_text(str(os.getpid()))\n"
+             "time.sleep(60)\nfrom setuptools import setup\nsetup(name='slow', version='1.0')\n")
+    dists = [make_sdist(tmp_path / "d", "slow", "1.0", pyproject="", setup_py=setup, pkg_info=False),
+             installed_wheel("setuptools", tmp_path / "d")]
+    simple = build_index(tmp_path / "index", dists)
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(project_toml(["slow"]))
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "satlock", "lock", "--project", str(proj), "--index-url", simple.as_uri(),
+               "--cache-dir", str(cache)]
+    # SIGTERM as a CI runner's timeout or `docker stop` sends it: to satlock alone, where a
+    # terminal sends Ctrl-C's SIGINT to the build hook too.
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() or not started.read_text():
+            assert time.monotonic() < deadline, "the build did not start"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 143, output
+        assert [line for line in output.splitlines() if line.strip()] == ["interrupted; nothing was written"], output
+        hook = int(started.read_text())
+        deadline = time.monotonic() + 10
+        while not _gone(hook):
+            assert time.monotonic() < deadline, "the build hook runs on after satlock ended"
+            time.sleep(0.05)
+        assert sorted(cache.glob("*/.tmp-*")) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what is left of the job, a failed test's hook included
+        proc.wait()
