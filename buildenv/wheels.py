@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import zipfile
+from functools import partial
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
 from packaging.utils import NormalizedName
@@ -141,6 +142,10 @@ class LockedBuilder:
                 # Nothing to fetch: checked only, not walked (the build walks it for its key).
                 folder = self.lock_dir / item.source.path
                 sources.local_folder(folder / item.source.subdirectory if item.source.subdirectory else folder)
+            elif isinstance(item.source, PackageVcs):
+                # The commit in the cache's mirror (fetched now if it lacks it): the checkout
+                # is made from there by a build that needs it, not for a built wheel.
+                self._git_commit(item.source)
             else:
                 self._tree(item.package, item.source)
             recorded = self.environments.get(item.name)
@@ -153,8 +158,7 @@ class LockedBuilder:
             path = self.download(f, f"package {package.name}")
             return sources.from_sdist(path, f.sha256 or digest(f.url), self.cache), None
         if isinstance(source, PackageVcs):
-            return gitsources.from_git(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache,
-                                       source.subdirectory), None
+            return gitsources.checkout(self._git_commit(source), self.cache), None
         if isinstance(source, PackageDirectory):
             folder = self.lock_dir / source.path
             return sources.from_directory(folder / source.subdirectory if source.subdirectory else folder), None
@@ -170,19 +174,22 @@ class LockedBuilder:
             return None, path
         return sources.from_sdist(path, source.hashes.get("sha256") or digest(str(path)), self.cache), None
 
+    def _git_commit(self, source: PackageVcs) -> gitsources.GitCommit:
+        return gitsources.git_commit(source.url or str(self.lock_dir / (source.path or "")), source.commit_id, self.cache,
+                                     source.subdirectory)
+
     def _recorded_wheels(self, packages: Sequence[BuildPackage]) -> tuple[EnvWheel, ...]:
         files = [_dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
         paths = fetch_many(lambda f: self.download(f, "a build environment package"), files)
         return tuple(EnvWheel(p.name, p.version, path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
-    def _isolated_env(self, name: NormalizedName, tree: sources.SourceTree) -> tuple[Venv, str]:
-        """The build environment and its key (its wheels and the interpreter it is made from)."""
+    def _isolated_spec(self, name: NormalizedName, system: Callable[[], pep517.BuildSystem]) -> BuildEnvSpec:
+        """What the isolated build environment holds: the lock's record, else ``system``'s requires."""
         recorded = self.environments.get(name)
         if recorded is not None:
-            spec = BuildEnvSpec(self._recorded_wheels(recorded.packages))
-        else:
-            _packages, spec = self.pb.environment_spec(name, list(sources.build_system(tree).requires), None)
-        return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
+            return BuildEnvSpec(self._recorded_wheels(recorded.packages))
+        _packages, spec = self.pb.environment_spec(name, list(system().requires), None)
+        return spec
 
     def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,
                       profile: AnyProfile, logs: Path) -> tuple[Venv, str]:
@@ -202,24 +209,40 @@ class LockedBuilder:
 
     def build_wheel(self, package: Package, source: Any, venv: Venv) -> Path:
         name = package.name
-        tree, ready = self._tree(package, source)
-        if ready is not None:
-            return ready
-        assert tree is not None
+        found = self._git_commit(source) if isinstance(source, PackageVcs) else None
+        tree: sources.SourceTree | None = None
+        if found is not None:
+            # A git source's key is its commit: a wheel built from it before needs no checkout
+            # (whose cost grows with the repository's history), nor a build environment.
+            key, system = found.key, partial(gitsources.git_build_system, found, self.cache)
+        else:
+            tree, ready = self._tree(package, source)
+            if ready is not None:
+                return ready
+            assert tree is not None
+            key, system = tree.key, partial(sources.build_system, tree)
         profile = build_profile(self.pb.project.profiles, name)
         isolated = profile.isolation
-        build_venv, env_key = self._isolated_env(name, tree) if isolated else (venv, self._project_env_key(name, venv))
+        spec = self._isolated_spec(name, system) if isolated else None
+        env_key = build_env_hash(spec, self.pb.python) if spec is not None else self._project_env_key(name, venv)
         # An editable wheel points at the folder rather than holding a copy of it: its cache
         # key adds the folder's path (the tree's key is its files only, wherever it lies).
-        editable = isinstance(source, PackageDirectory) and bool(source.editable)
-        phash = digest(profile_key(profile), "editable", str(tree.path)) if editable else profile_key(profile)
-        logs = self.cache.path("logs", f"{name}-{digest(tree.key, phash)}-wheel.log")
+        editable = tree is not None and isinstance(source, PackageDirectory) and bool(source.editable)
+        phash = digest(profile_key(profile), "editable", str(tree.path)) if tree is not None and editable else profile_key(profile)
+        logs = self.cache.path("logs", f"{name}-{digest(key, phash)}-wheel.log")
         logs.parent.mkdir(parents=True, exist_ok=True)
-        if editable and isolated:
-            build_venv, env_key = self._editable_env(name, tree, build_venv, env_key, profile, logs)
-        cached = wheelcache.cached_wheel(self.cache, tree.key, phash, env_key)
+        build_venv: Venv | None = None
+        if tree is not None and editable and spec is not None:
+            base = ensure_build_env(spec, self.cache, base_python=self.pb.python)
+            build_venv, env_key = self._editable_env(name, tree, base, env_key, profile, logs)
+        cached = wheelcache.cached_wheel(self.cache, key, phash, env_key)
         if cached is not None:
             return cached
+        if tree is None:
+            assert found is not None
+            tree = gitsources.checkout(found, self.cache)
+        if build_venv is None:
+            build_venv = venv if spec is None else ensure_build_env(spec, self.cache, base_python=self.pb.python)
         # Environments this run removes when it ends: an editable wheel must not name them.
         passing: list[Path] = [build_venv.root] if isolated else []
         if isolated:
@@ -240,7 +263,7 @@ class LockedBuilder:
                                            echo=self.pb.echo, editable=editable)
             if editable:
                 _refuse_dangling(wheel, name, passing, isolated)
-            return wheelcache.store_wheel(self.cache, tree.key, phash, env_key, wheel)
+            return wheelcache.store_wheel(self.cache, key, phash, env_key, wheel)
         finally:
             shutil.rmtree(out, ignore_errors=True)
 

@@ -485,3 +485,30 @@ def test_sync_of_a_project_url_the_server_no_longer_has_says_to_check_the_url_no
     assert_one_error_line(result, url, "404")
     assert "index lists" not in result.output
     assert "hint: check the URL" in result.output
+
+
+def test_a_sync_takes_a_git_sources_wheel_built_before_without_a_checkout_or_build_environment(tmp_path, monkeypatch):
+    from satlock.buildenv import gitsources, wheels
+
+    repo, commit = _git_repo(tmp_path / "repo")
+    tools = [installed_wheel(name, tmp_path / "d") for name in ("setuptools", "wheel")]
+    index = build_index(tmp_path / "index", tools).as_uri()
+    project = _project(tmp_path, [f"y @ git+{repo.as_uri()}@{commit}"])
+    cache = tmp_path / "cache"
+    result = run_cli("sync", "--project", project, "--index-url", index, "--cache-dir", cache)
+    assert result.exit_code == 0, result.output
+
+    # The checkout's cost grows with the repository's history (verified through git's
+    # transport), and the built wheel's key is the commit: a new .venv needs neither.
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("made for a wheel the cache holds")
+
+    monkeypatch.setattr(gitsources, "_clone_verified", refused)
+    monkeypatch.setattr(wheels, "ensure_build_env", refused)
+    import shutil
+
+    shutil.rmtree(project / ".venv")
+    result = run_cli("sync", "--project", project, "--index-url", index, "--cache-dir", cache)
+    assert result.exit_code == 0, result.output
+    assert (project / ".venv" / "lib").exists()
+    assert list((project / ".venv").glob("lib/python*/site-packages/y.py"))
