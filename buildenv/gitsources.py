@@ -75,7 +75,10 @@ def git_commit(url: str, rev: str | None, cache: Cache, subdirectory: str | None
             # when it is the one asked for (a remote's HEAD may name no branch).
             head = [f"+HEAD:{_REMOTE_HEAD}"] if rev in (None, "HEAD") else []
             if not fresh:
-                _git(["fetch", "--quiet", "--prune", "origin", "+refs/*:refs/*", *head], where, cwd=mirror)
+                try:
+                    _git(["fetch", "--quiet", "--prune", "origin", "+refs/*:refs/*", *head], where, cwd=mirror)
+                except NetworkError as e:
+                    mirror, fresh = _cloned_again(url, cache, where, e), True
             commit = _resolve_name(mirror, rev, "HEAD" if fresh else _REMOTE_HEAD)
         if commit is None and rev is not None and re.fullmatch(r"[0-9a-f]{7,64}", rev):
             # A commit no branch or tag points to: servers usually allow fetching it by id.
@@ -231,6 +234,21 @@ def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
         _git(["clone", "--quiet", "--mirror", "--", url, str(tmp)], where)  # git clones into an empty folder
 
     return cache.build_dir(GIT_BUCKET, digest(url), fill), True
+
+
+def _cloned_again(url: str, cache: Cache, where: str, failure: NetworkError) -> Path:
+    """A new mirror of ``url`` in place of the one a fetch failed to update: the mirror may be
+    what fails (its refs, or the object format its config keeps, garbled in the cache), and
+    nothing else would ever replace it. When the remote fails the clone too, ``failure``
+    stands and the mirror is kept, for the commits it holds."""
+    tmp = cache.new_tempdir(GIT_BUCKET)
+    try:
+        _git(["clone", "--quiet", "--mirror", "--", url, str(tmp)], where)
+    except NetworkError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise failure from None
+    cache.discard(GIT_BUCKET, digest(url))
+    return cache.install_dir(GIT_BUCKET, digest(url), tmp)
 
 
 def _write_config(mirror: Path, url: str, where: str) -> None:

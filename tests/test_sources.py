@@ -431,3 +431,20 @@ def test_a_branch_of_a_remote_whose_head_names_no_branch_is_fetched(repo, cache)
     newer = commit_file(repo, "pkg/__init__.py", "", "second")
     git(repo, "symbolic-ref", "HEAD", "refs/heads/gone")  # a default branch renamed away
     assert gitsources.git_commit(repo.as_uri(), "main", next_run(cache)).commit == newer
+
+
+@pytest.mark.parametrize("garbled", ["object format", "packed-refs"])
+def test_a_cached_mirror_a_fetch_cannot_update_is_cloned_again(repo, cache, garbled):
+    gitsources.git_commit(repo.as_uri(), "main", cache)
+    newer = commit_file(repo, "pkg/__init__.py", "", "second")
+    cache = next_run(cache)
+    (mirror,) = (cache.root / "git-v1").iterdir()
+    if garbled == "object format":  # the one setting kept from the cached config
+        subprocess.run(["git", "config", "--file", str(mirror / "config"), "extensions.objectformat", "sha256"], check=True)
+    else:
+        (mirror / "packed-refs").write_text("not a ref\n")
+    assert gitsources.git_commit(repo.as_uri(), "main", cache).commit == newer
+    shutil.rmtree(repo)  # with the remote gone too, the fetch's error stands
+    with pytest.raises(NetworkError, match="git fetch failed"):
+        gitsources.git_commit(repo.as_uri(), "main", next_run(cache))
+    assert (mirror / "HEAD").is_file()  # kept for the commits it holds
