@@ -43,7 +43,7 @@ def read_file(repository: Path, commit: str, path: str, env: Mapping[str, str]) 
     with subprocess.Popen(["git", "cat-file", "--batch"], cwd=repository, env=dict(env), stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
         try:
-            return _walk(_Reader(proc, algorithm), commit, [p for p in path.split("/") if p])
+            return _walk(_Reader(proc, algorithm), commit, [p for p in path.split("/") if p not in ("", ".")])
         except BaseException:
             # git may be writing an object nobody will read (a planted one too large or of
             # the wrong type): waiting for it to end would wait for the timeout.

@@ -215,7 +215,7 @@ def _tree(checkout: Path, commit: str, subdirectory: str | None, where: str) -> 
     if subdirectory:
         sub = Path(subdirectory)
         path = (checkout / sub).resolve()
-        if sub.is_absolute() or checkout.resolve() not in path.parents:
+        if sub.is_absolute() or (path != checkout.resolve() and checkout.resolve() not in path.parents):
             raise ProjectError(f"subdirectory {subdirectory!r} of {where} is outside the repository")
         key += f"#subdirectory={sub.as_posix()}"
     check_project(path, where + (f" (subdirectory {subdirectory})" if subdirectory else ""))

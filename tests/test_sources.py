@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from indexbuilder import make_sdist, sha256_of
 
-from satlock.buildenv import archive, gitobjects, gitsources, sources
+from satlock.buildenv import archive, gitobjects, gitsources, pep517, sources
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
 from satlock.cache import Cache
 
@@ -448,3 +448,12 @@ def test_a_cached_mirror_a_fetch_cannot_update_is_cloned_again(repo, cache, garb
     with pytest.raises(NetworkError, match="git fetch failed"):
         gitsources.git_commit(repo.as_uri(), "main", next_run(cache))
     assert (mirror / "HEAD").is_file()  # kept for the commits it holds
+
+
+@pytest.mark.parametrize("sub", [".", "./"])
+def test_a_git_subdirectory_naming_the_repository_itself_is_its_root(repo, cache, sub):
+    found = gitsources.git_commit(repo.as_uri(), "main", cache, sub)
+    assert gitsources.read_git_file(found, "setup.py", cache) == b"from setuptools import setup\nsetup()\n"
+    assert gitsources.git_build_system(found, cache).requires == pep517.LEGACY_REQUIRES
+    tree = gitsources.from_git(repo.as_uri(), found.commit, cache, sub)
+    assert tree.path == tree.checkout.resolve() and tree.key == found.key
