@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from satlock.atomic import write_atomic
 from satlock.buildenv import gitobjects, pep517
 from satlock.buildenv.sources import SOURCES_BUCKET, SourceTree, check_project
-from satlock.cache import Cache, digest
+from satlock.cache import Cache, digest, read_plain
 from satlock.errors import BuildError, NetworkError, NotFoundError, ProjectError
 from satlock.http import redact
 
@@ -232,6 +232,7 @@ def _mirror(url: str, cache: Cache, where: str) -> tuple[Path, bool]:
         cache.discard(GIT_BUCKET, digest(url))
     def fill(tmp: Path) -> None:
         _git(["clone", "--quiet", "--mirror", "--", url, str(tmp)], where)  # git clones into an empty folder
+        _write_config(tmp, url, where)
 
     return cache.build_dir(GIT_BUCKET, digest(url), fill), True
 
@@ -247,6 +248,7 @@ def _cloned_again(url: str, cache: Cache, where: str, failure: NetworkError) -> 
     except NetworkError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise failure from None
+    _write_config(tmp, url, where)
     cache.discard(GIT_BUCKET, digest(url))
     return cache.install_dir(GIT_BUCKET, digest(url), tmp)
 
@@ -259,19 +261,25 @@ def _write_config(mirror: Path, url: str, where: str) -> None:
     if any(c in url for c in "\n\r\0"):
         raise ProjectError(f"invalid git URL {redact(url)!r}: it holds a line break or NUL")
     config = mirror / "config"
+    quoted = '"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    texts = [(f"[core]\n\trepositoryformatversion = {1 if wide else 0}\n\tbare = true\n"
+              f'[remote "origin"]\n\turl = {quoted}\n\tfetch = +refs/*:refs/*\n\tmirror = true\n'
+              + ("[extensions]\n\tobjectformat = sha256\n" if wide else "")).encode("utf-8") for wide in (False, True)]
+    try:
+        # One of the two satlock writes: nothing to replace (a lock uses a mirror several times).
+        if not config.is_symlink() and read_plain(config) in texts:
+            return
+    except OSError:
+        pass
     sha256 = False
     if config.is_file() and not config.is_symlink():  # git would wait forever on a FIFO planted there
         proc = subprocess.run(["git", "config", "--file", str(config), "--get", "extensions.objectformat"],
                               env=_git_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
         sha256 = proc.stdout.strip() == "sha256"
-    quoted = '"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    text = (f"[core]\n\trepositoryformatversion = {1 if sha256 else 0}\n\tbare = true\n"
-            f'[remote "origin"]\n\turl = {quoted}\n\tfetch = +refs/*:refs/*\n\tmirror = true\n'
-            + ("[extensions]\n\tobjectformat = sha256\n" if sha256 else ""))
     try:
         if config.is_dir() and not config.is_symlink():
             shutil.rmtree(config)
-        write_atomic(config, text.encode("utf-8"), private=True)
+        write_atomic(config, texts[sha256], private=True)
     except OSError as e:
         raise BuildError(f"cannot write the config of the git mirror {mirror} for {where}: {e}",
                          hint=f"remove {mirror} and run again") from None

@@ -457,3 +457,13 @@ def test_a_git_subdirectory_naming_the_repository_itself_is_its_root(repo, cache
     assert gitsources.git_build_system(found, cache).requires == pep517.LEGACY_REQUIRES
     tree = gitsources.from_git(repo.as_uri(), found.commit, cache, sub)
     assert tree.path == tree.checkout.resolve() and tree.key == found.key
+
+
+def test_a_mirror_config_as_satlock_wrote_it_is_used_as_it_is(repo, cache, git_calls):
+    found = gitsources.git_commit(repo.as_uri(), "main", cache)
+    config = found.mirror / "config"
+    written = config.stat().st_mtime_ns
+    git_calls.clear()
+    gitsources.git_commit(repo.as_uri(), found.commit, cache)  # a lock asks for it again and again
+    assert config.stat().st_mtime_ns == written
+    assert not any(call[0] == "config" for call in git_calls)
