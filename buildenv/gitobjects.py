@@ -80,8 +80,10 @@ def _walk(objects: _Reader, commit: str, parts: list[str]) -> bytes | None:
 
 
 def _entry(tree: bytes, name: bytes, raw_size: int) -> tuple[bytes, str] | None:
-    """The mode and id of ``name`` in a tree object: entries are ``<mode> <name>\\0<raw id>``."""
-    at = 0
+    """The mode and id of ``name`` in a tree object: entries are ``<mode> <name>\\0<raw id>``.
+    A tree naming it twice (git never writes one; fsck refuses it) is ``UnverifiedObject``:
+    a checkout takes the last, so the build would read another file than the first."""
+    at, found = 0, None
     while at < len(tree):
         space, nul = tree.find(b" ", at), tree.find(b"\0", at)
         if space < 0 or nul < space:
@@ -90,9 +92,11 @@ def _entry(tree: bytes, name: bytes, raw_size: int) -> tuple[bytes, str] | None:
         if end > len(tree):
             raise UnverifiedObject("a tree object is cut short")
         if tree[space + 1:nul] == name:
-            return tree[at:space], tree[nul + 1:end].hex()
+            if found is not None:
+                raise UnverifiedObject(f"a tree object holds {name!r:.80} twice")
+            found = tree[at:space], tree[nul + 1:end].hex()
         at = end
-    return None
+    return found
 
 
 class _Reader:

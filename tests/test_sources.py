@@ -467,3 +467,20 @@ def test_a_mirror_config_as_satlock_wrote_it_is_used_as_it_is(repo, cache, git_c
     gitsources.git_commit(repo.as_uri(), found.commit, cache)  # a lock asks for it again and again
     assert config.stat().st_mtime_ns == written
     assert not any(call[0] == "config" for call in git_calls)
+
+
+def test_a_git_tree_naming_a_file_twice_is_read_as_the_builds_checkout_has_it(repo, cache):
+    # git never writes such a tree and fsck refuses it, but a hostile repository can hold
+    # one: the checkout takes the last entry, so the lock must not take the first.
+    for name in ("first", "last"):
+        (repo.parent / name).write_text(f'[build-system]\nrequires = ["{name}"]\n')
+    first, last = (git(repo, "hash-object", "-w", str(repo.parent / name)) for name in ("first", "last"))
+    setup = git(repo, "rev-parse", "HEAD:setup.py")
+    entries = b"".join(b"100644 %s\0%s" % (name, bytes.fromhex(oid))
+                       for name, oid in ((b"pyproject.toml", first), (b"pyproject.toml", last), (b"setup.py", setup)))
+    tree = subprocess.run(["git", "hash-object", "-t", "tree", "-w", "--literally", "--stdin"], cwd=repo, input=entries,
+                          check=True, capture_output=True).stdout.decode().strip()
+    commit = git(repo, "commit-tree", tree, "-m", "twice")
+    found = gitsources.git_commit(repo.as_uri(), commit, cache)
+    built = sources.build_system(gitsources.checkout(found, cache)).requires
+    assert gitsources.git_build_system(found, cache).requires == built
