@@ -132,7 +132,8 @@ def memo_key(project_root: Path, python_version: str | None, platform: str | Non
 def fingerprints(paths: Sequence[Path]) -> list[str]:
     """Each path's size, modification and change times and inode, or ``none`` where there is
     no regular file: what a file's edit, replacement, removal or appearance changes (the
-    change time cannot be set back), read with one ``stat`` each."""
+    change time cannot be set back), read with one ``stat`` each. A folder's times change
+    when an entry appears in it or goes: watched where the check lists it for files."""
     found = []
     for path in paths:
         try:
@@ -140,7 +141,8 @@ def fingerprints(paths: Sequence[Path]) -> list[str]:
         except (OSError, ValueError):
             found.append("none")
             continue
-        found.append(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}" if stat.S_ISREG(st.st_mode) else "none")
+        times = f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+        found.append(f"{st.st_size}:{times}" if stat.S_ISREG(st.st_mode) else f"dir:{times}" if stat.S_ISDIR(st.st_mode) else "none")
     return found
 
 

@@ -22,7 +22,7 @@ from satlock.urls import redact
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
-from satlock.resolver.project import Project, SourceSpec
+from satlock.resolver.project import REQUIREMENT_FOLDERS, Project, SourceSpec
 from satlock.resolver.sourceurls import parse_git_url, same_source
 
 
@@ -217,7 +217,7 @@ def requirement_files_digest(project: Project) -> str:
 
 def local_source_files(project: Project) -> list[Path] | None:
     """Every file ``local_source_digests`` reads or finds missing: a folder's build files,
-    an archive. While none of them changed, neither did the digests, so a remembered "up
+    an archive, and the folders it lists for the project's requirements files. While none of them changed, neither did the digests, so a remembered "up
     to date" (cli/uptodate.py) may stand for the full check. ``None`` when a local source
     is not on this machine (a path for another platform): only the full check may judge it.
     """
@@ -232,6 +232,9 @@ def local_source_files(project: Project) -> list[Path] | None:
     except ConfigError:
         return None
     files: set[Path] = {project.root / name for name in project.requirement_files}
+    if project.dynamic_requirements:
+        # Listed, not only read: a requirements file appearing there is a new digest too.
+        files.update(project.root / folder for folder in REQUIREMENT_FOLDERS)
     for ref in refs:
         if ref.path is None:
             continue

@@ -241,10 +241,16 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
     return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
 
 
+# The folders, relative to the project's root, whose requirements files ``_requirement_files``
+# finds by listing them: a file appearing there changes the lock's digest of them, so the
+# remembered "up to date" (cli/uptodate.py) watches these folders too.
+REQUIREMENT_FOLDERS = (".", "requirements")
+
+
 def _requirement_files(tools: dict[str, Any], root: Path) -> tuple[str, ...]:
     """The files a build of the project may read its requirements from: setup.py, setup.cfg,
-    ``requirements*.txt`` at the root and in ``requirements/``, and the files
-    ``[tool.setuptools.dynamic]`` names. A change to one makes the lock stale."""
+    ``requirements*.txt`` at the root and ``*.txt`` in ``requirements/`` (``REQUIREMENT_FOLDERS``),
+    and the files ``[tool.setuptools.dynamic]`` names. A change to one makes the lock stale."""
     named = {"setup.py", "setup.cfg"}
     named.update(p.name for p in root.glob("requirements*.txt"))
     named.update(f"requirements/{p.name}" for p in root.glob("requirements/*.txt"))

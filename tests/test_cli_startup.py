@@ -293,6 +293,25 @@ def test_a_copy_of_a_project_whose_source_folder_changed_is_not_answered_from_th
     assert "Locked 3 packages" in again.stderr, again.stderr
 
 
+def test_a_new_requirements_file_of_a_dynamic_project_is_not_answered_up_to_date_while_check_says_stale(tmp_path: Path) -> None:
+    # The lock of a project with dynamic dependencies digests every requirements*.txt at its
+    # root: one appearing (requirements-dev.txt) makes `lock --check` say stale, so the
+    # record must not answer `satlock lock` with "up to date" and leave it so.
+    from test_project_install import _dynamic_project
+
+    proj = _dynamic_project(tmp_path)
+    (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text()
+                                         + f'\n[tool.satlock]\nindex-url = "{(tmp_path / "index" / "simple").as_uri()}"\n')
+    cache = tmp_path / "lockcache"
+    assert _lock(proj, cache=cache)[0].returncode == 0
+    assert "up to date" in _lock(proj, cache=cache)[0].stderr  # the full check records it
+    (proj / "requirements-dev.txt").write_text("buildhelper\n")
+    check, _ = _lock(proj, "--check", cache=cache)
+    again, _ = _lock(proj, cache=cache)
+    assert check.returncode == 1 and "up to date" not in again.stderr, (check.stderr, again.stderr)
+    assert _lock(proj, "--check", cache=cache)[0].returncode == 0
+
+
 def test_the_fast_answer_matches_the_full_clis(locked_project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _lock(locked_project, "--no-cache", cache=cache)[0].returncode == 0
