@@ -363,14 +363,18 @@ def _groups(raw: Any, path: Path) -> dict[str, list[Requirement]]:
 
 
 def _expand_self_references(proj: Project) -> None:
-    """``demo[cli]`` inside demo's own extras or groups means demo's ``cli`` extra, as pip and uv read it."""
+    """``demo[cli]`` inside demo's own extras or groups means demo's ``cli`` extra, as pip and uv read it.
+
+    When its extras are left to a build (``optional-dependencies`` in ``dynamic``), only that
+    build knows them: ``demo[cli]`` is kept, and the lock resolves it to the project's folder."""
     if proj.name is None:
         return
+    built_extras = "optional-dependencies" in proj.dynamic_requirements
 
     def expand(reqs: list[Requirement], seen: frozenset[str] = frozenset()) -> list[Requirement]:
         out: list[Requirement] = []
         for r in reqs:
-            if canonicalize_name(r.name) != proj.name:
+            if canonicalize_name(r.name) != proj.name or (built_extras and r.extras):
                 out.append(r)
                 continue
             for extra in sorted(r.extras):

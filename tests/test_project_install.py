@@ -472,3 +472,20 @@ def test_dynamic_dependencies_of_a_project_that_is_no_package_are_one_error_line
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "dynamic" in errors[0] and "no package" in errors[0], result.output
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+
+
+def test_a_dependency_group_naming_a_dynamic_extra_of_the_project_gets_that_extra(tmp_path):
+    # dev = ["demo[cli]"] where the cli extra comes from a build of demo (uv resolves it so):
+    # it was refused as naming an extra the project does not define.
+    project = _dynamic_project(tmp_path, '["dependencies", "optional-dependencies"]')
+    (project / "requirements-cli.txt").write_text("buildhelper<2\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[dependency-groups]\ndev = ["demo[cli]"]\n')
+    result = _run(project, tmp_path, "sync")
+    assert result.exit_code == 0, result.output
+    lock = tomllib.loads((project / "pylock.toml").read_text())
+    markers = {p["name"]: p.get("marker") for p in lock["packages"]}
+    assert markers == {"helper": None, "buildhelper": '"cli" in extras or "dev" in dependency_groups'}, markers
+    assert _python(project, "import buildhelper; print(buildhelper.__version__)").stdout.strip() == "1.0"
+    assert _run(project, tmp_path, "sync", "--no-default-groups").exit_code == 0
+    assert _dist_info(project, "buildhelper") == []
