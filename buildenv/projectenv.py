@@ -73,10 +73,21 @@ def check_declared(project: Project, extras: list[str], groups: list[str]) -> No
                                          declared_extras, "an extra", "--extra"))
 
 
-def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[str]) -> None:
-    """Refuse a sync whose extra or group pyproject.toml declares but the lock does not (a stale lock)."""
+def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[str], *, built_extras: bool = False) -> None:
+    """Refuse a sync whose extra or group pyproject.toml declares but the lock does not (a stale lock).
+
+    With ``built_extras`` (``optional-dependencies`` in ``dynamic``) pyproject.toml declares
+    no extras: the lock holds those a build of the project provided, and an extra missing
+    from it is a typo to name, as ``check_declared`` names one, not a reason to re-lock."""
     locked_extras = [canonicalize_name(e) for e in lock.extras or []]
     locked_groups = [canonicalize_name(g) for g in lock.dependency_groups or []]
+    for extra in extras if built_extras else []:
+        if canonicalize_name(extra) not in locked_extras:
+            provided = f"the extras {', '.join(sorted(locked_extras))}" if locked_extras else "none"
+            raise ConfigError(f"--extra {extra}: a build of the project provides no extra '{extra}'; "
+                              f"{lock_path} records {provided} as provided",
+                              hint=_hint(extra, locked_extras, "the requirements its build reads (then run `satlock lock`)",
+                                         locked_groups, "a dependency group", "--group"))
     for kind, names, locked in (("extra", extras, locked_extras), ("dependency group", groups, locked_groups)):
         for name in names:
             if canonicalize_name(name) not in locked:

@@ -306,7 +306,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                     out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path} ({why})")
             extras = sorted(current.extras or []) if all_extras else [canonicalize_name(e) for e in extra or []]
             requested_groups = [canonicalize_name(g) for g in group or []]
-            check_locked(current, lock_path, extras, requested_groups)
+            check_locked(current, lock_path, extras, requested_groups,
+                         built_extras="optional-dependencies" in proj.dynamic_requirements)
             groups = None
             if all_groups:
                 groups = list(current.dependency_groups or [])

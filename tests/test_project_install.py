@@ -489,3 +489,18 @@ def test_a_dependency_group_naming_a_dynamic_extra_of_the_project_gets_that_extr
     assert _python(project, "import buildhelper; print(buildhelper.__version__)").stdout.strip() == "1.0"
     assert _run(project, tmp_path, "sync", "--no-default-groups").exit_code == 0
     assert _dist_info(project, "buildhelper") == []
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_an_extra_a_build_of_the_project_does_not_provide_is_a_typo_not_a_stale_lock(tmp_path, frozen):
+    # sync --extra clii: the lock is current, and pyproject.toml declares no extras at all;
+    # "although pyproject.toml declares it: the lock is out of date" sent the user to re-lock.
+    project = _dynamic_project(tmp_path, '["dependencies", "optional-dependencies"]')
+    (project / "requirements-cli.txt").write_text("buildhelper<2\n")
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    result = _run(project, tmp_path, "sync", "--extra", "clii", *(["--frozen"] if frozen else []))
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "'clii'" in errors[0] and "cli" in errors[0].replace("'clii'", ""), result.output
+    assert "out of date" not in result.output and "declares it" not in result.output, result.output
+    assert "Traceback" not in result.output
