@@ -8,6 +8,7 @@ a lock pins every file it names.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -206,12 +207,17 @@ def local_source_digests(project: Project) -> dict[str, str]:
 
 def requirement_files_digest(project: Project) -> str:
     """A digest of the files a build of the project reads its requirements from
-    (``Project.requirement_files``), with line endings as git may check them out."""
+    (``Project.requirement_files``), with line endings as git may check them out, and of
+    the tables of pyproject.toml it reads them from (``Project.requirement_tables``), as
+    data: a comment or another tool's table there changes nothing the build reads."""
     h = hashlib.sha256()
     for name in project.requirement_files:
         path = project.root / name
         data = path.read_bytes().replace(b"\r\n", b"\n") if path.is_file() else None
         h.update(f"{name}: {'none' if data is None else len(data)}\n".encode() + (data or b""))
+    if project.requirement_tables:
+        # TOML dates and times are no JSON: written as TOML spells them.
+        h.update(json.dumps(project.requirement_tables, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 

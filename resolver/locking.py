@@ -296,7 +296,7 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
                          | {k for k in current_sources if recorded_sources.get(k) != current_sources[k]})
         if changed == [project.name] and project.dynamic_requirements:
             return (f"the files a build of the project reads its requirements from changed since the lock was written "
-                    f"({', '.join(project.requirement_files)})")
+                    f"({', '.join([*(f'pyproject.toml [{t}]' for t in project.requirement_tables), *project.requirement_files])})")
         sources = "source" if len(changed) == 1 else "sources"
         return f"the local {sources} {_some(changed)} changed since the lock was written"
     return None

@@ -98,6 +98,9 @@ class Project:
     # [tool.setuptools.dynamic] names), relative to ``root``.
     dynamic_requirements: frozenset[str] = frozenset()
     requirement_files: tuple[str, ...] = ()
+    # The tables of pyproject.toml such a build reads them from (``REQUIREMENT_TABLES``:
+    # poetry-core's [tool.poetry.dependencies]), by dotted name, as they are there.
+    requirement_tables: dict[str, Any] = field(default_factory=dict)
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
@@ -227,6 +230,7 @@ def load_project(root: Path) -> Project:
                                hint="add a [build-system] table, or write them in [project] and take them out of dynamic")
         proj.dynamic_requirements = dynamic
         proj.requirement_files = _requirement_files(tools, root)
+        proj.requirement_tables = _requirement_tables(tools)
     proj.default_groups = _default_groups(settings.default_groups, list(groups), path)
     _expand_self_references(proj)
     proj.constraints()
@@ -239,6 +243,25 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
     if not isinstance(dynamic, list) or not all(isinstance(d, str) for d in dynamic):
         raise ProjectError(f"{path}: project.dynamic must be a list of field names")
     return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
+
+
+# The [tool] tables build backends read a project's dynamic requirements from: setuptools'
+# [tool.setuptools.dynamic], poetry-core's [tool.poetry.dependencies] and extras, hatchling's
+# metadata hooks (hatch-requirements-txt). Other tools' tables ([tool.ruff]) are no input of
+# the build, and editing them leaves the lock current.
+REQUIREMENT_TABLES = (("setuptools",), ("poetry",), ("hatch", "metadata"))
+
+
+def _requirement_tables(tools: dict[str, Any]) -> dict[str, Any]:
+    """The ``REQUIREMENT_TABLES`` pyproject.toml has, by dotted name (``tool.poetry``)."""
+    found: dict[str, Any] = {}
+    for path in REQUIREMENT_TABLES:
+        table: Any = tools
+        for key in path:
+            table = table.get(key) if isinstance(table, dict) else None
+        if table is not None:
+            found[".".join(("tool", *path))] = table
+    return found
 
 
 # The folders, relative to the project's root, whose requirements files ``_requirement_files``

@@ -504,3 +504,28 @@ def test_an_extra_a_build_of_the_project_does_not_provide_is_a_typo_not_a_stale_
     assert len(errors) == 1 and "'clii'" in errors[0] and "cli" in errors[0].replace("'clii'", ""), result.output
     assert "out of date" not in result.output and "declares it" not in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_dynamic_projects_backend_table_in_pyproject_makes_the_lock_stale_when_it_changes(tmp_path):
+    # poetry-core 2 reads dynamic dependencies from [tool.poetry.dependencies]: a dependency
+    # added there left `lock --check` saying current and sync installing without it, where
+    # uv builds the project again when pyproject.toml changes and re-locks.
+    project = _dynamic_project(tmp_path)
+    (project / "requirements.txt").unlink()
+    backend = project / "_build" / "backend.py"
+    backend.write_text(backend.read_text().replace(
+        'lines = [line.strip() for line in open("requirements.txt") if line.strip()]',
+        'import tomllib; lines = list(tomllib.load(open("pyproject.toml", "rb"))["tool"]["poetry"]["dependencies"])'))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.poetry.dependencies]\nhelper = "*"\n')
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    assert [p["name"] for p in tomllib.loads((project / "pylock.toml").read_text())["packages"]] == ["helper"]
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+    pyproject.write_text(pyproject.read_text() + 'buildhelper = "*"\n')
+    stale = _run(project, tmp_path, "lock", "--check")
+    assert stale.exit_code == 1 and "[tool.poetry]" in stale.output, stale.output
+    assert _run(project, tmp_path, "sync").exit_code == 0
+    assert _python(project, "import buildhelper").returncode == 0
+    # Another tool's table is no input of the build: the lock stays current.
+    pyproject.write_text(pyproject.read_text().replace("[tool.poetry.dependencies]", "[tool.ruff]\nline-length = 100\n\n[tool.poetry.dependencies]"))
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
