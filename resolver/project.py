@@ -254,14 +254,8 @@ REQUIREMENT_TABLES = (("setuptools",), ("poetry",), ("hatch", "metadata"))
 
 def _requirement_tables(tools: dict[str, Any]) -> dict[str, Any]:
     """The ``REQUIREMENT_TABLES`` pyproject.toml has, by dotted name (``tool.poetry``)."""
-    found: dict[str, Any] = {}
-    for path in REQUIREMENT_TABLES:
-        table: Any = tools
-        for key in path:
-            table = table.get(key) if isinstance(table, dict) else None
-        if table is not None:
-            found[".".join(("tool", *path))] = table
-    return found
+    tables = {".".join(("tool", *path)): _table(tools, *path) for path in REQUIREMENT_TABLES}
+    return {name: table for name, table in tables.items() if table}
 
 
 # The folders, relative to the project's root, whose requirements files ``_requirement_files``
@@ -273,21 +267,32 @@ REQUIREMENT_FOLDERS = (".", "requirements")
 def _requirement_files(tools: dict[str, Any], root: Path) -> tuple[str, ...]:
     """The files a build of the project may read its requirements from: setup.py, setup.cfg,
     ``requirements*.txt`` at the root and ``*.txt`` in ``requirements/`` (``REQUIREMENT_FOLDERS``),
-    and the files ``[tool.setuptools.dynamic]`` names. A change to one makes the lock stale."""
+    and the files ``[tool.setuptools.dynamic]`` and hatch-requirements-txt's
+    ``[tool.hatch.metadata.hooks.requirements_txt]`` name. A change to one makes the lock stale."""
     named = {"setup.py", "setup.cfg"}
     named.update(p.name for p in root.glob("requirements*.txt"))
     named.update(f"requirements/{p.name}" for p in root.glob("requirements/*.txt"))
-    setuptools = tools.get("setuptools")
-    table = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
-    if isinstance(table, dict):
-        optional = table.get("optional-dependencies")
-        specs = [table.get("dependencies"), *(optional.values() if isinstance(optional, dict) else [])]
-        for spec in specs:
-            files = spec.get("file") if isinstance(spec, dict) else None
-            for name in [files] if isinstance(files, str) else files if isinstance(files, list) else []:
-                if isinstance(name, str) and name and not PurePosixPath(name).is_absolute() and ".." not in PurePosixPath(name).parts:
-                    named.add(PurePosixPath(name).as_posix())
+    listed: list[Any] = []
+    table = _table(tools, "setuptools", "dynamic")
+    optional = _table(table, "optional-dependencies")
+    for spec in [table.get("dependencies"), *optional.values()]:
+        files = spec.get("file") if isinstance(spec, dict) else None
+        listed += [files] if isinstance(files, str) else files if isinstance(files, list) else []
+    hook = _table(tools, "hatch", "metadata", "hooks", "requirements_txt")
+    for files in [hook.get("files"), *_table(hook, "optional-dependencies").values()]:
+        listed += files if isinstance(files, list) else []
+    for name in listed:
+        if isinstance(name, str) and name and not PurePosixPath(name).is_absolute() and ".." not in PurePosixPath(name).parts:
+            named.add(PurePosixPath(name).as_posix())
     return tuple(sorted(named))
+
+
+def _table(data: Any, *keys: str) -> dict[str, Any]:
+    """``data[keys[0]][keys[1]]...`` where each is a table, else an empty one: a shape the
+    backend would refuse is its error to give at the build, not this lookup's."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.

@@ -529,3 +529,20 @@ def test_a_dynamic_projects_backend_table_in_pyproject_makes_the_lock_stale_when
     # Another tool's table is no input of the build: the lock stays current.
     pyproject.write_text(pyproject.read_text().replace("[tool.poetry.dependencies]", "[tool.ruff]\nline-length = 100\n\n[tool.poetry.dependencies]"))
     assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+
+
+def test_the_files_hatch_requirements_txt_reads_make_the_lock_stale_when_they_change(tmp_path):
+    # [tool.hatch.metadata.hooks.requirements_txt] files = ["deps/base.in"]: an edit there was
+    # not seen, where a file [tool.setuptools.dynamic] names is.
+    project = _dynamic_project(tmp_path)
+    (project / "deps").mkdir()
+    (project / "requirements.txt").rename(project / "deps" / "base.in")
+    backend = project / "_build" / "backend.py"
+    backend.write_text(backend.read_text().replace('open("requirements.txt")', 'open("deps/base.in")'))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.hatch.metadata.hooks.requirements_txt]\nfiles = ["deps/base.in"]\n')
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    assert _run(project, tmp_path, "lock", "--check").exit_code == 0
+    (project / "deps" / "base.in").write_text("helper\nbuildhelper\n")
+    stale = _run(project, tmp_path, "lock", "--check")
+    assert stale.exit_code == 1 and "deps/base.in" in stale.output, stale.output
