@@ -60,8 +60,8 @@ class Settings:
     # [build-system] (resolver/project.py ``Project.build_requires``).
     package: bool | None = None
     # ``default-groups``: the groups a sync without --group installs (uv's key of the same
-    # name); None is ["dev"] when the project declares a dev group.
-    default_groups: list[str] | None = None
+    # name); "all" is every group, as uv reads it; None is ["dev"] when the project declares a dev group.
+    default_groups: list[str] | str | None = None
 
     def dump(self) -> dict[str, Any]:
         """Everything but the profiles, as JSON data (for the inputs hash). ``package`` is
@@ -299,12 +299,17 @@ def _table(data: Any, *keys: str) -> dict[str, Any]:
 _LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 
 
-def _default_groups(named: list[str] | None, declared: list[str], path: Path) -> list[str]:
+def _default_groups(named: Any, declared: list[str], path: Path) -> list[str]:
     """The groups a plain sync installs, as pyproject.toml spells them: ``[tool.satlock]
-    default-groups``, each naming a declared group, or else the dev group when there is one
-    (PEP 735 names no default; uv and PDM install dev)."""
+    default-groups``, each naming a declared group (``"all"``: every one, as uv's key takes
+    it), or else the dev group when there is one (PEP 735 names no default; uv and PDM install dev)."""
     if named is None:
         return ["dev"] if "dev" in declared else []
+    if named == "all":
+        return list(declared)
+    if not isinstance(named, list) or not all(isinstance(name, str) for name in named):
+        raise ProjectError(f"{path}: [tool.satlock] default-groups: {named!r} is neither a list of dependency group names nor \"all\"",
+                           hint='e.g. default-groups = ["dev", "tests"], or "all" for every group')
     by_name = {canonicalize_name(g): g for g in declared}
     chosen: list[str] = []
     for name in named:

@@ -44,7 +44,9 @@ class _SettingsModel(BaseModel):
     allow_insecure_hosts: list[str] = Field(default_factory=list, alias="allow-insecure-hosts")
     profiles: dict[str, Any] = Field(default_factory=dict)
     package: StrictBool | None = None
-    default_groups: list[str] | None = Field(None, alias="default-groups")
+    # A list of group names or "all": checked by resolver/project.py ``_default_groups``, whose
+    # one line says both shapes (a union here would name pydantic's branches instead).
+    default_groups: Any = Field(None, alias="default-groups")
 
 
 def _pydantic_line(e: ValidationError, path: Path) -> str:

@@ -522,3 +522,13 @@ def test_all_groups_installs_every_dependency_group(tmp_path: Path, served: Inde
     assert {"fancy", "devtool"} <= set(_installed(project))
     assert _sync(project, served).exit_code == 0
     assert "devtool" not in _installed(project) and "fancy" in _installed(project)
+
+
+def test_default_groups_all_installs_every_group_as_uv_reads_the_key(tmp_path: Path, served: IndexServer) -> None:
+    # uv's default-groups also takes "all"; copied from [tool.uv], it was refused as not a list.
+    project = _project(tmp_path / "p", ["app-core"], groups={"dev": ["fancy"], "tests": ["devtool"]},
+                       tool='\n[tool.satlock]\ndefault-groups = "all"\n')
+    result = _sync(project, served)
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"app-core": "2.0", "helper": "2.0", "fancy": "1.0", "devtool": "1.0"}
+    assert tomllib.loads((project / "pylock.toml").read_text())["default-groups"] == ["dev", "tests"]
