@@ -11,6 +11,7 @@ is fixed so the same inputs give the same wheel.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -61,9 +62,12 @@ def _refuse_dangling(wheel: Path, name: NormalizedName, passing: Sequence[Path],
     needles = {str(p).encode() for root in passing for p in (root, root.resolve())}
     if not needles:
         return
+    # The folder itself or a path inside it, where the name ends (a separator, a quote, the
+    # end of a line), not a sibling that merely starts with the same characters (env-data).
+    pattern = re.compile(b"(?:" + b"|".join(map(re.escape, sorted(needles))) + rb""")(?![^/\\"'\s:;,)\]}>])""")
     with zipfile.ZipFile(wheel) as zf:
         naming = next((info.filename for info in zf.infolist()
-                       if info.filename.endswith((".pth", ".py")) and any(n in zf.read(info) for n in needles)), None)
+                       if info.filename.endswith((".pth", ".py")) and pattern.search(zf.read(info))), None)
     if naming is None:
         return
     if isolated:

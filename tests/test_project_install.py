@@ -11,13 +11,16 @@ import os
 import shutil
 import subprocess
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from indexbuilder import build_index, make_wheel, project_toml
+from satlock.buildenv.wheels import _refuse_dangling
 from satlock.cli.main import app
+from satlock.errors import BuildError
 
 runner = CliRunner()
 
@@ -546,3 +549,19 @@ def test_the_files_hatch_requirements_txt_reads_make_the_lock_stale_when_they_ch
     (project / "deps" / "base.in").write_text("helper\nbuildhelper\n")
     stale = _run(project, tmp_path, "lock", "--check")
     assert stale.exit_code == 1 and "deps/base.in" in stale.output, stale.output
+
+
+def test_an_editable_wheel_naming_a_sibling_of_the_build_environment_that_shares_its_prefix_is_not_refused(tmp_path):
+    # The environment the sync removes is env; env-data (another folder, which stays) only
+    # starts with the same characters: naming it is no reference to env.
+    env = tmp_path / "env"
+    env.mkdir()
+    wheel = tmp_path / "demo-0.1.0-py3-none-any.whl"
+    for named, refused in ((f"{env}-data", False), (f"{env}2/bin/ninja", False), (f"{env}/bin/ninja", True), (str(env), True)):
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr("_demo_loader.py", f"TOOL = {named!r}\n")
+        if refused:
+            with pytest.raises(BuildError):
+                _refuse_dangling(wheel, "demo", [env], True)
+        else:
+            _refuse_dangling(wheel, "demo", [env], True)
