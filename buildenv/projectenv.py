@@ -58,7 +58,8 @@ def check_declared(project: Project, extras: list[str], groups: list[str]) -> No
     declared_groups = [canonicalize_name(g) for g in project.groups]
     # Extras a build of the project tells (``optional-dependencies`` in ``dynamic``) are
     # known from the lock only: ``check_locked`` holds the request to them.
-    checked_extras = [] if "optional-dependencies" in project.dynamic_requirements else extras
+    built_extras = "optional-dependencies" in project.dynamic_requirements
+    checked_extras = [] if built_extras else extras
     for extra in checked_extras:
         if canonicalize_name(extra) not in declared_extras:
             raise ConfigError(f"--extra {extra}: {project.pyproject} has no extra '{extra}'; "
@@ -67,10 +68,12 @@ def check_declared(project: Project, extras: list[str], groups: list[str]) -> No
                                          declared_groups, "a dependency group", "--group"))
     for group in groups:
         if canonicalize_name(group) not in declared_groups:
+            hint = _hint(group, declared_groups, "[dependency-groups]", declared_extras, "an extra", "--extra")
+            if built_extras:
+                # Which extras a build provides is not known before the lock: say the other flag.
+                hint += f"; if '{group}' is an extra a build of the project provides, ask for it with --extra {group}"
             raise ConfigError(f"--group {group}: {project.pyproject} has no dependency group '{group}'; "
-                              + _listing("groups", declared_groups),
-                              hint=_hint(group, declared_groups, "[dependency-groups]",
-                                         declared_extras, "an extra", "--extra"))
+                              + _listing("groups", declared_groups), hint=hint)
 
 
 def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[str], *, built_extras: bool = False) -> None:

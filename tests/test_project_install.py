@@ -565,3 +565,15 @@ def test_an_editable_wheel_naming_a_sibling_of_the_build_environment_that_shares
                 _refuse_dangling(wheel, "demo", [env], True)
         else:
             _refuse_dangling(wheel, "demo", [env], True)
+
+
+def test_a_group_flag_naming_what_may_be_an_extra_a_build_provides_hints_the_extra_flag(tmp_path):
+    # --group cli where cli is an extra from a build of the project: pyproject.toml declares
+    # no extras for the mix-up hint to find, and "add it to [dependency-groups]" misled.
+    project = _dynamic_project(tmp_path, '["dependencies", "optional-dependencies"]')
+    (project / "requirements-cli.txt").write_text("buildhelper<2\n")
+    result = _run(project, tmp_path, "sync", "--group", "cli")
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--group cli" in errors[0], result.output
+    assert "--extra cli" in result.output, result.output
