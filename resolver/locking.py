@@ -287,6 +287,10 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
     current_sources = local_source_digests(project)
     if recorded_sources != current_sources:
         unrecorded = sorted(set(current_sources) - set(recorded_sources))
+        if project.dynamic_requirements and project.name in unrecorded:
+            # Written by a satlock that read [project] only, and locked none of them.
+            fields = " and ".join(sorted(project.dynamic_requirements))
+            return f"it was written without the requirements a build of the project gives ({fields} in project.dynamic)"
         if unrecorded and not recorded_sources:
             # Written by a satlock before local-sources, or before the folder was here:
             # nothing need have changed, the lock just cannot tell.

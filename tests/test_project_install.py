@@ -577,3 +577,17 @@ def test_a_group_flag_naming_what_may_be_an_extra_a_build_provides_hints_the_ext
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--group cli" in errors[0], result.output
     assert "--extra cli" in result.output, result.output
+
+
+def test_a_lock_written_without_a_dynamic_projects_built_requirements_says_so_when_stale(tmp_path):
+    # A lock from before satlock built the project for them (it read [project] only, and
+    # locked none): "no digest of the local source demo" named no local source the user has.
+    project = _dynamic_project(tmp_path)
+    assert _run(project, tmp_path, "lock").exit_code == 0
+    lock = project / "pylock.toml"
+    text = lock.read_text()
+    start = text.index("[tool.satlock.local-sources]")
+    lock.write_text(text[:start] + text[text.index("\n\n", start) + 2:])
+    stale = _run(project, tmp_path, "lock", "--check")
+    assert stale.exit_code == 1 and "local source" not in stale.output, stale.output
+    assert "requirements a build of the project" in stale.output, stale.output
