@@ -23,7 +23,8 @@ from satlock.urls import redact
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
-from satlock.resolver.project import REQUIREMENT_FOLDERS, Project, SourceSpec
+from satlock.resolver.project import Project, SourceSpec
+from satlock.resolver.requirementfiles import REQUIREMENT_FOLDERS
 from satlock.resolver.sourceurls import parse_git_url, same_source
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.dependency_groups import CyclicDependencyGroup, DependencyGroupResolver
@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from satlock.errors import ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
 from satlock.resolver.origin import DEPENDENCIES, Origin
+from satlock.resolver.requirementfiles import requirement_files, requirement_tables
 from satlock.resolver.resolution import RootRequirement
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Project:
     # [tool.setuptools.dynamic] names), relative to ``root``.
     dynamic_requirements: frozenset[str] = frozenset()
     requirement_files: tuple[str, ...] = ()
-    # The tables of pyproject.toml such a build reads them from (``REQUIREMENT_TABLES``:
+    # The tables of pyproject.toml such a build reads them from (resolver/requirementfiles.py:
     # poetry-core's [tool.poetry.dependencies]), by dotted name, as they are there.
     requirement_tables: dict[str, Any] = field(default_factory=dict)
 
@@ -229,8 +230,8 @@ def load_project(root: Path) -> Project:
                                "[tool.satlock] package = false)",
                                hint="add a [build-system] table, or write them in [project] and take them out of dynamic")
         proj.dynamic_requirements = dynamic
-        proj.requirement_files = _requirement_files(tools, root)
-        proj.requirement_tables = _requirement_tables(tools)
+        proj.requirement_files = requirement_files(tools, root)
+        proj.requirement_tables = requirement_tables(tools)
     proj.default_groups = _default_groups(settings.default_groups, list(groups), path)
     _expand_self_references(proj)
     proj.constraints()
@@ -243,56 +244,6 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
     if not isinstance(dynamic, list) or not all(isinstance(d, str) for d in dynamic):
         raise ProjectError(f"{path}: project.dynamic must be a list of field names")
     return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
-
-
-# The [tool] tables build backends read a project's dynamic requirements from: setuptools'
-# [tool.setuptools.dynamic], poetry-core's [tool.poetry.dependencies] and extras, hatchling's
-# metadata hooks (hatch-requirements-txt). Other tools' tables ([tool.ruff]) are no input of
-# the build, and editing them leaves the lock current.
-REQUIREMENT_TABLES = (("setuptools",), ("poetry",), ("hatch", "metadata"))
-
-
-def _requirement_tables(tools: dict[str, Any]) -> dict[str, Any]:
-    """The ``REQUIREMENT_TABLES`` pyproject.toml has, by dotted name (``tool.poetry``)."""
-    tables = {".".join(("tool", *path)): _table(tools, *path) for path in REQUIREMENT_TABLES}
-    return {name: table for name, table in tables.items() if table}
-
-
-# The folders, relative to the project's root, whose requirements files ``_requirement_files``
-# finds by listing them: a file appearing there changes the lock's digest of them, so the
-# remembered "up to date" (cli/uptodate.py) watches these folders too.
-REQUIREMENT_FOLDERS = (".", "requirements")
-
-
-def _requirement_files(tools: dict[str, Any], root: Path) -> tuple[str, ...]:
-    """The files a build of the project may read its requirements from: setup.py, setup.cfg,
-    ``requirements*.txt`` at the root and ``*.txt`` in ``requirements/`` (``REQUIREMENT_FOLDERS``),
-    and the files ``[tool.setuptools.dynamic]`` and hatch-requirements-txt's
-    ``[tool.hatch.metadata.hooks.requirements_txt]`` name. A change to one makes the lock stale."""
-    named = {"setup.py", "setup.cfg"}
-    named.update(p.name for p in root.glob("requirements*.txt"))
-    named.update(f"requirements/{p.name}" for p in root.glob("requirements/*.txt"))
-    listed: list[Any] = []
-    table = _table(tools, "setuptools", "dynamic")
-    optional = _table(table, "optional-dependencies")
-    for spec in [table.get("dependencies"), *optional.values()]:
-        files = spec.get("file") if isinstance(spec, dict) else None
-        listed += [files] if isinstance(files, str) else files if isinstance(files, list) else []
-    hook = _table(tools, "hatch", "metadata", "hooks", "requirements_txt")
-    for files in [hook.get("files"), *_table(hook, "optional-dependencies").values()]:
-        listed += files if isinstance(files, list) else []
-    for name in listed:
-        if isinstance(name, str) and name and not PurePosixPath(name).is_absolute() and ".." not in PurePosixPath(name).parts:
-            named.add(PurePosixPath(name).as_posix())
-    return tuple(sorted(named))
-
-
-def _table(data: Any, *keys: str) -> dict[str, Any]:
-    """``data[keys[0]][keys[1]]...`` where each is a table, else an empty one: a shape the
-    backend would refuse is its error to give at the build, not this lookup's."""
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data if isinstance(data, dict) else {}
 
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.
