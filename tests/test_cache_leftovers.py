@@ -51,21 +51,27 @@ def test_leftovers_of_an_ended_run_are_swept_and_a_live_run_s_folders_are_kept(t
     later.close()
 
 
-def test_the_next_run_sweeps_what_a_killed_build_left_in_the_cache(tmp_path: Path) -> None:
-    started, stall = tmp_path / "build-started", tmp_path / "stall"
-    stall.touch()
-    setup = (f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
-             f"if pathlib.Path({str(stall)!r}).exists():\n    time.sleep(60)\n"
-             "from setuptools import setup\nsetup(name='slow', version='1.0')\n")
+def _lock_of_slow_sdist(tmp_path: Path, setup: str, cache: Path) -> list[str]:
+    """The command line of a lock of a project needing ``slow``, an sdist whose ``setup``
+    (a setup.py, no static metadata) runs at the lock's metadata build."""
     dists = [make_sdist(tmp_path / "d", "slow", "1.0", pyproject="", setup_py=setup, pkg_info=False),
              installed_wheel("setuptools", tmp_path / "d")]
     simple = build_index(tmp_path / "index", dists)
     proj = tmp_path / "p"
     proj.mkdir()
     (proj / "pyproject.toml").write_text(project_toml(["slow"]))
+    return [sys.executable, "-m", "satlock", "lock", "--project", str(proj), "--index-url", simple.as_uri(),
+            "--cache-dir", str(cache)]
+
+
+def test_the_next_run_sweeps_what_a_killed_build_left_in_the_cache(tmp_path: Path) -> None:
+    started, stall = tmp_path / "build-started", tmp_path / "stall"
+    stall.touch()
+    setup = (f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+             f"if pathlib.Path({str(stall)!r}).exists():\n    time.sleep(60)\n"
+             "from setuptools import setup\nsetup(name='slow', version='1.0')\n")
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "satlock", "lock", "--project", str(proj), "--index-url", simple.as_uri(),
-               "--cache-dir", str(cache)]
+    command = _lock_of_slow_sdist(tmp_path, setup, cache)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -97,15 +103,8 @@ def test_sigterm_stops_the_build_hooks_still_running_and_leaves_nothing_in_the_c
     started = tmp_path / "hook-pid"
     setup = (f"import os, pathlib, time\npathlib.Path({str(started)!r}).write_text(str(os.getpid()))\n"
              "time.sleep(60)\nfrom setuptools import setup\nsetup(name='slow', version='1.0')\n")
-    dists = [make_sdist(tmp_path / "d", "slow", "1.0", pyproject="", setup_py=setup, pkg_info=False),
-             installed_wheel("setuptools", tmp_path / "d")]
-    simple = build_index(tmp_path / "index", dists)
-    proj = tmp_path / "p"
-    proj.mkdir()
-    (proj / "pyproject.toml").write_text(project_toml(["slow"]))
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "satlock", "lock", "--project", str(proj), "--index-url", simple.as_uri(),
-               "--cache-dir", str(cache)]
+    command = _lock_of_slow_sdist(tmp_path, setup, cache)
     # SIGTERM as a CI runner's timeout or `docker stop` sends it: to satlock alone, where a
     # terminal sends Ctrl-C's SIGINT to the build hook too.
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -286,11 +286,15 @@ def test_a_hook_or_config_planted_in_the_cached_mirror_never_runs(repo, cache, t
     assert tree.commit == newer
 
 
-def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypatch):
-    # git allows file:// submodules only when told to (CVE-2022-39253); the user's own config says so here.
+def _allow_file_submodules(monkeypatch) -> None:
+    """git allows file:// submodules only when told to (CVE-2022-39253); the user's own config says so here."""
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+
+
+def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypatch):
+    _allow_file_submodules(monkeypatch)
     deep = tmp_path / "deep"
     deep.mkdir()
     git(deep, "init", "-q", "-b", "main")
@@ -343,10 +347,7 @@ def test_a_missing_file_or_folder_in_a_git_commit_reads_as_none(repo, cache):
 
 
 def test_a_git_file_behind_a_link_or_in_a_submodule_reads_as_the_builds_checkout_has_it(tmp_path, repo, cache, monkeypatch):
-    # git allows file:// submodules only when told to (CVE-2022-39253); the user's own config says so here.
-    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
-    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
-    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    _allow_file_submodules(monkeypatch)
     inner = tmp_path / "inner"
     inner.mkdir()
     git(inner, "init", "-q", "-b", "main")
