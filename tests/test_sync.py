@@ -297,14 +297,18 @@ def test_sync_with_an_interpreter_requires_python_excludes_says_to_pass_python_n
     assert (project / "pylock.toml").read_text() == before and not (project / ".venv").exists()
 
 
+def _lock_for_another_platform(project: Path, served: IndexServer) -> None:
+    other = "windows" if sys.platform != "win32" else "linux"
+    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
+    assert locked.exit_code == 0, locked.output
+
+
 def test_frozen_sync_of_a_lock_made_for_another_platform_names_both_in_one_line_and_installs_nothing(
         tmp_path: Path, served: IndexServer) -> None:
     import platform
 
     project = _project(tmp_path / "p", ["app-core"])
-    other = "windows" if sys.platform != "win32" else "linux"
-    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
-    assert locked.exit_code == 0, locked.output
+    _lock_for_another_platform(project, served)
     before = _tree(project)
     result = _sync(project, served, "--frozen")
     assert result.exit_code == 1, result.output
@@ -341,9 +345,7 @@ def test_frozen_sync_of_a_lock_for_another_platform_into_an_existing_venv_says_t
     """--python only makes a new .venv: with one there, a hint to pass --python alone would get the same error again."""
     project = _project(tmp_path / "p", ["app-core"])
     assert _sync(project, served).exit_code == 0
-    other = "windows" if sys.platform != "win32" else "linux"
-    locked = runner.invoke(app, ["lock", "--project", str(project), "--index-url", f"{served.url}/simple", "--platform", other])
-    assert locked.exit_code == 0, locked.output
+    _lock_for_another_platform(project, served)
     before = _installed(project)
     result = _sync(project, served, "--frozen")
     assert result.exit_code == 1, result.output
