@@ -48,6 +48,7 @@ from satlock.resolver.target import Target, make_target
 if TYPE_CHECKING:
     from satlock.buildenv import sources
     from satlock.buildenv.environment import BuildEnvSpec
+    from satlock.buildenv.gitsources import GitCommit
     from satlock.buildenv.pep517 import BuildSystem
 
 # The build machinery (PEP 517 hooks, build environments, source trees, CUDA lookup) is
@@ -69,16 +70,17 @@ class ProfileBuilder:
         self.target = target
         self.echo = echo
         self.records: dict[NormalizedName, BuildRecord] = {}
+        # The commit each git source's revision names, found once per run: pinning it, reading
+        # its pyproject.toml and keying its metadata build each asked the mirror again.
+        self._commits: dict[tuple[str, str | None, str | None], GitCommit] = {}
+        self._git_build_systems: dict[GitCommit, BuildSystem] = {}
 
     # -- MetadataBuilder -------------------------------------------------------------
 
     def pin(self, name: NormalizedName, ref: DirectReference) -> DirectReference:
         if ref.kind != "vcs" or ref.commit_id:
             return ref
-        from satlock.buildenv import gitsources
-
-        found = gitsources.git_commit(ref.url or "", ref.requested_revision, self.cache, ref.subdirectory)
-        return replace(ref, commit_id=found.commit)
+        return replace(ref, commit_id=self._git_commit(ref).commit)
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
         """A build before the runtime solution is known: build requirements the project pins
@@ -163,8 +165,17 @@ class ProfileBuilder:
         """A git source's pyproject.toml, read without a checkout (gitsources.read_git_file)."""
         from satlock.buildenv import gitsources
 
-        found = gitsources.git_commit(ref.url or "", ref.commit_id or ref.requested_revision, self.cache, ref.subdirectory)
-        return gitsources.read_git_file(found, "pyproject.toml", self.cache)
+        return gitsources.read_git_file(self._git_commit(ref), "pyproject.toml", self.cache)
+
+    def _git_commit(self, ref: DirectReference) -> GitCommit:
+        """The commit a git reference names (its commit id, else its revision), once per run."""
+        from satlock.buildenv import gitsources
+
+        key = (ref.url or "", ref.commit_id or ref.requested_revision, ref.subdirectory)
+        found = self._commits.get(key)
+        if found is None:
+            found = self._commits[key] = gitsources.git_commit(key[0], key[1], self.cache, ref.subdirectory)
+        return found
 
     def _key_and_build_system(self, source: DistFile | DirectReference) -> tuple[str, BuildSystem]:
         """The source's key and its [build-system]: for git, read from the mirror without the
@@ -172,9 +183,12 @@ class ProfileBuilder:
         from satlock.buildenv import gitsources, sources
 
         if isinstance(source, DirectReference) and source.kind == "vcs":
-            found = gitsources.git_commit(source.url or "", source.commit_id or source.requested_revision, self.cache,
-                                          source.subdirectory)
-            return found.key, gitsources.git_build_system(found, self.cache)
+            found = self._git_commit(source)
+            system = self._git_build_systems.get(found)
+            if system is None:
+                # Read for each metadata build and again for the lock's record: once is enough.
+                system = self._git_build_systems[found] = gitsources.git_build_system(found, self.cache)
+            return found.key, system
         tree = self._tree(source)
         return tree.key, sources.build_system(tree)
 
