@@ -568,26 +568,46 @@ class Scratch:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def measure_lock(tool: LockTool, set_name: str, runs: int, timeout: float, scratches: Scratch) -> Row:
-    row = Row(set_name, tool.name)
+def lock_round(tool: LockTool, row: Row, run: int, runs: int, timeout: float, scratches: Scratch) -> bool:
+    """One cold lock of ``row``'s set in a new folder with an empty cache, then a warm one
+    (same cache, lock deleted), added to ``row``; whether both succeeded."""
+    set_name = row.set_name
+    scratch = scratches.folder(f"{tool.name}-{set_name}")
+    workdir = scratch / "project"
+    shutil.copytree(SETS_DIR / set_name, workdir)
+    tool.prepare(workdir)
+    project, _ = project_info(workdir)
+    env = tool_env(scratch)
+    for phase in ("cold", "warm"):
+        (workdir / tool.output).unlink(missing_ok=True)
+        seconds, error = timed(tool.command(), workdir, env, timeout)
+        outcome = _lock_outcome(tool, workdir, project, scratch, seconds, error, phase)
+        getattr(row, phase).append(outcome)
+        _log(f"[{set_name}] {tool.name} {phase} run {run + 1}/{runs}: "
+             + (f"{seconds:.2f} s, {outcome.packages} packages" if not outcome.error
+                else outcome.error))
+        if outcome.error:
+            return False  # a failing tool fails the same way again; save the time
+    return True
+
+
+def measure_lock_interleaved(tools: Sequence[LockTool], set_name: str, runs: int, timeout: float,
+                             scratches: Scratch) -> list[Row]:
+    """``runs`` rounds of every tool locking one set, the tools taking turns within each round.
+
+    Side by side in time, not one tool's runs after another's: on a shared machine the speed
+    drifts over minutes (another tenant, the host's caches), and timing all of satlock's runs
+    before all of uv's puts that drift into the ratio. Taking turns gives each tool the same
+    conditions on average, as benchmark tools that alternate commands do. A tool that failed
+    is not run again.
+    """
+    rows = [Row(set_name, tool.name) for tool in tools]
+    failed: set[str] = set()
     for run in range(runs):
-        scratch = scratches.folder(f"{tool.name}-{set_name}")
-        workdir = scratch / "project"
-        shutil.copytree(SETS_DIR / set_name, workdir)
-        tool.prepare(workdir)
-        project, _ = project_info(workdir)
-        env = tool_env(scratch)
-        for phase in ("cold", "warm"):
-            (workdir / tool.output).unlink(missing_ok=True)
-            seconds, error = timed(tool.command(), workdir, env, timeout)
-            outcome = _lock_outcome(tool, workdir, project, scratch, seconds, error, phase)
-            getattr(row, phase).append(outcome)
-            _log(f"[{set_name}] {tool.name} {phase} run {run + 1}/{runs}: "
-                 + (f"{seconds:.2f} s, {outcome.packages} packages" if not outcome.error
-                    else outcome.error))
-            if outcome.error:
-                return row  # a failing tool fails the same way again; save the time
-    return row
+        for tool, row in zip(tools, rows):
+            if tool.name not in failed and not lock_round(tool, row, run, runs, timeout, scratches):
+                failed.add(tool.name)
+    return rows
 
 
 def _lock_outcome(tool: LockTool, workdir: Path, project: str, scratch: Path,
@@ -630,36 +650,59 @@ SYNC_TOOL_DEFS: dict[str, SyncTool] = {
 }
 
 
-def measure_sync(sync: SyncTool, set_name: str, runs: int, timeout: float, scratches: Scratch) -> Row:
-    row = Row(set_name, sync.name)
+def _locked_for_sync(sync: SyncTool, set_name: str, timeout: float, scratches: Scratch) -> tuple[Path, str | None]:
+    """A folder holding the set locked by the sync tool's own locker (not timed), and the
+    locker's error, if it failed."""
     locker = LOCK_TOOLS[sync.lock_tool]
     tmp = scratches.folder(f"sync-{sync.name}")
     locked = Path(tmp) / "locked"
     shutil.copytree(SETS_DIR / set_name, locked / "project")
     locker.prepare(locked / "project")
     _seconds, error = timed(locker.command(), locked / "project", tool_env(locked), timeout)
-    if error:
-        row.cold.append(Outcome(error=f"lock failed: {error}"))
-        _log(f"[sync {set_name}] {sync.name}: lock failed: {error}")
-        return row
+    return Path(tmp), error
+
+
+def sync_round(sync: SyncTool, row: Row, tmp: Path, run: int, runs: int, timeout: float) -> bool:
+    """One sync of the locked project in ``tmp`` into a new ``.venv`` with an empty cache,
+    then one with the cache full (``.venv`` removed first), added to ``row``; whether both
+    succeeded."""
+    scratch = tmp / f"run{run}"
+    workdir = scratch / "project"
+    shutil.copytree(tmp / "locked" / "project", workdir)
+    project, _ = project_info(workdir)
+    env = tool_env(scratch)
+    for phase in ("cold", "warm"):
+        shutil.rmtree(workdir / ".venv", ignore_errors=True)
+        sync.before(workdir)
+        seconds, error = timed(sync.command(workdir), workdir, env, timeout)
+        outcome = (Outcome(error=error) if error else
+                   Outcome(seconds=seconds, packages=installed_packages(workdir / ".venv", project)))
+        getattr(row, phase).append(outcome)
+        _log(f"[sync {row.set_name}] {sync.name} {phase} run {run + 1}/{runs}: "
+             + (f"{seconds:.2f} s, {outcome.packages} installed" if not error else error))
+        if error:
+            return False
+    return True
+
+
+def measure_sync_interleaved(syncs: Sequence[SyncTool], set_name: str, runs: int, timeout: float,
+                             scratches: Scratch) -> list[Row]:
+    """Every sync tool's ``runs`` rounds on one set, taking turns within each round as the
+    locks do (``measure_lock_interleaved``); each tool's lock is made first, untimed."""
+    rows = [Row(set_name, sync.name) for sync in syncs]
+    folders: dict[str, Path] = {}
+    for sync, row in zip(syncs, rows):
+        tmp, error = _locked_for_sync(sync, set_name, timeout, scratches)
+        if error:
+            row.cold.append(Outcome(error=f"lock failed: {error}"))
+            _log(f"[sync {set_name}] {sync.name}: lock failed: {error}")
+        else:
+            folders[sync.name] = tmp
     for run in range(runs):
-        scratch = Path(tmp) / f"run{run}"
-        workdir = scratch / "project"
-        shutil.copytree(locked / "project", workdir)
-        project, _ = project_info(workdir)
-        env = tool_env(scratch)
-        for phase in ("cold", "warm"):
-            shutil.rmtree(workdir / ".venv", ignore_errors=True)
-            sync.before(workdir)
-            seconds, error = timed(sync.command(workdir), workdir, env, timeout)
-            outcome = (Outcome(error=error) if error else
-                       Outcome(seconds=seconds, packages=installed_packages(workdir / ".venv", project)))
-            getattr(row, phase).append(outcome)
-            _log(f"[sync {set_name}] {sync.name} {phase} run {run + 1}/{runs}: "
-                 + (f"{seconds:.2f} s, {outcome.packages} installed" if not error else error))
-            if error:
-                return row
-    return row
+        for sync, row in zip(syncs, rows):
+            if sync.name in folders and not sync_round(sync, row, folders[sync.name], run, runs, timeout):
+                del folders[sync.name]
+    return rows
 
 
 # --------------------------------------------------------------------------- set-up
@@ -774,30 +817,34 @@ def _measure_all(options: Options, broken: dict[str, str], skip_heavy: bool, scr
     runs = {s: options.runs_for(s) for s in options.sets}
     rows: list[Row] = []
     for set_name in options.sets:
+        skipped: dict[str, Row] = {}
         for tool in options.tools:
             if tool in broken:
-                rows.append(Row(set_name, tool, cold=[Outcome(error=broken[tool])]))
-                continue
-            if skip_heavy and set_name in METADATA_ONLY_SETS and tool in WHOLE_WHEEL_TOOLS:
-                rows.append(Row(set_name, tool, cold=[Outcome(
-                    error="skipped: index has no PEP 658 metadata, would download whole wheels")]))
-                continue
-            rows.append(measure_lock(LOCK_TOOLS[tool], set_name, runs[set_name], options.timeout, scratches))
+                skipped[tool] = Row(set_name, tool, cold=[Outcome(error=broken[tool])])
+            elif skip_heavy and set_name in METADATA_ONLY_SETS and tool in WHOLE_WHEEL_TOOLS:
+                skipped[tool] = Row(set_name, tool, cold=[Outcome(
+                    error="skipped: index has no PEP 658 metadata, would download whole wheels")])
+        timed_tools = [LOCK_TOOLS[tool] for tool in options.tools if tool not in skipped]
+        measured = {row.tool: row for row in measure_lock_interleaved(timed_tools, set_name, runs[set_name],
+                                                                      options.timeout, scratches)}
+        rows.extend(skipped[tool] if tool in skipped else measured[tool] for tool in options.tools)
     table = render_lock_table(rows, make_meta(options.tools, runs, options.timeout))
     (options.out / "lock.md").write_text(table)
     print(table)
 
     if options.sync:
         sync_runs = {options.sync_set: options.runs_for(options.sync_set)}
-        sync_rows = []
+        problems: dict[str, str] = {}
         for tool in SYNC_TOOLS:
             needed = {tool, SYNC_TOOL_DEFS[tool].lock_tool} - {"satlock"}
             problem = next((broken[t] for t in sorted(needed) if t in broken), None)
             if problem:
-                sync_rows.append(Row(options.sync_set, tool, cold=[Outcome(error=problem)]))
-                continue
-            sync_rows.append(measure_sync(SYNC_TOOL_DEFS[tool], options.sync_set,
-                                          sync_runs[options.sync_set], options.timeout, scratches))
+                problems[tool] = problem
+        measured = {row.tool: row for row in measure_sync_interleaved(
+            [SYNC_TOOL_DEFS[tool] for tool in SYNC_TOOLS if tool not in problems], options.sync_set,
+            sync_runs[options.sync_set], options.timeout, scratches)}
+        sync_rows = [Row(options.sync_set, tool, cold=[Outcome(error=problems[tool])]) if tool in problems
+                     else measured[tool] for tool in SYNC_TOOLS]
         sync_table = render_sync_table(sync_rows, make_meta(
             ("satlock", "uv", "pip-compile", "pip"), sync_runs, options.timeout))
         (options.out / "sync.md").write_text(sync_table)

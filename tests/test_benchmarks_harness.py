@@ -96,6 +96,42 @@ def test_sync_table_reports_installed_counts_and_ratios(run):
     assert "| medium | uv | 48 | 2.00 | 0.50 | 2.00× | 2.00× |" in table
 
 
+def _logging_tool(run, name: str, log: Path, *, fails: bool = False):
+    """A lock tool that writes its name to ``log`` when run (and its output, unless it fails)."""
+    script = (f"import pathlib, sys; open({str(log)!r}, 'a').write({name!r} + chr(10)); "
+              + ("sys.exit('error: broken')" if fails else "pathlib.Path('out.txt').write_text('x')"))
+    return run.LockTool(name, lambda: [sys.executable, "-c", script], "out.txt", lambda workdir, project: 1)
+
+
+def test_tools_take_turns_within_each_round_and_a_failed_tool_is_not_run_again(run, tmp_path):
+    log = tmp_path / "order.log"
+    tools = [_logging_tool(run, "one", log), _logging_tool(run, "two", log), _logging_tool(run, "bad", log, fails=True)]
+    scratches = run.Scratch()
+    try:
+        rows = run.measure_lock_interleaved(tools, "small", 2, 60.0, scratches)
+    finally:
+        scratches.close()
+    # Each round: every tool's cold then warm lock, tool after tool; "bad" fails once and stops.
+    assert log.read_text().split() == ["one", "one", "two", "two", "bad", "one", "one", "two", "two"]
+    assert [len(r.cold) for r in rows] == [2, 2, 1] and [len(r.warm) for r in rows] == [2, 2, 0]
+    assert rows[2].error == "error: broken"
+
+
+def test_sync_tools_take_turns_after_each_made_its_lock_untimed(run, tmp_path, monkeypatch):
+    log = tmp_path / "order.log"
+    monkeypatch.setitem(run.LOCK_TOOLS, "fake-locker", _logging_tool(run, "lock", log))
+    script = "import pathlib, sys; open({log!r}, 'a').write(sys.argv[1] + chr(10)); pathlib.Path('.venv').mkdir()"
+    syncs = [run.SyncTool(name, "fake-locker", lambda d, name=name: [sys.executable, "-c", script.format(log=str(log)), name])
+             for name in ("first", "second")]
+    scratches = run.Scratch()
+    try:
+        rows = run.measure_sync_interleaved(syncs, "small", 2, 60.0, scratches)
+    finally:
+        scratches.close()
+    assert log.read_text().split() == ["lock", "lock"] + ["first", "first", "second", "second"] * 2
+    assert [(len(r.cold), len(r.warm), r.error) for r in rows] == [(2, 2, None), (2, 2, None)]
+
+
 def test_error_cell_is_the_first_stderr_line_or_the_exception_of_a_traceback(run):
     assert run.first_error_line("\n  error: no solution | at all\nmore\n") == "error: no solution \\| at all"
     traceback = "Traceback (most recent call last):\n  File \"x\", line 1\nModuleNotFoundError: no satlock\n"
