@@ -64,11 +64,20 @@ def _name_problem(name: str, *, lengths: bool = True) -> str | None:
     parts = _parts(name)
     if len(parts) > MAX_DEPTH:
         return f"is nested more than {MAX_DEPTH} folders deep"
-    if lengths and len(os.fsencode(name)) > MAX_PATH_BYTES:
-        return f"has a path longer than {MAX_PATH_BYTES} bytes"
-    if lengths and any(len(os.fsencode(p)) > MAX_NAME_BYTES for p in parts):
-        return f"has a file or folder name longer than {MAX_NAME_BYTES} bytes"
+    if lengths:
+        size = _byte_length(name)
+        if size > MAX_PATH_BYTES:
+            return f"has a path longer than {MAX_PATH_BYTES} bytes"
+        # No part is longer than the whole name: only a long name needs its parts measured.
+        if size > MAX_NAME_BYTES and any(_byte_length(p) > MAX_NAME_BYTES for p in parts):
+            return f"has a file or folder name longer than {MAX_NAME_BYTES} bytes"
     return None
+
+
+def _byte_length(name: str) -> int:
+    """The length of ``name`` as the file system gets it: its ``os.fsencode`` (worked out only
+    for names that are not ASCII; a wheel checks thousands, nearly all ASCII)."""
+    return len(name) if name.isascii() else len(os.fsencode(name))
 
 
 def _unsafe(archive: Path | str, member: str, why: str) -> UnsafeArchiveError:

@@ -17,6 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
+from satlock.resolver.coremeta import header_block
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,10 @@ def _read_dist(info: Path) -> InstalledDist | None:
 
 def _read_metadata_headers(info: Path) -> tuple[str, str] | None:
     try:
-        text = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
+        data = (info / "METADATA").read_bytes()
     except OSError:
         return None
-    msg = email.parser.HeaderParser().parsestr(text)
+    msg = email.parser.HeaderParser().parsestr(header_block(data).decode("utf-8", errors="replace"))
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         return None

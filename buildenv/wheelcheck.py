@@ -31,6 +31,7 @@ from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.venv import Venv
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
 from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.resolver.coremeta import header_block
 from satlock.resolver.matching import evaluate_marker
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
     for required in ("METADATA", "WHEEL", "RECORD"):
         if required not in files:
             raise _refuse(wheel, f"has no {dist_info}/{required}")
-    meta = email.parser.BytesHeaderParser().parsebytes(files["METADATA"])
+    meta = email.parser.BytesHeaderParser().parsebytes(header_block(files["METADATA"]))
     name, version = meta.get("Name"), meta.get("Version")
     if not name or not version:
         raise _refuse(wheel, f"{dist_info}/METADATA has no Name or Version")

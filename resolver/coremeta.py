@@ -24,7 +24,7 @@ MAX_MEMBER_BYTES = 64 << 20
 
 def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     """Name, version and dependencies from a METADATA/PKG-INFO file; corrupt input is a MetadataError."""
-    raw, _unparsed = parse_email(_header_block(data))
+    raw, _unparsed = parse_email(header_block(data))
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
         raise MetadataError(f"the metadata of {what} is corrupt: it has no Name or Version", hint="run again with --refresh; if it persists, the index serves a broken file")
@@ -44,13 +44,14 @@ def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
 
 
-def _header_block(data: bytes) -> bytes:
+def header_block(data: bytes) -> bytes:
     """The header fields of a metadata file, without the body after its first blank line.
 
-    The body is the long description (most of a wheel's METADATA: a whole README), where
-    nothing the solver reads can be, and the email parser's line-by-line pass over it was
-    most of reading the file. Cut only at a plain ``\\n\\n``: a file with a ``\\r`` in its
-    headers (CRLF or old Mac line ends) is parsed whole, as before.
+    The body is the long description (most of a wheel's METADATA: a whole README), where no
+    field anyone reads can be, and the email parser's line-by-line pass over it was most of
+    reading the file (the solver's metadata, a wheel's checks before an install, an
+    environment's installed packages). Cut only at a plain ``\\n\\n``: a file with a ``\\r``
+    in its headers (CRLF or old Mac line ends) is parsed whole, as before.
     """
     end = data.find(b"\n\n")
     if end < 0 or b"\r" in data[:end]:

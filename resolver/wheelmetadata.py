@@ -25,6 +25,7 @@ from satlock.errors import ZIPFILE_REFUSALS, MetadataError, NetworkError, Unsafe
 from satlock.http import HttpClient, Response, redact, url_to_path
 from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.candidates import DistFile
+from satlock.resolver.coremeta import header_block
 from satlock.resolver.downloads import strip_fragment, verify
 
 __all__ = ["MAX_METADATA_BYTES", "fetch_metadata", "valid_metadata", "check_metadata"]
@@ -268,7 +269,7 @@ def _parse_headers(data: bytes) -> tuple[str, str] | None:
     if not data.strip():
         return None
     try:
-        msg = email.parser.BytesHeaderParser().parsebytes(data)
+        msg = email.parser.BytesHeaderParser().parsebytes(header_block(data))
     except (ValueError, TypeError):
         return None
     name, version = msg.get("Name"), msg.get("Version")

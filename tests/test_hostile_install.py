@@ -334,8 +334,11 @@ def test_wheel_whose_file_differs_from_its_record_is_refused_before_any_other_is
 
 @pytest.mark.parametrize("member, why", [("aaa/" + "x" * 300 + ".py", "longer than 255 bytes"),
                                          ("aaa/" + ("d" * 200 + "/") * 6 + "x.py", "longer than 1024 bytes"),
-                                         ("aaa/" + "d/" * 400 + "x.py", "nested more than 256 folders deep")],
-                         ids=["long-file-name", "long-path", "deep"])
+                                         ("aaa/" + "d/" * 400 + "x.py", "nested more than 256 folders deep"),
+                                         # Short in characters, too long in the bytes a file system gets.
+                                         ("aaa/" + "é" * 130 + ".py", "longer than 255 bytes"),
+                                         ("aaa/" + ("é" * 100 + "/") * 6 + "x.py", "longer than 1024 bytes")],
+                         ids=["long-file-name", "long-path", "deep", "long-utf8-file-name", "long-utf8-path"])
 def test_wheel_member_no_file_system_can_hold_is_refused_before_anything_is_installed(tmp_path: Path, serve, member: str,
                                                                                       why: str) -> None:
     """Such a name was an OSError or a RecursionError traceback while the wheel was unzipped or checked."""
