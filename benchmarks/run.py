@@ -137,8 +137,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--runs must be at least 1")
     if not ns.tools or not ns.sets:
         parser.error("--tools and --sets need at least one entry each")
+    # Each tool once: a set's rows are matched to its tools by name (``_measure_all``).
     return Options(
-        sets=tuple(ns.sets), tools=tuple(ns.tools), runs=ns.runs, out=ns.out,
+        sets=tuple(ns.sets), tools=tuple(dict.fromkeys(ns.tools)), runs=ns.runs, out=ns.out,
         timeout=ns.timeout, sync=ns.sync, sync_set=ns.sync_set, upgrade_peers=ns.upgrade_peers,
         allow_wheel_downloads=ns.allow_wheel_downloads,
     )

@@ -132,6 +132,26 @@ def test_sync_tools_take_turns_after_each_made_its_lock_untimed(run, tmp_path, m
     assert [(len(r.cold), len(r.warm), r.error) for r in rows] == [(2, 2, None), (2, 2, None)]
 
 
+def test_a_tool_named_twice_in_tools_is_measured_once_with_its_own_row(run, tmp_path, monkeypatch):
+    """The rows of one set are matched to their tools by name: a second "uv" in --tools made
+    two rows that both showed the second uv's runs (or the first one's failure, and never its runs)."""
+    log = tmp_path / "order.log"
+    monkeypatch.setitem(run.LOCK_TOOLS, "uv", _logging_tool(run, "uv", log))
+    monkeypatch.setitem(run.LOCK_TOOLS, "satlock", _logging_tool(run, "satlock", log))
+    monkeypatch.setattr(run, "make_meta", lambda tools, runs, timeout: run.Meta(
+        date="d", machine="m", versions={t: "1" for t in tools}, runs=runs, timeout=timeout))
+    options = run.parse_args(["--sets", "small", "--tools", "uv,satlock,uv", "--runs", "1", "--out", str(tmp_path)])
+    assert options.tools == ("uv", "satlock")
+    scratches = run.Scratch()
+    try:
+        run._measure_all(options, {}, False, scratches)
+    finally:
+        scratches.close()
+    assert log.read_text().split() == ["uv", "uv", "satlock", "satlock"]
+    table = (tmp_path / "lock.md").read_text()
+    assert table.count("| small | uv |") == 1 and table.count("| small | satlock |") == 1
+
+
 def test_error_cell_is_the_first_stderr_line_or_the_exception_of_a_traceback(run):
     assert run.first_error_line("\n  error: no solution | at all\nmore\n") == "error: no solution \\| at all"
     traceback = "Traceback (most recent call last):\n  File \"x\", line 1\nModuleNotFoundError: no satlock\n"
