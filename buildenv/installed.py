@@ -91,7 +91,9 @@ def _read_metadata_headers(info: Path) -> tuple[str, str] | None:
         data = (info / "METADATA").read_bytes()
     except OSError:
         return None
-    msg = email.parser.HeaderParser().parsestr(header_block(data).decode("utf-8", errors="replace"))
+    # Line ends translated as reading it as text did (a file with "\r" is not cut: header_block).
+    text = header_block(data).decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    msg = email.parser.HeaderParser().parsestr(text)
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         return None
