@@ -434,15 +434,20 @@ def test_sync_with_python_naming_the_interpreter_of_a_copied_venv_without_execut
         assert result.exit_code == 0, result.output
 
 
+def _fake_interpreter(path: Path, command: str) -> Path:
+    """An executable shell script at ``path`` that runs ``command``, passed as ``--python``."""
+    path.write_text(f"#!/bin/sh\n{command}\n")
+    path.chmod(0o755)
+    return path
+
+
 @pytest.mark.parametrize("prints", ["", "garbage\nmore\n"])
 def test_sync_with_python_naming_a_program_that_is_not_a_python_is_refused_as_such(
         tmp_path: Path, served: IndexServer, prints: str) -> None:
     project = _project(tmp_path / "p", ["app-core"])
     assert _sync(project, served).exit_code == 0
     before = _tree(project / ".venv")
-    fake = tmp_path / "fake-python"
-    fake.write_text(f"#!/bin/sh\nprintf '{prints}'\n")
-    fake.chmod(0o755)
+    fake = _fake_interpreter(tmp_path / "fake-python", f"printf '{prints}'")
     result = _sync(project, served, "--python", str(fake))
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: interpreter {fake} is not a Python"), result.output
@@ -456,9 +461,7 @@ def test_sync_with_python_naming_a_program_that_never_answers_is_refused_in_time
     monkeypatch.setattr(venv_module, "PROBE_TIMEOUT_S", 1.0)
     project = _project(tmp_path / "p", ["app-core"])
     assert _sync(project, served).exit_code == 0
-    fake = tmp_path / "hanging-python"
-    fake.write_text("#!/bin/sh\nexec sleep 60\n")
-    fake.chmod(0o755)
+    fake = _fake_interpreter(tmp_path / "hanging-python", "exec sleep 60")
     result = _sync(project, served, "--python", str(fake))
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: interpreter {fake} did not answer"), result.output
@@ -471,9 +474,7 @@ def test_first_sync_with_python_naming_a_program_that_never_answers_is_refused_i
     monkeypatch.setattr(venv_module, "PROBE_TIMEOUT_S", 1.0)
     monkeypatch.setattr(venv_module, "CREATE_TIMEOUT_S", 1.0)
     project = _project(tmp_path / "p", ["app-core"])
-    fake = tmp_path / "hanging-python"
-    fake.write_text("#!/bin/sh\nexec sleep 60\n")
-    fake.chmod(0o755)
+    fake = _fake_interpreter(tmp_path / "hanging-python", "exec sleep 60")
     result = _sync(project, served, "--python", str(fake))
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: interpreter {fake} did not "), result.output
