@@ -1,7 +1,8 @@
 """The core metadata of a wheel, read with as little of the wheel as the index allows.
 
-In order: the PEP 658 ``.metadata`` file; two or three HTTP range requests that read the
-zip's central directory and then just the METADATA member; the whole wheel (which the
+In order: the PEP 658 ``.metadata`` file; HTTP range requests that read the zip's
+central directory and just the METADATA member (usually two: the file's tail, then the rest
+of the directory with the stretch before it where METADATA lies); the whole wheel (which the
 caller downloads into its file cache, since it will most likely be installed anyway).
 Every path refuses a METADATA member that inflates past ``MAX_METADATA_BYTES``, and the
 metadata must name the wheel it came from.
@@ -84,13 +85,25 @@ class _RangeReader:
             raise zipfile.BadZipFile(f"offset {offset}+{length} outside the file ({self.total} bytes)")
         if offset >= self.start:
             return self.buf[offset - self.start: offset - self.start + length]
+        if offset + length >= self.start:
+            # What the buffer already holds is not asked for again (a large central
+            # directory ends in the tail read first).
+            self.extend_to(offset)
+            return self.buf[offset - self.start: offset - self.start + length]
+        return self._get(offset, length)
+
+    def extend_to(self, offset: int) -> None:
+        """Read ``offset`` up to the buffer's start in one request and keep it."""
+        if not 0 <= offset < self.start:
+            return
+        self.buf = self._get(offset, self.start - offset) + self.buf
+        self.start = offset
+
+    def _get(self, offset: int, length: int) -> bytes:
         # A server that sends more than was asked is refused, not read into memory.
         resp = self.http.get(self.url, {"Range": f"bytes={offset}-{offset + length - 1}"}, partial=True, max_bytes=length)
         if resp.status != 206 or len(resp.body) != length:
             raise zipfile.BadZipFile(f"server answered a range request with HTTP {resp.status}")
-        if offset + length >= self.start:
-            self.buf = resp.body[: self.start - offset] + self.buf
-            self.start = offset
         return resp.body
 
     def read_member(self, member: _Member, file: DistFile) -> bytes:
@@ -167,6 +180,11 @@ def _central_directory(reader: _RangeReader) -> list[_Member]:
     if cd_size > _MAX_CENTRAL_DIRECTORY:
         raise zipfile.BadZipFile(f"a central directory of {cd_size} bytes; refusing to read more than "
                                  f"{_MAX_CENTRAL_DIRECTORY >> 20} MiB of it into memory")
+    if cd_offset < reader.start:
+        # A wheel's .dist-info files come last, METADATA just before RECORD, whose
+        # compressed size is about half the directory's: read that stretch in the same
+        # request as the directory, so that the member costs no third one.
+        reader.extend_to(max(0, cd_offset - min(cd_size // 2 + _MEMBER_SLACK, _MAX_LEAD)))
     cd = reader.read(cd_offset, cd_size)
     members, pos = [], 0
     while pos < cd_size:
@@ -197,6 +215,10 @@ def _member_name(raw: bytes, flags: int) -> str:
 # size it may be as large as is the server's to claim. Real wheels with tens of thousands of
 # members have a few MiB.
 _MAX_CENTRAL_DIRECTORY = 64 << 20
+# Read before a central directory beyond the tail, besides about half its size (RECORD):
+# room for METADATA and the other small .dist-info files; and the most read that way.
+_MEMBER_SLACK = 32 << 10
+_MAX_LEAD = 1 << 20
 # A central directory entry's fixed part: flags, method, CRC, sizes, name/extra/comment lengths, header offset.
 _CD_ENTRY = struct.Struct("<8xHH4xLLLHHH8xL")
 

@@ -4,6 +4,8 @@ and zip64 extra fields; a cut central directory is still one "not a valid wheel"
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import struct
 import zipfile
@@ -24,6 +26,7 @@ class _RangeServer:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.served: list[tuple[int, int]] = []  # (first byte, last byte) of each answer
 
     def get(self, url: str, headers: dict | None = None, **_: object) -> Response:
         spec = (headers or {})["Range"].removeprefix("bytes=")
@@ -33,6 +36,7 @@ class _RangeServer:
         else:
             a, b = spec.split("-")
             start, end = int(a), min(int(b), total - 1)
+        self.served.append((start, end))
         return Response(url, 206, {"content-range": f"bytes {start}-{end}/{total}"}, self.data[start: end + 1])
 
 
@@ -45,9 +49,10 @@ def _wheel(members: list[tuple[str, bytes]], force_zip64: bool = False) -> bytes
     return buf.getvalue()
 
 
-def _read(data: bytes) -> bytes:
+def _read(data: bytes, server: _RangeServer | None = None) -> bytes:
     file = DistFile("pkg-1.0-py3-none-any.whl", "https://files.example/pkg-1.0-py3-none-any.whl")
-    return fetch_metadata(_RangeServer(data), file, lambda f: pytest.fail("no whole download expected"))  # type: ignore[arg-type]
+    return fetch_metadata(server or _RangeServer(data), file,  # type: ignore[arg-type]
+                          lambda f: pytest.fail("no whole download expected"))
 
 
 @pytest.mark.parametrize("force_zip64", [False, True])
@@ -57,6 +62,38 @@ def test_the_metadata_member_among_thousands_is_found_by_range_reads(force_zip64
                 ("pkg-1.0.dist-info/METADATA", META), ("pkg-1.0.dist-info/RECORD", b"")]
     data = _wheel(members, force_zip64)
     assert _read(data) == META == zipfile.ZipFile(io.BytesIO(data)).read("pkg-1.0.dist-info/METADATA")
+
+
+def _deflated_wheel(members: list[tuple[str, bytes]]) -> bytes:
+    """A wheel as build backends write one: every member deflated, RECORD last."""
+    names = [n for n, _ in members]
+    record = "".join(f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(n.encode()).digest()).decode()[:43]},6\n"
+                     for n in names)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in [*members, ("pkg-1.0.dist-info/RECORD", record.encode())]:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_directory_beyond_the_first_read_costs_one_more_request_and_no_byte_twice():
+    # botocore-like: thousands of members, so the directory does not fit the tail read first;
+    # the METADATA member, just before RECORD, comes in the same request as the directory.
+    members = [(f"pkg/data/service{i}/2016-11-01/service-2.json", b"{}") for i in range(4000)]
+    data = _deflated_wheel([*members, ("pkg-1.0.dist-info/METADATA", META + b"\n" + b"long text " * 3000)])
+    server = _RangeServer(data)
+    assert _read(data, server) == zipfile.ZipFile(io.BytesIO(data)).read("pkg-1.0.dist-info/METADATA")
+    assert len(server.served) == 2
+    (tail_start, _), (start, end) = server.served
+    assert end < tail_start, "bytes of the tail were asked for again"
+
+
+def test_a_metadata_member_far_from_the_directory_is_still_read():
+    # .dist-info first: the stretch read with the directory misses it, one more request finds it.
+    data = _deflated_wheel([("pkg-1.0.dist-info/METADATA", META), *((f"pkg/mod{i}.py", b"x = 1\n") for i in range(4000))])
+    server = _RangeServer(data)
+    assert _read(data, server) == META
+    assert len(server.served) == 3
 
 
 def test_of_two_dist_info_folders_the_one_named_for_the_wheel_is_read():
