@@ -12,8 +12,8 @@ encoding stays linear in the group's size instead of quadratic.
 Clauses that come from something a user can read about carry a reason; structural ones
 (at most one, say) carry none. Conflict explanation (resolver/explain.py) deletes reasons
 until the rest is still unsatisfiable. The search (resolver/propagate.py) reads the clauses
-added since it last looked; a clause widened with ``extend`` counts as a rewrite, which
-tells a reader that kept its own copy to start over.
+added since it last looked, and the clauses widened with ``extend`` since (always with
+variables newer than the clause), to widen its own copies the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Clauses(Generic[R]):
         self._clauses: list[Clause] = []
         self._reasons: list[R | None] = []
         self.num_vars = 0
-        self.rewrites = 0
+        self._widened: list[tuple[int, tuple[int, ...]]] = []
 
     def new_var(self) -> int:
         """A fresh variable (its number; the first is 1)."""
@@ -47,7 +47,12 @@ class Clauses(Generic[R]):
     def extend(self, index: int, literals: Sequence[int]) -> None:
         """Widen the clause at ``index`` (a disjunction that gains alternatives as they are found)."""
         self._clauses[index] = self._clauses[index] + list(literals)
-        self.rewrites += 1
+        self._widened.append((index, tuple(literals)))
+
+    def widened_since(self, start: int) -> list[tuple[int, tuple[int, ...]]]:
+        """The widenings since there were ``start`` of them: each clause's index and the
+        literals it gained."""
+        return self._widened[start:]
 
     def clause(self, index: int) -> Clause:
         """The clause at ``index``, as it is now (do not change it)."""

@@ -109,10 +109,10 @@ class Encoding:
     def num_vars(self) -> int:
         return self._cnf.num_vars
 
-    @property
-    def rewrites(self) -> int:
-        """How many clauses were widened in place (a copy of the clauses must start over)."""
-        return self._cnf.rewrites
+    def widened_since(self, start: int) -> list[tuple[int, tuple[int, ...]]]:
+        """The clauses widened in place since there were ``start`` widenings (index, new
+        literals): a copy of the clauses widens its own the same way."""
+        return self._cnf.widened_since(start)
 
     def clause_count(self) -> int:
         return self._cnf.count()

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Callable, Container, Sequence, TypeVar
 
-from satlock.resolver.propagate import Model, Trail
+from satlock.resolver.model import Model
+from satlock.resolver.propagate import Trail
 
 # How many conflicting hints one pass looks for (each costs a binary search) before it
 # starts from the model it has; the greedy search then settles the rest.

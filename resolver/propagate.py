@@ -14,19 +14,24 @@ The answers are the same as the full problem's (unit propagation is sound; the r
 problem together with the trail has exactly the full problem's models), only the model may
 differ where nothing decides it, and the search's result never depends on that.
 
+Clauses are only added, or widened with new variables (``widen``: a shared candidate
+variable split, a build variant found), so one trail serves the whole solve loop; it is
+built again only when a widened clause may have forced what it holds.
+
 Propagation watches two literals per clause. A question asked with a model at hand (the
 preference search always has one) is sent as its connected component only, numbered
-densely, when that is small (see ``Trail._component``).
+densely, when that is small (see resolver/component.py).
 """
 
 from __future__ import annotations
 
-from typing import Container, Iterable, Mapping, Sequence
+from typing import Container, Iterable, Sequence
 
 import pycosat
 
-# value[v]: what variable v is under the trail.
-UNKNOWN, TRUE, FALSE = 0, 1, 2
+from satlock.resolver.component import open_component
+from satlock.resolver.model import FALSE, TRUE, UNKNOWN, Model
+
 # The trail may grow by this many literals (or an eighth of the clauses) before the reduced
 # problem is computed again.
 REFRESH = 256
@@ -35,7 +40,7 @@ REFRESH = 256
 # than the solver call it might save.
 PROBE_LIMIT = 100
 # The most clauses a question's component may have to be solved on its own (see
-# ``Trail._component``); past it the whole reduced problem is sent.
+# resolver/component.py); past it the whole reduced problem is sent.
 COMPONENT_LIMIT = 3000
 # After a component was too big, the trail grows this much before the walk is tried again.
 COMPONENT_RETRY = 64
@@ -51,35 +56,6 @@ def _rank(value: bytearray, lit: int) -> int:
     if not current:
         return 1
     return 0 if (current == TRUE) == (lit > 0) else 2
-
-
-class Model:
-    """A satisfying assignment: the trail's values where it decided, the solver's elsewhere,
-    and ``changes`` over both (a model moved without the solver, see resolver/repair.py)."""
-
-    __slots__ = ("_values", "_solution", "_changes")
-
-    def __init__(self, values: bytes, solution: Sequence[int], changes: Mapping[int, bool] | None = None) -> None:
-        self._values = values
-        self._solution = solution
-        self._changes = changes
-
-    def __contains__(self, var: int) -> bool:
-        """Whether the (positive) variable ``var`` is true."""
-        if self._changes:
-            changed = self._changes.get(var)
-            if changed is not None:
-                return changed
-        value = self._values[var] if var < len(self._values) else UNKNOWN
-        if value:
-            return value == TRUE
-        return var <= len(self._solution) and self._solution[var - 1] > 0
-
-    def holds(self, lit: int) -> bool:
-        return (lit in self) if lit > 0 else (-lit not in self)
-
-    def changed(self, changes: Mapping[int, bool]) -> "Model":
-        return Model(self._values, self._solution, {**(self._changes or {}), **changes})
 
 
 class Trail:
@@ -99,24 +75,34 @@ class Trail:
         self.solver_calls = 0
         # The last components found too big (see solve): the trail length then, what the walk saw.
         self._too_big: list[tuple[int, Container[int]]] = []
+        # Where each clause given to ``add`` is kept, in the order given (None: a tautology,
+        # not kept); and the trail's length when the last ``add`` had propagated.
+        self._kept_at: list[int | None] = []
+        self._settled = 0
+        self._known_vars = 0  # the variables the clauses given so far may have
 
-    def add(self, clauses: Sequence[Sequence[int]], num_vars: int) -> None:
-        """Add clauses (and variables up to ``num_vars``); only while nothing is decided
-        (what the trail holds then follows from the clauses, so it stays true)."""
+    def _grow(self, num_vars: int) -> None:
         if num_vars > self.num_vars:
             grow = num_vars - self.num_vars
             self.value.extend(bytes(grow))
             self._occ.extend([] for _ in range(2 * grow))
             self._watches.extend([] for _ in range(2 * grow))
             self.num_vars = num_vars
+
+    def add(self, clauses: Sequence[Sequence[int]], num_vars: int) -> None:
+        """Add clauses (and variables up to ``num_vars``); only while nothing is decided
+        (what the trail holds then follows from the clauses, so it stays true)."""
+        self._grow(num_vars)
         value, occ, watches = self.value, self._occ, self._watches
         units: list[int] = []
         first_new = len(self._clauses)
         for clause in clauses:
             lits = list(dict.fromkeys(clause))
             if len(lits) > 1 and len(set(map(abs, lits))) < len(lits):
+                self._kept_at.append(None)
                 continue  # a tautology (both a literal and its negation): always satisfied
             index = len(self._clauses)
+            self._kept_at.append(index)
             for lit in lits:
                 occ[_slot(lit)].append(index)
             # Watch two literals that are not false (true ones first), if there are two.
@@ -135,10 +121,33 @@ class Trail:
                 units.append(lits[0])
         if units and not self._assign(units):
             self.conflict = True
+        self._settled, self._known_vars = len(self._trail), num_vars
         # A reduced problem stays valid with the new clauses reduced the same way (the trail's
         # literals since it was computed are sent as units anyway).
         for _, reduced in self._caches:
             reduced.extend(self._reduce(self._clauses[first_new:]))
+
+    def widen(self, given: int, lits: Sequence[int], num_vars: int) -> bool:
+        """Add ``lits`` (new variables) to the ``given``-th clause added; False, changing nothing,
+        when the trail must be built anew: only a clause with all but one literal false forced
+        anything (which may no longer follow), and only while nothing was decided or learned."""
+        if self.conflict or self._contradicted is not None or len(self._trail) != self._settled:
+            return False
+        index = self._kept_at[given]
+        if index is None:
+            return True  # a tautology stays one
+        clause = self._clauses[index]
+        if sum(1 for lit in clause if not self.is_false(lit)) < 2:
+            return False
+        if any(abs(lit) <= self._known_vars for lit in lits):
+            return False  # not a new variable: the rule above does not cover it
+        self._grow(num_vars)
+        for lit in dict.fromkeys(lits):
+            clause.append(lit)
+            self._occ[_slot(lit)].append(index)
+        self._caches.clear()
+        self._too_big.clear()
+        return True
 
     # -- propagation ---------------------------------------------------------------------
 
@@ -328,7 +337,7 @@ class Trail:
         """A model of the clauses, the trail, ``units`` and ``clause``; None when there is none.
 
         With ``model`` (a model of the clauses that agrees with the trail), only the
-        question's component is solved when it is small (see ``_component``), the rest
+        question's component is solved when it is small (see resolver/component.py), the rest
         of the answer taken from ``model``.
         """
         if self.refuted(units, clause):
@@ -337,15 +346,17 @@ class Trail:
         if clause is not None:
             extra.append([lit for lit in clause if not self.is_false(lit)])
         self.solver_calls += 1
-        local = None
+        group: list[list[int]] | None = None
+        number: dict[int, int] = {}
         start = [abs(lit) for c in extra for lit in c if not self.value[abs(lit)]]
         if model is not None and start and not any(self._satisfied(c) for c in extra):
             # A component found too big a moment ago is most likely still too big.
             length = len(self._trail)
             if not any(start[0] in walked and length < at + COMPONENT_RETRY for at, walked in self._too_big):
-                local = self._component(start)
-        if local is not None:
-            group, number = local
+                group, number = open_component(self.value, self._occ, self._clauses, start, COMPONENT_LIMIT)
+                if group is None:
+                    self._too_big = [*self._too_big[-3:], (length, number.keys())]
+        if group is not None:
             result = pycosat.solve(group + [[number[lit] if lit > 0 else -number[-lit] for lit in c] for c in extra],
                                    vars=len(number))
         else:
@@ -357,62 +368,10 @@ class Trail:
             return None
         if result == "UNKNOWN":
             raise RuntimeError("pycosat gave up")
-        if local is not None and model is not None:
-            return model.changed({var: lit > 0 for var, lit in zip(local[1], result)})
+        if group is not None and model is not None:
+            return model.changed({var: lit > 0 for var, lit in zip(number, result)})
         return Model(bytes(self.value), result)
 
     def _satisfied(self, clause: Sequence[int]) -> bool:
         value = self.value
         return any(value[lit if lit > 0 else -lit] == (TRUE if lit > 0 else FALSE) for lit in clause)
-
-    def _component(self, start: Sequence[int]) -> tuple[list[list[int]], dict[int, int]] | None:
-        """The open clauses (without their false literals) connected to the variables
-        ``start`` through open variables, numbered densely as they are found, and the
-        numbering (in order); None past COMPONENT_LIMIT clauses.
-
-        Under the trail the open clauses fall apart into groups that share no open
-        variable (a decided package's other versions satisfy their clauses, which drop
-        out). A question touches only its own group; given a model of everything that
-        agrees with the trail, the other groups are satisfied by it as they are, so
-        solving the group alone gives the same answer: a group that is unsatisfiable
-        makes the whole so, and a model of the group with the old model elsewhere
-        satisfies every clause, since none crosses groups. pycosat's time grows with the
-        variables it is given (it decides every one), so a small group numbered densely
-        is answered far faster than the whole; finding it costs Python time in
-        proportion to its size, hence the bound.
-        """
-        value, occ, clauses = self.value, self._occ, self._clauses
-        number: dict[int, int] = {}
-        for var in start:
-            if not value[var] and var not in number:
-                number[var] = len(number) + 1
-        stack = list(number)
-        seen_clauses: set[int] = set()
-        group: list[list[int]] = []
-        while stack:
-            var = stack.pop()
-            for index in occ[2 * var] + occ[2 * var + 1]:
-                if index in seen_clauses:
-                    continue
-                seen_clauses.add(index)
-                open_lits = []
-                for lit in clauses[index]:
-                    current = value[lit if lit > 0 else -lit]
-                    if not current:
-                        open_lits.append(lit)
-                    elif (current == TRUE) == (lit > 0):
-                        break
-                else:
-                    if len(group) >= COMPONENT_LIMIT:
-                        self._too_big = [*self._too_big[-3:], (len(self._trail), number.keys())]
-                        return None
-                    dense = []
-                    for lit in open_lits:
-                        w = lit if lit > 0 else -lit
-                        n = number.get(w)
-                        if n is None:
-                            n = number[w] = len(number) + 1
-                            stack.append(w)
-                        dense.append(n if lit > 0 else -n)
-                    group.append(dense)
-        return group, number

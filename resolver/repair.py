@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Container, Hashable, Mapping
 
-from satlock.resolver.propagate import TRUE, Model, Trail
+from satlock.resolver.model import TRUE, Model
+from satlock.resolver.propagate import Trail
 
 # The most packages one search moves (the first included) before it leaves the question
 # to the solver; and the most clauses it checks.

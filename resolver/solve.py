@@ -69,7 +69,8 @@ from satlock.resolver.expansion import Expansion
 from satlock.resolver.explain import passed_over_for_urls, passed_over_unavailable, taken_from_the_project
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
-from satlock.resolver.propagate import Model, Trail
+from satlock.resolver.model import Model
+from satlock.resolver.propagate import Trail
 from satlock.resolver.provider import Provider
 from satlock.resolver.repair import repair
 from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
@@ -101,7 +102,7 @@ class Solver:
         self._changes: Counter[NormalizedName] = Counter()
         self._base: Trail | None = None
         self._base_size = 0
-        self._base_rewrites = 0
+        self._base_widened = 0
 
     def _pick_variant(self, candidate: Candidate, model: Model, trail: Trail | None) -> Model:
         """Decide which variant of a chosen ``candidate`` the solution uses, preferred first.
@@ -164,9 +165,12 @@ class Solver:
 
     def _trail(self) -> Trail:
         """Unit propagation over the clauses so far, nothing decided (see resolver/propagate.py)."""
-        if self._base is None or self._base_rewrites != self.enc.rewrites:
-            self._base, self._base_size, self._base_rewrites = Trail(), 0, self.enc.rewrites
         start = time.perf_counter()
+        widened = self.enc.widened_since(self._base_widened)
+        self._base_widened += len(widened)
+        if self._base is None or not all(self._base.widen(i, lits, self.enc.num_vars)
+                                         for i, lits in widened if i < self._base_size):
+            self._base, self._base_size = Trail(), 0
         self._base.add(self.enc.clauses_since(self._base_size), self.enc.num_vars)
         self._base_size = self.enc.clause_count()
         self.stats.solve_seconds += time.perf_counter() - start

@@ -75,7 +75,7 @@ def test_moving_to_a_member_changes_exactly_what_makes_it_the_only_one_true() ->
             assert _sat(cnf, *(v if true else -v for v, true in after.items()))
 
 
-def test_clauses_keep_their_order_and_reasons_and_widening_counts_as_a_rewrite() -> None:
+def test_clauses_keep_their_order_and_reasons_and_a_widening_is_logged_with_what_it_added() -> None:
     cnf: Clauses[str] = Clauses()
     x, y, z = cnf.new_var(), cnf.new_var(), cnf.new_var()
     assert cnf.add([x], "asked") == 0
@@ -85,7 +85,7 @@ def test_clauses_keep_their_order_and_reasons_and_widening_counts_as_a_rewrite()
     assert cnf.with_reasons() == [([x], "asked"), ([-x, y], None), ([-y], "forbidden")]
     assert cnf.since(1) == [[-x, y], [-y]]
     cnf.extend(index, [z])
-    assert cnf.rewrites == 1 and cnf.since(1)[0] == [-x, y, z]
+    assert cnf.widened_since(0) == [(index, (z,))] and cnf.since(1)[0] == [-x, y, z]
     assert _sat(cnf) and not _sat(cnf, -z)
 
 

@@ -123,3 +123,58 @@ def test_a_question_about_a_separate_part_of_the_problem_keeps_the_rest_of_the_m
     answer = trail.solve(clause=[3], model=model)
     assert answer is not None and 3 in answer and 1 not in answer
     assert 4 in answer and 5 not in answer and 6 not in answer
+
+
+def test_a_trail_widened_in_place_holds_what_one_built_from_the_widened_clauses_holds():
+    # The solve loop widens clauses with new variables (a shared candidate variable split,
+    # a build variant found) and keeps its trail when ``widen`` says it can: the trail must
+    # then assign exactly what a fresh one assigns, and answer every question the same.
+    kept = rebuilt = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        num_vars = 10
+        clauses = _random_problem(seed, num_vars, rng.randint(5, 25))
+        trail = Trail()
+        trail.add(clauses, num_vars)
+        for _ in range(rng.randint(1, 4)):
+            fresh = [num_vars + 1 + k for k in range(rng.randint(1, 2))]
+            num_vars += len(fresh)
+            widened = [(i, [rng.choice([-1, 1]) * rng.choice(fresh)]) for i in rng.sample(range(len(clauses)), rng.randint(1, 3))]
+            ok = True
+            for i, lits in widened:
+                clauses[i] = clauses[i] + lits
+                ok = ok and trail.widen(i, lits, num_vars)
+            new = [[rng.choice([-1, 1]) * rng.randint(1, num_vars) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(0, 3))]
+            clauses += new
+            if not ok:
+                rebuilt += 1
+                trail = Trail()
+                trail.add(clauses, num_vars)
+                continue
+            kept += 1
+            trail.add(new, num_vars)
+            fresh_trail = Trail()
+            fresh_trail.add(clauses, num_vars)
+            assert trail.conflict == fresh_trail.conflict
+            if not trail.conflict:
+                assert trail.value == fresh_trail.value
+            for lit in range(1, num_vars + 1):
+                for units in ([lit], [-lit]):
+                    expected = pycosat.solve(clauses + [units], vars=num_vars) != "UNSAT"
+                    model = trail.solve(units=units)
+                    assert (model is not None) == expected
+                    if model is not None:
+                        assert _satisfies(model, clauses + [units])
+    assert kept > 100 and rebuilt > 10  # both paths taken
+
+
+def test_a_trail_refuses_to_widen_a_clause_it_propagated_from_or_with_a_variable_it_knows():
+    trail = Trail()
+    trail.add([[1], [-1, 2], [2, 3, -4]], 4)  # 1, then 2 from the second clause
+    assert not trail.widen(1, [5], 5)  # the second clause forced 2
+    assert not trail.widen(2, [4], 5)  # 4 is not new
+    assert trail.widen(2, [5], 5)  # the third has two literals that are not false
+    mark = trail.mark()
+    trail.decide(3)
+    assert not trail.widen(2, [6], 6)  # something decided since the clauses were added
+    trail.backtrack(mark)
