@@ -30,7 +30,16 @@ from satlock.resolver.target import Target
 
 
 class BuildEnvConflict(ResolutionError):
-    """The build environment cannot take the runtime versions it must match."""
+    """The build environment cannot take the runtime versions it must match.
+
+    ``names``: the packages its solve read, the only ones whose runtime versions the
+    verdict rests on (a runtime with the same versions of these conflicts the same way);
+    ``None`` when not known.
+    """
+
+    def __init__(self, message: str, names: frozenset[NormalizedName] | None) -> None:
+        super().__init__(message)
+        self.names = names
 
 
 def resolve_build_requirements(client: IndexClient, target: Target, name: NormalizedName, requires: list[str],
@@ -57,7 +66,9 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
             resolution = solver.solve([RootRequirement(r, Origin.build(name)) for r in reqs])
     except Unsatisfiable as e:
         message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
-        raise (BuildEnvConflict if constraints else ResolutionError)(message) from None
+        if constraints:
+            raise BuildEnvConflict(message, frozenset(e.encoding.candidates_of)) from None
+        raise ResolutionError(message) from None
     out = []
     for dep in sorted(resolution.chosen):
         c = resolution.chosen[dep]

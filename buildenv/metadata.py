@@ -44,6 +44,7 @@ from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Resolution
 from satlock.resolver.target import Target, make_target
+from satlock.resolver.variants import Unbuildable
 
 if TYPE_CHECKING:
     from satlock.buildenv import sources
@@ -91,14 +92,14 @@ class ProfileBuilder:
         return data
 
     def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
-                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], BuildRecord] | None:
+                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], BuildRecord] | Unbuildable:
         from satlock.buildenv.buildreqs import BuildEnvConflict
 
         try:
             data, record = self._build_metadata(name, source, runtime)
         except BuildEnvConflict as e:
             self.log(f"{name} cannot be built against the runtime versions: {e.message}")
-            return None
+            return Unbuildable(e.names)
         return data, tuple(c for c, _ in record.packages), record
 
     def _root_pins(self) -> dict[NormalizedName, Version]:
@@ -112,6 +113,7 @@ class ProfileBuilder:
     def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
         from satlock.buildenv import pep517, sources, wheelcache
+        from satlock.buildenv.buildreqs import BuildEnvConflict
         from satlock.buildenv.cuda import template_context
         from satlock.buildenv.environment import ensure_build_env
 
@@ -141,7 +143,12 @@ class ProfileBuilder:
         if extra:
             # PEP 517: what get_requires_for_build_wheel asks for is installed before the build.
             requires = requires + extra
-            packages, spec = self.environment_spec(name, requires, profile, pins)
+            try:
+                packages, spec = self.environment_spec(name, requires, profile, pins)
+            except BuildEnvConflict as e:
+                # What the hook asked for came from the environment solved first, so the
+                # verdict rests on the versions that solve read too: not known here.
+                raise BuildEnvConflict(e.message, None) from None
         record = BuildRecord(requires, packages, profile.isolation)
         cached = wheelcache.cached_metadata(self.cache, key, phash, spec.spec_hash)
         if cached is not None:

@@ -42,7 +42,7 @@ from satlock.resolver.provider import CandidateList, CandidateUnavailable, Depen
 from satlock.resolver.pyprojectmeta import static_metadata
 from satlock.resolver.speculation import Speculation, likely
 from satlock.resolver.target import Target
-from satlock.resolver.variants import Variant
+from satlock.resolver.variants import Unbuildable, Variant
 
 
 _T = TypeVar("_T")
@@ -66,10 +66,10 @@ class MetadataBuilder(Protocol):
         """The pyproject.toml of a git source (None when it has none), read without a build."""
 
     def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
-                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], object] | None:
+                         runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, tuple[Candidate, ...], object] | Unbuildable:
         """The metadata of a build with the build requirements at the ``runtime`` versions
         where it has them, the build environment it ran in, and the builder's record of it;
-        ``None`` when the build environment cannot take those versions."""
+        ``Unbuildable`` when the build environment cannot take those versions."""
 
 
 class IndexProvider:
@@ -307,13 +307,13 @@ class IndexProvider:
         with self._lock:
             return candidate.key in self._variant_keys
 
-    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | None:
+    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | Unbuildable:
         assert self.builder is not None
         source = candidate.direct if candidate.direct is not None else candidate.sdist
         assert source is not None
         built = self.builder.variant_metadata(candidate.name, source, runtime)
-        if built is None:
-            return None
+        if isinstance(built, Unbuildable):
+            return built
         data, environment, record = built
         what = f"{candidate} (built against {', '.join(str(c) for c in environment) or 'nothing'})"
         deps = self._checked(candidate, data, what)

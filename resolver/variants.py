@@ -15,7 +15,10 @@ requirement versions it was built against, and the variants are part of the CNF:
   story says "seedext 0.1 built against buildhelper 2.0 depends on buildhelper==2.0".
 * After a build against the runtime versions S, ``U`` is blocked under S (the build is
   deterministic, so another build against S would give the same variant): the solver must
-  move a version, or take a variant, instead of asking for the same build again. A
+  move a version, or take a variant, instead of asking for the same build again. A build
+  environment that cannot take S is blocked under the versions in S of the packages its
+  solve read (``Unbuildable.names``), not under all of S: blocked under all of S, every
+  combination of the other packages' versions would ask for the same failing build. A
   package of the build environment the runtime does not have was built against its
   newest version; the block leaves ``U`` open with any other version of it, so after a
   conflict the solver can ask for a build against an older one (the solve loop picks
@@ -61,16 +64,28 @@ class Variant:
         return ", ".join(f"{c.name} {c.version}" for c in sorted(self.built_against, key=lambda c: c.name)) or "nothing"
 
 
+@dataclass(frozen=True)
+class Unbuildable:
+    """A build environment that cannot take the runtime versions it was asked for.
+
+    ``names``: the packages whose runtime versions the verdict rests on (those the build
+    environment's solve read): any runtime with the same versions of these gets the same
+    verdict. ``None`` when that is not known: then it rests on every runtime version.
+    """
+
+    names: frozenset[NormalizedName] | None = None
+
+
 class VariantProvider(Protocol):
     """What a provider offers when some of its candidates are built per variant."""
 
     def builds_variants(self, candidate: Candidate) -> bool:
         """Whether ``candidate``'s dependencies come from a match-runtime build (so it has variants)."""
 
-    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | None:
+    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | Unbuildable:
         """Build ``candidate``'s metadata with its build requirements at the ``runtime``
-        versions where it has them (freely elsewhere); ``None`` when its build environment
-        cannot take those versions."""
+        versions where it has them (freely elsewhere); ``Unbuildable`` when its build
+        environment cannot take those versions."""
 
 
 @dataclass
@@ -117,15 +132,16 @@ class VariantTable:
                 return variant
         return None
 
-    def add(self, candidate: Candidate, variant: Variant | None, runtime: Mapping[NormalizedName, Candidate],
+    def add(self, candidate: Candidate, variant: Variant | Unbuildable, runtime: Mapping[NormalizedName, Candidate],
             dependency_clauses: "DependencyAdder") -> int | None:
-        """Add a variant built against the ``runtime`` choice (``None``: that choice cannot be
-        built), and block "not built yet" under that choice. Returns the variant's
-        variable, or ``None`` when it adds nothing new."""
+        """Add a variant built against the ``runtime`` choice (or that it cannot be built),
+        and block "not built yet" under that choice. Returns the variant's variable, or
+        ``None`` when it adds nothing new."""
         entry = self._entries[candidate.key]
-        if variant is None:
+        if isinstance(variant, Unbuildable):
             # Its build environment cannot take these versions: say so when this blocks a lock.
-            self._block(entry, variant, runtime, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
+            rests_on = runtime if variant.names is None else {n: c for n, c in runtime.items() if n in variant.names}
+            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:

@@ -456,3 +456,25 @@ def test_a_built_variant_asking_for_another_source_than_the_projects_is_warned_a
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert any(f"urlext 0.1 asks for zdep @ {theirs.as_uri()}" in w for w in warnings), result.output
+
+
+def test_a_build_environment_refusing_the_runtimes_newest_is_not_asked_again_for_each_unrelated_choice(
+        tmp_path, dists, build_log):
+    # seedext's profile needs buildhelper<2, the project takes the newest buildhelper and
+    # two unrelated packages of four versions each. The build environment read buildhelper
+    # (and setuptools, wheel): its refusal of buildhelper 2.0 rests on those alone, so the
+    # search moves buildhelper instead of asking for the same refused environment under
+    # each of the 16 pairs of the others' versions.
+    d = tmp_path / "more"
+    more = [make_wheel(d, name, f"{v}.0") for name in ("alpha", "beta") for v in range(1, 5)]
+    root = build_index(tmp_path / "index", [*dists, *more])
+    project = make_project(tmp_path / "proj", ["seedext", "buildhelper", "alpha", "beta"])
+    result = invoke("profile", "add", "seedext", "--build-requires", "buildhelper<2", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "-v", "--project", project, "--index-url", root.as_uri())
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "buildhelper")["version"] == "1.0"
+    assert (package(data, "alpha")["version"], package(data, "beta")["version"]) == ("4.0", "4.0")
+    assert result.output.count("seedext cannot be built against the runtime versions") == 1
+    assert set(built_against(build_log)) == {"1.0"}

@@ -24,7 +24,7 @@ from satlock.resolver.candidates import Candidate
 from satlock.resolver.memory import MemoryProvider
 from satlock.resolver.provider import Dependencies
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
-from satlock.resolver.variants import Variant
+from satlock.resolver.variants import Unbuildable, Variant
 
 ENV = {"python_version": "3.12", "python_full_version": "3.12.4", "sys_platform": "linux", "os_name": "posix",
        "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_release": "",
@@ -167,14 +167,14 @@ class BuildingProvider(ColdProvider):
     def dependencies(self, candidate: Candidate) -> Dependencies:
         return Dependencies() if self.builds_variants(candidate) else super().dependencies(candidate)
 
-    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | None:
+    def build_variant(self, candidate: Candidate, runtime: Mapping[NormalizedName, Version]) -> Variant | Unbuildable:
         self.builds += 1
         against = []
         for req in self._builds[candidate.name]:
             name = canonicalize_name(req.name)
             version = runtime.get(name) or next((v for v in self._versions[name] if v in req.specifier), None)
             if version is None or version not in req.specifier:
-                return None
+                return Unbuildable(frozenset(canonicalize_name(r.name) for r in self._builds[candidate.name]))
             against.append(Candidate(name, version))
         pins = tuple(Requirement(f"{c.name}=={c.version}") for c in against)
         return Variant(tuple(against), Dependencies(super().dependencies(candidate).requires + pins))
@@ -257,6 +257,28 @@ class _ShuffledSolver:
             return result
         value = {abs(lit): lit > 0 for lit in result}
         return [v if value[abs(to[v])] == (to[v] > 0) else -v for v in range(1, n + 1)]
+
+
+# ext's build environment refuses base 2.0, the newest; the project also needs three
+# packages unrelated to that build, five versions each.
+UNRELATED_INDEX: Index = {
+    "ext": {"1.0": []},
+    "base": {"1.0": [], "1.5": [], "2.0": []},
+    **{name: {f"{v}.0": [] for v in range(1, 6)} for name in ("a", "b", "c")},
+}
+
+
+def test_a_build_environment_that_refuses_a_runtime_version_is_asked_for_again_only_when_that_version_moves() -> None:
+    # Found by review (rev20, a random index that ran for minutes): an unbuildable verdict
+    # blocked "not built yet" under every runtime version, so the search asked for the same
+    # failing build under each of the 125 combinations of a, b and c. The verdict rests only
+    # on base, the one package the build environment read.
+    provider = BuildingProvider(UNRELATED_INDEX, {"ext": ["base!=2.0"]})
+    resolution = Solver(provider, ENV).solve([RootRequirement(Requirement(r)) for r in ("ext", "base", "a", "b", "c")])
+    assert {n: str(c.version) for n, c in resolution.chosen.items()} == {
+        "ext": "1.0", "base": "1.5", "a": "5.0", "b": "5.0", "c": "5.0"}
+    assert resolution.variants[canonicalize_name("ext")].describe() == "base 1.5"
+    assert provider.builds == 2
 
 
 @pytest.mark.parametrize("seed", range(6))
