@@ -147,9 +147,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             # One build of a source package (resolver/variants.py): name the build.
             lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
         elif r.kind == ReasonKind.UNBUILDABLE:
-            # Named when known: the versions of the packages its build environment read.
-            against = r.detail or "the versions the rest needs"
-            lines.append(f"{r.parent} cannot be built against {against} "
+            lines.append(f"{r.parent} cannot be built against the versions the rest needs "
                          "(its build requirements exclude them; -v shows the build environment conflict)")
         elif r.kind == ReasonKind.PYTHON:
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
@@ -194,7 +192,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
             which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
-    body = "\n".join(f"  - {line}" for line in dict.fromkeys(lines))
+    body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
 
 

@@ -140,13 +140,8 @@ class VariantTable:
         entry = self._entries[candidate.key]
         if isinstance(variant, Unbuildable):
             # Its build environment cannot take these versions: say so when this blocks a lock.
-            if variant.names is None:
-                self._block(entry, None, runtime, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
-                return None
-            rests_on = {n: c for n, c in runtime.items() if n in variant.names}
-            shown = [str(rests_on[n]) for n in sorted(rests_on)]
-            what = ", ".join(shown[:4]) + (f" and {len(shown) - 4} more" if len(shown) > 4 else "")
-            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate, detail=what or None))
+            rests_on = runtime if variant.names is None else {n: c for n, c in runtime.items() if n in variant.names}
+            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:

@@ -281,15 +281,6 @@ def test_a_build_environment_that_refuses_a_runtime_version_is_asked_for_again_o
     assert provider.builds == 2
 
 
-def test_a_conflict_through_a_refused_build_environment_names_the_version_it_refused_once() -> None:
-    provider = BuildingProvider(UNRELATED_INDEX, {"ext": ["base!=2.0"]})
-    with pytest.raises(Unsatisfiable) as caught:
-        Solver(provider, ENV).solve([RootRequirement(Requirement(r)) for r in ("ext", "base>=2", "a")])
-    story = explain(caught.value.encoding, caught.value.excluded)
-    assert "ext 1.0 cannot be built against base 2.0 (its build requirements exclude them" in story
-    assert story.count("cannot be built") == 1
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_a_lock_with_match_runtime_builds_does_not_depend_on_the_models_pycosat_returns(
         seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
