@@ -136,6 +136,8 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
     # torch, say) are one line, naming the newest version's log, not one line per version.
     unavailable: dict[tuple[str, str], list[tuple[Version, str]]] = defaultdict(list)
     mentioned: set[NormalizedName] = set()
+    # The refused builds of one package (resolver/variants.py), by the versions each rests on.
+    refused: dict[Candidate, list[str]] = defaultdict(list)
     for r in reasons:
         if r.requirement is not None:
             mentioned.add(canonicalize_name(r.requirement.name))
@@ -147,8 +149,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             # One build of a source package (resolver/variants.py): name the build.
             lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
         elif r.kind == ReasonKind.UNBUILDABLE:
-            lines.append(f"{r.parent} cannot be built against the versions the rest needs "
-                         "(its build requirements exclude them; -v shows the build environment conflict)")
+            refused[r.parent].append(r.detail)
         elif r.kind == ReasonKind.PYTHON:
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == ReasonKind.UNAVAILABLE:
@@ -159,6 +160,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
+    lines.extend(_refused_builds(parent, against) for parent, against in refused.items())
     for (name, why), found in unavailable.items():
         found.sort(reverse=True)
         log = f"{_LOG}{found[0][1]}" if found[0][1] else ""
@@ -194,6 +196,19 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
+
+
+def _refused_builds(parent: Candidate, against: list[str]) -> str:
+    """One line for every refused build of ``parent``, naming the versions each refusal rests
+    on (the block is under those only): the same line once per refusal told nothing new."""
+    distinct = sorted(set(against))
+    if distinct == [""]:
+        return (f"{parent} cannot be built whatever the rest needs "
+                "(its build requirements cannot be resolved; -v shows the build environment conflict)")
+    shown = "; nor against ".join(a or "nothing" for a in distinct[:_SHOWN])
+    more = f" (and {len(distinct) - _SHOWN} more sets of versions)" if len(distinct) > _SHOWN else ""
+    return (f"{parent} cannot be built against {shown}{more} "
+            "(its build requirements exclude these versions; -v shows the build environment conflict)")
 
 
 def _named_by_url(name: str, url: str) -> str:

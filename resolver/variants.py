@@ -141,7 +141,9 @@ class VariantTable:
         if isinstance(variant, Unbuildable):
             # Its build environment cannot take these versions: say so when this blocks a lock.
             rests_on = runtime if variant.names is None else {n: c for n, c in runtime.items() if n in variant.names}
-            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate))
+            # The versions the block rests on, for the story: one line per refused build.
+            against = ", ".join(f"{c.name} {c.version}" for _, c in sorted(rests_on.items()))
+            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate, detail=against))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:

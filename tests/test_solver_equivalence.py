@@ -302,3 +302,14 @@ def test_a_lock_does_not_depend_on_the_models_pycosat_returns(block: int, monkey
             assert isinstance(before, str) and isinstance(after, str), (index, roots)
         else:
             assert after == before, (index, roots)
+
+
+def test_a_lock_that_fails_on_refused_builds_names_the_versions_each_refusal_rests_on() -> None:
+    # Each refusal blocks "not built yet" under the versions of base only (what its build
+    # environment read): the story names them, once per refused build, not one unnamed line each.
+    provider = BuildingProvider({**UNRELATED_INDEX, "base": {"1.0": [], "2.0": []}}, {"ext": ["base<1"]})
+    with pytest.raises(Unsatisfiable) as e:
+        Solver(provider, ENV).solve([RootRequirement(Requirement(r)) for r in ("ext", "base", "a")])
+    story = explain(e.value.encoding, e.value.excluded)
+    assert "ext 1.0 cannot be built against base 1.0; nor against base 2.0 (its build requirements exclude" in story, story
+    assert story.count("cannot be built") == 1, story
