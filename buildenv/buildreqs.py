@@ -19,7 +19,7 @@ from satlock.buildenv.environment import BuildEnvSpec, EnvWheel
 from satlock.errors import BuildError, ResolutionError
 from satlock.parallel import fetch_many
 from satlock.resolver.candidates import Candidate, DistFile
-from satlock.resolver.explain import explain
+from satlock.resolver.explain import conflict_names, explain, minimal_conflict
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.matching import Matcher
@@ -32,9 +32,9 @@ from satlock.resolver.target import Target
 class BuildEnvConflict(ResolutionError):
     """The build environment cannot take the runtime versions it must match.
 
-    ``names``: the packages its solve read, the only ones whose runtime versions the
-    verdict rests on (a runtime with the same versions of these conflicts the same way);
-    ``None`` when not known.
+    ``names``: the packages of its minimal conflict, the only ones whose runtime versions
+    the verdict rests on (a runtime with the same versions of these conflicts the same
+    way); ``None`` when not known.
     """
 
     def __init__(self, message: str, names: frozenset[NormalizedName] | None) -> None:
@@ -65,9 +65,12 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
         with provider:
             resolution = solver.solve([RootRequirement(r, Origin.build(name)) for r in reqs])
     except Unsatisfiable as e:
-        message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded)}"
+        conflict = minimal_conflict(e.encoding)
+        message = f"the build environment of {name} cannot be resolved: {explain(e.encoding, e.excluded, conflict=conflict)}"
         if constraints:
-            raise BuildEnvConflict(message, frozenset(e.encoding.candidates_of)) from None
+            # The refusal rests on the pins of the packages in the conflict alone: a runtime
+            # with the same versions of those is refused the same way.
+            raise BuildEnvConflict(message, conflict_names(e.encoding, conflict)) from None
         raise ResolutionError(message) from None
     out = []
     for dep in sorted(resolution.chosen):

@@ -120,15 +120,31 @@ def _matching_none(name: NormalizedName, cands: list[Candidate], asked: list[Spe
 _PROFILED = " (profile)"
 
 
+def conflict_names(enc: Encoding, reasons: Collection[Reason]) -> frozenset[NormalizedName]:
+    """The packages a minimal conflict (``minimal_conflict``) is about: those its reasons
+    name and those its clauses have a candidate of. The clauses without a reason (each
+    package's at most one) tie no two packages together, so the conflict holds wherever
+    these packages have the same candidates, whatever the others have."""
+    wanted = set(map(id, reasons))
+    names = {canonicalize_name(r.requirement.name) for r in reasons if r.requirement is not None}
+    names |= {r.parent.name for r in reasons if r.parent is not None}
+    for clause, reason in enc.clauses_with_reasons():
+        if reason is not None and id(reason) in wanted:
+            names.update(n for lit in clause if (n := enc.name_of(abs(lit))) is not None)
+    return frozenset(names)
+
+
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
-            profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None) -> str:
+            profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None,
+            conflict: list[Reason] | None = None) -> str:
     """A few lines: each requirement in the minimal conflict, then what follows.
 
     ``profile_requirements``: the requirements a package's no-isolation build profile
     added to its own (its build-requires, installed in the project's environment), told
-    as the profile's: the package's metadata does not have them.
+    as the profile's: the package's metadata does not have them. ``conflict``: the
+    minimal conflict when the caller has it already.
     """
-    reasons = minimal_conflict(enc)
+    reasons = minimal_conflict(enc) if conflict is None else conflict
     profiled = profile_requirements or {}
     lines: list[str] = []
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
