@@ -122,9 +122,10 @@ _PROFILED = " (profile)"
 
 def conflict_names(enc: Encoding, reasons: Collection[Reason]) -> frozenset[NormalizedName]:
     """The packages a minimal conflict (``minimal_conflict``) is about: those its reasons
-    name and those its clauses have a candidate of. The clauses without a reason (each
-    package's at most one) tie no two packages together, so the conflict holds wherever
-    these packages have the same candidates, whatever the others have."""
+    name and those its clauses have a candidate of. In a problem without build variants
+    (a build environment's) the clauses without a reason (each package's at most one) tie
+    no two packages together, so the conflict holds wherever these packages have the same
+    candidates, whatever the others have."""
     wanted = set(map(id, reasons))
     names = {canonicalize_name(r.requirement.name) for r in reasons if r.requirement is not None}
     names |= {r.parent.name for r in reasons if r.parent is not None}

@@ -16,8 +16,8 @@ requirement versions it was built against, and the variants are part of the CNF:
 * After a build against the runtime versions S, ``U`` is blocked under S (the build is
   deterministic, so another build against S would give the same variant): the solver must
   move a version, or take a variant, instead of asking for the same build again. A build
-  environment that cannot take S is blocked under the versions in S of the packages its
-  solve read (``Unbuildable.names``), not under all of S: blocked under all of S, every
+  environment that cannot take S is blocked under the versions in S of the packages in
+  its own conflict (``Unbuildable.names``), not under all of S: blocked under all of S, every
   combination of the other packages' versions would ask for the same failing build. A
   package of the build environment the runtime does not have was built against its
   newest version; the block leaves ``U`` open with any other version of it, so after a
@@ -64,12 +64,16 @@ class Variant:
         return ", ".join(f"{c.name} {c.version}" for c in sorted(self.built_against, key=lambda c: c.name)) or "nothing"
 
 
+# The most versions a refused build's line in a conflict story names.
+_NAMED = 6
+
+
 @dataclass(frozen=True)
 class Unbuildable:
     """A build environment that cannot take the runtime versions it was asked for.
 
-    ``names``: the packages whose runtime versions the verdict rests on (those the build
-    environment's solve read): any runtime with the same versions of these gets the same
+    ``names``: the packages whose runtime versions the verdict rests on (those of the build
+    environment's minimal conflict): any runtime with the same versions of these gets the same
     verdict. ``None`` when that is not known: then it rests on every runtime version.
     """
 
@@ -141,8 +145,10 @@ class VariantTable:
         if isinstance(variant, Unbuildable):
             # Its build environment cannot take these versions: say so when this blocks a lock.
             rests_on = runtime if variant.names is None else {n: c for n, c in runtime.items() if n in variant.names}
-            # The versions the block rests on, for the story: one line per refused build.
-            against = ", ".join(f"{c.name} {c.version}" for _, c in sorted(rests_on.items()))
+            # The versions the block rests on, for the story: one line per refused build (a
+            # refusal that rests on the whole runtime would name hundreds).
+            named = [f"{c.name} {c.version}" for _, c in sorted(rests_on.items())]
+            against = ", ".join(named[:_NAMED]) + (f" and {len(named) - _NAMED} more" if len(named) > _NAMED else "")
             self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate, detail=against))
             return None
         for v, known in entry.variants:
