@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import re
+import signal
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,6 +20,14 @@ from typing import Mapping
 from typer.testing import CliRunner
 
 from satlock.cli.main import app
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a satlock the test will send SIGINT: Ctrl-C's default, as a shell
+    in a terminal gives it. A test run started in the background by a shell without job
+    control (``nohup bash -c '... &'``) inherits SIGINT ignored, and so would satlock,
+    which then could not be interrupted at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args: object):

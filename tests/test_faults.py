@@ -26,6 +26,7 @@ from typing import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from hostilekit import ctrl_c_as_in_a_terminal
 from indexbuilder import Faults, IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml, sha256_of
 from installcheck import verify_records
 from satlock.buildenv.uninstall import STAGE_PREFIX
@@ -42,7 +43,8 @@ def run_cli(*args: str):
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "satlock", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
+                            preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

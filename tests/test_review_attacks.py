@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hostilekit import assert_one_error_line, run_cli
+from hostilekit import assert_one_error_line, ctrl_c_as_in_a_terminal, run_cli
 from indexbuilder import build_index, make_wheel, project_toml
 
 COMMANDS = [["lock"], ["sync"], ["profile", "list"], ["profile", "add", "x"], ["profile", "remove", "x"],
@@ -63,7 +63,8 @@ def test_ctrl_c_during_sync_installs_does_not_claim_nothing_was_written(tmp_path
     (proj / "pyproject.toml").write_text(project_toml(names))
     assert run_cli("lock", "--project", proj, "--index-url", simple).exit_code == 0
     proc = subprocess.Popen([sys.executable, "-m", "satlock", "sync", "--frozen", "--project", str(proj),
-                             "--index-url", simple], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--index-url", simple], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         _wait_for(lambda: any((proj / ".venv").glob("lib/python*/site-packages/pkg*.dist-info")), timeout=60)
         proc.send_signal(signal.SIGINT)
