@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,38 @@ def _move_into_place(staged: Staged, venv: Venv, dist_info: str, stage: Path) ->
             os.rename(source, target)
 
 
+@dataclass
+class StagedInstall:
+    """A wheel laid out and checked in a staging folder inside the environment, not yet in
+    place: ``finish_install`` moves it in, ``discard_staged`` drops it."""
+
+    wheel: Path
+    dist_name: NormalizedName
+    plan: WheelPlan
+    stage: Path
+    staged: Staged
+
+
+def _dist_name(wheel: Path) -> NormalizedName:
+    try:
+        return parse_wheel_filename(wheel.name)[0]
+    except InvalidWheelFilename as e:
+        raise InstallError(f"cannot install {wheel}: {e}") from None
+
+
+def _extra_files(direct_url: Mapping[str, Any] | None, requested: bool,
+                 build_inputs: Mapping[str, Any] | None) -> dict[str, bytes]:
+    """The installer's own files for the ``.dist-info``."""
+    extra: dict[str, bytes] = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
+    if direct_url is not None:
+        extra["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
+    if requested:
+        extra["REQUESTED"] = b""
+    if build_inputs is not None:
+        extra[BUILD_INPUTS_FILE] = json.dumps(dict(build_inputs), sort_keys=True, indent=1).encode()
+    return extra
+
+
 def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | None = None,
                   requested: bool = True, cache: Cache | None = None, sha256: str | None = None,
                   expect: tuple[NormalizedName, Version | None] | None = None,
@@ -87,17 +120,7 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
     ``plan`` is ``read_wheel``'s reading of this very wheel, when the caller has one.
     """
     wheel = Path(wheel)
-    try:
-        dist_name = parse_wheel_filename(wheel.name)[0]
-    except InvalidWheelFilename as e:
-        raise InstallError(f"cannot install {wheel}: {e}") from None
-    extra: dict[str, bytes] = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
-    if direct_url is not None:
-        extra["direct_url.json"] = json.dumps(dict(direct_url), sort_keys=True).encode()
-    if requested:
-        extra["REQUESTED"] = b""
-    if build_inputs is not None:
-        extra[BUILD_INPUTS_FILE] = json.dumps(dict(build_inputs), sort_keys=True, indent=1).encode()
+    _dist_name(wheel)
     if plan is None or plan.wheel != wheel:
         plan = read_wheel(wheel, venv)
     if expect is not None:
@@ -105,31 +128,67 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
     if owners is None:
         owners = file_owners(d for d in installed_distributions(venv).values() if d.name != plan.name)
     check_conflicts(plan, venv, owners)
-    with os_errors(f"installing {wheel.name} into {venv.root}"):
-        _install_staged(wheel, dist_name, venv, extra, cache, plan, sha256)
+    staged = stage_install(wheel, venv, plan, direct_url=direct_url, requested=requested, cache=cache,
+                           sha256=sha256, build_inputs=build_inputs)
+    finish_install(staged, venv)
     claim(owners, plan)
 
 
-def _install_staged(wheel: Path, dist_name: NormalizedName, venv: Venv, extra: dict[str, bytes],
-                    cache: Cache | None, plan: WheelPlan, sha256: str | None) -> None:
-    """Stage the wheel, and only once it staged cleanly replace the installed version with it."""
-    stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=STAGE_PREFIX))
+def stage_install(wheel: Path, venv: Venv, plan: WheelPlan, *, direct_url: Mapping[str, Any] | None = None,
+                  requested: bool = True, cache: Cache | None = None, sha256: str | None = None,
+                  build_inputs: Mapping[str, Any] | None = None) -> StagedInstall:
+    """Lay out ``wheel`` (read as ``plan``, already checked against the lock and the
+    environment's owners) in a new staging folder of ``venv``, every file held to the
+    wheel's RECORD; the environment itself does not change.
+
+    Each call has a staging folder of its own, so several wheels may be staged at once on
+    threads: most of the work is ``mkdir``, ``link`` and hashing, which do not hold the
+    interpreter lock.
+    """
+    wheel = Path(wheel)
+    dist_name = _dist_name(wheel)
+    extra = _extra_files(direct_url, requested, build_inputs)
+    with os_errors(f"installing {wheel.name} into {venv.root}"):
+        stage = Path(tempfile.mkdtemp(dir=venv.root, prefix=STAGE_PREFIX))
+        try:
+            staged = _stage(wheel, venv, extra, cache, plan, sha256, stage)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    return StagedInstall(wheel, dist_name, plan, stage, staged)
+
+
+def _stage(wheel: Path, venv: Venv, extra: dict[str, bytes], cache: Cache | None, plan: WheelPlan,
+           sha256: str | None, stage: Path) -> Staged:
+    """Stage the wheel from the cache's unpacked copy, unzipping it again once if that copy was damaged."""
     schemes = scheme_dict(venv, plan.name)
-    try:
+    files = unpacked(wheel, cache, stage, sha256)
+    staged = stage_wheel(plan, files, schemes, stage, extra, str(venv.python))
+    if staged.problems and cache is not None:
+        # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
+        discard(cache, files)
+        for folder in staged.folders:
+            shutil.rmtree(folder, ignore_errors=True)
         files = unpacked(wheel, cache, stage, sha256)
         staged = stage_wheel(plan, files, schemes, stage, extra, str(venv.python))
-        if staged.problems and cache is not None:
-            # The unpacked copy in the cache was damaged or tampered with: unzip the verified wheel again.
-            discard(cache, files)
-            for folder in staged.folders:
-                shutil.rmtree(folder, ignore_errors=True)
-            files = unpacked(wheel, cache, stage, sha256)
-            staged = stage_wheel(plan, files, schemes, stage, extra, str(venv.python))
-        if staged.problems:
-            raise InstallError(f"the files installed from {wheel.name} do not match its RECORD: {'; '.join(staged.problems[:3])}",
-                               hint="delete satlock's cache folder and run again")
-        if find_dist(venv, dist_name) is not None:
-            uninstall(venv, dist_name)
-        _move_into_place(staged, venv, plan.dist_info, stage)
+    if staged.problems:
+        raise InstallError(f"the files installed from {wheel.name} do not match its RECORD: {'; '.join(staged.problems[:3])}",
+                           hint="delete satlock's cache folder and run again")
+    return staged
+
+
+def finish_install(staged: StagedInstall, venv: Venv) -> None:
+    """Replace any installed version of the staged wheel's project with it; the staging
+    folder is gone afterwards, whatever happens."""
+    try:
+        with os_errors(f"installing {staged.wheel.name} into {venv.root}"):
+            if find_dist(venv, staged.dist_name) is not None:
+                uninstall(venv, staged.dist_name)
+            _move_into_place(staged.staged, venv, staged.plan.dist_info, staged.stage)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        discard_staged(staged)
+
+
+def discard_staged(staged: StagedInstall) -> None:
+    """Drop a staged wheel that will not be installed (its files are links; the cache keeps its own)."""
+    shutil.rmtree(staged.stage, ignore_errors=True)

@@ -27,7 +27,7 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from satlock.buildenv.install import install_wheel
+from satlock.buildenv.install import StagedInstall, discard_staged, finish_install, install_wheel, stage_install
 from satlock.buildenv.installed import InstalledDist, installed_distributions
 from satlock.buildenv.syncplan import SourceTree, SyncItem, SyncPlan
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
@@ -150,6 +150,43 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
     return paths
 
 
+def _install_wheels(items: list[SyncItem], stage: Callable[[SyncItem], StagedInstall],
+                    finish: Callable[[SyncItem, StagedInstall], None], jobs: int, progress: Progress | None) -> None:
+    """Stage every wheel on worker threads and move each into place, in ``items``' order, as
+    soon as it is staged; on a failure the wheels staged but not installed are dropped.
+
+    Staging is where the time goes (a ``mkdir`` per folder, a link and a hash per file, none
+    of which holds the interpreter lock); moving into place is a few renames, done on the
+    calling thread one wheel after another, so two wheels never write one folder at once.
+    """
+    if not items:
+        return
+    pool = WorkerPool(max_workers=max(1, min(jobs, len(items))), name="satlock-stage")
+    futures = [pool.submit(stage, item) for item in items]
+    finished = 0
+    interrupted = False
+    try:
+        for item, future in zip(items, futures):
+            if progress:
+                progress("install", item.name)
+            staged = future.result()
+            finished += 1
+            finish(item, staged)
+            if progress:
+                progress("installed", item.name)
+    except KeyboardInterrupt:
+        # Left to the workers: a staging folder they finish is cleared by the next sync
+        # (uninstall.recover_interrupted), and nothing is half-installed.
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if not interrupted:
+            for future in futures[finished:]:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    discard_staged(future.result())
+
+
 def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | None]:
     """The lock's ``dependencies`` of ``package``: name -> version (None when not given or not valid)."""
     out: dict[NormalizedName, Version | None] = {}
@@ -241,6 +278,10 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if progress:
             progress("installed", item.name)
 
+    def finish(item: SyncItem, staged: StagedInstall) -> None:
+        finish_install(staged, venv)
+        (report.replaced if item.name in replacing else report.installed).append(item.name)
+
     with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
         fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
         if prepare_builds is not None and build_order:
@@ -261,8 +302,9 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
                 progress("remove", dist.name)
             uninstall(venv, dist.name)
             report.removed.append(dist.name)
-        for item in wheels:
-            install(item, fetched[item.name])
+        _install_wheels(wheels, lambda item: stage_install(
+            fetched[item.name], venv, plans[item.name], direct_url=item.direct_url, requested=item.name in wanted,
+            cache=cache, sha256=_wheel_sha256(item)), finish, jobs, progress)
         for item in build_order:
             assert build_wheel is not None and not isinstance(item.source, PackageWheel)
             if progress:

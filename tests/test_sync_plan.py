@@ -1,4 +1,5 @@
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,12 @@ from packaging.version import Version
 
 from indexbuilder import make_wheel, sha256_of
 from installcheck import verify_records
+from satlock.buildenv import sync as sync_mod
 from satlock.buildenv.installed import InstalledDist, installed_distributions
 from satlock.buildenv.sync import execute_sync, marker_environment
 from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import create_venv
-from satlock.errors import BuildError, HashMismatchError, LockError
+from satlock.errors import BuildError, HashMismatchError, InstallError, LockError
 
 ENV = default_environment()
 TAGS = list(sys_tags())
@@ -249,3 +251,55 @@ def test_a_lock_with_an_empty_environments_list_is_refused_saying_so(wheels):
     lock = make_lock(wheel_pkg(wheels["a1"]), environments=[])
     with pytest.raises(LockError, match=r"pylock.toml lists no environments \(environments = \[\]\); this environment's interpreter is Python "):
         plan_sync(lock, {}, ENV, TAGS)
+
+
+def _many(tmp_path: Path, count: int) -> list[Path]:
+    return [make_wheel(tmp_path / "many", f"pkg{n}", "1.0", files={f"pkg{n}/__init__.py": "__version__ = '1.0'\n",
+                                                                  **{f"pkg{n}/sub{i}/mod.py": "" for i in range(5)}})
+            for n in range(count)]
+
+
+def test_wheels_staged_out_of_order_are_installed_in_the_lock_order(tmp_path, venv, monkeypatch):
+    wheels = _many(tmp_path, 6)
+    real = sync_mod.stage_install
+
+    def slow_first(wheel, *args, **kwargs):
+        if wheel.name.startswith("pkg0-"):
+            time.sleep(0.3)  # the other wheels are staged meanwhile, on other threads
+        return real(wheel, *args, **kwargs)
+
+    monkeypatch.setattr(sync_mod, "stage_install", slow_first)
+    env, tags = marker_environment(venv)
+    plan = plan_sync(make_lock(*map(wheel_pkg, wheels)), {}, env, tags)
+    events = []
+    report = execute_sync(plan, venv, fetch_checked, None, {}, progress=lambda e, n: events.append((e, n)))
+    installs = [e for e in events if e[0] in ("install", "installed")]
+    assert installs == [(e, f"pkg{n}") for n in range(6) for e in ("install", "installed")]
+    assert report.installed == [f"pkg{n}" for n in range(6)]
+    assert all(imports(venv, f"pkg{n}") == "1.0" for n in range(6))
+    assert verify_records(venv) == []
+
+
+def test_a_wheel_that_cannot_be_staged_stops_the_sync_and_leaves_no_staging_folder(tmp_path, venv, monkeypatch):
+    wheels = _many(tmp_path, 6)
+    real = sync_mod.stage_install
+
+    def disk_full_at_pkg3(wheel, *args, **kwargs):
+        if wheel.name.startswith("pkg3-"):
+            raise InstallError(f"installing {wheel.name}: no space left on device")
+        return real(wheel, *args, **kwargs)
+
+    monkeypatch.setattr(sync_mod, "stage_install", disk_full_at_pkg3)
+    env, tags = marker_environment(venv)
+    plan = plan_sync(make_lock(*map(wheel_pkg, wheels)), {}, env, tags)
+    with pytest.raises(InstallError, match="pkg3-1.0"):
+        execute_sync(plan, venv, fetch_checked, None, {})
+    # Those before it in the lock's order are installed whole; it and those after are not.
+    assert sorted(installed_distributions(venv)) == ["pkg0", "pkg1", "pkg2"]
+    assert verify_records(venv) == []
+    assert not [p for p in venv.root.iterdir() if p.name.startswith(".satlock-stage")]
+    monkeypatch.undo()
+    env, tags = marker_environment(venv)
+    execute_sync(plan_sync(make_lock(*map(wheel_pkg, wheels)), installed_distributions(venv), env, tags),
+                 venv, fetch_checked, None, {})
+    assert sorted(installed_distributions(venv)) == [f"pkg{n}" for n in range(6)]
