@@ -150,6 +150,14 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
     return paths
 
 
+# Two: one thread stages while the other waits in the kernel. Each file costs a few short
+# system calls, each releasing and retaking the interpreter lock, so more threads mostly wait
+# on each other: a warm sync of the medium set on 2 cores, 6 rounds after deleting `.venv`,
+# took 0.94 s on 1 thread, 0.65 s on 2, 0.90 s on 8 (0.52 / 0.49 / 0.56 s where nothing had
+# just been deleted and so mkdir was cheap).
+_STAGING_THREADS = 2
+
+
 def _install_wheels(items: list[SyncItem], stage: Callable[[SyncItem], StagedInstall],
                     finish: Callable[[SyncItem, StagedInstall], None], jobs: int, progress: Progress | None) -> None:
     """Stage every wheel on worker threads and move each into place, in ``items``' order, as
@@ -161,7 +169,7 @@ def _install_wheels(items: list[SyncItem], stage: Callable[[SyncItem], StagedIns
     """
     if not items:
         return
-    pool = WorkerPool(max_workers=max(1, min(jobs, len(items))), name="satlock-stage")
+    pool = WorkerPool(max_workers=max(1, min(jobs, len(items), _STAGING_THREADS, os.cpu_count() or 1)), name="satlock-stage")
     futures = [pool.submit(stage, item) for item in items]
     finished = 0
     interrupted = False
