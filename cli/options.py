@@ -59,7 +59,7 @@ INDEX_OPTIONS = (
     Option("no_cache", ("--no-cache",), Kind.FLAG, bool, False, "Use a throw-away cache."),
     Option("cache_dir", ("--cache-dir",), Kind.VALUE, Path, None, "Cache folder (default: $SATLOCK_CACHE_DIR or the user cache)."),
     Option("allow_insecure_host", ("--allow-insecure-host",), Kind.MULTI, str, None, "Allow plain http to this host."),
-    Option("timeout", ("--timeout",), Kind.VALUE, float, 30.0, "Seconds before a request times out.", "SATLOCK_HTTP_TIMEOUT"),
+    Option("timeout", ("--timeout",), Kind.VALUE, float, 30.0, "Seconds to wait for an answer, and for a download that stops coming.", "SATLOCK_HTTP_TIMEOUT"),
 )
 INDEX_DESTS = frozenset(o.dest for o in INDEX_OPTIONS)
 

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 USER_AGENT = "satlock/0.1"
 _FILE_CHUNK = 1 << 20
+# A download whose size neither the index nor the lock gives (PEP 503 pages have none) is cut
+# here: a body that keeps coming is never cut by time (connections.body_chunks), so without
+# this an endless one would fill the disk. Above the largest wheels published (a few GB).
+MAX_UNSIZED_DOWNLOAD = 16 << 30
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 _T = TypeVar("_T")
 
@@ -246,6 +250,7 @@ class HttpClient:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             resp = None
             deadline = time.monotonic() + self.timeout
+            reading_body = False  # then the body's own progress rule holds, not ``deadline``
             current = clean
             proxy = None
             try:
@@ -287,13 +292,14 @@ class HttpClient:
                                            "credentials (HTTP 407)", hint=_proxy_credentials_hint(proxy))
                     raise _refusal(shown, resp.status, resp.reason or "",
                                    proxy if proxy is not None and urlsplit(current).scheme == "http" else None)
-                result = consume(resp, body_chunks(resp, deadline, decode))
+                reading_body = True
+                result = consume(resp, body_chunks(resp, deadline, self.timeout, decode))
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
                 return answer, result
             except (HTTPError, Retryable, DeadlineExceeded) as exc:
                 reason = str(exc) if isinstance(exc, Retryable) else failure_reason(exc, self.timeout)
-                if time.monotonic() >= deadline and not isinstance(exc, Retryable):
+                if not reading_body and time.monotonic() >= deadline and not isinstance(exc, Retryable):
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
                 if proxy is not None:
                     reason = redact(f"{reason}, through the proxy {proxy.url} ({proxy.variable})")
@@ -348,6 +354,10 @@ def _stream(chunks: Iterator[bytes], dest: Path, algorithms: Collection[str], si
             if size is not None and written > size:
                 raise NetworkError(f"{redact(urldefrag(url).url)} is larger than the {size} bytes the index or lock gives for it; "
                                    "refusing to read more", hint="the server sends another file than the one listed; report it to the index")
+            if size is None and written > MAX_UNSIZED_DOWNLOAD:
+                raise NetworkError(f"{redact(urldefrag(url).url)} is larger than {MAX_UNSIZED_DOWNLOAD >> 30} GiB and the index "
+                                   "gives no size for it; refusing to read more",
+                                   hint="the server sends an endless file; report it to the index")
             out.write(chunk)
             for h in hashers.values():
                 h.update(chunk)

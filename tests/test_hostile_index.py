@@ -27,6 +27,7 @@ from satlock.cli.main import app
 from satlock.errors import IndexFormatError, NetworkError
 from satlock.cache import Cache
 from satlock.resolver.candidates import filename_from_url
+from satlock import http as http_module
 from satlock.http import HttpClient, redact
 from satlock.resolver.index import METADATA, MAX_METADATA_BYTES
 
@@ -493,6 +494,101 @@ def test_timeout_bounds_a_trickling_download(tmp_path):
             HttpClient(timeout=1, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
     assert "timed out after 1s" in err.value.message
     assert max(trickle.sent) < trickle.limit // 2
+
+
+class Steady:
+    """Headers at once, then ``body`` in 64 KiB pieces every ``pause`` seconds: a slow line.
+    Unsized, it has no Content-Length and ends when the connection closes; ``endless``, it
+    never ends (the pieces repeat)."""
+
+    def __init__(self, body: bytes, pause: float = 0.05, sized: bool = True, endless: bool = False) -> None:
+        self.body, self.pause, self.sized, self.endless = body, pause, sized, endless
+        self.sent = 0
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header(*(("Content-Length", str(len(self.body))) if self.sized else ("Connection", "close")))
+        handler.end_headers()
+        handler.close_connection = not self.sized
+        try:
+            while True:
+                for start in range(0, len(self.body), 64 << 10):
+                    handler.wfile.write(self.body[start:start + (64 << 10)])
+                    handler.wfile.flush()
+                    self.sent += len(self.body[start:start + (64 << 10)])
+                    time.sleep(self.pause)
+                if not self.endless:
+                    return
+        except OSError:
+            pass
+
+
+def test_a_download_slower_than_the_timeout_arrives_whole_while_it_keeps_coming(tmp_path):
+    body = os.urandom(24 << 16)  # 1.5 MiB in 24 pieces, 0.05 s apart: about 1.2 s, at 0.5 s's timeout
+    with Hostile({"/f.whl": Steady(body)}) as srv:
+        got = HttpClient(timeout=0.5, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl", size=len(body))
+    assert got["sha256"] == hashlib.sha256(body).hexdigest()
+    assert (tmp_path / "f.whl").read_bytes() == body
+
+
+def test_a_page_slower_than_the_timeout_is_read_whole_while_it_keeps_coming():
+    body = b" " * (24 << 16)
+    with Hostile({"/simple/foo/": Steady(body)}) as srv:
+        assert HttpClient(timeout=0.5, retries=0).get(f"{srv.url}/simple/foo/", max_bytes=len(body)).body == body
+
+
+def test_a_body_that_stalls_after_a_good_start_is_cut_one_timeout_after_its_last_progress(tmp_path):
+    fast = Steady(os.urandom(8 << 16), pause=0.01)
+    trickle = Trickle()
+
+    def good_start_then_trickle(handler: BaseHTTPRequestHandler) -> None:
+        fast.sized = False
+        fast(handler)  # leaves the connection open: the trickle goes on in the same body
+        trickle.sent.append(0)
+        try:
+            for _ in range(trickle.limit):
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                trickle.sent[-1] += 1
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    with Hostile({"/f.whl": good_start_then_trickle}) as srv:
+        started = time.monotonic()
+        with pytest.raises(NetworkError) as err:
+            HttpClient(timeout=1, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
+    assert "timed out after 1s" in err.value.message
+    assert time.monotonic() - started < 10 and max(trickle.sent) < trickle.limit // 2
+
+
+def test_an_endless_download_the_index_gives_no_size_for_is_cut(tmp_path, monkeypatch):
+    monkeypatch.setattr(http_module, "MAX_UNSIZED_DOWNLOAD", 1 << 20)
+    endless = Steady(os.urandom(1 << 16), pause=0.001, sized=False, endless=True)
+    with Hostile({"/f.whl": endless}) as srv:
+        with pytest.raises(NetworkError) as err:
+            HttpClient(timeout=5, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
+    assert "gives no size for it; refusing to read more" in err.value.message
+    assert endless.sent < 8 << 20
+
+
+def test_sync_installs_a_wheel_that_downloads_slower_than_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    big = make_wheel(tmp_path / "dists", "foo", "1.0", files={"foo/__init__.py": "", "foo/blob.bin": os.urandom(24 << 16).hex()[: 24 << 16]})
+    meta = zipfile.ZipFile(big).read("foo-1.0.dist-info/METADATA")
+    routes: dict[str, Route] = {
+        "/simple/foo/": json_page({"filename": big.name, "url": f"../../files/{big.name}",
+                                   "hashes": {"sha256": sha256_of(big)}, "core-metadata": True}),
+        f"/files/{big.name}": Steady(big.read_bytes()),
+        f"/files/{big.name}.metadata": static(meta),
+    }
+    root = project(tmp_path)
+    with Hostile(routes) as srv:
+        assert lock(root, "--index-url", f"{srv.url}/simple", "--timeout", "0.5").exit_code == 0
+        result = runner.invoke(app, ["sync", "--project", str(root), "--index-url", f"{srv.url}/simple", "--timeout", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert next((root / ".venv").glob("lib/python*/site-packages/foo/blob.bin")).stat().st_size == 24 << 16
 
 
 # -- 10. METADATA that inflates ----------------------------------------------------------------------------
