@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ def install_wheel(wheel: Path, venv: Venv, *, direct_url: Mapping[str, Any] | No
     check_conflicts(plan, venv, owners)
     staged = stage_install(wheel, venv, plan, direct_url=direct_url, requested=requested, cache=cache,
                            sha256=sha256, build_inputs=build_inputs)
-    finish_install(staged, venv)
+    finish_install(staged, venv, owners)
     claim(owners, plan)
 
 
@@ -177,13 +177,14 @@ def _stage(wheel: Path, venv: Venv, extra: dict[str, bytes], cache: Cache | None
     return staged
 
 
-def finish_install(staged: StagedInstall, venv: Venv) -> None:
-    """Replace any installed version of the staged wheel's project with it; the staging
-    folder is gone afterwards, whatever happens."""
+def finish_install(staged: StagedInstall, venv: Venv, keep: Collection[str]) -> None:
+    """Replace any installed version of the staged wheel's project with it, leaving the
+    files in ``keep`` (real paths other packages own: ``uninstall``); the staging folder is
+    gone afterwards, whatever happens."""
     try:
         with os_errors(f"installing {staged.wheel.name} into {venv.root}"):
             if find_dist(venv, staged.dist_name) is not None:
-                uninstall(venv, staged.dist_name)
+                uninstall(venv, staged.dist_name, keep)
             _move_into_place(staged.staged, venv, staged.plan.dist_info, staged.stage)
     finally:
         discard_staged(staged)

@@ -287,7 +287,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
             progress("installed", item.name)
 
     def finish(item: SyncItem, staged: StagedInstall) -> None:
-        finish_install(staged, venv)
+        finish_install(staged, venv, owners)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
 
     with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
@@ -308,7 +308,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         for dist in plan.to_remove:
             if progress:
                 progress("remove", dist.name)
-            uninstall(venv, dist.name)
+            uninstall(venv, dist.name, owners)
             report.removed.append(dist.name)
         _install_wheels(wheels, lambda item: stage_install(
             fetched[item.name], venv, plans[item.name], direct_url=item.direct_url, requested=item.name in wanted,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from satlock.buildenv.installed import find_dist, installed_distributions, record_rows
 from satlock.buildenv.venv import Venv, inside, os_errors
+from satlock.buildenv.wheelcheck import real_path
 
 # Folders inside the environment: an install being staged, an uninstall being emptied.
 STAGE_PREFIX = ".satlock-stage-"
@@ -22,8 +24,14 @@ TRASH_PREFIX = ".satlock-trash-"
 _TRASH_ORIGIN = "origin"
 
 
-def uninstall(venv: Venv, name: str) -> None:
-    """Remove the distribution ``name``; it is absent from the moment this starts deleting."""
+def uninstall(venv: Venv, name: str, keep: Collection[str] | None = None) -> None:
+    """Remove the distribution ``name``; it is absent from the moment this starts deleting.
+
+    A file another package owns too stays: every CUDA 12 ``nvidia-*`` wheel ships the same
+    ``nvidia/__init__.py``, and removing one of them must not take it from the others.
+    ``keep`` holds the real paths (``wheelcheck.real_path``) other packages own, or will
+    once the caller's sync is done; without it, they are read from the environment's RECORDs.
+    """
     dist = find_dist(venv, name)
     if dist is None:
         return
@@ -31,7 +39,7 @@ def uninstall(venv: Venv, name: str) -> None:
         trash = Path(tempfile.mkdtemp(dir=venv.root, prefix=TRASH_PREFIX))
         (trash / _TRASH_ORIGIN).write_text(str(dist.path.parent), encoding="utf-8")
         os.rename(dist.path, trash / dist.path.name)
-        _empty_trash(venv, trash)
+        _empty_trash(venv, trash, keep)
 
 
 def recover_interrupted(venv: Venv) -> None:
@@ -40,10 +48,10 @@ def recover_interrupted(venv: Venv) -> None:
         if leftover.name.startswith(STAGE_PREFIX):
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.name.startswith(TRASH_PREFIX) and leftover.is_dir():
-            _empty_trash(venv, leftover, recovering=True)
+            _empty_trash(venv, leftover)
 
 
-def _empty_trash(venv: Venv, trash: Path, *, recovering: bool = False) -> None:
+def _empty_trash(venv: Venv, trash: Path, keep: Collection[str] | None = None) -> None:
     moved = [p for p in trash.iterdir() if p.name.endswith(".dist-info")]
     if moved and (trash / _TRASH_ORIGIN).exists():
         site = Path((trash / _TRASH_ORIGIN).read_text(encoding="utf-8"))
@@ -53,19 +61,20 @@ def _empty_trash(venv: Venv, trash: Path, *, recovering: bool = False) -> None:
         except OSError:
             rows = []
         rows = [r for r in rows if not inside(os.path.abspath(os.path.join(site, r[0])), original)]
-        _remove_files(venv, site, rows, skip=_files_owned(venv) if recovering else set())
+        _remove_files(venv, site, rows, skip=_files_owned(venv) if keep is None else keep)
     shutil.rmtree(trash, ignore_errors=True)
 
 
 def _files_owned(venv: Venv) -> set[str]:
     """Files some installed distribution's RECORD lists: never deleted on behalf of another."""
     owned: set[str] = set()
+    folders: dict[str, str] = {}
     for dist in installed_distributions(venv).values():
         try:
             rows = record_rows(dist.path)
         except OSError:
             continue
-        owned.update(os.path.abspath(os.path.join(dist.path.parent, r[0])) for r in rows)
+        owned.update(real_path(os.path.join(dist.path.parent, r[0]), folders) for r in rows)
     return owned
 
 
@@ -74,13 +83,15 @@ def _protected_dirs(venv: Venv) -> set[str]:
     return {os.path.abspath(p) for p in folders}
 
 
-def _remove_files(venv: Venv, site: Path, rows: list[list[str]], skip: set[str]) -> None:
-    """Delete the files RECORD rows name (inside the venv only), their bytecode and emptied folders."""
+def _remove_files(venv: Venv, site: Path, rows: list[list[str]], skip: Collection[str]) -> None:
+    """Delete the files RECORD rows name (inside the venv only, and not in ``skip``), their
+    bytecode and emptied folders."""
     root = os.path.abspath(venv.root)
     parents: set[str] = set()
+    folders: dict[str, str] = {}
     for row in rows:
         path = os.path.abspath(os.path.join(site, row[0]))
-        if not inside(path, root) or path in skip:
+        if not inside(path, root) or real_path(path, folders) in skip:
             continue
         try:
             os.unlink(path)

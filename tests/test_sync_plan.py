@@ -303,3 +303,21 @@ def test_a_wheel_that_cannot_be_staged_stops_the_sync_and_leaves_no_staging_fold
     execute_sync(plan_sync(make_lock(*map(wheel_pkg, wheels)), installed_distributions(venv), env, tags),
                  venv, fetch_checked, None, {})
     assert sorted(installed_distributions(venv)) == [f"pkg{n}" for n in range(6)]
+
+
+def _nvidia(tmp_path: Path, name: str, version: str = "1.0") -> Path:
+    # Every CUDA 12 nvidia-* wheel ships the same empty nvidia/__init__.py.
+    return make_wheel(tmp_path / "nvidia", name, version, files={"nvidia/__init__.py": "",
+                                                                 f"nvidia/{name.split('-')[1]}/lib.py": f"v = {version!r}\n"})
+
+
+@pytest.mark.parametrize("change", ["remove", "upgrade"])
+def test_a_file_two_packages_share_stays_when_one_of_them_is_removed_or_replaced(tmp_path, venv, change):
+    x1, y = _nvidia(tmp_path, "nvidia-x"), _nvidia(tmp_path, "nvidia-y")
+    sync(make_lock(wheel_pkg(x1), wheel_pkg(y)), venv)
+    after = [wheel_pkg(y)] if change == "remove" else [wheel_pkg(_nvidia(tmp_path, "nvidia-x", "2.0")), wheel_pkg(y)]
+    sync(make_lock(*after), venv)
+    assert (venv.purelib / "nvidia" / "__init__.py").is_file()
+    assert verify_records(venv) == []
+    assert (venv.purelib / "nvidia" / "x").exists() == (change == "upgrade")
+
