@@ -156,32 +156,39 @@ def _fetch_all(items: list[SyncItem], fetch_wheel: FetchWheel, jobs: int,
 # took 0.94 s on 1 thread, 0.65 s on 2, 0.90 s on 8 (0.52 / 0.49 / 0.56 s where nothing had
 # just been deleted and so mkdir was cheap).
 _STAGING_THREADS = 2
+_STAGED_AHEAD = 4
 
 
 def _install_wheels(items: list[SyncItem], stage: Callable[[SyncItem], StagedInstall],
                     finish: Callable[[SyncItem, StagedInstall], None], jobs: int, progress: Progress | None) -> None:
-    """Stage every wheel on worker threads and move each into place, in ``items``' order, as
+    """Stage the wheels on worker threads and move each into place, in ``items``' order, as
     soon as it is staged; on a failure the wheels staged but not installed are dropped.
 
     Staging is where the time goes (a ``mkdir`` per folder, a link and a hash per file, none
     of which holds the interpreter lock); moving into place is a few renames, done on the
     calling thread one wheel after another, so two wheels never write one folder at once.
+    Staging runs at most ``_STAGED_AHEAD`` wheels ahead of the installs: where the cache's
+    files must be copied rather than linked, a staged wheel takes its full size on disk,
+    and an upgrade must not hold every new version beside every old one.
     """
     if not items:
         return
-    pool = WorkerPool(max_workers=max(1, min(jobs, len(items), _STAGING_THREADS, os.cpu_count() or 1)), name="satlock-stage")
-    futures = [pool.submit(stage, item) for item in items]
+    threads = max(1, min(jobs, len(items), _STAGING_THREADS, os.cpu_count() or 1))
+    pool = WorkerPool(max_workers=threads, name="satlock-stage")
+    futures = [pool.submit(stage, item) for item in items[:_STAGED_AHEAD]]
     finished = 0
     interrupted = False
     try:
-        for item, future in zip(items, futures):
+        for item in items:
             if progress:
                 progress("install", item.name)
-            staged = future.result()
+            staged = futures[finished].result()
             finished += 1
             finish(item, staged)
             if progress:
                 progress("installed", item.name)
+            if len(futures) < len(items):
+                futures.append(pool.submit(stage, items[len(futures)]))
     except KeyboardInterrupt:
         # Left to the workers: a staging folder they finish is cleared by the next sync
         # (uninstall.recover_interrupted), and nothing is half-installed.

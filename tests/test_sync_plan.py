@@ -321,3 +321,27 @@ def test_a_file_two_packages_share_stays_when_one_of_them_is_removed_or_replaced
     assert verify_records(venv) == []
     assert (venv.purelib / "nvidia" / "x").exists() == (change == "upgrade")
 
+
+def test_staging_runs_a_few_wheels_ahead_of_the_installs_not_the_whole_sync(tmp_path, venv, monkeypatch):
+    # Where the cache's files are copied, not linked, each staged wheel is its full size on
+    # disk: an upgrade must not hold every new version beside every old one.
+    wheels = _many(tmp_path, 10)
+    real = sync_mod.stage_install
+    counts = {"staged": 0, "installed": 0, "ahead": 0}
+
+    def counting(wheel, *args, **kwargs):
+        if wheel.name.startswith("pkg0-"):
+            time.sleep(0.3)
+        staged = real(wheel, *args, **kwargs)
+        counts["staged"] += 1
+        counts["ahead"] = max(counts["ahead"], counts["staged"] - counts["installed"])
+        return staged
+
+    def progress(event, name):
+        counts["installed"] += event == "installed"
+
+    monkeypatch.setattr(sync_mod, "stage_install", counting)
+    env, tags = marker_environment(venv)
+    plan = plan_sync(make_lock(*map(wheel_pkg, wheels)), {}, env, tags)
+    execute_sync(plan, venv, fetch_checked, None, {}, progress=progress)
+    assert counts["installed"] == 10 and counts["ahead"] <= sync_mod._STAGED_AHEAD
