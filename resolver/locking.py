@@ -161,7 +161,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
                    for name in sorted(options.upgrade_packages) if name not in required]
         return LockResult(lock, resolution, resolution.warnings + unknown
-                          + _unused_sources(project, required), target)
+                          + _unused_sources(project, required) + _uv_settings(project), target)
 
 
 def _with_built_requirements(project: Project, direct: Mapping[NormalizedName, DirectReference],
@@ -200,6 +200,18 @@ def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:
     return [f"[tool.satlock.sources] {name} names no requirement of the project and no locked package, "
             "so it is not used; check the spelling" for name in sorted(project.settings.sources)
             if canonicalize_name(name) not in named]
+
+
+def _uv_settings(project: Project) -> list[str]:
+    """A warning naming the [tool.uv] settings the lock did not follow: a project moving
+    from uv (``torch = { index = "pytorch-cu124" }``) would otherwise get other packages,
+    or the same ones from another index, without a word."""
+    if not project.uv_settings:
+        return []
+    keys = ", ".join(project.uv_settings)
+    return [f"{project.pyproject}: [tool.uv] {keys} are uv's settings, which satlock does not read; write them in "
+            "[tool.satlock] (index-url, extra-index-urls, find-links, sources, constraints, overrides) "
+            "or [dependency-groups] to have them locked"]
 
 
 def _with_file_hashes(chosen: dict[NormalizedName, Candidate], client: IndexClient) -> dict[NormalizedName, Candidate]:

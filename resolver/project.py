@@ -102,6 +102,9 @@ class Project:
     # The tables of pyproject.toml such a build reads them from (resolver/requirementfiles.py:
     # poetry-core's [tool.poetry.dependencies]), by dotted name, as they are there.
     requirement_tables: dict[str, Any] = field(default_factory=dict)
+    # The keys of uv's [tool.uv] that would change what uv locks (``sources``, ``index``...),
+    # which satlock does not read: the lock warns of them rather than differ from uv silently.
+    uv_settings: tuple[str, ...] = ()
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
@@ -233,6 +236,8 @@ def load_project(root: Path) -> Project:
         proj.requirement_files = requirement_files(tools, root)
         proj.requirement_tables = requirement_tables(tools)
     proj.default_groups = _default_groups(settings.default_groups, list(groups), path)
+    uv = tools.get("uv")
+    proj.uv_settings = tuple(sorted(k for k in uv if k in _UV_RESOLUTION_KEYS)) if isinstance(uv, dict) else ()
     _expand_self_references(proj)
     proj.constraints()
     proj.overrides()
@@ -245,6 +250,10 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
         raise ProjectError(f"{path}: project.dynamic must be a list of field names")
     return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
 
+
+# [tool.uv] keys that change which packages uv locks, or from where.
+_UV_RESOLUTION_KEYS = frozenset({"sources", "index", "index-url", "extra-index-url", "find-links", "no-index",
+                                 "constraint-dependencies", "override-dependencies", "dev-dependencies"})
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.
 _LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)

@@ -947,3 +947,29 @@ def test_a_folder_with_no_pyproject_above_it_is_one_error_naming_it(tmp_path):
     result = runner.invoke(app, ["lock", "--project", str(folder)])
     assert result.exit_code != 0
     assert [line for line in result.output.splitlines() if line.startswith("error:")] == [f"error: no pyproject.toml in {folder}"]
+
+
+@pytest.mark.parametrize("uv_table,named", [
+    ('[tool.uv.sources]\ntorch = { index = "pytorch-cu124" }\n\n[[tool.uv.index]]\nname = "pytorch-cu124"\n'
+     'url = "https://example.invalid/whl/cu124"\nexplicit = true\n', "index, sources"),
+    ('[tool.uv]\nconstraint-dependencies = ["y<2"]\ndev-dependencies = ["y"]\n', "constraint-dependencies, dev-dependencies"),
+])
+def test_uvs_own_resolution_settings_are_named_in_one_warning_as_not_read(tmp_path, uv_table, named):
+    # A project moving from uv: its [tool.uv] index pins and sources would change what uv
+    # locks; satlock locks from [tool.satlock] and the index, and must say so, not differ silently.
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = write_project(tmp_path / "p", ["y"], tool=f'[tool.satlock]\nindex-url = "{url}"\n\n' + uv_table)
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"[tool.uv] {named} are uv's settings, which satlock does not read" in warnings[0]
+    assert versions(project) == {"y": "1.0"}
+
+
+def test_uv_settings_that_do_not_change_the_lock_are_not_warned_about(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = write_project(tmp_path / "p", ["y"], tool=f'[tool.satlock]\nindex-url = "{url}"\n\n'
+                            '[tool.uv]\npackage = false\nmanaged = true\ncompile-bytecode = true\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output
