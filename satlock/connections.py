@@ -2,10 +2,9 @@
 
 A socket timeout bounds each read, not the answer: a server trickling its headers or its
 body a byte at a time would hold a request for hours. Here the wait for the headers ends
-at the request's deadline (one watchdog thread shuts the socket down), and the body is read
-in chunks that stop when a timeout's worth of seconds brings less than a trickle's worth of
-bytes (``body_chunks``). ``failure_reason`` turns urllib3's exceptions into the few
-words a ``NetworkError`` gives the user.
+at the request's deadline (one watchdog thread shuts the socket down); the body is held to
+a rate by the same watchdog (``satlock.bodies``). ``failure_reason`` turns urllib3's
+exceptions into the few words a ``NetworkError`` gives the user.
 """
 
 from __future__ import annotations
@@ -37,13 +36,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-__all__ = ["CHUNK", "MIN_BYTES_PER_SECOND", "Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "body_chunks", "check_host", "failure_reason",
+__all__ = ["Retryable", "DeadlineExceeded", "Lookups", "Watchdog", "HTTPPool", "HTTPSPool", "check_host", "failure_reason",
            "is_certificate_problem", "is_unparsable_host", "tunnel_refusal", "watch_headers"]
-
-CHUNK = 1 << 20
-# The slowest body that is not a trickle, averaged over each timeout's worth of seconds (as
-# curl's --speed-limit / --speed-time): a slow line gives far more, a stalling server less.
-MIN_BYTES_PER_SECOND = 1024
 
 
 def is_certificate_problem(exc: BaseException) -> bool:
@@ -359,28 +353,3 @@ class HTTPPool(urllib3.HTTPConnectionPool):
 
 class HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
-
-
-def body_chunks(resp: urllib3.BaseHTTPResponse, deadline: float, timeout: float, decode: bool) -> Iterator[bytes]:
-    """The body as it arrives: it starts within the request's ``deadline``, and then each
-    ``timeout`` seconds must bring ``MIN_BYTES_PER_SECOND`` on average, or it stops there.
-
-    A body that keeps coming may take as long as it needs: a 2 GB torch wheel takes minutes
-    on a home line, and bounding the whole answer by ``timeout`` failed it on every retry.
-    A server sending a byte a second still cannot hold a request for longer than one timeout;
-    how much a body may grow is bounded by the caller (``max_bytes``, the file's size).
-    Decoded (gzip and the like) only when ``decode``, a chunk at a time.
-    """
-    due = max(1, int(timeout * MIN_BYTES_PER_SECOND))
-    arrived = 0
-    while True:
-        if time.monotonic() > deadline:
-            raise DeadlineExceeded()
-        chunk = resp.read1(CHUNK, decode_content=decode)
-        if not chunk:
-            return
-        arrived += len(chunk)
-        if arrived >= due:
-            deadline = time.monotonic() + timeout
-            arrived = 0
-        yield chunk

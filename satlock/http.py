@@ -12,7 +12,8 @@ Retries are done here rather than by urllib3 so that every failure ends the same
 ``file://`` URLs are answered from disk as a simple-index server would answer, so the
 index client treats a local mirror exactly like a remote one. Which URLs may be fetched
 and how credentials are split off and redacted is ``satlock.urls``; the per-answer
-deadline on urllib3's connections is ``satlock.connections``.
+deadline on urllib3's connections is ``satlock.connections``, the rate a body is held to
+``satlock.bodies``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, TypeVar
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 USER_AGENT = "satlock/0.1"
 _FILE_CHUNK = 1 << 20
 # A download whose size neither the index nor the lock gives (PEP 503 pages have none) is cut
-# here: a body that keeps coming is never cut by time (connections.body_chunks), so without
+# here: a body that keeps coming is never cut by time (bodies.body_chunks), so without
 # this an endless one would fill the disk. Above the largest wheels published (a few GB).
 MAX_UNSIZED_DOWNLOAD = 16 << 30
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
@@ -238,7 +240,8 @@ class HttpClient:
         import urllib3
         from urllib3.exceptions import HTTPError
 
-        from satlock.connections import (DeadlineExceeded, Retryable, body_chunks, check_host, failure_reason,
+        from satlock.bodies import body_chunks
+        from satlock.connections import (DeadlineExceeded, Retryable, check_host, failure_reason,
                                          is_certificate_problem, is_unparsable_host, tunnel_refusal, watch_headers)
 
         direct, watchdog, lookups = self._connections()
@@ -263,10 +266,14 @@ class HttpClient:
                     left = max(0.01, deadline - time.monotonic())
                     check_host(urlsplit(current).hostname or "")
                     pool, proxy = self._pool_for(current, direct)
+                    # The read timeout is the body's too, so not what redirects left of the
+                    # deadline: the watchdog holds the headers to the deadline already.
                     with watch_headers(deadline, watchdog, lookups):
                         resp = pool.request("GET", current, headers=all_headers, preload_content=False,
                                              retries=False, redirect=False,
-                                             timeout=urllib3.Timeout(connect=left, read=left))
+                                             timeout=urllib3.Timeout(connect=left, read=self.timeout))
+                    if time.monotonic() >= deadline:
+                        raise DeadlineExceeded()  # the watchdog cut the headers short: not an answer
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break
@@ -293,7 +300,8 @@ class HttpClient:
                     raise _refusal(shown, resp.status, resp.reason or "",
                                    proxy if proxy is not None and urlsplit(current).scheme == "http" else None)
                 reading_body = True
-                result = consume(resp, body_chunks(resp, deadline, self.timeout, decode))
+                with closing(body_chunks(resp, self.timeout, decode, watchdog)) as chunks:
+                    result = consume(resp, chunks)
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
                 return answer, result

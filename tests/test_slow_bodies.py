@@ -1,0 +1,87 @@
+"""Bodies held to a rate, not a deadline: a slow line's download arrives whole, a server
+that holds a body open without sending it is cut one timeout after its last progress."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from test_hostile_index import Hostile, Steady, lock, one_error, project
+from satlock.errors import NetworkError
+from satlock.http import HttpClient
+
+
+def slow_redirect(delay: float, location: str):
+    """A redirect that takes ``delay`` seconds of the request's timeout to answer."""
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(delay)
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    return route
+
+
+def test_a_slow_download_after_a_slow_redirect_arrives_whole(tmp_path):
+    # The redirect takes 1.2 s of the 1.5 s timeout; the body then pauses 0.5 s between its
+    # pieces. It was read with what the redirect left (0.3 s) as its socket timeout.
+    body = os.urandom(6 << 16)
+    with Hostile({"/r": slow_redirect(1.2, "/f.whl"), "/f.whl": Steady(body, pause=0.5)}) as srv:
+        got = HttpClient(timeout=1.5, retries=0).fetch_to_file(f"{srv.url}/r", tmp_path / "f.whl", size=len(body))
+    assert (tmp_path / "f.whl").read_bytes() == body and len(got["sha256"]) == 64
+
+
+def test_a_body_sending_a_byte_just_inside_each_timeout_is_cut_one_timeout_after_its_last_progress(tmp_path):
+    progress: list[float] = []
+
+    def good_start_then_drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(10 << 20))
+        handler.end_headers()
+        handler.wfile.write(os.urandom(64 << 10))
+        handler.wfile.flush()
+        progress.append(time.monotonic())
+        try:
+            for _ in range(50):
+                time.sleep(0.9)  # each read gets its byte within the 1 s socket timeout
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+        except OSError:
+            pass
+
+    with Hostile({"/f.whl": good_start_then_drip}) as srv:
+        with pytest.raises(NetworkError) as err:
+            HttpClient(timeout=1, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
+    assert "timed out after 1s" in err.value.message
+    assert time.monotonic() - progress[0] < 1.6  # not two timeouts, as when only reads were timed
+
+
+def test_a_gzip_page_that_never_decodes_to_a_byte_is_cut_at_the_timeout(tmp_path):
+    # Empty deflate blocks without end: urllib3 reads on for a decoded byte and never returns
+    # to satlock, so only the watchdog can cut it.
+    header = gzip.compress(b"")[:10]
+
+    def empty_blocks(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        try:
+            handler.wfile.write(header)
+            for _ in range(3000):
+                handler.wfile.write(b"\x00\x00\x00\xff\xff" * 1000)
+                handler.wfile.flush()
+                time.sleep(0.01)
+        except OSError:
+            pass
+
+    with Hostile({"/simple/foo/": empty_blocks}) as srv:
+        started = time.monotonic()
+        result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple", "--timeout", "1")
+    one_error(result, "timed out after 1s")
+    assert time.monotonic() - started < 15  # 4 tries of about 1 s each, and the backoff
