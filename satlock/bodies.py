@@ -70,18 +70,24 @@ class _Window:
             self._watchdog.cancel(self._token)
 
 
-def body_chunks(resp: urllib3.BaseHTTPResponse, timeout: float, decode: bool, watchdog: Watchdog) -> Iterator[bytes]:
+def body_chunks(resp: urllib3.BaseHTTPResponse, timeout: float, decode: bool, watchdog: Watchdog,
+                until: float | None = None) -> Iterator[bytes]:
     """The body as it arrives: each ``timeout`` seconds, from the headers' arrival on, must
-    bring ``MIN_BYTES_PER_SECOND`` on average, or it stops there with ``DeadlineExceeded``.
+    bring ``MIN_BYTES_PER_SECOND`` on average, or it stops there with ``DeadlineExceeded``;
+    so it does at ``until`` (a ``time.monotonic()`` value), when given, however it comes.
 
     A body that keeps coming may take as long as it needs: a 2 GB torch wheel takes minutes
     on a home line. How much a body may grow is bounded by the caller (``max_bytes``, the
     file's size). Decoded (gzip and the like) only when ``decode``, a chunk at a time.
     Close the generator when done with it (``_send`` does): that releases the watchdog.
     """
+    def window_end() -> float:
+        end = time.monotonic() + timeout
+        return end if until is None else min(end, until)
+
     due = max(1, int(timeout * MIN_BYTES_PER_SECOND))
     arrived = 0
-    window = _Window(resp, time.monotonic() + timeout, watchdog)
+    window = _Window(resp, window_end(), watchdog)
     try:
         while True:
             try:
@@ -92,7 +98,7 @@ def body_chunks(resp: urllib3.BaseHTTPResponse, timeout: float, decode: bool, wa
                 raise
             arrived += len(chunk)
             if chunk and arrived >= due:
-                window.deadline = time.monotonic() + timeout
+                window.deadline = window_end()
                 arrived = 0
             if window.expired or time.monotonic() > window.deadline:
                 # Cut by the watchdog: an end seen now is the socket shut down, not the body's end.

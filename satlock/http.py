@@ -47,6 +47,9 @@ _FILE_CHUNK = 1 << 20
 # here: a body that keeps coming is never cut by time (bodies.body_chunks), so without
 # this an endless one would fill the disk. Above the largest wheels published (a few GB).
 MAX_UNSIZED_DOWNLOAD = 16 << 30
+# How many timeouts the body of a page, metadata file or range may take (2 minutes at the
+# default 30 s: a 10 MB page on a 100 KB/s line), however steadily it comes.
+GET_TIMEOUTS = 4
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 _T = TypeVar("_T")
 
@@ -145,7 +148,10 @@ class HttpClient:
         With ``partial=True`` the caller sent a ``Range`` header: if the server ignores it
         and answers 200, the body is dropped unread so a range probe never downloads a whole
         wheel; the caller sees status 200 with an empty body and falls back deliberately.
-        A body longer than ``max_bytes`` is an error, read no further than that.
+        A body longer than ``max_bytes`` is an error, read no further than that. The body
+        may take ``GET_TIMEOUTS`` timeouts at most, even while it keeps coming: pages and
+        metadata are small, and a server feeding one at the slowest rate a download may have
+        would otherwise hold a lock for hours.
         """
         if urlsplit(url).scheme == "file":
             return _get_file(url, headers or {})
@@ -164,7 +170,7 @@ class HttpClient:
                                        hint="the index serves an oversized answer; report it to the index")
             return b"".join(parts)  # one copy: pages run to tens of megabytes
 
-        answer, body = self._send(url, headers, consume)
+        answer, body = self._send(url, headers, consume, whole=GET_TIMEOUTS * self.timeout)
         return replace(answer, body=body)
 
     def fetch_to_file(self, url: str, dest: Path, algorithms: Collection[str] = ("sha256",),
@@ -226,12 +232,14 @@ class HttpClient:
 
     def _send(self, url: str, headers: Mapping[str, str] | None,
               consume: Callable[[urllib3.BaseHTTPResponse, Iterator[bytes]], _T],
-              decode: bool = True) -> tuple[Response, _T]:
+              decode: bool = True, whole: float | None = None) -> tuple[Response, _T]:
         """One GET with our retry policy; ``consume`` reads the body inside the retry loop.
 
         Redirects are followed here, not by urllib3, so that each hop is held to the rule
         for configured URLs (``remote_link_refusal``) and credentials only ever go to the
-        host they were given for. ``timeout`` bounds each whole attempt, redirects included.
+        host they were given for. ``timeout`` bounds the wait for the headers, redirects
+        included; the body is held to a rate (``bodies.body_chunks``), and with ``whole``,
+        each attempt's body ends that many seconds after its headers at the latest.
         """
         shown = redact(url)
         if self.offline:
@@ -254,6 +262,7 @@ class HttpClient:
             resp = None
             deadline = time.monotonic() + self.timeout
             reading_body = False  # then the body's own progress rule holds, not ``deadline``
+            until: float | None = None  # when the body must end, with ``whole``
             current = clean
             proxy = None
             try:
@@ -300,7 +309,8 @@ class HttpClient:
                     raise _refusal(shown, resp.status, resp.reason or "",
                                    proxy if proxy is not None and urlsplit(current).scheme == "http" else None)
                 reading_body = True
-                with closing(body_chunks(resp, self.timeout, decode, watchdog)) as chunks:
+                until = None if whole is None else time.monotonic() + whole
+                with closing(body_chunks(resp, self.timeout, decode, watchdog, until)) as chunks:
                     result = consume(resp, chunks)
                 answer = Response(url=current, status=resp.status,
                                   headers={k.lower(): resp.headers[k] for k in resp.headers})
@@ -309,6 +319,8 @@ class HttpClient:
                 reason = str(exc) if isinstance(exc, Retryable) else failure_reason(exc, self.timeout)
                 if not reading_body and time.monotonic() >= deadline and not isinstance(exc, Retryable):
                     reason = f"timed out after {self.timeout:g}s"  # the deadline cut it, whatever it looked like
+                elif isinstance(exc, DeadlineExceeded) and whole is not None and until is not None and time.monotonic() >= until:
+                    reason = f"timed out: the answer took more than {whole:g}s"
                 if proxy is not None:
                     reason = redact(f"{reason}, through the proxy {proxy.url} ({proxy.variable})")
                 if is_certificate_problem(exc) or is_unparsable_host(exc):
