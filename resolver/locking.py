@@ -209,7 +209,8 @@ def _uv_settings(project: Project) -> list[str]:
     if not project.uv_settings:
         return []
     keys = ", ".join(project.uv_settings)
-    return [f"{project.pyproject}: [tool.uv] {keys} are uv's settings, which satlock does not read; write them in "
+    are = "is a uv setting" if len(project.uv_settings) == 1 else "are uv's settings"
+    return [f"{project.pyproject}: [tool.uv] {keys} {are}, which satlock does not read; write them in "
             "[tool.satlock] (index-url, extra-index-urls, find-links, sources, constraints, overrides) "
             "or [dependency-groups] to have them locked"]
 

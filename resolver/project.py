@@ -251,9 +251,10 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
     return frozenset(dynamic) & {"dependencies", "optional-dependencies"}
 
 
-# [tool.uv] keys that change which packages uv locks, or from where.
+# [tool.uv] keys that change which packages uv locks, or from where (``workspace``: its
+# members are locked together with the project).
 _UV_RESOLUTION_KEYS = frozenset({"sources", "index", "index-url", "extra-index-url", "find-links", "no-index",
-                                 "constraint-dependencies", "override-dependencies", "dev-dependencies"})
+                                 "constraint-dependencies", "override-dependencies", "dev-dependencies", "workspace"})
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.
 _LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)

@@ -953,6 +953,7 @@ def test_a_folder_with_no_pyproject_above_it_is_one_error_naming_it(tmp_path):
     ('[tool.uv.sources]\ntorch = { index = "pytorch-cu124" }\n\n[[tool.uv.index]]\nname = "pytorch-cu124"\n'
      'url = "https://example.invalid/whl/cu124"\nexplicit = true\n', "index, sources"),
     ('[tool.uv]\nconstraint-dependencies = ["y<2"]\ndev-dependencies = ["y"]\n', "constraint-dependencies, dev-dependencies"),
+    ('[tool.uv.workspace]\nmembers = ["packages/*"]\n', "workspace"),
 ])
 def test_uvs_own_resolution_settings_are_named_in_one_warning_as_not_read(tmp_path, uv_table, named):
     # A project moving from uv: its [tool.uv] index pins and sources would change what uv
@@ -962,7 +963,8 @@ def test_uvs_own_resolution_settings_are_named_in_one_warning_as_not_read(tmp_pa
     result = lock(project)
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and f"[tool.uv] {named} are uv's settings, which satlock does not read" in warnings[0]
+    are = "are uv's settings" if "," in named else "is a uv setting"
+    assert len(warnings) == 1 and f"[tool.uv] {named} {are}, which satlock does not read" in warnings[0]
     assert versions(project) == {"y": "1.0"}
 
 
