@@ -339,6 +339,10 @@ class HttpClient:
                                        f"to connect to {host} (HTTP {refused})", hint=hint) from None
             finally:
                 if resp is not None:
+                    # A body read to its end has given its connection back to the pool already;
+                    # one cut short (too large, too slow) still holds the rest of the body, which
+                    # the next request on that connection would read as its answer: closed.
+                    resp.close()
                     resp.release_conn()
         hint = (f"check the proxy in {proxy.variable}, or add the host to NO_PROXY" if proxy is not None
                 else "check the network and the index URL, or use --offline with a warm cache")

@@ -85,3 +85,23 @@ def test_a_gzip_page_that_never_decodes_to_a_byte_is_cut_at_the_timeout(tmp_path
         result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple", "--timeout", "1")
     one_error(result, "timed out after 1s")
     assert time.monotonic() - started < 15  # 4 tries of about 1 s each, and the backoff
+
+
+def test_a_download_cut_for_its_size_does_not_hand_the_rest_of_its_body_to_the_next_request(tmp_path):
+    # The connection went back to the pool mid-body; the next request on it read the rest
+    # of the oversized file as its own answer.
+    def oversized(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(200_000))
+        handler.end_headers()
+        handler.wfile.write(b"a" * 100_000)
+        handler.wfile.flush()
+        time.sleep(0.3)
+        rest = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
+        handler.wfile.write(rest + b"b" * (100_000 - len(rest)))
+
+    with Hostile({"/f.whl": oversized, "/page": lambda _h: (200, {}, b"good")}) as srv:
+        client = HttpClient(timeout=2, retries=0)
+        with pytest.raises(NetworkError, match="larger than the 50000 bytes"):
+            client.fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl", size=50_000)
+        assert client.get(f"{srv.url}/page").body == b"good"
