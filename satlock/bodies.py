@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from typing import TYPE_CHECKING, Iterator
 
 from urllib3.exceptions import HTTPError
@@ -24,12 +25,15 @@ if TYPE_CHECKING:
 
     from satlock.connections import Watchdog
 
-__all__ = ["CHUNK", "MIN_BYTES_PER_SECOND", "body_chunks"]
+__all__ = ["CHUNK", "DISCARD_LIMIT", "MIN_BYTES_PER_SECOND", "body_chunks", "discard"]
 
 CHUNK = 1 << 20
 # The slowest body that is not a trickle, averaged over each timeout's worth of seconds: a
 # slow line gives far more, a stalling server less.
 MIN_BYTES_PER_SECOND = 1024
+# The longest body nobody reads (a redirect's, an error's) that is read to its end so that its
+# connection serves the next request; a longer one closes the connection instead.
+DISCARD_LIMIT = 64 << 10
 
 
 class _Window:
@@ -108,3 +112,23 @@ def body_chunks(resp: urllib3.BaseHTTPResponse, timeout: float, decode: bool, wa
             yield chunk
     finally:
         window.stop()
+
+
+def discard(resp: urllib3.BaseHTTPResponse, until: float, timeout: float, watchdog: Watchdog) -> None:
+    """Be done with the body of an answer nobody reads (a redirect, an error): read to its end
+    when it ends within ``DISCARD_LIMIT`` bytes and by ``until``, so that its connection can
+    serve the next request; else the connection is closed. urllib3's ``drain_conn`` reads on
+    for as long as the server sends, outside every deadline: a redirect or a 503 with an
+    endless body held a request for as long as the server liked."""
+    read = 0
+    try:
+        with closing(body_chunks(resp, timeout, False, watchdog, until)) as chunks:
+            for chunk in chunks:
+                read += len(chunk)
+                if read > DISCARD_LIMIT:
+                    break
+            else:
+                return
+    except (HTTPError, DeadlineExceeded):
+        pass
+    resp.close()

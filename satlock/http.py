@@ -184,7 +184,7 @@ class HttpClient:
         """
         def consume(resp: urllib3.BaseHTTPResponse, chunks: Iterator[bytes]) -> dict[str, str]:
             if resp.status == 404:
-                resp.drain_conn()
+                resp.close()  # not drained: an endless 404 body would be read for as long as it comes
                 # Without the fragment (#sha256=...): it names the file's hash, not the file.
                 raise FileMissingError(f"{redact(urldefrag(url).url)} not found (HTTP 404)",
                                        hint="the index lists a file it does not serve; try again later or --refresh")
@@ -248,7 +248,7 @@ class HttpClient:
         import urllib3
         from urllib3.exceptions import HTTPError
 
-        from satlock.bodies import body_chunks
+        from satlock.bodies import body_chunks, discard
         from satlock.connections import (DeadlineExceeded, Retryable, check_host, failure_reason,
                                          is_certificate_problem, is_unparsable_host, tunnel_refusal, watch_headers)
 
@@ -286,7 +286,7 @@ class HttpClient:
                     location = resp.headers.get("location")
                     if resp.status not in _REDIRECTS or not location:
                         break
-                    resp.drain_conn()
+                    discard(resp, deadline, self.timeout, watchdog)
                     resp.release_conn()
                     resp = None
                     target = urljoin(current, location)
@@ -299,7 +299,7 @@ class HttpClient:
                     raise NetworkError(f"cannot fetch {shown}: more than {_MAX_REDIRECTS} redirects")
                 assert resp is not None
                 if resp.status >= 400 and resp.status != 404:
-                    resp.drain_conn()  # an unread body would poison the pooled connection
+                    discard(resp, deadline, self.timeout, watchdog)  # within the deadline, or closed
                 if resp.status >= 500:
                     raise Retryable(f"HTTP {resp.status}")
                 if resp.status >= 400 and resp.status != 404:
@@ -339,6 +339,10 @@ class HttpClient:
                                        f"to connect to {host} (HTTP {refused})", hint=hint) from None
             finally:
                 if resp is not None:
+                    # A body read to its end has given its connection back to the pool already;
+                    # one cut short (too large, too slow) still holds the rest of the body, which
+                    # the next request on that connection would read as its answer: closed.
+                    resp.close()
                     resp.release_conn()
         hint = (f"check the proxy in {proxy.variable}, or add the host to NO_PROXY" if proxy is not None
                 else "check the network and the index URL, or use --offline with a warm cache")

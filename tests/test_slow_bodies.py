@@ -85,3 +85,67 @@ def test_a_gzip_page_that_never_decodes_to_a_byte_is_cut_at_the_timeout(tmp_path
         result = lock(project(tmp_path), "--index-url", f"{srv.url}/simple", "--timeout", "1")
     one_error(result, "timed out after 1s")
     assert time.monotonic() - started < 15  # 4 tries of about 1 s each, and the backoff
+
+
+def test_a_download_cut_for_its_size_does_not_hand_the_rest_of_its_body_to_the_next_request(tmp_path):
+    # The connection went back to the pool mid-body; the next request on it read the rest
+    # of the oversized file as its own answer.
+    def oversized(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(200_000))
+        handler.end_headers()
+        handler.wfile.write(b"a" * 100_000)
+        handler.wfile.flush()
+        time.sleep(0.3)
+        rest = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
+        handler.wfile.write(rest + b"b" * (100_000 - len(rest)))
+
+    with Hostile({"/f.whl": oversized, "/page": lambda _h: (200, {}, b"good")}) as srv:
+        client = HttpClient(timeout=2, retries=0)
+        with pytest.raises(NetworkError, match="larger than the 50000 bytes"):
+            client.fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl", size=50_000)
+        assert client.get(f"{srv.url}/page").body == b"good"
+
+
+def endless_answer(status: int, **headers: str):
+    """An answer whose chunked body comes fast and never ends (until the client goes)."""
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            started = time.monotonic()
+            while time.monotonic() - started < 20:
+                handler.wfile.write(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+        except OSError:
+            pass
+    return route
+
+
+@pytest.mark.parametrize("route, needle", [
+    (endless_answer(302, Location="/ok"), None),
+    (endless_answer(503), "HTTP 503"),
+    (endless_answer(403), "HTTP 403"),
+])
+def test_the_endless_body_of_a_redirect_or_an_error_is_not_read_past_the_timeout(route, needle):
+    # urllib3's drain_conn read such a body for as long as the server sent it.
+    with Hostile({"/simple/foo/": route, "/ok": lambda _h: (200, {}, b"page")}) as srv:
+        started = time.monotonic()
+        client = HttpClient(timeout=1, retries=1, backoff=0)
+        if needle is None:
+            assert client.get(f"{srv.url}/simple/foo/").body == b"page"
+        else:
+            with pytest.raises(NetworkError, match=needle):
+                client.get(f"{srv.url}/simple/foo/")
+    assert time.monotonic() - started < 4
+
+
+def test_a_download_answered_404_with_an_endless_body_fails_at_once(tmp_path):
+    with Hostile({"/f.whl": endless_answer(404)}) as srv:
+        started = time.monotonic()
+        with pytest.raises(NetworkError, match="not found"):
+            HttpClient(timeout=1, retries=0).fetch_to_file(f"{srv.url}/f.whl", tmp_path / "f.whl")
+    assert time.monotonic() - started < 2
