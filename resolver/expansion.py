@@ -272,8 +272,10 @@ class Expansion:
                     self._expand(cands[0], self.provider.dependencies(cands[0]))
                     self.stats.expanded += 1
 
-    def walk(self, pick: Callable[[NormalizedName], Candidate | None]) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
-        """Breadth-first over what is required, choosing each package with ``pick``."""
+    def walk(self, pick: Callable[[NormalizedName], Candidate | None],
+             roots: Sequence[Requirement] | None = None) -> tuple[list[NormalizedName], dict[NormalizedName, set[str]]]:
+        """Breadth-first over what is required, choosing each package with ``pick``, from
+        ``roots`` (the project's requirements in the order to visit them; as listed by default)."""
         extras: dict[NormalizedName, set[str]] = {}
         order: list[NormalizedName] = []
         queue: deque[NormalizedName] = deque()
@@ -291,7 +293,8 @@ class Expansion:
                     known.update(req.extras)
                     queue.append(name)
 
-        reach(r.requirement for r in self.roots)  # the project's own order: dependencies, extras, groups
+        # The project's own order (dependencies, extras, groups) unless resolver/priority.py moved one.
+        reach(r.requirement for r in self.roots) if roots is None else reach(roots)
         while queue:
             name = queue.popleft()
             c = pick(name)

@@ -70,6 +70,7 @@ from satlock.resolver.explain import passed_over_for_urls, passed_over_unavailab
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.model import Model
+from satlock.resolver.priority import Promotion, find_promotion, visiting_order
 from satlock.resolver.propagate import Trail
 from satlock.resolver.provider import Provider
 from satlock.resolver.repair import repair
@@ -100,6 +101,8 @@ class Solver:
         self.variants = self.expansion.variants
         self._proven: dict[NormalizedName, tuple[tuple[int, int], int]] = {}
         self._changes: Counter[NormalizedName] = Counter()
+        # Direct requirements visited earlier than listed (resolver/priority.py).
+        self._promotions: list[Promotion] = []
         self._base: Trail | None = None
         self._base_size = 0
         self._base_widened = 0
@@ -250,7 +253,7 @@ class Solver:
                 self._pick_variant(cands[index], model, None)
             return chosen[name]
 
-        self.expansion.walk(pick)
+        self.expansion.walk(pick, visiting_order(self.expansion.roots, self._promotions))
         return chosen
 
     def _optimize(self, model: Model, hints: Mapping[NormalizedName, Candidate]) -> dict[NormalizedName, Candidate]:
@@ -328,10 +331,24 @@ class Solver:
             return cands[hi]
 
         try:
-            self.expansion.walk(pick)
+            self.expansion.walk(pick, visiting_order(self.expansion.roots, self._promotions))
         finally:
             trail.backtrack(start)
         return fixed
+
+    def _promotion(self, chosen: Mapping[NormalizedName, Candidate]) -> Promotion | None:
+        """A direct requirement to visit earlier, as uv would after repeated conflicts (resolver/priority.py)."""
+        order = list(dict.fromkeys(canonicalize_name(r.name) for r in visiting_order(self.expansion.roots, self._promotions)))
+        base = self._trail()
+
+        def requirements(c: Candidate) -> list[Requirement] | None:
+            deps = self.expansion.deps.get(c.key)
+            return None if deps is None else [d.requirement for d in deps if d.always]
+
+        def ruled_out(c: Candidate) -> bool:
+            return not self.enc.has_var(c) or base.is_false(self.enc.var_of(c))
+
+        return find_promotion(order, chosen, self.expansion.eligible, requirements, ruled_out, self._promotions)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -380,7 +397,11 @@ class Solver:
                 # Builds last: only against a solution whose every other candidate is known.
                 builds = self.expansion.variants_to_build(chosen)
                 if not builds:
-                    break
+                    promotion = self._promotion(chosen)
+                    if promotion is None:
+                        break
+                    self._promotions.append(promotion)
+                    continue
                 self.expansion.build_variant(builds[0], chosen)
                 continue
             todo = self.expansion.with_batches(todo, chosen, self._changes)
@@ -390,7 +411,7 @@ class Solver:
                 self.expansion.expand_or_leave_out(c)
             self.stats.expanded += len(todo)
             self.expansion.expand_ready(known)
-        order, extras = self.expansion.walk(lambda n: chosen.get(n))
+        order, extras = self.expansion.walk(lambda n: chosen.get(n), visiting_order(self.expansion.roots, self._promotions))
         chosen = {n: chosen[n] for n in order}
         base: dict[NormalizedName, list[Requirement]] = {}
         by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
