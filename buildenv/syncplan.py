@@ -32,7 +32,11 @@ from satlock.errors import LockError
 
 SourceTree = Union[PackageSdist, PackageVcs, PackageDirectory, PackageArchive]
 
-DEFAULT_KEEP = frozenset({"pip", "setuptools", "wheel", "satlock"})
+# Never removed, even when satlock installed it and the lock no longer selects it: the tool
+# itself, which may be the one running the sync. pip, setuptools and wheel go like any other
+# package satlock installed (a setuptools an extra's no-isolation build brought in leaves with
+# the extra, as ``uv sync`` removes it); ones another installer put there always stay.
+DEFAULT_KEEP = frozenset({"satlock"})
 
 @dataclass(frozen=True)
 class SyncItem:

@@ -94,6 +94,19 @@ def test_extra_is_installed_on_request_and_removed_when_no_longer_asked_for(tmp_
     assert "fancy" in _installed(project)
 
 
+def test_setuptools_satlock_installed_for_an_extra_leaves_with_the_extra(tmp_path: Path) -> None:
+    dists = tmp_path / "dists"
+    build_index(tmp_path / "index", [make_wheel(dists, "helper", "1.0"), make_wheel(dists, "setuptools", "99.0"),
+                                     make_wheel(dists, "wheel", "99.0")])
+    project = _project(tmp_path / "p", ["helper"], optional={"compile": ["setuptools", "wheel"]})
+    with IndexServer(tmp_path / "index") as server:
+        assert _sync(project, server, "--extra", "compile").exit_code == 0
+        assert _installed(project) == {"helper": "1.0", "setuptools": "99.0", "wheel": "99.0"}
+        result = _sync(project, server)
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"helper": "1.0"}
+
+
 def test_default_dev_group_is_installed_unless_no_default_groups(tmp_path: Path, served: IndexServer) -> None:
     project = _project(tmp_path / "p", ["helper"], groups={"dev": ["devtool"]})
     assert _sync(project, served).exit_code == 0
