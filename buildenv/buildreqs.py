@@ -24,6 +24,7 @@ from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.matching import Matcher
 from satlock.resolver.origin import Origin
+from satlock.resolver.provider import CandidateList, Exclusion
 from satlock.resolver.solve import Policy, RootRequirement, Solver, Unsatisfiable
 from satlock.resolver.speculation import Speculation
 from satlock.resolver.target import Target
@@ -42,6 +43,24 @@ class BuildEnvConflict(ResolutionError):
         self.names = names
 
 
+NO_WHEEL = "has no wheel for this platform, and satlock installs build requirements from wheels only"
+
+
+class _WheelProvider(IndexProvider):
+    """Only the versions with a wheel: a build environment installs wheels and never builds
+    one (not even for a package with a profile), so an sdist-only version is left out with
+    the reason, which the conflict story then gives, instead of being chosen and asked for
+    a metadata build that a build environment cannot make."""
+
+    def candidates(self, name: NormalizedName) -> CandidateList:
+        listing = super().candidates(name)
+        without = [c for c in listing.candidates if not c.wheels]
+        if not without:
+            return listing
+        return CandidateList([c for c in listing.candidates if c.wheels],
+                             listing.excluded + [Exclusion(str(c.version), NO_WHEEL) for c in without])
+
+
 def resolve_build_requirements(client: IndexClient, target: Target, name: NormalizedName, requires: list[str],
                                pins: Mapping[NormalizedName, Version]) -> list[tuple[Candidate, DistFile]]:
     """Solve ``requires`` (the build requirements of ``name``) for ``target``; every package
@@ -58,7 +77,7 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
     constraints = [Requirement(f"{n}=={v}") for n, v in sorted(pins.items())]
     # The prefetch guesses each name's version by these requirements, as a lock guesses by
     # the project's: unguided, ``setuptools<60`` fetched the newest setuptools' metadata first.
-    provider = IndexProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins,
+    provider = _WheelProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins,
                              speculation=Speculation.of(reqs, target))
     solver = Solver(provider, target.environment, Policy(constraints=constraints))
     try:

@@ -161,9 +161,11 @@ def _missing_nvcc_hint(names: set[str]) -> str:
         return ("add nvidia-cuda-nvcc to the project for CUDA 13 (with nvidia-cuda-runtime, nvidia-cuda-crt, "
                 "nvidia-nvvm); note that the CUDA 12 wheel nvidia-cuda-nvcc-cu12 ships ptxas and headers but not "
                 "the nvcc driver, so a CUDA 12 build needs a system toolkit: set CUDA_HOME to it in the profile")
+    # Never "add nvidia-cuda-nvcc-cu12": it ships ptxas but no nvcc, so that advice only
+    # leads to the hint above.
     return ("add nvidia-cuda-nvcc, nvidia-cuda-runtime, nvidia-cuda-crt and nvidia-nvvm (CUDA 13) to the "
-            "project's dependencies or the profile's build-requires, or nvidia-cuda-nvcc-cu12 with "
-            "nvidia-cuda-runtime-cu12 for CUDA 12")
+            "project's dependencies or the profile's build-requires; for CUDA 12 set CUDA_HOME in the profile "
+            "to a system toolkit (the nvidia-cuda-nvcc-cu12 wheel ships no nvcc)")
 
 
 def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path] = ()) -> Path:

@@ -101,6 +101,7 @@ def suggest_fix(package: str, log: str, *, cuda_home: str | None = None) -> str 
         reasons.append(
             "the build looks for the CUDA toolkit; {cuda-home} is assembled from the locked nvidia wheels, "
             "so the project also needs nvidia-cuda-nvcc, nvidia-cuda-runtime, nvidia-cuda-crt and nvidia-nvvm "
-            "(CUDA 13) or nvidia-cuda-nvcc-cu12 and nvidia-cuda-runtime-cu12 (CUDA 12)"
+            "(CUDA 13); the CUDA 12 wheel nvidia-cuda-nvcc-cu12 ships no nvcc, so a CUDA 12 build needs "
+            "CUDA_HOME set to a system toolkit instead"
         )
     return " ".join(args) + "\n(" + "; ".join(reasons) + ")"

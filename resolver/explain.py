@@ -225,7 +225,7 @@ def _refused_builds(parent: Candidate, against: list[str]) -> str:
     shown = "; nor against ".join(a or "nothing" for a in distinct[:_SHOWN])
     more = f" (and {len(distinct) - _SHOWN} more sets of versions)" if len(distinct) > _SHOWN else ""
     return (f"{parent} cannot be built against {shown}{more} "
-            "(its build requirements exclude these versions; -v shows the build environment conflict)")
+            "(its build environment cannot take these versions; -v shows why)")
 
 
 def _named_by_url(name: str, url: str) -> str:

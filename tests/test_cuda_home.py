@@ -146,12 +146,14 @@ def test_other_packages_with_include_and_lib_are_not_merged(tmp_path, env):
     assert not (home / "lib64" / "libtorch.so").exists()
 
 
-def test_missing_nvcc_names_the_package_to_add(tmp_path, env):
+def test_missing_nvcc_names_the_package_to_add_and_not_the_cu12_wheel_that_lacks_nvcc(tmp_path, env):
     venv, site = env
     with pytest.raises(BuildError) as err:
         assemble_cuda_home(site, venv)
     assert "nvcc" in err.value.message and str(site) in err.value.message
-    assert "nvidia-cuda-nvcc" in err.value.hint and "nvidia-cuda-nvcc-cu12" in err.value.hint
+    assert "add nvidia-cuda-nvcc, nvidia-cuda-runtime" in err.value.hint
+    # Following the hint must not lead to the next missing-nvcc error.
+    assert "or nvidia-cuda-nvcc-cu12" not in err.value.hint and "system toolkit" in err.value.hint
 
 
 def test_missing_nvcc_next_to_cuda12_wheels_says_the_cu12_wheel_lacks_the_driver(tmp_path, env):

@@ -310,6 +310,7 @@ def test_cuda_home_in_the_log_suggests_the_cuda_home_template_and_the_nvcc_wheel
     assert fix.splitlines()[0] == (
         "satlock profile add pkg --build-requires torch --no-isolation --env CUDA_HOME={cuda-home}")
     assert "nvidia-cuda-nvcc" in fix
+    assert "nvidia-cuda-runtime-cu12" not in fix and "system toolkit" in fix  # the cu12 wheels have no nvcc
 
 
 def test_a_log_without_a_known_cause_gets_no_suggestion():
