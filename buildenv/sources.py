@@ -21,7 +21,7 @@ from satlock.buildenv import archive as archive_module
 from satlock.buildenv import pep517
 from satlock.cache import Cache, read_plain
 from satlock.errors import BuildError, MetadataError, ProjectError
-from satlock.resolver.coremeta import read_sdist_files
+from satlock.resolver.coremeta import read_sdist_files, run_reads
 
 SOURCES_BUCKET = "sources-v1"
 
@@ -79,14 +79,16 @@ def unpacked_to_build(tree: SourceTree, cache: Cache) -> Iterator[SourceTree]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_system(tree: SourceTree) -> pep517.BuildSystem:
+def build_system(tree: SourceTree, cache: Cache | None = None) -> pep517.BuildSystem:
     """``[build-system]`` of ``tree``; an sdist's is read from its verified archive, not from
     the tree unpacked into the cache: its requires choose what is installed and runs in the
-    build environment, and what the lock records for it."""
+    build environment, and what the lock records for it. With ``cache``, a pass over the
+    archive this run made already answers (``coremeta.run_reads``)."""
     if tree.archive is None:
         return pep517.build_system(tree.path)
+    reads = None if cache is None else run_reads(cache)
     try:
-        data = read_sdist_files(str(tree.archive), ["pyproject.toml"]).get("pyproject.toml")
+        data = read_sdist_files(str(tree.archive), ["pyproject.toml"], reads).get("pyproject.toml")
         text = None if data is None else data.decode("utf-8")
     except (MetadataError, UnicodeDecodeError) as e:
         raise BuildError(f"cannot read pyproject.toml of sdist {tree.archive.name}: {e}") from None
