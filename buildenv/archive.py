@@ -18,12 +18,15 @@ size the archive unpacks to is bounded too, so a small archive cannot fill the d
 
 from __future__ import annotations
 
+import importlib
 import os
 import posixpath
 import stat
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, UnsafeArchiveError
 from satlock.resolver.coremeta import SDIST_PROJECT_FILES
@@ -45,6 +48,8 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 1024
 MAX_DEPTH = 256
 
+# Bytes decompressed at a time.
+_CHUNK = 1024 * 1024
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 _ZIP_SUFFIXES = (".zip",)
 
@@ -217,18 +222,70 @@ def _check_tar_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
     check_unpacked_size(archive, archive.stat().st_size, sum(m.size for m in members if m.isfile()))
 
 
+# Compressions a tar sdist comes in, by their first bytes: (magic, module that opens it).
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "lzma"))
+# Room for what a tar stream holds besides its members' data: a 512-byte header per member,
+# the padding of its data to 512 bytes, long-name headers, the end-of-archive blocks.
+_TAR_OVERHEAD = 64 * 1024 * 1024
+
+
+def _decompressed(archive: Path, into: BinaryIO) -> bool:
+    """Write ``archive``, a compressed tar, into ``into`` as the plain tar inside: read once.
+
+    ``tarfile`` lists a compressed archive, then seeks back to extract it, and a compressed
+    stream that seeks back starts over from its first byte: pyspark's 455 MB sdist was
+    gunzipped twice per unpacking. A plain tar seeks for free. False, with ``into`` to be
+    dropped, when the archive is not compressed as known here, is corrupt, or holds more
+    than any archive of its size may unpack to (a bomb stops there): the caller then
+    reads the archive as before, and it is refused or fails with the same message.
+    """
+    import zlib
+
+    with open(archive, "rb") as raw:
+        head = raw.read(6)
+    kind = next((module for magic, module in _COMPRESSIONS if head.startswith(magic)), None)
+    if kind is None:
+        return False
+    opener = importlib.import_module(kind)
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
+    if kind == "lzma":
+        errors += (opener.LZMAError,)
+    left = unpacked_limit(archive.stat().st_size) + _TAR_OVERHEAD
+    try:
+        with opener.open(archive, "rb") as stream:
+            while chunk := stream.read(min(_CHUNK, left + 1)):
+                left -= len(chunk)
+                if left < 0:
+                    break
+                into.write(chunk)
+    except errors:
+        left = -1
+    into.seek(0)
+    if left < 0:
+        into.truncate()  # its disk space is the caller's again (a full disk is one of the errors)
+    return left >= 0
+
+
 def _extract_tar(archive: Path, dest: Path) -> None:
     try:
-        with tarfile.open(archive, "r:*") as tf:
-            members = tf.getmembers()
-            _check_tar_members(archive, members)
-            try:
-                tf.extractall(dest, members=members, filter="data")
-            except tarfile.FilterError as e:
-                member = getattr(e, "tarinfo", None)
-                raise _unsafe(archive, member.name if member else "?", f"was refused: {e}") from None
+        # Beside ``dest``, unnamed: nothing but the archive's members ever appears in it.
+        with tempfile.TemporaryFile(dir=dest.parent) as plain:
+            fast = _decompressed(archive, plain)
+            with tarfile.open(archive, "r:" if fast else "r:*", fileobj=plain if fast else None) as tf:
+                _extract_tar_members(archive, tf, dest)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise BuildError(f"cannot unpack {archive}: {e}", hint="the file is corrupt or not a tar archive; delete it from the cache and retry") from None
+
+
+def _extract_tar_members(archive: Path, tf: tarfile.TarFile, dest: Path) -> None:
+    """Every member of ``tf`` checked (``_check_tar_members``), then extracted with the ``data`` filter."""
+    members = tf.getmembers()
+    _check_tar_members(archive, members)
+    try:
+        tf.extractall(dest, members=members, filter="data")
+    except tarfile.FilterError as e:
+        member = getattr(e, "tarinfo", None)
+        raise _unsafe(archive, member.name if member else "?", f"was refused: {e}") from None
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:

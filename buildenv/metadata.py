@@ -197,7 +197,7 @@ class ProfileBuilder:
                 system = self._git_build_systems[found] = gitsources.git_build_system(found, self.cache)
             return found.key, system
         tree = self._tree(source)
-        return tree.key, sources.build_system(tree)
+        return tree.key, sources.build_system(tree, self.cache)
 
     # -- helpers ---------------------------------------------------------------------
 

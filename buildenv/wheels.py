@@ -207,7 +207,7 @@ class LockedBuilder:
             return base, base_key
         recorded = self.environments.get(name)
         requires = [f"{p.name}=={p.version}" for p in recorded.packages] if recorded is not None \
-            else list(sources.build_system(tree).requires)
+            else list(sources.build_system(tree, self.cache).requires)
         _packages, spec = self.pb.environment_spec(name, requires + extra, None)
         return ensure_build_env(spec, self.cache, base_python=self.pb.python), build_env_hash(spec, self.pb.python)
 

@@ -4,9 +4,12 @@ files of an sdist that can say its dependencies without a build, read without ex
 from __future__ import annotations
 
 import functools
+import os
 import tarfile
+import threading
 import zipfile
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -17,6 +20,9 @@ from packaging.version import InvalidVersion, Version
 from satlock.errors import ZIPFILE_REFUSALS, MetadataError
 from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.provider import Dependencies
+
+if TYPE_CHECKING:
+    from satlock.cache import Cache
 
 # The most read of one file inside an sdist (PKG-INFO embeds the README; pyproject.toml is small).
 MAX_MEMBER_BYTES = 64 << 20
@@ -83,8 +89,9 @@ def read_pkg_info(archive: str) -> bytes | None:
     return read_sdist_files(archive, ["PKG-INFO"]).get("PKG-INFO")
 
 
-def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
-    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting.
+def read_sdist_files(archive: str, wanted: Sequence[str], reads: SdistReads | None = None) -> dict[str, bytes]:
+    """The files ``wanted`` (paths below the sdist's top folder) of an sdist, in one pass, without extracting;
+    through ``reads`` (``run_reads``), a pass this run made already answers without reading the archive again.
 
     A flat archive, its project files at the top with no folder around them, is read from
     its top, as ``buildenv/archive.py`` builds it from there: its PKG-INFO is the one at the
@@ -92,6 +99,14 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
     ``MAX_MEMBER_BYTES``, so a huge member in a hostile archive costs little; whoever
     parses it refuses what is too big for it.
     """
+    if reads is not None:
+        return reads.read(archive, wanted)
+    return _read_sdist_files(archive, wanted)[0]
+
+
+def _read_sdist_files(archive: str, wanted: Sequence[str]) -> tuple[dict[str, bytes], bool]:
+    """``read_sdist_files`` without a memo, and whether the pass read the whole archive
+    (it stops early once it has every file ``wanted``)."""
     nested: dict[str, bytes] = {}  # below the one top folder, as the sdist spec lays it out
     top: dict[str, bytes] = {}  # at the top, for a flat archive
     flat = False
@@ -115,15 +130,80 @@ def read_sdist_files(archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     take(info.filename, not info.is_dir(), functools.partial(_read_zip_member, zf, info))
-            return top if flat else nested
+            return (top if flat else nested), True
         with tarfile.open(archive) as tf:
             for m in tf:
                 take(m.name, m.isfile(), functools.partial(_read_tar_member, tf, m))
                 if done():
-                    break
+                    return (top if flat else nested), False
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, *ZIPFILE_REFUSALS):
         raise MetadataError(f"{archive} is not a readable sdist", hint="run again with --refresh") from None
-    return top if flat else nested
+    return (top if flat else nested), True
+
+
+# What a run keeps of the files its passes found: passes whose files are larger are not
+# kept (a PKG-INFO embeds a README; a hostile one is up to MAX_MEMBER_BYTES), nor more archives.
+_MEMO_PASS_BYTES = 4 << 20
+_MEMO_ARCHIVES = 4096
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One pass over an sdist: the files it looked for, those it found, and whether it read to the end."""
+
+    wanted: frozenset[str]
+    found: dict[str, bytes]
+    whole: bool
+
+    def answer(self, wanted: frozenset[str]) -> dict[str, bytes] | None:
+        """The files ``wanted`` as a new pass would find them, or None when this pass cannot tell.
+
+        A pass that read the whole archive knows every file it looked for, and whether the
+        archive is flat. One that stopped early answers only the same question: a question
+        about fewer files would have stopped earlier, before a later member could show the
+        archive to be flat."""
+        if wanted == self.wanted or (self.whole and wanted <= self.wanted):
+            return {k: v for k, v in self.found.items() if k in wanted}
+        return None
+
+
+class SdistReads:
+    """The files this run's passes over sdists found (``run_reads``), so an sdist is read once.
+
+    An sdist without pyproject.toml (pyspark's 455 MB) is read to its end to learn so: to
+    look for static metadata, then for its ``[build-system]`` at each metadata build and at
+    the lock's record of it, a gunzip of 2.3 s each time. Keyed by the archive's path and
+    its identity on disk (device, inode, size, modification time): a file replaced since
+    is read again.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._passes: dict[tuple[str, int, int, int, int], list[_Pass]] = {}
+
+    def read(self, archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
+        try:
+            st = os.stat(archive)
+        except OSError:
+            return _read_sdist_files(archive, wanted)[0]  # which says why it cannot be read
+        key = (os.path.abspath(archive), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        asked = frozenset(wanted)
+        with self._guard:
+            for done in self._passes.get(key, ()):
+                found = done.answer(asked)
+                if found is not None:
+                    return found
+        files, whole = _read_sdist_files(archive, wanted)
+        if sum(len(v) for v in files.values()) <= _MEMO_PASS_BYTES:
+            with self._guard:
+                if key in self._passes or len(self._passes) < _MEMO_ARCHIVES:
+                    self._passes.setdefault(key, []).append(_Pass(asked, dict(files), whole))
+        return files
+
+
+def run_reads(cache: Cache) -> SdistReads:
+    """This run's ``SdistReads``, kept by ``cache`` until the run ends."""
+    return cache.run_memo("sdist-reads", SdistReads)
 
 
 SDIST_PROJECT_FILES = ("pyproject.toml", "setup.py")

@@ -34,7 +34,7 @@ from satlock.profiles.builds import AnyProfile, build_profile
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, checked_filename, filename_from_url
 from satlock.cache import digest
 from satlock.parallel import WorkerPool
-from satlock.resolver.coremeta import parse_metadata, read_sdist_files, static_sdist_metadata
+from satlock.resolver.coremeta import parse_metadata, read_sdist_files, run_reads, static_sdist_metadata
 from satlock.resolver.index import IndexClient
 from satlock.resolver.listing import candidates_from_files, read_cached, store_cached, wheel_for_another_target
 from satlock.resolver.matching import evaluate_marker
@@ -182,7 +182,7 @@ class IndexProvider:
                 archive = self.client.download(DistFile(filename=filename_from_url(ref.url, dist=False), url=ref.url, hashes=dict(ref.hashes)))
             else:
                 archive = Path(ref.path or "")
-            return read_sdist_files(str(archive), [f"{sub}pyproject.toml"]).get(f"{sub}pyproject.toml")
+            return read_sdist_files(str(archive), [f"{sub}pyproject.toml"], run_reads(self.client.cache)).get(f"{sub}pyproject.toml")
         if self.builder is None:
             return None
         return self.builder.source_pyproject(name, ref)
@@ -272,7 +272,7 @@ class IndexProvider:
         if sdist is None:
             raise MetadataError(f"{c} has no file to read metadata from")
         path = self.client.download(sdist)
-        files = read_sdist_files(str(path), ["PKG-INFO", "pyproject.toml"])
+        files = read_sdist_files(str(path), ["PKG-INFO", "pyproject.toml"], run_reads(self.client.cache))
         pkg_info = files.get("PKG-INFO")
         if pkg_info is not None and static_sdist_metadata(pkg_info):
             return self._checked(c, pkg_info, sdist.filename)

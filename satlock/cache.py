@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import platformdirs
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from satlock.writebehind import WriteBehind
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
+_Memo = TypeVar("_Memo")
 # One safe file name: a digest, a sha256, ``git-<commit>`` or a distribution file name.
 _KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!~-]{0,254}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -138,6 +139,7 @@ class Cache:
         self._run: tuple[str, filelock.FileLock] | None = None
         self._temps: list[Path] = []
         self._swept: set[str] = set()
+        self._run_memos: dict[str, object] = {}
 
     @classmethod
     def temporary(cls) -> Cache:
@@ -337,6 +339,15 @@ class Cache:
             tmp = self._run_entries[(bucket, key)] = self._filled_tempdir(bucket, fill)
             return tmp
 
+    def run_memo(self, name: str, make: Callable[[], _Memo]) -> _Memo:
+        """The object ``make`` made for ``name`` in this run, shared by its threads and dropped
+        by ``close``: what a run learned by reading files (a memo) holds for that run only."""
+        with self._run_guard:
+            found = self._run_memos.get(name)
+            if found is None:
+                found = self._run_memos[name] = make()
+            return found  # type: ignore[return-value]  # one ``make`` per name
+
     def made_in_run(self, bucket: str, key: str) -> Path | None:
         """The folder ``run_entry`` made for ``key`` in this run, if it made one."""
         with self._run_guard:
@@ -350,6 +361,7 @@ class Cache:
             made, self._run_entries = list(self._run_entries.values()), {}
             temps, self._temps = self._temps, []
             run, self._run = self._run, None
+            self._run_memos = {}
         for folder in [*made, *temps]:
             shutil.rmtree(folder, ignore_errors=True)
         if run is not None:

@@ -111,3 +111,40 @@ def test_archive_without_a_single_top_folder_is_refused(tmp_path):
     archive = _tar(tmp_path / "pkg-1.0.tar.gz", [_file("a/setup.py"), _file("b/setup.py")])
     with pytest.raises(BuildError, match="exactly one top-level folder"):
         extract_sdist(archive, tmp_path / "out")
+
+
+def _gunzipped_bytes(monkeypatch) -> list[int]:
+    """The bytes every gzip stream has handed out since, summed: a count of decompression passes."""
+    import gzip
+
+    total = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        total[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    return total
+
+
+def test_a_gzipped_sdist_is_decompressed_once_to_be_unpacked(tmp_path, monkeypatch):
+    import gzip
+
+    sdist = make_sdist(tmp_path, "foo", "1.0", files={"data/blob.txt": "0123456789" * 200_000})
+    plain = len(gzip.decompress(sdist.read_bytes()))
+    gunzipped = _gunzipped_bytes(monkeypatch)
+    top = extract_sdist(sdist, tmp_path / "out" / "tree")
+    assert gunzipped[0] == plain  # tarfile listed it, then gunzipped it again from the start to extract it
+    assert (top / "data" / "blob.txt").stat().st_size == 2_000_000
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["tree"]  # the plain tar it went through is gone
+
+
+def test_a_gzipped_sdist_whose_stream_cannot_be_read_whole_is_unpacked_as_before(tmp_path, monkeypatch):
+    # Trailing garbage after the gzip stream: tarfile stops at the archive's end and never
+    # sees it, the single pass does and gives way to tarfile's own reading.
+    sdist = make_sdist(tmp_path, "foo", "1.0")
+    sdist.write_bytes(sdist.read_bytes() + b"garbage")
+    top = extract_sdist(sdist, tmp_path / "out")
+    assert (top / "foo" / "__init__.py").is_file()

@@ -88,6 +88,35 @@ def test_sdist_is_unpacked_once_into_the_cache(tmp_path, cache, monkeypatch):
     assert sources.from_sdist(sdist, sha256_of(sdist), cache) == tree
 
 
+def test_an_sdist_is_unpacked_once_per_run_for_the_cache_and_every_build(tmp_path, cache, monkeypatch):
+    sdist = make_sdist(tmp_path / "dists", "foo", "1.0")
+    unpackings: list[Path] = []
+    real = archive.extract_sdist
+
+    def counting(path, dest):
+        unpackings.append(path)
+        return real(path, dest)
+
+    monkeypatch.setattr(archive, "extract_sdist", counting)
+    tree = sources.from_sdist(sdist, sha256_of(sdist), cache)
+    with sources.unpacked_to_build(tree, cache) as first:
+        with open(first.path / "foo" / "__init__.py", "r+") as f:  # rewritten in place, as a version plugin may
+            f.write("EDITED = 1\n")
+        (first.path / "build").mkdir()
+    with sources.unpacked_to_build(tree, cache) as second:
+        assert "EDITED" not in (second.path / "foo" / "__init__.py").read_text()
+        assert not (second.path / "build").exists() and second.path.name == "foo-1.0"
+    assert "EDITED" not in (tree.path / "foo" / "__init__.py").read_text()
+    assert unpackings == [sdist]  # for the cache's entry and both builds
+
+    cache = next_run(cache)
+    (tree.path / "setup.py").write_text("raise SystemExit('planted')\n")  # in the entry an earlier run left
+    assert sources.from_sdist(sdist, sha256_of(sdist), cache) == tree
+    with sources.unpacked_to_build(tree, cache) as building:
+        assert not (building.path / "setup.py").exists()
+    assert unpackings == [sdist, sdist]  # a new run unpacks it again for its builds, and only for them
+
+
 def test_git_source_resolves_default_branch_and_reuses_the_checkout(repo, cache, git_calls):
     head = git(repo, "rev-parse", "HEAD")
     tree = gitsources.from_git(repo.as_uri(), None, cache)
