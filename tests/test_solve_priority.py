@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -89,3 +90,32 @@ def test_lock_from_the_command_line_takes_the_plugins_newest_release(tmp_path: P
     assert result.exit_code == 0, result.output
     packages = tomllib.loads((project / "pylock.toml").read_text())["packages"]
     assert {p["name"]: p["version"] for p in packages} == {"lint": "4.5", "lint-plugin": "4.5"}
+
+
+# Found by fuzzing against uv 0.13.9 (rev28): the move is made where uv ends in the listed
+# order. uv also deprioritizes the culprit (after everything else, not just after the moved
+# one) and counts conflicts met through derived incompatibilities, and moves back when the
+# moved one in turn costs the culprit five versions; the one-way move here does neither.
+@pytest.mark.xfail(strict=True, reason="uv demotes the culprit behind p1 too; satlock only moves p2 before p0")
+def test_a_third_requirement_that_needs_the_culprits_newest_keeps_the_listed_order_as_in_uv() -> None:
+    index = {
+        "p0": {"3.10": [], "3.9": ["p2<1.0"], "2.6": [], "1.1": []},
+        "p1": {"3.10": ["p0>=3.9"], "3.9": []},
+        "p2": {"3.9": ["p0==3.9", "p1==3.9"], "3.8": ["p0<3.9"], "2.7": ["p0==1.1"],
+               "2.6": ["p0==2.6"], "2.5": ["p0==3.9"], "2.4": []},
+    }
+    # uv: p0 3.10, p2 2.4, p1 3.10 (as before the rule); satlock: p0 2.6, p2 3.8, p1 3.9.
+    assert _picked(index, "p0", "p2", "p1") == {"p0": "3.10", "p2": "2.4", "p1": "3.10"}
+
+
+@pytest.mark.xfail(strict=True, reason="uv moves p0 back once it costs p1 five versions (through p2, p3 too)")
+def test_a_move_that_costs_the_earlier_one_its_versions_is_undone_as_in_uv() -> None:
+    index = {
+        "p0": {"1.1": [], "1.2": ["p1<3.8"], "2.4": ["p1==2.4"], "2.5": ["p1==1.3"], "2.6": ["p3>=3.11"],
+               "2.7": ["p1<2.6"], "3.8": ["p1==1.0"]},
+        "p1": {"1.0": ["p3>=2.7"], "1.2": [], "1.3": ["p0<1.2"], "2.4": ["p3==2.4"], "2.5": ["p2==2.5"], "3.9": []},
+        "p2": {"2.5": ["p0==2.5"]},
+        "p3": {"1.3": []},
+    }
+    # uv: p1 3.9, p0 1.1 (as before the rule); satlock: p0 2.7, p1 1.2.
+    assert _picked(index, "p1", "p0") == {"p1": "3.9", "p0": "1.1"}
