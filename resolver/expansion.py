@@ -24,7 +24,8 @@ from satlock.resolver.encoding import Encoding, Reason, ReasonKind
 from satlock.resolver.matching import Dependency, Matcher
 from satlock.resolver.origin import CONSTRAINTS
 from satlock.resolver.provider import CandidateUnavailable, Dependencies, Exclusion, Provider
-from satlock.resolver.resolution import Policy, RootRequirement, SolveStats
+from satlock.resolver.explain import passed_over_for_urls, passed_over_unavailable, taken_from_the_project
+from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats
 from satlock.resolver.sourceurls import same_source
 from satlock.resolver.variants import Variant, VariantTable
 
@@ -311,3 +312,33 @@ class Expansion:
     def eligible(self, name: NormalizedName) -> list[Candidate]:
         """The candidates of ``name`` some requirement accepts, in preference order."""
         return self.enc.with_vars(name)
+
+    def resolution(self, chosen: Mapping[NormalizedName, Candidate], roots: Sequence[Requirement],
+                   stats: SolveStats) -> Resolution:
+        """The ``Resolution`` of the preference search's ``chosen``, breadth-first from ``roots``
+        (the project's requirements in visiting order), with what each chosen package requires
+        and the warnings a user should read."""
+        order, extras = self.walk(lambda n: chosen.get(n), roots)
+        chosen = {n: chosen[n] for n in order}
+        base: dict[NormalizedName, list[Requirement]] = {}
+        by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
+        warnings = []
+        variants: dict[NormalizedName, Variant] = {}
+        for name, c in chosen.items():
+            base[name] = [d.requirement for d in self.deps.get(c.key, []) + self.picked_variant_deps(c) if d.always]
+            picked = self.picked_variant.get(c.key)
+            if picked is not None:
+                variants[name] = picked[1]
+            by_extra[name] = {}
+            for extra in sorted(extras.get(name, ())):
+                provided = self.provides.get(c.key)
+                if provided is not None and canonicalize_name(extra) not in provided:
+                    warnings.append(f"{c} does not provide the extra '{extra}'")
+                by_extra[name][extra] = self.extra_requirements(c, extra)
+        warnings += passed_over_for_urls(self.enc, self.by_url, chosen)
+        warnings += taken_from_the_project(self.other_source, chosen, extras)
+        locked_requirements = [*(r.requirement for r in self.roots), *(r for reqs in base.values() for r in reqs),
+                               *(r for extra in by_extra.values() for reqs in extra.values() for r in reqs)]
+        warnings += passed_over_unavailable(self.unavailable, chosen, locked_requirements)
+        return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, stats,
+                          list(self.roots), [f"left out {c}, which {why}" for c, why in self.unavailable], variants)

@@ -31,6 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
+from satlock.resolver.expansion import Expansion
 from satlock.resolver.resolution import RootRequirement
 
 # uv's threshold: five versions rejected for the same earlier decision.
@@ -102,3 +103,21 @@ def find_promotion(order: Sequence[NormalizedName], chosen: Mapping[NormalizedNa
             best = max(c for _, c in culprits)
             return Promotion(name, next(n for n, c in culprits if c == best))
     return None
+
+
+def next_promotion(expansion: Expansion, chosen: Mapping[NormalizedName, Candidate], made: Sequence[Promotion],
+                   ruled_out: Callable[[Candidate], bool]) -> Promotion | None:
+    """``find_promotion`` over the search's ``expansion``: a candidate's requirements are
+    those that apply to the target, with what the extras the project asks of its name add
+    (``unstructured[pdf]``'s pypdf)."""
+    roots = visiting_order(expansion.roots, made)
+    order = list(dict.fromkeys(canonicalize_name(r.name) for r in roots))
+    extras = {name: sorted({e for r in roots if canonicalize_name(r.name) == name for e in r.extras}) for name in order}
+
+    def requirements(c: Candidate) -> list[Requirement] | None:
+        deps = expansion.deps.get(c.key)
+        if deps is None:
+            return None
+        return [d.requirement for d in deps if d.always] + [r for e in extras.get(c.name, ()) for r in expansion.extra_requirements(c, e)]
+
+    return find_promotion(order, chosen, expansion.eligible, requirements, ruled_out, made)

@@ -60,22 +60,19 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Container, Hashable, Mapping, Sequence
 
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.domain import open_candidates
 from satlock.resolver.expansion import Expansion
-from satlock.resolver.explain import passed_over_for_urls, passed_over_unavailable, taken_from_the_project
 from satlock.resolver.hints import consistent_hints
 from satlock.resolver.matching import Matcher
 from satlock.resolver.model import Model
-from satlock.resolver.priority import Promotion, find_promotion, visiting_order
+from satlock.resolver.priority import Promotion, next_promotion, visiting_order
 from satlock.resolver.propagate import Trail
 from satlock.resolver.provider import Provider
 from satlock.resolver.repair import repair
 from satlock.resolver.resolution import Policy, Resolution, RootRequirement, SolveStats, Unsatisfiable
-from satlock.resolver.variants import Variant
 
 __all__ = ["Policy", "Resolution", "RootRequirement", "SolveStats", "Solver", "Unsatisfiable"]
 
@@ -336,20 +333,6 @@ class Solver:
             trail.backtrack(start)
         return fixed
 
-    def _promotion(self, chosen: Mapping[NormalizedName, Candidate]) -> Promotion | None:
-        """A direct requirement to visit earlier, as uv would after repeated conflicts (resolver/priority.py)."""
-        order = list(dict.fromkeys(canonicalize_name(r.name) for r in visiting_order(self.expansion.roots, self._promotions)))
-        base = self._trail()
-
-        def requirements(c: Candidate) -> list[Requirement] | None:
-            deps = self.expansion.deps.get(c.key)
-            return None if deps is None else [d.requirement for d in deps if d.always]
-
-        def ruled_out(c: Candidate) -> bool:
-            return not self.enc.has_var(c) or base.is_false(self.enc.var_of(c))
-
-        return find_promotion(order, chosen, self.expansion.eligible, requirements, ruled_out, self._promotions)
-
     # -- the loop ------------------------------------------------------------------------
 
     def solve(self, roots: Sequence[RootRequirement]) -> Resolution:
@@ -397,7 +380,9 @@ class Solver:
                 # Builds last: only against a solution whose every other candidate is known.
                 builds = self.expansion.variants_to_build(chosen)
                 if not builds:
-                    promotion = self._promotion(chosen)
+                    base = self._trail()
+                    promotion = next_promotion(self.expansion, chosen, self._promotions,
+                                               lambda c: not self.enc.has_var(c) or base.is_false(self.enc.var_of(c)))
                     if promotion is None:
                         break
                     self._promotions.append(promotion)
@@ -411,30 +396,6 @@ class Solver:
                 self.expansion.expand_or_leave_out(c)
             self.stats.expanded += len(todo)
             self.expansion.expand_ready(known)
-        order, extras = self.expansion.walk(lambda n: chosen.get(n), visiting_order(self.expansion.roots, self._promotions))
-        chosen = {n: chosen[n] for n in order}
-        base: dict[NormalizedName, list[Requirement]] = {}
-        by_extra: dict[NormalizedName, dict[str, list[Requirement]]] = {}
-        warnings = []
-        variants: dict[NormalizedName, Variant] = {}
-        for name, c in chosen.items():
-            base[name] = [d.requirement for d in self.expansion.deps.get(c.key, []) + self.expansion.picked_variant_deps(c) if d.always]
-            picked = self.expansion.picked_variant.get(c.key)
-            if picked is not None:
-                variants[name] = picked[1]
-            by_extra[name] = {}
-            for extra in sorted(extras.get(name, ())):
-                provided = self.expansion.provides.get(c.key)
-                if provided is not None and canonicalize_name(extra) not in provided:
-                    warnings.append(f"{c} does not provide the extra '{extra}'")
-                by_extra[name][extra] = self.expansion.extra_requirements(c, extra)
-        warnings += passed_over_for_urls(self.enc, self.expansion.by_url, chosen)
-        warnings += taken_from_the_project(self.expansion.other_source, chosen, extras)
-        locked_requirements = [*(r.requirement for r in self.expansion.roots), *(r for reqs in base.values() for r in reqs),
-                               *(r for extra in by_extra.values() for reqs in extra.values() for r in reqs)]
-        warnings += passed_over_unavailable(self.expansion.unavailable, chosen, locked_requirements)
         self.stats.variables = self.enc.num_vars
         self.stats.clauses = self.enc.clause_count()
-        return Resolution(chosen, base, by_extra, {n: extras.get(n, set()) for n in chosen}, warnings, self.stats,
-                          list(self.expansion.roots), [f"left out {c}, which {why}" for c, why in self.expansion.unavailable], variants)
-
+        return self.expansion.resolution(chosen, visiting_order(self.expansion.roots, self._promotions), self.stats)
