@@ -137,13 +137,17 @@ def conflict_names(enc: Encoding, reasons: Collection[Reason]) -> frozenset[Norm
 
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None,
-            conflict: list[Reason] | None = None) -> str:
+            conflict: list[Reason] | None = None, built: Collection[NormalizedName] = ()) -> str:
     """A few lines: each requirement in the minimal conflict, then what follows.
 
     ``profile_requirements``: the requirements a package's no-isolation build profile
     added to its own (its build-requires, installed in the project's environment), told
     as the profile's: the package's metadata does not have them. ``conflict``: the
-    minimal conflict when the caller has it already.
+    minimal conflict when the caller has it already. ``built``: packages whose
+    dependencies came from building their sdist without a profile, as pip builds it (its
+    build requirements at their newest): one of those pinning a version exactly
+    (``torch==`` the torch it was built against) gets a line saying that a profile builds
+    it against the lock's versions instead.
     """
     reasons = minimal_conflict(enc) if conflict is None else conflict
     profiled = profile_requirements or {}
@@ -178,6 +182,8 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
     lines.extend(_refused_builds(parent, against) for parent, against in refused.items())
+    pinned_by_build = sorted({r.parent.name for r in reasons if r.kind == ReasonKind.DEPENDENCY and r.parent.name in built
+                              and any(s.operator in ("==", "===") for s in r.requirement.specifier)})
     for (name, why), found in unavailable.items():
         found.sort(reverse=True)
         log = f"{_LOG}{found[0][1]}" if found[0][1] else ""
@@ -211,6 +217,9 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             why = "; ".join(f"{e.version}: {e.reason}" for e in _relevant(excluded.get(name, []), asked)[:3])
             which = f"matching {', '.join(sorted({str(s) for s in asked}))}" if asked and excluded.get(name) else "on the configured indexes"
             lines.append(f"{name} has no installable version {which}" + (f" ({why})" if why else ""))
+    lines.extend(f"{name}'s dependencies come from building its sdist against the newest versions of its build "
+                 f"requirements (it has no build profile); to build it against the versions this lock picks, "
+                 f"add one: satlock profile add {name}" for name in pinned_by_build)
     body = "\n".join(f"  - {line}" for line in lines)
     return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
 

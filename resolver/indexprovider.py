@@ -96,6 +96,7 @@ class IndexProvider:
         self._unavailable: dict[tuple[str, str], CandidateUnavailable] = {}
         self._lock = threading.Lock()
         self._variant_keys: set[tuple[str, str]] = set()
+        self.built_without_profile: set[NormalizedName] = set()  # as pip builds: for the conflict story's hint
         # An index that failed after all retries (in prefetch, say) is not asked again in
         # this run: the real call re-raises at once instead of waiting out the retries twice.
         self._unreachable: dict[tuple[str, ...], NetworkError] = {}
@@ -288,6 +289,8 @@ class IndexProvider:
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
         if self._has_variants(c.name):
             return self._variant_base(c)
+        if c.name not in self.profiles:
+            self.built_without_profile.add(c.name)
         return self._checked(c, self.builder.metadata(c.name, sdist), sdist.filename)
 
     # -- build variants (resolver/variants.py) ---------------------------------------------

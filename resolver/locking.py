@@ -230,7 +230,8 @@ def _solve(provider: IndexProvider, target: Target, policy: Policy, roots: list[
     try:
         return Solver(provider, target.environment, policy).solve(roots)
     except Unsatisfiable as e:
-        raise ResolutionError(explain(e.encoding, e.excluded, provider.profile_requirements())) from None
+        raise ResolutionError(explain(e.encoding, e.excluded, provider.profile_requirements(),
+                                      built=provider.built_without_profile)) from None
 
 
 def lock_is_current(project: Project, previous: Pylock, options: LockOptions) -> bool:

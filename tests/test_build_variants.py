@@ -59,6 +59,10 @@ def dists(tmp_path_factory) -> list[Path]:
         make_sdist(dest, "seedext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP, pkg_info=False),
         *[make_sdist(dest, name, "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', f'name="{name}"')
                      .replace('packages=["seedext"]', f'packages=["{name}"]'), pkg_info=False) for name in ("seedb", "seedc")],
+        # pinext declares its build requirement in pyproject.toml, so it builds without a profile (as pip would).
+        make_sdist(dest, "pinext", "0.1", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="pinext"')
+                   .replace('packages=["seedext"]', 'packages=["pinext"]'), pkg_info=False,
+                   pyproject='[build-system]\nrequires = ["setuptools", "buildhelper"]\nbuild-backend = "setuptools.build_meta"\n'),
         # moveext 0.2, built against anything, needs zlibx>=5; 0.1 is built like seedext.
         make_sdist(dest, "moveext", "0.1", pyproject="", setup_py=SEEDEXT_SETUP.replace('name="seedext"', 'name="moveext"')
                    .replace('packages=["seedext"]', 'packages=["moveext"]'), pkg_info=False),
@@ -478,3 +482,17 @@ def test_a_build_environment_refusing_the_runtimes_newest_is_not_asked_again_for
     assert (package(data, "alpha")["version"], package(data, "beta")["version"]) == ("4.0", "4.0")
     assert result.output.count("seedext cannot be built against the runtime versions") == 1
     assert set(built_against(build_log)) == {"1.0"}
+
+
+def test_a_build_without_profile_pinning_the_newest_says_a_profile_builds_it_against_the_lock(tmp_path, index, build_log):
+    # As pip builds it: against buildhelper 2.0, so it pins buildhelper==2.0 against the project's 1.0.
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "pinext"])
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 1
+    assert "pinext 0.1 depends on buildhelper==2.0" in result.output
+    assert "add one: satlock profile add pinext" in result.output
+    assert "Traceback" not in result.output
+    assert invoke("profile", "add", "pinext", "--project", project).exit_code == 0
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert dependency_versions(lock_data(project), "pinext")["buildhelper"] == "1.0"
