@@ -173,20 +173,21 @@ class SdistReads:
     An sdist without pyproject.toml (pyspark's 455 MB) is read to its end to learn so: to
     look for static metadata, then for its ``[build-system]`` at each metadata build and at
     the lock's record of it, a gunzip of 2.3 s each time. Keyed by the archive's path and
-    its identity on disk (device, inode, size, modification time): a file replaced since
-    is read again.
+    its identity on disk (device, inode, size, modification and change times): a file
+    replaced since is read again, also one rewritten in place with its modification time
+    put back (``cp -p`` onto it), which only the change time shows.
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._passes: dict[tuple[str, int, int, int, int], list[_Pass]] = {}
+        self._passes: dict[tuple[str, int, int, int, int, int], list[_Pass]] = {}
 
     def read(self, archive: str, wanted: Sequence[str]) -> dict[str, bytes]:
         try:
             st = os.stat(archive)
         except OSError:
             return _read_sdist_files(archive, wanted)[0]  # which says why it cannot be read
-        key = (os.path.abspath(archive), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = (os.path.abspath(archive), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         asked = frozenset(wanted)
         with self._guard:
             for done in self._passes.get(key, ()):

@@ -71,6 +71,37 @@ def test_an_sdist_replaced_on_disk_is_read_again(tmp_path, tar_opens):
     assert len(tar_opens) == 2
 
 
+def test_an_sdist_rewritten_in_place_with_its_mtime_put_back_is_read_again(tmp_path, tar_opens):
+    # Same path, inode and size, and the modification time put back (as ``cp -p`` onto it
+    # does): only the change time tells the file was rewritten.
+    import io
+    import os
+    import time
+
+    def plain_tar(requires: str) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tf:
+            data = f"[build-system]\nrequires = ['{requires}']\n".encode()
+            info = tarfile.TarInfo("legacy-1.0/pyproject.toml")
+            info.size, info.mtime = len(data), 1577836800
+            tf.addfile(info, io.BytesIO(data))
+        return out.getvalue()
+
+    sdist = tmp_path / "legacy-1.0.tar"
+    sdist.write_bytes(plain_tar("aaaaaaaa"))
+    before = sdist.stat()
+    reads = SdistReads()
+    assert b"aaaaaaaa" in read_sdist_files(str(sdist), ["pyproject.toml"], reads)["pyproject.toml"]
+    time.sleep(0.02)  # past the file system's clock tick
+    with open(sdist, "r+b") as f:
+        f.write(plain_tar("bbbbbbbb"))
+    os.utime(sdist, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = sdist.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert b"bbbbbbbb" in read_sdist_files(str(sdist), ["pyproject.toml"], reads)["pyproject.toml"]
+    assert len(tar_opens) == 2
+
+
 def test_a_new_run_reads_its_sdists_again(tmp_path):
     cache = Cache(tmp_path / "cache")
     reads = run_reads(cache)
