@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from gunzipcount import count_gunzipped
 from indexbuilder import make_sdist
 from satlock.buildenv.archive import extract_sdist, safe_zip_members
 from satlock.errors import BuildError, UnsafeArchiveError
@@ -113,28 +114,12 @@ def test_archive_without_a_single_top_folder_is_refused(tmp_path):
         extract_sdist(archive, tmp_path / "out")
 
 
-def _gunzipped_bytes(monkeypatch) -> list[int]:
-    """The bytes every gzip stream has handed out since, summed: a count of decompression passes."""
-    import gzip
-
-    total = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        total[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
-    return total
-
-
 def test_a_gzipped_sdist_is_decompressed_once_to_be_unpacked(tmp_path, monkeypatch):
     import gzip
 
     sdist = make_sdist(tmp_path, "foo", "1.0", files={"data/blob.txt": "0123456789" * 200_000})
     plain = len(gzip.decompress(sdist.read_bytes()))
-    gunzipped = _gunzipped_bytes(monkeypatch)
+    gunzipped = count_gunzipped(monkeypatch)
     top = extract_sdist(sdist, tmp_path / "out" / "tree")
     assert gunzipped[0] == plain  # tarfile listed it, then gunzipped it again from the start to extract it
     assert (top / "data" / "blob.txt").stat().st_size == 2_000_000

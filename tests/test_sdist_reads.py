@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from gunzipcount import count_gunzipped
 from indexbuilder import build_index, installed_wheel, make_sdist, make_wheel, project_toml
 from typer.testing import CliRunner
 
@@ -113,15 +114,7 @@ def test_a_new_run_reads_its_sdists_again(tmp_path):
 def _gunzip_passes(monkeypatch, sdist: Path) -> list[int]:
     """Bytes gunzipped from now on, in passes over ``sdist`` (the only gzip stream a lock here reads)."""
     plain = len(gzip.decompress(sdist.read_bytes()))
-    total = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        total[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    total = count_gunzipped(monkeypatch)
     return [plain, total]  # type: ignore[list-item]
 
 
