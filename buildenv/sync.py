@@ -2,8 +2,9 @@
 
 ``execute_sync`` carries out a plan (``syncplan.plan_sync``): every wheel is downloaded
 before the environment is touched (a hash mismatch or a network failure changes nothing),
-then removals, wheels, and last the packages built from source, each after the packages
-its build imports from the environment. Downloads and builds are callables, so this module knows nothing of
+then the packages built from source that do not build in the environment (isolated), then
+removals, wheels, and last the packages built in the environment, each after the packages
+its build imports from it. Downloads and builds are callables, so this module knows nothing of
 indexes or PEP 517.
 """
 
@@ -303,6 +304,10 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
         owners, plans = _preflight(plan, wheels, fetched, venv, installed)
+        # Builds that do not use .venv (isolated ones, the project's own editable build) run
+        # before it changes, so a build that fails leaves it as it was (as uv builds first);
+        # those building in .venv wait for their build needs to be installed there.
+        built = {item.name: _build(item, build_wheel, venv, progress) for item in build_order if item.name not in build_needs}
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it
             # is written, so one whose files do not match its RECORD (or that unpacks to a
@@ -321,10 +326,15 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
             fetched[item.name], venv, plans[item.name], direct_url=item.direct_url, requested=item.name in wanted,
             cache=cache, sha256=_wheel_sha256(item)), finish, jobs, progress)
         for item in build_order:
-            assert build_wheel is not None and not isinstance(item.source, PackageWheel)
-            if progress:
-                progress("build", item.name)
-            wheel = build_wheel(item.package, item.source, venv)
-            _check_built(item, wheel)
-            install(item, wheel)
+            install(item, built[item.name] if item.name in built else _build(item, build_wheel, venv, progress))
     return report
+
+
+def _build(item: SyncItem, build_wheel: BuildWheel | None, venv: Venv, progress: Progress | None) -> Path:
+    """The wheel built from ``item``'s source, checked to be the package and version the lock says."""
+    assert build_wheel is not None and not isinstance(item.source, PackageWheel)
+    if progress:
+        progress("build", item.name)
+    wheel = build_wheel(item.package, item.source, venv)
+    _check_built(item, wheel)
+    return wheel

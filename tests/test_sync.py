@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexbuilder import IndexServer, build_index, make_wheel, project_toml
+from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
 from installcheck import verify_records
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.venv import open_venv
@@ -105,6 +105,25 @@ def test_setuptools_satlock_installed_for_an_extra_leaves_with_the_extra(tmp_pat
         result = _sync(project, server)
     assert result.exit_code == 0, result.output
     assert _installed(project) == {"helper": "1.0"}
+
+
+def test_a_source_build_that_fails_leaves_the_venv_as_it_was(tmp_path: Path) -> None:
+    # badext's metadata is static (the lock reads it without a build); its build fails.
+    dists = tmp_path / "dists"
+    build_index(tmp_path / "index", [make_wheel(dists, "helper", "1.0"), make_wheel(dists, "helper", "2.0"),
+                                     *(installed_wheel(name, dists) for name in ("setuptools", "wheel")),
+                                     make_sdist(dists, "badext", "1.0", setup_py="raise SystemExit('no compiler here')\n")])
+    project = _project(tmp_path / "p", ["helper==1.0"])
+    with IndexServer(tmp_path / "index") as server:
+        assert _sync(project, server).exit_code == 0
+        _project(project, ["helper==2.0", "badext"])
+        result = _sync(project, server)
+        assert result.exit_code == 1
+        assert "building badext failed" in result.output
+        assert _installed(project) == {"helper": "1.0"}
+        fresh = _project(tmp_path / "fresh", ["helper", "badext"])
+        assert _sync(fresh, server).exit_code == 1
+    assert not (fresh / ".venv").exists()
 
 
 def test_default_dev_group_is_installed_unless_no_default_groups(tmp_path: Path, served: IndexServer) -> None:
