@@ -21,6 +21,7 @@ from satlock.pyproject import find_pyproject, read_pyproject
 
 if TYPE_CHECKING:
     from satlock.profiles.schema import Profile
+    from satlock.resolver.project import Project
 
 profile_app = typer.Typer(no_args_is_help=True, help="Configure how awkward source packages are built.")
 
@@ -89,19 +90,16 @@ def profile_add(
                               requires_dist=requires_dist or [], version=version, requires_python=requires_python,
                               source=str(path))
             write_text_atomic(path, new)
-        _warn_unknown_name(out, path, name)
+        _check_written(out, path, name)
         out.info(f"profile {canonicalize_name(name)} written to {path}")
 
     run(out, work)
 
 
-def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
-    """A profile for a package the project does not mention may be a typo, or a transitive
-    dependency; one for the project itself (when sync installs it) builds the project.
-
-    The profile is written by now, so a problem elsewhere in pyproject.toml that keeps this
-    check from reading the project is a warning: an error would say the command failed."""
-    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+def _check_written(out: Output, path: Path, name: str) -> None:
+    """Warnings about the profile just written. It is written by now, so a problem elsewhere
+    in pyproject.toml that keeps the project from being read is a warning too: an error
+    would say the command failed."""
     from satlock.resolver.project import load_project
 
     try:
@@ -109,6 +107,25 @@ def _warn_unknown_name(out: Output, path: Path, name: str) -> None:
     except (ProjectError, ProfileError) as e:
         out.warn(f"profile written, but {e.message}")
         return
+    _warn_unknown_name(out, proj, path, name)
+    _warn_no_dependencies(out, proj, name)
+
+
+def _warn_no_dependencies(out: Output, proj: Project, name: str) -> None:
+    """Metadata given in a profile is all a lock reads of the package: without
+    ``requires-dist`` it is locked with no dependencies at all, which ``--version`` alone
+    does without a word otherwise (uv's dependency-metadata does the same)."""
+    profile = proj.profiles.get(canonicalize_name(name))
+    if profile is not None and profile.metadata is not None and not profile.metadata.requires_dist:
+        out.warn(f"the profile's metadata lists no dependencies, so {canonicalize_name(name)} is locked with none; "
+                 "add each with --requires-dist")
+
+
+def _warn_unknown_name(out: Output, proj: Project, path: Path, name: str) -> None:
+    """A profile for a package the project does not mention may be a typo, or a transitive
+    dependency; one for the project itself (when sync installs it) builds the project."""
+    from satlock.resolver.lockfile import LOCK_NAME, read_lock
+
     wanted = canonicalize_name(name)
     direct = {canonicalize_name(r.requirement.name) for r in proj.root_requirements()}
     locked: set[str] = set()

@@ -221,6 +221,16 @@ def test_static_metadata_profile_locks_without_building(tmp_path, index):
     assert package(read(project), "torchlike")["version"] == "1.0"
 
 
+def test_a_static_metadata_profile_without_dependencies_warns_that_it_locks_none(tmp_path):
+    project = seed_project(tmp_path / "proj")
+    result = invoke("profile", "add", "seedpkg", "--version", "0.1.0", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert "locked with none; add each with --requires-dist" in result.output
+    result = invoke("profile", "add", "seedpkg", "--requires-dist", "torchlike", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert "--requires-dist" not in result.output
+
+
 def test_cuda_home_template_points_the_build_at_nvcc_from_the_nvidia_wheels(tmp_path, index):
     project = tmp_path / "proj"
     project.mkdir()
