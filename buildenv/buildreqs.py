@@ -19,7 +19,7 @@ from satlock.buildenv.environment import BuildEnvSpec, EnvWheel
 from satlock.errors import BuildError, ResolutionError
 from satlock.parallel import fetch_many
 from satlock.resolver.candidates import Candidate, DistFile
-from satlock.resolver.explain import conflict_names, explain, minimal_conflict
+from satlock.resolver.explain import conflict_names, explain, minimal_conflict, story
 from satlock.resolver.index import IndexClient
 from satlock.resolver.indexprovider import IndexProvider
 from satlock.resolver.matching import Matcher
@@ -38,9 +38,10 @@ class BuildEnvConflict(ResolutionError):
     way); ``None`` when not known.
     """
 
-    def __init__(self, message: str, names: frozenset[NormalizedName] | None) -> None:
+    def __init__(self, message: str, names: frozenset[NormalizedName] | None, story: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.names = names
+        self.story = story
 
 
 NO_WHEEL = "has no wheel for this platform, and satlock installs build requirements from wheels only"
@@ -89,7 +90,8 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
         if constraints:
             # The refusal rests on the pins of the packages in the conflict alone: a runtime
             # with the same versions of those is refused the same way.
-            raise BuildEnvConflict(message, conflict_names(e.encoding, conflict)) from None
+            raise BuildEnvConflict(message, conflict_names(e.encoding, conflict),
+                                   tuple(story(e.encoding, e.excluded, conflict=conflict))) from None
         raise ResolutionError(message) from None
     out = []
     for dep in sorted(resolution.chosen):

@@ -99,7 +99,7 @@ class ProfileBuilder:
             data, record = self._build_metadata(name, source, runtime)
         except BuildEnvConflict as e:
             self.log(f"{name} cannot be built against the runtime versions: {e.message}")
-            return Unbuildable(e.names)
+            return Unbuildable(e.names, e.story)
         return data, tuple(c for c, _ in record.packages), record
 
     def _root_pins(self) -> dict[NormalizedName, Version]:
@@ -148,7 +148,7 @@ class ProfileBuilder:
             except BuildEnvConflict as e:
                 # What the hook asked for came from the environment solved first, so the
                 # verdict rests on the versions that solve read too: not known here.
-                raise BuildEnvConflict(e.message, None) from None
+                raise BuildEnvConflict(e.message, None, e.story) from None
         record = BuildRecord(requires, packages, profile.isolation)
         cached = wheelcache.cached_metadata(self.cache, key, phash, spec.spec_hash)
         if cached is not None:

@@ -70,7 +70,8 @@ class Reason:
     ``unavailable`` (``parent``'s metadata cannot be had; ``detail`` says why), or, for
     one build of ``parent`` (``detail`` says against what), ``variant`` (that build declared
     ``requirement``) and ``built-against`` (it was built against ``requirement``), or
-    ``unbuildable`` (``parent``'s build environment cannot take the versions chosen).
+    ``unbuildable`` (``parent``'s build environment cannot take the versions chosen;
+    ``because``: its own conflict story, when that rests on no version chosen).
     """
 
     kind: ReasonKind
@@ -78,6 +79,7 @@ class Reason:
     parent: Candidate | None = None
     where: Origin | None = None
     detail: str = ""
+    because: tuple[str, ...] = ()
 
 
 class Encoding:

@@ -10,7 +10,7 @@ versions of a package that say the same thing.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import pycosat
@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.resolver.candidates import Candidate, DirectReference
 from satlock.resolver.encoding import Encoding, Reason, ReasonKind
+from satlock.resolver.origin import Table
 from satlock.resolver.provider import Exclusion
 from satlock.urls import redact
 
@@ -138,6 +139,14 @@ def conflict_names(enc: Encoding, reasons: Collection[Reason]) -> frozenset[Norm
 def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None,
             conflict: list[Reason] | None = None, built: Collection[NormalizedName] = ()) -> str:
+    """The conflict story (``story``) as the error message tells it."""
+    body = "\n".join(f"  - {line}" for line in story(enc, excluded, profile_requirements, conflict, built))
+    return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
+
+
+def story(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
+          profile_requirements: Mapping[NormalizedName, Collection[str]] | None = None,
+          conflict: list[Reason] | None = None, built: Collection[NormalizedName] = ()) -> list[str]:
     """A few lines: each requirement in the minimal conflict, then what follows.
 
     ``profile_requirements``: the requirements a package's no-isolation build profile
@@ -159,10 +168,15 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
     mentioned: set[NormalizedName] = set()
     # The refused builds of one package (resolver/variants.py), by the versions each rests on.
     refused: dict[Candidate, list[str]] = defaultdict(list)
+    # Why a build environment cannot be had at all (a refusal resting on no version chosen).
+    because: dict[Candidate, tuple[str, ...]] = {}
     for r in reasons:
         if r.requirement is not None:
             mentioned.add(canonicalize_name(r.requirement.name))
-        if r.kind == ReasonKind.ROOT:
+        if r.kind == ReasonKind.ROOT and r.where is not None and r.where.table is Table.BUILD:
+            # A build environment's own solve: its roots are the build's, not the project's.
+            lines.append(f"the build of {r.where.name} requires {r.requirement}")
+        elif r.kind == ReasonKind.ROOT:
             lines.append(f"the project requires {r.requirement} (in {r.where})")
         elif r.kind == ReasonKind.CONSTRAINT:
             lines.append(f"the constraint {r.requirement} (in {r.where}) applies")
@@ -171,6 +185,8 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
             lines.append(f"{r.parent} built against {r.detail} depends on {r.requirement}")
         elif r.kind == ReasonKind.UNBUILDABLE:
             refused[r.parent].append(r.detail)
+            if r.because:
+                because[r.parent] = r.because
         elif r.kind == ReasonKind.PYTHON:
             grouped[(r.parent.name, "python", r.detail)].append(str(r.parent.version))
         elif r.kind == ReasonKind.UNAVAILABLE:
@@ -181,7 +197,7 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
         else:
             suffix = f" (with the extra '{r.detail}')" if r.detail else ""
             grouped[(r.parent.name, str(r.requirement), suffix)].append(str(r.parent.version))
-    lines.extend(_refused_builds(parent, against) for parent, against in refused.items())
+    lines.extend(_refused_builds(parent, against, because.get(parent, ())) for parent, against in refused.items())
     pinned_by_build = sorted({r.parent.name for r in reasons if r.kind == ReasonKind.DEPENDENCY and r.parent.name in built
                               and any(s.operator in ("==", "===") for s in r.requirement.specifier)})
     for (name, why), found in unavailable.items():
@@ -220,14 +236,17 @@ def explain(enc: Encoding, excluded: Mapping[NormalizedName, list[Exclusion]],
     lines.extend(f"{name}'s dependencies come from building its sdist against the newest versions of its build "
                  f"requirements (it has no build profile); to build it against the versions this lock picks, "
                  f"add one: satlock profile add {name}" for name in pinned_by_build)
-    body = "\n".join(f"  - {line}" for line in lines)
-    return f"no set of versions satisfies all of these together:\n{body}\nchange or loosen one of them."
+    return lines
 
 
-def _refused_builds(parent: Candidate, against: list[str]) -> str:
+def _refused_builds(parent: Candidate, against: list[str], because: Sequence[str] = ()) -> str:
     """One line for every refused build of ``parent``, naming the versions each refusal rests
-    on (the block is under those only): the same line once per refusal told nothing new."""
+    on (the block is under those only): the same line once per refusal told nothing new.
+    ``because``: the build environment's own conflict story, told when the refusal rests on
+    no version chosen (nothing the project can move would help, so the reason is the news)."""
     distinct = sorted(set(against))
+    if distinct == [""] and because:
+        return f"{parent} cannot be built whatever the rest needs: its build environment cannot be resolved ({'; '.join(because)})"
     if distinct == [""]:
         return (f"{parent} cannot be built whatever the rest needs "
                 "(its build requirements cannot be resolved; -v shows the build environment conflict)")

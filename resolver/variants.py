@@ -78,6 +78,8 @@ class Unbuildable:
     """
 
     names: frozenset[NormalizedName] | None = None
+    # The build environment's conflict story, a line per step (resolver/explain.py ``story``).
+    story: tuple[str, ...] = ()
 
 
 class VariantProvider(Protocol):
@@ -149,7 +151,8 @@ class VariantTable:
             # refusal that rests on the whole runtime would name hundreds).
             named = [f"{c.name} {c.version}" for _, c in sorted(rests_on.items())]
             against = ", ".join(named[:_NAMED]) + (f" and {len(named) - _NAMED} more" if len(named) > _NAMED else "")
-            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate, detail=against))
+            self._block(entry, None, rests_on, Reason(ReasonKind.UNBUILDABLE, parent=candidate, detail=against,
+                                                      because=variant.story if not named else ()))
             return None
         for v, known in entry.variants:
             if known.signature == variant.signature:

@@ -231,6 +231,17 @@ def test_a_static_metadata_profile_without_dependencies_warns_that_it_locks_none
     assert "--requires-dist" not in result.output
 
 
+def test_a_dist_template_naming_a_package_no_index_has_is_told_without_v(tmp_path, index):
+    project = seed_project(tmp_path / "proj")
+    assert invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--build-requires", "setuptools",
+                  "--env", "X={dist:nosuch}", "--project", project).exit_code == 0
+    result = lock(project, index)
+    assert result.exit_code == 1
+    assert ("seedpkg 0.1.0 cannot be built whatever the rest needs: its build environment cannot be resolved "
+            "(the build of seedpkg requires nosuch; nosuch has no installable version on the configured indexes)") in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [result.output.splitlines()[0]]
+
+
 def test_cuda_home_template_points_the_build_at_nvcc_from_the_nvidia_wheels(tmp_path, index):
     project = tmp_path / "proj"
     project.mkdir()
