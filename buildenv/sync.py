@@ -308,6 +308,15 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         # before it changes, so a build that fails leaves it as it was (as uv builds first);
         # those building in .venv wait for their build needs to be installed there.
         built = {item.name: _build(item, build_wheel, venv, progress) for item in build_order if item.name not in build_needs}
+        for item in build_order:
+            if item.name in built:
+                # Held to the lock and to the files of .venv now too, as the downloads were:
+                # a built wheel that would overwrite another package's file is refused before
+                # the removals and wheel installs, not after them.
+                wheel_plan = plans[item.name] = read_wheel(built[item.name], venv)
+                check_identity(wheel_plan, item.name, item.package.version, "pylock.toml")
+                check_conflicts(wheel_plan, venv, owners)
+                claim(owners, wheel_plan)
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it
             # is written, so one whose files do not match its RECORD (or that unpacks to a

@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
-from packaging.utils import NormalizedName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv import gitsources, pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.metadata import ProfileBuilder
+from satlock.buildenv.metadata import ProfileBuilder, template_requirements
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
@@ -132,10 +133,23 @@ class LockedBuilder:
 
     def build_needs(self, selected: set[NormalizedName]) -> dict[NormalizedName, set[NormalizedName]]:
         """No-isolation packages and the locked build requirements that must be in .venv before they build."""
-        needs = {}
+        needs: dict[NormalizedName, set[NormalizedName]] = {}
         for name, env in self.environments.items():
             if not env.isolation:
                 needs[name] = {p.name for p in env.packages} & selected
+        for name in selected:
+            # Keyed as ``build_wheel`` decides, by the profile: a no-isolation package whose
+            # lock records no such environment (a static ``metadata`` override, so the lock
+            # built nothing) still builds in .venv, after what its profile names is there.
+            profile = build_profile(self.pb.project.profiles, name)
+            if not profile.isolation:
+                named = set()
+                for text in [*profile.build_requires, *template_requirements(profile, dict.fromkeys(selected))]:
+                    try:
+                        named.add(canonicalize_name(Requirement(text).name))
+                    except InvalidRequirement:
+                        continue
+                needs.setdefault(name, set()).update(named & selected)
         return needs
 
     def prepare(self, items: Sequence[SyncItem]) -> None:

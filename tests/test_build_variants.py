@@ -338,6 +338,17 @@ def test_sync_rebuilds_a_no_isolation_extension_when_its_build_requirement_moves
     assert "up to date" in third.output
 
 
+def test_a_no_isolation_profile_with_static_metadata_builds_after_its_build_requires_are_installed(tmp_path, index, build_log):
+    # The lock builds nothing (static metadata), so it records no .venv build environment:
+    # the profile still says the build runs in .venv, after buildhelper is installed there.
+    profile = ('\n[tool.satlock.profiles.seedext]\nbuild-requires = ["buildhelper", "setuptools", "wheel"]\n'
+               'isolation = false\nmetadata = { version = "0.1", requires-dist = ["buildhelper"] }\n')
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"], tool=profile)
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert built_against(build_log) == ["1.0"]
+
+
 def locked_project(tmp_path: Path, index: str) -> Path:
     project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
     add_profile(project)

@@ -126,6 +126,26 @@ def test_a_source_build_that_fails_leaves_the_venv_as_it_was(tmp_path: Path) -> 
     assert not (fresh / ".venv").exists()
 
 
+def test_a_built_wheel_that_would_overwrite_an_installed_file_is_refused_before_the_venv_changes(tmp_path: Path) -> None:
+    # clash's wheel holds helper/__init__.py: refused as the downloads are, before other is upgraded.
+    dists = tmp_path / "dists"
+    setup = "from setuptools import setup\nsetup(name='clash', version='1.0', packages=['helper'])\n"
+    build_index(tmp_path / "index", [make_wheel(dists, "helper", "1.0"), make_wheel(dists, "other", "1.0"),
+                                     make_wheel(dists, "other", "2.0"),
+                                     *(installed_wheel(name, dists) for name in ("setuptools", "wheel")),
+                                     make_sdist(dists, "clash", "1.0", setup_py=setup, pyproject="",
+                                                files={"helper/__init__.py": "x = 1\n"})])
+    project = _project(tmp_path / "p", ["helper==1.0", "other==1.0"])
+    with IndexServer(tmp_path / "index") as server:
+        assert _sync(project, server).exit_code == 0
+        _project(project, ["helper==1.0", "other==2.0", "clash"])
+        result = _sync(project, server)
+    assert result.exit_code == 1
+    assert "would overwrite" in result.output and "(installed by helper)" in result.output
+    assert _installed(project) == {"helper": "1.0", "other": "1.0"}
+    assert not list((project / ".venv").glob(".satlock-*stag*"))
+
+
 def test_default_dev_group_is_installed_unless_no_default_groups(tmp_path: Path, served: IndexServer) -> None:
     project = _project(tmp_path / "p", ["helper"], groups={"dev": ["devtool"]})
     assert _sync(project, served).exit_code == 0
