@@ -79,7 +79,7 @@ def resolve_build_requirements(client: IndexClient, target: Target, name: Normal
     # The prefetch guesses each name's version by these requirements, as a lock guesses by
     # the project's: unguided, ``setuptools<60`` fetched the newest setuptools' metadata first.
     provider = _WheelProvider(client, target, pins={n: [str(v)] for n, v in pins.items()}, only=pins,
-                             speculation=Speculation.of(reqs, target))
+                              speculation=Speculation.of(reqs, target), pinned_by="the project's runtime")
     solver = Solver(provider, target.environment, Policy(constraints=constraints))
     try:
         with provider:

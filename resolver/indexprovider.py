@@ -79,7 +79,8 @@ class IndexProvider:
                  direct: Mapping[NormalizedName, DirectReference] | None = None,
                  profiles: Mapping[NormalizedName, AnyProfile] | None = None,
                  pins: Mapping[NormalizedName, Iterable[str]] | None = None, jobs: int = 16,
-                 only: Mapping[NormalizedName, Version] | None = None, speculation: Speculation | None = None) -> None:
+                 only: Mapping[NormalizedName, Version] | None = None, speculation: Speculation | None = None,
+                 pinned_by: str = "project.dependencies") -> None:
         self.client = client
         self.target = target
         self.builder = builder
@@ -87,8 +88,8 @@ class IndexProvider:
         self.profiles = dict(profiles or {})
         self.pins = {n: {str(v) for v in vs} for n, vs in (pins or {}).items()}
         # Names that can only ever take one version: no other version is offered, so none
-        # is fetched, not even speculatively.
-        self.only = dict(only or {})
+        # is fetched, not even speculatively. ``pinned_by`` says who pinned them, for the story.
+        self.only, self.pinned_by = dict(only or {}), pinned_by
         self.jobs = jobs
         self.speculation = speculation or Speculation()
         self._lists: dict[NormalizedName, CandidateList] = {}
@@ -117,7 +118,7 @@ class IndexProvider:
             # the ones another requirement asks for, and the pin is why they are out. A pin no
             # installable version meets keeps the whole listing: the lock fails on the pin
             # anyway, and the story can then name the newest version to pin instead.
-            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"project.dependencies pins {name}=={pinned}")
+            listing = CandidateList(keep, listing.excluded + [Exclusion(str(c.version), f"{self.pinned_by} pins {name}=={pinned}")
                                                              for c in listing.candidates if c.version != pinned])
         with self._lock:
             return self._lists.setdefault(name, listing)
