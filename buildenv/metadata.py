@@ -240,19 +240,31 @@ class ProfileBuilder:
         for name, variant in resolution.variants.items():
             if isinstance(variant.build, BuildRecord):
                 records[name] = variant.build
+        runtime = {name: c.version for name, c in resolution.chosen.items()}
         for name, c in resolution.chosen.items():
             source = build_source(c)
             if name not in records and source is not None:
+                # Not built while locking (static metadata, or a profile's ``metadata``): sync
+                # builds from this record, so it is made as a build would be, with the
+                # profile's build-requires and templates, at the runtime's versions under
+                # match-runtime, and its isolation (it held only build-system.requires).
+                # Resolved only, as the project's own below: sync fetches and checks the wheels.
+                # (Imported here: a lock of wheels alone never loads the build machinery.)
+                from satlock.buildenv.buildreqs import resolve_build_requirements
+
+                profile = build_profile(self.project.profiles, name)
                 try:
-                    requires = list(self._key_and_build_system(source)[1].requires)
-                    packages, _spec = self.environment_spec(name, requires, None)
+                    requires = list(self._key_and_build_system(source)[1].requires) + list(profile.build_requires) \
+                        + template_requirements(profile, runtime)
+                    packages = resolve_build_requirements(self.client, self.target or make_target(), name, requires,
+                                                          runtime if profile.match_runtime else {})
                 except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
                     # Not every lock is for a machine that builds (another platform, an index
                     # without the backend), and a lock need not unpack an sdist it reads
                     # PKG-INFO from: then sync resolves (or refuses) the build itself.
                     self.log(f"the build environment of {name} is not recorded: {e.message}")
                     continue
-                records[name] = BuildRecord(requires, packages, True)
+                records[name] = BuildRecord(requires, packages, profile.isolation)
         names = set(resolution.chosen)
         project = self.project.name
         if project is not None and self.project.build_requires is not None and project not in names:
@@ -264,7 +276,6 @@ class ProfileBuilder:
             # environment (torch for a CUDA extension), at the runtime versions with
             # match-runtime, and whether it builds in .venv.
             profile = build_profile(self.project.profiles, project)
-            runtime = {name: c.version for name, c in resolution.chosen.items()}
             requires = [str(r) for r in self.project.build_requires] + list(profile.build_requires) \
                 + template_requirements(profile, runtime)
             pins = runtime if profile.match_runtime else {}

@@ -507,3 +507,20 @@ def test_a_build_without_profile_pinning_the_newest_says_a_profile_builds_it_aga
     result = invoke("lock", "--project", project, "--index-url", index)
     assert result.exit_code == 0, result.output
     assert dependency_versions(lock_data(project), "pinext")["buildhelper"] == "1.0"
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
+def test_a_profile_with_static_metadata_records_a_build_environment_at_the_runtime_versions(tmp_path, index, build_log, flags):
+    # The lock builds nothing (the profile gives the metadata), so sync builds from what the
+    # lock records: that must be buildhelper 1.0, the runtime's, with the profile's isolation.
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, "--version", "0.1", "--requires-dist", "buildhelper", *flags)
+    result = invoke("lock", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert built_against(build_log) == []
+    env = lock_data(project)["tool"]["satlock"]["build-environments"]["seedext"]
+    assert {p["name"]: p["version"] for p in env["packages"]}["buildhelper"] == "1.0"
+    assert env["isolation"] is ("--no-isolation" not in flags)
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert set(built_against(build_log)) == {"1.0"}
