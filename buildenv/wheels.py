@@ -206,7 +206,14 @@ class LockedBuilder:
         recorded = self.environments.get(name)
         if recorded is not None:
             return BuildEnvSpec(self._recorded_wheels(recorded.packages))
-        _packages, spec = self.pb.environment_spec(name, list(system().requires), None)
+        # Nothing recorded (the lock could not resolve it: -v says why): solved here as the
+        # lock would, with the profile's build-requires and templates at the locked versions
+        # under match-runtime, so a refusal names the conflict instead of the build failing
+        # on an import the profile provides.
+        profile = build_profile(self.pb.project.profiles, name)
+        runtime = {p.name: p.version for p in self.lock.packages if p.version is not None}
+        requires = list(system().requires) + list(profile.build_requires) + template_requirements(profile, runtime)
+        _packages, spec = self.pb.environment_spec(name, requires, None, runtime if profile.match_runtime else None)
         return spec
 
     def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,

@@ -524,3 +524,21 @@ def test_a_profile_with_static_metadata_records_a_build_environment_at_the_runti
     result = invoke("sync", "--project", project, "--index-url", index)
     assert result.exit_code == 0, result.output
     assert set(built_against(build_log)) == {"1.0"}
+
+
+def test_a_static_metadata_profile_whose_build_environment_excludes_the_runtime_version_is_refused_by_sync_with_the_conflict(
+        tmp_path, index, build_log):
+    # The lock builds nothing and cannot record seedext's build environment (buildhelper>=2
+    # against the runtime's 1.0, match-runtime): sync solves it as the lock would and names
+    # the conflict, instead of building without buildhelper ('No module named buildhelper',
+    # with a hint to add the build requirement the profile already has).
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, "--version", "0.1", "--requires-dist", "buildhelper", "--build-requires", "buildhelper>=2")
+    result = invoke("lock", "--project", project, "--index-url", index, "-v")
+    assert result.exit_code == 0, result.output
+    assert "the build environment of seedext is not recorded" in result.output
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code != 0
+    assert "buildhelper>=2" in result.output and "pins buildhelper==1.0" in result.output, result.output
+    assert "No module named" not in result.output
+    assert built_against(build_log) == []
