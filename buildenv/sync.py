@@ -227,16 +227,22 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     """
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
-    plans: dict[NormalizedName, WheelPlan] = {}
-    for item in wheels:
-        wheel = plans[item.name] = read_wheel(fetched[item.name], venv)
-        check_identity(wheel, item.name, item.package.version, "pylock.toml")
-        if plan.environment is not None:
-            check_dependencies(wheel, _locked_dependencies(item.package), plan.environment,
-                               f"{item.name} {item.package.version}")
-        check_conflicts(wheel, venv, owners)
-        claim(owners, wheel)
+    plans = {item.name: _held(item, fetched[item.name], venv, owners, plan.environment) for item in wheels}
     return owners, plans
+
+
+def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, environment: Mapping[str, str] | None) -> WheelPlan:
+    """The wheel at ``path`` read, and refused unless it is the package and version the lock
+    says, has the lock's dependencies (checked where ``environment`` is given), and
+    overwrites nothing of the environment or of another package; its files are then
+    ``owners``'."""
+    wheel = read_wheel(path, venv)
+    check_identity(wheel, item.name, item.package.version, "pylock.toml")
+    if environment is not None:
+        check_dependencies(wheel, _locked_dependencies(item.package), environment, f"{item.name} {item.package.version}")
+    check_conflicts(wheel, venv, owners)
+    claim(owners, wheel)
+    return wheel
 
 
 def _wheel_sha256(item: SyncItem) -> str | None:
@@ -310,13 +316,11 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         built = {item.name: _build(item, build_wheel, venv, progress) for item in build_order if item.name not in build_needs}
         for item in build_order:
             if item.name in built:
-                # Held to the lock and to the files of .venv now too, as the downloads were:
-                # a built wheel that would overwrite another package's file is refused before
-                # the removals and wheel installs, not after them.
-                wheel_plan = plans[item.name] = read_wheel(built[item.name], venv)
-                check_identity(wheel_plan, item.name, item.package.version, "pylock.toml")
-                check_conflicts(wheel_plan, venv, owners)
-                claim(owners, wheel_plan)
+                # Held to the lock and to the files of .venv now too, as the downloads were
+                # (not to the lock's dependencies: a build's are its own): a built wheel that
+                # would overwrite another package's file is refused before the removals and
+                # wheel installs, not after them.
+                plans[item.name] = _held(item, built[item.name], venv, owners, None)
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it
             # is written, so one whose files do not match its RECORD (or that unpacks to a
