@@ -119,8 +119,7 @@ class ProfileBuilder:
 
         key, system = self._key_and_build_system(source)
         profile = build_profile(self.project.profiles, name)
-        requires = list(system.requires) + list(profile.build_requires) + template_requirements(profile, runtime)
-        pins = runtime if profile.match_runtime else {}
+        requires, pins = profile_build_inputs(system.requires, profile, runtime)
         phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
         # One log per build environment: builds of one package against other versions
@@ -254,10 +253,8 @@ class ProfileBuilder:
 
                 profile = build_profile(self.project.profiles, name)
                 try:
-                    requires = list(self._key_and_build_system(source)[1].requires) + list(profile.build_requires) \
-                        + template_requirements(profile, runtime)
-                    packages = resolve_build_requirements(self.client, self.target or make_target(), name, requires,
-                                                          runtime if profile.match_runtime else {})
+                    requires, pins = profile_build_inputs(self._key_and_build_system(source)[1].requires, profile, runtime)
+                    packages = resolve_build_requirements(self.client, self.target or make_target(), name, requires, pins)
                 except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
                     # Not every lock is for a machine that builds (another platform, an index
                     # without the backend), and a lock need not unpack an sdist it reads
@@ -276,9 +273,7 @@ class ProfileBuilder:
             # environment (torch for a CUDA extension), at the runtime versions with
             # match-runtime, and whether it builds in .venv.
             profile = build_profile(self.project.profiles, project)
-            requires = [str(r) for r in self.project.build_requires] + list(profile.build_requires) \
-                + template_requirements(profile, runtime)
-            pins = runtime if profile.match_runtime else {}
+            requires, pins = profile_build_inputs([str(r) for r in self.project.build_requires], profile, runtime)
             try:
                 # Resolved only, not downloaded: the lock needs their URLs and hashes, and a
                 # sync that installs the project fetches (and checks) them.
@@ -310,6 +305,15 @@ def _cached_requirements(cache: Cache, bucket: str, key: str) -> list[Requiremen
         cache.discard(bucket, key)
         return None
     return requirements
+
+
+def profile_build_inputs(base: Sequence[str], profile: AnyProfile, runtime: Mapping[NormalizedName, Version]
+                         ) -> tuple[list[str], Mapping[NormalizedName, Version]]:
+    """A build environment's requirements, ``base`` (build-system.requires) with what the
+    profile adds (its build-requires, what its templates refer to), and the versions they
+    are pinned to: the runtime's under match-runtime, none otherwise. The lock's builds, its
+    records of builds it did not make, and sync's builds without a record all go by this."""
+    return [*base, *profile.build_requires, *template_requirements(profile, runtime)], (runtime if profile.match_runtime else {})
 
 
 def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:

@@ -28,7 +28,7 @@ from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.metadata import ProfileBuilder, template_requirements
+from satlock.buildenv.metadata import ProfileBuilder, profile_build_inputs, template_requirements
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
@@ -212,8 +212,8 @@ class LockedBuilder:
         # on an import the profile provides.
         profile = build_profile(self.pb.project.profiles, name)
         runtime = {p.name: p.version for p in self.lock.packages if p.version is not None}
-        requires = list(system().requires) + list(profile.build_requires) + template_requirements(profile, runtime)
-        _packages, spec = self.pb.environment_spec(name, requires, None, runtime if profile.match_runtime else None)
+        requires, pins = profile_build_inputs(system().requires, profile, runtime)
+        _packages, spec = self.pb.environment_spec(name, requires, None, pins)
         return spec
 
     def _editable_env(self, name: NormalizedName, tree: sources.SourceTree, base: Venv, base_key: str,
