@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from packaging.pylock import Package, PackageDirectory, PackageVcs, Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.buildinputs import folder_build_inputs, locked_build_inputs
-from satlock.buildenv.metadata import ProfileBuilder
-from satlock.buildenv.sync import SyncReport, execute_sync, marker_environment
-from satlock.buildenv.syncplan import plan_sync
-from satlock.buildenv.venv import Venv, create_venv
-from satlock.buildenv.wheels import LockedBuilder
+from satlock.buildenv.syncplan import SyncReport, plan_sync
+from satlock.buildenv.venv import Venv, create_venv, marker_environment
 from satlock.cache import digest
 from satlock.errors import BuildError, ConfigError, LockError, NotFoundError, ResolutionError, SatlockError
 from satlock.resolver.directrefs import direct_reference, folder_digest, requirement_files_digest, source_reference
 from satlock.resolver.project import Project
+
+if TYPE_CHECKING:
+    from satlock.buildenv.metadata import ProfileBuilder
 
 
 @dataclass
@@ -159,10 +159,16 @@ def project_package(project: Project, lock: Pylock) -> Package | None:
     return Package(name=name, directory=PackageDirectory(path=".", editable=True))
 
 
-def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: ProfileBuilder,
+def sync_project(project: Project, lock: Pylock, request: SyncRequest, make_builder: Callable[[], ProfileBuilder],
                  progress: Callable[[str, str], None] | None = None) -> SyncReport:
     """Install ``lock`` (and the project itself, see ``project_package``) into the project's
-    environment; nothing changes if a download or hash check fails."""
+    environment; nothing changes if a download or hash check fails.
+
+    ``make_builder`` gives what fetches and builds (the index client and the project's
+    profiles), called only when there is something to install: a sync that finds the
+    environment as the lock wants it loads neither that nor the installer (most of
+    satlock's code), so it answers in the time an up-to-date ``satlock lock`` does.
+    """
     check_local_folders(project, lock, request.allow_outside_project)
     own = project_package(project, lock) if request.install_project else None
     venv = create_venv(request.venv_root, request.python)
@@ -188,6 +194,10 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, builder: 
         # Refused only when it must be built: an editable install that is current stays.
         raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
                           hint="add --no-install-project to install its dependencies only")
+    from satlock.buildenv.sync import execute_sync
+    from satlock.buildenv.wheels import LockedBuilder
+
+    builder = make_builder()
     locked = LockedBuilder(lock, project.root, builder, inputs=inputs)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
     direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())

@@ -11,83 +11,31 @@ indexes or PEP 517.
 from __future__ import annotations
 
 import graphlib
-import json
 import os
-import subprocess
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import filelock
-import packaging
-from packaging.markers import default_environment
 from packaging.pylock import Package, PackageWheel
-from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from satlock.buildenv.install import StagedInstall, discard_staged, finish_install, install_wheel, stage_install
 from satlock.buildenv.installed import InstalledDist, installed_distributions
-from satlock.buildenv.syncplan import SourceTree, SyncItem, SyncPlan
+from satlock.buildenv.syncplan import SourceTree, SyncItem, SyncPlan, SyncReport
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
-from satlock.errors import BuildError, InstallError, LockError
+from satlock.errors import BuildError, LockError
 from satlock.parallel import WorkerPool
 from satlock.cache import Cache
 
 FetchWheel = Callable[[Package, PackageWheel], Path]
 BuildWheel = Callable[[Package, SourceTree, Venv], Path]
 Progress = Callable[[str, str], None]
-
-_ENVIRONMENT_SCRIPT = (
-    "import json; from packaging.markers import default_environment; from packaging.tags import sys_tags; "
-    "print(json.dumps({'environment': default_environment(), 'tags': [str(t) for t in sys_tags()]}))"
-)
-
-
-@dataclass
-class SyncReport:
-    """What ``execute_sync`` changed, for the CLI's summary."""
-
-    installed: list[NormalizedName] = field(default_factory=list)
-    replaced: list[NormalizedName] = field(default_factory=list)
-    removed: list[NormalizedName] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.installed or self.replaced or self.removed)
-
-
-def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
-    """The marker environment and supported wheel tags of the venv's interpreter.
-
-    Asked of the interpreter itself, using satlock's own ``packaging`` (pure Python), so
-    the venv needs nothing installed.
-    """
-    if venv.same_interpreter:
-        # The venv's interpreter is the one running satlock: same markers, same tags.
-        return dict(default_environment()), list(sys_tags())
-    packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=packaging_parent)
-    env.pop("PYTHONHOME", None)
-    try:
-        out = subprocess.run([str(venv.python), "-c", _ENVIRONMENT_SCRIPT], check=True, capture_output=True,
-                             text=True, env=env).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        detail = getattr(e, "stderr", "") or str(e)
-        raise InstallError(f"cannot read the marker environment of {venv.python}: {detail.strip()[-300:]}",
-                           hint=f"remove {venv.root} and run again") from None
-    try:
-        data = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise InstallError(f"{venv.python} printed something unexpected instead of its marker environment: {out[-300:]!r}",
-                           hint="check the environment's sitecustomize or PYTHONSTARTUP") from None
-    tags = [Tag(*t.split("-", 2)) for t in data["tags"]]
-    return data["environment"], tags
 
 
 def _build_order(plan: SyncPlan, installed: Mapping[NormalizedName, InstalledDist],

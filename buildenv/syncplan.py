@@ -2,7 +2,7 @@
 
 ``plan_sync`` needs no environment, only the marker environment and tags of the one to
 sync, so it can be tested, and shown to the user, on its own; ``sync.execute_sync``
-carries the plan out.
+carries the plan out and says what it changed (``SyncReport``).
 """
 
 from __future__ import annotations
@@ -191,3 +191,15 @@ def interpreter_refusal(lock: Pylock, environment: Mapping[str, str]) -> str | N
         return f"pylock.toml was locked for {' or '.join(str(m) for m in lock.environments)}; {here}"
     return None
 
+
+@dataclass
+class SyncReport:
+    """What ``execute_sync`` changed, for the CLI's summary."""
+
+    installed: list[NormalizedName] = field(default_factory=list)
+    replaced: list[NormalizedName] = field(default_factory=list)
+    removed: list[NormalizedName] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.installed or self.replaced or self.removed)

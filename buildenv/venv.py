@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import filelock
+import packaging
+from packaging.markers import default_environment
+from packaging.tags import Tag, sys_tags
 
 from satlock.errors import InstallError
 
@@ -226,3 +229,37 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
     except subprocess.CalledProcessError as e:
         raise InstallError(f"could not create a virtual environment at {root}: {e.stderr.strip()[-300:]}") from None
     return open_venv(root)
+
+
+_ENVIRONMENT_SCRIPT = (
+    "import json; from packaging.markers import default_environment; from packaging.tags import sys_tags; "
+    "print(json.dumps({'environment': default_environment(), 'tags': [str(t) for t in sys_tags()]}))"
+)
+
+
+def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
+    """The marker environment and supported wheel tags of the venv's interpreter.
+
+    Asked of the interpreter itself, using satlock's own ``packaging`` (pure Python), so
+    the venv needs nothing installed.
+    """
+    if venv.same_interpreter:
+        # The venv's interpreter is the one running satlock: same markers, same tags.
+        return dict(default_environment()), list(sys_tags())
+    packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=packaging_parent)
+    env.pop("PYTHONHOME", None)
+    try:
+        out = subprocess.run([str(venv.python), "-c", _ENVIRONMENT_SCRIPT], check=True, capture_output=True,
+                             text=True, env=env).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        raise InstallError(f"cannot read the marker environment of {venv.python}: {detail.strip()[-300:]}",
+                           hint=f"remove {venv.root} and run again") from None
+    try:
+        data = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise InstallError(f"{venv.python} printed something unexpected instead of its marker environment: {out[-300:]!r}",
+                           hint="check the environment's sitecustomize or PYTHONSTARTUP") from None
+    tags = [Tag(*t.split("-", 2)) for t in data["tags"]]
+    return data["environment"], tags

@@ -30,6 +30,7 @@ from satlock.errors import ConfigError, LockError, ProjectError, SatlockError
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
+    from satlock.buildenv.metadata import ProfileBuilder
     from satlock.cache import Cache
     from satlock.resolver.index import IndexClient
     from satlock.resolver.locking import LockOptions, LockResult
@@ -251,13 +252,12 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
 
     def work() -> None:
         nonlocal venv_root
-        from satlock.buildenv.metadata import ProfileBuilder
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.buildenv.syncplan import interpreter_hint, interpreter_refusal
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.locking import LockOptions, excludes_target_python, other_target_reason, stale_reason
-        from satlock.resolver.settings import make_client
+        from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
 
         if frozen and locked:
@@ -272,7 +272,9 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         # as it found it.
         with removed_if_failed(dot_venv):
             cache = flags.cache()
-            client = make_client(proj, flags.options, cache)
+            # Refused whether or not this sync fetches anything; the client itself is made
+            # only when it does (make_builder, a re-lock), and with it the index code.
+            check_index_options(flags.options)
             had_venv = (dot_venv / "pyvenv.cfg").exists()
             target, interpreter = _interpreter_target(dot_venv, python)
             running = LockOptions(target=target).make_target()
@@ -283,7 +285,13 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                     f"{proj.pyproject}: requires-python {proj.requires_python} excludes Python {running.python_full_version}, "
                     f"the interpreter {'of .venv' if had_venv else 'sync would make .venv with'}",
                     hint=("remove .venv and " if had_venv else "") + "sync with --python set to an interpreter inside requires-python")
-            builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=interpreter, target=target)
+
+            def make_builder() -> ProfileBuilder:
+                from satlock.buildenv.metadata import ProfileBuilder
+
+                return ProfileBuilder(proj, make_client(proj, flags.options, cache), cache, log=out.debug, echo=verbose,
+                                      python=interpreter, target=target)
+
             if frozen:
                 current = read_lock(lock_path)
                 refusal = interpreter_refusal(current, running.environment)
@@ -299,8 +307,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                 if reason is not None:
                     if locked:
                         raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                    result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client, cache, current, out, verbose,
-                                                       interpreter)
+                    result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), make_client(proj, flags.options, cache),
+                                                              cache, current, out, verbose, interpreter)
                     why = "there was none" if current is None else reason
                     current = result.lock
                     out.info(f"Locked {uptodate.packages_phrase(len(current.packages))} -> {lock_path} ({why})")
@@ -326,7 +334,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                     doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
                     show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
 
-                report = sync_project(proj, current, request, builder, progress=progress)
+                report = sync_project(proj, current, request, make_builder, progress=progress)
             if report.changed:
                 out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
                          f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")
@@ -370,8 +378,7 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
 def _interpreter_target(venv_root: Path, python: Path | None) -> tuple[Target | None, Path | None]:
     """The target and interpreter of the environment ``sync`` installs into (the .venv there,
     or a new one made from ``--python``); ``(None, None)`` when that is the running interpreter."""
-    from satlock.buildenv.sync import marker_environment
-    from satlock.buildenv.venv import check_made_with, create_venv, open_venv
+    from satlock.buildenv.venv import check_made_with, create_venv, marker_environment, open_venv
     from satlock.resolver.target import Target
 
     if (venv_root / "pyvenv.cfg").exists():

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -21,11 +22,13 @@ from satlock.cache import file_sha256
 from satlock.errors import ConfigError, FileMissingError, HashMismatchError
 from satlock.urls import redact
 from satlock.resolver.candidates import VERIFIABLE_HASHES, DirectReference, DistFile, filename_from_url
-from satlock.resolver.index import IndexClient
 from satlock.resolver.matching import evaluate_marker
 from satlock.resolver.project import Project, SourceSpec
 from satlock.resolver.requirementfiles import REQUIREMENT_FOLDERS
 from satlock.resolver.sourceurls import parse_git_url, same_source
+
+if TYPE_CHECKING:
+    from satlock.resolver.index import IndexClient
 
 
 def direct_reference(url: str, base: Path) -> DirectReference:

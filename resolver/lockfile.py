@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from collections.abc import Set
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.pylock import (Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock,
@@ -42,8 +42,11 @@ from satlock.http import strip_credentials
 from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.pyproject import TOO_DEEP
 from satlock.resolver.origin import Origin, Table
-from satlock.resolver.solve import Resolution
 from satlock.resolver import tomlwrite
+
+if TYPE_CHECKING:
+    # For annotations only: the solver is not loaded to read a lock (sync, the up-to-date check).
+    from satlock.resolver.solve import Resolution
 
 LOCK_NAME = "pylock.toml"
 # 2: build environments of match-runtime packages are those of the chosen build variant,

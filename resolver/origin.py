@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from packaging.requirements import Requirement
+
 
 class Table(enum.Enum):
     """The kinds of table a requirement can come from."""
@@ -52,3 +54,11 @@ class Origin:
 
 DEPENDENCIES = Origin(Table.DEPENDENCIES)
 CONSTRAINTS = Origin(Table.CONSTRAINTS)
+
+
+@dataclass(frozen=True)
+class RootRequirement:
+    """A requirement of the project, and the table it was written in (for messages and lock markers)."""
+
+    requirement: Requirement
+    where: Origin = DEPENDENCIES

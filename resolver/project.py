@@ -22,9 +22,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.errors import ProjectError
 from satlock.pyproject import find_pyproject, read_pyproject
-from satlock.resolver.origin import DEPENDENCIES, Origin
+from satlock.resolver.origin import DEPENDENCIES, Origin, RootRequirement
 from satlock.resolver.requirementfiles import requirement_files, requirement_tables
-from satlock.resolver.resolution import RootRequirement
 
 if TYPE_CHECKING:
     from satlock.profiles.schema import Profile

@@ -11,17 +11,9 @@ from packaging.version import Version
 
 from satlock.resolver.candidates import Candidate
 from satlock.resolver.encoding import Encoding
-from satlock.resolver.origin import DEPENDENCIES, Origin
+from satlock.resolver.origin import RootRequirement
 from satlock.resolver.provider import Exclusion
 from satlock.resolver.variants import Variant
-
-
-@dataclass(frozen=True)
-class RootRequirement:
-    """A requirement of the project, and the table it was written in (for messages and lock markers)."""
-
-    requirement: Requirement
-    where: Origin = DEPENDENCIES
 
 
 @dataclass

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from satlock.cache import Cache
 from satlock.errors import ConfigError
-from satlock.http import HttpClient
 from satlock.proxies import Proxies
-from satlock.resolver.index import IndexClient
-from satlock.resolver.project import Project
+
+if TYPE_CHECKING:
+    from satlock.resolver.index import IndexClient
+    from satlock.resolver.project import Project
 
 
 @dataclass
@@ -86,7 +88,13 @@ def check_index_options(options: IndexOptions) -> None:
 
 
 def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
-    """The index client for ``project``: each setting from the options if given, else the file."""
+    """The index client for ``project``: each setting from the options if given, else the file.
+
+    The client's code (page parsing, metadata reading) is loaded here, not with the
+    options: a sync with nothing to fetch reads the options and never makes one."""
+    from satlock.http import HttpClient
+    from satlock.resolver.index import IndexClient
+
     check_index_options(options)
     s = project.settings
     index_url = options.index_url or s.index_url or default_index_url(cache)

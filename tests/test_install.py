@@ -219,7 +219,8 @@ from packaging.pylock import Package, PackageWheel, Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.sync import execute_sync, marker_environment
+from satlock.buildenv.sync import execute_sync
+from satlock.buildenv.venv import marker_environment
 from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import open_venv
 

@@ -13,7 +13,8 @@ from indexbuilder import make_wheel, sha256_of
 from installcheck import verify_records
 from satlock.buildenv import sync as sync_mod
 from satlock.buildenv.installed import InstalledDist, installed_distributions
-from satlock.buildenv.sync import execute_sync, marker_environment
+from satlock.buildenv.sync import execute_sync
+from satlock.buildenv.venv import marker_environment
 from satlock.buildenv.syncplan import plan_sync
 from satlock.buildenv.venv import create_venv
 from satlock.errors import BuildError, HashMismatchError, InstallError, LockError
