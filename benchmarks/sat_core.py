@@ -89,7 +89,8 @@ def synthetic_roots(index: dict[str, dict[str, list[str]]], count: int = 5) -> l
 def project_stats(project_dir: Path):
     """The solver's statistics for resolving ``project_dir`` with satlock's index client (warm cache)."""
     from satlock.cache import Cache, default_cache_dir
-    from satlock.resolver.locking import LockOptions, lock_project
+    from satlock.resolver.freshness import LockOptions
+    from satlock.resolver.locking import lock_project
     from satlock.resolver.settings import IndexOptions, make_client
     from satlock.resolver.project import load_project
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from satlock.buildenv.metadata import ProfileBuilder
     from satlock.cache import Cache
     from satlock.resolver.index import IndexClient
-    from satlock.resolver.locking import LockOptions, LockResult
+    from satlock.resolver.freshness import LockOptions
+    from satlock.resolver.locking import LockResult
     from satlock.resolver.project import Project
     from satlock.resolver.settings import IndexOptions
     from satlock.resolver.target import Target
@@ -141,7 +142,7 @@ def lock(project: Path, check: bool, flags: IndexFlags, python_version: str | No
 
     def work() -> None:
         from satlock.resolver.lockfile import LOCK_NAME, TOOL_FORMAT, lock_format, read_lock
-        from satlock.resolver.locking import LockOptions, lock_is_current, other_target_reason, stale_reason
+        from satlock.resolver.freshness import LockOptions, lock_is_current, other_target_reason, stale_reason
         from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
 
@@ -212,7 +213,7 @@ def _remember_if_current(root: Path, options: LockOptions, flags: IndexFlags,
     from satlock.cache import default_cache_dir
     from satlock.resolver.directrefs import local_source_files, names_local_sources
     from satlock.resolver.lockfile import LOCK_NAME, read_lock
-    from satlock.resolver.locking import LockOptions, lock_is_current
+    from satlock.resolver.freshness import LockOptions, lock_is_current
     from satlock.resolver.project import load_project
 
     if flags.no_cache:
@@ -256,7 +257,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         from satlock.buildenv.syncplan import interpreter_hint, interpreter_refusal
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
-        from satlock.resolver.locking import LockOptions, excludes_target_python, other_target_reason, stale_reason
+        from satlock.resolver.freshness import LockOptions, excludes_target_python, other_target_reason, stale_reason
         from satlock.resolver.settings import check_index_options, make_client
         from satlock.resolver.project import load_project
 

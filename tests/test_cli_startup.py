@@ -546,3 +546,39 @@ def test_another_pydantic_is_another_key_so_the_full_check_judges_the_profiles_a
         keys.append(uptodate.memo_key(tmp_path, None, None))
     uptodate._code_fingerprint.cache_clear()
     assert keys[0] is not None and keys[0] != keys[1]
+
+
+# What a sync with nothing to install must not load: the installer, the builders, the index
+# client and the solver (most of satlock's code; imports are most of a no-op sync's time).
+_INSTALL_AND_RESOLVE = ("satlock.buildenv.sync", "satlock.buildenv.stage", "satlock.buildenv.wheels",
+                        "satlock.buildenv.metadata", "satlock.resolver.index", "satlock.resolver.solve",
+                        "satlock.resolver.locking")
+
+
+def _sync_loading(proj: Path, cache: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``satlock sync`` in ``proj``, and which of ``_INSTALL_AND_RESOLVE`` it imported."""
+    code = ("import sys, json\n"
+            f"sys.argv = ['satlock', 'sync', '--project', {str(proj)!r}, *{list(flags)!r}]\n"
+            "from satlock.cli.entry import main\n"
+            "try:\n    main()\n"
+            "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            f"print('\\nLOADED=' + json.dumps(sorted(set({_INSTALL_AND_RESOLVE!r}) & set(sys.modules))))\n"
+            "sys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=proj,
+                          env=_clean_env(SATLOCK_CACHE_DIR=str(cache)))
+    out, _, loaded = proc.stdout.rpartition("\nLOADED=")
+    proc.stdout = out
+    return proc, json.loads(loaded) if loaded else []
+
+
+@pytest.mark.parametrize("flags", [[], ["--frozen"]])
+def test_a_sync_with_nothing_to_install_loads_neither_the_installer_nor_the_resolver(
+        locked_project: Path, tmp_path: Path, flags: list[str]) -> None:
+    cache = tmp_path / "cache"
+    first, loaded = _sync_loading(locked_project, cache)
+    assert first.returncode == 0, first.stderr
+    assert "Installed 2" in first.stderr and "satlock.buildenv.stage" in loaded
+    again, loaded = _sync_loading(locked_project, cache, *flags)
+    assert again.returncode == 0, again.stderr
+    assert "is up to date" in again.stderr
+    assert loaded == []

@@ -906,7 +906,7 @@ def test_a_lock_whose_package_needs_a_newer_patch_python_says_so_not_another_pla
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 
-    from satlock.resolver.locking import LockOptions, other_target_reason
+    from satlock.resolver.freshness import LockOptions, other_target_reason
     from satlock.resolver.target import make_target
 
     target = make_target(None, None)
