@@ -207,13 +207,6 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path
     return home
 
 
-def is_toolkit_distribution(name: str) -> bool:
-    """Whether ``name`` is one of the nvidia wheels a CUDA_HOME is assembled from (nvcc,
-    runtime, crt, nvvm... for CUDA 13 and the ``-cu12`` ones), not a library such as cuBLAS."""
-    name = canonicalize_name(name)
-    return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
-
-
 def _provides_nvcc(site_packages: Path) -> bool:
     return _nvcc_prefix(list(metadata.distributions(path=[str(site_packages)])), site_packages) is not None
 

@@ -28,11 +28,11 @@ from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.metadata import ProfileBuilder, profile_build_inputs, template_requirements
+from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
-from satlock.profiles.builds import AnyProfile, build_profile, profile_key
+from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key, template_requirements
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
