@@ -8,7 +8,8 @@ is imported only when there are some. tests/test_profiles.py holds ``NO_PROFILE`
 field by field, to the pydantic ``Profile(match_runtime=False)`` it stands for.
 
 What a profile adds to a build environment (``profile_build_inputs``) is here too, below
-the build layer, which builds with it, so that the resolver can read it as well.
+both the build layer, which builds with it, and the resolver, which checks a lock's
+records against it (resolver/buildrecords.py).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def is_toolkit_distribution(name: str) -> bool:
     return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
 
 
+def uses_cuda_home(profile: AnyProfile) -> bool:
+    """Whether an env value of ``profile`` names ``{cuda-home}``."""
+    return any(t == "cuda-home" for value in profile.env.values() for t in template_names(value))
+
+
 def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
     """What the profile's env templates refer to, as build requirements: ``{dist:NAME}``
     brings NAME, ``{cuda-home}`` the CUDA toolkit wheels of the runtime solution (so the
@@ -85,5 +91,6 @@ def profile_build_inputs(base: Sequence[str], profile: AnyProfile, runtime: Mapp
     """A build environment's requirements, ``base`` (build-system.requires) with what the
     profile adds (its build-requires, what its templates refer to), and the versions they
     are pinned to: the runtime's under match-runtime, none otherwise. The lock's builds, its
-    records of builds it did not make, and sync's builds without a record all go by this."""
+    records of builds it did not make, sync's builds without a record, and the lock's
+    check of an existing record (resolver/buildrecords.py) all go by this."""
     return [*base, *profile.build_requires, *template_requirements(profile, runtime)], (runtime if profile.match_runtime else {})

@@ -22,6 +22,7 @@ from satlock.errors import ConfigError, NotFoundError, ResolutionError
 from satlock.http import redact
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment
+from satlock.resolver.buildrecords import build_records_reason
 from satlock.resolver.candidates import Candidate, DirectReference
 from satlock.resolver.coremeta import parse_metadata
 from satlock.resolver.directrefs import collect_direct, local_source_digests
@@ -317,7 +318,10 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
                     f"({', '.join([*(f'pyproject.toml [{t}]' for t in project.requirement_tables), *project.requirement_files])})")
         sources = "source" if len(changed) == 1 else "sources"
         return f"the local {sources} {_some(changed)} changed since the lock was written"
-    return None
+    # The profiles are as the lock says, but a record made by an older satlock need not
+    # hold what they add (before 3a376a9, a package the lock did not build was recorded
+    # with build-system.requires alone, newest, isolated).
+    return build_records_reason(project.profiles, table, lock)
 
 
 def _some(names: list[str], shown: int = 5) -> str:
