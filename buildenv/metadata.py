@@ -122,6 +122,8 @@ class ProfileBuilder:
         requires, pins = profile_build_inputs(system.requires, profile, runtime)
         phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
+        # A {cuda-home} that cannot be assembled names the environment so: it is a temporary folder.
+        where = f"the build environment of {name}"
         # One log per build environment: builds of one package against other versions
         # (its variants) must not write over each other's log.
         logs = self.cache.path("logs", f"{name}-{digest(key, phash, spec.spec_hash)}.log")
@@ -130,7 +132,7 @@ class ProfileBuilder:
         dynamic = _cached_requirements(self.cache, DYNAMIC_BUCKET, dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
-            env = expand_env(profile.env, template_context(venv), profile=name)
+            env = expand_env(profile.env, template_context(venv, where=where), profile=name)
             with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
                 asked = pep517.get_requires_for_build_wheel(building.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
@@ -154,7 +156,7 @@ class ProfileBuilder:
             return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
-        env = expand_env(profile.env, template_context(venv), profile=name)
+        env = expand_env(profile.env, template_context(venv, where=where), profile=name)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
             with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
