@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError
+from satlock.profiles.builds import is_toolkit_distribution
 from satlock.profiles.templates import TemplateContext, dist_location, installed_files
 
 MERGED_DIR = "satlock-cuda-home"
@@ -168,18 +169,32 @@ def _missing_nvcc_hint(names: set[str]) -> str:
             "to a system toolkit (the nvidia-cuda-nvcc-cu12 wheel ships no nvcc)")
 
 
-def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path] = ()) -> Path:
+def _holding(places: Sequence[tuple[Path, list[metadata.Distribution]]]) -> str:
+    """What an environment holds of the CUDA toolkit wheels, for a message: the
+    distributions by name and version (``nvidia-cuda-nvcc-cu12 12.9.86``), never a path."""
+    held = sorted({f"{_name(d)} {d.version}" for _, dists in places for d in dists if is_toolkit_distribution(_name(d))})
+    return f"it holds {', '.join(held)}" if held else "it holds no CUDA toolkit wheel"
+
+
+def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path] = (), *, where: str | None = None) -> Path:
     """The folder to use as CUDA_HOME for the environment at ``venv_root``: the CUDA 13
     prefix itself, or ``<venv_root>/satlock-cuda-home`` merged from the CUDA 12 parts
     (checked on every call and replaced when it differs, so it follows what is installed).
     The parts in ``more`` (a no-isolation build's build-only tools) join those of
-    ``site_packages``: the compiler may be there while the runtime is in .venv."""
+    ``site_packages``: the compiler may be there while the runtime is in .venv.
+
+    ``where`` names the environment in an error (``the build environment of cudaprobe``):
+    a build environment is a temporary folder, gone by the time the error is read, so the
+    error says what it holds and which wheel provides what is missing, not where it was.
+    Without it, ``site_packages`` is named (``.venv``'s, which stays)."""
     places = [(sp, list(metadata.distributions(path=[str(sp)]))) for sp in (site_packages, *more)]
     names = {_name(d) for _, dists in places for d in dists}
+    where = where or str(site_packages)
     found = next((f for sp, dists in places if (f := _nvcc_prefix(dists, sp)) is not None), None)
     if found is None:
         raise BuildError(
-            f"CUDA_HOME needs the CUDA compiler, but no distribution installed in {site_packages} provides bin/nvcc",
+            f"{{cuda-home}} needs the CUDA compiler bin/nvcc, which the CUDA 13 wheel nvidia-cuda-nvcc provides, "
+            f"and no package in {where} has it ({_holding(places)})",
             hint=_missing_nvcc_hint(names),
         )
     prefix, nvcc_dist = found
@@ -201,29 +216,24 @@ def assemble_cuda_home(site_packages: Path, venv_root: Path, more: Sequence[Path
         cu12 = _name(nvcc_dist).endswith("-cu12")
         runtime = "nvidia-cuda-runtime-cu12" if cu12 else "nvidia-cuda-runtime"
         raise BuildError(
-            f"CUDA_HOME has no include/cuda_runtime.h: the CUDA runtime is not installed in {site_packages}",
+            f"{{cuda-home}} has no include/cuda_runtime.h, which the wheel {runtime} provides, "
+            f"and no package in {where} has it ({_holding(places)})",
             hint=f"add {runtime} to the project's dependencies or the profile's build-requires",
         )
     return home
-
-
-def is_toolkit_distribution(name: str) -> bool:
-    """Whether ``name`` is one of the nvidia wheels a CUDA_HOME is assembled from (nvcc,
-    runtime, crt, nvvm... for CUDA 13 and the ``-cu12`` ones), not a library such as cuBLAS."""
-    name = canonicalize_name(name)
-    return name.startswith("nvidia-cuda-") or name.startswith("nvidia-nvvm")
 
 
 def _provides_nvcc(site_packages: Path) -> bool:
     return _nvcc_prefix(list(metadata.distributions(path=[str(site_packages)])), site_packages) is not None
 
 
-def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContext:
+def template_context(venv: Venv, fallback: Venv | None = None, *, where: str | None = None) -> TemplateContext:
     """What profile templates stand for in ``venv``; ``{cuda-home}`` is assembled at
     most once, and only when a template uses it. ``fallback`` is, for a no-isolation
     build, the environment of the recorded build requirements ``venv`` lacks: a
     distribution, or a CUDA compiler, that ``venv`` does not have is found there, where
-    the build finds the rest of its build-only tools."""
+    the build finds the rest of its build-only tools. ``where`` names the environment in
+    an error that ``{cuda-home}`` cannot be assembled (see ``assemble_cuda_home``)."""
     def locate(name: str) -> Path:
         if fallback is not None and installed_files(venv.site_packages, name) is None:
             return dist_location(fallback.site_packages, name)
@@ -231,8 +241,8 @@ def template_context(venv: Venv, fallback: Venv | None = None) -> TemplateContex
 
     def cuda_home() -> Path:
         if fallback is not None and not _provides_nvcc(venv.site_packages):
-            return assemble_cuda_home(venv.site_packages, venv.root, more=[fallback.site_packages])
-        return assemble_cuda_home(venv.site_packages, venv.root)
+            return assemble_cuda_home(venv.site_packages, venv.root, more=[fallback.site_packages], where=where)
+        return assemble_cuda_home(venv.site_packages, venv.root, where=where)
 
     return TemplateContext(
         python=venv.python,

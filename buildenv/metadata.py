@@ -36,8 +36,8 @@ from packaging.version import Version
 from satlock.buildenv.lockrecord import BuildRecord, build_source, lock_table
 from satlock.cache import Cache, digest
 from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
-from satlock.profiles.builds import AnyProfile, build_profile, profile_key
-from satlock.profiles.templates import expand_env, template_names
+from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key
+from satlock.profiles.templates import expand_env
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
 from satlock.resolver.index import IndexClient
@@ -122,6 +122,8 @@ class ProfileBuilder:
         requires, pins = profile_build_inputs(system.requires, profile, runtime)
         phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
+        # A {cuda-home} that cannot be assembled names the environment so: it is a temporary folder.
+        where = f"the build environment of {name}"
         # One log per build environment: builds of one package against other versions
         # (its variants) must not write over each other's log.
         logs = self.cache.path("logs", f"{name}-{digest(key, phash, spec.spec_hash)}.log")
@@ -130,7 +132,7 @@ class ProfileBuilder:
         dynamic = _cached_requirements(self.cache, DYNAMIC_BUCKET, dynamic_key)
         if dynamic is None:
             venv = ensure_build_env(spec, self.cache, base_python=self.python)
-            env = expand_env(profile.env, template_context(venv), profile=name)
+            env = expand_env(profile.env, template_context(venv, where=where), profile=name)
             with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
                 asked = pep517.get_requires_for_build_wheel(building.path, python=venv.python, env=env, log_path=logs,
                                                             package=name, echo=self.echo,
@@ -154,7 +156,7 @@ class ProfileBuilder:
             return cached, record
         self.log(f"building metadata of {name} in an environment with {', '.join(f'{c.name}=={c.version}' for c, _ in packages) or 'nothing'}")
         venv = ensure_build_env(spec, self.cache, base_python=self.python)
-        env = expand_env(profile.env, template_context(venv), profile=name)
+        env = expand_env(profile.env, template_context(venv, where=where), profile=name)
         out = Path(tempfile.mkdtemp(prefix="satlock-meta-"))
         try:
             with _naming_the_environment(packages), sources.unpacked_to_build(self._tree(source), self.cache) as building:
@@ -305,32 +307,6 @@ def _cached_requirements(cache: Cache, bucket: str, key: str) -> list[Requiremen
         cache.discard(bucket, key)
         return None
     return requirements
-
-
-def profile_build_inputs(base: Sequence[str], profile: AnyProfile, runtime: Mapping[NormalizedName, Version]
-                         ) -> tuple[list[str], Mapping[NormalizedName, Version]]:
-    """A build environment's requirements, ``base`` (build-system.requires) with what the
-    profile adds (its build-requires, what its templates refer to), and the versions they
-    are pinned to: the runtime's under match-runtime, none otherwise. The lock's builds, its
-    records of builds it did not make, and sync's builds without a record all go by this."""
-    return [*base, *profile.build_requires, *template_requirements(profile, runtime)], (runtime if profile.match_runtime else {})
-
-
-def template_requirements(profile: AnyProfile, runtime: Mapping[NormalizedName, Version]) -> list[str]:
-    """What the profile's env templates refer to, as build requirements: ``{dist:NAME}``
-    brings NAME, ``{cuda-home}`` the CUDA toolkit wheels of the runtime solution (so the
-    project lists them once, as dependencies); both at the runtime versions when the
-    runtime has them (match-runtime pins them)."""
-    from satlock.buildenv.cuda import is_toolkit_distribution
-
-    out: list[str] = []
-    for value in profile.env.values():
-        for template in template_names(value):
-            if template.startswith("dist:"):
-                out.append(template[len("dist:"):].strip())
-            elif template == "cuda-home":
-                out += sorted(n for n in runtime if is_toolkit_distribution(n))
-    return list(dict.fromkeys(out))
 
 
 @contextlib.contextmanager

@@ -28,11 +28,11 @@ from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
-from satlock.buildenv.metadata import ProfileBuilder, profile_build_inputs, template_requirements
+from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
-from satlock.profiles.builds import AnyProfile, build_profile, profile_key
+from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key, template_requirements
 from satlock.profiles.templates import expand_env
 from satlock.cache import digest, file_sha256
 from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
@@ -221,7 +221,7 @@ class LockedBuilder:
         """The isolated environment for a PEP 660 build: ``base`` plus what the backend's
         ``get_requires_for_build_editable`` asks for (the lock recorded the wheel build's
         environment only; a local folder has no hash to keep frozen anyway)."""
-        env = expand_env(profile.env, template_context(base), profile=name)
+        env = expand_env(profile.env, template_context(base, where=f"the build environment of {name}"), profile=name)
         extra = pep517.get_requires_for_build_wheel(tree.path, python=base.python, env=env, config_settings=profile.config_settings,
                                                     log_path=logs, package=name, echo=self.pb.echo, editable=True)
         if not extra:
@@ -271,11 +271,13 @@ class LockedBuilder:
         # Environments this run removes when it ends: an editable wheel must not name them.
         passing: list[Path] = [build_venv.root] if isolated else []
         if isolated:
-            env = expand_env(profile.env, template_context(build_venv), profile=name)
+            env = expand_env(profile.env, template_context(build_venv, where=f"the build environment of {name}"), profile=name)
         else:
             tools, paths = self._build_only_tools(name, venv)
             passing += [tools.root] if tools is not None else []
-            env = {**paths, **expand_env(profile.env, template_context(build_venv, fallback=tools), profile=name)}
+            # .venv stays; the environment of the build-only tools is a temporary folder.
+            where = f"{venv.root}" + (f" or the build-only tools of {name}" if tools is not None else "")
+            env = {**paths, **expand_env(profile.env, template_context(build_venv, fallback=tools, where=where), profile=name)}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
         epoch = DEFAULT_EPOCH
         if isinstance(source, PackageSdist) and source.upload_time is not None:

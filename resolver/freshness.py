@@ -13,6 +13,7 @@ from packaging.markers import Marker
 from packaging.pylock import Pylock, PylockSelectError
 from packaging.utils import InvalidWheelFilename, NormalizedName
 
+from satlock.resolver.buildrecords import build_records_reason
 from satlock.resolver.directrefs import local_source_digests
 from satlock.resolver.lockfile import TOOL_FORMAT, lock_format, satlock_table
 from satlock.resolver.project import Project
@@ -123,7 +124,10 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
                     f"({', '.join([*(f'pyproject.toml [{t}]' for t in project.requirement_tables), *project.requirement_files])})")
         sources = "source" if len(changed) == 1 else "sources"
         return f"the local {sources} {_some(changed)} changed since the lock was written"
-    return None
+    # The profiles are as the lock says, but a record made by an older satlock need not
+    # hold what they add (before 3a376a9, a package the lock did not build was recorded
+    # with build-system.requires alone, newest, isolated).
+    return build_records_reason(project.profiles, table, lock)
 
 
 def _some(names: list[str], shown: int = 5) -> str:

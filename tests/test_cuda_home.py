@@ -173,6 +173,45 @@ def test_missing_cuda_runtime_names_the_runtime_package(tmp_path, env):
     assert "nvidia-cuda-runtime" in err.value.hint
 
 
+def test_missing_nvcc_in_a_build_environment_names_what_it_holds_not_its_folder(tmp_path, env):
+    """A build environment is a temporary folder, gone when the error is read: the error
+    names the environment, the wheels it held and the wheel that provides nvcc instead."""
+    venv, site = env
+    # As the real CUDA 12 wheel: ptxas and headers, no nvcc driver.
+    wheel(tmp_path, site, "nvidia-cuda-nvcc-cu12", {"nvidia/__init__.py": "", "nvidia/cuda_nvcc/__init__.py": "",
+                                                    "nvidia/cuda_nvcc/bin/ptxas": "", "nvidia/cuda_nvcc/include/crt/host_config.h": ""})
+    cu12(tmp_path, site, nvcc=False)
+    with pytest.raises(BuildError) as err:
+        assemble_cuda_home(site, venv, where="the build environment of cudaext")
+    assert err.value.message == ("{cuda-home} needs the CUDA compiler bin/nvcc, which the CUDA 13 wheel nvidia-cuda-nvcc "
+                                 "provides, and no package in the build environment of cudaext has it (it holds "
+                                 "nvidia-cuda-nvcc-cu12 1.0, nvidia-cuda-runtime-cu12 1.0)")
+    assert str(venv) not in err.value.message + err.value.hint
+    assert "add nvidia-cuda-nvcc to the project for CUDA 13" in err.value.hint
+    assert "nvidia-cuda-nvcc-cu12 ships ptxas and headers but not the nvcc driver" in err.value.hint
+
+
+def test_missing_cuda_runtime_in_a_build_environment_names_the_wheel_not_its_folder(tmp_path, env):
+    venv, site = env
+    cu13(tmp_path, site, runtime=False)
+    with pytest.raises(BuildError) as err:
+        assemble_cuda_home(site, venv, where="the build environment of cudaext")
+    assert err.value.message == ("{cuda-home} has no include/cuda_runtime.h, which the wheel nvidia-cuda-runtime provides, "
+                                 "and no package in the build environment of cudaext has it "
+                                 "(it holds nvidia-cuda-crt 1.0, nvidia-cuda-nvcc 1.0, nvidia-nvvm 1.0)")
+    assert str(venv) not in err.value.message + err.value.hint
+
+
+def test_a_template_context_names_its_environment_in_the_cuda_home_error(tmp_path, env):
+    venv, site = env
+    v = Venv(root=venv, python=venv / "bin" / "python", purelib=site, platlib=site, scripts=venv / "bin",
+             data=venv, python_version="3.11.0")
+    with pytest.raises(BuildError) as err:
+        expand_env({"CUDA_HOME": "{cuda-home}"}, template_context(v, where="the build environment of cudaext"), profile="cudaext")
+    assert err.value.message.startswith("[tool.satlock.profiles.cudaext] env.CUDA_HOME: {cuda-home} needs the CUDA compiler")
+    assert "no package in the build environment of cudaext has it (it holds no CUDA toolkit wheel)" in err.value.message
+
+
 def test_env_templates_expand_against_the_environment(tmp_path, env):
     venv, site = env
     cu13(tmp_path, site)

@@ -410,6 +410,49 @@ def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_a
     assert len(errors) == 1, result.output
     assert "[tool.satlock.profiles.cudaext] env.CUDA_HOME: " in errors[0] and "bin/nvcc" in errors[0]
     assert "Traceback" not in result.output and not (project / "pylock.toml").exists()
+    # Not the folder of the build environment, which is gone once the lock ends: what it held.
+    assert "which the CUDA 13 wheel nvidia-cuda-nvcc provides, and no package in the build environment of cudaext has it " \
+           "(it holds no CUDA toolkit wheel)" in errors[0]
+    assert os.environ["SATLOCK_CACHE_DIR"] not in result.output
+
+
+def test_cuda_home_without_the_cuda_runtime_names_the_wheel_that_provides_it_not_a_folder(tmp_path, index):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["nvidia-cuda-nvcc", "cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
+                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = lock(project, index)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == ["error: [tool.satlock.profiles.cudaext] env.CUDA_HOME: {cuda-home} has no include/cuda_runtime.h, "
+                      "which the wheel nvidia-cuda-runtime provides, and no package in the build environment of cudaext has it "
+                      "(it holds nvidia-cuda-nvcc 13.0.48)"], result.output
+    assert "hint: add nvidia-cuda-runtime to the project's dependencies or the profile's build-requires" in result.output
+    assert os.environ["SATLOCK_CACHE_DIR"] not in result.output
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
+def test_cuda_home_without_nvcc_at_sync_names_the_environment_that_stays(tmp_path, index, flags):
+    # The lock builds nothing (the profile gives the metadata): sync's build finds no nvcc.
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel", *flags,
+                    "--version", "0.1.0", "--env", "CUDA_HOME={cuda-home}", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert lock(project, index).exit_code == 0
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    # A no-isolation build runs in .venv, which stays (its build-requires are all there: no build-only tools).
+    where = "the build environment of cudaext" if not flags else str(project / ".venv")
+    assert errors == ["error: [tool.satlock.profiles.cudaext] env.CUDA_HOME: {cuda-home} needs the CUDA compiler bin/nvcc, "
+                      f"which the CUDA 13 wheel nvidia-cuda-nvcc provides, and no package in {where} has it "
+                      "(it holds no CUDA toolkit wheel)"], result.output
+    assert "hint: add nvidia-cuda-nvcc, nvidia-cuda-runtime, nvidia-cuda-crt and nvidia-nvvm (CUDA 13)" in result.output
+    assert os.environ["SATLOCK_CACHE_DIR"] not in result.output
 
 
 def test_failed_build_with_cuda_home_already_a_toolkit_does_not_suggest_the_env_it_has(tmp_path, index):
