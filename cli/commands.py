@@ -9,6 +9,7 @@ buildenv layers are imported inside the commands that use them.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -276,6 +277,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             # Refused whether or not this sync fetches anything; the client itself is made
             # only when it does (make_builder, a re-lock), and with it the index code.
             check_index_options(flags.options)
+            # One client for the re-lock and the installs, so the downloads reuse its connections.
+            client = functools.cache(lambda: make_client(proj, flags.options, cache))
             had_venv = (dot_venv / "pyvenv.cfg").exists()
             target, interpreter = _interpreter_target(dot_venv, python)
             running = LockOptions(target=target).make_target()
@@ -290,8 +293,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             def make_builder() -> ProfileBuilder:
                 from satlock.buildenv.metadata import ProfileBuilder
 
-                return ProfileBuilder(proj, make_client(proj, flags.options, cache), cache, log=out.debug, echo=verbose,
-                                      python=interpreter, target=target)
+                return ProfileBuilder(proj, client(), cache, log=out.debug, echo=verbose, python=interpreter, target=target)
 
             if frozen:
                 current = read_lock(lock_path)
@@ -308,7 +310,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                 if reason is not None:
                     if locked:
                         raise LockError(f"{lock_path} is out of date: {reason}", hint="run `satlock lock`, or drop --locked")
-                    result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), make_client(proj, flags.options, cache),
+                    result, _changed, _text = _lock_and_write(proj, LockOptions(target=target), client(),
                                                               cache, current, out, verbose, interpreter)
                     why = "there was none" if current is None else reason
                     current = result.lock
