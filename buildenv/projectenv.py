@@ -19,6 +19,7 @@ from satlock.resolver.directrefs import direct_reference, folder_digest, require
 from satlock.resolver.project import Project
 
 if TYPE_CHECKING:
+    from satlock.buildenv.fetch import LockedFiles
     from satlock.buildenv.metadata import ProfileBuilder
 
 
@@ -159,15 +160,15 @@ def project_package(project: Project, lock: Pylock) -> Package | None:
     return Package(name=name, directory=PackageDirectory(path=".", editable=True))
 
 
-def sync_project(project: Project, lock: Pylock, request: SyncRequest, make_builder: Callable[[], ProfileBuilder],
-                 progress: Callable[[str, str], None] | None = None) -> SyncReport:
+def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: LockedFiles,
+                 make_builder: Callable[[], ProfileBuilder], progress: Callable[[str, str], None] | None = None) -> SyncReport:
     """Install ``lock`` (and the project itself, see ``project_package``) into the project's
-    environment; nothing changes if a download or hash check fails.
+    environment, fetching through ``fetcher``; nothing changes if a download or hash check fails.
 
-    ``make_builder`` gives what fetches and builds (the index client and the project's
-    profiles), called only when there is something to install: a sync that finds the
-    environment as the lock wants it loads neither that nor the installer (most of
-    satlock's code), so it answers in the time an up-to-date ``satlock lock`` does.
+    ``make_builder`` gives what builds (the index client and the project's profiles),
+    called only when a package must be built from source: a sync that finds the
+    environment as the lock wants it loads neither that nor the installer, and one of
+    wheels only not the build layer (most of satlock's code).
     """
     check_local_folders(project, lock, request.allow_outside_project)
     own = project_package(project, lock) if request.install_project else None
@@ -195,12 +196,15 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, make_buil
         raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
                           hint="add --no-install-project to install its dependencies only")
     from satlock.buildenv.sync import execute_sync
+
+    direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())
+    if all(i.is_wheel for i in plan.to_install + plan.to_replace):
+        return execute_sync(plan, venv, fetcher.fetch_wheel, None, {}, progress=progress, cache=fetcher.cache,
+                            requested=direct, build_inputs=inputs)
     from satlock.buildenv.wheels import LockedBuilder
 
-    builder = make_builder()
-    locked = LockedBuilder(lock, project.root, builder, inputs=inputs)
+    locked = LockedBuilder(lock, project.root, make_builder(), inputs=inputs, files=fetcher)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
-    direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())
 
     def build_wheel(package: Package, source: Any, venv: Venv) -> Path:
         try:
@@ -214,6 +218,6 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, make_buil
             raise BuildError(f"installing the project itself: {e.message}",
                              hint=f"{e.hint}; or, {also}" if e.hint else also) from None
 
-    return execute_sync(plan, venv, locked.fetch_wheel, None if request.no_build else build_wheel,
-                        locked.build_needs(selected), progress=progress, cache=builder.cache, requested=direct,
+    return execute_sync(plan, venv, fetcher.fetch_wheel, None if request.no_build else build_wheel,
+                        locked.build_needs(selected), progress=progress, cache=fetcher.cache, requested=direct,
                         build_inputs=inputs, prepare_builds=locked.prepare)

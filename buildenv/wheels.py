@@ -19,23 +19,24 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, PackageWheel, Pylock
+from packaging.pylock import Package, PackageArchive, PackageDirectory, PackageSdist, PackageVcs, Pylock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv import gitsources, pep517, sources, wheelcache
 from satlock.buildenv.cuda import template_context
 from satlock.buildenv.buildinputs import locked_build_inputs
+from satlock.buildenv.fetch import LockedFiles, dist_file
 from satlock.buildenv.environment import BuildEnvSpec, EnvWheel, build_env_hash, ensure_build_env, interpreter_id
 from satlock.buildenv.installed import installed_distributions
 from satlock.buildenv.metadata import ProfileBuilder
 from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
-from satlock.errors import BuildError, FileMissingError, HashMismatchError, LockError
+from satlock.errors import BuildError, FileMissingError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key, template_requirements
 from satlock.profiles.templates import expand_env
-from satlock.cache import digest, file_sha256
-from satlock.resolver.candidates import DistFile, filename_from_url, is_sha256
+from satlock.cache import digest
+from satlock.resolver.candidates import filename_from_url
 from satlock.parallel import fetch_many
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
 from satlock.resolver.lockfile import locked_build_environments
@@ -43,13 +44,6 @@ from satlock.resolver.lockfile import locked_build_environments
 # 1980-01-01: the earliest time a zip file can hold, used when the lock gives no upload time.
 DEFAULT_EPOCH = 315532800
 
-
-
-def _dist_file(filename: str, url: str | None, path: str | None, hashes: Mapping[str, str], lock_dir: Path,
-               size: int | None = None) -> DistFile:
-    if url is None:
-        url = (lock_dir / (path or "")).resolve().as_uri()
-    return DistFile(filename=filename, url=url, hashes=dict(hashes), size=size)
 
 
 def _refuse_dangling(wheel: Path, name: NormalizedName, passing: Sequence[Path], isolated: bool) -> None:
@@ -83,53 +77,21 @@ def _refuse_dangling(wheel: Path, name: NormalizedName, passing: Sequence[Path],
 
 
 class LockedBuilder:
-    """Fetches and builds what a lock names; the callables ``execute_sync`` takes."""
+    """Builds what a lock names from source: the build callables ``execute_sync`` takes."""
 
     def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder,
-                 inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> None:
+                 inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None, files: LockedFiles | None = None) -> None:
         """``inputs`` are the build inputs (buildenv/buildinputs.py) of the lock's source
-        packages, when the caller has them already (with the project's own)."""
+        packages, when the caller has them already (with the project's own); ``files``
+        fetches what the builds need, sharing what the sync's wheel downloads verified."""
         self.lock = lock
         self.lock_dir = lock_dir
         self.pb = profile_builder
         self.client = profile_builder.client
         self.cache = profile_builder.cache
+        self.files = files if files is not None else LockedFiles(lock_dir, profile_builder.cache, profile_builder.client.http)
         self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
         self.inputs = locked_build_inputs(lock) if inputs is None else inputs
-        # Files this sync has hashed already: ``prepare`` verifies every build input before
-        # .venv changes, and the builds that follow use the same files (torch is gigabytes).
-        self._verified: dict[str, Path] = {}
-
-    def download(self, f: DistFile, what: str) -> Path:
-        """``f`` from the cache or the index, its whole content checked against the lock's sha256.
-
-        The cache's own check is cheap (a marker and the size), so a cached file replaced by
-        another of the same size would pass it; here every byte is hashed, once per sync. A
-        cached file that fails is dropped and fetched once more, which the index client
-        verifies as it downloads.
-        """
-        expected = f.sha256
-        if not is_sha256(expected):
-            raise LockError(f"pylock.toml: {what} ({f.filename}) has no valid sha256 (64 lowercase hex digits)",
-                            hint="run `satlock lock` to write the lock again")
-        known = self._verified.get(expected)
-        if known is not None:
-            return known
-        path = self.client.download(f)
-        got = file_sha256(path)
-        if got != expected:
-            path.unlink(missing_ok=True)
-            path = self.client.download(f)
-            got = file_sha256(path)
-            if got != expected:
-                raise HashMismatchError(f"{f.filename} from {path} has sha256 {got}, but pylock.toml says {expected}",
-                                        hint="the file was refused and the environment is unchanged")
-        self._verified[expected] = path
-        return path
-
-    def fetch_wheel(self, package: Package, wheel: PackageWheel) -> Path:
-        f = _dist_file(wheel.filename, wheel.url, wheel.path, wheel.hashes, self.lock_dir, wheel.size)
-        return self.download(f, f"package {package.name}")
 
     def build_needs(self, selected: set[NormalizedName]) -> dict[NormalizedName, set[NormalizedName]]:
         """No-isolation packages and the locked build requirements that must be in .venv before they build."""
@@ -172,8 +134,8 @@ class LockedBuilder:
 
     def _tree(self, package: Package, source: Any) -> tuple[sources.SourceTree | None, Path | None]:
         if isinstance(source, PackageSdist):
-            f = _dist_file(source.filename, source.url, source.path, source.hashes, self.lock_dir, source.size)
-            path = self.download(f, f"package {package.name}")
+            f = dist_file(source.filename, source.url, source.path, source.hashes, self.lock_dir, source.size)
+            path = self.files.download(f, f"package {package.name}")
             return sources.from_sdist(path, f.sha256 or digest(f.url), self.cache), None
         if isinstance(source, PackageVcs):
             return gitsources.checkout(self._git_commit(source), self.cache), None
@@ -183,7 +145,7 @@ class LockedBuilder:
         assert isinstance(source, PackageArchive)
         filename = filename_from_url(source.url, dist=False) if source.url else Path(source.path or "").name
         try:
-            path = self.download(_dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
+            path = self.files.download(dist_file(filename, source.url, source.path, source.hashes, self.lock_dir), f"package {package.name}")
         except FileMissingError as e:
             # An archive is the project's own URL, not a file an index lists: --refresh cannot help.
             raise FileMissingError(e.message, hint=f"check the URL the project gives for {package.name} (a `name @ URL` "
@@ -197,8 +159,8 @@ class LockedBuilder:
                                      source.subdirectory)
 
     def _recorded_wheels(self, packages: Sequence[BuildPackage]) -> tuple[EnvWheel, ...]:
-        files = [_dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
-        paths = fetch_many(lambda f: self.download(f, "a build environment package"), files)
+        files = [dist_file(p.filename, p.url, None, dict(p.hashes), self.lock_dir) for p in packages]
+        paths = fetch_many(lambda f: self.files.download(f, "a build environment package"), files)
         return tuple(EnvWheel(p.name, p.version, path, f.sha256 or "") for p, f, path in zip(packages, files, paths))
 
     def _isolated_spec(self, name: NormalizedName, system: Callable[[], pep517.BuildSystem]) -> BuildEnvSpec:

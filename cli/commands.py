@@ -254,12 +254,13 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
 
     def work() -> None:
         nonlocal venv_root
+        from satlock.buildenv.fetch import LockedFiles
         from satlock.buildenv.projectenv import SyncRequest, check_declared, check_locked, sync_project
         from satlock.buildenv.syncplan import interpreter_hint, interpreter_refusal
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.freshness import LockOptions, excludes_target_python, other_target_reason, stale_reason
-        from satlock.resolver.settings import check_index_options, make_client
+        from satlock.resolver.settings import make_client, make_http
         from satlock.resolver.project import load_project
 
         if frozen and locked:
@@ -276,9 +277,11 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
             cache = flags.cache()
             # Refused whether or not this sync fetches anything; the client itself is made
             # only when it does (make_builder, a re-lock), and with it the index code.
-            check_index_options(flags.options)
-            # One client for the re-lock and the installs, so the downloads reuse its connections.
-            client = functools.cache(lambda: make_client(proj, flags.options, cache))
+            # Bad index options are refused whether or not this sync fetches anything; the index
+            # client (and its code) is made only for a re-lock or a build, on one HTTP client
+            # with the downloads, so they reuse its connections.
+            http = make_http(proj, flags.options)
+            client = functools.cache(lambda: make_client(proj, flags.options, cache, http))
             had_venv = (dot_venv / "pyvenv.cfg").exists()
             target, interpreter = _interpreter_target(dot_venv, python)
             running = LockOptions(target=target).make_target()
@@ -337,7 +340,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
                     doing = {"fetch": "downloading", "build": "building", "install": "installing", "remove": "removing"}.get(event)
                     show(f"{counts['fetched']} downloaded, {counts['installed']} installed" + (f"; {doing} {name}" if doing else ""))
 
-                report = sync_project(proj, current, request, make_builder, progress=progress)
+                report = sync_project(proj, current, request, LockedFiles(proj.root, cache, http), make_builder, progress=progress)
             if report.changed:
                 out.info(f"Installed {len(report.installed)}, replaced {len(report.replaced)}, removed {len(report.removed)} packages "
                          f"in {time.perf_counter() - start:.2f}s -> {request.venv_root}")

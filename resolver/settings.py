@@ -15,6 +15,7 @@ from satlock.errors import ConfigError
 from satlock.proxies import Proxies
 
 if TYPE_CHECKING:
+    from satlock.http import HttpClient
     from satlock.resolver.index import IndexClient
     from satlock.resolver.project import Project
 
@@ -87,21 +88,30 @@ def check_index_options(options: IndexOptions) -> None:
                           hint="pass --timeout 30, say")
 
 
-def make_client(project: Project, options: IndexOptions, cache: Cache) -> IndexClient:
-    """The index client for ``project``: each setting from the options if given, else the file.
+def make_http(project: Project, options: IndexOptions) -> HttpClient:
+    """The HTTP client for ``project``'s settings: what fetching a lock's files needs, without
+    the index client (``sync`` of wheels makes only this)."""
+    from satlock.http import HttpClient
+
+    check_index_options(options)
+    return HttpClient(timeout=options.timeout, offline=options.offline, proxies=options.proxies,
+                      allow_insecure_hosts=[*options.allow_insecure_hosts, *project.settings.allow_insecure_hosts])
+
+
+def make_client(project: Project, options: IndexOptions, cache: Cache, http: HttpClient | None = None) -> IndexClient:
+    """The index client for ``project``: each setting from the options if given, else the file;
+    through ``http`` when given (one client's connections for a sync's lock and downloads).
 
     The client's code (page parsing, metadata reading) is loaded here, not with the
     options: a sync with nothing to fetch reads the options and never makes one."""
-    from satlock.http import HttpClient
     from satlock.resolver.index import IndexClient
 
-    check_index_options(options)
     s = project.settings
+    if http is None:
+        http = make_http(project, options)
     index_url = options.index_url or s.index_url or default_index_url(cache)
     extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
     find_links = options.find_links if options.find_links is not None else [
         str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]
-    http = HttpClient(timeout=options.timeout, offline=options.offline, proxies=options.proxies,
-                      allow_insecure_hosts=[*options.allow_insecure_hosts, *s.allow_insecure_hosts])
     return IndexClient(index_url=index_url, extra_index_urls=extra, find_links=find_links, cache=cache, http=http,
                        refresh=options.refresh)

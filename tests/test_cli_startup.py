@@ -582,3 +582,14 @@ def test_a_sync_with_nothing_to_install_loads_neither_the_installer_nor_the_reso
     assert again.returncode == 0, again.stderr
     assert "is up to date" in again.stderr
     assert loaded == []
+
+
+def test_a_frozen_sync_of_wheels_only_loads_the_installer_but_not_the_builders_or_the_resolver(
+        locked_project: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert _sync_loading(locked_project, cache)[0].returncode == 0
+    shutil.rmtree(locked_project / ".venv")
+    again, loaded = _sync_loading(locked_project, cache, "--frozen")
+    assert again.returncode == 0, again.stderr
+    assert "Installed 2" in again.stderr
+    assert loaded == ["satlock.buildenv.stage", "satlock.buildenv.sync"]

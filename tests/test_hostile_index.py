@@ -542,13 +542,14 @@ def test_a_page_that_keeps_coming_for_more_than_a_few_timeouts_is_cut(monkeypatc
     # A download may take hours on a slow line; a page or metadata file is small, and a
     # server feeding one at a download's slowest rate must not hold a lock for hours.
     monkeypatch.setattr(http_module, "GET_TIMEOUTS", 2)
-    body = b" " * (24 << 16)  # about 1.2 s, steadily: more than 2 timeouts of 0.5 s
+    body = b" " * (48 << 16)  # about 2.4 s, steadily: far more than 2 timeouts of 0.5 s
     with Hostile({"/simple/foo/": Steady(body)}) as srv:
         started = time.monotonic()
         with pytest.raises(NetworkError) as err:
             HttpClient(timeout=0.5, retries=0).get(f"{srv.url}/simple/foo/", max_bytes=len(body))
     assert "timed out: the answer took more than 1s" in err.value.message
-    assert time.monotonic() - started < 1.1
+    # Cut at the deadline, not when the body ends (with room for a busy machine's delays).
+    assert time.monotonic() - started < 1.8
 
 
 def test_a_body_that_stalls_after_a_good_start_is_cut_one_timeout_after_its_last_progress(tmp_path):
