@@ -259,7 +259,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.freshness import LockOptions, excludes_target_python, other_target_reason, stale_reason
-        from satlock.resolver.settings import check_index_options, make_client
+        from satlock.resolver.settings import index_settings, make_client
         from satlock.resolver.project import load_project
 
         if frozen and locked:
@@ -274,9 +274,10 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         # as it found it.
         with removed_if_failed(dot_venv):
             cache = flags.cache()
-            # Refused whether or not this sync fetches anything; the client itself is made
-            # only when it does (make_builder, a re-lock), and with it the index code.
-            check_index_options(flags.options)
+            # Refused whether or not this sync fetches anything (a bad --index-url or
+            # find-links folder, in flags, environment or pyproject.toml); the client itself
+            # is made only when it does (make_builder, a re-lock), and with it the index code.
+            index_settings(proj, flags.options)
             # One client for the re-lock and the installs, so the downloads reuse its connections.
             client = functools.cache(lambda: make_client(proj, flags.options, cache))
             had_venv = (dot_venv / "pyvenv.cfg").exists()
