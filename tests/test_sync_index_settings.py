@@ -5,6 +5,7 @@ download), so that a no-op sync loads none of the index code; the settings the c
 would refuse (an index URL that is not https/file, plain http to a host not allowed, a
 find-links entry that is a URL or no folder) are checked up front instead, from flags,
 the environment and pyproject.toml alike, as they were when every sync made the client.
+One that locks and installs makes the client once, for both.
 """
 
 from __future__ import annotations
@@ -108,3 +109,27 @@ def test_a_sync_with_nothing_to_do_takes_good_index_settings_and_asks_nothing(sy
                                  "--find-links", str(wheels), "--find-links", wheels.as_uri()])
     assert result.exit_code == 0 and "is up to date" in result.output, result.output
     assert len(server.requests) == asked
+
+
+def test_a_sync_that_locks_and_installs_makes_one_index_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The re-lock and the downloads after it share the client, and so its connections.
+    import satlock.resolver.index as index
+
+    made: list[object] = []
+    real_init = index.IndexClient.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        made.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(index.IndexClient, "__init__", init)
+    dists = tmp_path / "dists"
+    build_index(tmp_path / "index", [make_wheel(dists, "helper", "1.0"), make_wheel(dists, "fancy", "1.0")])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["helper", "fancy"]))
+    with IndexServer(tmp_path / "index") as server:
+        result = runner.invoke(app, ["sync", "--project", str(project), "--index-url", f"{server.url}/simple"])
+    assert result.exit_code == 0, result.output
+    assert "Locked 2 packages" in result.output and "Installed 2" in result.output
+    assert len(made) == 1
