@@ -260,7 +260,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         from satlock.buildenv.venv import removed_if_failed
         from satlock.resolver.lockfile import LOCK_NAME, read_lock
         from satlock.resolver.freshness import LockOptions, excludes_target_python, other_target_reason, stale_reason
-        from satlock.resolver.settings import make_client, make_http
+        from satlock.resolver.settings import index_settings, make_client, make_http
         from satlock.resolver.project import load_project
 
         if frozen and locked:
@@ -275,12 +275,11 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         # as it found it.
         with removed_if_failed(dot_venv):
             cache = flags.cache()
-            # Refused whether or not this sync fetches anything; the client itself is made
-            # only when it does (make_builder, a re-lock), and with it the index code.
-            # Bad index options are refused whether or not this sync fetches anything; the index
-            # client (and its code) is made only for a re-lock or a build, on one HTTP client
-            # with the downloads, so they reuse its connections.
-            http = make_http(proj, flags.options)
+            # Refused whether or not this sync fetches anything (a bad --index-url or
+            # find-links folder, in flags, environment or pyproject.toml); the index client
+            # (and its code) is made only for a re-lock or a build, on one HTTP client with
+            # the downloads, so they reuse its connections.
+            http = make_http(flags.options, index_settings(proj, flags.options))
             client = functools.cache(lambda: make_client(proj, flags.options, cache, http))
             had_venv = (dot_venv / "pyvenv.cfg").exists()
             target, interpreter = _interpreter_target(dot_venv, python)

@@ -31,12 +31,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.cache import Cache, digest, file_sha256
 from satlock.errors import ConfigError, IndexFormatError, MetadataError, NetworkError
-from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials, url_to_path
+from satlock.http import HttpClient, Response, redact, remote_link_refusal, strip_credentials
 from satlock.resolver.candidates import DistFile
 from satlock.resolver.downloads import download, file_key
 from satlock.resolver.filetable import FileTable
 from satlock.resolver.pagecache import PAGES, Page, PageEntry, validators
 from satlock.resolver.pages import ACCEPT, link_refusal, parse_project_page, parse_project_table
+from satlock.resolver.settings import find_links_dir
 from satlock.resolver.wheelmetadata import MAX_METADATA_BYTES, check_metadata, fetch_metadata, valid_metadata
 
 # ACCEPT, PAGES, MAX_METADATA_BYTES and parse_project_page are imported from here by callers and tests.
@@ -60,12 +61,12 @@ class IndexClient:
                  cache: Cache, http: HttpClient, refresh: bool = False) -> None:
         for url in (index_url, *extra_index_urls):
             http.check_index_url(url)
+        self.find_links = tuple(find_links_dir(f) for f in find_links)
         # The user's own credentials, fixed before any page is read: a page cannot replace them.
         for url in (index_url, *extra_index_urls, *find_links):
             http.trust_credentials(url)
         self.index_url = _with_slash(index_url)
         self.extra_index_urls = tuple(_with_slash(u) for u in extra_index_urls)
-        self.find_links = tuple(_find_links_dir(f) for f in find_links)
         self.cache = cache
         self.http = http
         self.refresh = refresh
@@ -288,17 +289,3 @@ class IndexClient:
 
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
-
-
-def _find_links_dir(entry: str) -> Path:
-    scheme = urlsplit(entry).scheme.lower()
-    if scheme == "file":
-        path = url_to_path(entry)
-    elif scheme in ("http", "https"):
-        raise ConfigError(f"find-links entry {redact(entry)!r} is a URL; only local folders are supported",
-                          hint="list it as an extra index URL, or download the files into a folder")
-    else:
-        path = Path(entry).expanduser().absolute()  # file URLs of its files are written into the lock
-    if not path.is_dir():
-        raise ConfigError(f"find-links folder {path} does not exist", hint="create it or remove the find-links entry")
-    return path

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from satlock.cache import Cache
 from satlock.errors import ConfigError
 from satlock.proxies import Proxies
+from satlock.urls import check_index_url, redact, url_to_path
 
 if TYPE_CHECKING:
     from satlock.http import HttpClient
@@ -88,14 +91,64 @@ def check_index_options(options: IndexOptions) -> None:
                           hint="pass --timeout 30, say")
 
 
-def make_http(project: Project, options: IndexOptions) -> HttpClient:
-    """The HTTP client for ``project``'s settings: what fetching a lock's files needs, without
-    the index client (``sync`` of wheels makes only this)."""
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where packages come from, each setting taken from the options if given, else the file."""
+
+    index_url: str | None  # None: the library's default index
+    extra_index_urls: list[str]
+    find_links: list[str]
+    allow_insecure_hosts: list[str]
+
+
+def index_settings(project: Project, options: IndexOptions) -> IndexSettings:
+    """The index settings for ``project``, refused as the index client refuses them: a
+    timeout no request could use, an index URL that is not https/file (or plain http to a
+    host not allowed), a find-links entry that is a URL or no folder.
+
+    Needs neither the index client nor the network, so ``sync`` checks them up front and
+    says what is wrong with them also when it has nothing to fetch (it makes the client
+    only when it does)."""
+    check_index_options(options)
+    s = project.settings
+    index_url = options.index_url or s.index_url
+    extra = list(options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls)
+    find_links = list(options.find_links if options.find_links is not None else [
+        str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links])
+    insecure = [*options.allow_insecure_hosts, *s.allow_insecure_hosts]
+    for url in ([index_url] if index_url else []) + extra:
+        check_index_url(url, insecure)
+    for entry in find_links:
+        find_links_dir(entry)
+    return IndexSettings(index_url, extra, find_links, insecure)
+
+
+def find_links_dir(entry: str) -> Path:
+    """The folder a find-links entry names (a path or a ``file://`` URL); only local folders are supported."""
+    try:
+        scheme = urlsplit(entry).scheme.lower()
+    except ValueError as exc:
+        raise ConfigError(f"find-links entry {redact(entry)!r} is not a valid URL or path: {exc}",
+                          hint="give the path of a local folder of wheels and sdists") from None
+    if scheme == "file":
+        path = url_to_path(entry)
+    elif scheme in ("http", "https"):
+        raise ConfigError(f"find-links entry {redact(entry)!r} is a URL; only local folders are supported",
+                          hint="list it as an extra index URL, or download the files into a folder")
+    else:
+        path = Path(entry).expanduser().absolute()  # file URLs of its files are written into the lock
+    if not path.is_dir():
+        raise ConfigError(f"find-links folder {path} does not exist", hint="create it or remove the find-links entry")
+    return path
+
+
+def make_http(options: IndexOptions, settings: IndexSettings) -> HttpClient:
+    """The HTTP client for these settings: what fetching a lock's files needs, without the
+    index client (``sync`` of wheels makes only this)."""
     from satlock.http import HttpClient
 
-    check_index_options(options)
     return HttpClient(timeout=options.timeout, offline=options.offline, proxies=options.proxies,
-                      allow_insecure_hosts=[*options.allow_insecure_hosts, *project.settings.allow_insecure_hosts])
+                      allow_insecure_hosts=settings.allow_insecure_hosts)
 
 
 def make_client(project: Project, options: IndexOptions, cache: Cache, http: HttpClient | None = None) -> IndexClient:
@@ -103,15 +156,12 @@ def make_client(project: Project, options: IndexOptions, cache: Cache, http: Htt
     through ``http`` when given (one client's connections for a sync's lock and downloads).
 
     The client's code (page parsing, metadata reading) is loaded here, not with the
-    options: a sync with nothing to fetch reads the options and never makes one."""
+    options: a sync with nothing to fetch checks the settings (``index_settings``) and
+    never makes one."""
     from satlock.resolver.index import IndexClient
 
-    s = project.settings
+    settings = index_settings(project, options)
     if http is None:
-        http = make_http(project, options)
-    index_url = options.index_url or s.index_url or default_index_url(cache)
-    extra = options.extra_index_urls if options.extra_index_urls is not None else s.extra_index_urls
-    find_links = options.find_links if options.find_links is not None else [
-        str((project.root / f).resolve()) if "://" not in f else f for f in s.find_links]
-    return IndexClient(index_url=index_url, extra_index_urls=extra, find_links=find_links, cache=cache, http=http,
-                       refresh=options.refresh)
+        http = make_http(options, settings)
+    return IndexClient(index_url=settings.index_url or default_index_url(cache), extra_index_urls=settings.extra_index_urls,
+                       find_links=settings.find_links, cache=cache, http=http, refresh=options.refresh)
