@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import email.parser
 import os
+import re
 import stat
 import zipfile
 from collections.abc import Collection, Iterable, Mapping
@@ -42,6 +43,16 @@ _MAX_DIST_INFO_FILE = 64 * 1024 * 1024
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 # hashlib algorithms whose digest() needs a length.
 _NO_FIXED_LENGTH = frozenset({"shake_128", "shake_256"})
+# A Requires-Dist of a shape packaging always parses, that applies only with an extra: a
+# name, extras, specifiers of release numbers, then `; extra == "name"` and nothing else
+# (two in three of the medium set's). Nothing else is taken for one: it is parsed, and one
+# that does not parse is refused, whatever its marker. Possessive, so a hostile line is
+# matched in linear time.
+_WS = r"[ \t]*+"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*+(?<=[A-Za-z0-9]))?"
+_SPEC = rf"(?>(?:==|!=|<=|>=|<|>){_WS}[0-9]++(?:\.[0-9]++)*+|~={_WS}[0-9]++(?:\.[0-9]++)++)"
+_FOR_AN_EXTRA = re.compile(rf"{_WS}{_NAME}{_WS}(?:\[{_WS}{_NAME}(?:{_WS},{_WS}{_NAME})*+{_WS}\])?+"
+                           rf"{_WS}(?:{_SPEC}(?:{_WS},{_WS}{_SPEC})*+)?+{_WS};{_WS}extra{_WS}=={_WS}(?:\"{_NAME}\"|'{_NAME}'){_WS}")
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,8 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
         try:
             if overlong_number_line(raw) is not None:
                 raise InvalidRequirement(overlong_number_reason())
+            if _FOR_AN_EXTRA.fullmatch(raw):
+                continue  # parses, and does not apply without an extra
             req = Requirement(raw)
         except InvalidRequirement as e:
             first = str(e).splitlines()[0]

@@ -5,15 +5,18 @@ file a wheel writes, a folder that is a link, a file another package owns."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
+from packaging.markers import default_environment
 
 from hostilekit import raw_wheel
 from satlock.buildenv.venv import Venv, create_venv
 from satlock.buildenv.venvpaths import VenvSnapshot
-from satlock.buildenv.wheelcheck import check_conflicts, claim, read_wheel
-from satlock.errors import InstallError
+from satlock.buildenv.wheelcheck import check_conflicts, check_dependencies, claim, read_wheel
+from satlock.errors import InstallError, MetadataError
 
 
 @pytest.fixture
@@ -74,3 +77,78 @@ def test_conflicts_are_named_in_sorted_order_five_and_a_count(tmp_path: Path, ve
     site = _site(venv)
     assert e.value.message == ("thief-1.0-py3-none-any.whl: would overwrite bin/python (the environment's own), "
                                + ", ".join(f"{site}/m/{c}.py (installed by owner)" for c in "abcd") + " and 4 more")
+
+
+def _requiring(tmp_path: Path, venv: Venv, requires: list[str]):
+    metadata = "Metadata-Version: 2.1\nName: aaa\nVersion: 1.0\n" + "".join(f"Requires-Dist: {r}\n" for r in requires) + "\n"
+    return read_wheel(raw_wheel(tmp_path / "d", "aaa", "1.0", {"aaa/__init__.py": b""}, metadata=metadata.encode()), venv)
+
+
+_ENVIRONMENT = dict(default_environment())
+
+
+@pytest.mark.parametrize("bad", [
+    'payload ~=1 ; extra == "x"',  # ~= needs two release numbers
+    'payload >=1.0.* ; extra == "x"',
+    'payload- ; extra == "x"',
+    'payload >=1 ; extra == x',
+    'payload >=1 ; extra == "x" and',
+    'payload [x ; extra == "x"',
+    'payload >=1 ; extra == "x";',
+    'payload >=1 ; extra_name == "x"',
+    "payload >=1" + "0" * 5000 + ' ; extra == "x"',
+])
+def test_a_requires_dist_that_does_not_parse_is_refused_though_its_marker_names_an_extra(tmp_path: Path, venv: Venv,
+                                                                                          bad: str) -> None:
+    plan = _requiring(tmp_path, venv, ['fine >=1.0, <2 ; extra == "x"', bad])
+    with pytest.raises(InstallError) as e:
+        check_dependencies(plan, {}, _ENVIRONMENT, "aaa 1.0")
+    assert e.value.message.startswith(f"aaa-1.0-py3-none-any.whl: its METADATA Requires-Dist {bad!r:.120} is not a valid requirement (")
+
+
+@pytest.mark.parametrize("requires, refused", [
+    (['payload >=2 ; extra == "x"', "payload[more] ~= 2.1, != 2.5 ; extra=='x'", ' payload;extra=="x" '], None),
+    (['payload ; extra == ""'], "requires payload"),  # "" is the extra there is: it applies
+    (["payload ; extra != 'x'"], "requires payload"),
+    (['payload >=2 ; extra == "x" or os_name == "' + os.name + '"'], "requires payload>=2"),
+    (['payload >=2 ; extra == "x"', "other"], "requires other"),
+])
+def test_a_requires_dist_for_an_extra_does_not_apply_and_one_for_none_still_does(tmp_path: Path, venv: Venv,
+                                                                                 requires: list[str], refused: str | None) -> None:
+    plan = _requiring(tmp_path, venv, requires)
+    if refused is None:
+        check_dependencies(plan, {}, _ENVIRONMENT, "aaa 1.0")
+    else:
+        with pytest.raises(InstallError, match=re.escape(refused)):
+            check_dependencies(plan, {}, _ENVIRONMENT, "aaa 1.0")
+
+
+def test_a_marker_on_a_lock_files_extras_is_still_evaluated_and_refused(tmp_path: Path, venv: Venv) -> None:
+    plan = _requiring(tmp_path, venv, ['payload >=1 ; extras == "x"'])  # parses: a PEP 751 marker name
+    with pytest.raises(MetadataError, match="which only a lock file's markers may"):
+        check_dependencies(plan, {}, _ENVIRONMENT, "aaa 1.0")
+
+
+def test_what_is_taken_for_an_extras_requires_dist_unparsed_always_parses_and_never_applies() -> None:
+    # The shortcut may take only what packaging parses and the marker rejects without an extra.
+    from itertools import product
+
+    from packaging.requirements import Requirement
+
+    from satlock.buildenv.wheelcheck import _FOR_AN_EXTRA
+    from satlock.resolver.matching import evaluate_marker
+
+    environment = {**_ENVIRONMENT, "extra": ""}
+    names = ["a", "a-b", "a.", "-a", "a_1", "A.B"]
+    extras = ["", "[x]", "[ x , y ]", "[]", "[x,]", "[-x]"]
+    specifiers = ["", ">=1", "~=1", "~=1.0", "== 1.0.*", "<2,>=1.0", "!=1.0 ,<2", ">=1.", ">=v1", "(>=1)", "===1"]
+    markers = ['; extra == "x"', ";extra=='x-y'", '; extra == ""', '; extra == "-x"', '; extra == x', "; extra == 'x\"",
+               '; extra != "x"', '; "x" == extra', '; extra == "x" and extra == "y"', "; extra == 'x' ", ' ; extra == "x"\t']
+    taken = 0
+    for name, extra, specifier, marker in product(names, extras, specifiers, markers):
+        for text in (f"{name}{extra}{specifier}{marker}", f" {name} {extra} {specifier} {marker}"):
+            if _FOR_AN_EXTRA.fullmatch(text):
+                taken += 1
+                requirement = Requirement(text)
+                assert requirement.marker is not None and not evaluate_marker(requirement.marker, environment), text
+    assert taken > 400
