@@ -28,6 +28,7 @@ from satlock.buildenv.syncplan import SourceTree, SyncItem, SyncPlan, SyncReport
 from satlock.buildenv.uninstall import recover_interrupted, uninstall
 from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
+from satlock.buildenv.venvpaths import VenvSnapshot
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, LockError
 from satlock.parallel import WorkerPool
@@ -175,20 +176,23 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     """
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
-    plans = {item.name: _held(item, fetched[item.name], venv, owners, plan.environment) for item in wheels}
+    snapshot = VenvSnapshot(venv)  # .venv does not change until every wheel is checked
+    plans = {item.name: _held(item, fetched[item.name], venv, owners, plan.environment, snapshot) for item in wheels}
     return owners, plans
 
 
-def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, environment: Mapping[str, str] | None) -> WheelPlan:
+def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, environment: Mapping[str, str] | None,
+          snapshot: VenvSnapshot | None = None) -> WheelPlan:
     """The wheel at ``path`` read, and refused unless it is the package and version the lock
     says, has the lock's dependencies (checked where ``environment`` is given), and
     overwrites nothing of the environment or of another package; its files are then
-    ``owners``'."""
-    wheel = read_wheel(path, venv)
+    ``owners``'. ``snapshot`` is ``venv`` as the checks before saw it, while it has not changed."""
+    snapshot = snapshot if snapshot is not None else VenvSnapshot(venv)
+    wheel = read_wheel(path, venv, snapshot)
     check_identity(wheel, item.name, item.package.version, "pylock.toml")
     if environment is not None:
         check_dependencies(wheel, _locked_dependencies(item.package), environment, f"{item.name} {item.package.version}")
-    check_conflicts(wheel, venv, owners)
+    check_conflicts(wheel, venv, owners, snapshot=snapshot)
     claim(owners, wheel)
     return wheel
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from satlock.buildenv.installed import find_dist, installed_distributions, record_rows
 from satlock.buildenv.venv import Venv, inside, os_errors
-from satlock.buildenv.wheelcheck import real_path
+from satlock.buildenv.venvpaths import real_path
 
 # Folders inside the environment: an install being staged, an uninstall being emptied.
 STAGE_PREFIX = ".satlock-stage-"
@@ -29,7 +29,7 @@ def uninstall(venv: Venv, name: str, keep: Collection[str] | None = None) -> Non
 
     A file another package owns too stays: every CUDA 12 ``nvidia-*`` wheel ships the same
     ``nvidia/__init__.py``, and removing one of them must not take it from the others.
-    ``keep`` holds the real paths (``wheelcheck.real_path``) other packages own, or will
+    ``keep`` holds the real paths (``venvpaths.real_path``) other packages own, or will
     once the caller's sync is done; without it, they are read from the environment's RECORDs.
     """
     dist = find_dist(venv, name)

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.buildenv.archive import check_unpacked_size, safe_zip_members
 from satlock.buildenv.venv import Venv
+from satlock.buildenv.venvpaths import Folders, VenvSnapshot, member_path, real_path
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
 from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.coremeta import header_block
@@ -39,12 +40,19 @@ if TYPE_CHECKING:
 
 # The most of METADATA, RECORD or entry_points.txt read into memory from one wheel.
 _MAX_DIST_INFO_FILE = 64 * 1024 * 1024
-# Scripts that are the environment itself: its interpreter and activation scripts.
-_VENV_SCRIPT = re.compile(r"(python|pypy)(\d+(\.\d+)*)?(w|t|-config)?(\.exe)?|activate(\..*)?|deactivate(\..*)?|activate_this\.py",
-                          re.IGNORECASE)
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 # hashlib algorithms whose digest() needs a length.
 _NO_FIXED_LENGTH = frozenset({"shake_128", "shake_256"})
+# A Requires-Dist of a shape packaging always parses, that applies only with an extra: a
+# name, extras, specifiers of release numbers, then `; extra == "name"` and nothing else
+# (two in three of the medium set's). Nothing else is taken for one: it is parsed, and one
+# that does not parse is refused, whatever its marker. Possessive, so a hostile line is
+# matched in linear time.
+_WS = r"[ \t]*+"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*+(?<=[A-Za-z0-9]))?"
+_SPEC = rf"(?>(?:==|!=|<=|>=|<|>){_WS}[0-9]++(?:\.[0-9]++)*+|~={_WS}[0-9]++(?:\.[0-9]++)++)"
+_FOR_AN_EXTRA = re.compile(rf"{_WS}{_NAME}{_WS}(?:\[{_WS}{_NAME}(?:{_WS},{_WS}{_NAME})*+{_WS}\])?+"
+                           rf"{_WS}(?:{_SPEC}(?:{_WS},{_WS}{_SPEC})*+)?+{_WS};{_WS}extra{_WS}=={_WS}(?:\"{_NAME}\"|'{_NAME}'){_WS}")
 
 
 @dataclass(frozen=True)
@@ -93,44 +101,6 @@ def scheme_dict(venv: Venv, name: str) -> dict[str, str]:
     }
 
 
-def real_path(path: str, folders: dict[str, str] | None = None) -> str:
-    """``path`` with its folders' links resolved (``lib64 -> lib``), so two spellings of one
-    file compare equal; ``folders`` remembers resolved folders for one batch of paths."""
-    folder, filename = os.path.split(os.path.abspath(path))
-    if folders is None:
-        return os.path.join(os.path.realpath(folder), filename)
-    return os.path.join(_real_folder(folder, folders), filename)
-
-
-def _member_path(schemes: Mapping[str, str], scheme: str, rest: str, folders: dict[str, str],
-                 in_folder: dict[tuple[str, str], str]) -> str:
-    """``real_path`` of the member ``rest`` installed under ``scheme``, each of a wheel's
-    folders resolved once (``in_folder``) instead of once per file."""
-    folder, _, filename = rest.rpartition("/")
-    if filename in ("", ".", "..") or os.sep in filename or (os.altsep and os.altsep in filename):
-        return real_path(os.path.join(schemes[scheme], rest), folders)
-    resolved = in_folder.get((scheme, folder))
-    if resolved is None:
-        resolved = in_folder[(scheme, folder)] = _real_folder(os.path.abspath(os.path.join(schemes[scheme], folder)), folders)
-    return resolved + filename if resolved.endswith(os.sep) else f"{resolved}{os.sep}{filename}"
-
-
-def _real_folder(folder: str, folders: dict[str, str]) -> str:
-    """``os.path.realpath`` of a normalised absolute folder, from its parent's (remembered):
-    one ``lstat`` per new folder instead of one per component."""
-    known = folders.get(folder)
-    if known is not None:
-        return known
-    parent, name = os.path.split(folder)
-    if parent == folder:
-        resolved = folder
-    else:
-        here = os.path.join(_real_folder(parent, folders), name)
-        resolved = os.path.realpath(here) if os.path.islink(here) else here
-    folders[folder] = resolved
-    return resolved
-
-
 def _refuse(wheel: Path, why: str, hint: str = "the wheel was refused and the environment is unchanged; "
                                                  "report it to the package's maintainers") -> InstallError:
     return InstallError(f"{wheel.name}: {why}", hint=hint)
@@ -142,20 +112,26 @@ def _read_member(zf: zipfile.ZipFile, wheel: Path, info: zipfile.ZipInfo) -> byt
     return zf.read(info)
 
 
-def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
-    """Read ``wheel``'s directory and metadata; refuse an unsafe or malformed one."""
+def read_wheel(wheel: Path, venv: Venv, snapshot: VenvSnapshot | None = None) -> WheelPlan:
+    """Read ``wheel``'s directory and metadata; refuse an unsafe or malformed one.
+
+    ``snapshot`` holds what earlier reads learnt of ``venv``'s folders, while it has not changed."""
     wheel = Path(wheel)
     try:
         with zipfile.ZipFile(wheel) as zf:
             members = safe_zip_members(zf, wheel)
             check_unpacked_size(wheel, wheel.stat().st_size, sum(i.file_size for i in members))
-            by_name = {i.filename: i for i in members}
-            infos = sorted({i.filename.split("/", 1)[0] for i in members if i.filename.split("/", 1)[0].endswith(".dist-info")})
+            infos = sorted({top for top in {i.filename.partition("/")[0] for i in members} if top.endswith(".dist-info")})
             if len(infos) != 1:
                 raise _refuse(wheel, f"has {len(infos)} .dist-info folders ({', '.join(infos) or 'none'}), expected one")
             dist_info = infos[0]
-            files = {n: _read_member(zf, wheel, by_name[f"{dist_info}/{n}"])
-                     for n in ("METADATA", "WHEEL", "RECORD", "entry_points.txt") if f"{dist_info}/{n}" in by_name}
+            files = {}
+            for n in ("METADATA", "WHEEL", "RECORD", "entry_points.txt"):
+                try:
+                    info = zf.getinfo(f"{dist_info}/{n}")  # the last member of that name, as installer takes it
+                except KeyError:
+                    continue
+                files[n] = _read_member(zf, wheel, info)
     except (zipfile.BadZipFile, *ZIPFILE_REFUSALS) as e:
         raise _refuse(wheel, f"is not a valid wheel: {e}", hint="delete it from the cache and run again") from None
     for required in ("METADATA", "WHEEL", "RECORD"):
@@ -170,10 +146,11 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         raise _refuse(wheel, f"{dist_info}/WHEEL has Wheel-Version {wheel_meta.get('Wheel-Version')!r}; only 1.x is supported")
     root_scheme = "purelib" if str(wheel_meta.get("Root-Is-Purelib", "true")).strip().lower() == "true" else "platlib"
     schemes = scheme_dict(venv, canonicalize_name(str(name)))
-    data_dir = dist_info[: -len(".dist-info")] + ".data"
+    data_dir = dist_info[: -len(".dist-info")] + ".data/"
+    record_member = f"{dist_info}/RECORD"
     record = _record(files["RECORD"], wheel)
     targets: dict[str, str] = {}
-    folders: dict[str, str] = {}
+    folders = snapshot.folders if snapshot is not None else Folders()
     in_folder: dict[tuple[str, str], str] = {}
     installed_files: dict[tuple[str, str], str] = {}
     sources: dict[tuple[str, str], str] = {}
@@ -185,8 +162,8 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
         if path.rpartition("/")[2] == ".":
             # "pkg/mod/." names a folder, not a file: unzipped it would overwrite one.
             raise _refuse(wheel, f"{path} is not a file name")
-        if path.startswith(data_dir + "/"):
-            scheme, _, rest = path[len(data_dir) + 1:].partition("/")
+        if path.startswith(data_dir):
+            scheme, _, rest = path[len(data_dir):].partition("/")
             if scheme not in _SCHEMES or not rest:
                 raise _refuse(wheel, f"{path} is in an unknown install scheme {scheme!r}")
             if rest.startswith("/"):
@@ -194,15 +171,18 @@ def read_wheel(wheel: Path, venv: Venv) -> WheelPlan:
                 raise _refuse(wheel, f"{path} is not a path relative to its install scheme {scheme!r}")
         else:
             scheme, rest = root_scheme, path
-        top = rest.split("/", 1)[0]
-        if scheme in ("purelib", "platlib") and top.endswith(".dist-info") and top != dist_info:
-            raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
-        targets[_member_path(schemes, scheme, rest, folders, in_folder)] = record.get(path, "")
-        if path != f"{dist_info}/RECORD" and "__pycache__" not in path.split("/")[:-1]:
-            installed_files[(scheme, rest)] = record.get(path, "")
-            sources[(scheme, rest)] = path
-            if is_executable(info):
-                executable.add((scheme, rest))
+        if ".dist-info" in rest and scheme in ("purelib", "platlib"):
+            top = rest.partition("/")[0]
+            if top.endswith(".dist-info") and top != dist_info:
+                raise _refuse(wheel, f"{path} would write into another distribution's metadata ({top})")
+        hash_ = record.get(path, "")
+        targets[member_path(schemes, scheme, rest, folders, in_folder)] = hash_
+        if path != record_member and ("__pycache__" not in path or "__pycache__" not in path.split("/")[:-1]):
+            key = (scheme, rest)
+            installed_files[key] = hash_
+            sources[key] = path
+            if info.external_attr & (0o111 << 16) and is_executable(info):
+                executable.add(key)
     entry_points: list[tuple[str, str, str, str]] = []
     if "entry_points.txt" in files:
         try:
@@ -228,11 +208,13 @@ def is_executable(info: zipfile.ZipInfo) -> bool:
 
 def _record(data: bytes, wheel: Path) -> dict[str, str]:
     try:
-        rows = list(csv.reader(data.decode("utf-8").splitlines()))
+        text = data.decode("utf-8")
+        rows = list(csv.reader(text.splitlines()))
     except (UnicodeDecodeError, csv.Error) as e:
         raise _refuse(wheel, f"its RECORD is unreadable: {e}") from None
     record = {row[0]: row[1] for row in rows if len(row) >= 2}
-    for algorithm in {value.partition("=")[0] for value in record.values()} & _NO_FIXED_LENGTH:
+    # Both such algorithms are named "shake_...": a RECORD without that text has neither.
+    for algorithm in {value.partition("=")[0] for value in record.values()} & _NO_FIXED_LENGTH if "shake_" in text else ():
         # A shake digest's length is not in RECORD: nothing could check the file against it.
         path = next(p for p, value in record.items() if value.partition("=")[0] == algorithm)
         raise _refuse(wheel, f"{path} has a {algorithm} hash in RECORD, which has no fixed length")
@@ -271,6 +253,8 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
         try:
             if overlong_number_line(raw) is not None:
                 raise InvalidRequirement(overlong_number_reason())
+            if _FOR_AN_EXTRA.fullmatch(raw):
+                continue  # parses, and does not apply without an extra
             req = Requirement(raw)
         except InvalidRequirement as e:
             first = str(e).splitlines()[0]
@@ -325,49 +309,26 @@ def file_owners(dists: Iterable[InstalledDist]) -> FileOwners:
     return owners
 
 
-def _venv_own(venv: Venv) -> Callable[[str], bool]:
-    """Whether a (real) path is part of the environment itself rather than of a package:
-    its interpreter and activation scripts, ``pyvenv.cfg``, a link or a folder already there."""
-    scripts = os.path.realpath(venv.scripts)
-    fixed = {real_path(str(venv.root / "pyvenv.cfg")), real_path(str(venv.python))}
-
-    folders: dict[str, bool] = {}
-
-    def own(target: str) -> bool:
-        parent, filename = os.path.split(target)
-        if (parent == scripts and _VENV_SCRIPT.fullmatch(filename)) or target in fixed:
-            return True
-        if parent not in folders:
-            folders[parent] = os.path.isdir(parent)
-        if not folders[parent]:
-            return False  # a folder not there yet holds nothing (one stat per folder in a new .venv)
-        try:
-            mode = os.lstat(target).st_mode
-        except OSError:
-            return False
-        return stat.S_ISLNK(mode) or stat.S_ISDIR(mode)
-    return own
-
-
 def check_conflicts(plan: WheelPlan, venv: Venv, owners: Mapping[str, tuple[NormalizedName, str]],
-                    leaving: Collection[NormalizedName] = ()) -> None:
+                    leaving: Collection[NormalizedName] = (), snapshot: VenvSnapshot | None = None) -> None:
     """Refuse a wheel that would overwrite the environment itself or another package's files.
 
     A file another distribution owns with the very same hash is shared, not a conflict
     (every CUDA 12 ``nvidia-*`` wheel ships the same empty ``nvidia/__init__.py``). Files
-    of the package being replaced, and of packages this sync removes, are free.
+    of the package being replaced, and of packages this sync removes, are free. ``snapshot``
+    is ``venv`` as earlier checks saw it, while it has not changed.
     """
-    root = os.path.realpath(venv.root)
-    venv_own = _venv_own(venv)
-    conflicts = []
-    for target, hash_ in sorted(plan.targets.items()):
-        if venv_own(target):
-            conflicts.append(f"{os.path.relpath(target, root)} (the environment's own)")
+    snapshot = snapshot if snapshot is not None else VenvSnapshot(venv)
+    found: list[tuple[str, str]] = []
+    for target, hash_ in plan.targets.items():
+        if snapshot.venv_own(target):
+            found.append((target, "(the environment's own)"))
             continue
         owner = owners.get(target)
         if owner is not None and owner[0] != plan.name and owner[0] not in leaving and (not hash_ or owner[1] != hash_):
-            conflicts.append(f"{os.path.relpath(target, root)} (installed by {owner[0]})")
-    if conflicts:
+            found.append((target, f"(installed by {owner[0]})"))
+    if found:
+        conflicts = [f"{os.path.relpath(target, snapshot.root)} {why}" for target, why in sorted(found)]
         more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
         raise _refuse(plan.wheel, f"would overwrite {', '.join(conflicts[:5])}{more}",
                       hint="the wheel was refused and the environment is unchanged; a package may not replace the "

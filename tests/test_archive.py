@@ -133,3 +133,40 @@ def test_a_gzipped_sdist_whose_stream_cannot_be_read_whole_is_unpacked_as_before
     sdist.write_bytes(sdist.read_bytes() + b"garbage")
     top = extract_sdist(sdist, tmp_path / "out")
     assert (top / "foo" / "__init__.py").is_file()
+
+
+class _Listing:
+    """Just what safe_zip_members reads of a ZipFile: its members' names."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.filename = "listing.zip"
+        self.members = [zipfile.ZipInfo.__new__(zipfile.ZipInfo) for _ in names]
+        for info, name in zip(self.members, names):
+            info.filename = name
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return self.members
+
+
+def test_zip_members_are_refused_exactly_where_one_of_them_has_a_name_problem():
+    # The members of a zip are first checked together (any backslash, "..", leading
+    # slash or drive, non-ASCII or long name sends them through one by one): that check
+    # may let through only what the per-name check would.
+    from itertools import product
+
+    from satlock.buildenv.archive import _name_problem
+
+    pieces = ["a", "/", "\\", ".", "..", ":", "C:", "é", "\0", "x" * 130]
+    names = ["".join(p) for n in range(1, 4) for p in product(pieces, repeat=n)]
+    names += ["d/" * 129 + "x", "d/" * 300 + "x", "x" * 255, "x" * 256, "é" * 200, ("y" * 200 + "/") * 6]
+    plain = ["pkg/__init__.py", "pkg/sub/mod.py", "pkg-1.0.dist-info/RECORD"]
+    for name in names:
+        problem = _name_problem(name)
+        for listing in ([name], plain + [name] + plain):
+            if problem is None:
+                zf = _Listing(listing)
+                assert safe_zip_members(zf) is zf.members  # type: ignore[arg-type]
+            else:
+                with pytest.raises(UnsafeArchiveError) as e:
+                    safe_zip_members(_Listing(listing))  # type: ignore[arg-type]
+                assert e.value.message == f"listing.zip is unsafe: member {name!r:.200} {problem}"
