@@ -65,6 +65,9 @@ def _is_unsafe_name(name: str) -> bool:
 
 def _name_problem(name: str, *, lengths: bool = True) -> str | None:
     """Why a member may not be written under the name ``name``; None when it may."""
+    if not name:
+        # Nothing to write it as (zipfile's own is_dir() fails on it).
+        return "has an empty name"
     if _is_unsafe_name(name):
         return "would be written outside the destination folder"
     parts = _parts(name)
@@ -177,13 +180,13 @@ _DRIVE_IN_JOINED = re.compile(r"(?:^|\0).:", re.DOTALL)
 def _plain_names(names: list[str]) -> bool:
     """Whether ``_name_problem`` finds nothing in any of ``names``, known from a few string
     operations over all of them instead of a dozen per name: none holds ``\\`` or ``..`` or
-    starts with ``/`` or a drive, and all are ASCII and at most ``MAX_NAME_BYTES`` long (so no
+    starts with ``/`` or a drive, and all are ASCII, not empty and at most ``MAX_NAME_BYTES`` long (so no
     part is longer, and none is deeper than ``MAX_DEPTH``). Nearly every wheel's names are;
     False sends them through ``_name_problem`` one by one."""
     if not names:
         return True
     joined = "\0".join(names)
-    return (joined.isascii() and max(map(len, names)) <= MAX_NAME_BYTES and "\\" not in joined and ".." not in joined
+    return (joined.isascii() and 0 < min(map(len, names)) and max(map(len, names)) <= MAX_NAME_BYTES and "\\" not in joined and ".." not in joined
             and not joined.startswith("/") and "\0/" not in joined
             and (":" not in joined or _DRIVE_IN_JOINED.search(joined) is None))
 

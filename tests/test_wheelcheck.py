@@ -152,3 +152,15 @@ def test_what_is_taken_for_an_extras_requires_dist_unparsed_always_parses_and_ne
                 requirement = Requirement(text)
                 assert requirement.marker is not None and not evaluate_marker(requirement.marker, environment), text
     assert taken > 400
+
+
+def test_a_wheel_member_without_a_name_is_refused_in_one_message_before_anything_is_written(venv: Venv, tmp_path: Path) -> None:
+    from satlock.buildenv.unpacked import unzip_wheel
+    from satlock.errors import SatlockError
+
+    wheel = raw_wheel(tmp_path / "w", "noname", "1.0", {"noname/__init__.py": b"", "": b"x"})
+    for attempt in (lambda: read_wheel(wheel, venv), lambda: unzip_wheel(wheel, tmp_path / "out")):
+        with pytest.raises(SatlockError) as err:
+            attempt()
+        assert "member '' has an empty name" in err.value.message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
