@@ -396,15 +396,20 @@ def test_profile_remove_when_profiles_is_not_a_table_is_one_error_line(tmp_path)
     assert (tmp_path / "pyproject.toml").read_text() == text
 
 
-def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_asked_for_it(tmp_path, index):
-    """With several profiles using {cuda-home}, the error must say which one could not be expanded."""
+def _lock_with_cuda_home_profile(tmp_path, index, deps: list[str]):
+    """A project of ``deps`` whose cudaext profile sets CUDA_HOME={cuda-home}, locked: (project, result)."""
     project = tmp_path / "proj"
     project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["cudaext"]))
+    (project / "pyproject.toml").write_text(project_toml(deps))
     result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
                     "--env", "CUDA_HOME={cuda-home}", "--project", project)
     assert result.exit_code == 0, result.output
-    result = lock(project, index)
+    return project, lock(project, index)
+
+
+def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_asked_for_it(tmp_path, index):
+    """With several profiles using {cuda-home}, the error must say which one could not be expanded."""
+    project, result = _lock_with_cuda_home_profile(tmp_path, index, ["cudaext"])
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.output
@@ -417,13 +422,7 @@ def test_cuda_home_without_the_cuda_wheels_names_the_profile_and_variable_that_a
 
 
 def test_cuda_home_without_the_cuda_runtime_names_the_wheel_that_provides_it_not_a_folder(tmp_path, index):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(project_toml(["nvidia-cuda-nvcc", "cudaext"]))
-    result = invoke("profile", "add", "cudaext", "--build-requires", "setuptools", "--build-requires", "wheel",
-                    "--env", "CUDA_HOME={cuda-home}", "--project", project)
-    assert result.exit_code == 0, result.output
-    result = lock(project, index)
+    project, result = _lock_with_cuda_home_profile(tmp_path, index, ["nvidia-cuda-nvcc", "cudaext"])
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == ["error: [tool.satlock.profiles.cudaext] env.CUDA_HOME: {cuda-home} has no include/cuda_runtime.h, "
