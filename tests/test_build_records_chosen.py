@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from indexbuilder import build_index, make_sdist
-from test_build_records_stale import assert_up_to_date, project_with_index
+from test_build_records_stale import assert_up_to_date, edit_record, project_with_index
 from test_build_variants import (SEEDEXT_SETUP, build_log, built_against, dists, index, index_root, invoke,  # noqa: F401
                                  lock_data, package)
 
@@ -77,7 +77,8 @@ def test_a_locked_version_never_built_records_what_its_own_build_takes(tmp_path,
     moveext_profile(project, "--version", "0.1", "--requires-dist", "buildhelper<2", *flags)
     result = invoke("lock", "--project", project, "-v")
     assert result.exit_code == 0, result.output
-    assert "building metadata of moveext in an environment with buildhelper==2.0" in result.output  # 0.2, left
+    # 0.2, left: under match-runtime a variant built against the lock's buildhelper.
+    assert f"building metadata of moveext in an environment with buildhelper=={against}" in result.output
     assert package(lock_data(project), "moveext")["version"] == "0.1"
     assert record_versions(project, "moveext")["buildhelper"] == against
     assert record(project, "moveext")["isolation"] is ("--no-isolation" not in flags)
@@ -136,3 +137,79 @@ def test_the_record_of_a_build_made_while_locking_is_found_for_each_kind_of_sour
     assert result.exit_code == 0, result.output
     assert set(built_against(build_log)) == {"2.0"}  # the lock's build and sync's, in the recorded environment
     assert installed_summary(project, "moveext") == "built against buildhelper 2.0"
+
+
+def test_the_record_of_a_version_built_without_match_runtime_is_not_the_one_of_the_locked_version(tmp_path, dists, build_log):
+    # Without match-runtime a build made while locking is no variant: its record is the
+    # builder's. moveext 0.2's build asks for zlibx (setup_requires), and it needs zlibx>=5,
+    # which the project refuses: 0.1 is locked, from the profile's metadata, and a build of
+    # it asks for no zlibx.
+    made = tmp_path / "made"
+    setup = MOVEEXT_SETUP.replace('version="0.1"', 'version="0.2"').replace(
+        'list(getattr(buildhelper, "EXTRA", []))', '["zlibx>=5"]')
+    sdist = make_sdist(made, "moveext", "0.2", pyproject="", setup_py=setup, pkg_info=False)
+    index = build_index(tmp_path / "index", [d for d in dists if d.name != "moveext-0.2.tar.gz"] + [sdist]).as_uri()
+    project = project_with_index(tmp_path / "proj", ["moveext", "zlibx<5"], index)
+    moveext_profile(project, "--no-match-runtime", "--version", "0.1", "--requires-dist", "buildhelper")
+    result = invoke("lock", "--project", project, "-v")
+    assert result.exit_code == 0, result.output
+    assert "building metadata of moveext in an environment with buildhelper==2.0, setuptools==" in result.output
+    assert package(lock_data(project), "moveext")["version"] == "0.1"
+    assert record(project, "moveext")["requires"] == ["setuptools>=40.8.0", "buildhelper"]
+    assert set(record_versions(project, "moveext")) == {"setuptools", "buildhelper"}
+    assert_up_to_date(project)
+
+
+def test_a_lock_recording_the_build_of_a_version_it_left_is_stale_and_sync_rebuilds(tmp_path, index, index_root, build_log):
+    # The lock the name-keyed records wrote for the reviewer's case: 0.1 with 0.2's buildhelper 2.0.
+    project = project_with_index(tmp_path / "proj", ["capper", "moveext", "zlibx<5"], index)
+    moveext_profile(project, "--version", "0.1", "--requires-dist", "buildhelper<2")
+    assert invoke("lock", "--project", project).exit_code == 0
+    [newest] = (index_root.parent / "files").glob("buildhelper-2.0-*.whl")
+    edit_record(project, "moveext", replace={"buildhelper": newest})
+    result = invoke("sync", "--frozen", "--project", project)  # as such a lock was synced
+    assert result.exit_code == 0, result.output
+    assert installed_summary(project, "moveext") == "built against buildhelper 2.0"
+    reason = ("pylock.toml is out of date: the build environment it records for moveext has buildhelper 2.0, "
+              "not the lock's 1.0, which its profile's match-runtime asks for")
+    for command in (("lock", "--check"), ("sync", "--locked")):
+        result = invoke(*command, "--project", project)
+        assert result.exit_code == 1 and reason in result.output, result.output
+    build_log.unlink(missing_ok=True)
+    result = invoke("sync", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert "Locked" in result.output and "replaced 1" in result.output, result.output
+    assert record_versions(project, "moveext")["buildhelper"] == "1.0"
+    assert built_against(build_log) == ["1.0"]
+    assert installed_summary(project, "moveext") == "built against buildhelper 1.0"
+    result = invoke("sync", "--project", project)
+    assert result.exit_code == 0 and "is up to date" in result.output, result.output
+
+
+# An extension that does not pin what it was built against: nothing in its dependencies
+# keeps a build against buildhelper 2.0 out of a lock holding buildhelper 1.0.
+LOOSE_SETUP = SEEDEXT_SETUP.replace('name="seedext"', 'name="looseext"').replace('packages=["seedext"]', 'packages=["looseext"]') \
+    .replace('install_requires=["buildhelper==" + buildhelper.__version__] + list(getattr(buildhelper, "EXTRA", []))',
+             'install_requires=["buildhelper"]')
+
+
+def test_a_version_other_than_the_one_a_profiles_metadata_names_is_built_against_the_lock(tmp_path, dists, build_log):
+    made = tmp_path / "made"
+    loose = [make_sdist(made, "looseext", v, pyproject="", setup_py=LOOSE_SETUP.replace('version="0.1"', f'version="{v}"'),
+                        pkg_info=False) for v in ("0.1", "0.2")]
+    index = build_index(tmp_path / "index", [*dists, *loose]).as_uri()
+    project = project_with_index(tmp_path / "proj", ["capper", "looseext"], index)
+    result = invoke("profile", "add", "looseext", "--build-requires", "buildhelper", "--version", "0.1",
+                    "--requires-dist", "buildhelper", "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project)
+    assert result.exit_code == 0, result.output
+    data = lock_data(project)
+    assert package(data, "looseext")["version"] == "0.2" and package(data, "buildhelper")["version"] == "1.0"
+    # Built before the runtime was known, 0.2 took buildhelper 2.0, and the lock recorded that.
+    assert record_versions(project, "looseext")["buildhelper"] == "1.0"
+    assert set(built_against(build_log)) == {"1.0"}
+    assert_up_to_date(project)
+    result = invoke("sync", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert installed_summary(project, "looseext") == "built against buildhelper 1.0"
