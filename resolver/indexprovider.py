@@ -296,8 +296,8 @@ class IndexProvider:
     # -- build variants (resolver/variants.py) ---------------------------------------------
 
     def _has_variants(self, name: NormalizedName, version: Version) -> bool:
-        """A version built under match-runtime, whose dependencies depend on what it is built against:
-        any but the one a profile's ``metadata`` names (built first, it took the newest build needs)."""
+        """A version of a match-runtime package, whose dependencies depend on what it is built against:
+        any but the one a profile's ``metadata`` names, never built before the runtime is known."""
         given = self._static_override(name)  # (the version it names, None for every one), or None
         return (self.builder is not None and build_profile(self.profiles, name).match_runtime
                 and (given is None or given[0] not in (None, version)))
