@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError
 from satlock.profiles.builds import is_toolkit_distribution
-from satlock.profiles.templates import TemplateContext, dist_location, installed_files
+from satlock.profiles.templates import TemplateContext, dist_location
 
 MERGED_DIR = "satlock-cuda-home"
 NVCC_NAMES = ("nvcc", "nvcc.exe")
@@ -233,11 +233,11 @@ def template_context(venv: Venv, fallback: Venv | None = None, *, where: str | N
     build, the environment of the recorded build requirements ``venv`` lacks: a
     distribution, or a CUDA compiler, that ``venv`` does not have is found there, where
     the build finds the rest of its build-only tools. ``where`` names the environment in
-    an error that ``{cuda-home}`` cannot be assembled (see ``assemble_cuda_home``)."""
+    an error that ``{cuda-home}`` cannot be assembled or a ``{dist:NAME}`` found (see
+    ``assemble_cuda_home`` and ``dist_location``)."""
     def locate(name: str) -> Path:
-        if fallback is not None and installed_files(venv.site_packages, name) is None:
-            return dist_location(fallback.site_packages, name)
-        return dist_location(venv.site_packages, name)
+        return dist_location(venv.site_packages, name, fallback=fallback.site_packages if fallback is not None else None,
+                             where=where)
 
     def cuda_home() -> Path:
         if fallback is not None and not _provides_nvcc(venv.site_packages):

@@ -1,8 +1,12 @@
 """What the lock records of each build: ``[tool.satlock.build-environments]``.
 
-A metadata build keeps a ``BuildRecord`` of the environment it ran in; the chosen
-solution's records become the lock's table, every package pinned with its URL (without
-credentials) and hashes, so ``sync --frozen`` never needs an index to build.
+A metadata build keeps a ``BuildRecord`` of the environment it ran in, under what it built
+(``build_key``: the package, its version and its source file or reference); the records
+of the chosen solution's candidates become the lock's table, every package pinned with
+its URL (without credentials) and hashes, so ``sync --frozen`` never needs an index to
+build. A lock builds several versions of a package when the solver moves away from one
+(``moveext 0.2`` built, then ``moveext 0.1`` locked): the record of one is never the
+record of another.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from typing import Collection, Mapping
 
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from satlock.http import strip_credentials
 from satlock.resolver.buildenvs import BuildEnvironment, BuildPackage
@@ -24,6 +29,21 @@ class BuildRecord:
     requires: list[str]
     packages: list[tuple[Candidate, DistFile]]
     isolation: bool
+
+
+# (name, version, source): see ``build_key``.
+BuildKey = tuple[NormalizedName, Version, tuple[str, ...]]
+
+
+def build_key(name: NormalizedName, version: Version, source: DistFile | DirectReference) -> BuildKey:
+    """What one build was made from, as the lock's candidate names it: an sdist by its URL, a
+    direct reference by its kind, location, commit (or revision) and subdirectory."""
+    if isinstance(source, DistFile):
+        where: tuple[str, ...] = ("file", source.url)
+    else:
+        where = (source.kind, source.url or "", source.path or "", source.commit_id or source.requested_revision or "",
+                 source.subdirectory or "")
+    return name, version, where
 
 
 def build_source(c: Candidate) -> DistFile | DirectReference | None:

@@ -33,13 +33,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from satlock.buildenv.lockrecord import BuildRecord, build_source, lock_table
+from satlock.buildenv.lockrecord import BuildKey, BuildRecord, build_key, build_source, lock_table
 from satlock.cache import Cache, digest
-from satlock.errors import BuildError, NotFoundError, ResolutionError, UnsafeArchiveError
+from satlock.errors import BuildError, MetadataError, NotFoundError, ResolutionError, UnsafeArchiveError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key
 from satlock.profiles.templates import expand_env
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
+from satlock.resolver.coremeta import parse_metadata
 from satlock.resolver.index import IndexClient
 from satlock.resolver.project import Project
 from satlock.resolver.solve import Resolution
@@ -70,7 +71,9 @@ class ProfileBuilder:
         # The interpreter build environments are made from and resolved for (``python``).
         self.target = target
         self.echo = echo
-        self.records: dict[NormalizedName, BuildRecord] = {}
+        # Every metadata build of this run, by what it built: a lock may build versions it
+        # does not take (the solver moved away from them), whose records are not the lock's.
+        self.records: dict[BuildKey, BuildRecord] = {}
         # The commit each git source's revision names, found once per run: pinning it, reading
         # its pyproject.toml and keying its metadata build each asked the mirror again.
         self._commits: dict[tuple[str, str | None, str | None], GitCommit] = {}
@@ -88,7 +91,12 @@ class ProfileBuilder:
         with ``==`` take that version (so a pinned build requirement is never fetched at
         another), the rest are resolved freely."""
         data, record = self._build_metadata(name, source, self._root_pins())
-        self.records[name] = record
+        try:
+            version = parse_metadata(data, f"{name} (built)")[1]
+        except MetadataError:
+            pass  # the provider refuses the candidate for it, with the same words
+        else:
+            self.records[build_key(name, version, source)] = record
         return data
 
     def variant_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
@@ -236,34 +244,41 @@ class ProfileBuilder:
     def locked_build_environments(self, resolution: Resolution) -> dict[NormalizedName, BuildEnvironment]:
         """``[tool.satlock.build-environments]``: the build inputs of every source package the
         lock installs, pinned with hashes (for a package with variants, the build of the
-        chosen variant), so ``sync --frozen`` never needs an index to build."""
-        records = {n: r for n, r in self.records.items() if n in self.project.profiles}
+        chosen variant; else the build of the locked version from the locked source, never
+        that of another version the solver built and left), so ``sync --frozen`` never
+        needs an index to build."""
+        records: dict[NormalizedName, BuildRecord] = {}
         for name, variant in resolution.variants.items():
             if isinstance(variant.build, BuildRecord):
                 records[name] = variant.build
         runtime = {name: c.version for name, c in resolution.chosen.items()}
         for name, c in resolution.chosen.items():
             source = build_source(c)
-            if name not in records and source is not None:
-                # Not built while locking (static metadata, or a profile's ``metadata``): sync
-                # builds from this record, so it is made as a build would be, with the
-                # profile's build-requires and templates, at the runtime's versions under
-                # match-runtime, and its isolation (it held only build-system.requires).
-                # Resolved only, as the project's own below: sync fetches and checks the wheels.
-                # (Imported here: a lock of wheels alone never loads the build machinery.)
-                from satlock.buildenv.buildreqs import resolve_build_requirements
+            if name in records or source is None:
+                continue
+            built = self.records.get(build_key(name, c.version, source)) if name in self.project.profiles else None
+            if built is not None:
+                records[name] = built
+                continue
+            # Not built while locking (static metadata, or a profile's ``metadata``): sync
+            # builds from this record, so it is made as a build would be, with the
+            # profile's build-requires and templates, at the runtime's versions under
+            # match-runtime, and its isolation (it held only build-system.requires).
+            # Resolved only, as the project's own below: sync fetches and checks the wheels.
+            # (Imported here: a lock of wheels alone never loads the build machinery.)
+            from satlock.buildenv.buildreqs import resolve_build_requirements
 
-                profile = build_profile(self.project.profiles, name)
-                try:
-                    requires, pins = profile_build_inputs(self._key_and_build_system(source)[1].requires, profile, runtime)
-                    packages = resolve_build_requirements(self.client, self.target or make_target(), name, requires, pins)
-                except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
-                    # Not every lock is for a machine that builds (another platform, an index
-                    # without the backend), and a lock need not unpack an sdist it reads
-                    # PKG-INFO from: then sync resolves (or refuses) the build itself.
-                    self.log(f"the build environment of {name} is not recorded: {e.message}")
-                    continue
-                records[name] = BuildRecord(requires, packages, profile.isolation)
+            profile = build_profile(self.project.profiles, name)
+            try:
+                requires, pins = profile_build_inputs(self._key_and_build_system(source)[1].requires, profile, runtime)
+                packages = resolve_build_requirements(self.client, self.target or make_target(), name, requires, pins)
+            except (ResolutionError, NotFoundError, BuildError, UnsafeArchiveError) as e:
+                # Not every lock is for a machine that builds (another platform, an index
+                # without the backend), and a lock need not unpack an sdist it reads
+                # PKG-INFO from: then sync resolves (or refuses) the build itself.
+                self.log(f"the build environment of {name} is not recorded: {e.message}")
+                continue
+            records[name] = BuildRecord(requires, packages, profile.isolation)
         names = set(resolution.chosen)
         project = self.project.name
         if project is not None and self.project.build_requires is not None and project not in names:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
@@ -135,16 +135,42 @@ def installed_files(site_packages: Path, name: str) -> list[Path] | None:
     return None
 
 
-def dist_location(site_packages: Path, name: str) -> Path:
-    """The folder holding what ``name`` installed in ``site_packages``: the common parent
-    of its files, leaving out its .dist-info, files outside site-packages (scripts) and
-    the empty ``__init__.py`` of a shared top-level namespace such as ``nvidia/``."""
+# The most distributions an error names of an environment (.venv may hold hundreds).
+_NAMED = 12
+
+
+def holding(places: Sequence[Path]) -> str:
+    """What the environments at ``places`` (site-packages folders) hold, for a message: the
+    distributions by name and version (``it holds buildhelper 1.0, setuptools 80.9``), never a path."""
+    from importlib import metadata
+
+    held = sorted({f"{canonicalize_name(d.metadata['Name'])} {d.version}" for sp in places
+                   for d in metadata.distributions(path=[str(sp)]) if d.metadata and d.metadata["Name"]})
+    more = f" and {len(held) - _NAMED} more" if len(held) > _NAMED else ""
+    return f"it holds {', '.join(held[:_NAMED])}{more}" if held else "it holds nothing"
+
+
+def dist_location(site_packages: Path, name: str, *, fallback: Path | None = None, where: str | None = None) -> Path:
+    """The folder holding what ``name`` installed in ``site_packages`` (else in ``fallback``,
+    a no-isolation build's build-only tools): the common parent of its files, leaving out
+    its .dist-info, files outside site-packages (scripts) and the empty ``__init__.py`` of
+    a shared top-level namespace such as ``nvidia/``.
+
+    ``where`` names the environment in an error (``the build environment of moveext``): a
+    build environment is a temporary folder, gone by the time the error is read, so the
+    error says whose it is and what it holds, not where it was; and since a build
+    environment is the lock's record, the hint is to lock again. Without it,
+    ``site_packages`` is named (``.venv``'s, which stays)."""
+    places = [site_packages, *([fallback] if fallback is not None else [])]
     files = installed_files(site_packages, name)
+    if files is None and fallback is not None:
+        site_packages, files = fallback, installed_files(fallback, name)
     if files is None:
-        raise ProfileError(
-            f"{{dist:{name}}}: distribution {name!r} is not installed in {site_packages}",
-            hint=f"add {name} to the project's dependencies (or to the profile's build-requires) so it is locked and installed",
-        )
+        hint = (f"add {name} to the project's dependencies (or to the profile's build-requires) so it is locked and installed"
+                if where is None else
+                f"{{dist:{name}}} brings {name} into the build environment the lock records: if the profile changed "
+                "since the lock was written, run `satlock lock` (`satlock sync --frozen` builds with the lock as it is)")
+        raise ProfileError(f"{{dist:{name}}}: no package in {where or site_packages} is {name} ({holding(places)})", hint=hint)
     root = site_packages.resolve()
     rel: list[PurePosixPath] = []
     for f in files:
@@ -156,7 +182,9 @@ def dist_location(site_packages: Path, name: str) -> Path:
             continue
         rel.append(p)
     if not rel:
-        raise ProfileError(f"{{dist:{name}}}: distribution {name!r} installed no files in {site_packages}")
+        raise ProfileError(f"{{dist:{name}}}: {name} in {where or site_packages} installed no files into its site-packages, "
+                           "so there is no folder to name",
+                           hint=f"name the distribution that installs the folder wanted ({name} may be a meta-package)")
     return site_packages / _common_folder(rel, root, name)
 
 

@@ -19,9 +19,12 @@ not built; see buildenv/metadata.py ``locked_build_environments``):
   build that assembled a CUDA_HOME had nvcc from one; which ones a build took depends on
   the runtime it was made against, so not all need be there);
 * under match-runtime, each package of the record at the lock's version where the lock
-  has it: a build variant's clauses and the resolved records guarantee it. Not for a
-  profile whose ``metadata`` names a version: a build of another version of the package
-  is made before the runtime is known, and its record can stand for the locked one.
+  has it: a build variant's clauses and the resolved records guarantee it. So for a
+  profile whose ``metadata`` names a version: the locked version is either that one,
+  never built and so resolved at the lock's versions, or another, built as a variant.
+  Before, the record of another version built before the runtime was known stood for the
+  locked one (moveext 0.1 locked with the buildhelper 2.0 of 0.2's build beside the lock's
+  1.0), and such a lock is stale.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def record_reason(name: NormalizedName, profile: Profile, record: BuildEnvironme
         if toolkit and not any(is_toolkit_distribution(n) for n in recorded):
             return (f"{what} holds none of the lock's CUDA toolkit wheels ({', '.join(toolkit)}), "
                     "which its profile's {cuda-home} takes")
-    if profile.match_runtime and (profile.metadata is None or profile.metadata.version is None):
+    if profile.match_runtime:
         for p in record.packages:
             locked = runtime.get(p.name)
             if locked is not None and Version(p.version) != locked:

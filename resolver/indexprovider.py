@@ -46,10 +46,9 @@ from satlock.resolver.variants import Unbuildable, Variant
 
 
 _T = TypeVar("_T")
-# What one candidate's metadata can fail with that says nothing about the others: its build
-# (or its build environment) fails, its archive or metadata is broken.
-# What rules out one candidate and lets the solve go on. An archive refused as unsafe is
-# not among them: hostile input from an index stops the lock, loudly, whatever it was for.
+# What one candidate's metadata can fail with that says nothing about the others (its build or
+# build environment fails, its archive or metadata is broken): it is left out, the solve goes on.
+# Not an archive refused as unsafe: hostile input from an index stops the lock, loudly.
 _CANDIDATE_FAULTS = (BuildError, ResolutionError, ProjectError, MetadataError)
 
 
@@ -165,7 +164,7 @@ class IndexProvider:
                 raise MetadataError(f"{name} comes from {ref.display()}, and its metadata needs a build", hint=f"add a profile with static metadata: satlock profile add {name} --version V --requires-dist ...")
             data = self.builder.metadata(name, ref)
         meta_name, version, deps = parse_metadata(data, f"{name} ({ref.display()})")
-        if self._has_variants(name):
+        if self._has_variants(name, version):
             deps = self._variant_base(Candidate(name, version, direct=ref))
         with self._lock:
             # What ``dependencies`` answers: with a no-isolation profile's build needs, as for an sdist.
@@ -288,7 +287,7 @@ class IndexProvider:
         if self.builder is None:
             raise MetadataError(f"{c} is an sdist without static metadata; its dependencies need a metadata build",
                                 hint=f"add a profile: satlock profile add {c.name} --version {c.version} --requires-dist ...")
-        if self._has_variants(c.name):
+        if self._has_variants(c.name, c.version):
             return self._variant_base(c)
         if c.name not in self.profiles:
             self.built_without_profile.add(c.name)
@@ -296,10 +295,12 @@ class IndexProvider:
 
     # -- build variants (resolver/variants.py) ---------------------------------------------
 
-    def _has_variants(self, name: NormalizedName) -> bool:
-        """A package built under match-runtime: its dependencies depend on what it is built against."""
-        profile = build_profile(self.profiles, name)
-        return self.builder is not None and profile.match_runtime and profile.metadata is None
+    def _has_variants(self, name: NormalizedName, version: Version) -> bool:
+        """A version of a match-runtime package, whose dependencies depend on what it is built against:
+        any but the one a profile's ``metadata`` names, never built before the runtime is known."""
+        given = self._static_override(name)  # (the version it names, None for every one), or None
+        return (self.builder is not None and build_profile(self.profiles, name).match_runtime
+                and (given is None or given[0] not in (None, version)))
 
     def _variant_base(self, c: Candidate) -> Dependencies:
         """What such a candidate needs whatever it is built against; its variants add the rest."""
@@ -401,8 +402,7 @@ class IndexProvider:
         self.close()
 
     def _executor(self) -> WorkerPool:
-        if self._pool is None:
-            self._pool = WorkerPool(max_workers=self.jobs, name="satlock-fetch")
+        self._pool = self._pool or WorkerPool(max_workers=self.jobs, name="satlock-fetch")
         return self._pool
 
     @staticmethod

@@ -207,6 +207,9 @@ def test_build_conflicting_with_the_rest_moves_the_build_requirement(tmp_path, i
     assert dependency_versions(data, "seedext")["buildhelper"] == "1.0"
     assert package(data, "zlibx")["version"] == "4.0"
     assert set(built_against(build_log)) == {"1.0", "2.0"}
+    # Two variants built: the lock records the chosen one's environment, not the last built.
+    env = data["tool"]["satlock"]["build-environments"]["seedext"]
+    assert {p["name"]: p["version"] for p in env["packages"]}["buildhelper"] == "1.0"
 
 
 def test_build_conflicting_whatever_it_is_built_against_moves_the_package(tmp_path, index, build_log):
@@ -218,6 +221,8 @@ def test_build_conflicting_whatever_it_is_built_against_moves_the_package(tmp_pa
     data = lock_data(project)
     assert package(data, "moveext")["version"] == "0.1"
     assert dependency_versions(data, "moveext") == {"buildhelper": "1.0"}
+    env = data["tool"]["satlock"]["build-environments"]["moveext"]
+    assert {p["name"]: p["version"] for p in env["packages"]}["buildhelper"] == "1.0"
 
 
 def test_build_conflict_with_no_way_out_names_the_build(tmp_path, index, build_log):

@@ -158,8 +158,39 @@ def test_dist_template_is_the_folder_the_distribution_installed(tmp_path):
 def test_dist_template_for_a_missing_distribution_says_to_add_it(tmp_path):
     with pytest.raises(ProfileError) as err:
         dist_location(tmp_path, "nvidia-cuda-nvcc")
-    assert "nvidia-cuda-nvcc" in err.value.message and "not installed" in err.value.message
+    assert err.value.message == f"{{dist:nvidia-cuda-nvcc}}: no package in {tmp_path} is nvidia-cuda-nvcc (it holds nothing)"
     assert "dependencies" in err.value.hint
+
+
+def test_dist_template_missing_from_a_build_environment_names_it_and_what_it_holds_not_its_folder(tmp_path):
+    # A build environment is a temporary folder, gone when the error is read.
+    site, tools = tmp_path / "site", tmp_path / "tools"
+    installed(site, "BuildHelper", {"buildhelper/__init__.py": ""})
+    installed(tools, "setuptools", {"setuptools/__init__.py": ""})
+    with pytest.raises(ProfileError) as err:
+        dist_location(site, "torch", fallback=tools, where="the build environment of moveext")
+    assert err.value.message == ("{dist:torch}: no package in the build environment of moveext is torch "
+                                 "(it holds buildhelper 1.0, setuptools 1.0)")
+    assert str(tmp_path) not in err.value.message + err.value.hint
+    assert "run `satlock lock`" in err.value.hint
+    # .venv may hold hundreds: an error names a dozen.
+    for i in range(13):
+        installed(site, f"pkg{i:02d}", {})
+    with pytest.raises(ProfileError) as err:
+        dist_location(site, "torch", where=".venv")
+    assert err.value.message.endswith("(it holds buildhelper 1.0, pkg00 1.0, pkg01 1.0, pkg02 1.0, pkg03 1.0, pkg04 1.0, "
+                                      "pkg05 1.0, pkg06 1.0, pkg07 1.0, pkg08 1.0, pkg09 1.0, pkg10 1.0 and 2 more)")
+    # Found in the fallback (a no-isolation build's build-only tools) when the first lacks it.
+    assert dist_location(site, "setuptools", fallback=tools, where="x") == tools / "setuptools"
+
+
+def test_dist_template_of_a_distribution_without_files_names_it_not_a_folder(tmp_path):
+    installed(tmp_path, "meta", {})
+    with pytest.raises(ProfileError) as err:
+        dist_location(tmp_path, "meta", where="the build environment of moveext")
+    assert err.value.message == ("{dist:meta}: meta in the build environment of moveext installed no files into its "
+                                 "site-packages, so there is no folder to name")
+    assert str(tmp_path) not in err.value.message
 
 
 # --- editing pyproject.toml ---------------------------------------------------------------------
