@@ -36,7 +36,8 @@ from packaging.version import Version
 from satlock.buildenv.lockrecord import BuildKey, BuildRecord, build_key, build_source, lock_table
 from satlock.cache import Cache, digest
 from satlock.errors import BuildError, MetadataError, NotFoundError, ResolutionError, UnsafeArchiveError
-from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key
+from satlock.profiles.builds import (AnyProfile, build_profile, is_toolkit_distribution, profile_build_inputs, profile_key,
+                                     uses_cuda_home)
 from satlock.profiles.templates import expand_env
 from satlock.resolver.buildenvs import BuildEnvironment
 from satlock.resolver.candidates import Candidate, DirectReference, DistFile, filename_from_url
@@ -90,7 +91,7 @@ class ProfileBuilder:
         """A build before the runtime solution is known: build requirements the project pins
         with ``==`` take that version (so a pinned build requirement is never fetched at
         another), the rest are resolved freely."""
-        data, record = self._build_metadata(name, source, self._root_pins())
+        data, record = self._build_metadata(name, source, self._root_pins(), toolkit=self._root_toolkit())
         try:
             version = parse_metadata(data, f"{name} (built)")[1]
         except MetadataError:
@@ -118,8 +119,17 @@ class ProfileBuilder:
                 pins[canonicalize_name(root.requirement.name)] = Version(exact[0])
         return pins
 
+    def _root_toolkit(self) -> list[NormalizedName]:
+        """The CUDA toolkit wheels the project requires (of any extra or group), by name: before
+        the runtime is known, what a ``{cuda-home}`` brings. ``_root_pins`` names only those
+        pinned with ``==``, so a project requiring ``nvidia-cuda-nvcc>=13`` built a
+        no-match-runtime package (or a git source, before its variants) without nvcc."""
+        return sorted({canonicalize_name(root.requirement.name) for root in self.project.root_requirements()
+                       if is_toolkit_distribution(root.requirement.name)})
+
     def _build_metadata(self, name: NormalizedName, source: DistFile | DirectReference,
-                        runtime: Mapping[NormalizedName, Version]) -> tuple[bytes, BuildRecord]:
+                        runtime: Mapping[NormalizedName, Version], toolkit: Sequence[NormalizedName] = ()
+                        ) -> tuple[bytes, BuildRecord]:
         from satlock.buildenv import pep517, sources, wheelcache
         from satlock.buildenv.buildreqs import BuildEnvConflict
         from satlock.buildenv.cuda import template_context
@@ -128,6 +138,11 @@ class ProfileBuilder:
         key, system = self._key_and_build_system(source)
         profile = build_profile(self.project.profiles, name)
         requires, pins = profile_build_inputs(system.requires, profile, runtime)
+        if toolkit and uses_cuda_home(profile):
+            # Before the runtime is known: the toolkit wheels the project names, where ``runtime``
+            # (its ``==`` pins) did not bring them, at the newest versions.
+            named = {canonicalize_name(Requirement(r).name) for r in requires}
+            requires = [*requires, *(n for n in toolkit if n not in named)]
         phash = profile_key(profile)
         packages, spec = self.environment_spec(name, requires, profile, pins)
         # A {cuda-home} that cannot be assembled names the environment so: it is a temporary folder.

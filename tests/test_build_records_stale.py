@@ -161,6 +161,26 @@ def test_a_fresh_lock_with_cuda_home_is_up_to_date(tmp_path, cuda_index, flags):
     assert_up_to_date(project)
 
 
+@pytest.mark.parametrize("flags", [("--no-match-runtime",), ("--no-match-runtime", "--no-isolation")],
+                         ids=["isolated", "no-isolation"])
+def test_cuda_home_of_a_build_before_the_runtime_takes_the_toolkit_the_project_requires(tmp_path, cuda_index, flags):
+    # A no-match-runtime package is built before the runtime is known; its {cuda-home} took the
+    # toolkit wheels from the project's == pins alone, so with nvidia-cuda-nvcc>=13 the lock
+    # failed: '{cuda-home} needs the CUDA compiler bin/nvcc ... (it holds no CUDA toolkit
+    # wheel)', with the hint to add the wheels to the project's dependencies, where they were.
+    unpinned = [r.replace("==13.0.48", ">=13") for r in CUDA_DEPS]
+    project = project_with_index(tmp_path / "proj", unpinned, cuda_index, optional={"compile": ["cudaprobe"]})
+    result = invoke("profile", "add", "cudaprobe", "--build-requires", "setuptools", *flags, "--env", "CUDA_HOME={cuda-home}",
+                    "--project", project)
+    assert result.exit_code == 0, result.output
+    result = invoke("lock", "--project", project)
+    assert result.exit_code == 0, result.output
+    env = lock_data(project)["tool"]["satlock"]["build-environments"]["cudaprobe"]
+    assert "nvidia-cuda-nvcc" in env["requires"]
+    assert "nvidia-cuda-nvcc" in {p["name"] for p in env["packages"]}
+    assert_up_to_date(project)
+
+
 def test_an_old_record_without_the_cuda_wheels_of_cuda_home_is_stale(tmp_path, cuda_index):
     project = project_with_index(tmp_path / "proj", CUDA_DEPS, cuda_index, optional={"compile": ["cudaprobe"]})
     result = invoke("profile", "add", "cudaprobe", "--version", "0.1", "--env", "CUDA_HOME={cuda-home}", "--project", project)
