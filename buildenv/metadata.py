@@ -88,9 +88,10 @@ class ProfileBuilder:
         return replace(ref, commit_id=self._git_commit(ref).commit)
 
     def metadata(self, name: NormalizedName, source: DistFile | DirectReference) -> bytes:
-        """A build before the runtime solution is known: build requirements the project pins
-        with ``==`` take that version (so a pinned build requirement is never fetched at
-        another), the rest are resolved freely."""
+        """A build before the runtime solution is known. Under match-runtime, build
+        requirements the project pins with ``==`` take that version (so a pinned build
+        requirement is never fetched at another) and the rest are resolved freely; without
+        it (and for a package without a profile) all are resolved freely, at the newest."""
         data, record = self._build_metadata(name, source, self._root_pins(), toolkit=self._root_toolkit())
         try:
             version = parse_metadata(data, f"{name} (built)")[1]
