@@ -203,7 +203,7 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: 
                             requested=direct, build_inputs=inputs)
     from satlock.buildenv.wheels import LockedBuilder
 
-    locked = LockedBuilder(lock, project.root, make_builder(), inputs=inputs, files=fetcher)
+    locked = LockedBuilder(lock, project.root, make_builder(), fetcher, inputs=inputs)
     selected = {i.name for i in plan.to_install + plan.to_replace} | set(plan.unchanged)
 
     def build_wheel(package: Package, source: Any, venv: Venv) -> Path:

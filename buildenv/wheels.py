@@ -79,17 +79,16 @@ def _refuse_dangling(wheel: Path, name: NormalizedName, passing: Sequence[Path],
 class LockedBuilder:
     """Builds what a lock names from source: the build callables ``execute_sync`` takes."""
 
-    def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder,
-                 inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None, files: LockedFiles | None = None) -> None:
-        """``inputs`` are the build inputs (buildenv/buildinputs.py) of the lock's source
-        packages, when the caller has them already (with the project's own); ``files``
-        fetches what the builds need, sharing what the sync's wheel downloads verified."""
+    def __init__(self, lock: Pylock, lock_dir: Path, profile_builder: ProfileBuilder, files: LockedFiles,
+                 inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None) -> None:
+        """``files`` fetches what the builds need, sharing what the sync's wheel downloads
+        verified; ``inputs`` are the build inputs (buildenv/buildinputs.py) of the lock's
+        source packages, when the caller has them already (with the project's own)."""
         self.lock = lock
         self.lock_dir = lock_dir
         self.pb = profile_builder
-        self.client = profile_builder.client
         self.cache = profile_builder.cache
-        self.files = files if files is not None else LockedFiles(lock_dir, profile_builder.cache, profile_builder.client.http)
+        self.files = files
         self.environments: Mapping[NormalizedName, BuildEnvironment] = locked_build_environments(lock)
         self.inputs = locked_build_inputs(lock) if inputs is None else inputs
 
