@@ -22,6 +22,7 @@ from pathlib import Path
 import filelock
 import packaging
 from packaging.markers import default_environment
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, sys_tags
 
 from satlock.errors import InstallError
@@ -237,6 +238,31 @@ _ENVIRONMENT_SCRIPT = (
 )
 
 
+def packaging_requires_python() -> SpecifierSet | None:
+    """The Pythons the installed ``packaging`` runs on (its Requires-Python), if it says."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        return SpecifierSet(metadata("packaging")["Requires-Python"] or "")
+    except (PackageNotFoundError, InvalidSpecifier):
+        return None
+
+
+def _check_packaging_runs(venv: Venv) -> None:
+    """Refuse an environment whose interpreter cannot import satlock's ``packaging`` (a
+    Python older than its Requires-Python), with one line saying so, before the script
+    fails with an ImportError traceback of that interpreter."""
+    needs = packaging_requires_python()
+    if needs is None:
+        return
+    if needs.contains(venv.python_version, prereleases=True):
+        return
+    raise InstallError(f"{venv.root} runs Python {venv.python_version}, and satlock installs only into environments of "
+                       f"Python {needs} (it reads their markers and wheel tags with packaging {packaging.__version__}, "
+                       f"which needs that)",
+                       hint=f"remove {venv.root} and sync with --python pointing at a newer interpreter")
+
+
 def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
     """The marker environment and supported wheel tags of the venv's interpreter.
 
@@ -246,6 +272,7 @@ def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
     if venv.same_interpreter:
         # The venv's interpreter is the one running satlock: same markers, same tags.
         return dict(default_environment()), list(sys_tags())
+    _check_packaging_runs(venv)
     packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=packaging_parent)
     env.pop("PYTHONHOME", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tomllib
 import sys
@@ -436,7 +437,6 @@ def test_sync_into_a_venv_whose_python_reports_a_version_ending_in_plus_locks_an
 def _another_interpreter() -> str | None:
     """A Python on this machine other than the one running the tests (by base interpreter), or None."""
     import os
-    import shutil
 
     ours = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     names = ["/usr/bin/python3", "/usr/local/bin/python3"] + [shutil.which(f"python3.{m}") or "" for m in range(8, 16)]
@@ -484,6 +484,56 @@ def test_sync_with_python_naming_the_interpreter_of_a_copied_venv_without_execut
     for python in (sys.executable, str(project / ".venv" / "bin" / "python")):
         result = _sync(project, served, "--python", python)
         assert result.exit_code == 0, result.output
+
+
+def _old_interpreter() -> str | None:
+    """A Python older than the ``packaging`` satlock runs needs, if this machine has one."""
+    from satlock.buildenv.venv import packaging_requires_python
+
+    needs = packaging_requires_python()
+    roots = sorted(Path.home().glob(".pyenv/versions/3.*/bin"))
+    names = [shutil.which(f"python3.{m}") or "" for m in range(6, 10)] + [str(r / "python3") for r in roots]
+    for candidate in filter(None, names):
+        try:
+            version = subprocess.run([candidate, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                                     capture_output=True, text=True, timeout=30).stdout.strip()
+        except OSError:
+            continue
+        if needs is not None and version and not needs.contains(version):
+            return candidate
+    return None
+
+
+def _check_old_python_refused(project: Path, result, python: str) -> None:
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith(f"error: {project / '.venv'} runs Python ") and "installs only into environments of Python >=" in error
+    assert hint == f"hint: remove {project / '.venv'} and sync with --python pointing at a newer interpreter"
+    assert "Traceback" not in result.output
+    assert not (project / ".venv").exists(), "the new environment it could not use is not left behind"
+
+
+def test_sync_with_python_older_than_satlock_reads_tags_with_is_one_error_line_and_leaves_no_venv(
+        tmp_path: Path, served: IndexServer) -> None:
+    old = _old_interpreter()
+    if old is None:
+        pytest.skip("this machine has no Python older than packaging's Requires-Python")
+    project = _project(tmp_path / "p", ["app-core"])
+    _check_old_python_refused(project, _sync(project, served, "--python", old), old)
+
+
+def test_sync_with_python_that_packaging_does_not_run_on_is_one_error_line_and_leaves_no_venv(
+        tmp_path: Path, served: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from satlock.buildenv import venv as venv_module
+
+    other = _another_interpreter()
+    if other is None:
+        pytest.skip("this machine has one Python")
+    monkeypatch.setattr(venv_module, "packaging_requires_python", lambda: SpecifierSet(">=3.99"))
+    project = _project(tmp_path / "p", ["app-core"])
+    _check_old_python_refused(project, _sync(project, served, "--python", other), other)
 
 
 def _fake_interpreter(path: Path, command: str) -> Path:
