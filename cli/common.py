@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer

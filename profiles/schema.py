@@ -206,7 +206,3 @@ def profile_hash(profile: Profile) -> str:
     canonical = json.dumps(profile.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
-
-# Which profile a package builds with (its own or NO_PROFILE, plain data) is profiles/builds.py's,
-# so that a lock without profiles need not import this module; the names stay importable here.
-from satlock.profiles.builds import NO_PROFILE, build_profile, profile_key  # noqa: E402,F401
