@@ -17,7 +17,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from pathlib import Path
 from typing import Any
 
-import filelock
 from packaging.pylock import Package, PackageWheel
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -31,6 +30,7 @@ from satlock.buildenv.venv import Venv
 from satlock.buildenv.venvpaths import VenvSnapshot
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
 from satlock.errors import BuildError, LockError
+from satlock.mutex import FileLock
 from satlock.parallel import WorkerPool
 from satlock.cache import Cache
 
@@ -256,7 +256,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         finish_install(staged, venv, owners)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
 
-    with filelock.FileLock(str(venv.root / ".satlock-sync.lock")):
+    with FileLock(venv.root / ".satlock-sync.lock"):
         fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
 import packaging
 from packaging.markers import default_environment
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, sys_tags
 
 from satlock.errors import InstallError
+from satlock.mutex import FileLock, Held
 
 _SCHEME_SCRIPT = (
     "import json, sys, sysconfig; "
@@ -190,14 +190,14 @@ def removed_if_failed(root: Path) -> Iterator[None]:
 
 def _remove_if_empty(root: Path) -> None:
     try:
-        with filelock.FileLock(os.path.join(root, ".satlock-sync.lock"), timeout=0):
+        with FileLock(os.path.join(root, ".satlock-sync.lock"), timeout=0):
             venv = open_venv(root)
             # Nothing at all in site-packages, not only no .dist-info: a package pip or
             # setup.py installed with an .egg-info, a bare module or a .pth is the user's too.
             sites = {venv.purelib, venv.platlib}
             if not any(Path(site).is_dir() and next(Path(site).iterdir(), None) for site in sites):
                 shutil.rmtree(root, ignore_errors=True)
-    except (filelock.Timeout, InstallError, OSError):
+    except (Held, InstallError, OSError):
         pass  # in use, not an environment after all, or unreadable: left as it is
 
 

@@ -25,10 +25,9 @@ import platformdirs
 
 from satlock.atomic import write_atomic
 from satlock.errors import ConfigError, IndexFormatError
+from satlock.mutex import FileLock
 
 if TYPE_CHECKING:
-    import filelock
-
     from satlock.writebehind import WriteBehind
 
 CACHE_ENV = "SATLOCK_CACHE_DIR"
@@ -136,7 +135,7 @@ class Cache:
         self._run_entries: dict[tuple[str, str], Path] = {}
         self._run_locks: dict[tuple[str, str], threading.Lock] = {}
         self._run_guard = threading.Lock()
-        self._run: tuple[str, filelock.FileLock] | None = None
+        self._run: tuple[str, FileLock] | None = None
         self._temps: list[Path] = []
         self._swept: set[str] = set()
         self._run_memos: dict[str, object] = {}
@@ -254,14 +253,11 @@ class Cache:
         """Drop an entry found corrupt, so the next reader fetches it again."""
         drop(self.path(bucket, key))
 
-    def lock(self, bucket: str, key: str) -> filelock.FileLock:
-        # filelock costs about 20 ms to import, and a lock that downloads and builds nothing never takes one.
-        import filelock
-
+    def lock(self, bucket: str, key: str) -> FileLock:
         checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
         self._make_folder(lock_dir)
-        return filelock.FileLock(str(lock_dir / f"{digest(key)}.lock"))
+        return FileLock(lock_dir / f"{digest(key)}.lock")
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place.
@@ -290,15 +286,13 @@ class Cache:
 
     def _run_id(self) -> str:
         """This run's id, its lock taken before its first temporary folder is made."""
-        import filelock
-
         with self._run_guard:
             if self._run is None:
                 run_id = os.urandom(8).hex()
                 folder = self.root / ".locks" / RUN_LOCKS
                 self._make_folder(folder)
-                # Not per thread: worker threads make folders too, and ``close`` releases it.
-                lock = filelock.FileLock(str(folder / f"{run_id}.lock"), thread_local=False)
+                # Worker threads make folders too, and ``close`` releases it.
+                lock = FileLock(folder / f"{run_id}.lock")
                 try:
                     lock.acquire()
                 except OSError as exc:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from satlock.cache import drop
+from satlock.mutex import FileLock
 
 _RUN_TEMP = re.compile(r"\.tmp-([0-9a-f]{16})-[A-Za-z0-9_]+")
 # A temporary folder named before runs had ids (``.tmp-<random>``) is a leftover once this old.
@@ -55,14 +56,12 @@ def sweep_leftovers(parent: Path, own: str, locks: Path) -> None:
 def _run_ended(path: Path) -> bool:
     """Whether the run of the lock file ``path`` has ended: nobody holds the lock, or the file
     is gone (a run makes it before any folder, and only a sweep holding it removes it)."""
-    import filelock
-
     if not os.path.lexists(path):
         return True
-    lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
+    lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
-    except (filelock.Timeout, OSError):
+    except OSError:  # Held (a TimeoutError) included
         return False
     try:
         if time.time() - path.lstat().st_mtime > RUN_LOCK_AGE_S:

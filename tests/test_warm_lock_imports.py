@@ -2,8 +2,7 @@
 not even import the HTTP stack (urllib3, http.client, ssl), which is most of its start-up,
 nor msgspec, which only decodes the pages a cold lock fetches.
 And a lock whose packages all come as wheels builds nothing, so it does not load the build
-machinery (PEP 517 hooks, build environments, source trees) either, nor filelock (the
-cache is locked only to download a whole file or to build).
+machinery (PEP 517 hooks, build environments, source trees) either.
 Checked without timing anything, by what a fresh interpreter imported."""
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from indexbuilder import IndexServer, build_index, make_wheel, project_toml
 
 _HTTP_STACK = ("urllib3", "http.client", "ssl")
 _BUILD_MACHINERY = ("satlock.buildenv.pep517", "satlock.buildenv.environment", "satlock.buildenv.buildreqs",
-                    "satlock.buildenv.sources", "satlock.buildenv.install", "satlock.buildenv.venv", "filelock")
+                    "satlock.buildenv.sources", "satlock.buildenv.install", "satlock.buildenv.venv")
 _RUN = ("import json, sys\n"
         "from satlock.cli.entry import main\n"
         "modules = sys.argv[2:]\n"
