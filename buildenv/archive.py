@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from satlock.errors import ZIPFILE_REFUSALS, BuildError, UnsafeArchiveError
-from satlock.resolver.coremeta import SDIST_PROJECT_FILES
 
 # What an archive may unpack to: this many times its own size, but never less than the
 # floor (small archives of text legitimately compress well) nor more than the cap. Real
@@ -351,6 +350,8 @@ def extract_sdist(archive: Path, dest: Path) -> Path:
         raise BuildError(f"cannot unpack {archive}: unknown archive format",
                          hint="source archives must be .tar.gz, .tgz, .tar.bz2, .tar or .zip")
     entries = [p for p in dest.iterdir()]
+    from satlock.resolver.coremeta import SDIST_PROJECT_FILES
+
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     if any(p.name in SDIST_PROJECT_FILES and p.is_file() for p in entries):

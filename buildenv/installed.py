@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import email.parser
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from satlock.buildenv.buildinputs import BUILD_INPUTS_FILE
 from satlock.buildenv.venv import Venv
-from satlock.resolver.coremeta import header_block
+from satlock.resolver.metadatafile import header_block
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,14 @@ def find_dist(venv: Venv, name: str) -> InstalledDist | None:
     """The installed distribution ``name``, reading only the ``.dist-info`` folders named like it."""
     wanted = canonicalize_name(name)
     for site in site_dirs(venv):
-        if not site.is_dir():
+        try:
+            names = os.listdir(site)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        for info in site.iterdir():
-            if info.name.endswith(".dist-info") and canonicalize_name(info.name[:-10].rsplit("-", 1)[0]) == wanted:
-                dist = _read_dist(info)
+        # Names, not Paths: a sync asks this once per wheel it installs, of a folder that grows.
+        for entry in names:
+            if entry.endswith(".dist-info") and canonicalize_name(entry[:-10].rsplit("-", 1)[0]) == wanted:
+                dist = _read_dist(site / entry)
                 if dist is not None and dist.name == wanted:
                     return dist
     return None

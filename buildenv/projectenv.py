@@ -15,7 +15,6 @@ from satlock.buildenv.syncplan import SyncReport, plan_sync
 from satlock.buildenv.venv import Venv, create_venv, marker_environment
 from satlock.cache import digest
 from satlock.errors import BuildError, ConfigError, LockError, NotFoundError, ResolutionError, SatlockError
-from satlock.resolver.directrefs import direct_reference, folder_digest, requirement_files_digest, source_reference
 from satlock.resolver.project import Project
 
 if TYPE_CHECKING:
@@ -102,6 +101,8 @@ def check_locked(lock: Pylock, lock_path: Path, extras: list[str], groups: list[
 def declared_folders(project: Project) -> dict[NormalizedName, Path]:
     """The local folders pyproject.toml itself names as sources: ``[tool.satlock.sources]``
     paths and ``file:`` direct references. Those are the user's choice wherever they are."""
+    from satlock.resolver.directrefs import direct_reference, source_reference
+
     refs = []
     for name, spec in project.settings.sources.items():
         if spec.path:
@@ -129,14 +130,17 @@ def check_local_folders(project: Project, lock: Pylock, allow_outside: bool) -> 
     if allow_outside:
         return
     root = project.root.resolve()
-    declared = declared_folders(project)
+    declared: dict[NormalizedName, Path] | None = None  # read for the first folder outside the project
     for package in lock.packages:
         source: PackageDirectory | PackageVcs | None = package.directory or package.vcs
         if source is None or source.path is None or (isinstance(source, PackageVcs) and source.url is not None):
             continue
         base = (project.root / source.path).resolve()
         folder = (base / source.subdirectory).resolve() if source.subdirectory else base
-        if folder.is_relative_to(root) or (declared.get(package.name) == base and folder.is_relative_to(base)):
+        if folder.is_relative_to(root):
+            continue
+        declared = declared_folders(project) if declared is None else declared
+        if declared.get(package.name) == base and folder.is_relative_to(base):
             continue
         raise ConfigError(f"pylock.toml: {package.name} is built from {folder}, outside the project folder {root}, "
                           f"and pyproject.toml does not declare that folder as its source",
@@ -178,6 +182,8 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: 
     inputs = locked_build_inputs(lock)
     if own is not None:
         lock = replace(lock, packages=[*lock.packages, own])
+        from satlock.resolver.directrefs import folder_digest, requirement_files_digest
+
         # Its pyproject.toml, setup.py and setup.cfg as they are now: a new entry point or
         # dependency there is built into the editable wheel again, as uv does.
         files = folder_digest(project.root)

@@ -32,7 +32,7 @@ from satlock.buildenv.venv import Venv
 from satlock.buildenv.venvpaths import Folders, VenvSnapshot, member_path, real_path
 from satlock.errors import ZIPFILE_REFUSALS, InstallError
 from satlock.numbers import overlong_number_line, overlong_number_reason
-from satlock.resolver.coremeta import header_block
+from satlock.resolver.metadatafile import header_block
 from satlock.resolver.matching import evaluate_marker
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from satlock.errors import ZIPFILE_REFUSALS, MetadataError
 from satlock.numbers import overlong_number_line, overlong_number_reason
+from satlock.resolver.metadatafile import header_block
 from satlock.resolver.provider import Dependencies
 
 if TYPE_CHECKING:
@@ -48,21 +49,6 @@ def parse_metadata(data: bytes, what: str) -> tuple[str, Version, Dependencies]:
     # older metadata may declare extras only in Requires-Dist markers, so there we cannot tell.
     declared = "provides_extra" in raw or _metadata_version(raw) >= Version("2.1")
     return name, parsed_version, Dependencies(reqs, rp, extras if declared else None)
-
-
-def header_block(data: bytes) -> bytes:
-    """The header fields of a metadata file, without the body after its first blank line.
-
-    The body is the long description (most of a wheel's METADATA: a whole README), where no
-    field anyone reads can be, and the email parser's line-by-line pass over it was most of
-    reading the file (the solver's metadata, a wheel's checks before an install, an
-    environment's installed packages). Cut only at a plain ``\\n\\n``: a file with a ``\\r``
-    in its headers (CRLF or old Mac line ends) is parsed whole, as before.
-    """
-    end = data.find(b"\n\n")
-    if end < 0 or b"\r" in data[:end]:
-        return data
-    return data[:end + 1]
 
 
 def _metadata_version(raw: Mapping[str, Any]) -> Version:

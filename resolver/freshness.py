@@ -13,8 +13,6 @@ from packaging.markers import Marker
 from packaging.pylock import Pylock, PylockSelectError
 from packaging.utils import InvalidWheelFilename, NormalizedName
 
-from satlock.resolver.buildrecords import build_records_reason
-from satlock.resolver.directrefs import local_source_digests
 from satlock.resolver.lockfile import TOOL_FORMAT, lock_format, satlock_table
 from satlock.resolver.project import Project
 from satlock.resolver.target import Target, make_target
@@ -104,6 +102,10 @@ def stale_reason(project: Project, lock: Pylock) -> str | None:
             # Nothing the user wrote changed: an older satlock's lock, or [build-system] added.
             return f"it does not record the build environment of the project {project.name}, which sync installs"
         return "pyproject.toml changed since the lock was written"
+    # Imported here: ``sync --frozen`` needs this module's options, not its checks.
+    from satlock.resolver.buildrecords import build_records_reason
+    from satlock.resolver.directrefs import local_source_digests
+
     recorded_sources = table.get("local-sources", {})
     current_sources = local_source_digests(project)
     if recorded_sources != current_sources:

@@ -26,7 +26,7 @@ from satlock.errors import ZIPFILE_REFUSALS, MetadataError, NetworkError, Unsafe
 from satlock.http import HttpClient, Response, redact, url_to_path
 from satlock.numbers import overlong_number_line, overlong_number_reason
 from satlock.resolver.candidates import DistFile
-from satlock.resolver.coremeta import header_block
+from satlock.resolver.metadatafile import header_block
 from satlock.resolver.downloads import strip_fragment, verify
 
 __all__ = ["MAX_METADATA_BYTES", "fetch_metadata", "valid_metadata", "check_metadata"]
