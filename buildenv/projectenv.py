@@ -224,6 +224,10 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: 
             raise BuildError(f"installing the project itself: {e.message}",
                              hint=f"{e.hint}; or, {also}" if e.hint else also) from None
 
+    # Their lock's dependencies are not a build's: the project's own are its requirements, and
+    # a profile's metadata declares those of its package.
+    declared = {name for name, profile in project.profiles.items() if profile.metadata is not None}
     return execute_sync(plan, venv, fetcher.fetch_wheel, None if request.no_build else build_wheel,
                         locked.build_needs(selected), progress=progress, cache=fetcher.cache, requested=direct,
-                        build_inputs=inputs, prepare_builds=locked.prepare)
+                        build_inputs=inputs, prepare_builds=locked.prepare,
+                        builds_own_dependencies=declared | ({own.name} if own is not None else set()))

@@ -191,10 +191,15 @@ def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, environmen
     wheel = read_wheel(path, venv, snapshot)
     check_identity(wheel, item.name, item.package.version, "pylock.toml")
     if environment is not None:
-        check_dependencies(wheel, _locked_dependencies(item.package), environment, f"{item.name} {item.package.version}")
+        _check_dependencies(item, wheel, environment)
     check_conflicts(wheel, venv, owners, snapshot=snapshot)
     claim(owners, wheel)
     return wheel
+
+
+def _check_dependencies(item: SyncItem, wheel: WheelPlan, environment: Mapping[str, str]) -> None:
+    where = f"{item.name} {item.package.version}" if item.package.version is not None else item.name
+    check_dependencies(wheel, _locked_dependencies(item.package), environment, where, built=not item.is_wheel)
 
 
 def _wheel_sha256(item: SyncItem) -> str | None:
@@ -219,14 +224,18 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
                  build_needs: Mapping[NormalizedName, Collection[NormalizedName]], *, jobs: int = 8,
                  progress: Progress | None = None, cache: Cache | None = None,
                  requested: Collection[str] = (), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None,
-                 prepare_builds: Callable[[list[SyncItem]], None] | None = None) -> SyncReport:
+                 prepare_builds: Callable[[list[SyncItem]], None] | None = None,
+                 builds_own_dependencies: Collection[NormalizedName] = ()) -> SyncReport:
     """Carry out ``plan`` in ``venv``.
 
     ``build_wheel`` None refuses source packages (``--no-build``). ``progress`` gets
     (event, name) with event one of fetch, fetched, remove, build, install, installed,
     always from the calling thread. ``requested`` names the packages to mark REQUESTED
-    (the project's direct dependencies). On a failure, what is already installed stays
-    installed and the error propagates.
+    (the project's direct dependencies). A wheel built from source is held to the lock's
+    dependencies of its package, as a download is, except for ``builds_own_dependencies``
+    (the project itself, and packages whose profile declares their metadata: the lock took
+    their dependencies from there, not from a build). On a failure, what is already
+    installed stays installed and the error propagates.
     """
     sources = [i for i in plan.to_install + plan.to_replace if not i.is_wheel]
     if sources and build_wheel is None:
@@ -245,9 +254,14 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
             progress("install", item.name)
         sha256 = _wheel_sha256(item)
         inputs = None if item.is_wheel else (build_inputs or {}).get(item.name)
+        held = plans.get(item.name)
+        if held is None and item.name not in builds_own_dependencies and plan.environment is not None:
+            # Built in .venv just now, after the installs its build needed.
+            held = read_wheel(wheel, venv)
+            _check_dependencies(item, held, plan.environment)
         install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
                       sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs,
-                      plan=plans.get(item.name))
+                      plan=held)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
         if progress:
             progress("installed", item.name)
@@ -268,11 +282,11 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         built = {item.name: _build(item, build_wheel, venv, progress) for item in build_order if item.name not in build_needs}
         for item in build_order:
             if item.name in built:
-                # Held to the lock and to the files of .venv now too, as the downloads were
-                # (not to the lock's dependencies: a build's are its own): a built wheel that
-                # would overwrite another package's file is refused before the removals and
-                # wheel installs, not after them.
-                plans[item.name] = _held(item, built[item.name], venv, owners, None)
+                # Held to the lock and to the files of .venv now too, as the downloads were: a
+                # built wheel that would overwrite another package's file, or needs what the
+                # lock does not install, is refused before the removals and wheel installs.
+                checked = None if item.name in builds_own_dependencies else plan.environment
+                plans[item.name] = _held(item, built[item.name], venv, owners, checked)
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it
             # is written, so one whose files do not match its RECORD (or that unpacks to a

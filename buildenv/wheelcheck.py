@@ -266,29 +266,40 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
 
 
 def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version | None], environment: Mapping[str, str],
-                       where: str) -> None:
+                       where: str, *, built: bool = False) -> None:
     """Refuse a wheel whose METADATA needs what the lock never resolved for it.
 
     The lock was made from the metadata the index served beside the wheel (PEP 658
-    ``.metadata``), which must be byte for byte the wheel's own METADATA. Every
-    dependency the wheel's METADATA declares for this environment must therefore be
-    among the package's locked ``dependencies``, at a version it accepts.
+    ``.metadata``), which must be byte for byte the wheel's own METADATA; or, for a wheel
+    ``built`` from source, from the metadata a build of that source gave when it was
+    locked, in the build environment the lock records. Every dependency the wheel's
+    METADATA declares for this environment must therefore be among the package's locked
+    ``dependencies``, at a version it accepts: else the environment would lack it, unsaid.
     """
     for req in _active_requirements(plan, environment):
         dep = canonicalize_name(req.name)
         if dep == plan.name:
             continue
+        version = locked.get(dep)
+        if dep in locked and not (version is not None and req.specifier
+                                  and not req.specifier.contains(version, prereleases=True)):
+            continue
+        have = ("none" if not locked else ", ".join(sorted(locked))) if dep not in locked else f"{dep} {version}"
+        if built:
+            found = (f"which the lock does not install with {where} (its locked dependencies: {have})" if dep not in locked
+                     else f"but the lock installs {have} with {where}")
+            raise _refuse(plan.wheel, f"built from source, it requires {req}, {found}: the source builds other "
+                                      f"dependencies than when it was locked",
+                          hint="the built wheel was refused; run `satlock lock` again (a folder or git source changed), "
+                               "or declare its dependencies in its build profile's metadata")
         if dep not in locked:
-            names = ", ".join(sorted(locked)) or "none"
             raise _refuse(plan.wheel, f"its METADATA requires {req} but the metadata {where} was locked from did not "
-                                      f"(locked dependencies: {names}); the index's .metadata file disagrees with the wheel",
+                                      f"(locked dependencies: {have}); the index's .metadata file disagrees with the wheel",
                           hint="the wheel was refused and the environment is unchanged; the index serves metadata "
                                "that does not match its files: report it to the index's maintainers")
-        version = locked[dep]
-        if version is not None and req.specifier and not req.specifier.contains(version, prereleases=True):
-            raise _refuse(plan.wheel, f"its METADATA requires {req} but the lock has {dep} {version}, locked from "
-                                      f"metadata that did not; the index's .metadata file disagrees with the wheel",
-                          hint="the wheel was refused and the environment is unchanged; report it to the index")
+        raise _refuse(plan.wheel, f"its METADATA requires {req} but the lock has {have}, locked from "
+                                  f"metadata that did not; the index's .metadata file disagrees with the wheel",
+                      hint="the wheel was refused and the environment is unchanged; report it to the index")
 
 
 FileOwners = dict[str, tuple[NormalizedName, str]]

@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomlkit
 from typer.testing import CliRunner
 
 from indexbuilder import IndexServer, build_index, installed_wheel, make_sdist, make_wheel, project_toml
@@ -192,6 +193,28 @@ def test_no_isolation_lock_then_sync_builds_in_venv_against_the_pinned_version(t
     assert out.returncode == 0, out.stderr
     assert "built against buildhelper 1.0" in out.stdout and "buildhelper==1.0" in out.stdout
     assert "2.0" not in built_against(build_log)
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
+def test_a_build_needing_what_the_lock_does_not_list_for_its_package_is_refused(tmp_path, index, build_log, flags):
+    # The lock says seedext does not need buildhelper (as an edited lock, or a build that moved, would):
+    # its wheel, built in .venv (no isolation) or before it changes, needs buildhelper==1.0.
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0"], optional={"compile": ["seedext"]})
+    add_profile(project, "--build-requires", "setuptools", "--build-requires", "wheel", *flags)
+    assert invoke("lock", "--project", project, "--index-url", index).exit_code == 0
+    lock = project / "pylock.toml"
+    doc = tomlkit.parse(lock.read_text())
+    seedext = next(p for p in doc["packages"] if p["name"] == "seedext")
+    kept = [d for d in seedext["dependencies"] if d["name"] != "buildhelper"]
+    assert len(kept) == len(seedext["dependencies"]) - 1
+    seedext["dependencies"] = kept
+    lock.write_text(tomlkit.dumps(doc))
+    result = invoke("sync", "--project", project, "--index-url", index, "--extra", "compile", "--frozen")
+    assert result.exit_code == 1, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Traceback" not in result.output, result.output
+    assert "built from source, it requires buildhelper==1.0" in error[0] and "seedext 0.1" in error[0], result.output
+    assert "seedext" not in {p.name.split("-")[0] for p in (project / ".venv").glob("lib/python*/site-packages/*")}
 
 
 @pytest.mark.parametrize("flags", [(), ("--no-isolation",)], ids=["isolated", "no-isolation"])
