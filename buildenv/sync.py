@@ -177,29 +177,41 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
     snapshot = VenvSnapshot(venv)  # .venv does not change until every wheel is checked
-    plans = {item.name: _held(item, fetched[item.name], venv, owners, plan.environment, snapshot) for item in wheels}
+    plans = {item.name: _held(item, fetched[item.name], venv, owners, _DependencyCheck(plan), snapshot)
+             for item in wheels}
     return owners, plans
 
 
-def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, environment: Mapping[str, str] | None,
+def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, dependencies: _DependencyCheck | None,
           snapshot: VenvSnapshot | None = None) -> WheelPlan:
     """The wheel at ``path`` read, and refused unless it is the package and version the lock
-    says, has the lock's dependencies (checked where ``environment`` is given), and
+    says, has the lock's dependencies (checked where ``dependencies`` is given), and
     overwrites nothing of the environment or of another package; its files are then
     ``owners``'. ``snapshot`` is ``venv`` as the checks before saw it, while it has not changed."""
     snapshot = snapshot if snapshot is not None else VenvSnapshot(venv)
     wheel = read_wheel(path, venv, snapshot)
     check_identity(wheel, item.name, item.package.version, "pylock.toml")
-    if environment is not None:
-        _check_dependencies(item, wheel, environment)
+    if dependencies is not None:
+        dependencies(item, wheel)
     check_conflicts(wheel, venv, owners, snapshot=snapshot)
     claim(owners, wheel)
     return wheel
 
 
-def _check_dependencies(item: SyncItem, wheel: WheelPlan, environment: Mapping[str, str]) -> None:
-    where = f"{item.name} {item.package.version}" if item.package.version is not None else item.name
-    check_dependencies(wheel, _locked_dependencies(item.package), environment, where, built=not item.is_wheel)
+class _DependencyCheck:
+    """Holds a wheel to the lock's dependencies of its package that this sync installs (none
+    the lock installs only with an extra or group not selected here); a no-op for a lock
+    whose dependencies are not known to be complete (``plan.environment`` None)."""
+
+    def __init__(self, plan: SyncPlan) -> None:
+        self.plan = plan
+
+    def __call__(self, item: SyncItem, wheel: WheelPlan) -> None:
+        if self.plan.environment is None:
+            return
+        where = f"{item.name} {item.package.version}" if item.package.version is not None else item.name
+        check_dependencies(wheel, _locked_dependencies(item.package), self.plan.environment, where, built=not item.is_wheel,
+                           left_out=self.plan.left_out)
 
 
 def _wheel_sha256(item: SyncItem) -> str | None:
@@ -248,6 +260,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
     wanted = {canonicalize_name(r) for r in requested}
     replacing = {i.name for i in plan.to_replace}
     report = SyncReport()
+    dependencies = _DependencyCheck(plan)
 
     def install(item: SyncItem, wheel: Path) -> None:
         if progress:
@@ -258,7 +271,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if held is None and item.name not in builds_own_dependencies and plan.environment is not None:
             # Built in .venv just now, after the installs its build needed.
             held = read_wheel(wheel, venv)
-            _check_dependencies(item, held, plan.environment)
+            dependencies(item, held)
         install_wheel(wheel, venv, direct_url=item.direct_url, requested=item.name in wanted, cache=cache,
                       sha256=sha256, expect=(item.name, item.package.version), owners=owners, build_inputs=inputs,
                       plan=held)
@@ -285,7 +298,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
                 # Held to the lock and to the files of .venv now too, as the downloads were: a
                 # built wheel that would overwrite another package's file, or needs what the
                 # lock does not install, is refused before the removals and wheel installs.
-                checked = None if item.name in builds_own_dependencies else plan.environment
+                checked = None if item.name in builds_own_dependencies else dependencies
                 plans[item.name] = _held(item, built[item.name], venv, owners, checked)
         if cache is not None:
             # Every wheel is unzipped into the cache now, each file held to its RECORD as it

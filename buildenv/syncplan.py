@@ -66,6 +66,9 @@ class SyncPlan:
     # The marker environment the lock was selected for, to read each wheel's METADATA in;
     # None where the lock's ``dependencies`` are not known to be complete (another tool's lock).
     environment: Mapping[str, str] | None = None
+    # The lock's packages this sync does not install (behind an extra, a group or a marker
+    # not selected): a wheel requiring one would be installed without it.
+    left_out: frozenset[NormalizedName] = frozenset()
 
     @property
     def is_empty(self) -> bool:
@@ -159,6 +162,7 @@ def plan_sync(lock: Pylock, installed: Mapping[NormalizedName, InstalledDist], e
             plan.to_replace.append(item)
         else:
             plan.unchanged.append(package.name)
+    plan.left_out = frozenset(canonicalize_name(p.name) for p in lock.packages) - {canonicalize_name(n) for n in names}
     kept = {canonicalize_name(k) for k in keep}
     for name, dist in sorted(installed.items()):
         if name not in names and name not in kept and dist.installer == "satlock":

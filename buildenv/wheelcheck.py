@@ -266,7 +266,7 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
 
 
 def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version | None], environment: Mapping[str, str],
-                       where: str, *, built: bool = False) -> None:
+                       where: str, *, built: bool = False, left_out: Collection[NormalizedName] = ()) -> None:
     """Refuse a wheel whose METADATA needs what the lock never resolved for it.
 
     The lock was made from the metadata the index served beside the wheel (PEP 658
@@ -275,11 +275,19 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
     locked, in the build environment the lock records. Every dependency the wheel's
     METADATA declares for this environment must therefore be among the package's locked
     ``dependencies``, at a version it accepts: else the environment would lack it, unsaid.
+    One among the lock's packages ``left_out`` of this sync (behind an extra or a group not
+    selected) is not installed, and refuses it too.
     """
     for req in _active_requirements(plan, environment):
         dep = canonicalize_name(req.name)
         if dep == plan.name:
             continue
+        if dep in locked and dep in left_out:
+            made = "built from source, it" if built else "its METADATA"
+            raise _refuse(plan.wheel, f"{made} requires {req}, which the lock installs with {where} only for extras or "
+                                      f"groups this sync does not select",
+                          hint=f"the wheel was refused; sync with the extra or group that installs {dep}, "
+                               "or run `satlock lock` again")
         version = locked.get(dep)
         if dep in locked and not (version is not None and req.specifier
                                   and not req.specifier.contains(version, prereleases=True)):

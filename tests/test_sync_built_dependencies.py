@@ -101,3 +101,30 @@ def test_a_folder_source_given_a_dependency_after_locking_is_refused_frozen_and_
     again = run_cli("sync", "--project", project, "--index-url", index)
     assert again.exit_code == 0, again.output
     assert _installed(project) == {"local-pkg": "0.1", "helper": "1.0", "extra": "1.0"}
+
+
+def test_a_folder_source_now_requiring_what_the_lock_installs_only_with_an_extra_is_refused_without_that_extra(
+        tmp_path: Path, index: str) -> None:
+    # Locked, local-pkg needed helper only for its extra x, which the project's extra "full" asks for:
+    # the lock lists helper among local-pkg's dependencies, but a sync without "full" does not install it.
+    extra = '[project.optional-dependencies]\nx = ["helper"]\n'
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(project_toml(["local-pkg"], optional={"full": ["local-pkg[x]"]},
+                                                         tool='[tool.satlock.sources]\nlocal-pkg = { path = "local" }\n'))
+    _folder_package(project / "local", [])
+    with (project / "local" / "pyproject.toml").open("a") as f:
+        f.write(extra)
+    assert run_cli("lock", "--project", project, "--index-url", index).exit_code == 0
+    assert _locked_dependencies(project, "local-pkg") == ["helper"]
+    _folder_package(project / "local", ["helper"])
+    with (project / "local" / "pyproject.toml").open("a") as f:
+        f.write(extra)
+    frozen = run_cli("sync", "--project", project, "--index-url", index, "--frozen")
+    assert_one_error_line(frozen, "local_pkg-0.1", "built from source, it requires helper",
+                          "only for extras or groups this sync does not select")
+    assert "local-pkg" not in _installed(project)
+    full = run_cli("sync", "--project", project, "--index-url", index, "--frozen", "--extra", "full")
+    assert full.exit_code == 0, full.output
+    assert _installed(project) == {"local-pkg": "0.1", "helper": "1.0"}
+
