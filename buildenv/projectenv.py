@@ -202,11 +202,18 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: 
         raise ConfigError(f"--no-build: the project {own.name} itself is installed from a build of its folder (editable)",
                           hint="add --no-install-project to install its dependencies only")
     from satlock.buildenv.sync import execute_sync
+    from satlock.resolver.matching import evaluate_marker
 
     direct = {canonicalize_name(r.requirement.name) for r in project.root_requirements()} | ({own.name} if own else set())
+    # What a package requires of these the lock did not take from it, but from the overrides
+    # (name -> whether one applies here; where none does, the override dropped the package).
+    overridden: dict[NormalizedName, bool] = {}
+    for r in project.overrides():
+        applies = r.marker is None or evaluate_marker(r.marker, {**environment, "extra": ""})
+        overridden[canonicalize_name(r.name)] = overridden.get(canonicalize_name(r.name), False) or applies
     if all(i.is_wheel for i in plan.to_install + plan.to_replace):
         return execute_sync(plan, venv, fetcher.fetch_wheel, None, {}, progress=progress, cache=fetcher.cache,
-                            requested=direct, build_inputs=inputs)
+                            requested=direct, build_inputs=inputs, overridden=overridden)
     from satlock.buildenv.wheels import LockedBuilder
 
     locked = LockedBuilder(lock, project.root, make_builder(), fetcher, inputs=inputs)
@@ -230,4 +237,5 @@ def sync_project(project: Project, lock: Pylock, request: SyncRequest, fetcher: 
     return execute_sync(plan, venv, fetcher.fetch_wheel, None if request.no_build else build_wheel,
                         locked.build_needs(selected), progress=progress, cache=fetcher.cache, requested=direct,
                         build_inputs=inputs, prepare_builds=locked.prepare,
-                        builds_own_dependencies=declared | ({own.name} if own is not None else set()))
+                        builds_own_dependencies=declared | ({own.name} if own is not None else set()),
+                        overridden=overridden)

@@ -167,7 +167,8 @@ def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | Non
 
 
 def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[NormalizedName, Path], venv: Venv,
-               installed: Mapping[NormalizedName, InstalledDist]) -> tuple[FileOwners, dict[NormalizedName, WheelPlan]]:
+               installed: Mapping[NormalizedName, InstalledDist],
+               overridden: Mapping[NormalizedName, bool]) -> tuple[FileOwners, dict[NormalizedName, WheelPlan]]:
     """Refuse, before the environment changes, any fetched wheel that is not what the lock says
     (name, version, dependencies) or would overwrite the environment or another package.
 
@@ -177,7 +178,7 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
     snapshot = VenvSnapshot(venv)  # .venv does not change until every wheel is checked
-    plans = {item.name: _held(item, fetched[item.name], venv, owners, _DependencyCheck(plan), snapshot)
+    plans = {item.name: _held(item, fetched[item.name], venv, owners, _DependencyCheck(plan, overridden), snapshot)
              for item in wheels}
     return owners, plans
 
@@ -200,18 +201,19 @@ def _held(item: SyncItem, path: Path, venv: Venv, owners: FileOwners, dependenci
 
 class _DependencyCheck:
     """Holds a wheel to the lock's dependencies of its package that this sync installs (none
-    the lock installs only with an extra or group not selected here); a no-op for a lock
+    the lock installs only with an extra or group not selected here), a requirement the
+    project's ``overrides`` replaced held to the override's outcome; a no-op for a lock
     whose dependencies are not known to be complete (``plan.environment`` None)."""
 
-    def __init__(self, plan: SyncPlan) -> None:
-        self.plan = plan
+    def __init__(self, plan: SyncPlan, overridden: Mapping[NormalizedName, bool]) -> None:
+        self.plan, self.overridden = plan, overridden
 
     def __call__(self, item: SyncItem, wheel: WheelPlan) -> None:
         if self.plan.environment is None:
             return
         where = f"{item.name} {item.package.version}" if item.package.version is not None else item.name
         check_dependencies(wheel, _locked_dependencies(item.package), self.plan.environment, where, built=not item.is_wheel,
-                           left_out=self.plan.left_out)
+                           left_out=self.plan.left_out, overridden=self.overridden)
 
 
 def _wheel_sha256(item: SyncItem) -> str | None:
@@ -237,7 +239,8 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
                  progress: Progress | None = None, cache: Cache | None = None,
                  requested: Collection[str] = (), build_inputs: Mapping[NormalizedName, Mapping[str, Any]] | None = None,
                  prepare_builds: Callable[[list[SyncItem]], None] | None = None,
-                 builds_own_dependencies: Collection[NormalizedName] = ()) -> SyncReport:
+                 builds_own_dependencies: Collection[NormalizedName] = (),
+                 overridden: Mapping[NormalizedName, bool] | None = None) -> SyncReport:
     """Carry out ``plan`` in ``venv``.
 
     ``build_wheel`` None refuses source packages (``--no-build``). ``progress`` gets
@@ -246,8 +249,10 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
     (the project's direct dependencies). A wheel built from source is held to the lock's
     dependencies of its package, as a download is, except for ``builds_own_dependencies``
     (the project itself, and packages whose profile declares their metadata: the lock took
-    their dependencies from there, not from a build). On a failure, what is already
-    installed stays installed and the error propagates.
+    their dependencies from there, not from a build); what a wheel requires of a package
+    in ``overridden`` (name -> whether one of the project's ``overrides`` applies here) the
+    override replaced when locking (``check_dependencies``). On a failure,
+    what is already installed stays installed and the error propagates.
     """
     sources = [i for i in plan.to_install + plan.to_replace if not i.is_wheel]
     if sources and build_wheel is None:
@@ -260,7 +265,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
     wanted = {canonicalize_name(r) for r in requested}
     replacing = {i.name for i in plan.to_replace}
     report = SyncReport()
-    dependencies = _DependencyCheck(plan)
+    dependencies = _DependencyCheck(plan, overridden or {})
 
     def install(item: SyncItem, wheel: Path) -> None:
         if progress:
@@ -288,7 +293,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
-        owners, plans = _preflight(plan, wheels, fetched, venv, installed)
+        owners, plans = _preflight(plan, wheels, fetched, venv, installed, overridden or {})
         # Builds that do not use .venv (isolated ones, the project's own editable build) run
         # before it changes, so a build that fails leaves it as it was (as uv builds first);
         # those building in .venv wait for their build needs to be installed there.

@@ -266,7 +266,8 @@ def _active_requirements(plan: WheelPlan, environment: Mapping[str, str]) -> lis
 
 
 def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version | None], environment: Mapping[str, str],
-                       where: str, *, built: bool = False, left_out: Collection[NormalizedName] = ()) -> None:
+                       where: str, *, built: bool = False, left_out: Collection[NormalizedName] = (),
+                       overridden: Mapping[NormalizedName, bool] | None = None) -> None:
     """Refuse a wheel whose METADATA needs what the lock never resolved for it.
 
     The lock was made from the metadata the index served beside the wheel (PEP 658
@@ -276,11 +277,14 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
     METADATA declares for this environment must therefore be among the package's locked
     ``dependencies``, at a version it accepts: else the environment would lack it, unsaid.
     One among the lock's packages ``left_out`` of this sync (behind an extra or a group not
-    selected) is not installed, and refuses it too.
+    selected) is not installed, and refuses it too. A requirement on a package the project
+    ``overridden`` (name -> whether an override applies here) was replaced by the override
+    when locking: it is held to the lock's having that package, not to its version, and to
+    nothing where every override of it has a marker false here (the override dropped it).
     """
     for req in _active_requirements(plan, environment):
         dep = canonicalize_name(req.name)
-        if dep == plan.name:
+        if dep == plan.name or (overridden is not None and overridden.get(dep) is False):
             continue
         if dep in locked and dep in left_out:
             made = "built from source, it" if built else "its METADATA"
@@ -289,8 +293,8 @@ def check_dependencies(plan: WheelPlan, locked: Mapping[NormalizedName, Version 
                           hint=f"the wheel was refused; sync with the extra or group that installs {dep}, "
                                "or run `satlock lock` again")
         version = locked.get(dep)
-        if dep in locked and not (version is not None and req.specifier
-                                  and not req.specifier.contains(version, prereleases=True)):
+        held_to_version = version is not None and bool(req.specifier) and not (overridden and dep in overridden)
+        if dep in locked and not (held_to_version and not req.specifier.contains(version, prereleases=True)):
             continue
         have = ("none" if not locked else ", ".join(sorted(locked))) if dep not in locked else f"{dep} {version}"
         if built:

@@ -128,3 +128,20 @@ def test_a_folder_source_now_requiring_what_the_lock_installs_only_with_an_extra
     assert full.exit_code == 0, full.output
     assert _installed(project) == {"local-pkg": "0.1", "helper": "1.0"}
 
+
+@pytest.mark.parametrize("override, installed", [('helper>=2', {"helper": "2.0"}), ('helper; sys_platform == "none"', {})],
+                         ids=["replaced", "dropped"])
+@pytest.mark.parametrize("built", [True, False], ids=["sdist", "wheel"])
+def test_a_package_whose_requirement_the_projects_overrides_replace_is_locked_and_synced(
+        tmp_path: Path, built: bool, override: str, installed: dict[str, str]) -> None:
+    # pinned needs helper<2; the project's override puts helper 2.0 in its place, or (its marker never
+    # true) drops it, as uv's override-dependencies do.
+    dists = tmp_path / "dists"
+    pinned = make_sdist(dists, "pinned", "1.0", requires=["helper<2"]) if built else make_wheel(dists, "pinned", "1.0", requires=["helper<2"])
+    build_index(tmp_path / "index", [*_setuptools(dists), pinned, make_wheel(dists, "helper", "1.0"), make_wheel(dists, "helper", "2.0")])
+    project = _project(tmp_path, ["pinned"], tool=f"[tool.satlock]\noverrides = ['{override}']\n")
+    with IndexServer(tmp_path / "index") as server:
+        assert run_cli("lock", "--project", project, "--index-url", f"{server.url}/simple").exit_code == 0
+        result = run_cli("sync", "--project", project, "--index-url", f"{server.url}/simple")
+    assert result.exit_code == 0, result.output
+    assert _installed(project) == {"pinned": "1.0", **installed}
