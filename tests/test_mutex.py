@@ -117,3 +117,16 @@ def test_a_link_or_fifo_planted_in_place_of_a_lock_file_is_an_error_not_a_write_
 
     threading.Thread(target=take, daemon=True).start()
     assert done.wait(10), "a FIFO in place of the lock file held the lock forever"
+
+
+def test_a_lock_file_that_cannot_be_opened_raises_the_callers_error_in_place_of_the_oserror(tmp_path: Path) -> None:
+    folder = tmp_path / "x.lock"
+    folder.mkdir()
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused, match="Is a directory"):
+        FileLock(folder, unusable=lambda exc: Refused(exc.strerror)).acquire()
+    with pytest.raises(IsADirectoryError):
+        FileLock(folder).acquire()
