@@ -21,6 +21,13 @@ _HOLD = ("import sys, time\n"
          "time.sleep(float(sys.argv[2]))\n")
 
 
+_HOLD_UNTIL_TOLD = ("import sys\n"
+                    "from satlock.mutex import FileLock\n"
+                    "lock = FileLock(sys.argv[1]); lock.acquire()\n"
+                    "print('held', flush=True)\n"
+                    "sys.stdin.read()\n")
+
+
 def _holder(path: Path, seconds: float) -> subprocess.Popen[str]:
     """Another process that takes the lock on ``path`` and keeps it ``seconds``."""
     proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
@@ -54,13 +61,26 @@ def test_a_lock_is_free_again_once_the_process_holding_it_is_killed(tmp_path: Pa
 
 
 def test_a_waiting_acquire_gets_the_lock_when_the_holder_lets_go(tmp_path: Path) -> None:
+    """The holder lets go when told, not after a fixed time: a test process held up more
+    than the holder's sleep (a busy machine running the suite on every core) found the lock
+    free and failed its ``>= 0.2 s`` of waiting."""
     path = tmp_path / "x.lock"
-    holder = _holder(path, 0.5)
-    try:
-        started = time.monotonic()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_UNTIL_TOLD, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    got = threading.Event()
+
+    def take() -> None:
         with FileLock(path):
-            assert time.monotonic() - started >= 0.2
+            got.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    try:
+        assert not got.wait(0.3), "taken while another process held it"
+        holder.stdin.close()
+        assert got.wait(30)
     finally:
+        holder.kill()
         holder.wait()
 
 
