@@ -165,10 +165,12 @@ def checkout(source: GitCommit, cache: Cache) -> SourceTree:
     return _tree(made, found, source.subdirectory, where)
 
 
-def _submodules(checkout: Path, url: str, cache: Cache, where: str) -> None:
+def _submodules(checkout: Path, url: str, cache: Cache, where: str, held: str | None = None) -> None:
     """Check out the submodules of ``checkout`` (whose remote is ``url``), and theirs, each
     from a mirror in the cache as the repository itself is: fetched once, verified on every
-    checkout, and a later run needs no network for a commit the mirror holds."""
+    checkout, and a later run needs no network for a commit the mirror holds. ``held`` is
+    the URL whose mirror's lock ``checkout`` holds throughout: ``url`` at the top."""
+    held = url if held is None else held
     if not (checkout / ".gitmodules").is_file():
         return
     _git(["submodule", "init", "--quiet"], where, cwd=checkout)
@@ -182,8 +184,10 @@ def _submodules(checkout: Path, url: str, cache: Cache, where: str) -> None:
         pinned = _git(["rev-parse", "--verify", "--quiet", f"HEAD:{path}"], where, cwd=checkout, ok_codes=(0, 1)).strip()
         if not _COMMIT.fullmatch(pinned):
             continue  # no commit recorded at its path: git says so below
-        # The repository itself as its own submodule: its mirror's lock is held already.
-        lock = contextlib.nullcontext() if sub_url == url else cache.lock(GIT_BUCKET, sub_url)
+        # The repository being checked out as a submodule, of itself or of one of its
+        # submodules: ``checkout`` holds its mirror's lock all along (``held``), and taking
+        # it again would wait on itself forever.
+        lock = contextlib.nullcontext() if sub_url == held else cache.lock(GIT_BUCKET, sub_url)
         with lock:
             mirror = _mirror_holding(sub_url, pinned, cache, f"{where} (submodule {name})")
         _git(["config", "--local", f"submodule.{name}.url", mirror.as_uri()], where, cwd=checkout)
@@ -193,7 +197,7 @@ def _submodules(checkout: Path, url: str, cache: Cache, where: str) -> None:
     _git(["submodule", "update", "--quiet"], where, cwd=checkout, config={"protocol.file.allow": "always"})
     for path, sub_url in remotes.items():
         _git(["remote", "set-url", "origin", sub_url], where, cwd=checkout / path)
-        _submodules(checkout / path, sub_url, cache, where)
+        _submodules(checkout / path, sub_url, cache, where, held)
 
 
 def _mirror_holding(url: str, commit: str, cache: Cache, where: str) -> Path:

@@ -29,7 +29,7 @@ from satlock.buildenv.unpacked import cached_unpacked
 from satlock.buildenv.venv import Venv
 from satlock.buildenv.venvpaths import VenvSnapshot
 from satlock.buildenv.wheelcheck import FileOwners, WheelPlan, check_conflicts, check_dependencies, check_identity, claim, file_owners, read_wheel
-from satlock.errors import BuildError, LockError
+from satlock.errors import BuildError, InstallError, LockError
 from satlock.mutex import FileLock
 from satlock.parallel import WorkerPool
 from satlock.cache import Cache
@@ -288,7 +288,10 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         finish_install(staged, venv, owners)
         (report.replaced if item.name in replacing else report.installed).append(item.name)
 
-    with FileLock(venv.root / ".satlock-sync.lock"):
+    lock_file = venv.root / ".satlock-sync.lock"
+    with FileLock(lock_file, unusable=lambda exc: InstallError(
+            f"cannot take the lock of {venv.root} at {lock_file}: {exc.strerror or exc}",
+            hint=f"remove {lock_file} (a file satlock makes to install into {venv.root} one sync at a time)")):
         fetched = _fetch_all(wheels, fetch_wheel, jobs, progress)
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.

@@ -107,4 +107,12 @@ def exit_code(out: Output, fn: Callable[[], None],
     except KeyboardInterrupt as e:
         out.line(interrupted if isinstance(interrupted, str) else interrupted())
         return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:
+        # Ctrl-C inside a clean-up can come out as the clean-up's OSError: shutil.rmtree
+        # (3.11) interrupted between closing a folder and noting it closes it again in a
+        # ``finally``, and EBADF replaces the KeyboardInterrupt. It is still the Ctrl-C.
+        if not isinstance(e.__context__, KeyboardInterrupt):
+            raise
+        out.line(interrupted if isinstance(interrupted, str) else interrupted())
+        return 143 if isinstance(e.__context__, Terminated) else 130
     return 0

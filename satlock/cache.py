@@ -257,7 +257,11 @@ class Cache:
         checked_key(bucket, "lock")
         lock_dir = self.root / ".locks" / bucket
         self._make_folder(lock_dir)
-        return FileLock(lock_dir / f"{digest(key)}.lock")
+        path = lock_dir / f"{digest(key)}.lock"
+        return FileLock(path, unusable=lambda exc: ConfigError(
+            f"cannot use the lock file {path} in the cache folder {self.root}: {exc.strerror or exc}",
+            hint=f"remove {path} (the cache holds only lock files there), or pass --cache-dir DIR or set {CACHE_ENV} "
+                 f"to a folder you can write"))
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 try:
@@ -64,11 +65,15 @@ class FileLock:
     ``timeout`` is how long ``acquire`` waits for a lock held elsewhere: ``None`` for as long
     as it takes, ``0`` not at all; past it ``Held`` is raised. Two ``FileLock`` objects on one
     path exclude each other, in one process as in two; one object taken again while held
-    only counts, and is released when released as often."""
+    only counts, and is released when released as often. ``unusable`` makes the error raised
+    in place of the ``OSError`` of a lock file that cannot be opened (a link or a folder
+    planted in its place, a file the user may not write): the caller's one line saying where."""
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None,
+                 unusable: Callable[[OSError], Exception] | None = None) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
+        self._unusable = unusable
         self._fd: int | None = None
         self._depth = 0
 
@@ -82,7 +87,12 @@ class FileLock:
             self._depth += 1
             return
         limit = self.timeout if timeout is None else timeout
-        fd = os.open(self.path, _OPEN, 0o644)
+        try:
+            fd = os.open(self.path, _OPEN, 0o644)
+        except OSError as exc:
+            if self._unusable is None:
+                raise
+            raise self._unusable(exc) from None
         try:
             deadline = None if limit is None else time.monotonic() + max(0.0, limit)
             while not _try_lock(fd, wait=deadline is None):

@@ -246,3 +246,30 @@ def test_a_garbled_cached_answer_of_get_requires_for_build_wheel_is_asked_again(
         locked = _satlock("lock", "--project", project, "--index-url", url, cache=cache)
     assert locked.returncode == 0, locked.stdout
     assert "Traceback" not in locked.stdout and 'name = "baz"' in (project / "pylock.toml").read_text()
+
+
+@pytest.mark.parametrize("plant", ["link", "folder"])
+def test_a_link_or_folder_in_place_of_a_download_s_lock_file_is_one_error_line_never_a_traceback_or_a_write_through(
+        warm, tmp_path: Path, plant: str) -> None:
+    """A download takes its lock in ``.locks``: a link planted there is never followed (the
+    lock file is opened with O_NOFOLLOW), and it or a folder ended the sync in an OSError
+    traceback; it says which file to remove instead."""
+    _project, _warm_cache, url, _sha = warm
+    cache, work = _copies(warm, tmp_path)
+    shutil.rmtree(cache / "files-v1")
+    victim = tmp_path / "victim.txt"
+    locks = sorted((cache / ".locks" / "files-v1").iterdir())
+    assert locks
+    for lock in locks:
+        lock.unlink()
+        lock.symlink_to(victim) if plant == "link" else lock.mkdir()
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 1, synced.stdout
+    assert "Traceback" not in synced.stdout, synced.stdout
+    errors = [line for line in synced.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot use the lock file" in errors[0] and str(cache / ".locks" / "files-v1") in errors[0], synced.stdout
+    assert not os.path.lexists(victim)
+    for lock in locks:
+        lock.unlink() if plant == "link" else lock.rmdir()
+    synced = _satlock("sync", "--project", work, "--index-url", url, cache=cache)
+    assert synced.returncode == 0, synced.stdout

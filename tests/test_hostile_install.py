@@ -348,3 +348,18 @@ def test_wheel_member_no_file_system_can_hold_is_refused_before_anything_is_inst
     result = _lock_and_sync(project, url)
     assert_one_error_line(result, "aaa-1.0-py3-none-any.whl", why)
     assert _installed(project) == {}
+
+
+@pytest.mark.parametrize("plant", ["link", "folder"])
+def test_a_link_or_folder_in_place_of_the_venv_sync_lock_is_one_error_line_and_nothing_is_installed(
+        tmp_path: Path, serve, plant: str) -> None:
+    simple = build_index(tmp_path / "index", [make_wheel(tmp_path / "d", "foo", "1.0")])
+    project = _project(tmp_path / "p", ["foo"])
+    create_venv(project / ".venv")
+    lock_file = project / ".venv" / ".satlock-sync.lock"
+    victim = tmp_path / "victim.txt"
+    lock_file.symlink_to(victim) if plant == "link" else lock_file.mkdir()
+    result = _lock_and_sync(project, serve(simple))
+    assert_one_error_line(result, f"cannot take the lock of {project / '.venv'}", str(lock_file))
+    assert f"hint: remove {lock_file}" in result.output
+    assert _installed(project) == {} and not os.path.lexists(victim)

@@ -21,6 +21,13 @@ _HOLD = ("import sys, time\n"
          "time.sleep(float(sys.argv[2]))\n")
 
 
+_HOLD_UNTIL_TOLD = ("import sys\n"
+                    "from satlock.mutex import FileLock\n"
+                    "lock = FileLock(sys.argv[1]); lock.acquire()\n"
+                    "print('held', flush=True)\n"
+                    "sys.stdin.read()\n")
+
+
 def _holder(path: Path, seconds: float) -> subprocess.Popen[str]:
     """Another process that takes the lock on ``path`` and keeps it ``seconds``."""
     proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
@@ -54,13 +61,26 @@ def test_a_lock_is_free_again_once_the_process_holding_it_is_killed(tmp_path: Pa
 
 
 def test_a_waiting_acquire_gets_the_lock_when_the_holder_lets_go(tmp_path: Path) -> None:
+    """The holder lets go when told, not after a fixed time: a test process held up more
+    than the holder's sleep (a busy machine running the suite on every core) found the lock
+    free and failed its ``>= 0.2 s`` of waiting."""
     path = tmp_path / "x.lock"
-    holder = _holder(path, 0.5)
-    try:
-        started = time.monotonic()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_UNTIL_TOLD, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    got = threading.Event()
+
+    def take() -> None:
         with FileLock(path):
-            assert time.monotonic() - started >= 0.2
+            got.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    try:
+        assert not got.wait(0.3), "taken while another process held it"
+        holder.stdin.close()
+        assert got.wait(30)
     finally:
+        holder.kill()
         holder.wait()
 
 
@@ -117,3 +137,16 @@ def test_a_link_or_fifo_planted_in_place_of_a_lock_file_is_an_error_not_a_write_
 
     threading.Thread(target=take, daemon=True).start()
     assert done.wait(10), "a FIFO in place of the lock file held the lock forever"
+
+
+def test_a_lock_file_that_cannot_be_opened_raises_the_callers_error_in_place_of_the_oserror(tmp_path: Path) -> None:
+    folder = tmp_path / "x.lock"
+    folder.mkdir()
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused, match="Is a directory"):
+        FileLock(folder, unusable=lambda exc: Refused(exc.strerror)).acquire()
+    with pytest.raises(IsADirectoryError):
+        FileLock(folder).acquire()

@@ -76,3 +76,28 @@ def test_ctrl_c_during_sync_installs_does_not_claim_nothing_was_written(tmp_path
     assert "satlock sync" in output
     result = run_cli("sync", "--frozen", "--project", proj, "--index-url", simple)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("signal_error", ["KeyboardInterrupt", "Terminated"])
+def test_an_oserror_that_a_ctrl_c_caused_in_a_clean_up_is_still_the_interrupted_line_not_a_traceback(capsys, signal_error):
+    """shutil.rmtree interrupted right after closing a folder closes it again in its finally:
+    the EBADF replaced the KeyboardInterrupt, and Ctrl-C during sync's installs (this file's
+    test above, once in a full run) ended in that traceback and exit 1."""
+    import errno
+
+    from satlock.cli.output import Output, Terminated, exit_code
+
+    def interrupted_clean_up() -> None:
+        try:
+            raise KeyboardInterrupt if signal_error == "KeyboardInterrupt" else Terminated
+        finally:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+    assert exit_code(Output(), interrupted_clean_up, interrupted="interrupted; X") == (130 if signal_error == "KeyboardInterrupt" else 143)
+    assert "interrupted; X" in capsys.readouterr().err
+
+    def plain_oserror() -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    with pytest.raises(OSError):
+        exit_code(Output(), plain_oserror)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import subprocess
 from pathlib import Path
 
@@ -354,6 +355,31 @@ def test_git_submodules_are_checked_out_in_every_build(tmp_path, cache, monkeypa
         assert (building.path / "vendor" / "inner" / "inner.py").read_text() == "X = 1\n"
         assert (building.path / "vendor" / "inner" / "deep" / "deep.py").read_text() == "Y = 2\n"
         assert git(building.path / "vendor" / "inner", "remote", "get-url", "origin") == inner.as_uri()
+
+
+def test_a_submodule_that_nests_the_repository_itself_again_is_checked_out_not_waited_on_forever(tmp_path, cache, monkeypatch):
+    """outer's submodule inner has (an older commit of) outer as its own submodule: the
+    checkout holds outer's mirror lock while it checks the submodules out, and took it again
+    for inner's, waiting on itself forever (filelock had raised its deadlock RuntimeError)."""
+    _allow_file_submodules(monkeypatch)
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q", "-b", "main")
+    commit_file(outer, "setup.py", "from setuptools import setup\nsetup()\n", "first")
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    git(inner, "init", "-q", "-b", "main")
+    commit_file(inner, "inner.py", "X = 1\n", "inner")
+    git(inner, "-c", "protocol.file.allow=always", "submodule", "add", "-q", outer.as_uri(), "outer")
+    git(inner, "commit", "-q", "-m", "outer")
+    git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.as_uri(), "vendor/inner")
+    git(outer, "commit", "-q", "-m", "submodule")
+    done = []
+    worker = threading.Thread(target=lambda: done.append(gitsources.from_git(outer.as_uri(), None, cache)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done, "the checkout waited on the lock of outer's mirror, which it held itself"
+    assert (done[0].path / "vendor" / "inner" / "outer" / "setup.py").is_file()
 
 
 def test_a_lock_reads_a_git_sources_files_from_the_mirror_without_a_checkout(repo, cache, git_calls):
