@@ -7,6 +7,7 @@ against what), and uninstalls and conflict checks read the RECORD files it finds
 from __future__ import annotations
 
 import csv
+import errno
 import email.parser
 import json
 import os
@@ -60,8 +61,10 @@ def find_dist(venv: Venv, name: str) -> InstalledDist | None:
     for site in site_dirs(venv):
         try:
             names = os.listdir(site)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                continue  # no such folder, as is_dir() said before
+            raise
         # Names, not Paths: a sync asks this once per wheel it installs, of a folder that grows.
         for entry in names:
             if entry.endswith(".dist-info") and canonicalize_name(entry[:-10].rsplit("-", 1)[0]) == wanted:

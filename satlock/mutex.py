@@ -13,6 +13,7 @@ following a link and without waiting on a FIFO planted in its place.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -26,6 +27,17 @@ except ImportError:  # Windows
 _OPEN = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 # How often a lock held elsewhere is tried again, by a caller with a time limit (or on Windows).
 _POLL_S = 0.05
+
+
+# The lock files this process holds, by (device, inode), with the thread holding each: a
+# thread asking without a time limit for one it holds through another FileLock would wait on
+# itself for ever (a git submodule nesting its own repository did), so it is refused instead.
+_OWNERS: dict[tuple[int, int], int] = {}
+_OWNERS_GUARD = threading.Lock()
+
+
+class WouldDeadlock(RuntimeError):
+    """This thread already holds the lock it asked for without a time limit (a bug to report)."""
 
 
 class Held(TimeoutError):
@@ -75,6 +87,7 @@ class FileLock:
         self.timeout = timeout
         self._unusable = unusable
         self._fd: int | None = None
+        self._key: tuple[int, int] | None = None
         self._depth = 0
 
     @property
@@ -94,6 +107,12 @@ class FileLock:
                 raise
             raise self._unusable(exc) from None
         try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            if limit is None:
+                with _OWNERS_GUARD:
+                    if _OWNERS.get(key) == threading.get_ident():
+                        raise WouldDeadlock(f"{self.path} is locked already by this thread, which would wait on itself")
             deadline = None if limit is None else time.monotonic() + max(0.0, limit)
             while not _try_lock(fd, wait=deadline is None):
                 assert deadline is not None
@@ -104,7 +123,10 @@ class FileLock:
         except BaseException:
             os.close(fd)
             raise
+        with _OWNERS_GUARD:
+            _OWNERS[key] = threading.get_ident()
         self._fd = fd
+        self._key = key
         self._depth = 1
 
     def release(self) -> None:
@@ -115,6 +137,9 @@ class FileLock:
         if self._depth > 0:
             return
         fd, self._fd = self._fd, None
+        with _OWNERS_GUARD:
+            if self._key is not None:
+                _OWNERS.pop(self._key, None)
         try:
             _unlock(fd)
         finally:

@@ -150,3 +150,16 @@ def test_a_lock_file_that_cannot_be_opened_raises_the_callers_error_in_place_of_
         FileLock(folder, unusable=lambda exc: Refused(exc.strerror)).acquire()
     with pytest.raises(IsADirectoryError):
         FileLock(folder).acquire()
+
+
+def test_a_thread_asking_again_without_limit_for_a_lock_it_holds_is_told_not_left_waiting_on_itself(tmp_path: Path) -> None:
+    from satlock.mutex import WouldDeadlock
+
+    path = tmp_path / "x.lock"
+    with FileLock(path):
+        with pytest.raises(WouldDeadlock):
+            FileLock(path).acquire()
+        with pytest.raises(Held):
+            FileLock(path).acquire(timeout=0.1)
+    with FileLock(path):  # released: free again for this thread
+        pass
