@@ -168,7 +168,7 @@ def _locked_dependencies(package: Package) -> dict[NormalizedName, Version | Non
 
 def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[NormalizedName, Path], venv: Venv,
                installed: Mapping[NormalizedName, InstalledDist],
-               overridden: Mapping[NormalizedName, bool]) -> tuple[FileOwners, dict[NormalizedName, WheelPlan]]:
+               dependencies: _DependencyCheck) -> tuple[FileOwners, dict[NormalizedName, WheelPlan]]:
     """Refuse, before the environment changes, any fetched wheel that is not what the lock says
     (name, version, dependencies) or would overwrite the environment or another package.
 
@@ -178,8 +178,7 @@ def _preflight(plan: SyncPlan, wheels: list[SyncItem], fetched: Mapping[Normaliz
     leaving = {d.name for d in plan.to_remove} | {i.name for i in plan.to_replace}
     owners = file_owners(d for d in installed.values() if d.name not in leaving)
     snapshot = VenvSnapshot(venv)  # .venv does not change until every wheel is checked
-    plans = {item.name: _held(item, fetched[item.name], venv, owners, _DependencyCheck(plan, overridden), snapshot)
-             for item in wheels}
+    plans = {item.name: _held(item, fetched[item.name], venv, owners, dependencies, snapshot) for item in wheels}
     return owners, plans
 
 
@@ -296,7 +295,7 @@ def execute_sync(plan: SyncPlan, venv: Venv, fetch_wheel: FetchWheel, build_whee
         if prepare_builds is not None and build_order:
             # Sources and build environments are fetched and verified too before .venv changes.
             prepare_builds(build_order)
-        owners, plans = _preflight(plan, wheels, fetched, venv, installed, overridden or {})
+        owners, plans = _preflight(plan, wheels, fetched, venv, installed, dependencies)
         # Builds that do not use .venv (isolated ones, the project's own editable build) run
         # before it changes, so a build that fails leaves it as it was (as uv builds first);
         # those building in .venv wait for their build needs to be installed there.
