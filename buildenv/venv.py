@@ -85,7 +85,9 @@ def _is_running_interpreter(python: Path) -> bool:
 PROBE_TIMEOUT_S = 60.0
 # Making an environment with pip in it (``seed``) runs ensurepip: seconds, not minutes.
 CREATE_TIMEOUT_S = 300.0
-_BASE_SCRIPT = "import os, sys; print(os.path.realpath(sys._base_executable)); print('%d.%d.%d' % sys.version_info[:3])"
+# sys._base_executable is 3.7's; a 3.6 venv's python is a link that realpath follows to its base.
+_BASE_SCRIPT = ("import os, sys; print(os.path.realpath(getattr(sys, '_base_executable', sys.executable))); "
+                "print('%d.%d.%d' % sys.version_info[:3])")
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
@@ -131,7 +133,8 @@ def _base_interpreter(python: Path) -> tuple[Path, str]:
     except subprocess.TimeoutExpired:
         raise InstallError(f"interpreter {python} did not answer within {PROBE_TIMEOUT_S:g}s", hint=hint) from None
     except subprocess.CalledProcessError as e:
-        said = (e.stderr or "").strip()[-300:]
+        # Its last line (a traceback's exception), so the error stays one line.
+        said = ((e.stderr or "").strip().splitlines() or [""])[-1][-300:]
         raise InstallError(f"interpreter {python} cannot be run: it exited with status {e.returncode}"
                            + (f": {said}" if said else ""), hint=hint) from None
     lines = out.splitlines()
@@ -218,6 +221,9 @@ def create_venv(root: Path, python: Path | None = None, *, seed: bool = False) -
             raise InstallError(f"cannot create a virtual environment at {root}: it is a link to a folder that is not one",
                                hint=f"remove the link {root}, or point it at a virtual environment, and run again") from None
         return open_venv(root)
+    # Before anything is made: an environment satlock cannot use is not left to remove.
+    _check_packaging_runs(_base_interpreter(python)[1], f"interpreter {python} is",
+                          "pass --python with the path of a newer interpreter")
     cmd = [str(python), "-m", "venv", str(root)]
     if not seed:
         cmd.insert(3, "--without-pip")
@@ -248,19 +254,16 @@ def packaging_requires_python() -> SpecifierSet | None:
         return None
 
 
-def _check_packaging_runs(venv: Venv) -> None:
-    """Refuse an environment whose interpreter cannot import satlock's ``packaging`` (a
-    Python older than its Requires-Python), with one line saying so, before the script
-    fails with an ImportError traceback of that interpreter."""
+def _check_packaging_runs(version: str, what: str, hint: str) -> None:
+    """Refuse an interpreter that cannot import satlock's ``packaging`` (a Python older than
+    its Requires-Python), with one line saying so, before the marker script fails with an
+    ImportError traceback of that interpreter."""
     needs = packaging_requires_python()
-    if needs is None:
+    if needs is None or needs.contains(version, prereleases=True):
         return
-    if needs.contains(venv.python_version, prereleases=True):
-        return
-    raise InstallError(f"{venv.root} runs Python {venv.python_version}, and satlock installs only into environments of "
-                       f"Python {needs} (it reads their markers and wheel tags with packaging {packaging.__version__}, "
-                       f"which needs that)",
-                       hint=f"remove {venv.root} and sync with --python pointing at a newer interpreter")
+    raise InstallError(f"{what} Python {version}, and satlock installs only into environments of Python {needs} "
+                       f"(it reads their markers and wheel tags with packaging {packaging.__version__}, which needs that)",
+                       hint=hint)
 
 
 def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
@@ -272,7 +275,8 @@ def marker_environment(venv: Venv) -> tuple[dict[str, str], list[Tag]]:
     if venv.same_interpreter:
         # The venv's interpreter is the one running satlock: same markers, same tags.
         return dict(default_environment()), list(sys_tags())
-    _check_packaging_runs(venv)
+    _check_packaging_runs(venv.python_version, f"{venv.root} runs",
+                          f"remove {venv.root} and sync with --python pointing at a newer interpreter")
     packaging_parent = str(Path(packaging.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=packaging_parent)
     env.pop("PYTHONHOME", None)

@@ -507,13 +507,13 @@ def _old_interpreter() -> str | None:
 def _check_old_python_refused(project: Path, result, python: str) -> None:
     assert result.exit_code == 1, result.output
     error, hint = result.output.strip().splitlines()
-    assert error.startswith(f"error: {project / '.venv'} runs Python ") and "installs only into environments of Python >=" in error
-    assert hint == f"hint: remove {project / '.venv'} and sync with --python pointing at a newer interpreter"
+    assert error.startswith(f"error: interpreter {python} is Python ") and "installs only into environments of Python >=" in error
+    assert hint == "hint: pass --python with the path of a newer interpreter"
     assert "Traceback" not in result.output
-    assert not (project / ".venv").exists(), "the new environment it could not use is not left behind"
+    assert not (project / ".venv").exists(), "no environment it could not use is made"
 
 
-def test_sync_with_python_older_than_satlock_reads_tags_with_is_one_error_line_and_leaves_no_venv(
+def test_sync_with_python_older_than_satlock_reads_tags_with_is_one_error_line_and_makes_no_venv(
         tmp_path: Path, served: IndexServer) -> None:
     old = _old_interpreter()
     if old is None:
@@ -522,7 +522,25 @@ def test_sync_with_python_older_than_satlock_reads_tags_with_is_one_error_line_a
     _check_old_python_refused(project, _sync(project, served, "--python", old), old)
 
 
-def test_sync_with_python_that_packaging_does_not_run_on_is_one_error_line_and_leaves_no_venv(
+def test_a_venv_an_old_python_made_is_one_error_line_and_kept(tmp_path: Path, served: IndexServer) -> None:
+    old = _old_interpreter()
+    if old is None:
+        pytest.skip("this machine has no Python older than packaging's Requires-Python")
+    project = _project(tmp_path / "p", ["app-core"])
+    made = subprocess.run([old, "-m", "venv", "--without-pip", str(project / ".venv")], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"{old} cannot make a venv here")
+    before = _tree(project / ".venv")
+    for flags in ([], ["--frozen"]):
+        result = _sync(project, served, *flags)
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
+        assert f"{project / '.venv'} runs Python " in result.output
+        assert f"hint: remove {project / '.venv'} and sync with --python pointing at a newer interpreter" in result.output
+        assert _tree(project / ".venv") == before
+
+
+def test_sync_with_python_that_packaging_does_not_run_on_is_one_error_line_and_makes_no_venv(
         tmp_path: Path, served: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from packaging.specifiers import SpecifierSet
 
