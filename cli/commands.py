@@ -251,6 +251,7 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
     """Make .venv hold exactly what the lock selects for the chosen extras and groups."""
     out = Output(quiet, verbose)
     venv_root: Path | None = None  # known once the project is found
+    changing = False  # whether the sync began removing or installing packages
 
     def work() -> None:
         nonlocal venv_root
@@ -333,6 +334,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
 
             with out.status("Installing") as show:
                 def progress(event: str, name: str) -> None:
+                    nonlocal changing
+                    changing = changing or event in ("remove", "install")
                     out.debug(f"{event} {name}")
                     if event in counts:
                         counts[event] += 1
@@ -352,6 +355,8 @@ def sync(project: Path, extra: list[str] | None, all_extras: bool, group: list[s
         # (removed_if_failed), and then there is nothing partly synced to speak of.
         if venv_root is None or not os.path.lexists(venv_root):
             return "interrupted; nothing was installed"
+        if not changing:
+            return f"interrupted; {venv_root} was not changed"
         return "interrupted; the environment may be partly synced: run `satlock sync` again"
 
     return exit_code(out, work, interrupted=interrupted)

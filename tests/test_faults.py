@@ -380,7 +380,7 @@ def test_ctrl_c_during_sync_downloads_into_an_existing_venv_installs_nothing(tmp
         proc = spawn("sync", "--frozen", "--project", proj, "--cache-dir", tmp_path / "synccache")
         _ctrl_c_once(proc, lambda: sum(path.endswith(".whl") for _, path, _ in s.requests) >= 2,
                      "two wheel downloads, made in parallel",
-                     line="interrupted; the environment may be partly synced: run `satlock sync` again")
+                     line=f"interrupted; {(proj / '.venv').resolve()} was not changed")
     venv = open_venv(proj / ".venv")
     assert not any(Path(venv.purelib).glob("[abc][abc][abc]*")), "nothing of aaa, bbb or ccc is installed"
     assert not any(p.name.startswith(STAGE_PREFIX) for p in venv.root.iterdir())
@@ -416,6 +416,26 @@ def test_killed_sync_leaves_consistent_records_and_next_sync_repairs(tmp_path):
     code = "; ".join(f"import {n}" for n in names)
     subprocess.run([str(venv.python), "-c", code], check=True)
 
+
+def test_ctrl_c_while_sync_installs_says_the_environment_may_be_partly_synced(tmp_path):
+    """Once packages are being installed, an interrupted sync says so (each package stays
+    whole, and the next sync finishes the job), not that nothing changed."""
+    simple, names = _many_wheels(tmp_path / "many", 30)
+    proj = _project(tmp_path, names)
+    assert run_cli("lock", "--project", proj, "--index-url", simple.as_uri()).exit_code == 0
+    venv_root = proj / ".venv"
+    proc = spawn("sync", "--frozen", "--project", proj, "--index-url", simple.as_uri())
+    try:
+        _wait_for(lambda: any(venv_root.glob("lib/python*/site-packages/pkg*.dist-info")), what="the first installed package")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    venv = open_venv(venv_root)
+    assert len(list(Path(venv.purelib).glob("pkg*.dist-info"))) < len(names), "sync finished first; make the wheels bigger"
+    assert proc.returncode == 130, output
+    assert output.splitlines() == ["interrupted; the environment may be partly synced: run `satlock sync` again"]
+    assert verify_records(venv) == []
 
 # -- 4. concurrency --------------------------------------------------------------------
 
