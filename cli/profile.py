@@ -44,11 +44,8 @@ def _editing(path: Path) -> Iterator[None]:
     other had just written would be lost. The lock file lies in the cache, not the project."""
     from satlock.cache import CACHE_ENV, Cache, default_cache_dir
 
-    try:
-        lock = Cache(default_cache_dir()).lock("pyproject-edits", str(path.resolve()))
-    except ConfigError as e:
-        raise ConfigError(e.message, hint=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)") from None
-    with lock:
+    cache = Cache(default_cache_dir(), elsewhere=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)")
+    with cache.lock("pyproject-edits", str(path.resolve())):
         yield
 
 

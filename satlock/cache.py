@@ -127,8 +127,11 @@ def _sealed(data: bytes) -> tuple[bytes, bytes]:
 class Cache:
     """A folder of cache buckets; ``Cache.temporary()`` serves ``--no-cache``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, elsewhere: str = f"pass --cache-dir DIR or set {CACHE_ENV} to a folder you can write, "
+                                                    "or use --no-cache") -> None:
         self.root = Path(root)
+        # How the user's command chooses another cache folder, for the hints of errors here.
+        self.elsewhere = elsewhere
         self._folders: set[Path] = set()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._behind: WriteBehind | None = None
@@ -247,7 +250,7 @@ class Cache:
         folder under /proc, a read-only disk): which folder, and how to choose another,
         rather than a traceback from deep inside a lock or a sync."""
         return ConfigError(f"cannot write to the cache folder {self.root}: {exc.strerror or exc}",
-                           hint=f"pass --cache-dir DIR or set {CACHE_ENV} to a folder you can write, or use --no-cache")
+                           hint=self.elsewhere)
 
     def discard(self, bucket: str, key: str) -> None:
         """Drop an entry found corrupt, so the next reader fetches it again."""
@@ -260,8 +263,7 @@ class Cache:
         path = lock_dir / f"{digest(key)}.lock"
         return FileLock(path, unusable=lambda exc: ConfigError(
             f"cannot use the lock file {path} in the cache folder {self.root}: {exc.strerror or exc}",
-            hint=f"remove {path} (the cache holds only lock files there), or pass --cache-dir DIR or set {CACHE_ENV} "
-                 f"to a folder you can write"))
+            hint=f"remove {path} (the cache holds only lock files there), or {self.elsewhere}"))
 
     def new_tempdir(self, bucket: str) -> Path:
         """A private folder beside a bucket, to build an entry in and then rename into place.

@@ -559,6 +559,24 @@ def test_profile_add_with_a_cache_folder_it_cannot_write_names_the_variable_to_s
     assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
 
 
+def test_profile_add_with_an_unusable_edit_lock_file_names_it_and_no_flag_profile_commands_lack(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SATLOCK_CACHE_DIR", str(cache))
+    assert invoke("profile", "add", "first", "--build-requires", "torchlike", "--project", tmp_path).exit_code == 0
+    written = (tmp_path / "pyproject.toml").read_text()
+    [lock_file] = (cache / ".locks" / "pyproject-edits").iterdir()
+    lock_file.unlink()
+    lock_file.mkdir()  # a folder where the lock file should be
+    result = invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", tmp_path)
+    assert result.exit_code == 1, result.output
+    error, hint = result.output.strip().splitlines()
+    assert error.startswith(f"error: cannot use the lock file {lock_file}"), result.output
+    assert hint.startswith(f"hint: remove {lock_file}") and "SATLOCK_CACHE_DIR" in hint, result.output
+    assert "--cache-dir" not in hint and "--no-cache" not in hint, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == written
+
+
 ARRAY_OF_TABLES_AFTER = '''\
 [project]
 name = "demo"
