@@ -9,6 +9,8 @@ written when a command fails. The ``profile`` commands are in cli/profile.py.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from satlock import __version__
@@ -40,5 +42,36 @@ app.command(name="lock")(typer_command(LOCK_OPTIONS, commands.lock))
 app.command(name="sync")(typer_command(SYNC_OPTIONS, commands.sync))
 
 
+def _command_line_errors() -> tuple[type[Exception], tuple[type[Exception], ...]]:
+    """The exception typer raises for a command line it cannot take, and those of them that
+    stand for "show the help" (a group named without a command): click's, which typer
+    vendors since 0.2x and imported before."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # typer before it vendored click
+        from click import exceptions  # type: ignore[no-redef]
+    help_instead = getattr(exceptions, "NoArgsIsHelpError", None)
+    return exceptions.ClickException, (help_instead,) if help_instead is not None else ()
+
+
 def main() -> None:
-    app()
+    """Run the typer app; a command line it cannot take (an unknown option, a missing value,
+    a value of the wrong type) is one ``error:`` line naming the command, and a hint to ask
+    for its help, as every other bad input is, rather than typer's usage box."""
+    command_line_error, help_instead = _command_line_errors()
+    try:
+        code = app(standalone_mode=False, prog_name="satlock")
+    except help_instead as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except command_line_error as e:
+        context = getattr(e, "ctx", None)
+        where = f"{context.command_path}: " if context is not None else ""
+        message = " ".join(e.format_message().split())
+        sys.stderr.write(f"error: {where}{message[:1].lower()}{message[1:]}\n")
+        sys.stderr.write(f"hint: run `{context.command_path if context is not None else 'satlock'} --help` for what it takes\n")
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("interrupted; nothing was written\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -112,11 +112,11 @@ def test_every_option_typer_knows_is_declared_once() -> None:
 
 
 def _both_ways(args: list[str], cwd: Path) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
-    """(exit code, stdout, stderr) of the console script and of the typer app alone."""
+    """(exit code, stdout, stderr) of the console script and of the full CLI (the typer app) alone."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATLOCK_") and k not in ("FORCE_COLOR", "NO_COLOR")}
     env.update(COLUMNS="100", SATLOCK_CACHE_DIR=str(cwd / "cache"))
     script = f"import sys; sys.argv = ['satlock', *{args!r}]\nfrom satlock.cli.entry import main\nmain()\n"
-    typer_only = f"from satlock.cli.main import app\napp({args!r}, prog_name='satlock')\n"
+    typer_only = f"import sys; sys.argv = ['satlock', *{args!r}]\nfrom satlock.cli.main import main\nmain()\n"
     out = []
     for code in (script, typer_only):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env)
