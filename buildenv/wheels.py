@@ -34,7 +34,7 @@ from satlock.buildenv.syncplan import SyncItem
 from satlock.buildenv.venv import Venv
 from satlock.errors import BuildError, FileMissingError
 from satlock.profiles.builds import AnyProfile, build_profile, profile_build_inputs, profile_key, template_requirements
-from satlock.profiles.templates import expand_env
+from satlock.profiles.templates import expand_env, template_names
 from satlock.cache import digest
 from satlock.resolver.candidates import filename_from_url
 from satlock.parallel import fetch_many
@@ -210,7 +210,7 @@ class LockedBuilder:
         profile = build_profile(self.pb.project.profiles, name)
         isolated = profile.isolation
         spec = self._isolated_spec(name, system) if isolated else None
-        env_key = build_env_hash(spec, self.pb.python) if spec is not None else self._project_env_key(name, venv)
+        env_key = build_env_hash(spec, self.pb.python) if spec is not None else self._project_env_key(name, venv, profile)
         # An editable wheel points at the folder rather than holding a copy of it: its cache
         # key adds the folder's path (the tree's key is its files only, wherever it lies).
         editable = tree is not None and isinstance(source, PackageDirectory) and bool(source.editable)
@@ -238,7 +238,10 @@ class LockedBuilder:
             passing += [tools.root] if tools is not None else []
             # .venv stays; the environment of the build-only tools is a temporary folder.
             where = f"{venv.root}" + (f" or the build-only tools of {name}" if tools is not None else "")
-            env = {**paths, **expand_env(profile.env, template_context(build_venv, fallback=tools, where=where), profile=name)}
+            own = expand_env(profile.env, template_context(build_venv, fallback=tools, where=where), profile=name)
+            # A PYTHONPATH or PATH of the profile's comes first, the build-only tools' after it:
+            # replacing them would hide setuptools from a build that locked fine.
+            env = {**paths, **own, **{key: os.pathsep.join([own[key], paths[key]]) for key in own.keys() & paths.keys()}}
         out = Path(tempfile.mkdtemp(prefix="satlock-wheel-"))
         epoch = DEFAULT_EPOCH
         if isinstance(source, PackageSdist) and source.upload_time is not None:
@@ -255,16 +258,30 @@ class LockedBuilder:
         finally:
             shutil.rmtree(out, ignore_errors=True)
 
-    def _project_env_key(self, name: NormalizedName, venv: Venv) -> str:
+    def _project_env_key(self, name: NormalizedName, venv: Venv, profile: AnyProfile) -> str:
         """A no-isolation build's cache key: its recorded build inputs (the versions and hashes
-        of what it builds against in .venv) and the interpreter, never the folder of .venv,
-        so a wheel built against other versions is never reused."""
+        of what it builds against in .venv) and the interpreter, so a wheel built against other
+        versions is never reused; the folder of .venv only where the profile's env has
+        templates, so projects share the wheels of every other build.
+
+        Templates ({venv}, {python}, {cuda-home}, {dist:NAME}) expand to paths in this .venv,
+        or in the build-only tools' environment where .venv lacks what they name, and a build
+        may bake them into its wheel (an rpath, a config file): reused, such a wheel would
+        point into another project's .venv, or at the temporary toolkit of a lock-time build
+        after sync installed the toolkit into .venv."""
         inputs = self.inputs.get(name)
         if inputs is None:
             # Nothing recorded (a package without a profile): key by every distribution in .venv.
             present = sorted((n, d.version) for n, d in installed_distributions(venv).items() if n != name)
-            return digest("no-isolation", repr(present), interpreter_id(venv.python))
-        return digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
+            key = digest("no-isolation", repr(present), interpreter_id(venv.python))
+        else:
+            key = digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
+        if not any(template_names(value) for value in profile.env.values()):
+            return key
+        recorded = self.environments.get(name)
+        installed = set(installed_distributions(venv))
+        from_tools = sorted(p.name for p in recorded.packages if p.name not in installed) if recorded is not None else []
+        return digest(key, str(venv.root.resolve()), repr(from_tools))
 
     def _build_only_tools(self, name: NormalizedName, venv: Venv) -> tuple[Venv | None, dict[str, str]]:
         """The environment of build-only tools of a no-isolation build, and the PYTHONPATH and

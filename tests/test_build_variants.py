@@ -366,6 +366,38 @@ def test_sync_rebuilds_a_no_isolation_extension_when_its_build_requirement_moves
     assert "up to date" in third.output
 
 
+def test_a_no_isolation_profile_setting_pythonpath_keeps_the_build_only_tools_it_needs(tmp_path, index, build_log):
+    """setuptools is a build requirement .venv does not hold: it comes from the build-only
+    tools' environment through PYTHONPATH, after the profile's own."""
+    project = make_project(tmp_path / "proj", ["buildhelper==1.0", "seedext"])
+    add_profile(project, "--no-isolation", "--env", f"PYTHONPATH={tmp_path / 'mine'}")
+    result = invoke("sync", "--project", project, "--index-url", index)
+    assert result.exit_code == 0, result.output
+    assert built_against(build_log)[-1] == "1.0"
+
+
+def test_a_no_isolation_wheel_whose_env_names_its_venv_is_built_again_for_another_project(tmp_path, index):
+    """Its templates expand to this project's .venv, which the build may bake into the wheel:
+    another project sharing the cache builds its own. Without templates the wheel is shared."""
+    def sync_with(folder: Path, *flags: str) -> None:
+        project = make_project(folder, ["buildhelper==1.0", "seedext"])
+        add_profile(project, "--build-requires", "setuptools", "--build-requires", "wheel", "--no-isolation", *flags)
+        assert invoke("lock", "--project", project, "--index-url", index).exit_code == 0
+        (folder / "locked").write_text(plain_log.read_text() if plain_log.exists() else "")  # the lock's metadata builds
+        result = invoke("sync", "--project", project, "--index-url", index)
+        assert result.exit_code == 0, result.output
+
+    plain_log = tmp_path / "plain.log"
+    for name in ("one", "two"):
+        sync_with(tmp_path / name, "--env", "SEEDEXT_BUILD_LOG={venv}/../built.log")
+        assert (tmp_path / name / "built.log").read_text().split() == ["1.0"], name
+    sync_with(tmp_path / "three", "--env", f"SEEDEXT_BUILD_LOG={plain_log}")
+    assert plain_log.read_text() != (tmp_path / "three" / "locked").read_text(), "the first sync builds"
+    sync_with(tmp_path / "four", "--env", f"SEEDEXT_BUILD_LOG={plain_log}")
+    assert plain_log.read_text() == (tmp_path / "four" / "locked").read_text(), \
+        "a wheel whose env has no templates is shared: the second project's sync builds nothing"
+
+
 def test_a_no_isolation_profile_with_static_metadata_builds_after_its_build_requires_are_installed(tmp_path, index, build_log):
     # The lock builds nothing (static metadata), so it records no .venv build environment:
     # the profile still says the build runs in .venv, after buildhelper is installed there.
