@@ -73,8 +73,9 @@ def _check_name(name: str) -> None:
         dist = name[len("dist:"):].strip()
         if _valid_project_name(dist):
             return
-        raise ProfileError(f"'{{{name}}}' does not name a distribution (write {{dist:NAME}}, e.g. {{dist:nvidia-cuda-nvcc}})")
-    raise ProfileError(f"unknown template '{{{name}}}' (known: {KNOWN})")
+        raise ProfileError(f"{'{' + name + '}'!r} does not name a distribution (write {{dist:NAME}}, e.g. {{dist:nvidia-cuda-nvcc}})")
+    # repr: a name is whatever stands between braces, newlines included, and the error is one line.
+    raise ProfileError(f"unknown template {'{' + name + '}'!r} (known: {KNOWN})")
 
 
 def _valid_project_name(name: str) -> bool:
