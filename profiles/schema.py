@@ -99,7 +99,6 @@ SettingValue = Annotated[str | list[str], PlainValidator(_check_setting)]
 
 _CONFIG = ConfigDict(
     alias_generator=lambda field: field.replace("_", "-"),
-    populate_by_name=True,
     extra="forbid",
     strict=True,
     frozen=True,
@@ -149,11 +148,19 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _spelt(key: Any) -> str:
+    """For a key spelt with underscores where the schema's has dashes, the right spelling."""
+    keys = {field.alias for model in (Profile, StaticMetadata) for field in model.model_fields.values()}
+    dashed = key.replace("_", "-") if isinstance(key, str) else None
+    return f" (the key is spelt {dashed!r})" if dashed in keys and dashed != key else ""
+
+
 def _one_line(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         where = _location(loc[:-1])
-        return f"{where}: unknown key {loc[-1]!r}" if where else f"unknown key {loc[-1]!r}"
+        unknown = f"unknown key {loc[-1]!r}{_spelt(loc[-1])}"
+        return f"{where}: {unknown}" if where else unknown
     where = _location(loc)
     if error["type"] == "satlock":
         message = error["msg"]

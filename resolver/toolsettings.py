@@ -21,7 +21,7 @@ from satlock.resolver.project import Settings, SourceSpec
 class _SourceModel(BaseModel):
     """One ``[tool.satlock.sources]`` entry: exactly one of path, url or git."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
     path: str | None = None
     url: str | None = None
     git: str | None = None
@@ -33,7 +33,7 @@ class _SourceModel(BaseModel):
 class _SettingsModel(BaseModel):
     """``[tool.satlock]``: index settings, sources, resolution policy (profiles are validated separately)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
     index_url: str | None = Field(None, alias="index-url")
     extra_index_urls: list[str] = Field(default_factory=list, alias="extra-index-urls")
     find_links: list[str] = Field(default_factory=list, alias="find-links")
@@ -53,7 +53,10 @@ def _pydantic_line(e: ValidationError, path: Path) -> str:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"{path}: [tool.satlock] unknown key '{loc}'"
+        dashed = loc.replace("_", "-")
+        known = {field.alias for model in (_SettingsModel, _SourceModel) for field in model.model_fields.values()}
+        spelt = f" (the key is spelt {dashed.rpartition('.')[2]!r})" if dashed != loc and dashed.rpartition(".")[2] in known else ""
+        return f"{path}: [tool.satlock] unknown key '{loc}'{spelt}"
     return f"{path}: [tool.satlock] {loc}: {err['msg']}"
 
 

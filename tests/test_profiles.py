@@ -354,7 +354,7 @@ def test_no_profile_builds_exactly_as_the_default_pydantic_profile_would() -> No
     field of the schema's Profile must read the same on it as on Profile(match_runtime=False)."""
     from satlock.profiles.builds import NO_PROFILE, build_profile, profile_key
 
-    default = Profile(match_runtime=False)
+    default = Profile(**{"match-runtime": False})
     assert set(Profile.model_fields) == set(NO_PROFILE.__dataclass_fields__)
     for name in Profile.model_fields:
         assert getattr(NO_PROFILE, name) == getattr(default, name), name
