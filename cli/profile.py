@@ -49,13 +49,29 @@ def _editing(path: Path) -> Iterator[None]:
         yield
 
 
+def _config_settings(items: list[str] | None) -> dict[str, str | list[str]]:
+    """``--config-setting`` values; a key given more than once is a list of its values, in
+    order, as pip passes ``--config-settings=--build-option=--cpp_ext
+    --config-settings=--build-option=--cuda_ext`` (apex's own instructions)."""
+    out: dict[str, str | list[str]] = {}
+    for key, value in _pairs(items, "--config-setting"):
+        earlier = out.get(key)
+        out[key] = value if earlier is None else [*([earlier] if isinstance(earlier, str) else earlier), value]
+    return out
+
+
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+    return dict(_pairs(items, flag))
+
+
+def _pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    """Each ``KEY=VALUE`` of a repeated flag, in order."""
+    out: list[tuple[str, str]] = []
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        out[key] = value
+        out.append((key, value))
     return out
 
 
@@ -83,7 +99,7 @@ def profile_add(
         with _editing(path):
             new = add_profile(_pyproject_text(path), name, build_requires=build_requires or [], env=_key_values(env, "--env"),
                               isolation=False if no_isolation else None, match_runtime=False if no_match_runtime else None,
-                              config_settings=_key_values(config_setting, "--config-setting"),
+                              config_settings=_config_settings(config_setting),
                               requires_dist=requires_dist or [], version=version, requires_python=requires_python,
                               source=str(path))
             write_text_atomic(path, new)

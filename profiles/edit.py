@@ -88,17 +88,26 @@ def _requirement_key(text: str) -> tuple[str, str]:
 
 
 def _merge_requirements(existing: Any, new: Iterable[str]) -> None:
-    """Append each of ``new`` to the array ``existing``; one for the same package (and
-    marker) replaces it in place, an identical one is left alone."""
+    """Merge ``new`` into the array ``existing``: the requirements ``new`` gives for a package
+    (and marker) replace every one ``existing`` has for it, where the first of those stood,
+    and are appended where it has none. All of one call are kept: ``--build-requires
+    'torch>=2' --build-requires 'torch<3'`` is both bounds, as pip reads two lines."""
+    given: dict[tuple[str, str], list[str]] = {}
     for req in new:
-        key = _requirement_key(req)
-        for i, old in enumerate(existing):
-            if _requirement_key(str(old)) == key:
-                if str(old) != req:
-                    existing[i] = req
-                break
-        else:
-            existing.append(req)
+        given.setdefault(_requirement_key(req), []).append(req)
+    for key, reqs in given.items():
+        places = [i for i, old in enumerate(existing) if _requirement_key(str(old)) == key]
+        if [str(existing[i]) for i in places] == reqs:
+            continue  # already as given: the array's formatting stays
+        for i, req in zip(places, reqs):
+            if str(existing[i]) != req:
+                existing[i] = req  # in place, so the array keeps its formatting
+        for i in reversed(places[len(reqs):]):
+            del existing[i]
+        if len(reqs) > len(places):
+            at = places[-1] + 1 if places else len(existing)
+            for offset, req in enumerate(reqs[len(places):]):
+                existing.insert(at + offset, req)
 
 
 def _set_in_table(table: Any, values: Mapping[str, Any]) -> None:

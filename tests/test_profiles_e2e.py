@@ -684,3 +684,24 @@ def test_profile_show_says_which_value_cannot_be_expanded_for_venv_and_still_suc
     assert f"WHERE = {tmp_path / '.venv'}" in lines
     [note] = [line for line in lines if "CUDA_HOME" in line and line.startswith("# not expanded:")]
     assert "nvcc" in note and not any(line.startswith("error:") for line in lines)
+
+
+def test_profile_add_keeps_every_value_a_flag_repeats_for_one_key_or_package(tmp_path):
+    """apex's build is `--config-settings=--build-option=--cpp_ext --config-settings=--build-option=--cuda_ext`
+    (pip passes a list); two bounds for one build requirement are both kept. A later add for the
+    same package or key replaces what was there."""
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    result = invoke("profile", "add", "seedpkg", "--config-setting", "--build-option=--cpp_ext",
+                    "--config-setting", "--build-option=--cuda_ext", "--config-setting", "jobs=4",
+                    "--build-requires", "torchlike>=1", "--build-requires", "torchlike<2", "--build-requires", "setuptools",
+                    "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    profile = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"]
+    assert profile["config-settings"] == {"--build-option": ["--cpp_ext", "--cuda_ext"], "jobs": "4"}
+    assert profile["build-requires"] == ["torchlike>=1", "torchlike<2", "setuptools"]
+    result = invoke("profile", "add", "seedpkg", "--config-setting", "--build-option=--cpp_ext",
+                    "--build-requires", "torchlike==1.5", "--project", tmp_path)
+    assert result.exit_code == 0, result.output
+    profile = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"]
+    assert profile["config-settings"] == {"--build-option": "--cpp_ext", "jobs": "4"}
+    assert profile["build-requires"] == ["torchlike==1.5", "setuptools"]
