@@ -369,8 +369,10 @@ def _lock_and_write(proj: Project, options: LockOptions, client: IndexClient, ca
     Returns the result, whether the file changed, and its text."""
     from satlock.buildenv.metadata import ProfileBuilder
     from satlock.resolver.lockfile import LOCK_NAME, dumps, write_lock_text
-    from satlock.resolver.locking import lock_project
+    from satlock.resolver.locking import lock_project, project_warnings
 
+    for w in project_warnings(proj):
+        out.warn(w)
     builder = ProfileBuilder(proj, client, cache, log=out.debug, echo=verbose, python=python, target=options.target)
     # The index pages, listings and metadata the lock fetches are written to the cache
     # while it goes on, and all of them before the lock file is.

@@ -139,8 +139,7 @@ def lock_project(project: Project, options: LockOptions, client: IndexClient, *,
                           leave_out={own} if own is not None else set())
         unknown = [f"--upgrade-package {name}: no locked package is named {name}; check the spelling"
                    for name in sorted(options.upgrade_packages) if name not in required]
-        return LockResult(lock, resolution, resolution.warnings + unknown
-                          + _unused_sources(project, required) + _uv_settings(project), target)
+        return LockResult(lock, resolution, resolution.warnings + unknown + _unused_sources(project, required), target)
 
 
 def _with_built_requirements(project: Project, direct: Mapping[NormalizedName, DirectReference],
@@ -181,8 +180,15 @@ def _unused_sources(project: Project, named: Set[NormalizedName]) -> list[str]:
             if canonicalize_name(name) not in named]
 
 
+def project_warnings(project: Project) -> list[str]:
+    """What to say of the project before it is locked, so it is said when the lock fails too
+    (a package only a [tool.uv] source provides is "not found on the index"): what reading it
+    let pass, and the [tool.uv] settings the lock will not follow."""
+    return [*project.warnings, *_uv_settings(project)]
+
+
 def _uv_settings(project: Project) -> list[str]:
-    """A warning naming the [tool.uv] settings the lock did not follow: a project moving
+    """A warning naming the [tool.uv] settings the lock does not follow: a project moving
     from uv (``torch = { index = "pytorch-cu124" }``) would otherwise get other packages,
     or the same ones from another index, without a word."""
     if not project.uv_settings:

@@ -104,6 +104,9 @@ class Project:
     # The keys of uv's [tool.uv] that would change what uv locks (``sources``, ``index``...),
     # which satlock does not read: the lock warns of them rather than differ from uv silently.
     uv_settings: tuple[str, ...] = ()
+    # What reading the project let pass with a warning, as pip and uv do (a self-reference
+    # naming an extra the project lacks).
+    warnings: list[str] = field(default_factory=list)
 
     def root_requirements(self) -> list[RootRequirement]:
         """Every requirement of the project, its extras and its groups, locked at once."""
@@ -253,7 +256,9 @@ def _dynamic_requirements(dynamic: Any, path: Path) -> frozenset[str]:
 # [tool.uv] keys that change which packages uv locks, or from where (``workspace``: its
 # members are locked together with the project).
 _UV_RESOLUTION_KEYS = frozenset({"sources", "index", "index-url", "extra-index-url", "find-links", "no-index",
-                                 "constraint-dependencies", "override-dependencies", "dev-dependencies", "workspace"})
+                                 "constraint-dependencies", "override-dependencies", "dev-dependencies", "workspace",
+                                 "conflicts", "dependency-metadata", "exclude-dependencies", "environments",
+                                 "required-environments", "prerelease", "resolution", "exclude-newer", "default-groups"})
 
 # What pip and uv build a project with when pyproject.toml has no [build-system] table.
 _LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
@@ -375,7 +380,13 @@ def _expand_self_references(proj: Project) -> None:
                 if key in seen:
                     continue
                 if key not in proj.optional:
-                    raise ProjectError(f"{proj.pyproject}: {r} names the extra '{extra}', which the project does not define")
+                    # As pip and uv treat an extra a package does not provide (kedro-datasets
+                    # 9.6.0 names its own missing spark-core extra): left out, with a warning.
+                    warning = (f"{proj.pyproject}: {r} names the extra '{extra}', which the project does not define; "
+                               "it adds nothing")
+                    if warning not in proj.warnings:
+                        proj.warnings.append(warning)
+                    continue
                 out += expand(proj.optional[key], seen | {key})
         return out
 

@@ -968,6 +968,41 @@ def test_uvs_own_resolution_settings_are_named_in_one_warning_as_not_read(tmp_pa
     assert versions(project) == {"y": "1.0"}
 
 
+def test_uv_settings_are_warned_about_when_the_lock_fails_too(tmp_path):
+    # A package only a [tool.uv] source provides is not on the index: the warning is what
+    # explains the error, so it comes first (rev39: dagster's own pyproject.toml).
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = write_project(tmp_path / "p", ["y", "only-a-uv-source"], tool=f'[tool.satlock]\nindex-url = "{url}"\n\n'
+                            '[tool.uv.sources]\nonly-a-uv-source = { path = "../elsewhere", editable = true }\n')
+    result = lock(project)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("warning:") and "[tool.uv] sources is a uv setting, which satlock does not read" in lines[0]
+    assert lines[1].startswith("error:") and "'only-a-uv-source' was not found" in lines[1], result.output
+    assert not (project / "pylock.toml").exists()
+
+
+def test_uvs_conflicts_are_named_as_not_read(tmp_path):
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0")])
+    project = write_project(tmp_path / "p", ["y"], tool=f'[tool.satlock]\nindex-url = "{url}"\n\n'
+                            '[tool.uv]\nconflicts = [[{ extra = "a" }, { extra = "b" }]]\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    assert "[tool.uv] conflicts is a uv setting, which satlock does not read" in result.output
+
+
+def test_an_extra_the_project_names_of_itself_but_lacks_is_left_out_with_a_warning(tmp_path):
+    # As pip and uv read it: kedro-datasets 9.6.0 asks for its own missing spark-core extra.
+    url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0"), make_wheel(tmp_path / "d", "z", "1.0")])
+    project = write_project(tmp_path / "p", ["y"], optional={"a": ["z"], "b": ["demo[a,nope]"]},
+                            tool=f'[tool.satlock]\nindex-url = "{url}"\n')
+    result = lock(project)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "demo[a,nope] names the extra 'nope', which the project does not define" in warnings[0]
+    assert versions(project) == {"y": "1.0", "z": "1.0"}
+
+
 def test_uv_settings_that_do_not_change_the_lock_are_not_warned_about(tmp_path):
     url = index_url(tmp_path, [make_wheel(tmp_path / "d", "y", "1.0")])
     project = write_project(tmp_path / "p", ["y"], tool=f'[tool.satlock]\nindex-url = "{url}"\n\n'
