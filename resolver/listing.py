@@ -35,6 +35,9 @@ def candidates_from_files(name: NormalizedName, files: FileTable | Iterable[Dist
     table = files if isinstance(files, FileTable) else FileTable.of(list(files))
     yanks, pythons = table.yanked, table.requires_python
     python = target.python_full_version
+    # A wheel's tags name the Python as much as the platform (cupy-cuda92 9.6.0 has
+    # manylinux wheels, for cp36 to cp39 only).
+    no_wheel = f"no wheel for Python {target.environment['python_version']} on this platform"
     # Versions are numbered in the order first met; equal versions written differently
     # (``1.0``, ``1.0.0``) share a number, the first one's. Numbers hash faster than ``Version``s.
     numbers: dict[str, int | None] = {}  # by version as written
@@ -78,7 +81,7 @@ def candidates_from_files(name: NormalizedName, files: FileTable | Iterable[Dist
             else:
                 rank = ranks[tag_set] = target.best_rank(_expand_tags(*tag_set))
             if rank is None:
-                excluded.setdefault(number, "no wheel for this platform")
+                excluded.setdefault(number, no_wheel)
                 continue
         else:
             rank = 1 << 30

@@ -494,4 +494,4 @@ def test_a_pinned_version_without_a_wheel_for_the_target_is_named_in_the_story(t
     project = write_project(tmp_path / "p", ["t==2.4.0"])
     result = lock(project, url, "--python-version", "3.12", "--platform", "linux")
     assert result.exit_code == 1
-    assert "  - t has no installable version matching ==2.4.0 (2.4.0: no wheel for this platform)" in result.output, result.output
+    assert "  - t has no installable version matching ==2.4.0 (2.4.0: no wheel for Python 3.12 on this platform)" in result.output, result.output
