@@ -155,9 +155,9 @@ def _warn_unknown_name(out: Output, proj: Project, path: Path, name: str) -> Non
 
 
 @profile_app.command("remove")
-def profile_remove(name: str, project: ProjectOpt = Path(".")) -> None:
+def profile_remove(name: str, project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> None:
     r"""Remove \[tool.satlock.profiles.NAME]."""
-    out = Output()
+    out = Output(quiet)
 
     def work() -> None:
         from satlock.profiles.edit import remove_profile, write_text_atomic

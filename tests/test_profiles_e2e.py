@@ -705,3 +705,11 @@ def test_profile_add_keeps_every_value_a_flag_repeats_for_one_key_or_package(tmp
     profile = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["satlock"]["profiles"]["seedpkg"]
     assert profile["config-settings"] == {"--build-option": "--cpp_ext", "jobs": "4"}
     assert profile["build-requires"] == ["torchlike==1.5", "setuptools"]
+
+
+def test_profile_remove_takes_quiet_as_add_does(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(COMMENTED)
+    assert invoke("profile", "add", "seedpkg", "--build-requires", "torchlike", "--project", tmp_path, "-q").exit_code == 0
+    result = invoke("profile", "remove", "seedpkg", "--project", tmp_path, "-q")
+    assert result.exit_code == 0 and result.output == "", result.output
+    assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
