@@ -6,6 +6,7 @@ are written); this module reads the command line and prints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,12 +42,34 @@ def _pyproject_text(path: Path) -> str:
 def _editing(path: Path) -> Iterator[None]:
     """Hold the edit lock of ``path`` while it is read, edited and written: two profile
     commands at once would each write back the file as they read it, and the profile the
-    other had just written would be lost. The lock file lies in the cache, not the project."""
-    from satlock.cache import CACHE_ENV, Cache, default_cache_dir
+    other had just written would be lost.
 
-    cache = Cache(default_cache_dir(), elsewhere=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)")
-    with cache.lock("pyproject-edits", str(path.resolve())):
-        yield
+    The lock is the file's own, so commands with other cache folders, or other users, wait
+    for each other too; the edit replaces the file (an atomic rename), so a command that
+    waited checks that the path still names the file it locked, and locks the new one
+    otherwise. Windows cannot rename over a file held open: there the lock is a file in the
+    cache, shared by the commands that use one cache folder."""
+    from satlock.mutex import FileLock
+
+    if os.name == "nt":
+        from satlock.cache import CACHE_ENV, Cache, default_cache_dir
+
+        cache = Cache(default_cache_dir(), elsewhere=f"set {CACHE_ENV} to a folder you can write (profile edits take their lock there)")
+        with cache.lock("pyproject-edits", str(path.resolve())):
+            yield
+        return
+    target = path.resolve()
+    while True:
+        lock = FileLock(target, create=False, unusable=lambda exc: ConfigError(
+            f"cannot open {target} to edit it: {exc.strerror or exc}", hint="check that the file is there and you may write it"))
+        with lock:
+            try:
+                now = os.stat(target)
+            except FileNotFoundError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == lock.identity:
+                yield
+                return
 
 
 def _config_settings(items: list[str] | None) -> dict[str, str | list[str]]:

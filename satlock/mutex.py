@@ -72,7 +72,8 @@ def _unlock(fd: int) -> None:
 
 
 class FileLock:
-    """An exclusive lock on the file ``path`` (made if missing), as a context manager.
+    """An exclusive lock on the file ``path`` (made if missing, unless not ``create``), as a
+    context manager.
 
     ``timeout`` is how long ``acquire`` waits for a lock held elsewhere: ``None`` for as long
     as it takes, ``0`` not at all; past it ``Held`` is raised. Two ``FileLock`` objects on one
@@ -82,10 +83,11 @@ class FileLock:
     planted in its place, a file the user may not write): the caller's one line saying where."""
 
     def __init__(self, path: str | os.PathLike[str], timeout: float | None = None,
-                 unusable: Callable[[OSError], Exception] | None = None) -> None:
+                 unusable: Callable[[OSError], Exception] | None = None, *, create: bool = True) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
         self._unusable = unusable
+        self._flags = _OPEN if create else _OPEN & ~os.O_CREAT
         self._fd: int | None = None
         self._key: tuple[int, int] | None = None
         self._depth = 0
@@ -94,6 +96,11 @@ class FileLock:
     def is_locked(self) -> bool:
         return self._fd is not None
 
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file locked, while held: whether the path still names it."""
+        return self._key
+
     def acquire(self, timeout: float | None = None) -> None:
         """Take the lock; ``OSError`` if its file cannot be opened, ``Held`` past the time limit."""
         if self._fd is not None:
@@ -101,7 +108,7 @@ class FileLock:
             return
         limit = self.timeout if timeout is None else timeout
         try:
-            fd = os.open(self.path, _OPEN, 0o644)
+            fd = os.open(self.path, self._flags, 0o644)
         except OSError as exc:
             if self._unusable is None:
                 raise
