@@ -120,6 +120,12 @@ def _end_on_closed_pipe() -> NoReturn:
     sys.exit(1)
 
 
+def _print(text: str) -> None:
+    if sys.stdout is not None:  # None: started without one (``>&-``); typer then writes nothing either
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
 def console() -> None:
     """The ``satlock`` console script: ``main``, ending the process as soon as a command is done."""
     main(end_process=True)
@@ -137,14 +143,12 @@ def main(*, end_process: bool = False) -> None:
         if args == ["--help"]:
             from satlock.cli.helptext import HELP
 
-            sys.stdout.write(HELP)
-            sys.stdout.flush()
+            _print(HELP)
             return
         if args == ["--version"]:
             from satlock import __version__
 
-            sys.stdout.write(f"satlock {__version__}\n")
-            sys.stdout.flush()
+            _print(f"satlock {__version__}\n")
             return
         if args[:1] == ["lock"] and lock_if_current(args[1:]):
             return

@@ -10,6 +10,7 @@ written when a command fails. The ``profile`` commands are in cli/profile.py.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -54,6 +55,27 @@ def _command_line_errors() -> tuple[type[Exception], tuple[type[Exception], ...]
     return exceptions.ClickException, (help_instead,) if help_instead is not None else ()
 
 
+def _command_path(args: list[str]) -> str:
+    """``satlock`` and the (sub)commands ``args`` name, for an error raised before click made
+    the command's context (an option without its value: ``satlock sync --python``)."""
+    from typer.main import get_command
+
+    command: Any = get_command(app)
+    path = ["satlock"]
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        command, path = sub, [*path, arg]
+    return " ".join(path)
+
+
+def _say(text: str) -> None:
+    if sys.stderr is not None:  # None: started without one (``2>&-``)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def main() -> None:
     """Run the typer app; a command line it cannot take (an unknown option, a missing value,
     a value of the wrong type) is one ``error:`` line naming the command, and a hint to ask
@@ -62,16 +84,17 @@ def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="satlock")
     except help_instead as e:
-        e.show()
+        # The help is printed already where rich renders it; click's plain one is the message.
+        if e.format_message():
+            _say(e.format_message() + "\n")
         sys.exit(e.exit_code)
     except command_line_error as e:
         context = getattr(e, "ctx", None)
-        where = f"{context.command_path}: " if context is not None else ""
+        where = context.command_path if context is not None else _command_path(sys.argv[1:])
         message = " ".join(e.format_message().split())
-        sys.stderr.write(f"error: {where}{message[:1].lower()}{message[1:]}\n")
-        sys.stderr.write(f"hint: run `{context.command_path if context is not None else 'satlock'} --help` for what it takes\n")
+        _say(f"error: {where}: {message[:1].lower()}{message[1:]}\nhint: run `{where} --help` for what it takes\n")
         sys.exit(e.exit_code)
     except typer.Abort:
-        sys.stderr.write("interrupted; nothing was written\n")
+        _say("aborted: the input ended\n")  # click's EOFError in a prompt; Ctrl-C is Exit(130)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -94,7 +94,9 @@ def _merge_requirements(existing: Any, new: Iterable[str]) -> None:
     'torch>=2' --build-requires 'torch<3'`` is both bounds, as pip reads two lines."""
     given: dict[tuple[str, str], list[str]] = {}
     for req in new:
-        given.setdefault(_requirement_key(req), []).append(req)
+        same = given.setdefault(_requirement_key(req), [])
+        if req not in same:  # one given twice is written once
+            same.append(req)
     for key, reqs in given.items():
         places = [i for i, old in enumerate(existing) if _requirement_key(str(old)) == key]
         if [str(existing[i]) for i in places] == reqs:

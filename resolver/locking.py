@@ -196,7 +196,8 @@ def _uv_settings(project: Project) -> list[str]:
     keys = ", ".join(project.uv_settings)
     are = "is a uv setting" if len(project.uv_settings) == 1 else "are uv's settings"
     return [f"{project.pyproject}: [tool.uv] {keys} {are}, which satlock does not read; write them in "
-            "[tool.satlock] (index-url, extra-index-urls, find-links, sources, constraints, overrides) "
+            "[tool.satlock] (index-url, extra-index-urls, find-links, sources, constraints, overrides, prerelease, "
+            "default-groups) "
             "or [dependency-groups] to have them locked"]
 
 
