@@ -230,7 +230,10 @@ def profile_show(name: str, project: ProjectOpt = Path(".")) -> None:
             return
         typer.echo("# expanded for .venv:")
         for k, v in expanded.items():
-            typer.echo(f"{k} = {v}" if isinstance(v, str) else f"# not expanded: {v.message}")
+            # A value holding a control character (TOML's escapes allow one) is shown escaped,
+            # never sent to the terminal as it is.
+            shown = (v if v.isprintable() else repr(v)) if isinstance(v, str) else None
+            typer.echo(f"{k} = {shown}" if shown is not None else f"# not expanded: {v.message}")
 
     run(out, work)
 

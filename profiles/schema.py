@@ -76,6 +76,10 @@ def _check_template(value: str) -> str:
 def _check_env_name(value: str) -> str:
     if not value or "=" in value or "\0" in value:
         raise _invalid(f"{value!r} is not a valid environment variable name")
+    if not value.isprintable() or any(c.isspace() for c in value):
+        # " A" sets a variable no build reads, and an escape sequence would reach the terminal
+        # through `profile show`: a typo or a trap, refused with the name spelt out.
+        raise _invalid(f"{value!r} is not a valid environment variable name (it holds a space or a control character)")
     if "{" in value or "}" in value:
         # Only values are expanded: a name such as {cuda-home} would be set literally, and the
         # variable the build reads left unset.

@@ -78,6 +78,9 @@ def test_unknown_template_lists_the_known_ones():
     ({"env": {"X": "{venv"}}, "env.X: unbalanced '{'"),
     ({"env": {"{cuda-home}": "/opt/cuda"}}, "env.{cuda-home}.[key]: '{cuda-home}' is not a valid environment variable name"
                                             " (templates are expanded in values only)"),
+    ({"env": {" A": "1"}}, "env[' A'].[key]: ' A' is not a valid environment variable name (it holds a space or a control character)"),
+    ({"env": {"X\x1b[31mC": "1"}}, "env['X\\x1b[31mC'].[key]: 'X\\x1b[31mC' is not a valid environment variable name"),
+    ({"env": {"A\nB": "1"}}, "env['A\\nB'].[key]: 'A\\nB' is not a valid environment variable name"),
     ({"config-settings": {"a": 1}}, "config-settings.a: expected a string or a list of strings"),
     ({"metadata": {"version": "x.y"}}, "metadata.version: 'x.y' is not a valid version"),
     ({"metadata": {"requires-python": "3.9"}}, "metadata.requires-python:"),

@@ -731,3 +731,15 @@ def test_profile_remove_takes_quiet_as_add_does(tmp_path):
     result = invoke("profile", "remove", "seedpkg", "--project", tmp_path, "-q")
     assert result.exit_code == 0 and result.output == "", result.output
     assert (tmp_path / "pyproject.toml").read_text() == COMMENTED
+
+
+def test_profile_show_prints_a_value_holding_a_control_character_escaped(tmp_path):
+    """TOML's escapes let a value hold ESC: shown raw, it would drive the terminal."""
+    (tmp_path / "pyproject.toml").write_text(
+        project_toml(["seedpkg"]) + '\n[tool.satlock.profiles.seedpkg]\nenv = { A = "red\\u001b[31mX", B = "plain" }\n')
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True)
+    shown = invoke("profile", "show", "seedpkg", "--project", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output
+    lines = shown.output.splitlines()
+    assert "A = 'red\\x1b[31mX'" in lines and "B = plain" in lines
