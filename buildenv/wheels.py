@@ -278,10 +278,17 @@ class LockedBuilder:
             key = digest("no-isolation", inputs["identity"], interpreter_id(venv.python))
         if not any(template_names(value) for value in profile.env.values()):
             return key
-        recorded = self.environments.get(name)
-        installed = set(installed_distributions(venv))
-        from_tools = sorted(p.name for p in recorded.packages if p.name not in installed) if recorded is not None else []
+        from_tools = sorted(p.name for p in self._lacking(name, venv))
         return digest(key, str(venv.root.resolve()), repr(from_tools))
+
+    def _lacking(self, name: NormalizedName, venv: Venv) -> list[BuildPackage]:
+        """The packages of ``name``'s recorded build environment that .venv does not hold:
+        a no-isolation build takes them from the build-only tools' environment."""
+        recorded = self.environments.get(name)
+        if recorded is None:
+            return []
+        present = set(installed_distributions(venv))
+        return [p for p in recorded.packages if p.name not in present]
 
     def _build_only_tools(self, name: NormalizedName, venv: Venv) -> tuple[Venv | None, dict[str, str]]:
         """The environment of build-only tools of a no-isolation build, and the PYTHONPATH and
@@ -291,11 +298,7 @@ class LockedBuilder:
         selection. Those recorded packages that .venv lacks come from a build environment,
         so the build uses the same versions the lock's metadata build used, and .venv keeps
         exactly what the lock selects. (None, {}) when .venv has them all."""
-        recorded = self.environments.get(name)
-        if recorded is None:
-            return None, {}
-        present = set(installed_distributions(venv))
-        missing = [p for p in recorded.packages if p.name not in present]
+        missing = self._lacking(name, venv)
         if not missing:
             return None, {}
         tools = ensure_build_env(BuildEnvSpec(self._recorded_wheels(missing)), self.cache, base_python=venv.python)
