@@ -394,7 +394,9 @@ def _many_wheels(root: Path, count: int) -> tuple[Path, list[str]]:
     return build_index(root / "idx", wheels), names
 
 
-def test_killed_sync_leaves_consistent_records_and_next_sync_repairs(tmp_path):
+def _sync_until_the_first_install(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path, list[str], Path]:
+    """A locked project of 30 wheels and a ``sync --frozen`` of it, returned once its first
+    package is installed: (the process, the index, the project, the names, .venv)."""
     simple, names = _many_wheels(tmp_path / "many", 30)
     proj = _project(tmp_path, names)
     assert run_cli("lock", "--project", proj, "--index-url", simple.as_uri()).exit_code == 0
@@ -402,6 +404,15 @@ def test_killed_sync_leaves_consistent_records_and_next_sync_repairs(tmp_path):
     proc = spawn("sync", "--frozen", "--project", proj, "--index-url", simple.as_uri())
     try:
         _wait_for(lambda: any(venv_root.glob("lib/python*/site-packages/pkg*.dist-info")), what="the first installed package")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, simple, proj, names, venv_root
+
+
+def test_killed_sync_leaves_consistent_records_and_next_sync_repairs(tmp_path):
+    proc, simple, proj, names, venv_root = _sync_until_the_first_install(tmp_path)
+    try:
         proc.kill()
         proc.wait(timeout=10)
     finally:
@@ -420,13 +431,8 @@ def test_killed_sync_leaves_consistent_records_and_next_sync_repairs(tmp_path):
 def test_ctrl_c_while_sync_installs_says_the_environment_may_be_partly_synced(tmp_path):
     """Once packages are being installed, an interrupted sync says so (each package stays
     whole, and the next sync finishes the job), not that nothing changed."""
-    simple, names = _many_wheels(tmp_path / "many", 30)
-    proj = _project(tmp_path, names)
-    assert run_cli("lock", "--project", proj, "--index-url", simple.as_uri()).exit_code == 0
-    venv_root = proj / ".venv"
-    proc = spawn("sync", "--frozen", "--project", proj, "--index-url", simple.as_uri())
+    proc, _simple, _proj, names, venv_root = _sync_until_the_first_install(tmp_path)
     try:
-        _wait_for(lambda: any(venv_root.glob("lib/python*/site-packages/pkg*.dist-info")), what="the first installed package")
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=20)
     finally:
